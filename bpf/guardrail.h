@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one header shared by the BPF programs and the C++ agent: event records, map keys and
+ * values, and every constant both sides must agree on. Plain C, fixed-width types only, no libc
+ * includes, so it compiles under clang -target bpf (with vmlinux.h) and under g++ (with
+ * <linux/types.h>). Never copy a definition out of this file.
+ */
+#ifndef GUARDRAIL_SHARED_H
+#define GUARDRAIL_SHARED_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Identities. Zones and workloads share one id space so that a flow rule can name either side
+ * with a single __u32: zones take [GR_ZONE_ID_MIN, GR_ZONE_ID_MAX], workloads start at
+ * GR_WORKLOAD_ID_BASE. GR_IDENTITY_WORLD stands for every address that belongs to no workload.
+ */
+#define GR_ZONE_ID_MIN 1
+#define GR_ZONE_ID_MAX 1022
+#define GR_IDENTITY_WORLD 1023
+#define GR_WORKLOAD_ID_BASE 1024
+
+/* gr_workload.flags and gr_identity.flags */
+#define GR_WL_AUDIT (1u << 0)     /* evaluate and alert, never block */
+#define GR_WL_EXCLUSIVE (1u << 1) /* zone-wide rules do not apply; only rules naming it */
+
+/* Map sizes: the agent may raise them before load; these are the defaults. */
+#define GR_MAX_WORKLOAD_CGROUPS 16384
+#define GR_MAX_IDENTITIES 65536
+#define GR_MAX_FLOWS 16384
+#define GR_MAX_EGRESS_RULES 16384
+#define GR_MAX_PORT_RANGES 16
+#define GR_DEFAULT_RINGBUF_BYTES (1u << 20)
+/* Deepest cgroup level whose ancestors the programs walk to find a workload's cgroup. */
+#define GR_MAX_CGROUP_DEPTH 16
+
+/* IP protocol numbers as on the wire; GR_PROTO_ANY matches every protocol. */
+#define GR_PROTO_ANY 0
+#define GR_PROTO_ICMP 1
+#define GR_PROTO_TCP 6
+#define GR_PROTO_UDP 17
+#define GR_PROTO_ICMPV6 58
+
+/* cgroup id -> the workload that owns the cgroup (map `workloads`). */
+struct gr_workload {
+	__u32 workload_id;
+	__u32 zone_id;
+	__u32 flags;
+	__u32 reserved;
+};
+
+/* Address -> identity (map `identities`, LPM trie). IPv4 is stored IPv4-mapped
+ * (::ffff:a.b.c.d) so one trie serves both families: an IPv4 /n has prefixlen 96 + n. */
+struct gr_ip_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+struct gr_identity {
+	__u32 workload_id; /* 0 when the address names a zone only */
+	__u32 zone_id;
+	__u32 flags;
+	__u32 reserved;
+};
+
+struct gr_port_range {
+	__u16 lo; /* inclusive, host byte order */
+	__u16 hi; /* inclusive, host byte order */
+	__u8 proto; /* GR_PROTO_* */
+	__u8 reserved[3];
+};
+
+/* A set of (protocol, port range) pairs that a rule allows. */
+struct gr_portset {
+	__u32 count;
+	__u32 reserved;
+	struct gr_port_range ranges[GR_MAX_PORT_RANGES];
+};
+
+/* (source identity, destination identity) -> allowed ports (map `flows`). */
+struct gr_flow_key {
+	__u32 src_id;
+	__u32 dst_id;
+};
+
+/* (zone, destination CIDR) -> allowed ports (map `egress_allow`, LPM trie). prefixlen counts
+ * the 32 bits of zone_id plus the address prefix (IPv4-mapped as in gr_ip_key). */
+struct gr_zone_ip_key {
+	__u32 prefixlen;
+	__u32 zone_id;
+	__u8 addr[16];
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Events. Every record starts with gr_event_header; `type` is the wire id of the body that
+ * follows. Bump GR_EVENT_VERSION whenever a body's layout changes.
+ */
+#define GR_EVENT_VERSION 1
+
+enum gr_event_type {
+	GR_EV_NET_CONNECT = 1, /* connect() refused by cgroup/connect4,6 */
+	GR_EV_NET_SEND = 2,    /* sendmsg() refused by cgroup/sendmsg4,6 */
+	GR_EV_NET_EGRESS = 3,  /* packet dropped by cgroup_skb/egress */
+	GR_EV_NET_INGRESS = 4, /* packet dropped by cgroup_skb/ingress */
+	GR_EV_EAST_WEST_BYPASS = 5, /* workload-to-workload traffic inside one zone reached the
+				       receiver: the sender's egress hooks did not stop it */
+	GR_EV_TYPE_MAX = 6,
+};
+
+enum gr_verdict {
+	GR_VERDICT_BLOCKED = 1,  /* prevented in the kernel */
+	GR_VERDICT_AUDITED = 2,  /* audit mode: allowed, reported */
+	GR_VERDICT_DETECTED = 3, /* the backend can only observe: it happened */
+	GR_VERDICT_KILLED = 4,   /* observed, and the process was sent SIGKILL */
+};
+
+enum gr_backend {
+	GR_BACKEND_NONE = 0,
+	GR_BACKEND_CGROUP_SOCK_ADDR = 1,
+	GR_BACKEND_CGROUP_SKB = 2,
+	GR_BACKEND_CGROUP_SOCK = 3,
+	GR_BACKEND_LSM = 4,
+	GR_BACKEND_LSM_CGROUP = 5,
+	GR_BACKEND_TP_BTF = 6,
+	GR_BACKEND_TRACEPOINT = 7,
+};
+
+enum gr_direction {
+	GR_DIR_EGRESS = 1,
+	GR_DIR_INGRESS = 2,
+};
+
+/* Why the verdict was what it was. */
+enum gr_rule {
+	GR_RULE_DEFAULT_DENY = 0, /* no flow or egress rule allows it */
+	GR_RULE_ISOLATION = 1,    /* an exclusive workload: only rules naming it apply */
+};
+
+struct gr_event_header {
+	__u16 type;    /* enum gr_event_type */
+	__u16 version; /* GR_EVENT_VERSION */
+	__u32 size;    /* bytes of the whole record, header included */
+	__u64 ts_ns;   /* bpf_ktime_get_boot_ns() */
+};
+
+#define GR_COMM_LEN 16
+
+/* Body of every GR_EV_NET_* and GR_EV_EAST_WEST_BYPASS record. Addresses are IPv4-mapped when
+ * family is AF_INET (2); ports are host byte order. */
+struct gr_net_event {
+	struct gr_event_header hdr;
+	__u64 cgroup_id;
+	__u32 pid;  /* tgid of the caller; 0 for ingress (softirq context has no caller) */
+	__u32 tid;
+	char comm[GR_COMM_LEN];
+	__u32 workload_id; /* the workload the hook acted for */
+	__u32 zone_id;
+	__u32 peer_workload_id; /* 0 when the peer is no workload */
+	__u32 peer_zone_id;     /* GR_IDENTITY_WORLD when the peer is outside every zone */
+	__u32 rule;             /* enum gr_rule */
+	__u8 verdict;           /* enum gr_verdict */
+	__u8 backend;           /* enum gr_backend */
+	__u8 direction;         /* enum gr_direction */
+	__u8 family;            /* AF_INET or AF_INET6 */
+	__u8 protocol;          /* GR_PROTO_* */
+	__u8 reserved[3];
+	__u16 sport;
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+/* Per-CPU counters (map `stats`, PERCPU_ARRAY indexed by these). */
+enum gr_stat {
+	GR_STAT_EVENTS_SUBMITTED = 0,
+	GR_STAT_EVENTS_LOST = 1, /* bpf_ringbuf_reserve failed: the ring buffer was full */
+	GR_STAT_MAX = 2,
+};
+
+#endif /* GUARDRAIL_SHARED_H */

@@ -1,0 +1,164 @@
+// The policy model: what a policy file says (parsed and validated with source positions) and
+// what it compiles to (the entries of the BPF maps declared in bpf/guardrail.h).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <expected>
+#include <iosfwd>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "guardrail.h"
+#include "guardrail/result.hpp"
+
+namespace guardrail::policy {
+
+// 1-based line and column in a policy file.
+struct Position {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+// One problem found in a policy file. format() gives "file:line:column: error: message".
+struct Diagnostic {
+  Position pos;
+  std::string message;
+  std::string format() const;
+};
+
+enum class Mode { Enforce, Audit };
+
+// Values are the GR_PROTO_* wire numbers so they go straight into the maps.
+enum class Protocol : std::uint8_t { Any = GR_PROTO_ANY, Tcp = GR_PROTO_TCP, Udp = GR_PROTO_UDP,
+                                     Icmp = GR_PROTO_ICMP };
+
+struct PortRange {
+  std::uint16_t lo = 0;
+  std::uint16_t hi = 65535;
+  bool operator==(const PortRange&) const = default;
+};
+
+// An IPv4 or IPv6 prefix. `addr` is always 16 bytes, IPv4-mapped (::ffff:a.b.c.d) for IPv4, and
+// `prefix_len` counts within the family (0..32 or 0..128). A single address has the full length.
+struct Cidr {
+  int family = 0;  // AF_INET or AF_INET6
+  std::array<std::uint8_t, 16> addr{};
+  int prefix_len = 0;
+  std::string text;  // as written in the policy (or as formatted when discovered)
+  // Prefix length within the 128-bit IPv4-mapped space: prefix_len + 96 for IPv4.
+  int mapped_prefix_len() const;
+  bool operator==(const Cidr& o) const {
+    return family == o.family && addr == o.addr && prefix_len == o.prefix_len;
+  }
+};
+
+// Parses "198.18.0.0/15", "2001:db8::/32" or a bare address (a full-length prefix). Host bits
+// must be zero. The error message says what is wrong with the text.
+Result<Cidr> parse_cidr(const std::string& text);
+// Formats an IPv4-mapped or IPv6 16-byte address the usual way ("198.18.0.3", "fd00::1").
+std::string format_address(const std::array<std::uint8_t, 16>& addr, int family);
+
+struct Peer {
+  enum class Kind { Zone, Workload };
+  Kind kind = Kind::Zone;
+  std::string name;
+  Position pos;
+};
+
+// `from` may send to (connect to) `to` on these ports; `to` may receive it. Replies to an allowed
+// flow are allowed in the other direction.
+struct Flow {
+  Peer from;
+  Peer to;
+  Protocol protocol = Protocol::Any;
+  std::vector<PortRange> ports;  // empty: every port
+  Position pos;
+};
+
+// A zone's egress allowlist entry: destinations outside every workload.
+struct EgressRule {
+  Cidr cidr;
+  Protocol protocol = Protocol::Any;
+  std::vector<PortRange> ports;  // empty: every port
+  Position pos;
+};
+
+struct Zone {
+  std::string name;
+  std::vector<std::string> cgroup_globs;  // selector.cgroups: globs over cgroup v2 paths
+  std::vector<EgressRule> egress;
+  std::optional<Mode> mode;  // overrides the policy's mode for this zone
+  Position pos;
+};
+
+struct Workload {
+  std::string name;
+  std::string zone;
+  std::string cgroup;            // glob over cgroup v2 paths; empty: runs off this host
+  std::vector<Cidr> addresses;   // static; more are discovered from its network namespace
+  bool exclusive = false;        // only rules that name this workload apply to it
+  Position pos;
+};
+
+struct Policy {
+  std::string file;
+  std::string name;
+  Mode mode = Mode::Enforce;
+  std::vector<Zone> zones;
+  std::vector<Workload> workloads;
+  std::vector<Flow> flows;
+
+  const Zone* find_zone(const std::string& name) const;
+  const Workload* find_workload(const std::string& name) const;
+};
+
+// Parses and validates a policy. On failure returns every problem found, each with its position.
+std::expected<Policy, std::vector<Diagnostic>> parse_policy(const std::string& text,
+                                                            const std::string& file_name);
+std::expected<Policy, std::vector<Diagnostic>> load_policy_file(const std::string& path);
+
+// What discovery found on this host for one cgroup under policy.
+struct WorkloadBinding {
+  std::string workload;     // a named workload, or empty for a member of `zone`'s selector
+  std::string zone;
+  std::string cgroup_path;  // relative to the cgroup2 mount, e.g. "/guardrail/agents/a"
+  std::uint64_t cgroup_id = 0;
+  std::vector<Cidr> addresses;  // read from the network namespace of its processes
+};
+
+// A policy compiled to map entries. Ids: zones GR_ZONE_ID_MIN.. in file order; named workloads
+// GR_WORKLOAD_ID_BASE.. in file order; anonymous zone members after them in binding order.
+struct CompiledPolicy {
+  std::string name;
+  Mode mode = Mode::Enforce;
+  std::map<std::uint32_t, std::string> zone_names;      // id -> zone name
+  std::map<std::uint32_t, std::string> workload_names;  // id -> workload name
+  std::map<std::uint32_t, std::uint32_t> workload_zone;  // workload id -> zone id
+  std::vector<std::pair<std::uint64_t, gr_workload>> cgroups;
+  std::vector<std::pair<gr_ip_key, gr_identity>> identities;
+  std::vector<std::pair<gr_flow_key, gr_portset>> flows;
+  std::vector<std::pair<gr_zone_ip_key, gr_portset>> egress;
+
+  // Flow entries plus egress entries: what guardrail_policy_rules reports.
+  std::size_t rule_count() const { return flows.size() + egress.size(); }
+};
+
+// Compiles a validated policy with what discovery found. Fails (naming the workloads or
+// addresses involved) on conflicts the file alone cannot show: one address claimed by two
+// workloads, more than GR_MAX_PORT_RANGES port ranges between one pair of identities.
+Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBinding> bindings);
+
+// Human-readable listing of a compiled policy (what `guardrail policy check` prints).
+void describe(const CompiledPolicy& compiled, std::ostream& out);
+
+// `guardrail policy check FILE...`: validates each file, prints what it compiles to (without
+// bindings: static addresses only) or every diagnostic. Returns the process exit code (0 or 1).
+int run_policy_check(const std::vector<std::string>& files, std::ostream& out, std::ostream& err);
+
+}  // namespace guardrail::policy

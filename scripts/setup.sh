@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything Guardrail needs to build and test on a fresh Debian 12 machine, as root.
+# Idempotent: safe to run again; it only installs what is missing.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (it installs Debian packages and mounts bpffs/tracefs)" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+backports=/etc/apt/sources.list.d/guardrail-bookworm-backports.list
+if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main" >"$backports"
+  rm -f /var/lib/apt/guardrail-updated
+fi
+
+# libbpf >= 1.4 and bpftool >= 7.5 come from bookworm-backports (1.1 lacks cgroup/connect_unix).
+backports_pkgs=(libbpf-dev bpftool)
+pkgs=(build-essential cmake clang llvm pkg-config libelf-dev zlib1g-dev
+      libboost-program-options-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libyaml-cpp-dev
+      nlohmann-json3-dev libgtest-dev libgmock-dev googletest libcurl4-openssl-dev
+      iproute2 iputils-ping netcat-openbsd socat curl python3 python3-pytest clang-format)
+
+missing=()
+for p in "${pkgs[@]}" "${backports_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+libbpf_ok=0
+if dpkg --compare-versions "$(dpkg-query -W -f='${Version}' libbpf-dev 2>/dev/null || echo 0)" ge 1:1.4; then
+  libbpf_ok=1
+fi
+
+if [ ${#missing[@]} -gt 0 ] || [ "$libbpf_ok" -eq 0 ]; then
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+  apt-get install -y -q --no-install-recommends -t bookworm-backports "${backports_pkgs[@]}" libbpf1
+fi
+
+# Kernel filesystems the agent and the tests use; the host does not mount them by default.
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+mountpoint -q /sys/kernel/security || mount -t securityfs securityfs /sys/kernel/security 2>/dev/null || true
+echo "setup.sh: dependencies installed; bpffs at /sys/fs/bpf"
