@@ -1,10 +1,485 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* placeholder while the network guard is written */
+/*
+ * The network guard: default-deny traffic between workloads and zones.
+ *
+ * Attached to each workload cgroup (descendants inherit), so it only ever runs for sockets that
+ * belong to workloads under policy:
+ *   cgroup/connect4,6   refuse connect() to a peer the policy does not allow (EPERM)
+ *   cgroup/sendmsg4,6   refuse unconnected UDP sends the same way
+ *   cgroup_skb/egress   backstop for packets that never passed connect/sendmsg
+ *   cgroup_skb/ingress  drop packets from peers the receiver may not hear from; traffic between
+ *                       two workloads of one zone that arrives anyway is an east-west bypass
+ *
+ * Allowed traffic never produces an event; every refusal produces exactly one.
+ */
 #include "vmlinux.h"
+
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
 #include "guardrail.h"
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+
+#define VERDICT_ALLOW 1
+#define VERDICT_DENY 0
+
+/* Set by the loader before load: wake the consumer only once this much data is unread; below
+ * it the consumer's short poll timeout picks records up (each wakeup costs microseconds). */
+const volatile __u64 wakeup_bytes = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GR_MAX_WORKLOAD_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct gr_workload);
+} workloads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, GR_MAX_IDENTITIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct gr_ip_key);
+	__type(value, struct gr_identity);
+} identities SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GR_MAX_FLOWS);
+	__type(key, struct gr_flow_key);
+	__type(value, struct gr_portset);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, GR_MAX_EGRESS_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct gr_zone_ip_key);
+	__type(value, struct gr_portset);
+} egress_allow SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, GR_DEFAULT_RINGBUF_BYTES);
 } events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, GR_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* One side of a flow: who it is, as far as the maps know. */
+struct party {
+	__u32 workload_id;
+	__u32 zone_id;
+	__u32 flags;
+};
+
+/* What a hook saw, in the family-neutral form the maps use. */
+struct tuple {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 family;
+	__u8 protocol;
+};
+
+static __always_inline void count_stat(__u32 index)
+{
+	__u64 *value = bpf_map_lookup_elem(&stats, &index);
+	if (value)
+		*value += 1;
+}
+
+static __always_inline void map_ipv4(__u8 out[16], __u32 addr_be)
+{
+	__builtin_memset(out, 0, 10);
+	out[10] = 0xff;
+	out[11] = 0xff;
+	__builtin_memcpy(&out[12], &addr_be, 4);
+}
+
+static __always_inline bool is_loopback(const __u8 addr[16])
+{
+	bool mapped = addr[10] == 0xff && addr[11] == 0xff;
+	if (mapped)
+		return addr[12] == 127;
+	for (int i = 0; i < 15; i++)
+		if (addr[i])
+			return false;
+	return addr[15] == 1;
+}
+
+/* The address's identity, or the world when no workload or zone claims it. */
+static __always_inline struct party identify(const __u8 addr[16])
+{
+	struct gr_ip_key key = { .prefixlen = 128 };
+	struct party p = { .zone_id = GR_IDENTITY_WORLD };
+
+	__builtin_memcpy(key.addr, addr, 16);
+	struct gr_identity *id = bpf_map_lookup_elem(&identities, &key);
+	if (id) {
+		p.workload_id = id->workload_id;
+		p.zone_id = id->zone_id;
+		p.flags = id->flags;
+	}
+	return p;
+}
+
+static __always_inline bool portset_allows(const struct gr_portset *set, __u8 proto, __u16 port)
+{
+	for (int i = 0; i < GR_MAX_PORT_RANGES; i++) {
+		if (i >= set->count)
+			break;
+		const struct gr_port_range *r = &set->ranges[i];
+		if ((r->proto == GR_PROTO_ANY || r->proto == proto) && port >= r->lo &&
+		    port <= r->hi)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool flow_pair_allows(__u32 src_id, __u32 dst_id, __u8 proto, __u16 port)
+{
+	struct gr_flow_key key = { .src_id = src_id, .dst_id = dst_id };
+	struct gr_portset *set;
+
+	if (!src_id || !dst_id)
+		return false;
+	set = bpf_map_lookup_elem(&flows, &key);
+	return set && portset_allows(set, proto, port);
+}
+
+/* Does a flow rule let `src` send to `dst` on this port? Rules may name either side by workload
+ * or by zone; an exclusive workload only honours rules that name it. */
+static __always_inline bool flow_allows(const struct party *src, const struct party *dst,
+					__u8 proto, __u16 port)
+{
+	__u32 src_zone = (src->flags & GR_WL_EXCLUSIVE) ? 0 : src->zone_id;
+	__u32 dst_zone = (dst->flags & GR_WL_EXCLUSIVE) ? 0 : dst->zone_id;
+
+	return flow_pair_allows(src->workload_id, dst->workload_id, proto, port) ||
+	       flow_pair_allows(src->workload_id, dst_zone, proto, port) ||
+	       flow_pair_allows(src_zone, dst->workload_id, proto, port) ||
+	       flow_pair_allows(src_zone, dst_zone, proto, port);
+}
+
+static __always_inline bool egress_allows(__u32 zone_id, const __u8 addr[16], __u8 proto,
+					  __u16 port)
+{
+	struct gr_zone_ip_key key = { .prefixlen = 32 + 128, .zone_id = zone_id };
+	struct gr_portset *set;
+
+	__builtin_memcpy(key.addr, addr, 16);
+	set = bpf_map_lookup_elem(&egress_allow, &key);
+	return set && portset_allows(set, proto, port);
+}
+
+/* ICMPv6 shares the policy's `icmp` protocol. */
+static __always_inline __u8 policy_proto(__u8 proto)
+{
+	return proto == GR_PROTO_ICMPV6 ? GR_PROTO_ICMP : proto;
+}
+
+static __always_inline bool same_workload(const struct party *a, const struct party *b)
+{
+	return a->workload_id && a->workload_id == b->workload_id;
+}
+
+/* May `self` send this? As a new flow, to an allowlisted destination, or as the reply to a
+ * flow that the peer was allowed to open towards `self` (then t->sport is the served port). */
+static __always_inline bool egress_permitted(const struct party *self, const struct party *peer,
+					     const struct tuple *t, bool may_be_reply)
+{
+	__u8 proto = policy_proto(t->protocol);
+
+	if (is_loopback(t->daddr) || same_workload(self, peer))
+		return true;
+	if (flow_allows(self, peer, proto, t->dport))
+		return true;
+	if (egress_allows(self->zone_id, t->daddr, proto, t->dport))
+		return true;
+	return may_be_reply && flow_allows(peer, self, proto, t->sport);
+}
+
+/* May `self` receive this from `peer`? As a flow the peer may open, or as the reply to a flow
+ * `self` may open (to a workload or an allowlisted destination). */
+static __always_inline bool ingress_permitted(const struct party *self, const struct party *peer,
+					      const struct tuple *t)
+{
+	__u8 proto = policy_proto(t->protocol);
+
+	if (is_loopback(t->saddr) || same_workload(self, peer))
+		return true;
+	if (flow_allows(peer, self, proto, t->dport))
+		return true;
+	if (flow_allows(self, peer, proto, t->sport))
+		return true;
+	return egress_allows(self->zone_id, t->saddr, proto, t->sport);
+}
+
+static __always_inline struct gr_workload *workload_of_current(void)
+{
+	__u64 id = bpf_get_current_cgroup_id();
+	struct gr_workload *w = bpf_map_lookup_elem(&workloads, &id);
+
+	if (w)
+		return w;
+	/* A descendant cgroup created after the agent scanned: its nearest known ancestor owns it. */
+	for (int level = GR_MAX_CGROUP_DEPTH; level >= 0; level--) {
+		id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!id)
+			continue;
+		w = bpf_map_lookup_elem(&workloads, &id);
+		if (w)
+			return w;
+	}
+	return NULL;
+}
+
+static __always_inline struct gr_workload *workload_of_skb(struct __sk_buff *skb)
+{
+	__u64 id = bpf_skb_cgroup_id(skb);
+	struct gr_workload *w = bpf_map_lookup_elem(&workloads, &id);
+
+	if (w)
+		return w;
+	for (int level = GR_MAX_CGROUP_DEPTH; level >= 0; level--) {
+		id = bpf_skb_ancestor_cgroup_id(skb, level);
+		if (!id)
+			continue;
+		w = bpf_map_lookup_elem(&workloads, &id);
+		if (w)
+			return w;
+	}
+	return NULL;
+}
+
+/* A miss means a socket under an attached cgroup that the maps do not (yet) name: fail closed,
+ * enforcing, with no rule able to allow it. */
+static __always_inline struct party party_of(const struct gr_workload *w)
+{
+	struct party p = {};
+
+	if (w) {
+		p.workload_id = w->workload_id;
+		p.zone_id = w->zone_id;
+		p.flags = w->flags;
+	}
+	return p;
+}
+
+static __always_inline void report(__u16 type, __u8 backend, __u8 direction, __u64 cgroup_id,
+				   const struct party *self, const struct party *peer,
+				   const struct tuple *t, bool with_task)
+{
+	struct gr_net_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+
+	if (!ev) {
+		count_stat(GR_STAT_EVENTS_LOST);
+		return;
+	}
+	ev->hdr.type = type;
+	ev->hdr.version = GR_EVENT_VERSION;
+	ev->hdr.size = sizeof(*ev);
+	ev->hdr.ts_ns = bpf_ktime_get_boot_ns();
+	ev->cgroup_id = cgroup_id;
+	if (with_task) {
+		__u64 pid_tgid = bpf_get_current_pid_tgid();
+		ev->pid = pid_tgid >> 32;
+		ev->tid = (__u32)pid_tgid;
+		bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	} else {
+		ev->pid = 0;
+		ev->tid = 0;
+		__builtin_memset(ev->comm, 0, sizeof(ev->comm));
+	}
+	ev->workload_id = self->workload_id;
+	ev->zone_id = self->zone_id;
+	ev->peer_workload_id = peer->workload_id;
+	ev->peer_zone_id = peer->zone_id;
+	ev->rule = ((self->flags | peer->flags) & GR_WL_EXCLUSIVE) ? GR_RULE_ISOLATION
+								    : GR_RULE_DEFAULT_DENY;
+	ev->verdict = (self->flags & GR_WL_AUDIT) ? GR_VERDICT_AUDITED : GR_VERDICT_BLOCKED;
+	ev->backend = backend;
+	ev->direction = direction;
+	ev->family = t->family;
+	ev->protocol = t->protocol;
+	__builtin_memset(ev->reserved, 0, sizeof(ev->reserved));
+	ev->sport = t->sport;
+	ev->dport = t->dport;
+	__builtin_memcpy(ev->saddr, t->saddr, 16);
+	__builtin_memcpy(ev->daddr, t->daddr, 16);
+
+	count_stat(GR_STAT_EVENTS_SUBMITTED);
+	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(ev, unread >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+/* The hook's answer once a refusal was reported: audit mode lets it through. */
+static __always_inline int refuse(const struct party *self)
+{
+	return (self->flags & GR_WL_AUDIT) ? VERDICT_ALLOW : VERDICT_DENY;
+}
+
+/* ---- cgroup/connect and cgroup/sendmsg ---------------------------------------------------- */
+
+static __always_inline void sock_addr_tuple(struct bpf_sock_addr *ctx, struct tuple *t, bool v6)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	__builtin_memset(t, 0, sizeof(*t));
+	t->protocol = ctx->protocol;
+	t->dport = bpf_ntohs(ctx->user_port);
+	if (v6) {
+		t->family = AF_INET6;
+		__u32 *d = (__u32 *)t->daddr;
+		d[0] = ctx->user_ip6[0];
+		d[1] = ctx->user_ip6[1];
+		d[2] = ctx->user_ip6[2];
+		d[3] = ctx->user_ip6[3];
+		if (sk) {
+			__u32 *s = (__u32 *)t->saddr;
+			s[0] = sk->src_ip6[0];
+			s[1] = sk->src_ip6[1];
+			s[2] = sk->src_ip6[2];
+			s[3] = sk->src_ip6[3];
+		}
+	} else {
+		t->family = AF_INET;
+		map_ipv4(t->daddr, ctx->user_ip4);
+		map_ipv4(t->saddr, sk ? sk->src_ip4 : 0);
+	}
+	if (sk)
+		t->sport = sk->src_port;
+}
+
+static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, __u16 type)
+{
+	struct gr_workload *w = workload_of_current();
+	struct party self = party_of(w);
+	struct tuple t;
+
+	sock_addr_tuple(ctx, &t, v6);
+	struct party peer = identify(t.daddr);
+	/* A UDP server answers with sendmsg: from its served port back to a client. */
+	bool may_be_reply = type == GR_EV_NET_SEND && t.sport != 0;
+	if (egress_permitted(&self, &peer, &t, may_be_reply))
+		return VERDICT_ALLOW;
+
+	report(type, GR_BACKEND_CGROUP_SOCK_ADDR, GR_DIR_EGRESS, bpf_get_current_cgroup_id(), &self,
+	       &peer, &t, true);
+	return refuse(&self);
+}
+
+SEC("cgroup/connect4")
+int guard_connect4(struct bpf_sock_addr *ctx)
+{
+	return guard_sock_addr(ctx, false, GR_EV_NET_CONNECT);
+}
+
+SEC("cgroup/connect6")
+int guard_connect6(struct bpf_sock_addr *ctx)
+{
+	return guard_sock_addr(ctx, true, GR_EV_NET_CONNECT);
+}
+
+SEC("cgroup/sendmsg4")
+int guard_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return guard_sock_addr(ctx, false, GR_EV_NET_SEND);
+}
+
+SEC("cgroup/sendmsg6")
+int guard_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return guard_sock_addr(ctx, true, GR_EV_NET_SEND);
+}
+
+/* ---- cgroup_skb --------------------------------------------------------------------------- */
+
+/* Reads addresses, protocol and ports from the IP header at the start of the skb. Returns false
+ * for what the guard does not judge: non-IP, and IPv4 fragments after the first (they carry no
+ * ports, and cannot be reassembled without the first, which is judged). */
+static __always_inline bool skb_tuple(struct __sk_buff *skb, struct tuple *t)
+{
+	__u32 l4_offset;
+
+	__builtin_memset(t, 0, sizeof(*t));
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr iph;
+		if (bpf_skb_load_bytes(skb, 0, &iph, sizeof(iph)))
+			return false;
+		if (bpf_ntohs(iph.frag_off) & 0x1fff)
+			return false;
+		t->family = AF_INET;
+		t->protocol = iph.protocol;
+		map_ipv4(t->saddr, iph.saddr);
+		map_ipv4(t->daddr, iph.daddr);
+		l4_offset = iph.ihl * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6h;
+		if (bpf_skb_load_bytes(skb, 0, &ip6h, sizeof(ip6h)))
+			return false;
+		t->family = AF_INET6;
+		t->protocol = ip6h.nexthdr;
+		__builtin_memcpy(t->saddr, &ip6h.saddr, 16);
+		__builtin_memcpy(t->daddr, &ip6h.daddr, 16);
+		l4_offset = sizeof(ip6h);
+	} else {
+		return false;
+	}
+	if (t->protocol == GR_PROTO_TCP || t->protocol == GR_PROTO_UDP) {
+		__be16 ports[2];
+		if (bpf_skb_load_bytes(skb, l4_offset, ports, sizeof(ports)) == 0) {
+			t->sport = bpf_ntohs(ports[0]);
+			t->dport = bpf_ntohs(ports[1]);
+		}
+	}
+	return true;
+}
+
+SEC("cgroup_skb/egress")
+int guard_egress(struct __sk_buff *skb)
+{
+	struct tuple t;
+
+	if (!skb_tuple(skb, &t))
+		return VERDICT_ALLOW;
+	struct party self = party_of(workload_of_skb(skb));
+	struct party peer = identify(t.daddr);
+	if (egress_permitted(&self, &peer, &t, true))
+		return VERDICT_ALLOW;
+
+	report(GR_EV_NET_EGRESS, GR_BACKEND_CGROUP_SKB, GR_DIR_EGRESS, bpf_skb_cgroup_id(skb), &self,
+	       &peer, &t, false);
+	return refuse(&self);
+}
+
+SEC("cgroup_skb/ingress")
+int guard_ingress(struct __sk_buff *skb)
+{
+	struct tuple t;
+
+	if (!skb_tuple(skb, &t))
+		return VERDICT_ALLOW;
+	struct party self = party_of(workload_of_skb(skb));
+	struct party peer = identify(t.saddr);
+	if (ingress_permitted(&self, &peer, &t))
+		return VERDICT_ALLOW;
+
+	/* Two workloads of one zone never talk: if it got here, the sender's hooks were bypassed. */
+	bool east_west = peer.workload_id && peer.zone_id == self.zone_id;
+	report(east_west ? GR_EV_EAST_WEST_BYPASS : GR_EV_NET_INGRESS, GR_BACKEND_CGROUP_SKB,
+	       GR_DIR_INGRESS, bpf_skb_cgroup_id(skb), &self, &peer, &t, false);
+	return refuse(&self);
+}

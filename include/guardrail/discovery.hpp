@@ -1,0 +1,39 @@
+// Workload discovery from the cgroup v2 tree: which cgroups the policy's selectors name, where
+// the programs must be attached, and each workload's addresses, read from the network namespace
+// of the processes in its cgroup.
+#pragma once
+
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include "guardrail/policy.hpp"
+#include "guardrail/result.hpp"
+
+namespace guardrail::discovery {
+
+struct Discovered {
+  std::vector<policy::WorkloadBinding> bindings;
+  // The top-most matched cgroups (absolute directories): attaching there covers every matched
+  // cgroup below them exactly once.
+  std::vector<std::string> attach_points;
+};
+
+// Does the cgroup path (relative to the cgroup2 mount, "/a/b") match the selector glob?
+// `*` and `?` do not cross '/'.
+bool glob_matches(const std::string& glob, const std::string& cgroup_path);
+
+// Walks the tree under cgroup2_root. A cgroup named by a workload's `cgroup` glob belongs to
+// that workload; else one matched by a zone's selector is an anonymous member of the zone.
+// Addresses are read unless read_addresses is false (tests of the matching alone).
+Result<Discovered> discover(const policy::Policy& policy, const std::string& cgroup2_root,
+                            bool read_addresses = true);
+
+// Non-loopback, non-link-local addresses of the network namespace of `pid`. Empty when the
+// process shares the agent's own namespace (the host's addresses identify no workload).
+Result<std::vector<policy::Cidr>> netns_addresses(pid_t pid);
+
+// The first process found in the cgroup or below it, or 0 when it holds none.
+pid_t first_process(const std::string& cgroup_dir);
+
+}  // namespace guardrail::discovery

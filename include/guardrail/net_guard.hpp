@@ -1,0 +1,49 @@
+// The network guard: loads bpf/net_guard.bpf.c, fills its maps from a compiled policy and
+// attaches its programs to workload cgroups.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "guardrail.h"
+#include "guardrail/policy.hpp"
+#include "guardrail/result.hpp"
+
+namespace guardrail {
+
+struct NetGuardOptions {
+  std::uint32_t ringbuf_bytes = GR_DEFAULT_RINGBUF_BYTES;  // a power of two, >= 4096
+  std::uint64_t wakeup_bytes = 0;  // 0: a quarter of ringbuf_bytes
+};
+
+class NetGuard {
+ public:
+  enum class Program { Connect4, Connect6, Sendmsg4, Sendmsg6, Egress, Ingress };
+
+  static Result<std::unique_ptr<NetGuard>> load(const NetGuardOptions& options);
+  struct Impl;
+  explicit NetGuard(std::unique_ptr<Impl> impl);  // through load(): Impl is private to it
+  ~NetGuard();
+  NetGuard(const NetGuard&) = delete;
+  NetGuard& operator=(const NetGuard&) = delete;
+
+  // Makes the maps hold exactly what `policy` compiles to: writes every entry, then deletes
+  // entries the policy no longer has.
+  Result<void> apply(const policy::CompiledPolicy& policy);
+
+  // Attaches every program to the cgroup (descendants inherit them). Idempotent per path.
+  Result<void> attach(const std::string& cgroup_dir);
+  std::size_t attached_cgroups() const;
+
+  int events_fd() const;
+  int program_fd(Program program) const;
+  // Sums a per-CPU counter of the `stats` map (enum gr_stat).
+  std::uint64_t stat(gr_stat which) const;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace guardrail

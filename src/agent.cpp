@@ -1,0 +1,245 @@
+#include "guardrail/agent.hpp"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <cmath>
+#include <iostream>
+#include <mutex>
+
+#include "guardrail/alert_sink.hpp"
+#include "guardrail/cgroup2_mount.hpp"
+#include "guardrail/discovery.hpp"
+#include "guardrail/event_consumer.hpp"
+#include "guardrail/events.hpp"
+#include "guardrail/metrics.hpp"
+#include "guardrail/net_guard.hpp"
+#include "guardrail/policy.hpp"
+#include "guardrail/probe.hpp"
+
+namespace guardrail {
+namespace {
+
+// What the consumer thread needs to name ids; replaced whole when a re-scan changes the policy.
+class Names {
+ public:
+  void set(events::NameTable table) {
+    std::lock_guard lock(mutex_);
+    table_ = std::move(table);
+  }
+  template <typename F>
+  auto with(F&& f) const {
+    std::lock_guard lock(mutex_);
+    return f(table_);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  events::NameTable table_;
+};
+
+events::NameTable name_table(const policy::CompiledPolicy& compiled) {
+  return {compiled.name, compiled.zone_names, compiled.workload_names};
+}
+
+std::map<std::string, std::size_t> workloads_per_zone(const policy::Policy& policy,
+                                                      const discovery::Discovered& found) {
+  std::map<std::string, std::size_t> counts;
+  for (const auto& z : policy.zones) counts[z.name] = 0;
+  for (const auto& b : found.bindings) counts[b.zone]++;
+  return counts;
+}
+
+// The backend each guard really runs with in this agent: the probe says what the kernel allows,
+// but only the network guard is enforced by this version; the others must not look protected.
+std::vector<probe::GuardBackend> enforced_backends(const probe::Report& report) {
+  std::vector<probe::GuardBackend> out = report.guards;
+  for (auto& g : out)
+    if (g.guard != "network") {
+      g.backend = "not_enforced";
+      g.guarantee = "none";
+    }
+  return out;
+}
+
+bool same_bindings(const discovery::Discovered& a, const discovery::Discovered& b) {
+  if (a.bindings.size() != b.bindings.size() || a.attach_points != b.attach_points) return false;
+  for (std::size_t i = 0; i < a.bindings.size(); i++) {
+    const auto &x = a.bindings[i], &y = b.bindings[i];
+    if (x.cgroup_id != y.cgroup_id || x.workload != y.workload || x.zone != y.zone ||
+        x.addresses != y.addresses)
+      return false;
+  }
+  return true;
+}
+
+// Compiles what discovery found and makes the kernel enforce it: maps first, then attachment,
+// so a cgroup is never attached before the rules that judge it are in place.
+Result<policy::CompiledPolicy> enforce(const policy::Policy& policy,
+                                       const discovery::Discovered& found, NetGuard& guard) {
+  auto compiled = policy::compile(policy, found.bindings);
+  if (!compiled) return std::unexpected(compiled.error());
+  if (auto applied = guard.apply(*compiled); !applied) return std::unexpected(applied.error());
+  for (const auto& dir : found.attach_points)
+    if (auto attached = guard.attach(dir); !attached) return std::unexpected(attached.error());
+  return compiled;
+}
+
+void print_summary(const AgentOptions& options, const policy::Policy& policy,
+                   const policy::CompiledPolicy& compiled, const discovery::Discovered& found,
+                   const probe::Report& report, const std::string& cgroup_root) {
+  spdlog::info("enforcing policy '{}' from {} ({} mode): {} zones, {} workload cgroups, {} rules",
+               policy.name, options.policy_file,
+               compiled.mode == policy::Mode::Audit ? "audit" : "enforce", policy.zones.size(),
+               found.bindings.size(), compiled.rule_count());
+  for (const auto& [zone, count] : workloads_per_zone(policy, found))
+    spdlog::info("  zone {}: {} workload cgroups", zone, count);
+  for (const auto& b : found.bindings)
+    spdlog::info("  workload {} in {}: {} ({} addresses)",
+                 b.workload.empty() ? b.zone + ":" + b.cgroup_path : b.workload, b.zone,
+                 cgroup_root + b.cgroup_path, b.addresses.size());
+  for (const auto& g : report.guards) {
+    const bool enforced_here = g.guard == "network";
+    spdlog::info("  guard {}: backend {} ({}){}", g.guard, g.backend, g.guarantee,
+                 enforced_here ? "" : " - not enforced by this agent version yet");
+  }
+  if (found.bindings.empty())
+    spdlog::info("  no cgroup matches the policy's selectors yet; re-scanning every {}s",
+                 options.rescan_seconds);
+  spdlog::info("alerts: {}; metrics: http://{}/metrics", options.alerts == "-" ? "stdout" : options.alerts,
+               options.metrics_address);
+}
+
+}  // namespace
+
+int run_agent(const AgentOptions& options) {
+  // Signals are taken synchronously by the main thread; block them before any thread starts.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto loaded = policy::load_policy_file(options.policy_file);
+  if (!loaded) {
+    for (const auto& d : loaded.error()) std::cerr << d.format() << "\n";
+    spdlog::error("policy {} is invalid ({} problems); nothing was attached",
+                  options.policy_file, loaded.error().size());
+    return 1;
+  }
+  policy::Policy policy = std::move(*loaded);
+  if (options.force_audit) {
+    policy.mode = policy::Mode::Audit;
+    for (auto& z : policy.zones) z.mode = policy::Mode::Audit;
+  }
+
+  const probe::Report report = probe::run_probe();
+  const probe::GuardBackend* network = report.guard("network");
+  if (!network || network->backend == "unavailable") {
+    spdlog::error("this kernel cannot run the network guard (cgroup_skb and cgroup sock_addr "
+                  "programs); run `guardrail probe` for the reasons");
+    return 1;
+  }
+  const std::string cgroup_root = find_cgroup2_mount();
+  if (cgroup_root.empty()) {
+    spdlog::error("cgroup v2 is not mounted; mount it (mount -t cgroup2 none /sys/fs/cgroup/unified)"
+                  " and start the agent again");
+    return 1;
+  }
+
+  auto found = discovery::discover(policy, cgroup_root);
+  if (!found) {
+    spdlog::error("{}", found.error().message);
+    return 1;
+  }
+  NetGuardOptions guard_options;
+  guard_options.ringbuf_bytes = options.ringbuf_bytes;
+  auto guard = NetGuard::load(guard_options);
+  if (!guard) {
+    spdlog::error("{}", guard.error().message);
+    return 1;
+  }
+  auto sink = JsonLinesSink::open(options.alerts);
+  if (!sink) {
+    spdlog::error("{}", sink.error().message);
+    return 1;
+  }
+
+  auto compiled = enforce(policy, *found, **guard);
+  if (!compiled) {
+    spdlog::error("{}; the agent exits and detaches everything", compiled.error().message);
+    return 1;
+  }
+
+  Metrics metrics;
+  metrics.set_policy_rules(compiled->rule_count());
+  metrics.set_workloads(workloads_per_zone(policy, *found));
+  metrics.set_guard_backends(enforced_backends(report));
+  NetGuard& net = **guard;
+  metrics.export_kernel_counters([&net] { return net.stat(GR_STAT_EVENTS_LOST); },
+                                 [&net] { return net.stat(GR_STAT_EVENTS_SUBMITTED); });
+
+  Names names;
+  names.set(name_table(*compiled));
+  const events::WallClock clock;
+  // Count first, then format: the counters stay exact whatever the sink costs.
+  auto handle = [&](std::span<const std::byte> record) {
+    auto event = events::decode(record);
+    if (!event) {
+      metrics.count_decode_error();
+      spdlog::warn("dropping an event record: {}", event.error().message);
+      return;
+    }
+    const gr_net_event& ev = std::get<gr_net_event>(*event);
+    auto alert = names.with([&](const events::NameTable& table) {
+      metrics.count_violation(events::kind_name(ev.hdr.type), events::verdict_name(ev.verdict),
+                              table.zone(ev.zone_id));
+      return events::to_json(ev, table, clock);
+    });
+    sink->write(alert);
+  };
+  auto consumer = EventConsumer::start(net.events_fd(), handle, options.poll_timeout_ms);
+  if (!consumer) {
+    spdlog::error("{}", consumer.error().message);
+    return 1;
+  }
+  // /metrics answers only once the policy is enforced: a scrape that succeeds means "ready".
+  if (auto served = metrics.serve(options.metrics_address); !served) {
+    spdlog::error("{}", served.error().message);
+    return 1;
+  }
+  print_summary(options, policy, *compiled, *found, report, cgroup_root);
+
+  const long rescan_ns = std::lround(options.rescan_seconds * 1e9);
+  const timespec rescan{rescan_ns / 1'000'000'000, rescan_ns % 1'000'000'000};
+  for (;;) {
+    int sig = sigtimedwait(&stop_signals, nullptr, &rescan);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("received {}, detaching and exiting", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    auto again = discovery::discover(policy, cgroup_root);
+    if (!again) {
+      spdlog::warn("re-scan failed: {}", again.error().message);
+      continue;
+    }
+    if (same_bindings(*again, *found)) continue;
+    auto recompiled = enforce(policy, *again, net);
+    if (!recompiled) {
+      spdlog::error("re-scan found a policy conflict, keeping the previous state: {}",
+                    recompiled.error().message);
+      continue;
+    }
+    spdlog::info("workloads changed: {} workload cgroups, {} rules", again->bindings.size(),
+                 recompiled->rule_count());
+    names.set(name_table(*recompiled));
+    metrics.set_policy_rules(recompiled->rule_count());
+    metrics.set_workloads(workloads_per_zone(policy, *again));
+    found = std::move(again);
+  }
+  consumer->reset();  // drain and stop before the programs go away with `guard`
+  return 0;
+}
+
+}  // namespace guardrail

@@ -1,0 +1,169 @@
+#include "guardrail/events.hpp"
+
+#include <arpa/inet.h>
+#include <time.h>
+
+#include <array>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "guardrail/policy.hpp"
+
+namespace guardrail::events {
+
+// The layouts are the wire format between the BPF object and the agent: a change must be
+// deliberate (bump GR_EVENT_VERSION), never an accident of padding.
+static_assert(sizeof(gr_event_header) == 16);
+static_assert(sizeof(gr_net_event) == 112);
+static_assert(sizeof(gr_portset) == 8 + 8 * GR_MAX_PORT_RANGES);
+static_assert(sizeof(gr_ip_key) == 20);
+static_assert(sizeof(gr_zone_ip_key) == 24);
+static_assert(sizeof(gr_flow_key) == 8 && sizeof(gr_workload) == 16 && sizeof(gr_identity) == 16);
+
+Result<Event> decode(std::span<const std::byte> record) {
+  gr_event_header header;
+  if (record.size() < sizeof header)
+    return fail("event record of " + std::to_string(record.size()) +
+                " bytes is shorter than its header");
+  std::memcpy(&header, record.data(), sizeof header);
+  if (header.version != GR_EVENT_VERSION)
+    return fail("event record version " + std::to_string(header.version) + ", expected " +
+                std::to_string(GR_EVENT_VERSION) + ": the BPF object and the agent differ");
+  if (header.size > record.size())
+    return fail("event record claims " + std::to_string(header.size) + " bytes but holds " +
+                std::to_string(record.size()));
+  switch (header.type) {
+    case GR_EV_NET_CONNECT:
+    case GR_EV_NET_SEND:
+    case GR_EV_NET_EGRESS:
+    case GR_EV_NET_INGRESS:
+    case GR_EV_EAST_WEST_BYPASS: {
+      gr_net_event event;
+      if (header.size != sizeof event)
+        return fail(std::string(kind_name(header.type)) + " record of " +
+                    std::to_string(header.size) + " bytes, expected " +
+                    std::to_string(sizeof event));
+      std::memcpy(&event, record.data(), sizeof event);
+      return event;
+    }
+    default:
+      return fail("unknown event type " + std::to_string(header.type));
+  }
+}
+
+std::string_view kind_name(std::uint16_t type) {
+  switch (type) {
+    case GR_EV_NET_CONNECT: return "net_connect";
+    case GR_EV_NET_SEND: return "net_send";
+    case GR_EV_NET_EGRESS: return "net_egress";
+    case GR_EV_NET_INGRESS: return "net_ingress";
+    case GR_EV_EAST_WEST_BYPASS: return "east_west_bypass";
+    default: return "unknown";
+  }
+}
+
+std::string_view verdict_name(std::uint8_t verdict) {
+  switch (verdict) {
+    case GR_VERDICT_BLOCKED: return "blocked";
+    case GR_VERDICT_AUDITED: return "audited";
+    case GR_VERDICT_DETECTED: return "detected";
+    case GR_VERDICT_KILLED: return "killed";
+    default: return "unknown";
+  }
+}
+
+std::string_view backend_name(std::uint8_t backend) {
+  switch (backend) {
+    case GR_BACKEND_CGROUP_SOCK_ADDR: return "cgroup_sock_addr";
+    case GR_BACKEND_CGROUP_SKB: return "cgroup_skb";
+    case GR_BACKEND_CGROUP_SOCK: return "cgroup_sock";
+    case GR_BACKEND_LSM: return "lsm";
+    case GR_BACKEND_LSM_CGROUP: return "lsm_cgroup";
+    case GR_BACKEND_TP_BTF: return "tp_btf";
+    case GR_BACKEND_TRACEPOINT: return "tracepoint";
+    default: return "none";
+  }
+}
+
+std::string protocol_name(std::uint8_t protocol) {
+  switch (protocol) {
+    case GR_PROTO_TCP: return "tcp";
+    case GR_PROTO_UDP: return "udp";
+    case GR_PROTO_ICMP: return "icmp";
+    case GR_PROTO_ICMPV6: return "icmpv6";
+    default: return std::to_string(protocol);
+  }
+}
+
+std::string_view rule_name(std::uint32_t rule) {
+  return rule == GR_RULE_ISOLATION ? "isolation" : "default-deny";
+}
+
+std::string NameTable::zone(std::uint32_t id) const {
+  if (id == GR_IDENTITY_WORLD) return "world";
+  auto it = zones.find(id);
+  return it == zones.end() ? "unknown" : it->second;
+}
+
+std::string NameTable::workload(std::uint32_t id) const {
+  if (id == 0) return "";
+  auto it = workloads.find(id);
+  return it == workloads.end() ? "unknown" : it->second;
+}
+
+namespace {
+
+std::int64_t clock_ns(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return std::int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string address(const std::uint8_t (&raw)[16], std::uint8_t family) {
+  std::array<std::uint8_t, 16> addr;
+  std::memcpy(addr.data(), raw, 16);
+  return policy::format_address(addr, family == AF_INET ? AF_INET : AF_INET6);
+}
+
+}  // namespace
+
+WallClock::WallClock() : offset_ns_(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME)) {}
+
+std::string WallClock::format(std::uint64_t boot_ns) const {
+  const std::int64_t wall = std::int64_t(boot_ns) + offset_ns_;
+  const time_t seconds = wall / 1'000'000'000;
+  tm utc{};
+  gmtime_r(&seconds, &utc);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &utc);
+  return fmt::format("{}.{:09}Z", date, wall % 1'000'000'000);
+}
+
+nlohmann::ordered_json to_json(const gr_net_event& ev, const NameTable& names, const WallClock& clock) {
+  const std::string comm(ev.comm, strnlen(ev.comm, sizeof ev.comm));
+  return {
+      {"time", clock.format(ev.hdr.ts_ns)},
+      {"kind", kind_name(ev.hdr.type)},
+      {"verdict", verdict_name(ev.verdict)},
+      {"backend", backend_name(ev.backend)},
+      {"policy", names.policy},
+      {"workload", names.workload(ev.workload_id)},
+      {"zone", names.zone(ev.zone_id)},
+      {"cgroup_id", ev.cgroup_id},
+      {"pid", ev.pid},
+      {"tid", ev.tid},
+      {"comm", comm},
+      {"direction", ev.direction == GR_DIR_INGRESS ? "ingress" : "egress"},
+      {"protocol", protocol_name(ev.protocol)},
+      {"family", ev.family == AF_INET ? "ipv4" : "ipv6"},
+      {"src", address(ev.saddr, ev.family)},
+      {"sport", ev.sport},
+      {"dst", address(ev.daddr, ev.family)},
+      {"dport", ev.dport},
+      {"peer_workload", names.workload(ev.peer_workload_id)},
+      {"peer_zone", names.zone(ev.peer_zone_id)},
+      {"rule", rule_name(ev.rule)},
+  };
+}
+
+}  // namespace guardrail::events

@@ -1,0 +1,138 @@
+#include "guardrail/net_guard.hpp"
+
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <set>
+#include <string_view>
+
+#include "guardrail/bpf_skeleton.hpp"
+#include "guardrail/unique_fd.hpp"
+#include "net_guard.skel.h"
+
+namespace guardrail {
+namespace {
+
+template <typename K>
+std::string key_bytes(const K& key) {
+  return std::string(reinterpret_cast<const char*>(&key), sizeof key);
+}
+
+// Writes every entry, then deletes the keys the map holds that `entries` does not: after it the
+// map holds exactly `entries`. Entries are written before stale ones go, so a flow that stays
+// allowed is never briefly denied.
+template <typename K, typename V>
+Result<void> sync_map(bpf_map* map, const std::vector<std::pair<K, V>>& entries) {
+  const int fd = bpf_map__fd(map);
+  std::set<std::string> wanted;
+  for (const auto& [key, value] : entries) {
+    if (int err = bpf_map_update_elem(fd, &key, &value, BPF_ANY))
+      return fail_errno(std::string("update BPF map ") + bpf_map__name(map) + " (" +
+                            std::to_string(entries.size()) + " entries; is the map too small?)",
+                        errno ? errno : err);
+    wanted.insert(key_bytes(key));
+  }
+  std::vector<K> stale;
+  K key{};
+  K next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (!wanted.contains(key_bytes(next))) stale.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (const K& k : stale) {
+    if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
+      return fail_errno(std::string("delete stale entry of BPF map ") + bpf_map__name(map),
+                        errno);
+  }
+  return {};
+}
+
+}  // namespace
+
+struct NetGuard::Impl {
+  BpfSkeleton<net_guard> skel;
+  // Links per attached cgroup path; destroying them detaches the programs.
+  std::map<std::string, std::vector<BpfLink>> links;
+};
+
+NetGuard::NetGuard(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+NetGuard::~NetGuard() = default;
+
+Result<std::unique_ptr<NetGuard>> NetGuard::load(const NetGuardOptions& options) {
+  auto skel = BpfSkeleton<net_guard>::open("net_guard");
+  if (!skel) return std::unexpected(skel.error());
+  if (options.ringbuf_bytes < 4096 || (options.ringbuf_bytes & (options.ringbuf_bytes - 1)))
+    return fail("ring buffer size " + std::to_string(options.ringbuf_bytes) +
+                " is not a power of two of at least 4096 bytes");
+  if (int err = bpf_map__set_max_entries((*skel)->maps.events, options.ringbuf_bytes))
+    return fail_errno("size the events ring buffer", err);
+  (*skel)->rodata->wakeup_bytes =
+      options.wakeup_bytes ? options.wakeup_bytes : options.ringbuf_bytes / 4;
+  if (auto loaded = skel->load(); !loaded) return std::unexpected(loaded.error());
+  return std::make_unique<NetGuard>(std::make_unique<Impl>(std::move(*skel)));
+}
+
+Result<void> NetGuard::apply(const policy::CompiledPolicy& policy) {
+  auto& maps = impl_->skel->maps;
+  // Addresses and rules first, workloads last: a cgroup becomes a workload only once every rule
+  // it will be judged by is in place.
+  if (auto r = sync_map(maps.identities, policy.identities); !r) return r;
+  if (auto r = sync_map(maps.flows, policy.flows); !r) return r;
+  if (auto r = sync_map(maps.egress_allow, policy.egress); !r) return r;
+  return sync_map(maps.workloads, policy.cgroups);
+}
+
+Result<void> NetGuard::attach(const std::string& cgroup_dir) {
+  if (impl_->links.contains(cgroup_dir)) return {};
+  UniqueFd cgroup(::open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cgroup) return fail_errno("open cgroup " + cgroup_dir, errno);
+
+  auto& progs = impl_->skel->progs;
+  std::vector<BpfLink> links;
+  for (bpf_program* prog : {progs.guard_connect4, progs.guard_connect6, progs.guard_sendmsg4,
+                            progs.guard_sendmsg6, progs.guard_egress, progs.guard_ingress}) {
+    BpfLink link(bpf_program__attach_cgroup(prog, cgroup.get()));
+    if (!link)
+      return fail_errno(std::string("attach ") + bpf_program__section_name(prog) + " to cgroup " +
+                            cgroup_dir,
+                        errno);
+    links.push_back(std::move(link));
+  }
+  impl_->links.emplace(cgroup_dir, std::move(links));
+  spdlog::debug("network guard attached to {}", cgroup_dir);
+  return {};
+}
+
+std::size_t NetGuard::attached_cgroups() const { return impl_->links.size(); }
+
+int NetGuard::events_fd() const { return bpf_map__fd(impl_->skel->maps.events); }
+
+int NetGuard::program_fd(Program program) const {
+  auto& progs = impl_->skel->progs;
+  switch (program) {
+    case Program::Connect4: return bpf_program__fd(progs.guard_connect4);
+    case Program::Connect6: return bpf_program__fd(progs.guard_connect6);
+    case Program::Sendmsg4: return bpf_program__fd(progs.guard_sendmsg4);
+    case Program::Sendmsg6: return bpf_program__fd(progs.guard_sendmsg6);
+    case Program::Egress: return bpf_program__fd(progs.guard_egress);
+    case Program::Ingress: return bpf_program__fd(progs.guard_ingress);
+  }
+  return -1;
+}
+
+std::uint64_t NetGuard::stat(gr_stat which) const {
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return 0;
+  std::vector<std::uint64_t> values(ncpus);
+  std::uint32_t key = which;
+  if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.stats), &key, values.data())) return 0;
+  std::uint64_t sum = 0;
+  for (auto v : values) sum += v;
+  return sum;
+}
+
+}  // namespace guardrail

@@ -1,0 +1,286 @@
+// BPF_PROG_TEST_RUN of the network guard's cgroup_skb programs: real programs in the real kernel,
+// fed crafted packets, with the maps filled by hand. Needs root (CAP_BPF + CAP_NET_ADMIN).
+//
+// For a cgroup_skb test run the kernel gives the skb a socket charged to the calling task's
+// cgroup, so the test names its own cgroup as the workload under test.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <gtest/gtest.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <vector>
+
+#include "guardrail/cgroup2_mount.hpp"
+#include "guardrail/events.hpp"
+#include "guardrail/net_guard.hpp"
+
+namespace guardrail {
+namespace {
+
+constexpr std::uint32_t kAgentZone = 1, kControlZone = 2, kDataZone = 3;
+constexpr std::uint32_t kSelf = GR_WORKLOAD_ID_BASE, kAgentB = GR_WORKLOAD_ID_BASE + 1,
+                        kOrchestrator = GR_WORKLOAD_ID_BASE + 2,
+                        kVectorDb = GR_WORKLOAD_ID_BASE + 3;
+
+std::array<std::uint8_t, 16> mapped(const char* ipv4) {
+  std::array<std::uint8_t, 16> a{};
+  a[10] = a[11] = 0xff;
+  inet_pton(AF_INET, ipv4, &a[12]);
+  return a;
+}
+
+std::array<std::uint8_t, 16> ipv6(const char* text) {
+  std::array<std::uint8_t, 16> a{};
+  inet_pton(AF_INET6, text, a.data());
+  return a;
+}
+
+std::uint64_t own_cgroup_id() {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line, path;
+  while (std::getline(in, line))
+    if (line.starts_with("0::")) path = line.substr(3);
+  struct stat st {};
+  if (::stat((find_cgroup2_mount() + path).c_str(), &st) != 0) return 0;
+  return st.st_ino;
+}
+
+gr_portset ports(std::initializer_list<gr_port_range> ranges) {
+  gr_portset set{};
+  for (const auto& r : ranges) set.ranges[set.count++] = r;
+  return set;
+}
+
+std::pair<gr_ip_key, gr_identity> identity(std::array<std::uint8_t, 16> addr, std::uint32_t wl,
+                                           std::uint32_t zone, std::uint32_t flags = 0) {
+  gr_ip_key key{128, {}};
+  std::memcpy(key.addr, addr.data(), 16);
+  return {key, gr_identity{wl, zone, flags, 0}};
+}
+
+// A frame as the test run wants it: Ethernet, then IPv4 or IPv6, then the first bytes of TCP/UDP.
+std::vector<std::uint8_t> frame(const std::array<std::uint8_t, 16>& src,
+                                const std::array<std::uint8_t, 16>& dst, std::uint8_t proto,
+                                std::uint16_t sport, std::uint16_t dport, bool v6 = false,
+                                std::uint16_t frag_offset = 0) {
+  std::vector<std::uint8_t> f(sizeof(ethhdr));
+  auto* eth = reinterpret_cast<ethhdr*>(f.data());
+  eth->h_proto = htons(v6 ? ETH_P_IPV6 : ETH_P_IP);
+  std::uint8_t l4[20]{};
+  std::uint16_t sp = htons(sport), dp = htons(dport);
+  std::memcpy(l4, &sp, 2);
+  std::memcpy(l4 + 2, &dp, 2);
+  if (v6) {
+    ipv6hdr ip{};
+    ip.version = 6;
+    ip.nexthdr = proto;
+    ip.hop_limit = 64;
+    ip.payload_len = htons(sizeof l4);
+    std::memcpy(&ip.saddr, src.data(), 16);
+    std::memcpy(&ip.daddr, dst.data(), 16);
+    f.insert(f.end(), reinterpret_cast<std::uint8_t*>(&ip),
+             reinterpret_cast<std::uint8_t*>(&ip) + sizeof ip);
+  } else {
+    iphdr ip{};
+    ip.version = 4;
+    ip.ihl = 5;
+    ip.ttl = 64;
+    ip.protocol = proto;
+    ip.tot_len = htons(sizeof ip + sizeof l4);
+    ip.frag_off = htons(frag_offset);
+    std::memcpy(&ip.saddr, &src[12], 4);
+    std::memcpy(&ip.daddr, &dst[12], 4);
+    f.insert(f.end(), reinterpret_cast<std::uint8_t*>(&ip),
+             reinterpret_cast<std::uint8_t*>(&ip) + sizeof ip);
+  }
+  f.insert(f.end(), l4, l4 + sizeof l4);
+  return f;
+}
+
+class NetGuardVerdicts : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "SKIPPED: needs root to load BPF programs (run as root)";
+    self_cgroup_ = own_cgroup_id();
+    ASSERT_NE(self_cgroup_, 0u) << "cannot find this process's cgroup v2 id";
+    auto guard = NetGuard::load({});
+    ASSERT_TRUE(guard) << guard.error().message;
+    guard_ = std::move(*guard);
+    rb_.reset(ring_buffer__new(guard_->events_fd(), &NetGuardVerdicts::on_event, this, nullptr));
+    ASSERT_TRUE(rb_);
+    apply(0);
+  }
+
+  // The scene: this process is agent A; B is another agent; an orchestrator and a vector DB.
+  void apply(std::uint32_t self_flags) {
+    policy::CompiledPolicy p;
+    p.cgroups = {{self_cgroup_, gr_workload{kSelf, kAgentZone, self_flags, 0}}};
+    p.identities = {identity(mapped("198.18.0.3"), kSelf, kAgentZone, self_flags),
+                    identity(mapped("198.18.0.4"), kAgentB, kAgentZone),
+                    identity(mapped("198.18.0.2"), kOrchestrator, kControlZone),
+                    identity(mapped("198.18.0.5"), kVectorDb, kDataZone),
+                    identity(ipv6("fd00::2"), kOrchestrator, kControlZone),
+                    identity(ipv6("fd00::4"), kAgentB, kAgentZone)};
+    p.flows = {{{kAgentZone, kOrchestrator}, ports({{8080, 8080, GR_PROTO_TCP, {}}})},
+               {{kOrchestrator, kAgentZone}, ports({{0, 65535, GR_PROTO_TCP, {}}})}};
+    gr_zone_ip_key allow{32 + 96 + 24, kAgentZone, {}};
+    auto net = mapped("198.18.200.0");
+    std::memcpy(allow.addr, net.data(), 16);
+    p.egress = {{allow, ports({{443, 443, GR_PROTO_TCP, {}}})}};
+    auto applied = guard_->apply(p);
+    ASSERT_TRUE(applied) << applied.error().message;
+  }
+
+  int run(NetGuard::Program program, const std::vector<std::uint8_t>& packet) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = packet.data(),
+                .data_size_in = static_cast<__u32>(packet.size()), .repeat = 1);
+    int err = bpf_prog_test_run_opts(guard_->program_fd(program), &opts);
+    EXPECT_EQ(err, 0) << "BPF_PROG_TEST_RUN failed: " << strerror(errno);
+    return static_cast<int>(opts.retval);
+  }
+
+  std::vector<gr_net_event> drain() {
+    events_.clear();
+    ring_buffer__consume(rb_.get());
+    return events_;
+  }
+
+  static int on_event(void* ctx, void* data, size_t size) {
+    auto decoded = events::decode(std::span(static_cast<const std::byte*>(data), size));
+    EXPECT_TRUE(decoded) << decoded.error().message;
+    if (decoded) static_cast<NetGuardVerdicts*>(ctx)->events_.push_back(std::get<0>(*decoded));
+    return 0;
+  }
+
+  struct FreeRb {
+    void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+  };
+  std::uint64_t self_cgroup_ = 0;
+  std::unique_ptr<NetGuard> guard_;
+  std::unique_ptr<ring_buffer, FreeRb> rb_;
+  std::vector<gr_net_event> events_;
+};
+
+using P = NetGuard::Program;
+constexpr int kPass = 1, kDrop = 0;
+
+TEST_F(NetGuardVerdicts, EgressToTheOrchestratorOnItsPortPassesSilently) {
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 6, 40000, 8080)),
+            kPass);
+  EXPECT_TRUE(drain().empty());
+}
+
+// UDP: the orchestrator may open TCP flows to agents on any port, so a TCP packet from the agent
+// to the orchestrator could be a reply to one and passes cgroup_skb (connect4 still refuses the
+// agent opening it). Nothing makes a UDP packet to 9090 a reply.
+TEST_F(NetGuardVerdicts, EgressToTheOrchestratorOnAnotherPortIsDropped) {
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 17, 40000, 9090)),
+            kDrop);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].hdr.type, GR_EV_NET_EGRESS);
+  EXPECT_EQ(evs[0].verdict, GR_VERDICT_BLOCKED);
+  EXPECT_EQ(evs[0].backend, GR_BACKEND_CGROUP_SKB);
+  EXPECT_EQ(evs[0].workload_id, kSelf);
+  EXPECT_EQ(evs[0].peer_workload_id, kOrchestrator);
+  EXPECT_EQ(evs[0].peer_zone_id, kControlZone);
+  EXPECT_EQ(evs[0].dport, 9090);
+  EXPECT_EQ(evs[0].protocol, GR_PROTO_UDP);
+}
+
+TEST_F(NetGuardVerdicts, EgressToAnotherAgentIsDroppedAndReported) {
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 17, 40000, 53)),
+            kDrop);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].peer_workload_id, kAgentB);
+  EXPECT_EQ(evs[0].direction, GR_DIR_EGRESS);
+  EXPECT_EQ(evs[0].rule, GR_RULE_DEFAULT_DENY);
+}
+
+TEST_F(NetGuardVerdicts, EgressAllowlistHonoursCidrAndPort) {
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.200.5"), 6, 40000, 443)),
+            kPass);
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.200.5"), 6, 40000, 80)),
+            kDrop);
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.201.5"), 6, 40000, 443)),
+            kDrop);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[0].peer_zone_id, GR_IDENTITY_WORLD);
+}
+
+TEST_F(NetGuardVerdicts, IngressRepliesFromTheOrchestratorPass) {
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.2"), mapped("198.18.0.3"), 6, 8080, 40000)),
+            kPass);
+  EXPECT_TRUE(drain().empty());
+}
+
+TEST_F(NetGuardVerdicts, IngressFromAnotherAgentIsAnEastWestBypass) {
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.4"), mapped("198.18.0.3"), 17, 5000, 7000)),
+            kDrop);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].hdr.type, GR_EV_EAST_WEST_BYPASS);
+  EXPECT_EQ(evs[0].direction, GR_DIR_INGRESS);
+  EXPECT_EQ(evs[0].workload_id, kSelf);
+  EXPECT_EQ(evs[0].peer_workload_id, kAgentB);
+  EXPECT_EQ(evs[0].pid, 0u);
+}
+
+TEST_F(NetGuardVerdicts, IngressFromTheDataPlaneIsDroppedAsPlainIngress) {
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.5"), mapped("198.18.0.3"), 6, 5432, 40000)),
+            kDrop);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].hdr.type, GR_EV_NET_INGRESS);
+  EXPECT_EQ(evs[0].peer_zone_id, kDataZone);
+}
+
+TEST_F(NetGuardVerdicts, AuditModeLetsItPassAndReportsAudited) {
+  apply(GR_WL_AUDIT);
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 6, 40000, 80)),
+            kPass);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].verdict, GR_VERDICT_AUDITED);
+}
+
+TEST_F(NetGuardVerdicts, Ipv6FollowsTheSameRules) {
+  EXPECT_EQ(run(P::Egress, frame(ipv6("fd00::3"), ipv6("fd00::2"), 6, 40000, 8080, true)), kPass);
+  EXPECT_EQ(run(P::Egress, frame(ipv6("fd00::3"), ipv6("fd00::4"), 6, 40000, 8080, true)), kDrop);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].family, AF_INET6);
+  EXPECT_EQ(evs[0].peer_workload_id, kAgentB);
+}
+
+TEST_F(NetGuardVerdicts, LoopbackAlwaysPasses) {
+  EXPECT_EQ(run(P::Egress, frame(mapped("127.0.0.1"), mapped("127.0.0.1"), 6, 40000, 9)), kPass);
+  EXPECT_EQ(run(P::Ingress, frame(mapped("127.0.0.1"), mapped("127.0.0.1"), 6, 40000, 9)),
+            kPass);
+  EXPECT_TRUE(drain().empty());
+}
+
+TEST_F(NetGuardVerdicts, LaterFragmentsPassBecauseTheirFirstFragmentIsJudged) {
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 17, 0, 0, false, 185)),
+            kPass);
+  EXPECT_TRUE(drain().empty());
+}
+
+TEST_F(NetGuardVerdicts, AllowedTrafficNeverQueuesAnEvent) {
+  for (int i = 0; i < 1000; i++)
+    run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 6, 40000, 8080));
+  EXPECT_TRUE(drain().empty());
+  EXPECT_EQ(guard_->stat(GR_STAT_EVENTS_SUBMITTED), 0u);
+}
+
+}  // namespace
+}  // namespace guardrail

@@ -1,0 +1,56 @@
+#include "guardrail/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+namespace guardrail {
+namespace {
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos || text.starts_with(line + "\n");
+}
+
+TEST(Metrics, CountsViolationsByKindVerdictAndZone) {
+  Metrics m;
+  m.count_violation("net_connect", "blocked", "agent-sandbox");
+  m.count_violation("net_connect", "blocked", "agent-sandbox");
+  m.count_violation("east_west_bypass", "audited", "agent-sandbox");
+  const auto text = m.scrape();
+  EXPECT_TRUE(has_line(
+      text,
+      R"(guardrail_violations_total{kind="net_connect",verdict="blocked",zone="agent-sandbox"} 2)"))
+      << text;
+  EXPECT_TRUE(has_line(
+      text,
+      R"(guardrail_violations_total{kind="east_west_bypass",verdict="audited",zone="agent-sandbox"} 1)"))
+      << text;
+}
+
+TEST(Metrics, ExportsPolicyBackendsBuildAndKernelCounters) {
+  Metrics m;
+  m.set_policy_rules(7);
+  m.set_guard_backends({{"network", "cgroup_sock_addr+cgroup_skb", "prevention"}});
+  std::uint64_t lost = 3;
+  m.export_kernel_counters([&] { return lost; }, [] { return std::uint64_t{10}; });
+  lost = 5;  // read at scrape time, not when registered
+  const auto text = m.scrape();
+  EXPECT_TRUE(has_line(text, "guardrail_policy_rules 7")) << text;
+  EXPECT_TRUE(has_line(
+      text, R"(guardrail_guard_backend{backend="cgroup_sock_addr+cgroup_skb",guard="network"} 1)"))
+      << text;
+  EXPECT_TRUE(has_line(text, "guardrail_events_lost_total 5")) << text;
+  EXPECT_TRUE(has_line(text, "guardrail_events_total 10")) << text;
+  EXPECT_TRUE(has_line(text, std::string("guardrail_build_info{version=\"") + GUARDRAIL_VERSION +
+                                 "\"} 1"))
+      << text;
+}
+
+TEST(Metrics, ServeFailsWithTheAddressAndTheFix) {
+  Metrics m;
+  auto r = m.serve("203.0.113.1:1");  // not an address of this machine
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("203.0.113.1:1"), std::string::npos);
+  EXPECT_NE(r.error().message.find("--metrics-address"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace guardrail
