@@ -69,6 +69,15 @@ struct {
 	__uint(max_entries, GR_DEFAULT_RINGBUF_BYTES);
 } events SEC(".maps");
 
+/* Sockets whose attempt was already reported as audited by connect/sendmsg: their packets pass
+ * the cgroup_skb hooks silently, so audit mode reports each attempt once, not each packet. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u8);
+} audited_sockets SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, GR_STAT_MAX);
@@ -91,6 +100,7 @@ struct tuple {
 	__u16 dport;
 	__u8 family;
 	__u8 protocol;
+	bool tcp_syn_only; /* a TCP connection's opening packet (SYN without ACK) */
 };
 
 static __always_inline void count_stat(__u32 index)
@@ -378,6 +388,12 @@ static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, _
 
 	report(type, GR_BACKEND_CGROUP_SOCK_ADDR, GR_DIR_EGRESS, bpf_get_current_cgroup_id(), &self,
 	       &peer, &t, true);
+	if ((self.flags & GR_WL_AUDIT) && ctx->sk) {
+		__u8 *mark = bpf_sk_storage_get(&audited_sockets, ctx->sk, 0,
+						BPF_SK_STORAGE_GET_F_CREATE);
+		if (mark)
+			*mark = 1;
+	}
 	return refuse(&self);
 }
 
@@ -438,7 +454,14 @@ static __always_inline bool skb_tuple(struct __sk_buff *skb, struct tuple *t)
 	} else {
 		return false;
 	}
-	if (t->protocol == GR_PROTO_TCP || t->protocol == GR_PROTO_UDP) {
+	if (t->protocol == GR_PROTO_TCP) {
+		struct tcphdr tcph;
+		if (bpf_skb_load_bytes(skb, l4_offset, &tcph, sizeof(tcph)) == 0) {
+			t->sport = bpf_ntohs(tcph.source);
+			t->dport = bpf_ntohs(tcph.dest);
+			t->tcp_syn_only = tcph.syn && !tcph.ack;
+		}
+	} else if (t->protocol == GR_PROTO_UDP) {
 		__be16 ports[2];
 		if (bpf_skb_load_bytes(skb, l4_offset, ports, sizeof(ports)) == 0) {
 			t->sport = bpf_ntohs(ports[0]);
@@ -446,6 +469,26 @@ static __always_inline bool skb_tuple(struct __sk_buff *skb, struct tuple *t)
 		}
 	}
 	return true;
+}
+
+/* In audit mode a packet is reported only where enforce mode would have stopped the attempt: a
+ * connection's opening packet (TCP SYN) or a datagram, not on a socket whose connect/sendmsg was
+ * already reported, and not at a receiver whose audited sender already reported it. */
+static __always_inline bool audit_already_reported(struct __sk_buff *skb, const struct tuple *t,
+						   const struct party *self,
+						   const struct party *peer, bool ingress)
+{
+	if (!(self->flags & GR_WL_AUDIT))
+		return false;
+	if (t->protocol == GR_PROTO_TCP && !t->tcp_syn_only)
+		return true;
+	if (ingress && (peer->flags & GR_WL_AUDIT))
+		return true;
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return false;
+	sk = bpf_sk_fullsock(sk);
+	return sk && bpf_sk_storage_get(&audited_sockets, sk, 0, 0);
 }
 
 SEC("cgroup_skb/egress")
@@ -457,7 +500,8 @@ int guard_egress(struct __sk_buff *skb)
 		return VERDICT_ALLOW;
 	struct party self = party_of(workload_of_skb(skb));
 	struct party peer = identify(t.daddr);
-	if (egress_permitted(&self, &peer, &t, true))
+	if (egress_permitted(&self, &peer, &t, true) ||
+	    audit_already_reported(skb, &t, &self, &peer, false))
 		return VERDICT_ALLOW;
 
 	report(GR_EV_NET_EGRESS, GR_BACKEND_CGROUP_SKB, GR_DIR_EGRESS, bpf_skb_cgroup_id(skb), &self,
@@ -474,7 +518,8 @@ int guard_ingress(struct __sk_buff *skb)
 		return VERDICT_ALLOW;
 	struct party self = party_of(workload_of_skb(skb));
 	struct party peer = identify(t.saddr);
-	if (ingress_permitted(&self, &peer, &t))
+	if (ingress_permitted(&self, &peer, &t) ||
+	    audit_already_reported(skb, &t, &self, &peer, true))
 		return VERDICT_ALLOW;
 
 	/* Two workloads of one zone never talk: if it got here, the sender's hooks were bypassed. */

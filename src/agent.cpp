@@ -2,7 +2,11 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
 
 #include <cmath>
 #include <iostream>
@@ -17,6 +21,7 @@
 #include "guardrail/net_guard.hpp"
 #include "guardrail/policy.hpp"
 #include "guardrail/probe.hpp"
+#include "guardrail/unique_fd.hpp"
 
 namespace guardrail {
 namespace {
@@ -37,6 +42,43 @@ class Names {
  private:
   mutable std::mutex mutex_;
   events::NameTable table_;
+};
+
+// SIGINT and SIGTERM, turned into a readable fd. A handler rather than a blocked-signal wait:
+// library threads (civetweb's, behind /metrics) reset their signal masks, so a process-directed
+// signal may land on any thread.
+class StopSignal {
+ public:
+  static Result<StopSignal> install() {
+    UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!fd) return fail_errno("create the stop eventfd", errno);
+    g_fd = fd.get();
+    struct sigaction sa {};
+    sa.sa_handler = &StopSignal::on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGINT, SIGTERM})
+      if (::sigaction(sig, &sa, nullptr) != 0) return fail_errno("install a signal handler", errno);
+    return StopSignal(std::move(fd));
+  }
+  // The signal that arrived, or 0 when timeout_ms passed without one.
+  int wait(int timeout_ms) {
+    pollfd p{fd_.get(), POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0) return 0;
+    std::uint64_t value = 0;
+    if (::read(fd_.get(), &value, sizeof value) != sizeof value) return 0;
+    return g_last.load();
+  }
+
+ private:
+  explicit StopSignal(UniqueFd fd) : fd_(std::move(fd)) {}
+  static void on_signal(int sig) {
+    g_last = sig;
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(g_fd, &one, sizeof one);  // async-signal-safe
+  }
+  static inline int g_fd = -1;
+  static inline std::atomic<int> g_last{0};
+  UniqueFd fd_;
 };
 
 events::NameTable name_table(const policy::CompiledPolicy& compiled) {
@@ -114,12 +156,11 @@ void print_summary(const AgentOptions& options, const policy::Policy& policy,
 }  // namespace
 
 int run_agent(const AgentOptions& options) {
-  // Signals are taken synchronously by the main thread; block them before any thread starts.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  auto stop = StopSignal::install();
+  if (!stop) {
+    spdlog::error("{}", stop.error().message);
+    return 1;
+  }
 
   auto loaded = policy::load_policy_file(options.policy_file);
   if (!loaded) {
@@ -211,11 +252,9 @@ int run_agent(const AgentOptions& options) {
   }
   print_summary(options, policy, *compiled, *found, report, cgroup_root);
 
-  const long rescan_ns = std::lround(options.rescan_seconds * 1e9);
-  const timespec rescan{rescan_ns / 1'000'000'000, rescan_ns % 1'000'000'000};
+  const int rescan_ms = static_cast<int>(std::lround(options.rescan_seconds * 1000));
   for (;;) {
-    int sig = sigtimedwait(&stop_signals, nullptr, &rescan);
-    if (sig == SIGINT || sig == SIGTERM) {
+    if (int sig = stop->wait(rescan_ms)) {
       spdlog::info("received {}, detaching and exiting", sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
     }

@@ -140,6 +140,7 @@ struct CompiledPolicy {
   std::map<std::uint32_t, std::string> zone_names;      // id -> zone name
   std::map<std::uint32_t, std::string> workload_names;  // id -> workload name
   std::map<std::uint32_t, std::uint32_t> workload_zone;  // workload id -> zone id
+  std::map<std::uint32_t, std::uint32_t> workload_flags;  // workload id -> GR_WL_* flags
   std::vector<std::pair<std::uint64_t, gr_workload>> cgroups;
   std::vector<std::pair<gr_ip_key, gr_identity>> identities;
   std::vector<std::pair<gr_flow_key, gr_portset>> flows;

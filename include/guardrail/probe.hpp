@@ -3,8 +3,10 @@
 // which backend each guard will use as a result.
 #pragma once
 
+#include <array>
 #include <iosfwd>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +23,7 @@ struct GuardBackend {
   std::string guard;      // "network", "raw-sockets", "runtime-sockets", "capabilities", "mounts"
   std::string backend;    // e.g. "cgroup_sock_addr+cgroup_skb", "lsm", "cgroup_sock", "unavailable"
   std::string guarantee;  // "prevention", "detection (+kill)", "none"
+  std::string note;       // plain sentence when the guard fell back or is unavailable, else ""
 };
 
 struct Report {
@@ -28,10 +31,39 @@ struct Report {
   std::string cgroup2_mount;  // empty when cgroup v2 is not mounted
   std::vector<Feature> features;
   std::vector<GuardBackend> guards;
+  double duration_ms = 0;  // wall time of run_probe(): it runs at every agent start
 
   bool has(const std::string& feature) const;
   const GuardBackend* guard(const std::string& name) const;
 };
+
+// Every feature run_probe() reports, in report order.
+// clang-format off
+inline constexpr std::array<std::string_view, 14> kFeatureNames = {
+    "btf", "ringbuf", "cgroup2", "bpffs", "tracefs",
+    "cgroup_skb", "cgroup_sock_addr", "cgroup_connect_unix", "cgroup_sock_create",
+    "bpf_lsm", "lsm_cgroup", "tracepoint", "tp_btf", "bpf_send_signal"};
+// clang-format on
+
+// The guards in report order.
+inline constexpr std::array<std::string_view, 5> kGuardNames = {
+    "network", "raw-sockets", "runtime-sockets", "capabilities", "mounts"};
+
+// The design's backend table as a pure function of the feature results: for each guard the
+// strongest backend whose features are available (a feature missing from the list counts as
+// unavailable).
+std::vector<GuardBackend> choose_backends(const std::vector<Feature>& features);
+
+// Building blocks of run_probe(), callable alone.
+// btf, cgroup2, bpffs, tracefs: files and mounts only, no privilege needed.
+std::vector<Feature> probe_system_features(const std::string& cgroup2_mount);
+// ringbuf and every program feature: loads (and attaches) the programs of probe.bpf.c. Needs
+// root. Cgroup programs are attached to a scratch child of cgroup2_mount, removed afterwards;
+// with cgroup2_mount empty they are only loaded. The syscall tracepoint's detach waits out an
+// RCU grace period (~80 ms), so it finishes on a detached background thread.
+std::vector<Feature> probe_program_features(const std::string& cgroup2_mount);
+// Whether a file system of the given statfs magic is mounted at path.
+bool fs_mounted(const char* path, long magic);
 
 // Probes the running kernel. Needs root (CAP_BPF + CAP_SYS_ADMIN); without it every program
 // feature is reported unavailable with the reason.

@@ -10,6 +10,7 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,7 +70,7 @@ std::pair<gr_ip_key, gr_identity> identity(std::array<std::uint8_t, 16> addr, st
 std::vector<std::uint8_t> frame(const std::array<std::uint8_t, 16>& src,
                                 const std::array<std::uint8_t, 16>& dst, std::uint8_t proto,
                                 std::uint16_t sport, std::uint16_t dport, bool v6 = false,
-                                std::uint16_t frag_offset = 0) {
+                                std::uint16_t frag_offset = 0, std::uint8_t tcp_flags = 0x02) {
   std::vector<std::uint8_t> f(sizeof(ethhdr));
   auto* eth = reinterpret_cast<ethhdr*>(f.data());
   eth->h_proto = htons(v6 ? ETH_P_IPV6 : ETH_P_IP);
@@ -77,6 +78,10 @@ std::vector<std::uint8_t> frame(const std::array<std::uint8_t, 16>& src,
   std::uint16_t sp = htons(sport), dp = htons(dport);
   std::memcpy(l4, &sp, 2);
   std::memcpy(l4 + 2, &dp, 2);
+  if (proto == IPPROTO_TCP) {
+    l4[12] = 5 << 4;  // data offset: 20 bytes
+    l4[13] = tcp_flags;
+  }
   if (v6) {
     ipv6hdr ip{};
     ip.version = 6;
@@ -251,6 +256,27 @@ TEST_F(NetGuardVerdicts, AuditModeLetsItPassAndReportsAudited) {
   auto evs = drain();
   ASSERT_EQ(evs.size(), 1u);
   EXPECT_EQ(evs[0].verdict, GR_VERDICT_AUDITED);
+}
+
+// Audit mode reports the attempt (the SYN), not every packet of the connection it allows.
+TEST_F(NetGuardVerdicts, AuditModeReportsAConnectionOnceNotEachPacket) {
+  apply(GR_WL_AUDIT);
+  constexpr std::uint8_t kAck = 0x10, kPshAck = 0x18;
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 6, 40000, 80, false,
+                                 0, kAck)),
+            kPass);
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.4"), mapped("198.18.0.3"), 6, 80, 40000, false,
+                                  0, kPshAck)),
+            kPass);
+  EXPECT_TRUE(drain().empty());
+}
+
+TEST_F(NetGuardVerdicts, EnforceModeDropsEveryPacketOfAForbiddenConnection) {
+  constexpr std::uint8_t kAck = 0x10;
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 6, 40000, 80, false,
+                                 0, kAck)),
+            kDrop);
+  EXPECT_EQ(drain().size(), 1u);
 }
 
 TEST_F(NetGuardVerdicts, Ipv6FollowsTheSameRules) {

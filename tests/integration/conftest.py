@@ -1,0 +1,116 @@
+"""Root integration suite: the real `guardrail agent` against workloads in cgroups and netns.
+
+Run (as ctest does):
+    /usr/bin/python3 -m pytest -v -ra tests/integration \
+        --guardrail-bin BUILD/guardrail --guardrail-source /work/main
+
+Needs root, cgroup v2 (found in /proc/self/mounts) and iproute2; without them every test is
+skipped with the reason.
+"""
+import os
+import shutil
+
+import pytest
+
+import gr_agent
+from gr_agent import Agent, policy_yaml
+from gr_topology import Topology, cgroup2_mount
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("guardrail")
+    group.addoption("--guardrail-bin", default=None,
+                    help="path to the guardrail binary (default: SOURCE/build/guardrail)")
+    group.addoption("--guardrail-source", default=None,
+                    help="the guardrail source tree (default: two levels above this directory)")
+
+
+def _missing_requirement():
+    if os.geteuid() != 0:
+        return "integration tests need root (euid is %d)" % os.geteuid()
+    if cgroup2_mount() is None:
+        with open("/proc/filesystems") as f:
+            known = "cgroup2" in f.read()
+        return ("integration tests need cgroup v2: the kernel %s, and no cgroup2 mount is in "
+                "/proc/self/mounts" % ("has it" if known else "lacks it"))
+    if shutil.which("ip") is None:
+        return "integration tests need iproute2 (`ip`)"
+    if not os.path.isdir("/run/netns") and not os.access("/run", os.W_OK):
+        return "integration tests need a writable /run for `ip netns`"
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def requirements():
+    reason = _missing_requirement()
+    if reason:
+        pytest.skip("SKIPPED (environment): " + reason)
+
+
+@pytest.fixture(scope="session")
+def source_dir(request):
+    return os.path.abspath(request.config.getoption("--guardrail-source")
+                           or os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+@pytest.fixture(scope="session")
+def guardrail_bin(request, source_dir):
+    path = request.config.getoption("--guardrail-bin") or os.path.join(source_dir, "build",
+                                                                       "guardrail")
+    path = os.path.abspath(path)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.fail("guardrail binary not found or not executable: %s "
+                    "(build it, or pass --guardrail-bin)" % path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def topo(requirements):
+    """The namespaces, bridge and workload cgroups, shared by the whole session."""
+    t = Topology(cgroup2_mount())
+    t.setup()
+    try:
+        yield t
+    finally:
+        t.teardown()
+
+
+@pytest.fixture
+def start_agent(guardrail_bin, topo, tmp_path):
+    """start_agent(mode="enforce", extra_args=(), policy=None) -> a running, ready Agent.
+    Every agent started here is stopped (SIGTERM, then SIGKILL) when the test ends."""
+    agents = []
+
+    def start(mode="enforce", extra_args=(), policy=None, label=None):
+        agent = Agent(guardrail_bin, str(tmp_path), policy or policy_yaml(topo, mode=mode),
+                      extra_args=extra_args, label=label or "agent%d" % len(agents))
+        agents.append(agent)
+        return agent.start()
+
+    yield start
+    for agent in agents:
+        gr_agent.shutdown(agent)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test's report carries the logs of every agent that was running."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        for agent in list(gr_agent.LIVE_AGENTS):
+            report.sections.append(("guardrail %s logs" % agent.label, agent.logs()))
+
+
+# ctest reads exit code 77 as "skipped" (SKIP_RETURN_CODE in tests/CMakeLists.txt): a run where
+# every test skipped (not root, no cgroup v2) must not show up as a pass.
+SKIPPED_EXIT_CODE = 77
+
+
+def pytest_sessionfinish(session, exitstatus):
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or exitstatus != 0:
+        return
+    ran = sum(len(reporter.stats.get(k, [])) for k in ("passed", "failed", "error"))
+    if ran == 0 and reporter.stats.get("skipped"):
+        session.exitstatus = SKIPPED_EXIT_CODE

@@ -1,0 +1,386 @@
+"""Test topology: network namespaces on one bridge, a cgroup per workload, probe processes.
+
+Layout (every address in 198.18.0.0/15, one /16 on-link network; see shared/KERNEL.md):
+
+    netns <p>-sw     bridge "<p>br", one veth per node ("<p>o", "<p>a", ...)
+    netns <p>-orch   eth0 198.18.0.2/16   cgroup /gr-itest-<id>/orchestrator   zone control-plane
+    netns <p>-a      eth0 198.18.0.3/16   cgroup /gr-itest-<id>/agents/a       zone agent-sandbox
+    netns <p>-b      eth0 198.18.0.4/16   cgroup /gr-itest-<id>/agents/b       zone agent-sandbox
+    netns <p>-vdb    eth0 198.18.0.5/16   cgroup /gr-itest-<id>/vectordb       zone data-plane
+    netns <p>-ext    eth0 198.18.200.5/16 and 198.18.201.5/16, no cgroup     "world"
+
+where <p> is "gr" + the pytest pid. Each workload cgroup holds a `sleep` in its namespace from
+the start, so an agent started later finds the workload's addresses there. IPv6 is disabled in
+every namespace (as Docker does for containers without IPv6) so that no stray neighbour
+discovery traffic can show up in the exact alert counts.
+
+Everything created here is removed by Topology.teardown(), which only kills processes it
+started and only removes cgroups and namespaces it created.
+"""
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NETPROBE = os.path.join(HERE, "netprobe.py")
+
+
+def cgroup2_mount():
+    """The cgroup v2 mount point from /proc/self/mounts, or None."""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 3 and fields[2] == "cgroup2":
+                return fields[1].replace("\\040", " ")
+    return None
+
+
+def run(cmd, check=True, timeout=20):
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         timeout=timeout)
+    if check and res.returncode != 0:
+        raise RuntimeError("command failed (%d): %s\nstdout: %s\nstderr: %s"
+                           % (res.returncode, " ".join(cmd), res.stdout, res.stderr))
+    return res
+
+
+def wait_until(predicate, timeout, interval=0.05):
+    """Poll predicate() until it returns a truthy value or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+class Proc:
+    """A process we started, with its stdout collected line by line in the background."""
+
+    def __init__(self, argv, label):
+        self.label = label
+        self.argv = argv
+        self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.pid = self.popen.pid
+        self._lines = []
+        self._err = []
+        self._cond = threading.Condition()
+        self._threads = [threading.Thread(target=self._pump, args=(self.popen.stdout, self._lines),
+                                          daemon=True),
+                         threading.Thread(target=self._pump, args=(self.popen.stderr, self._err),
+                                          daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def _pump(self, stream, sink):
+        for line in stream:
+            with self._cond:
+                sink.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def lines(self):
+        with self._cond:
+            return list(self._lines)
+
+    def stderr(self):
+        with self._cond:
+            return "\n".join(self._err)
+
+    def json_lines(self):
+        return [json.loads(l) for l in self.lines() if l.startswith("{")]
+
+    def wait_lines(self, count, timeout):
+        """Wait until `count` stdout lines arrived (or the process exited); return them all."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._lines) < count:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.popen.poll() is not None
+                                 and not any(t.is_alive() for t in self._threads)):
+                    break
+                self._cond.wait(min(left, 0.1))
+            return list(self._lines)
+
+    def wait_ready(self, timeout=5.0):
+        lines = self.wait_lines(1, timeout)
+        if not lines or lines[0] != "READY":
+            self.stop()
+            raise RuntimeError("%s did not become ready within %.0fs: stdout=%r stderr=%r"
+                               % (self.label, timeout, lines, self.stderr()))
+
+    def wait_exit(self, timeout):
+        try:
+            rc = self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise RuntimeError("%s did not finish within %.0fs: stdout=%r stderr=%r"
+                               % (self.label, timeout, self.lines(), self.stderr()))
+        for t in self._threads:
+            t.join(2)
+        return rc
+
+    def stop(self):
+        """Kill this process (only this pid) and reap it."""
+        if self.popen.poll() is None:
+            try:
+                self.popen.send_signal(signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        for t in self._threads:
+            t.join(1)
+
+
+class Node:
+    def __init__(self, key, short, ips, cgroup_rel, zone=None, workload=None):
+        self.key = key
+        self.short = short
+        self.ips = ips
+        self.cgroup_rel = cgroup_rel  # relative to the cgroup2 mount, or None (not a workload)
+        self.zone = zone
+        self.workload = workload      # the workload name the agent reports
+        self.netns = None
+        self.netns_path = None
+        self.cgroup_dir = None
+
+    @property
+    def ip(self):
+        return self.ips[0]
+
+
+class Topology:
+    def __init__(self, cgroup_root):
+        self.id = os.getpid()
+        self.prefix = "gr%d" % self.id
+        self.cg2 = cgroup_root
+        self.base_rel = "/gr-itest-%d" % self.id
+        b = self.base_rel
+        self.nodes = {
+            "orchestrator": Node("orchestrator", "orch", ["198.18.0.2"], b + "/orchestrator",
+                                 "control-plane", "orchestrator"),
+            "agent-a": Node("agent-a", "a", ["198.18.0.3"], b + "/agents/a",
+                            "agent-sandbox", "agent-sandbox:%s/agents/a" % b),
+            "agent-b": Node("agent-b", "b", ["198.18.0.4"], b + "/agents/b",
+                            "agent-sandbox", "agent-sandbox:%s/agents/b" % b),
+            "vectordb": Node("vectordb", "vdb", ["198.18.0.5"], b + "/vectordb",
+                             "data-plane", "vectordb"),
+            "external": Node("external", "ext", ["198.18.200.5", "198.18.201.5"], None),
+        }
+        self.switch_ns = self.prefix + "-sw"
+        self.bridge = self.prefix + "br"
+        self._netns_created = []
+        self._cgroups_created = []
+        self._procs = []
+        self._keepers = {}
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    def setup(self):
+        try:
+            self._setup()
+        except BaseException:
+            self.teardown()
+            raise
+
+    def _add_netns(self, name):
+        run(["ip", "netns", "add", name])
+        self._netns_created.append(name)
+        # Best effort: a kernel without IPv6 has no such files.
+        run(["ip", "netns", "exec", name, "sh", "-c",
+             "for k in all default; do echo 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6; done"],
+            check=False)
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+
+    def _setup(self):
+        assert len(self.bridge) <= 15 and len(self.prefix) + 3 <= 15, self.prefix
+        self._add_netns(self.switch_ns)
+        run(["ip", "-n", self.switch_ns, "link", "add", self.bridge, "type", "bridge",
+             "forward_delay", "0"])
+        run(["ip", "-n", self.switch_ns, "link", "set", self.bridge, "up"])
+        for node in self.nodes.values():
+            node.netns = "%s-%s" % (self.prefix, node.short)
+            node.netns_path = "/run/netns/" + node.netns
+            self._add_netns(node.netns)
+            port = self.prefix + {"orch": "o", "vdb": "v", "ext": "x"}.get(node.short, node.short)
+            run(["ip", "-n", self.switch_ns, "link", "add", port, "type", "veth",
+                 "peer", "name", "eth0", "netns", node.netns])
+            run(["ip", "-n", self.switch_ns, "link", "set", port, "master", self.bridge])
+            run(["ip", "-n", self.switch_ns, "link", "set", port, "up"])
+            for ip in node.ips:
+                run(["ip", "-n", node.netns, "addr", "add", ip + "/16", "dev", "eth0"])
+            run(["ip", "-n", node.netns, "link", "set", "eth0", "up"])
+        for node in self.nodes.values():
+            if node.cgroup_rel:
+                node.cgroup_dir = self.cg2 + node.cgroup_rel
+                self._mkdir_cgroup(node.cgroup_rel)
+        # One long-lived process per workload: the agent reads the workload's addresses from
+        # the network namespace of the processes in its cgroup.
+        for node in self.workloads():
+            keeper = self.spawn(node, ["exec", "sleep", "100000"], label="keeper-" + node.key)
+            self._keepers[node.key] = keeper
+            if not wait_until(lambda: str(keeper.pid) in self.cgroup_pids(node), 5):
+                raise RuntimeError("keeper for %s never joined %s: %s"
+                                   % (node.key, node.cgroup_dir, keeper.stderr()))
+
+    def _mkdir_cgroup(self, rel):
+        parts = rel.strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            path = os.path.join(self.cg2, *parts[:i])
+            if not os.path.isdir(path):
+                os.mkdir(path)
+                self._cgroups_created.append(path)
+
+    def teardown(self):
+        errors = []
+        for proc in reversed(self._procs):
+            proc.stop()
+        self._procs.clear()
+        # Remove cgroups deepest first. Only our own processes can be in them; if one is still
+        # there (a probe's child), kill the cgroup's members through cgroup.kill.
+        for path in sorted(self._cgroups_created, key=lambda p: -p.count("/")):
+            try:
+                if self._cgroup_has_procs(path):
+                    kill = os.path.join(path, "cgroup.kill")
+                    if os.path.exists(kill):
+                        with open(kill, "w") as f:
+                            f.write("1")
+                    wait_until(lambda: not self._cgroup_has_procs(path), 5)
+                wait_until(lambda: self._try_rmdir(path), 5)
+                if os.path.isdir(path):
+                    errors.append("could not remove cgroup " + path)
+            except OSError as exc:
+                errors.append("cgroup %s: %s" % (path, exc))
+        self._cgroups_created.clear()
+        for name in reversed(self._netns_created):
+            res = run(["ip", "netns", "del", name], check=False)
+            if res.returncode != 0:
+                errors.append("ip netns del %s: %s" % (name, res.stderr.strip()))
+        self._netns_created.clear()
+        if errors:
+            raise RuntimeError("topology teardown: " + "; ".join(errors))
+
+    @staticmethod
+    def _cgroup_has_procs(path):
+        try:
+            with open(os.path.join(path, "cgroup.procs")) as f:
+                return bool(f.read().strip())
+        except FileNotFoundError:
+            return False
+
+    @staticmethod
+    def _try_rmdir(path):
+        try:
+            os.rmdir(path)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+
+    # ---- queries ----------------------------------------------------------------------------
+
+    def __getitem__(self, key):
+        return self.nodes[key]
+
+    def workloads(self):
+        return [n for n in self.nodes.values() if n.cgroup_rel]
+
+    def cgroup_id(self, node):
+        """The cgroup v2 id (what bpf_get_current_cgroup_id() returns) is the directory's inode."""
+        return os.stat(self.nodes[node].cgroup_dir if isinstance(node, str)
+                       else node.cgroup_dir).st_ino
+
+    def cgroup_pids(self, node):
+        with open(os.path.join(node.cgroup_dir, "cgroup.procs")) as f:
+            return f.read().split()
+
+    def all_cgroup_dirs(self):
+        return sorted(self._cgroups_created)
+
+    # ---- processes --------------------------------------------------------------------------
+
+    def spawn(self, node, probe_args, in_cgroup=True, label=None):
+        """Start netprobe.py in node's netns, and in its cgroup unless in_cgroup is False (then
+        it stays in the test runner's own cgroup, outside every workload)."""
+        if isinstance(node, str):
+            node = self.nodes[node]
+        argv = [sys.executable, NETPROBE, "--netns", node.netns_path]
+        if in_cgroup:
+            if not node.cgroup_dir:
+                raise ValueError("%s has no cgroup" % node.key)
+            argv += ["--cgroup", node.cgroup_dir]
+        proc = Proc(argv + list(probe_args), label or "%s:%s" % (node.key, probe_args[0]))
+        self._procs.append(proc)
+        return proc
+
+    def probe(self, node, *probe_args, in_cgroup=True, timeout=15):
+        """Run a client probe to completion; return (proc, its JSON result lines)."""
+        proc = self.spawn(node, [str(a) for a in probe_args], in_cgroup=in_cgroup)
+        rc = proc.wait_exit(timeout)
+        if rc != 0:
+            raise RuntimeError("probe %s exited %d: %s" % (probe_args, rc, proc.stderr()))
+        self._procs.remove(proc)
+        return proc, proc.json_lines()
+
+    def connect(self, node, host, port, echo=None, in_cgroup=True, timeout=3.0):
+        args = ["connect", host, port, "--timeout", timeout]
+        if echo is not None:
+            args += ["--echo", echo]
+        proc, out = self.probe(node, *args, in_cgroup=in_cgroup)
+        assert len(out) == 1, out
+        out[0]["pid"] = proc.pid
+        return out[0]
+
+    def sendto(self, node, host, port, count=1, sport=0, payload="probe", in_cgroup=True):
+        proc, out = self.probe(node, "sendto", host, port, "--count", count, "--sport", sport,
+                               "--payload", payload, in_cgroup=in_cgroup)
+        assert len(out) == count, out
+        for o in out:
+            o["pid"] = proc.pid
+        return out
+
+    @contextlib.contextmanager
+    def tcp_server(self, node, port, in_cgroup=True):
+        proc = self.spawn(node, ["serve-tcp", str(port)], in_cgroup=in_cgroup)
+        try:
+            proc.wait_ready()
+            yield proc
+        finally:
+            proc.stop()
+            if proc in self._procs:
+                self._procs.remove(proc)
+
+    @contextlib.contextmanager
+    def udp_listener(self, node, port, in_cgroup=True):
+        proc = self.spawn(node, ["listen-udp", str(port)], in_cgroup=in_cgroup)
+        try:
+            proc.wait_ready()
+            yield UdpListener(proc)
+        finally:
+            proc.stop()
+            if proc in self._procs:
+                self._procs.remove(proc)
+
+
+class UdpListener:
+    def __init__(self, proc):
+        self.proc = proc
+
+    def received(self):
+        return self.proc.json_lines()
+
+    def wait(self, count, timeout):
+        """Datagrams received once `count` arrived or `timeout` passed (whichever first)."""
+        self.proc.wait_lines(1 + count, timeout)  # +1: the READY line
+        return self.received()
