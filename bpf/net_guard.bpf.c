@@ -244,7 +244,8 @@ static __always_inline struct gr_workload *workload_of_current(void)
 
 	if (w)
 		return w;
-	/* A descendant cgroup created after the agent scanned: its nearest known ancestor owns it. */
+	/* A descendant cgroup created after the agent scanned: its nearest known ancestor owns it.
+	 */
 	for (int level = GR_MAX_CGROUP_DEPTH; level >= 0; level--) {
 		id = bpf_get_current_ancestor_cgroup_id(level);
 		if (!id)
@@ -318,7 +319,7 @@ static __always_inline void report(__u16 type, __u8 backend, __u8 direction, __u
 	ev->peer_workload_id = peer->workload_id;
 	ev->peer_zone_id = peer->zone_id;
 	ev->rule = ((self->flags | peer->flags) & GR_WL_EXCLUSIVE) ? GR_RULE_ISOLATION
-								    : GR_RULE_DEFAULT_DENY;
+								   : GR_RULE_DEFAULT_DENY;
 	ev->verdict = (self->flags & GR_WL_AUDIT) ? GR_VERDICT_AUDITED : GR_VERDICT_BLOCKED;
 	ev->backend = backend;
 	ev->direction = direction;
@@ -389,8 +390,8 @@ static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, _
 	report(type, GR_BACKEND_CGROUP_SOCK_ADDR, GR_DIR_EGRESS, bpf_get_current_cgroup_id(), &self,
 	       &peer, &t, true);
 	if ((self.flags & GR_WL_AUDIT) && ctx->sk) {
-		__u8 *mark = bpf_sk_storage_get(&audited_sockets, ctx->sk, 0,
-						BPF_SK_STORAGE_GET_F_CREATE);
+		__u8 *mark =
+		    bpf_sk_storage_get(&audited_sockets, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (mark)
 			*mark = 1;
 	}
@@ -416,10 +417,7 @@ int guard_sendmsg4(struct bpf_sock_addr *ctx)
 }
 
 SEC("cgroup/sendmsg6")
-int guard_sendmsg6(struct bpf_sock_addr *ctx)
-{
-	return guard_sock_addr(ctx, true, GR_EV_NET_SEND);
-}
+int guard_sendmsg6(struct bpf_sock_addr *ctx) { return guard_sock_addr(ctx, true, GR_EV_NET_SEND); }
 
 /* ---- cgroup_skb --------------------------------------------------------------------------- */
 
@@ -504,8 +502,8 @@ int guard_egress(struct __sk_buff *skb)
 	    audit_already_reported(skb, &t, &self, &peer, false))
 		return VERDICT_ALLOW;
 
-	report(GR_EV_NET_EGRESS, GR_BACKEND_CGROUP_SKB, GR_DIR_EGRESS, bpf_skb_cgroup_id(skb), &self,
-	       &peer, &t, false);
+	report(GR_EV_NET_EGRESS, GR_BACKEND_CGROUP_SKB, GR_DIR_EGRESS, bpf_skb_cgroup_id(skb),
+	       &self, &peer, &t, false);
 	return refuse(&self);
 }
 
@@ -522,7 +520,8 @@ int guard_ingress(struct __sk_buff *skb)
 	    audit_already_reported(skb, &t, &self, &peer, true))
 		return VERDICT_ALLOW;
 
-	/* Two workloads of one zone never talk: if it got here, the sender's hooks were bypassed. */
+	/* Two workloads of one zone never talk: if it got here, the sender's hooks were bypassed.
+	 */
 	bool east_west = peer.workload_id && peer.zone_id == self.zone_id;
 	report(east_west ? GR_EV_EAST_WEST_BYPASS : GR_EV_NET_INGRESS, GR_BACKEND_CGROUP_SKB,
 	       GR_DIR_INGRESS, bpf_skb_cgroup_id(skb), &self, &peer, &t, false);

@@ -1,13 +1,12 @@
 #include "guardrail/agent.hpp"
 
+#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <atomic>
-
 #include <cmath>
 #include <iostream>
 #include <mutex>
@@ -149,8 +148,8 @@ void print_summary(const AgentOptions& options, const policy::Policy& policy,
   if (found.bindings.empty())
     spdlog::info("  no cgroup matches the policy's selectors yet; re-scanning every {}s",
                  options.rescan_seconds);
-  spdlog::info("alerts: {}; metrics: http://{}/metrics", options.alerts == "-" ? "stdout" : options.alerts,
-               options.metrics_address);
+  spdlog::info("alerts: {}; metrics: http://{}/metrics",
+               options.alerts == "-" ? "stdout" : options.alerts, options.metrics_address);
 }
 
 }  // namespace
@@ -165,8 +164,8 @@ int run_agent(const AgentOptions& options) {
   auto loaded = policy::load_policy_file(options.policy_file);
   if (!loaded) {
     for (const auto& d : loaded.error()) std::cerr << d.format() << "\n";
-    spdlog::error("policy {} is invalid ({} problems); nothing was attached",
-                  options.policy_file, loaded.error().size());
+    spdlog::error("policy {} is invalid ({} problems); nothing was attached", options.policy_file,
+                  loaded.error().size());
     return 1;
   }
   policy::Policy policy = std::move(*loaded);
@@ -178,14 +177,16 @@ int run_agent(const AgentOptions& options) {
   const probe::Report report = probe::run_probe();
   const probe::GuardBackend* network = report.guard("network");
   if (!network || network->backend == "unavailable") {
-    spdlog::error("this kernel cannot run the network guard (cgroup_skb and cgroup sock_addr "
-                  "programs); run `guardrail probe` for the reasons");
+    spdlog::error(
+        "this kernel cannot run the network guard (cgroup_skb and cgroup sock_addr "
+        "programs); run `guardrail probe` for the reasons");
     return 1;
   }
   const std::string cgroup_root = find_cgroup2_mount();
   if (cgroup_root.empty()) {
-    spdlog::error("cgroup v2 is not mounted; mount it (mount -t cgroup2 none /sys/fs/cgroup/unified)"
-                  " and start the agent again");
+    spdlog::error(
+        "cgroup v2 is not mounted; mount it (mount -t cgroup2 none /sys/fs/cgroup/unified)"
+        " and start the agent again");
     return 1;
   }
 

@@ -23,7 +23,8 @@ Result<JsonLinesSink> JsonLinesSink::open(const std::string& path) {
 }
 
 void JsonLinesSink::write(const nlohmann::ordered_json& alert) {
-  const std::string line = alert.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  const std::string line =
+      alert.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   std::fwrite(line.data(), 1, line.size(), file_.get());
   std::fputc('\n', file_.get());
   std::fflush(file_.get());

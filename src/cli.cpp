@@ -1,7 +1,6 @@
 #include "guardrail/cli.hpp"
 
 #include <boost/program_options.hpp>
-
 #include <iostream>
 
 #include "guardrail/agent.hpp"
@@ -17,7 +16,8 @@ constexpr const char* kUsage =
     "usage: guardrail <command> [options]\n"
     "\n"
     "commands:\n"
-    "  agent --policy FILE     load the BPF programs, enforce the policy, stream alerts, serve /metrics\n"
+    "  agent --policy FILE     load the BPF programs, enforce the policy, stream alerts, serve "
+    "/metrics\n"
     "  probe [--json]          print what this kernel supports and the backend of each guard\n"
     "  policy check FILE...    validate policy files and print what they compile to\n"
     "  version                 print the version\n"
@@ -45,12 +45,11 @@ po::variables_map parse(const std::vector<std::string>& args, const po::options_
 int agent_command(const std::vector<std::string>& args, std::ostream& out) {
   AgentOptions o;
   po::options_description opts("guardrail agent options");
-  opts.add_options()("help,h", "show this help")(
-      "policy,p", po::value(&o.policy_file)->required(), "policy file (YAML)")(
+  opts.add_options()("help,h", "show this help")("policy,p", po::value(&o.policy_file)->required(),
+                                                 "policy file (YAML)")(
       "metrics-address", po::value(&o.metrics_address)->default_value(o.metrics_address),
-      "HOST:PORT to serve /metrics on")(
-      "alerts", po::value(&o.alerts)->default_value(o.alerts),
-      "where JSON-line alerts go: a file path, or - for stdout")(
+      "HOST:PORT to serve /metrics on")("alerts", po::value(&o.alerts)->default_value(o.alerts),
+                                        "where JSON-line alerts go: a file path, or - for stdout")(
       "audit", po::bool_switch(&o.force_audit), "audit mode for every zone: alert, never block")(
       "ringbuf-bytes", po::value(&o.ringbuf_bytes)->default_value(o.ringbuf_bytes),
       "size of the events ring buffer (a power of two)")(
@@ -74,8 +73,8 @@ int agent_command(const std::vector<std::string>& args, std::ostream& out) {
 
 int probe_command(const std::vector<std::string>& args, std::ostream& out) {
   po::options_description opts("guardrail probe options");
-  opts.add_options()("help,h", "show this help")("json", "print JSON")(
-      "verbose,v", "show libbpf's messages");
+  opts.add_options()("help,h", "show this help")("json", "print JSON")("verbose,v",
+                                                                       "show libbpf's messages");
   auto vm = parse(args, opts);
   if (vm.count("help")) {
     out << opts;
@@ -90,8 +89,8 @@ int policy_command(const std::vector<std::string>& args, std::ostream& out, std:
     throw UsageError{"policy: expected `guardrail policy check FILE...`"};
   std::vector<std::string> files;
   po::options_description opts("guardrail policy check options");
-  opts.add_options()("help,h", "show this help")(
-      "file", po::value(&files)->multitoken(), "policy files");
+  opts.add_options()("help,h", "show this help")("file", po::value(&files)->multitoken(),
+                                                 "policy files");
   po::positional_options_description positional;
   positional.add("file", -1);
   auto vm = parse({args.begin() + 1, args.end()}, opts, &positional);

@@ -104,13 +104,13 @@ Result<std::vector<policy::Cidr>> netns_addresses(pid_t pid) {
     }
     ifaddrs* list = nullptr;
     if (::getifaddrs(&list) != 0) {
-      result = fail_errno("list addresses in network namespace of pid " + std::to_string(pid),
-                          errno);
+      result =
+          fail_errno("list addresses in network namespace of pid " + std::to_string(pid), errno);
       return;
     }
     for (ifaddrs* it = list; it; it = it->ifa_next) {
-      if (!it->ifa_addr || (it->ifa_addr->sa_family != AF_INET &&
-                            it->ifa_addr->sa_family != AF_INET6))
+      if (!it->ifa_addr ||
+          (it->ifa_addr->sa_family != AF_INET && it->ifa_addr->sa_family != AF_INET6))
         continue;
       policy::Cidr c = host_prefix(it->ifa_addr);
       if (wanted(c) && std::ranges::find(*result, c) == result->end()) result->push_back(c);
@@ -153,8 +153,8 @@ Result<Discovered> discover(const policy::Policy& policy, const std::string& cgr
       }
     }
     out.bindings.push_back(std::move(b));
-    const bool covered = std::ranges::any_of(
-        attach_paths, [&](const std::string& a) { return is_below(path, a); });
+    const bool covered =
+        std::ranges::any_of(attach_paths, [&](const std::string& a) { return is_below(path, a); });
     if (!covered) attach_paths.push_back(path);
   }
   if (ec) return fail("read the cgroup v2 tree at " + cgroup2_root + ": " + ec.message());

@@ -10,8 +10,8 @@ EventConsumer::EventConsumer(Handler handler, int poll_timeout_ms)
 Result<std::unique_ptr<EventConsumer>> EventConsumer::start(int ringbuf_fd, Handler handler,
                                                             int poll_timeout_ms) {
   auto consumer = std::make_unique<EventConsumer>(std::move(handler), poll_timeout_ms);
-  consumer->rb_.reset(ring_buffer__new(ringbuf_fd, &EventConsumer::on_record, consumer.get(),
-                                       nullptr));
+  consumer->rb_.reset(
+      ring_buffer__new(ringbuf_fd, &EventConsumer::on_record, consumer.get(), nullptr));
   if (!consumer->rb_) return fail_errno("open the events ring buffer", errno);
   consumer->thread_ = std::thread([c = consumer.get()] { c->run(); });
   return consumer;

@@ -1,11 +1,11 @@
 #include "guardrail/events.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <time.h>
 
 #include <array>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "guardrail/policy.hpp"
 
@@ -53,45 +53,69 @@ Result<Event> decode(std::span<const std::byte> record) {
 
 std::string_view kind_name(std::uint16_t type) {
   switch (type) {
-    case GR_EV_NET_CONNECT: return "net_connect";
-    case GR_EV_NET_SEND: return "net_send";
-    case GR_EV_NET_EGRESS: return "net_egress";
-    case GR_EV_NET_INGRESS: return "net_ingress";
-    case GR_EV_EAST_WEST_BYPASS: return "east_west_bypass";
-    default: return "unknown";
+    case GR_EV_NET_CONNECT:
+      return "net_connect";
+    case GR_EV_NET_SEND:
+      return "net_send";
+    case GR_EV_NET_EGRESS:
+      return "net_egress";
+    case GR_EV_NET_INGRESS:
+      return "net_ingress";
+    case GR_EV_EAST_WEST_BYPASS:
+      return "east_west_bypass";
+    default:
+      return "unknown";
   }
 }
 
 std::string_view verdict_name(std::uint8_t verdict) {
   switch (verdict) {
-    case GR_VERDICT_BLOCKED: return "blocked";
-    case GR_VERDICT_AUDITED: return "audited";
-    case GR_VERDICT_DETECTED: return "detected";
-    case GR_VERDICT_KILLED: return "killed";
-    default: return "unknown";
+    case GR_VERDICT_BLOCKED:
+      return "blocked";
+    case GR_VERDICT_AUDITED:
+      return "audited";
+    case GR_VERDICT_DETECTED:
+      return "detected";
+    case GR_VERDICT_KILLED:
+      return "killed";
+    default:
+      return "unknown";
   }
 }
 
 std::string_view backend_name(std::uint8_t backend) {
   switch (backend) {
-    case GR_BACKEND_CGROUP_SOCK_ADDR: return "cgroup_sock_addr";
-    case GR_BACKEND_CGROUP_SKB: return "cgroup_skb";
-    case GR_BACKEND_CGROUP_SOCK: return "cgroup_sock";
-    case GR_BACKEND_LSM: return "lsm";
-    case GR_BACKEND_LSM_CGROUP: return "lsm_cgroup";
-    case GR_BACKEND_TP_BTF: return "tp_btf";
-    case GR_BACKEND_TRACEPOINT: return "tracepoint";
-    default: return "none";
+    case GR_BACKEND_CGROUP_SOCK_ADDR:
+      return "cgroup_sock_addr";
+    case GR_BACKEND_CGROUP_SKB:
+      return "cgroup_skb";
+    case GR_BACKEND_CGROUP_SOCK:
+      return "cgroup_sock";
+    case GR_BACKEND_LSM:
+      return "lsm";
+    case GR_BACKEND_LSM_CGROUP:
+      return "lsm_cgroup";
+    case GR_BACKEND_TP_BTF:
+      return "tp_btf";
+    case GR_BACKEND_TRACEPOINT:
+      return "tracepoint";
+    default:
+      return "none";
   }
 }
 
 std::string protocol_name(std::uint8_t protocol) {
   switch (protocol) {
-    case GR_PROTO_TCP: return "tcp";
-    case GR_PROTO_UDP: return "udp";
-    case GR_PROTO_ICMP: return "icmp";
-    case GR_PROTO_ICMPV6: return "icmpv6";
-    default: return std::to_string(protocol);
+    case GR_PROTO_TCP:
+      return "tcp";
+    case GR_PROTO_UDP:
+      return "udp";
+    case GR_PROTO_ICMP:
+      return "icmp";
+    case GR_PROTO_ICMPV6:
+      return "icmpv6";
+    default:
+      return std::to_string(protocol);
   }
 }
 
@@ -139,7 +163,8 @@ std::string WallClock::format(std::uint64_t boot_ns) const {
   return fmt::format("{}.{:09}Z", date, wall % 1'000'000'000);
 }
 
-nlohmann::ordered_json to_json(const gr_net_event& ev, const NameTable& names, const WallClock& clock) {
+nlohmann::ordered_json to_json(const gr_net_event& ev, const NameTable& names,
+                               const WallClock& clock) {
   const std::string comm(ev.comm, strnlen(ev.comm, sizeof ev.comm));
   return {
       {"time", clock.format(ev.hdr.ts_ns)},

@@ -20,9 +20,15 @@ int libbpf_to_spdlog(enum libbpf_print_level level, const char* format, va_list 
   std::string line(buf, n > 0 ? std::min<size_t>(n, sizeof buf - 1) : 0);
   while (!line.empty() && line.back() == '\n') line.pop_back();
   switch (level) {
-    case LIBBPF_WARN: spdlog::warn("libbpf: {}", line); break;
-    case LIBBPF_INFO: spdlog::info("libbpf: {}", line); break;
-    default: spdlog::debug("libbpf: {}", line); break;
+    case LIBBPF_WARN:
+      spdlog::warn("libbpf: {}", line);
+      break;
+    case LIBBPF_INFO:
+      spdlog::info("libbpf: {}", line);
+      break;
+    default:
+      spdlog::debug("libbpf: {}", line);
+      break;
   }
   return n;
 }

@@ -45,8 +45,7 @@ Result<void> sync_map(bpf_map* map, const std::vector<std::pair<K, V>>& entries)
   }
   for (const K& k : stale) {
     if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
-      return fail_errno(std::string("delete stale entry of BPF map ") + bpf_map__name(map),
-                        errno);
+      return fail_errno(std::string("delete stale entry of BPF map ") + bpf_map__name(map), errno);
   }
   return {};
 }
@@ -97,9 +96,9 @@ Result<void> NetGuard::attach(const std::string& cgroup_dir) {
                             progs.guard_sendmsg6, progs.guard_egress, progs.guard_ingress}) {
     BpfLink link(bpf_program__attach_cgroup(prog, cgroup.get()));
     if (!link)
-      return fail_errno(std::string("attach ") + bpf_program__section_name(prog) + " to cgroup " +
-                            cgroup_dir,
-                        errno);
+      return fail_errno(
+          std::string("attach ") + bpf_program__section_name(prog) + " to cgroup " + cgroup_dir,
+          errno);
     links.push_back(std::move(link));
   }
   impl_->links.emplace(cgroup_dir, std::move(links));
@@ -114,12 +113,18 @@ int NetGuard::events_fd() const { return bpf_map__fd(impl_->skel->maps.events); 
 int NetGuard::program_fd(Program program) const {
   auto& progs = impl_->skel->progs;
   switch (program) {
-    case Program::Connect4: return bpf_program__fd(progs.guard_connect4);
-    case Program::Connect6: return bpf_program__fd(progs.guard_connect6);
-    case Program::Sendmsg4: return bpf_program__fd(progs.guard_sendmsg4);
-    case Program::Sendmsg6: return bpf_program__fd(progs.guard_sendmsg6);
-    case Program::Egress: return bpf_program__fd(progs.guard_egress);
-    case Program::Ingress: return bpf_program__fd(progs.guard_ingress);
+    case Program::Connect4:
+      return bpf_program__fd(progs.guard_connect4);
+    case Program::Connect6:
+      return bpf_program__fd(progs.guard_connect6);
+    case Program::Sendmsg4:
+      return bpf_program__fd(progs.guard_sendmsg4);
+    case Program::Sendmsg6:
+      return bpf_program__fd(progs.guard_sendmsg6);
+    case Program::Egress:
+      return bpf_program__fd(progs.guard_egress);
+    case Program::Ingress:
+      return bpf_program__fd(progs.guard_ingress);
   }
   return -1;
 }

@@ -3,8 +3,9 @@
 // of the processes in its cgroup.
 #pragma once
 
-#include <string>
 #include <sys/types.h>
+
+#include <string>
 #include <vector>
 
 #include "guardrail/policy.hpp"

@@ -3,12 +3,11 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <string_view>
 #include <variant>
-
-#include <nlohmann/json.hpp>
 
 #include "guardrail.h"
 #include "guardrail/result.hpp"
@@ -21,7 +20,7 @@ using Event = std::variant<gr_net_event>;
 // Checks the common header (known type, version, size) before trusting the body.
 Result<Event> decode(std::span<const std::byte> record);
 
-std::string_view kind_name(std::uint16_t type);      // "net_connect", "east_west_bypass", ...
+std::string_view kind_name(std::uint16_t type);       // "net_connect", "east_west_bypass", ...
 std::string_view verdict_name(std::uint8_t verdict);  // "blocked", "audited", ...
 std::string_view backend_name(std::uint8_t backend);  // "cgroup_sock_addr", "cgroup_skb", ...
 std::string protocol_name(std::uint8_t protocol);     // "tcp", "udp", "icmp", or the number
@@ -49,6 +48,7 @@ class WallClock {
 };
 
 // The alert as one JSON object (the JSON-lines sink writes one per line).
-nlohmann::ordered_json to_json(const gr_net_event& event, const NameTable& names, const WallClock& clock);
+nlohmann::ordered_json to_json(const gr_net_event& event, const NameTable& names,
+                               const WallClock& clock);
 
 }  // namespace guardrail::events

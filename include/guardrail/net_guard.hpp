@@ -15,7 +15,7 @@ namespace guardrail {
 
 struct NetGuardOptions {
   std::uint32_t ringbuf_bytes = GR_DEFAULT_RINGBUF_BYTES;  // a power of two, >= 4096
-  std::uint64_t wakeup_bytes = 0;  // 0: a quarter of ringbuf_bytes
+  std::uint64_t wakeup_bytes = 0;                          // 0: a quarter of ringbuf_bytes
 };
 
 class NetGuard {

@@ -251,8 +251,7 @@ TEST_F(NetGuardVerdicts, IngressFromTheDataPlaneIsDroppedAsPlainIngress) {
 
 TEST_F(NetGuardVerdicts, AuditModeLetsItPassAndReportsAudited) {
   apply(GR_WL_AUDIT);
-  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 6, 40000, 80)),
-            kPass);
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 6, 40000, 80)), kPass);
   auto evs = drain();
   ASSERT_EQ(evs.size(), 1u);
   EXPECT_EQ(evs[0].verdict, GR_VERDICT_AUDITED);
@@ -262,19 +261,19 @@ TEST_F(NetGuardVerdicts, AuditModeLetsItPassAndReportsAudited) {
 TEST_F(NetGuardVerdicts, AuditModeReportsAConnectionOnceNotEachPacket) {
   apply(GR_WL_AUDIT);
   constexpr std::uint8_t kAck = 0x10, kPshAck = 0x18;
-  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 6, 40000, 80, false,
-                                 0, kAck)),
+  EXPECT_EQ(run(P::Egress,
+                frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 6, 40000, 80, false, 0, kAck)),
             kPass);
-  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.4"), mapped("198.18.0.3"), 6, 80, 40000, false,
-                                  0, kPshAck)),
+  EXPECT_EQ(run(P::Ingress,
+                frame(mapped("198.18.0.4"), mapped("198.18.0.3"), 6, 80, 40000, false, 0, kPshAck)),
             kPass);
   EXPECT_TRUE(drain().empty());
 }
 
 TEST_F(NetGuardVerdicts, EnforceModeDropsEveryPacketOfAForbiddenConnection) {
   constexpr std::uint8_t kAck = 0x10;
-  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 6, 40000, 80, false,
-                                 0, kAck)),
+  EXPECT_EQ(run(P::Egress,
+                frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 6, 40000, 80, false, 0, kAck)),
             kDrop);
   EXPECT_EQ(drain().size(), 1u);
 }
@@ -290,8 +289,7 @@ TEST_F(NetGuardVerdicts, Ipv6FollowsTheSameRules) {
 
 TEST_F(NetGuardVerdicts, LoopbackAlwaysPasses) {
   EXPECT_EQ(run(P::Egress, frame(mapped("127.0.0.1"), mapped("127.0.0.1"), 6, 40000, 9)), kPass);
-  EXPECT_EQ(run(P::Ingress, frame(mapped("127.0.0.1"), mapped("127.0.0.1"), 6, 40000, 9)),
-            kPass);
+  EXPECT_EQ(run(P::Ingress, frame(mapped("127.0.0.1"), mapped("127.0.0.1"), 6, 40000, 9)), kPass);
   EXPECT_TRUE(drain().empty());
 }
 

@@ -65,8 +65,7 @@ TEST(EventsDecode, RejectsAnotherVersionNamingTheMismatch) {
   ev.hdr.version = GR_EVENT_VERSION + 1;
   auto decoded = decode(bytes(ev));
   ASSERT_FALSE(decoded);
-  EXPECT_NE(decoded.error().message.find("the BPF object and the agent differ"),
-            std::string::npos);
+  EXPECT_NE(decoded.error().message.find("the BPF object and the agent differ"), std::string::npos);
 }
 
 TEST(EventsDecode, RejectsAnUnknownType) {

@@ -39,8 +39,8 @@ TEST(Metrics, ExportsPolicyBackendsBuildAndKernelCounters) {
       << text;
   EXPECT_TRUE(has_line(text, "guardrail_events_lost_total 5")) << text;
   EXPECT_TRUE(has_line(text, "guardrail_events_total 10")) << text;
-  EXPECT_TRUE(has_line(text, std::string("guardrail_build_info{version=\"") + GUARDRAIL_VERSION +
-                                 "\"} 1"))
+  EXPECT_TRUE(
+      has_line(text, std::string("guardrail_build_info{version=\"") + GUARDRAIL_VERSION + "\"} 1"))
       << text;
 }
 
