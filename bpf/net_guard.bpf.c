@@ -34,35 +34,60 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * it the consumer's short poll timeout picks records up (each wakeup costs microseconds). */
 const volatile __u64 wakeup_bytes = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, GR_MAX_WORKLOAD_CGROUPS);
-	__type(key, __u64);
-	__type(value, struct gr_workload);
-} workloads SEC(".maps");
+/*
+ * The policy lives in two sets of maps. The agent fills the set the programs are not reading,
+ * then flips `active_set`: a policy change takes effect whole, never half applied. Each program
+ * reads `active_set` once, so one invocation always judges by one policy.
+ */
+#define POLICY_MAP(name, map_type, max, key_type, value_type, flags)                               \
+	struct name##_set {                                                                        \
+		__uint(type, map_type);                                                            \
+		__uint(max_entries, max);                                                          \
+		__uint(map_flags, flags);                                                          \
+		__type(key, key_type);                                                             \
+		__type(value, value_type);                                                         \
+	};                                                                                         \
+	struct name##_set name##_0 SEC(".maps");                                                   \
+	struct name##_set name##_1 SEC(".maps");                                                   \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                                          \
+		__uint(max_entries, 2);                                                            \
+		__type(key, __u32);                                                                \
+		__array(values, struct name##_set);                                                \
+	} name SEC(".maps") = { .values = { &name##_0, &name##_1 } }
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, GR_MAX_IDENTITIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct gr_ip_key);
-	__type(value, struct gr_identity);
-} identities SEC(".maps");
+/* cgroup id -> workload */
+POLICY_MAP(workloads, BPF_MAP_TYPE_HASH, GR_MAX_WORKLOAD_CGROUPS, __u64, struct gr_workload, 0);
+/* address -> identity */
+POLICY_MAP(identities, BPF_MAP_TYPE_LPM_TRIE, GR_MAX_IDENTITIES, struct gr_ip_key,
+	   struct gr_identity, BPF_F_NO_PREALLOC);
+/* (source identity, destination identity) -> allowed ports */
+POLICY_MAP(flows, BPF_MAP_TYPE_HASH, GR_MAX_FLOWS, struct gr_flow_key, struct gr_portset, 0);
+/* (zone, destination prefix) -> allowed ports */
+POLICY_MAP(egress_allow, BPF_MAP_TYPE_LPM_TRIE, GR_MAX_EGRESS_RULES, struct gr_zone_ip_key,
+	   struct gr_portset, BPF_F_NO_PREALLOC);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, GR_MAX_FLOWS);
-	__type(key, struct gr_flow_key);
-	__type(value, struct gr_portset);
-} flows SEC(".maps");
+/* Which policy set the programs read (0 or 1); written by the agent after filling that set. */
+volatile __u32 active_set = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, GR_MAX_EGRESS_RULES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct gr_zone_ip_key);
-	__type(value, struct gr_portset);
-} egress_allow SEC(".maps");
+/* The active policy maps, looked up once per invocation. */
+struct policy {
+	void *workloads;
+	void *identities;
+	void *flows;
+	void *egress_allow;
+};
+
+static __always_inline bool load_policy(struct policy *p)
+{
+	__u32 set = active_set;
+
+	p->workloads = bpf_map_lookup_elem(&workloads, &set);
+	p->identities = bpf_map_lookup_elem(&identities, &set);
+	p->flows = bpf_map_lookup_elem(&flows, &set);
+	p->egress_allow = bpf_map_lookup_elem(&egress_allow, &set);
+	return p->workloads && p->identities && p->flows && p->egress_allow;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -130,13 +155,13 @@ static __always_inline bool is_loopback(const __u8 addr[16])
 }
 
 /* The address's identity, or the world when no workload or zone claims it. */
-static __always_inline struct party identify(const __u8 addr[16])
+static __always_inline struct party identify(const struct policy *pol, const __u8 addr[16])
 {
 	struct gr_ip_key key = { .prefixlen = 128 };
 	struct party p = { .zone_id = GR_IDENTITY_WORLD };
 
 	__builtin_memcpy(key.addr, addr, 16);
-	struct gr_identity *id = bpf_map_lookup_elem(&identities, &key);
+	struct gr_identity *id = bpf_map_lookup_elem(pol->identities, &key);
 	if (id) {
 		p.workload_id = id->workload_id;
 		p.zone_id = id->zone_id;
@@ -158,39 +183,40 @@ static __always_inline bool portset_allows(const struct gr_portset *set, __u8 pr
 	return false;
 }
 
-static __always_inline bool flow_pair_allows(__u32 src_id, __u32 dst_id, __u8 proto, __u16 port)
+static __always_inline bool flow_pair_allows(const struct policy *pol, __u32 src_id, __u32 dst_id,
+					     __u8 proto, __u16 port)
 {
 	struct gr_flow_key key = { .src_id = src_id, .dst_id = dst_id };
 	struct gr_portset *set;
 
 	if (!src_id || !dst_id)
 		return false;
-	set = bpf_map_lookup_elem(&flows, &key);
+	set = bpf_map_lookup_elem(pol->flows, &key);
 	return set && portset_allows(set, proto, port);
 }
 
 /* Does a flow rule let `src` send to `dst` on this port? Rules may name either side by workload
  * or by zone; an exclusive workload only honours rules that name it. */
-static __always_inline bool flow_allows(const struct party *src, const struct party *dst,
-					__u8 proto, __u16 port)
+static __always_inline bool flow_allows(const struct policy *pol, const struct party *src,
+					const struct party *dst, __u8 proto, __u16 port)
 {
 	__u32 src_zone = (src->flags & GR_WL_EXCLUSIVE) ? 0 : src->zone_id;
 	__u32 dst_zone = (dst->flags & GR_WL_EXCLUSIVE) ? 0 : dst->zone_id;
 
-	return flow_pair_allows(src->workload_id, dst->workload_id, proto, port) ||
-	       flow_pair_allows(src->workload_id, dst_zone, proto, port) ||
-	       flow_pair_allows(src_zone, dst->workload_id, proto, port) ||
-	       flow_pair_allows(src_zone, dst_zone, proto, port);
+	return flow_pair_allows(pol, src->workload_id, dst->workload_id, proto, port) ||
+	       flow_pair_allows(pol, src->workload_id, dst_zone, proto, port) ||
+	       flow_pair_allows(pol, src_zone, dst->workload_id, proto, port) ||
+	       flow_pair_allows(pol, src_zone, dst_zone, proto, port);
 }
 
-static __always_inline bool egress_allows(__u32 zone_id, const __u8 addr[16], __u8 proto,
-					  __u16 port)
+static __always_inline bool egress_allows(const struct policy *pol, __u32 zone_id,
+					  const __u8 addr[16], __u8 proto, __u16 port)
 {
 	struct gr_zone_ip_key key = { .prefixlen = 32 + 128, .zone_id = zone_id };
 	struct gr_portset *set;
 
 	__builtin_memcpy(key.addr, addr, 16);
-	set = bpf_map_lookup_elem(&egress_allow, &key);
+	set = bpf_map_lookup_elem(pol->egress_allow, &key);
 	return set && portset_allows(set, proto, port);
 }
 
@@ -207,40 +233,41 @@ static __always_inline bool same_workload(const struct party *a, const struct pa
 
 /* May `self` send this? As a new flow, to an allowlisted destination, or as the reply to a
  * flow that the peer was allowed to open towards `self` (then t->sport is the served port). */
-static __always_inline bool egress_permitted(const struct party *self, const struct party *peer,
-					     const struct tuple *t, bool may_be_reply)
+static __always_inline bool egress_permitted(const struct policy *pol, const struct party *self,
+					     const struct party *peer, const struct tuple *t,
+					     bool may_be_reply)
 {
 	__u8 proto = policy_proto(t->protocol);
 
 	if (is_loopback(t->daddr) || same_workload(self, peer))
 		return true;
-	if (flow_allows(self, peer, proto, t->dport))
+	if (flow_allows(pol, self, peer, proto, t->dport))
 		return true;
-	if (egress_allows(self->zone_id, t->daddr, proto, t->dport))
+	if (egress_allows(pol, self->zone_id, t->daddr, proto, t->dport))
 		return true;
-	return may_be_reply && flow_allows(peer, self, proto, t->sport);
+	return may_be_reply && flow_allows(pol, peer, self, proto, t->sport);
 }
 
 /* May `self` receive this from `peer`? As a flow the peer may open, or as the reply to a flow
  * `self` may open (to a workload or an allowlisted destination). */
-static __always_inline bool ingress_permitted(const struct party *self, const struct party *peer,
-					      const struct tuple *t)
+static __always_inline bool ingress_permitted(const struct policy *pol, const struct party *self,
+					      const struct party *peer, const struct tuple *t)
 {
 	__u8 proto = policy_proto(t->protocol);
 
 	if (is_loopback(t->saddr) || same_workload(self, peer))
 		return true;
-	if (flow_allows(peer, self, proto, t->dport))
+	if (flow_allows(pol, peer, self, proto, t->dport))
 		return true;
-	if (flow_allows(self, peer, proto, t->sport))
+	if (flow_allows(pol, self, peer, proto, t->sport))
 		return true;
-	return egress_allows(self->zone_id, t->saddr, proto, t->sport);
+	return egress_allows(pol, self->zone_id, t->saddr, proto, t->sport);
 }
 
-static __always_inline struct gr_workload *workload_of_current(void)
+static __always_inline struct gr_workload *workload_of_current(const struct policy *pol)
 {
 	__u64 id = bpf_get_current_cgroup_id();
-	struct gr_workload *w = bpf_map_lookup_elem(&workloads, &id);
+	struct gr_workload *w = bpf_map_lookup_elem(pol->workloads, &id);
 
 	if (w)
 		return w;
@@ -250,17 +277,18 @@ static __always_inline struct gr_workload *workload_of_current(void)
 		id = bpf_get_current_ancestor_cgroup_id(level);
 		if (!id)
 			continue;
-		w = bpf_map_lookup_elem(&workloads, &id);
+		w = bpf_map_lookup_elem(pol->workloads, &id);
 		if (w)
 			return w;
 	}
 	return NULL;
 }
 
-static __always_inline struct gr_workload *workload_of_skb(struct __sk_buff *skb)
+static __always_inline struct gr_workload *workload_of_skb(const struct policy *pol,
+							   struct __sk_buff *skb)
 {
 	__u64 id = bpf_skb_cgroup_id(skb);
-	struct gr_workload *w = bpf_map_lookup_elem(&workloads, &id);
+	struct gr_workload *w = bpf_map_lookup_elem(pol->workloads, &id);
 
 	if (w)
 		return w;
@@ -268,7 +296,7 @@ static __always_inline struct gr_workload *workload_of_skb(struct __sk_buff *skb
 		id = bpf_skb_ancestor_cgroup_id(skb, level);
 		if (!id)
 			continue;
-		w = bpf_map_lookup_elem(&workloads, &id);
+		w = bpf_map_lookup_elem(pol->workloads, &id);
 		if (w)
 			return w;
 	}
@@ -376,15 +404,17 @@ static __always_inline void sock_addr_tuple(struct bpf_sock_addr *ctx, struct tu
 
 static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, __u16 type)
 {
-	struct gr_workload *w = workload_of_current();
-	struct party self = party_of(w);
+	struct policy pol;
 	struct tuple t;
 
+	if (!load_policy(&pol))
+		return VERDICT_DENY;
+	struct party self = party_of(workload_of_current(&pol));
 	sock_addr_tuple(ctx, &t, v6);
-	struct party peer = identify(t.daddr);
+	struct party peer = identify(&pol, t.daddr);
 	/* A UDP server answers with sendmsg: from its served port back to a client. */
 	bool may_be_reply = type == GR_EV_NET_SEND && t.sport != 0;
-	if (egress_permitted(&self, &peer, &t, may_be_reply))
+	if (egress_permitted(&pol, &self, &peer, &t, may_be_reply))
 		return VERDICT_ALLOW;
 
 	report(type, GR_BACKEND_CGROUP_SOCK_ADDR, GR_DIR_EGRESS, bpf_get_current_cgroup_id(), &self,
@@ -492,13 +522,16 @@ static __always_inline bool audit_already_reported(struct __sk_buff *skb, const 
 SEC("cgroup_skb/egress")
 int guard_egress(struct __sk_buff *skb)
 {
+	struct policy pol;
 	struct tuple t;
 
 	if (!skb_tuple(skb, &t))
 		return VERDICT_ALLOW;
-	struct party self = party_of(workload_of_skb(skb));
-	struct party peer = identify(t.daddr);
-	if (egress_permitted(&self, &peer, &t, true) ||
+	if (!load_policy(&pol))
+		return VERDICT_DENY;
+	struct party self = party_of(workload_of_skb(&pol, skb));
+	struct party peer = identify(&pol, t.daddr);
+	if (egress_permitted(&pol, &self, &peer, &t, true) ||
 	    audit_already_reported(skb, &t, &self, &peer, false))
 		return VERDICT_ALLOW;
 
@@ -510,13 +543,16 @@ int guard_egress(struct __sk_buff *skb)
 SEC("cgroup_skb/ingress")
 int guard_ingress(struct __sk_buff *skb)
 {
+	struct policy pol;
 	struct tuple t;
 
 	if (!skb_tuple(skb, &t))
 		return VERDICT_ALLOW;
-	struct party self = party_of(workload_of_skb(skb));
-	struct party peer = identify(t.saddr);
-	if (ingress_permitted(&self, &peer, &t) ||
+	if (!load_policy(&pol))
+		return VERDICT_DENY;
+	struct party self = party_of(workload_of_skb(&pol, skb));
+	struct party peer = identify(&pol, t.saddr);
+	if (ingress_permitted(&pol, &self, &peer, &t) ||
 	    audit_already_reported(skb, &t, &self, &peer, true))
 		return VERDICT_ALLOW;
 

@@ -4,9 +4,8 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 
+#include <deque>
 #include <map>
-#include <set>
-#include <string_view>
 
 #include "guardrail/bpf_skeleton.hpp"
 #include "guardrail/unique_fd.hpp"
@@ -15,38 +14,25 @@
 namespace guardrail {
 namespace {
 
-template <typename K>
-std::string key_bytes(const K& key) {
-  return std::string(reinterpret_cast<const char*>(&key), sizeof key);
-}
-
-// Writes every entry, then deletes the keys the map holds that `entries` does not: after it the
-// map holds exactly `entries`. Entries are written before stale ones go, so a flow that stays
-// allowed is never briefly denied.
+// Makes an inactive policy map hold exactly `entries`: every stale key goes, then every entry is
+// written. The programs do not read this map until the set is flipped, so order does not matter.
 template <typename K, typename V>
-Result<void> sync_map(bpf_map* map, const std::vector<std::pair<K, V>>& entries) {
+Result<void> fill_map(bpf_map* map, const std::vector<std::pair<K, V>>& entries) {
   const int fd = bpf_map__fd(map);
-  std::set<std::string> wanted;
-  for (const auto& [key, value] : entries) {
-    if (int err = bpf_map_update_elem(fd, &key, &value, BPF_ANY))
+  std::vector<K> stale;
+  K key{}, next{};
+  for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+    stale.push_back(next);
+    key = next;
+  }
+  for (const K& k : stale)
+    if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
+      return fail_errno(std::string("clear BPF map ") + bpf_map__name(map), errno);
+  for (const auto& [key, value] : entries)
+    if (bpf_map_update_elem(fd, &key, &value, BPF_NOEXIST))
       return fail_errno(std::string("update BPF map ") + bpf_map__name(map) + " (" +
                             std::to_string(entries.size()) + " entries; is the map too small?)",
-                        errno ? errno : err);
-    wanted.insert(key_bytes(key));
-  }
-  std::vector<K> stale;
-  K key{};
-  K next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (!wanted.contains(key_bytes(next))) stale.push_back(next);
-    key = next;
-    prev = &key;
-  }
-  for (const K& k : stale) {
-    if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
-      return fail_errno(std::string("delete stale entry of BPF map ") + bpf_map__name(map), errno);
-  }
+                        errno);
   return {};
 }
 
@@ -76,13 +62,19 @@ Result<std::unique_ptr<NetGuard>> NetGuard::load(const NetGuardOptions& options)
 }
 
 Result<void> NetGuard::apply(const policy::CompiledPolicy& policy) {
-  auto& maps = impl_->skel->maps;
-  // Addresses and rules first, workloads last: a cgroup becomes a workload only once every rule
-  // it will be judged by is in place.
-  if (auto r = sync_map(maps.identities, policy.identities); !r) return r;
-  if (auto r = sync_map(maps.flows, policy.flows); !r) return r;
-  if (auto r = sync_map(maps.egress_allow, policy.egress); !r) return r;
-  return sync_map(maps.workloads, policy.cgroups);
+  auto& skel = impl_->skel;
+  auto& maps = skel->maps;
+  // Fill the set the programs are not reading, then flip: the new policy applies whole.
+  const std::uint32_t next = __atomic_load_n(&skel->bss->active_set, __ATOMIC_ACQUIRE) ^ 1;
+  const bool one = next == 1;
+  if (auto r = fill_map(one ? maps.workloads_1 : maps.workloads_0, policy.cgroups); !r) return r;
+  if (auto r = fill_map(one ? maps.identities_1 : maps.identities_0, policy.identities); !r)
+    return r;
+  if (auto r = fill_map(one ? maps.flows_1 : maps.flows_0, policy.flows); !r) return r;
+  if (auto r = fill_map(one ? maps.egress_allow_1 : maps.egress_allow_0, policy.egress); !r)
+    return r;
+  __atomic_store_n(&skel->bss->active_set, next, __ATOMIC_RELEASE);
+  return {};
 }
 
 Result<void> NetGuard::attach(const std::string& cgroup_dir) {

@@ -124,7 +124,7 @@ class NetGuardVerdicts : public ::testing::Test {
   }
 
   // The scene: this process is agent A; B is another agent; an orchestrator and a vector DB.
-  void apply(std::uint32_t self_flags) {
+  void apply(std::uint32_t self_flags, bool orchestrator_reachable = true) {
     policy::CompiledPolicy p;
     p.cgroups = {{self_cgroup_, gr_workload{kSelf, kAgentZone, self_flags, 0}}};
     p.identities = {identity(mapped("198.18.0.3"), kSelf, kAgentZone, self_flags),
@@ -133,8 +133,9 @@ class NetGuardVerdicts : public ::testing::Test {
                     identity(mapped("198.18.0.5"), kVectorDb, kDataZone),
                     identity(ipv6("fd00::2"), kOrchestrator, kControlZone),
                     identity(ipv6("fd00::4"), kAgentB, kAgentZone)};
-    p.flows = {{{kAgentZone, kOrchestrator}, ports({{8080, 8080, GR_PROTO_TCP, {}}})},
-               {{kOrchestrator, kAgentZone}, ports({{0, 65535, GR_PROTO_TCP, {}}})}};
+    p.flows = {{{kOrchestrator, kAgentZone}, ports({{0, 65535, GR_PROTO_TCP, {}}})}};
+    if (orchestrator_reachable)
+      p.flows.push_back({{kAgentZone, kOrchestrator}, ports({{8080, 8080, GR_PROTO_ANY, {}}})});
     gr_zone_ip_key allow{32 + 96 + 24, kAgentZone, {}};
     auto net = mapped("198.18.200.0");
     std::memcpy(allow.addr, net.data(), 16);
@@ -297,6 +298,18 @@ TEST_F(NetGuardVerdicts, LaterFragmentsPassBecauseTheirFirstFragmentIsJudged) {
   EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 17, 0, 0, false, 185)),
             kPass);
   EXPECT_TRUE(drain().empty());
+}
+
+// A new policy replaces the old one whole, however often it changes (the two map sets alternate).
+TEST_F(NetGuardVerdicts, ApplyingAPolicyReplacesThePreviousOneWhole) {
+  const auto to_orchestrator = frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 17, 40000, 8080);
+  apply(0, false);
+  EXPECT_EQ(run(P::Egress, to_orchestrator), kDrop);
+  apply(0, true);
+  EXPECT_EQ(run(P::Egress, to_orchestrator), kPass);
+  apply(0, false);
+  EXPECT_EQ(run(P::Egress, to_orchestrator), kDrop);
+  EXPECT_EQ(drain().size(), 2u);
 }
 
 TEST_F(NetGuardVerdicts, AllowedTrafficNeverQueuesAnEvent) {
