@@ -20,7 +20,8 @@ backports_pkgs=(libbpf-dev bpftool)
 pkgs=(build-essential cmake clang llvm pkg-config libelf-dev zlib1g-dev
       libboost-program-options-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libyaml-cpp-dev
       nlohmann-json3-dev libgtest-dev libgmock-dev googletest libcurl4-openssl-dev
-      iproute2 iputils-ping netcat-openbsd socat curl python3 python3-pytest clang-format)
+      iproute2 iputils-ping netcat-openbsd socat curl python3 python3-pytest clang-format
+      python3-jsonschema prometheus prometheus-alertmanager)
 
 missing=()
 for p in "${pkgs[@]}" "${backports_pkgs[@]}"; do
@@ -36,6 +37,23 @@ if [ ${#missing[@]} -gt 0 ] || [ "$libbpf_ok" -eq 0 ]; then
   apt-get install -y -q --no-install-recommends "${pkgs[@]}"
   apt-get install -y -q --no-install-recommends -t bookworm-backports "${backports_pkgs[@]}" libbpf1
 fi
+
+# The prometheus and prometheus-alertmanager packages are here for their binaries (promtool and
+# the integration tests, which start their own instances on free loopback ports): stop and disable
+# the system services their postinst may have started, so nothing holds ports 9090/9093. With
+# systemd as init use systemctl; otherwise (containers, sysvinit) the init.d scripts.
+for svc in prometheus prometheus-alertmanager; do
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  else
+    if [ -x "/etc/init.d/$svc" ]; then
+      "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+      { command -v update-rc.d >/dev/null 2>&1 && update-rc.d "$svc" disable >/dev/null 2>&1; } || true
+    fi
+    # Offline (no systemd running): removes the unit's wants symlink for a later boot.
+    { command -v systemctl >/dev/null 2>&1 && systemctl disable "$svc" >/dev/null 2>&1; } || true
+  fi
+done
 
 # Kernel filesystems the agent and the tests use; the host does not mount them by default.
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf

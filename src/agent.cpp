@@ -18,9 +18,11 @@
 #include "guardrail/events.hpp"
 #include "guardrail/metrics.hpp"
 #include "guardrail/net_guard.hpp"
+#include "guardrail/pipeline/alert_pipeline.hpp"
 #include "guardrail/policy.hpp"
 #include "guardrail/probe.hpp"
 #include "guardrail/unique_fd.hpp"
+#include "guardrail/webhook_sink.hpp"
 
 namespace guardrail {
 namespace {
@@ -43,40 +45,53 @@ class Names {
   events::NameTable table_;
 };
 
-// SIGINT and SIGTERM, turned into a readable fd. A handler rather than a blocked-signal wait:
-// library threads (civetweb's, behind /metrics) reset their signal masks, so a process-directed
-// signal may land on any thread.
-class StopSignal {
+// SIGINT, SIGTERM and SIGHUP, turned into a readable fd. A handler rather than a blocked-signal
+// wait: library threads (civetweb's, behind /metrics) reset their signal masks, so a
+// process-directed signal may land on any thread.
+class SignalInbox {
  public:
-  static Result<StopSignal> install() {
+  struct Received {
+    bool stop = false;    // SIGINT or SIGTERM
+    bool reopen = false;  // SIGHUP
+    int stop_signal = 0;
+  };
+
+  static Result<SignalInbox> install() {
     UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!fd) return fail_errno("create the stop eventfd", errno);
+    if (!fd) return fail_errno("create the signal eventfd", errno);
     g_fd = fd.get();
     struct sigaction sa {};
-    sa.sa_handler = &StopSignal::on_signal;
+    sa.sa_handler = &SignalInbox::on_signal;
     sigemptyset(&sa.sa_mask);
-    for (int sig : {SIGINT, SIGTERM})
+    for (int sig : {SIGINT, SIGTERM, SIGHUP})
       if (::sigaction(sig, &sa, nullptr) != 0) return fail_errno("install a signal handler", errno);
-    return StopSignal(std::move(fd));
+    return SignalInbox(std::move(fd));
   }
-  // The signal that arrived, or 0 when timeout_ms passed without one.
-  int wait(int timeout_ms) {
+
+  // What arrived within timeout_ms (nothing when the time passed quietly).
+  Received wait(int timeout_ms) {
     pollfd p{fd_.get(), POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) <= 0) return 0;
-    std::uint64_t value = 0;
-    if (::read(fd_.get(), &value, sizeof value) != sizeof value) return 0;
-    return g_last.load();
+    if (::poll(&p, 1, timeout_ms) > 0) {
+      std::uint64_t value = 0;
+      [[maybe_unused]] auto n = ::read(fd_.get(), &value, sizeof value);
+    }
+    const unsigned bits = g_pending.exchange(0);
+    Received r;
+    r.reopen = bits & (1u << SIGHUP);
+    r.stop_signal = (bits & (1u << SIGINT)) ? SIGINT : (bits & (1u << SIGTERM)) ? SIGTERM : 0;
+    r.stop = r.stop_signal != 0;
+    return r;
   }
 
  private:
-  explicit StopSignal(UniqueFd fd) : fd_(std::move(fd)) {}
-  static void on_signal(int sig) {
-    g_last = sig;
+  explicit SignalInbox(UniqueFd fd) : fd_(std::move(fd)) {}
+  static void on_signal(int sig) {  // async-signal-safe: a lock-free atomic and write(2)
+    g_pending.fetch_or(1u << sig);
     const std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(g_fd, &one, sizeof one);  // async-signal-safe
+    [[maybe_unused]] auto n = ::write(g_fd, &one, sizeof one);
   }
   static inline int g_fd = -1;
-  static inline std::atomic<int> g_last{0};
+  static inline std::atomic<unsigned> g_pending{0};
   UniqueFd fd_;
 };
 
@@ -155,9 +170,9 @@ void print_summary(const AgentOptions& options, const policy::Policy& policy,
 }  // namespace
 
 int run_agent(const AgentOptions& options) {
-  auto stop = StopSignal::install();
-  if (!stop) {
-    spdlog::error("{}", stop.error().message);
+  auto signals = SignalInbox::install();
+  if (!signals) {
+    spdlog::error("{}", signals.error().message);
     return 1;
   }
 
@@ -202,7 +217,7 @@ int run_agent(const AgentOptions& options) {
     spdlog::error("{}", guard.error().message);
     return 1;
   }
-  auto sink = JsonLinesSink::open(options.alerts);
+  auto sink = JsonLinesSink::open(options.alerts, options.alerts_max_bytes, options.alerts_keep);
   if (!sink) {
     spdlog::error("{}", sink.error().message);
     return 1;
@@ -213,19 +228,44 @@ int run_agent(const AgentOptions& options) {
     spdlog::error("{}; the agent exits and detaches everything", compiled.error().message);
     return 1;
   }
+  std::uint64_t generation = 1;
 
   Metrics metrics;
   metrics.set_policy_rules(compiled->rule_count());
+  metrics.set_policy_generation(generation);
   metrics.set_workloads(workloads_per_zone(policy, *found));
   metrics.set_guard_backends(enforced_backends(report));
   NetGuard& net = **guard;
-  metrics.export_kernel_counters([&net] { return net.stat(GR_STAT_EVENTS_LOST); },
-                                 [&net] { return net.stat(GR_STAT_EVENTS_SUBMITTED); });
+
+  std::unique_ptr<WebhookSink> webhook;
+  if (!options.webhook.url.empty()) {
+    WebhookOptions webhook_options = options.webhook;
+    webhook_options.node = options.node_name;
+    webhook_options.generator_url = "http://" + options.metrics_address + "/metrics";
+    auto started = WebhookSink::start(webhook_options, [&metrics](const WebhookOutcome& o) {
+      if (o.delivered)
+        metrics.count_delivered("webhook", o.events, o.alerts);
+      else
+        metrics.count_lost(LossStage::Webhook, o.events);
+    });
+    if (!started) {
+      spdlog::error("{}", started.error().message);
+      return 1;
+    }
+    webhook = std::move(*started);
+  }
 
   Names names;
   names.set(name_table(*compiled));
   const events::WallClock clock;
-  // Count first, then format: the counters stay exact whatever the sink costs.
+  pipeline::AlertPipeline alerts(
+      options.pipeline, metrics, **sink, webhook.get(), [&](const pipeline::PendingAlert& a) {
+        return names.with([&](const events::NameTable& table) {
+          return pipeline::format_alert(a, table, clock, options.node_name);
+        });
+      });
+  // On the consumer thread: count first, then hand over; formatting happens downstream and only
+  // for what leaves dedup and the rate limit.
   auto handle = [&](std::span<const std::byte> record) {
     auto event = events::decode(record);
     if (!event) {
@@ -234,18 +274,21 @@ int run_agent(const AgentOptions& options) {
       return;
     }
     const gr_net_event& ev = std::get<gr_net_event>(*event);
-    auto alert = names.with([&](const events::NameTable& table) {
-      metrics.count_violation(events::kind_name(ev.hdr.type), events::verdict_name(ev.verdict),
-                              table.zone(ev.zone_id));
-      return events::to_json(ev, table, clock);
-    });
-    sink->write(alert);
+    metrics.count_violation(events::kind_name(ev.hdr.type), events::verdict_name(ev.verdict),
+                            names.with([&](const auto& table) { return table.zone(ev.zone_id); }));
+    alerts.submit(ev);
   };
   auto consumer = EventConsumer::start(net.events_fd(), handle, options.poll_timeout_ms);
   if (!consumer) {
     spdlog::error("{}", consumer.error().message);
     return 1;
   }
+  EventConsumer& ring = **consumer;
+  metrics.export_kernel({.events_submitted = [&net] { return net.stat(GR_STAT_EVENTS_SUBMITTED); },
+                         .events_lost = [&net] { return net.stat(GR_STAT_EVENTS_LOST); },
+                         .ringbuf_unread_bytes = [&ring] { return ring.unread_bytes(); },
+                         .ringbuf_size_bytes = options.ringbuf_bytes,
+                         .program_stats = [&net] { return net.program_stats(); }});
   // /metrics answers only once the policy is enforced: a scrape that succeeds means "ready".
   if (auto served = metrics.serve(options.metrics_address); !served) {
     spdlog::error("{}", served.error().message);
@@ -255,9 +298,16 @@ int run_agent(const AgentOptions& options) {
 
   const int rescan_ms = static_cast<int>(std::lround(options.rescan_seconds * 1000));
   for (;;) {
-    if (int sig = stop->wait(rescan_ms)) {
-      spdlog::info("received {}, detaching and exiting", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    const auto received = signals->wait(rescan_ms);
+    if (received.stop) {
+      spdlog::info("received {}, detaching and exiting",
+                   received.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
       break;
+    }
+    if (received.reopen) {
+      spdlog::info("received SIGHUP, reopening {}", (*sink)->path());
+      (*sink)->request_reopen();
+      continue;
     }
     auto again = discovery::discover(policy, cgroup_root);
     if (!again) {
@@ -275,10 +325,13 @@ int run_agent(const AgentOptions& options) {
                  recompiled->rule_count());
     names.set(name_table(*recompiled));
     metrics.set_policy_rules(recompiled->rule_count());
+    metrics.set_policy_generation(++generation);
     metrics.set_workloads(workloads_per_zone(policy, *again));
     found = std::move(again);
   }
-  consumer->reset();  // drain and stop before the programs go away with `guard`
+  // Stop in the order events flow: the ring buffer drains into the pipeline, the pipeline into
+  // the sinks; the programs detach last, with `guard`.
+  consumer->reset();
   return 0;
 }
 

@@ -1,6 +1,9 @@
 #include "guardrail/cli.hpp"
 
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
+#include <chrono>
 #include <iostream>
 
 #include "guardrail/agent.hpp"
@@ -42,22 +45,56 @@ po::variables_map parse(const std::vector<std::string>& args, const po::options_
   return vm;
 }
 
+std::string host_name() {
+  char name[256] = {};
+  return ::gethostname(name, sizeof name - 1) == 0 ? name : "unknown";
+}
+
 int agent_command(const std::vector<std::string>& args, std::ostream& out) {
   AgentOptions o;
+  o.node_name = host_name();
+  double dedup_seconds = 10;
+  long webhook_timeout_ms = o.webhook.timeout.count();
   po::options_description opts("guardrail agent options");
-  opts.add_options()("help,h", "show this help")("policy,p", po::value(&o.policy_file)->required(),
-                                                 "policy file (YAML)")(
-      "metrics-address", po::value(&o.metrics_address)->default_value(o.metrics_address),
-      "HOST:PORT to serve /metrics on")("alerts", po::value(&o.alerts)->default_value(o.alerts),
-                                        "where JSON-line alerts go: a file path, or - for stdout")(
-      "audit", po::bool_switch(&o.force_audit), "audit mode for every zone: alert, never block")(
-      "ringbuf-bytes", po::value(&o.ringbuf_bytes)->default_value(o.ringbuf_bytes),
-      "size of the events ring buffer (a power of two)")(
-      "poll-ms", po::value(&o.poll_timeout_ms)->default_value(o.poll_timeout_ms),
-      "longest time an event waits in the ring buffer before the agent reads it")(
-      "rescan-seconds", po::value(&o.rescan_seconds)->default_value(o.rescan_seconds),
-      "how often the cgroup tree is re-scanned for new workloads")(
-      "verbose,v", "debug logging, libbpf's included");
+  auto add = opts.add_options();
+  add("help,h", "show this help");
+  add("policy,p", po::value(&o.policy_file)->required(), "policy file (YAML)");
+  add("metrics-address", po::value(&o.metrics_address)->default_value(o.metrics_address),
+      "HOST:PORT to serve /metrics on");
+  add("alerts", po::value(&o.alerts)->default_value(o.alerts),
+      "where JSON-line alerts go: a file path, or - for stdout");
+  add("alerts-max-bytes", po::value(&o.alerts_max_bytes)->default_value(o.alerts_max_bytes),
+      "rotate the alerts file past this size (0: never)");
+  add("alerts-keep", po::value(&o.alerts_keep)->default_value(o.alerts_keep),
+      "rotated alerts files kept (FILE.1 ... FILE.N)");
+  add("audit", po::bool_switch(&o.force_audit), "audit mode for every zone: alert, never block");
+  add("dedup-window-seconds", po::value(&dedup_seconds)->default_value(dedup_seconds),
+      "fold repeats of an alert (same workload, kind, target) within this window (0: off)");
+  add("rate-limit", po::value(&o.pipeline.rate_limit)->default_value(o.pipeline.rate_limit),
+      "alerts per second per workload (0: unlimited); the rest are counted, not alerted");
+  add("rate-burst", po::value(&o.pipeline.rate_burst)->default_value(o.pipeline.rate_burst),
+      "alerts a workload may send at once before the rate limit applies");
+  add("queue-capacity",
+      po::value(&o.pipeline.queue_capacity)->default_value(o.pipeline.queue_capacity),
+      "events waiting between the ring buffer consumer and the pipeline");
+  add("webhook-url", po::value(&o.webhook.url),
+      "post alerts to Alertmanager's v2 API at this base URL (http:// or https://)");
+  add("webhook-timeout-ms", po::value(&webhook_timeout_ms)->default_value(webhook_timeout_ms),
+      "per-request timeout of the webhook");
+  add("webhook-retries", po::value(&o.webhook.retries)->default_value(o.webhook.retries),
+      "further attempts after a failed webhook post (backoff doubles)");
+  add("webhook-ca-file", po::value(&o.webhook.ca_file), "CA bundle to verify the webhook with");
+  add("webhook-insecure", po::bool_switch(&o.webhook.insecure),
+      "do not verify the webhook's TLS certificate (testing only)");
+  add("node-name", po::value(&o.node_name)->default_value(o.node_name),
+      "this node's name on every alert");
+  add("ringbuf-bytes", po::value(&o.ringbuf_bytes)->default_value(o.ringbuf_bytes),
+      "size of the events ring buffer (a power of two)");
+  add("poll-ms", po::value(&o.poll_timeout_ms)->default_value(o.poll_timeout_ms),
+      "longest time an event waits in the ring buffer before the agent reads it");
+  add("rescan-seconds", po::value(&o.rescan_seconds)->default_value(o.rescan_seconds),
+      "how often the cgroup tree is re-scanned for new workloads");
+  add("verbose,v", "debug logging, libbpf's included");
   for (const auto& a : args)
     if (a == "--help" || a == "-h") {
       out << opts;
@@ -67,6 +104,15 @@ int agent_command(const std::vector<std::string>& args, std::ostream& out) {
   if (o.poll_timeout_ms < 1 || o.poll_timeout_ms > 1000)
     throw UsageError{"--poll-ms must be between 1 and 1000"};
   if (o.rescan_seconds < 0.1) throw UsageError{"--rescan-seconds must be at least 0.1"};
+  if (dedup_seconds < 0) throw UsageError{"--dedup-window-seconds must not be negative"};
+  if (o.pipeline.rate_limit < 0) throw UsageError{"--rate-limit must not be negative"};
+  if (o.pipeline.queue_capacity < 1) throw UsageError{"--queue-capacity must be at least 1"};
+  if (o.alerts_keep < 1) throw UsageError{"--alerts-keep must be at least 1"};
+  if (webhook_timeout_ms < 1) throw UsageError{"--webhook-timeout-ms must be at least 1"};
+  if (o.webhook.retries < 0) throw UsageError{"--webhook-retries must not be negative"};
+  o.pipeline.dedup_window =
+      std::chrono::nanoseconds(static_cast<std::int64_t>(dedup_seconds * 1e9));
+  o.webhook.timeout = std::chrono::milliseconds(webhook_timeout_ms);
   init_logging(vm.count("verbose") > 0);
   return run_agent(o);
 }

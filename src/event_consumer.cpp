@@ -23,6 +23,11 @@ EventConsumer::~EventConsumer() {
   if (rb_) ring_buffer__consume(rb_.get());  // what arrived before the programs went away
 }
 
+std::uint64_t EventConsumer::unread_bytes() const {
+  ring* r = ring_buffer__ring(rb_.get(), 0);
+  return r ? ring__avail_data_size(r) : 0;
+}
+
 int EventConsumer::on_record(void* ctx, void* data, std::size_t size) {
   auto* self = static_cast<EventConsumer*>(ctx);
   self->handler_(std::span(static_cast<const std::byte*>(data), size));

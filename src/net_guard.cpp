@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <fstream>
 #include <map>
 
 #include "guardrail/bpf_skeleton.hpp"
@@ -119,6 +120,21 @@ int NetGuard::program_fd(Program program) const {
       return bpf_program__fd(progs.guard_ingress);
   }
   return -1;
+}
+
+std::vector<ProgramStats> NetGuard::program_stats() const {
+  std::ifstream enabled("/proc/sys/kernel/bpf_stats_enabled");
+  int on = 0;
+  if (!(enabled >> on) || !on) return {};
+  std::vector<ProgramStats> out;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, impl_->skel->obj) {
+    bpf_prog_info info{};
+    __u32 len = sizeof info;
+    if (bpf_prog_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0)
+      out.push_back({bpf_program__name(prog), info.run_cnt, info.run_time_ns});
+  }
+  return out;
 }
 
 std::uint64_t NetGuard::stat(gr_stat which) const {

@@ -2,7 +2,11 @@
 // streams violations to alerts and metrics, and re-scans for new workloads until told to stop.
 #pragma once
 
+#include <cstdint>
 #include <string>
+
+#include "guardrail/pipeline/alert_pipeline.hpp"
+#include "guardrail/webhook_sink.hpp"
 
 namespace guardrail {
 
@@ -14,6 +18,11 @@ struct AgentOptions {
   unsigned ringbuf_bytes = 1u << 20;
   int poll_timeout_ms = 20;
   double rescan_seconds = 2.0;
+  std::uint64_t alerts_max_bytes = 100ull << 20;  // rotate the alerts file past this size
+  int alerts_keep = 5;                            // rotated files kept
+  pipeline::PipelineOptions pipeline;
+  WebhookOptions webhook;  // url empty: no webhook
+  std::string node_name;   // a label on every alert; the host name by default
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit code; every failure is logged with

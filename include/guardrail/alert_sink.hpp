@@ -1,7 +1,10 @@
 // Alerts as JSON lines, one object per line, flushed per line so a log shipper sees each alert
-// as soon as it is written.
+// as soon as it is written. A file rotates by size (FILE -> FILE.1 -> ... -> FILE.keep) and is
+// reopened on request (SIGHUP), for logrotate's move-and-signal.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -13,18 +16,31 @@ namespace guardrail {
 
 class JsonLinesSink {
  public:
-  // "-" writes to stdout; any other path is opened for appending (created 0600).
-  static Result<JsonLinesSink> open(const std::string& path);
-  void write(const nlohmann::ordered_json& alert);
+  // "-" writes to stdout (never rotated); any other path is opened for appending (created 0600).
+  // max_bytes 0 disables rotation.
+  static Result<std::unique_ptr<JsonLinesSink>> open(const std::string& path,
+                                                     std::uint64_t max_bytes = 0, int keep = 5);
+  // False when the line could not be written (the caller counts the loss).
+  bool write(const nlohmann::ordered_json& alert);
+  // Thread-safe and async-signal-safe: the next write reopens the file first.
+  void request_reopen() { reopen_requested_ = true; }
   const std::string& path() const { return path_; }
+
+  JsonLinesSink(std::FILE* file, std::string path, std::uint64_t max_bytes, int keep);
 
  private:
   struct Close {
     void operator()(std::FILE* f) const;
   };
-  JsonLinesSink(std::FILE* file, std::string path) : file_(file), path_(std::move(path)) {}
+  Result<void> reopen();
+  Result<void> rotate();
+
   std::unique_ptr<std::FILE, Close> file_;
   std::string path_;
+  std::uint64_t max_bytes_;
+  int keep_;
+  std::uint64_t size_ = 0;
+  std::atomic<bool> reopen_requested_{false};
 };
 
 }  // namespace guardrail

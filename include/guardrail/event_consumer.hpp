@@ -26,6 +26,8 @@ class EventConsumer {
   EventConsumer(Handler handler, int poll_timeout_ms);  // through start()
   ~EventConsumer();  // stops the thread after draining what is already queued
   EventConsumer(const EventConsumer&) = delete;
+  // Bytes the kernel has written and the consumer not yet read.
+  std::uint64_t unread_bytes() const;
   EventConsumer& operator=(const EventConsumer&) = delete;
 
  private:

@@ -1,13 +1,17 @@
 // Prometheus metrics served on /metrics (prometheus-cpp). Counting happens before any alert is
-// formatted, so the counters stay exact even when alert output falls behind.
+// formatted, so the counters stay exact even when alert output falls behind. Label values are
+// bounded: kinds, verdicts, zones, guards, sinks and stages, never pids or addresses.
 #pragma once
 
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -21,38 +25,71 @@
 
 namespace guardrail {
 
+// Where an event can be lost on its way from the kernel to a sink.
+enum class LossStage { Ringbuf, Decode, Queue, Webhook, AlertsFile };
+std::string_view loss_stage_name(LossStage stage);
+
+// Run count and time of one BPF program (the kernel keeps them while bpf_stats_enabled is 1).
+struct ProgramStats {
+  std::string program;
+  std::uint64_t runs = 0;
+  std::uint64_t run_time_ns = 0;
+};
+
+// What the kernel side knows, read at scrape time so a scrape is never stale.
+struct KernelSource {
+  std::function<std::uint64_t()> events_submitted;
+  std::function<std::uint64_t()> events_lost;  // ring buffer reservations that failed
+  std::function<std::uint64_t()> ringbuf_unread_bytes;
+  std::uint64_t ringbuf_size_bytes = 0;
+  std::function<std::vector<ProgramStats>()> program_stats;  // empty while stats are off
+};
+
 class Metrics {
  public:
-  // Reads a kernel-side counter at scrape time (so the value is never stale).
-  using KernelCounter = std::function<std::uint64_t()>;
-
   Metrics();
 
   void count_violation(std::string_view kind, std::string_view verdict, const std::string& zone);
+  void count_lost(LossStage stage, std::uint64_t events);
+  // `alerts` alerts holding `events` events in all reached the sink.
+  void count_delivered(std::string_view sink, std::uint64_t events, std::uint64_t alerts = 1);
+  void count_deduplicated(std::uint64_t events);
+  void count_suppressed(std::string_view reason, std::uint64_t events);
+  void observe_latency(double seconds);
+  void count_decode_error();
+
   void set_policy_rules(std::size_t rules);
+  void set_policy_generation(std::uint64_t generation);
   void set_workloads(const std::map<std::string, std::size_t>& per_zone);
   void set_guard_backends(const std::vector<probe::GuardBackend>& guards);
-  // guardrail_events_lost_total and guardrail_events_total, read from the BPF stats map.
-  void export_kernel_counters(KernelCounter lost, KernelCounter submitted);
-  // Counts records the agent could not decode (a BPF object and agent of different builds).
-  void count_decode_error();
+  void export_kernel(KernelSource source);
 
   // Starts serving /metrics on "HOST:PORT". Fails with the address and the fix when the port is
   // taken or the address is not local.
   Result<void> serve(const std::string& address);
 
-  prometheus::Registry& registry() { return *registry_; }
   // The text exposition of every metric, as a scrape would return it.
   std::string scrape() const;
 
+  std::uint64_t lost(LossStage stage) const;
+
  private:
+  class KernelView;
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& violations_;
+  prometheus::Family<prometheus::Counter>& delivered_;
+  prometheus::Family<prometheus::Counter>& alerts_;
+  prometheus::Family<prometheus::Counter>& suppressed_;
+  prometheus::Counter& deduplicated_;
+  prometheus::Counter& decode_errors_;
+  prometheus::Histogram& latency_;
   prometheus::Family<prometheus::Gauge>& policy_rules_;
+  prometheus::Family<prometheus::Gauge>& policy_generation_;
   prometheus::Family<prometheus::Gauge>& workloads_;
   prometheus::Family<prometheus::Gauge>& guard_backend_;
-  prometheus::Family<prometheus::Counter>& decode_errors_;
-  std::shared_ptr<prometheus::Collectable> kernel_counters_;
+  std::array<std::atomic<std::uint64_t>, 5> lost_{};  // by LossStage, userspace stages
+  std::shared_ptr<KernelView> kernel_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 };
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "guardrail.h"
+#include "guardrail/metrics.hpp"
 #include "guardrail/policy.hpp"
 #include "guardrail/result.hpp"
 
@@ -41,6 +42,8 @@ class NetGuard {
   int program_fd(Program program) const;
   // Sums a per-CPU counter of the `stats` map (enum gr_stat).
   std::uint64_t stat(gr_stat which) const;
+  // Run count and time per program; empty unless sysctl kernel.bpf_stats_enabled is 1.
+  std::vector<ProgramStats> program_stats() const;
 
  private:
   std::unique_ptr<Impl> impl_;

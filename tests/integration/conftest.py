@@ -13,6 +13,7 @@ import shutil
 import pytest
 
 import gr_agent
+import gr_services
 from gr_agent import Agent, policy_yaml
 from gr_topology import Topology, cgroup2_mount
 
@@ -40,11 +41,19 @@ def _missing_requirement():
     return None
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def requirements():
     reason = _missing_requirement()
     if reason:
         pytest.skip("SKIPPED (environment): " + reason)
+
+
+@pytest.fixture(autouse=True)
+def _root_environment(request):
+    """Every test needs root, cgroup v2 and iproute2, except those marked no_root (e.g. the
+    promtool checks of deploy/prometheus)."""
+    if request.node.get_closest_marker("no_root") is None:
+        request.getfixturevalue("requirements")
 
 
 @pytest.fixture(scope="session")
@@ -77,13 +86,16 @@ def topo(requirements):
 
 @pytest.fixture
 def start_agent(guardrail_bin, topo, tmp_path):
-    """start_agent(mode="enforce", extra_args=(), policy=None) -> a running, ready Agent.
-    Every agent started here is stopped (SIGTERM, then SIGKILL) when the test ends."""
+    """start_agent(mode="enforce", extra_args=(), policy=None, exact=True) -> a running, ready
+    Agent. exact=True adds --dedup-window-seconds 0 --rate-limit 0 (one alert per attempt) unless
+    extra_args set them. Every agent started here is stopped (SIGTERM, then SIGKILL) when the
+    test ends."""
     agents = []
 
-    def start(mode="enforce", extra_args=(), policy=None, label=None):
+    def start(mode="enforce", extra_args=(), policy=None, label=None, exact=True):
         agent = Agent(guardrail_bin, str(tmp_path), policy or policy_yaml(topo, mode=mode),
-                      extra_args=extra_args, label=label or "agent%d" % len(agents))
+                      extra_args=extra_args, label=label or "agent%d" % len(agents),
+                      exact=exact)
         agents.append(agent)
         return agent.start()
 
@@ -100,6 +112,18 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call" and report.failed:
         for agent in list(gr_agent.LIVE_AGENTS):
             report.sections.append(("guardrail %s logs" % agent.label, agent.logs()))
+        for server in list(gr_services.LIVE_SERVERS):
+            report.sections.append(("%s log" % server.label, server.logs()))
+
+
+@pytest.fixture
+def servers():
+    """A list to put gr_services servers in: each is stopped (by its pid) when the test ends,
+    pass or fail."""
+    started = []
+    yield started
+    for server in started:
+        server.stop()
 
 
 # ctest reads exit code 77 as "skipped" (SKIP_RETURN_CODE in tests/CMakeLists.txt): a run where

@@ -28,11 +28,79 @@ NET_ATTACH_TYPES = {
 
 ALERT_FIELDS = {
     "time": str, "kind": str, "verdict": str, "backend": str, "policy": str, "workload": str,
-    "zone": str, "cgroup_id": int, "pid": int, "comm": str, "direction": str, "protocol": str,
-    "family": str, "src": str, "sport": int, "dst": str, "dport": int, "peer_workload": str,
-    "peer_zone": str, "rule": str,
+    "zone": str, "cgroup_id": int, "pid": int, "tid": int, "comm": str, "direction": str,
+    "protocol": str, "family": str, "src": str, "sport": int, "dst": str, "dport": int,
+    "peer_workload": str, "peer_zone": str, "rule": str,
+}
+# Fields of the alerts and metrics pipeline (dedup, enrichment). An alert that has "count" comes
+# from an agent with the pipeline, and is then validated against schema/alert.schema.json too.
+PIPELINE_ALERT_FIELDS = {
+    "count": int, "first_time": str, "last_time": str, "exe": str, "ppid": int,
+    "parent_exe": str, "node": str, "labels": dict,
 }
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$")
+
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "schema",
+                           "alert.schema.json")
+
+# The pipeline flags that make one alert per attempt (no dedup, no rate limit): what the tests
+# written before dedup count on. Agent() adds them unless the test sets them itself.
+EXACT_PIPELINE_ARGS = {"--dedup-window-seconds": "0", "--rate-limit": "0"}
+
+_HELP_CACHE = {}
+
+
+def agent_flags(binary):
+    """The long options `guardrail agent --help` lists (cached per binary)."""
+    if binary not in _HELP_CACHE:
+        res = subprocess.run([binary, "agent", "--help"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=20)
+        _HELP_CACHE[binary] = set(re.findall(r"(--[a-z][a-z0-9-]*)", res.stdout))
+    return _HELP_CACHE[binary]
+
+
+def missing_flags(binary, *flags):
+    """The flags of `flags` this agent does not know yet (for a clear failure message)."""
+    known = agent_flags(binary)
+    return [f for f in flags if f not in known]
+
+
+def require_flags(binary, *flags):
+    """Fail (not skip: the contract says the agent has them) when the agent lacks a flag."""
+    missing = missing_flags(binary, *flags)
+    if missing:
+        raise AssertionError("this guardrail agent does not support %s yet (see `%s agent "
+                             "--help`): the alerts/metrics pipeline contract is not implemented"
+                             % (", ".join(missing), binary))
+
+
+_VALIDATOR = []
+
+
+def schema_validator():
+    """A jsonschema validator for schema/alert.schema.json (python3-jsonschema), or None when the
+    module is missing (the tests that need it fail with their own message)."""
+    if not _VALIDATOR:
+        try:
+            import jsonschema
+        except ImportError:
+            _VALIDATOR.append(None)
+        else:
+            with open(SCHEMA_PATH) as f:
+                schema = json.load(f)
+            cls = jsonschema.validators.validator_for(schema)
+            cls.check_schema(schema)
+            _VALIDATOR.append(cls(schema))
+    return _VALIDATOR[0]
+
+
+def schema_errors(alert):
+    """Every JSON Schema violation of one alert, as readable strings."""
+    validator = schema_validator()
+    if validator is None:
+        raise AssertionError("python3-jsonschema is not installed (scripts/setup.sh installs it)")
+    return ["%s: %s" % ("/".join(str(p) for p in e.absolute_path) or "(alert)", e.message)
+            for e in sorted(validator.iter_errors(alert), key=lambda e: list(e.absolute_path))]
 
 
 def policy_yaml(topo, mode="enforce", name="itest"):
@@ -103,7 +171,7 @@ class AgentError(AssertionError):
 class Agent:
     """One `guardrail agent` process; alerts go to a file, logs to a file."""
 
-    def __init__(self, binary, workdir, policy_text, extra_args=(), label="agent"):
+    def __init__(self, binary, workdir, policy_text, extra_args=(), label="agent", exact=True):
         self.binary = binary
         self.workdir = workdir
         self.label = label
@@ -116,6 +184,14 @@ class Agent:
             f.write(policy_text)
         self.port = free_port()
         self.extra_args = list(extra_args)
+        if exact:
+            # One alert per attempt unless the test chose otherwise. An agent from before the
+            # pipeline does not know these flags and behaves that way anyway.
+            known = agent_flags(binary)
+            for flag, value in EXACT_PIPELINE_ARGS.items():
+                if flag in known and not any(a == flag or a.startswith(flag + "=")
+                                             for a in self.extra_args):
+                    self.extra_args += [flag, value]
         self.proc = None
         self.returncode = None
 
@@ -165,6 +241,15 @@ class Agent:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def send_signal(self, sig):
+        """Send `sig` to this agent's pid only."""
+        assert self.running(), "agent exited:\n" + self.logs()
+        os.kill(self.proc.pid, sig)
+
     # ---- metrics ----------------------------------------------------------------------------
 
     def metrics_text(self, timeout=5.0):
@@ -185,23 +270,10 @@ class Agent:
 
     # ---- alerts -----------------------------------------------------------------------------
 
-    def alerts(self):
-        """Every complete alert line written so far, parsed (a bad line fails the test)."""
-        try:
-            with open(self.alerts_path, errors="replace") as f:
-                text = f.read()
-        except FileNotFoundError:
-            return []
-        lines = text.split("\n")[:-1]  # the last element is an incomplete line (or "")
-        out = []
-        for i, line in enumerate(lines):
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except ValueError as exc:
-                raise AssertionError("alert line %d is not JSON (%s): %r" % (i + 1, exc, line))
-        return out
+    def alerts(self, path=None):
+        """Every complete alert line written so far (to `path`, default the alerts file),
+        parsed (a bad line fails the test)."""
+        return read_alerts(path or self.alerts_path)
 
     def mark(self):
         return len(self.alerts())
@@ -246,6 +318,74 @@ class Agent:
             self.returncode = self.proc.returncode
 
 
+def read_alerts(path):
+    """The complete JSON lines of one alerts file ([] if it does not exist)."""
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return []
+    lines = text.split("\n")[:-1]  # the last element is an incomplete line (or "")
+    out = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except ValueError as exc:
+            raise AssertionError("%s line %d is not JSON (%s): %r" % (path, i + 1, exc, line))
+    return out
+
+
+# ---- the pipeline's accounting ------------------------------------------------------------------
+
+def pipeline_counters(agent):
+    """The counters of the exactness equation from one scrape (a missing series counts 0)."""
+    samples = agent.metrics()
+
+    def total(name, **labels):
+        return sum(v for n, l, v in samples
+                   if n == name and all(l.get(k) == want for k, want in labels.items()))
+    return {
+        "events": total("guardrail_events_total"),
+        "delivered_jsonl": total("guardrail_events_delivered_total", sink="jsonl"),
+        "suppressed": total("guardrail_events_suppressed_total"),
+        "lost_ringbuf": total("guardrail_events_lost_total", stage="ringbuf"),
+        "lost_queue": total("guardrail_events_lost_total", stage="queue"),
+        "lost_alerts_file": total("guardrail_events_lost_total", stage="alerts_file"),
+        "lost_webhook": total("guardrail_events_lost_total", stage="webhook"),
+        "deduplicated": total("guardrail_events_deduplicated_total"),
+        "alerts_jsonl": total("guardrail_alerts_total", sink="jsonl"),
+    }
+
+
+def balance(c):
+    """events_total - (delivered{jsonl} + suppressed + lost{queue} + lost{alerts_file})."""
+    return c["events"] - (c["delivered_jsonl"] + c["suppressed"] + c["lost_queue"]
+                          + c["lost_alerts_file"])
+
+
+def wait_quiescent(agent, timeout=10.0, stable=0.6):
+    """Poll until the exactness equation holds and the counters stayed put for `stable` s;
+    returns the counters. Fails with the last counters if that does not happen in time."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while True:
+        c = pipeline_counters(agent)
+        if c != last:
+            last, since = c, time.monotonic()
+        elif balance(c) == 0 and time.monotonic() - since >= stable:
+            return c
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                "exactness: guardrail_events_total (%d) != events_delivered_total{sink=jsonl} "
+                "(%d) + events_suppressed_total (%d) + events_lost_total{stage=queue} (%d) + "
+                "events_lost_total{stage=alerts_file} (%d): off by %d after %.0fs; counters %r"
+                % (c["events"], c["delivered_jsonl"], c["suppressed"], c["lost_queue"],
+                   c["lost_alerts_file"], balance(c), timeout, c))
+        time.sleep(0.1)
+
+
 def shutdown(agent):
     """Fixture teardown: SIGTERM (then SIGKILL) an agent if it still runs; forget it."""
     try:
@@ -257,9 +397,12 @@ def shutdown(agent):
             LIVE_AGENTS.remove(agent)
 
 
-def start_agent(binary, workdir, topo, mode="enforce", extra_args=(), policy=None, label="agent"):
+def start_agent(binary, workdir, topo, mode="enforce", extra_args=(), policy=None, label="agent",
+                exact=True):
+    """A running agent. exact=True (the default) adds --dedup-window-seconds 0 --rate-limit 0
+    (one alert per attempt) unless extra_args set them; exact=False leaves the agent's defaults."""
     agent = Agent(binary, workdir, policy or policy_yaml(topo, mode=mode),
-                  extra_args=extra_args, label=label)
+                  extra_args=extra_args, label=label, exact=exact)
     return agent.start()
 
 
@@ -273,6 +416,15 @@ def check_alert_schema(alert):
             problems.append("%r is %r, want %s" % (field, alert[field], typ.__name__))
     if isinstance(alert.get("time"), str) and not TIME_RE.match(alert["time"]):
         problems.append("time %r is not RFC3339 UTC with nanoseconds" % alert["time"])
+    if "count" in alert:  # an agent with the alerts pipeline: the full contract applies
+        for field, typ in PIPELINE_ALERT_FIELDS.items():
+            if field not in alert:
+                problems.append("missing %r" % field)
+            elif not isinstance(alert[field], typ) or (typ is int
+                                                       and isinstance(alert[field], bool)):
+                problems.append("%r is %r, want %s" % (field, alert[field], typ.__name__))
+        if schema_validator() is not None:
+            problems += ["schema: " + e for e in schema_errors(alert)]
     if problems:
         raise AssertionError("alert violates the schema: %s\n%s"
                              % ("; ".join(problems), json.dumps(alert)))

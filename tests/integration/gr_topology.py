@@ -342,6 +342,23 @@ class Topology:
         out[0]["pid"] = proc.pid
         return out[0]
 
+    def connects(self, node, host, port, count, interval=0.0, in_cgroup=True, timeout=3.0):
+        """`count` TCP connects from one process (one socket each, `interval` s apart): one
+        result per attempt. Quick repeats of the same attempt, e.g. for dedup tests."""
+        proc, out = self.probe(node, "connect", host, port, "--timeout", timeout, "--count",
+                               count, "--interval", interval, in_cgroup=in_cgroup,
+                               timeout=15 + count * (interval + timeout))
+        assert len(out) == count, out
+        return out
+
+    def flood(self, node, host, port, count, seconds, in_cgroup=True):
+        """Refused UDP sends as fast as one process can (bounded by count and seconds); returns
+        {"attempts", "ok", "errors": {errno name: n}, "elapsed", "pid"}."""
+        _, out = self.probe(node, "flood", host, port, "--count", count, "--seconds", seconds,
+                            in_cgroup=in_cgroup, timeout=seconds + 20)
+        assert len(out) == 1, out
+        return out[0]
+
     def sendto(self, node, host, port, count=1, sport=0, payload="probe", in_cgroup=True):
         proc, out = self.probe(node, "sendto", host, port, "--count", count, "--sport", sport,
                                "--payload", payload, in_cgroup=in_cgroup)

@@ -8,9 +8,14 @@ namespace (setns on PATH, e.g. /run/netns/NAME), and only then creates sockets, 
 belongs to that cgroup and namespace from its first instruction. Then it renames itself
 "netprobe" (the alert's comm field) and runs COMMAND:
 
-    connect HOST PORT [--echo TEXT] [--timeout S]   TCP client, one JSON line with the result
+    connect HOST PORT [--echo TEXT] [--timeout S] [--count N] [--interval S]
+                                                    TCP client, one JSON line per attempt (N
+                                                    attempts, one socket each, S seconds apart)
     sendto HOST PORT [--count N] [--sport P] [--payload TEXT]
                                                     unconnected UDP sendto(), one JSON line per send
+    flood HOST PORT [--count N] [--seconds S]       unconnected UDP sendto() as fast as one process
+                                                    can, at most N sends and S seconds; one JSON
+                                                    line: attempts, ok, errors by errno name
     serve-tcp PORT                                  TCP echo server (one line per connection)
     listen-udp PORT                                 prints one JSON line per datagram received
     exec ARGV...                                    exec ARGV (e.g. a `sleep` that pins a workload)
@@ -37,6 +42,14 @@ def _emit(obj):
 
 
 def cmd_connect(args):
+    for i in range(args.count):
+        if i:
+            time.sleep(args.interval)
+        connect_once(args)
+    return 0
+
+
+def connect_once(args):
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.settimeout(args.timeout)
     start = time.monotonic()
@@ -81,6 +94,31 @@ def cmd_sendto(args):
                    "pid": os.getpid()})
         time.sleep(args.interval)
     sock.close()
+    return 0
+
+
+def cmd_flood(args):
+    """The flood of refused sends for the ring buffer overflow test: bounded in count and time
+    (the clock is read every 1024 sends to keep the loop tight)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    payload, dest, sendto = b"f", (args.host, args.port), sock.sendto
+    errors = {}
+    ok = attempts = 0
+    start = time.monotonic()
+    deadline = start + args.seconds
+    while attempts < args.count:
+        attempts += 1
+        try:
+            sendto(payload, dest)
+            ok += 1
+        except OSError as exc:
+            name = _errno_name(exc)
+            errors[name] = errors.get(name, 0) + 1
+        if not attempts & 1023 and time.monotonic() >= deadline:
+            break
+    sock.close()
+    _emit({"attempts": attempts, "ok": ok, "errors": errors,
+           "elapsed": time.monotonic() - start, "pid": os.getpid()})
     return 0
 
 
@@ -156,7 +194,16 @@ def main(argv=None):
     c.add_argument("port", type=int)
     c.add_argument("--echo")
     c.add_argument("--timeout", type=float, default=3.0)
+    c.add_argument("--count", type=int, default=1)
+    c.add_argument("--interval", type=float, default=0.0)
     c.set_defaults(func=cmd_connect)
+
+    fl = sub.add_parser("flood")
+    fl.add_argument("host")
+    fl.add_argument("port", type=int)
+    fl.add_argument("--count", type=int, default=200000)
+    fl.add_argument("--seconds", type=float, default=10.0)
+    fl.set_defaults(func=cmd_flood)
 
     s = sub.add_parser("sendto")
     s.add_argument("host")

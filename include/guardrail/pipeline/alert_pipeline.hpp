@@ -1,0 +1,68 @@
+// The userspace half of an event's way: decode (done by the caller), enrich, dedup, rate limit,
+// format, sinks. The ring buffer consumer hands events over through a bounded queue and never
+// waits; the pipeline runs on a thread of its own. Every event is accounted for exactly once:
+// delivered (in an alert's count), suppressed by the rate limit, or lost at a named stage.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "guardrail/alert_sink.hpp"
+#include "guardrail/events.hpp"
+#include "guardrail/metrics.hpp"
+#include "guardrail/pipeline/alert.hpp"
+#include "guardrail/pipeline/bounded_queue.hpp"
+#include "guardrail/pipeline/dedup.hpp"
+#include "guardrail/pipeline/process_info.hpp"
+#include "guardrail/pipeline/rate_limiter.hpp"
+#include "guardrail/webhook_sink.hpp"
+
+namespace guardrail::pipeline {
+
+struct PipelineOptions {
+  std::chrono::nanoseconds dedup_window = std::chrono::seconds(10);  // 0: no dedup
+  double rate_limit = 50;  // alerts/s per workload; 0: off
+  double rate_burst = 100;
+  std::size_t queue_capacity = 65536;
+};
+
+// The alert JSON: the event's fields (events::to_json) and what the pipeline adds: count,
+// first_time, last_time, exe, ppid, parent_exe, node, labels.
+nlohmann::ordered_json format_alert(const PendingAlert& alert, const events::NameTable& names,
+                                    const events::WallClock& clock, const std::string& node);
+
+class AlertPipeline {
+ public:
+  using Formatter = std::function<nlohmann::ordered_json(const PendingAlert&)>;
+
+  // `webhook` may be null. Sinks and metrics must outlive the pipeline.
+  AlertPipeline(PipelineOptions options, Metrics& metrics, JsonLinesSink& jsonl,
+                WebhookSink* webhook, Formatter format);
+  ~AlertPipeline();  // drains the queue, closes every dedup window, then stops
+  AlertPipeline(const AlertPipeline&) = delete;
+  AlertPipeline& operator=(const AlertPipeline&) = delete;
+
+  // From the ring buffer consumer: never blocks; a full queue counts a loss.
+  void submit(const gr_net_event& event);
+
+ private:
+  void run();
+  void emit(PendingAlert alert, std::uint64_t now_ns);
+
+  PipelineOptions options_;
+  Metrics& metrics_;
+  JsonLinesSink& jsonl_;
+  WebhookSink* webhook_;
+  Formatter format_;
+  BoundedQueue<gr_net_event> queue_;
+  Deduplicator dedup_;
+  RateLimiter limiter_;
+  ProcessInfoCache processes_;
+  std::thread thread_;
+};
+
+}  // namespace guardrail::pipeline

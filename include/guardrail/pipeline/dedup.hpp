@@ -1,0 +1,45 @@
+// Dedup: the same workload, kind and target within a window become one alert with a count.
+// The first occurrence leaves at once (an operator sees it without delay); the repeats inside
+// the window leave as one further alert, with their count, when the window closes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "guardrail/pipeline/alert.hpp"
+
+namespace guardrail::pipeline {
+
+// workload, kind, protocol, and the peer address and port the event is about.
+std::string dedup_key(const gr_net_event& event);
+
+class Deduplicator {
+ public:
+  // A zero window disables dedup: every alert leaves at once.
+  explicit Deduplicator(std::chrono::nanoseconds window) : window_ns_(window.count()) {}
+
+  // The alert to emit now, or nothing when it folded into an open window. Call expire(now_ns)
+  // first so that no closed window is still open.
+  std::optional<PendingAlert> offer(PendingAlert alert, std::uint64_t now_ns);
+  // One alert per window closed by now_ns that folded repeats, with their count.
+  std::vector<PendingAlert> expire(std::uint64_t now_ns);
+  // Every open window's repeats, at shutdown.
+  std::vector<PendingAlert> flush();
+  std::size_t open_windows() const { return windows_.size(); }
+
+ private:
+  struct Window {
+    std::uint64_t opened_ns = 0;
+    std::optional<PendingAlert> repeats;
+  };
+  std::int64_t window_ns_;
+  std::unordered_map<std::string, Window> windows_;
+  std::deque<std::pair<std::uint64_t, std::string>> by_age_;  // windows open in time order
+};
+
+}  // namespace guardrail::pipeline
