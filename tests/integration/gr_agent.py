@@ -351,6 +351,7 @@ def pipeline_counters(agent):
         "delivered_jsonl": total("guardrail_events_delivered_total", sink="jsonl"),
         "suppressed": total("guardrail_events_suppressed_total"),
         "lost_ringbuf": total("guardrail_events_lost_total", stage="ringbuf"),
+        "lost_decode": total("guardrail_events_lost_total", stage="decode"),
         "lost_queue": total("guardrail_events_lost_total", stage="queue"),
         "lost_alerts_file": total("guardrail_events_lost_total", stage="alerts_file"),
         "lost_webhook": total("guardrail_events_lost_total", stage="webhook"),
@@ -375,6 +376,8 @@ def wait_quiescent(agent, timeout=10.0, stable=0.6):
         if c != last:
             last, since = c, time.monotonic()
         elif balance(c) == 0 and time.monotonic() - since >= stable:
+            # Records the agent could not decode would be outside the equation: there are none.
+            assert c["lost_decode"] == 0, "events lost at stage decode: %r" % c
             return c
         if time.monotonic() >= deadline:
             raise AssertionError(

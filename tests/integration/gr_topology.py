@@ -342,12 +342,14 @@ class Topology:
         out[0]["pid"] = proc.pid
         return out[0]
 
-    def connects(self, node, host, port, count, interval=0.0, in_cgroup=True, timeout=3.0):
+    def connects(self, node, host, port, count, interval=0.0, in_cgroup=True, timeout=3.0,
+                 linger=0.0):
         """`count` TCP connects from one process (one socket each, `interval` s apart): one
         result per attempt. Quick repeats of the same attempt, e.g. for dedup tests."""
         proc, out = self.probe(node, "connect", host, port, "--timeout", timeout, "--count",
-                               count, "--interval", interval, in_cgroup=in_cgroup,
-                               timeout=15 + count * (interval + timeout))
+                               count, "--interval", interval, "--linger", linger,
+                               in_cgroup=in_cgroup,
+                               timeout=15 + linger + count * (interval + timeout))
         assert len(out) == count, out
         return out
 

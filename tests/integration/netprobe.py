@@ -8,9 +8,10 @@ namespace (setns on PATH, e.g. /run/netns/NAME), and only then creates sockets, 
 belongs to that cgroup and namespace from its first instruction. Then it renames itself
 "netprobe" (the alert's comm field) and runs COMMAND:
 
-    connect HOST PORT [--echo TEXT] [--timeout S] [--count N] [--interval S]
+    connect HOST PORT [--echo TEXT] [--timeout S] [--count N] [--interval S] [--linger S]
                                                     TCP client, one JSON line per attempt (N
-                                                    attempts, one socket each, S seconds apart)
+                                                    attempts, one socket each, S seconds apart;
+                                                    then stays alive --linger seconds)
     sendto HOST PORT [--count N] [--sport P] [--payload TEXT]
                                                     unconnected UDP sendto(), one JSON line per send
     flood HOST PORT [--count N] [--seconds S]       unconnected UDP sendto() as fast as one process
@@ -46,6 +47,7 @@ def cmd_connect(args):
         if i:
             time.sleep(args.interval)
         connect_once(args)
+    time.sleep(args.linger)
     return 0
 
 
@@ -196,6 +198,8 @@ def main(argv=None):
     c.add_argument("--timeout", type=float, default=3.0)
     c.add_argument("--count", type=int, default=1)
     c.add_argument("--interval", type=float, default=0.0)
+    c.add_argument("--linger", type=float, default=0.0,
+                   help="seconds to stay alive after the last attempt (for /proc enrichment)")
     c.set_defaults(func=cmd_connect)
 
     fl = sub.add_parser("flood")

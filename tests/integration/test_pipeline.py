@@ -147,7 +147,8 @@ def test_alert_fields_and_schema(topo, start_agent, guardrail_bin):
     require_flags(guardrail_bin, "--node-name")
     agent = start_agent(extra_args=["--node-name", "itest-node-7"])
     a, b = topo["agent-a"], topo["agent-b"]
-    (res,) = topo.connects("agent-a", b.ip, 8080, count=1)
+    # The prober stays alive a second so that the agent can read its /proc entry.
+    (res,) = topo.connects("agent-a", b.ip, 8080, count=1, linger=1.0)
     all_eperm([res])
     with topo.udp_listener("agent-b", 9999):
         topo.sendto("agent-a", b.ip, 9999, count=1, sport=40142, in_cgroup=False)   # bypass
@@ -225,3 +226,41 @@ def test_sighup_reopens_alerts_file(topo, start_agent):
     assert [x["dport"] for x in old] == [8080], old
     assert_schema(fresh + old)
     wait_quiescent(agent)
+
+
+# ---- the pipeline's gauges and histogram ---------------------------------------------------------
+
+def test_pipeline_gauges_and_latency(topo, start_agent):
+    agent = start_agent(extra_args=["--ringbuf-bytes", "65536"])
+    all_eperm(topo.connects("agent-a", topo["agent-b"].ip, 8080, count=3))
+    agent.wait_alerts(0, 3)
+    wait_quiescent(agent)
+    samples = agent.metrics()
+
+    def one(name, **labels):
+        got = [v for n, l, v in samples
+               if n == name and all(l.get(k) == w for k, w in labels.items())]
+        assert len(got) == 1, "%s%r: %r" % (name, labels, got)
+        return got[0]
+    assert one("guardrail_ringbuf_size_bytes") == 65536
+    assert 0 <= one("guardrail_ringbuf_unread_bytes") <= 65536
+    assert one("guardrail_policy_generation") >= 1
+    assert one("guardrail_workloads", zone="agent-sandbox") == 2
+    # Latency: one observation per alert line, all well under the poll interval's scale.
+    assert one("guardrail_event_latency_seconds_count") == 3
+    assert one("guardrail_event_latency_seconds_bucket", le="+Inf") == 3
+    assert 0 < one("guardrail_event_latency_seconds_sum") < 3 * 1.0
+    for guard in ("raw-sockets", "runtime-sockets", "capabilities", "mounts"):
+        assert one("guardrail_guard_backend", guard=guard, backend="not_enforced") == 1
+    assert one("guardrail_guard_backend", guard="network",
+               backend="cgroup_sock_addr+cgroup_skb") == 1
+    for stage in ("ringbuf", "queue", "webhook", "alerts_file"):
+        assert one("guardrail_events_lost_total", stage=stage) == 0
+    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+        stats_on = f.read().strip() == "1"
+    runs = [l for n, l, v in samples if n == "guardrail_bpf_prog_runs_total"]
+    secs = [l for n, l, v in samples if n == "guardrail_bpf_prog_run_seconds_total"]
+    if stats_on:
+        assert runs and secs, "kernel.bpf_stats_enabled=1 but no guardrail_bpf_prog_* series"
+    else:
+        assert runs == [] and secs == [], "bpf_prog_* exported with kernel.bpf_stats_enabled=0"
