@@ -43,6 +43,14 @@
 #define GR_PROTO_UDP 17
 #define GR_PROTO_ICMPV6 58
 
+/* Which of the two policy map sets the programs read, and at which cgroup levels workload
+ * cgroups sit (map `policy_state`, one entry). The agent fills the inactive set, then writes
+ * this: a policy change applies whole. */
+struct gr_policy_state {
+	__u32 active_set;    /* 0 or 1 */
+	__u32 cgroup_levels; /* bit n: some workload cgroup is at level n (the root is level 0) */
+};
+
 /* cgroup id -> the workload that owns the cgroup (map `workloads`). */
 struct gr_workload {
 	__u32 workload_id;
@@ -106,7 +114,12 @@ enum gr_event_type {
 	GR_EV_NET_INGRESS = 4, /* packet dropped by cgroup_skb/ingress */
 	GR_EV_EAST_WEST_BYPASS = 5, /* workload-to-workload traffic inside one zone reached the
 				       receiver: the sender's egress hooks did not stop it */
-	GR_EV_TYPE_MAX = 6,
+	GR_EV_CAPABILITY = 6,      /* a denied capability was asked for (or used, on tp_btf) */
+	GR_EV_RAW_SOCKET = 7,      /* a raw (SOCK_RAW) or packet (AF_PACKET) socket */
+	GR_EV_MOUNT = 8,           /* any new mount: mount(2), fsopen/fsmount, open_tree, move_mount */
+	GR_EV_RUNTIME_SOCKET = 9,  /* a connect to a container runtime's socket */
+	GR_EV_BPF = 10,            /* the bpf() syscall from a workload */
+	GR_EV_TYPE_MAX = 11,
 };
 
 enum gr_verdict {
@@ -170,6 +183,89 @@ struct gr_net_event {
 	__u16 dport;
 	__u8 saddr[16];
 	__u8 daddr[16];
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Host guards: capabilities, raw sockets, mounts, runtime sockets, bpf(). Policy per zone
+ * (map `host_policy`, ARRAY indexed by zone id); the workload comes from map `workloads`.
+ */
+enum gr_action {
+	GR_ACTION_NONE = 0,  /* not guarded */
+	GR_ACTION_DENY = 1,  /* refuse with EPERM where the backend can; else detect */
+	GR_ACTION_AUDIT = 2, /* allow, report */
+	GR_ACTION_KILL = 3,  /* refuse where the backend can, and SIGKILL the caller */
+};
+
+enum gr_host_guard {
+	GR_GUARD_CAPABILITIES = 0,
+	GR_GUARD_RAW_SOCKETS = 1,
+	GR_GUARD_MOUNTS = 2,
+	GR_GUARD_RUNTIME_SOCKETS = 3,
+	GR_GUARD_BPF = 4,
+	GR_HOST_GUARDS = 5,
+};
+
+struct gr_host_policy {
+	__u64 denied_caps;            /* bit n: capability n (capabilities(7) numbers) */
+	__u8 action[GR_HOST_GUARDS]; /* enum gr_action, indexed by enum gr_host_guard */
+	__u8 reserved[3];
+};
+
+/* A runtime socket by its inode (map `runtime_socket_inodes`, for the LSM backend): a symlink,
+ * a hard link or a bind-mounted copy reaches the same inode. dev is the kernel's encoding
+ * (major << 20 | minor). */
+struct gr_inode_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 reserved;
+};
+
+#define GR_UNIX_PATH_LEN 108 /* sizeof(sockaddr_un.sun_path) */
+
+/* A runtime socket by its path (map `runtime_socket_paths`, for cgroup/connect_unix): the
+ * path exactly as the client passed it, zero-padded. */
+struct gr_unix_path_key {
+	char path[GR_UNIX_PATH_LEN];
+};
+
+enum gr_mount_op {
+	GR_MOUNT_OP_MOUNT = 1,      /* mount(2): new, bind, remount, move */
+	GR_MOUNT_OP_FSOPEN = 2,
+	GR_MOUNT_OP_FSCONFIG = 3,
+	GR_MOUNT_OP_FSMOUNT = 4,
+	GR_MOUNT_OP_MOVE_MOUNT = 5,
+	GR_MOUNT_OP_OPEN_TREE = 6,
+	GR_MOUNT_OP_NEW_SUPER = 7, /* LSM sb_kern_mount: a superblock made for the caller */
+};
+
+#define GR_HOST_PATH_LEN 128
+#define GR_HOST_SOURCE_LEN 64
+#define GR_FSTYPE_LEN 32
+
+/* Body of every GR_EV_CAPABILITY .. GR_EV_BPF record; fields a kind does not use are zero. */
+struct gr_host_event {
+	struct gr_event_header hdr;
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 tid;
+	char comm[GR_COMM_LEN];
+	__u32 workload_id;
+	__u32 zone_id;
+	__u8 verdict; /* enum gr_verdict */
+	__u8 backend; /* enum gr_backend */
+	__u8 reserved[2];
+	__s32 capability; /* GR_EV_CAPABILITY */
+	__u32 family;     /* GR_EV_RAW_SOCKET */
+	__u32 type;
+	__u32 protocol;
+	__u32 op;         /* GR_EV_MOUNT: enum gr_mount_op; GR_EV_BPF: the bpf command */
+	__u64 flags;      /* GR_EV_MOUNT: mount flags */
+	__u64 ino;        /* GR_EV_RUNTIME_SOCKET (LSM backend) */
+	__u32 dev;
+	__u32 reserved2;
+	char path[GR_HOST_PATH_LEN];     /* mount target, socket path */
+	char source[GR_HOST_SOURCE_LEN]; /* mount source */
+	char fstype[GR_FSTYPE_LEN];      /* mount filesystem type */
 };
 
 /* Per-CPU counters (map `stats`, PERCPU_ARRAY indexed by these). */

@@ -12,52 +12,17 @@
  *
  * Allowed traffic never produces an event; every refusal produces exactly one.
  */
-#include "vmlinux.h"
-
-#include <bpf/bpf_endian.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
-
-#include "guardrail.h"
+#define GR_MAPS_OWNER /* this object creates the maps the other guards reuse */
+#include "common.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define AF_INET 2
-#define AF_INET6 10
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 
 #define VERDICT_ALLOW 1
 #define VERDICT_DENY 0
 
-/* Set by the loader before load: wake the consumer only once this much data is unread; below
- * it the consumer's short poll timeout picks records up (each wakeup costs microseconds). */
-const volatile __u64 wakeup_bytes = 0;
-
-/*
- * The policy lives in two sets of maps. The agent fills the set the programs are not reading,
- * then flips `active_set`: a policy change takes effect whole, never half applied. Each program
- * reads `active_set` once, so one invocation always judges by one policy.
- */
-#define POLICY_MAP(name, map_type, max, key_type, value_type, flags)                               \
-	struct name##_set {                                                                        \
-		__uint(type, map_type);                                                            \
-		__uint(max_entries, max);                                                          \
-		__uint(map_flags, flags);                                                          \
-		__type(key, key_type);                                                             \
-		__type(value, value_type);                                                         \
-	};                                                                                         \
-	struct name##_set name##_0 SEC(".maps");                                                   \
-	struct name##_set name##_1 SEC(".maps");                                                   \
-	struct {                                                                                   \
-		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                                          \
-		__uint(max_entries, 2);                                                            \
-		__type(key, __u32);                                                                \
-		__array(values, struct name##_set);                                                \
-	} name SEC(".maps") = { .values = { &name##_0, &name##_1 } }
-
-/* cgroup id -> workload */
-POLICY_MAP(workloads, BPF_MAP_TYPE_HASH, GR_MAX_WORKLOAD_CGROUPS, __u64, struct gr_workload, 0);
 /* address -> identity */
 POLICY_MAP(identities, BPF_MAP_TYPE_LPM_TRIE, GR_MAX_IDENTITIES, struct gr_ip_key,
 	   struct gr_identity, BPF_F_NO_PREALLOC);
@@ -67,32 +32,28 @@ POLICY_MAP(flows, BPF_MAP_TYPE_HASH, GR_MAX_FLOWS, struct gr_flow_key, struct gr
 POLICY_MAP(egress_allow, BPF_MAP_TYPE_LPM_TRIE, GR_MAX_EGRESS_RULES, struct gr_zone_ip_key,
 	   struct gr_portset, BPF_F_NO_PREALLOC);
 
-/* Which policy set the programs read (0 or 1); written by the agent after filling that set. */
-volatile __u32 active_set = 0;
-
 /* The active policy maps, looked up once per invocation. */
 struct policy {
 	void *workloads;
 	void *identities;
 	void *flows;
 	void *egress_allow;
+	__u32 levels;
 };
 
 static __always_inline bool load_policy(struct policy *p)
 {
-	__u32 set = active_set;
+	struct gr_policy_state state;
 
-	p->workloads = bpf_map_lookup_elem(&workloads, &set);
-	p->identities = bpf_map_lookup_elem(&identities, &set);
-	p->flows = bpf_map_lookup_elem(&flows, &set);
-	p->egress_allow = bpf_map_lookup_elem(&egress_allow, &set);
+	if (!read_policy_state(&state))
+		return false;
+	p->workloads = active(&workloads, state.active_set);
+	p->identities = active(&identities, state.active_set);
+	p->flows = active(&flows, state.active_set);
+	p->egress_allow = active(&egress_allow, state.active_set);
+	p->levels = state.cgroup_levels;
 	return p->workloads && p->identities && p->flows && p->egress_allow;
 }
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, GR_DEFAULT_RINGBUF_BYTES);
-} events SEC(".maps");
 
 /* Sockets whose attempt was already reported as audited by connect/sendmsg: their packets pass
  * the cgroup_skb hooks silently, so audit mode reports each attempt once, not each packet. */
@@ -102,13 +63,6 @@ struct {
 	__type(key, int);
 	__type(value, __u8);
 } audited_sockets SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, GR_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
 
 /* One side of a flow: who it is, as far as the maps know. */
 struct party {
@@ -127,13 +81,6 @@ struct tuple {
 	__u8 protocol;
 	bool tcp_syn_only; /* a TCP connection's opening packet (SYN without ACK) */
 };
-
-static __always_inline void count_stat(__u32 index)
-{
-	__u64 *value = bpf_map_lookup_elem(&stats, &index);
-	if (value)
-		*value += 1;
-}
 
 static __always_inline void map_ipv4(__u8 out[16], __u32 addr_be)
 {
@@ -264,26 +211,7 @@ static __always_inline bool ingress_permitted(const struct policy *pol, const st
 	return egress_allows(pol, self->zone_id, t->saddr, proto, t->sport);
 }
 
-static __always_inline struct gr_workload *workload_of_current(const struct policy *pol)
-{
-	__u64 id = bpf_get_current_cgroup_id();
-	struct gr_workload *w = bpf_map_lookup_elem(pol->workloads, &id);
-
-	if (w)
-		return w;
-	/* A descendant cgroup created after the agent scanned: its nearest known ancestor owns it.
-	 */
-	for (int level = GR_MAX_CGROUP_DEPTH; level >= 0; level--) {
-		id = bpf_get_current_ancestor_cgroup_id(level);
-		if (!id)
-			continue;
-		w = bpf_map_lookup_elem(pol->workloads, &id);
-		if (w)
-			return w;
-	}
-	return NULL;
-}
-
+/* As workload_of_task, for the socket that owns the packet. */
 static __always_inline struct gr_workload *workload_of_skb(const struct policy *pol,
 							   struct __sk_buff *skb)
 {
@@ -292,7 +220,9 @@ static __always_inline struct gr_workload *workload_of_skb(const struct policy *
 
 	if (w)
 		return w;
-	for (int level = GR_MAX_CGROUP_DEPTH; level >= 0; level--) {
+	for (int level = GR_MAX_CGROUP_DEPTH; level >= 1; level--) {
+		if (!(pol->levels & (1u << level)))
+			continue;
 		id = bpf_skb_ancestor_cgroup_id(skb, level);
 		if (!id)
 			continue;
@@ -359,9 +289,7 @@ static __always_inline void report(__u16 type, __u8 backend, __u8 direction, __u
 	__builtin_memcpy(ev->saddr, t->saddr, 16);
 	__builtin_memcpy(ev->daddr, t->daddr, 16);
 
-	count_stat(GR_STAT_EVENTS_SUBMITTED);
-	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	bpf_ringbuf_submit(ev, unread >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	submit_event(ev);
 }
 
 /* The hook's answer once a refusal was reported: audit mode lets it through. */
@@ -409,7 +337,7 @@ static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, _
 
 	if (!load_policy(&pol))
 		return VERDICT_DENY;
-	struct party self = party_of(workload_of_current(&pol));
+	struct party self = party_of(workload_of_task(pol.workloads, pol.levels));
 	sock_addr_tuple(ctx, &t, v6);
 	struct party peer = identify(&pol, t.daddr);
 	/* A UDP server answers with sendmsg: from its served port back to a client. */

@@ -6,10 +6,10 @@
  * this kernel allow X" is to ask the kernel. Every program is a no-op that allows everything,
  * so a probe that attaches for a moment changes nothing on the host.
  */
+#include "guardrail.h"
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-#include "guardrail.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -26,49 +26,28 @@ __u32 probe_kill_tgid;
 
 /* network guard: cgroup_skb */
 SEC("cgroup_skb/egress")
-int probe_cgroup_skb(struct __sk_buff *skb)
-{
-	return 1;
-}
+int probe_cgroup_skb(struct __sk_buff *skb) { return 1; }
 
 /* network guard: cgroup_sock_addr (all four hooks the guard uses) */
 SEC("cgroup/connect4")
-int probe_connect4(struct bpf_sock_addr *ctx)
-{
-	return 1;
-}
+int probe_connect4(struct bpf_sock_addr *ctx) { return 1; }
 
 SEC("cgroup/connect6")
-int probe_connect6(struct bpf_sock_addr *ctx)
-{
-	return 1;
-}
+int probe_connect6(struct bpf_sock_addr *ctx) { return 1; }
 
 SEC("cgroup/sendmsg4")
-int probe_sendmsg4(struct bpf_sock_addr *ctx)
-{
-	return 1;
-}
+int probe_sendmsg4(struct bpf_sock_addr *ctx) { return 1; }
 
 SEC("cgroup/sendmsg6")
-int probe_sendmsg6(struct bpf_sock_addr *ctx)
-{
-	return 1;
-}
+int probe_sendmsg6(struct bpf_sock_addr *ctx) { return 1; }
 
 /* runtime-sockets fallback (kernel >= 6.7, libbpf >= 1.3) */
 SEC("cgroup/connect_unix")
-int probe_connect_unix(struct bpf_sock_addr *ctx)
-{
-	return 1;
-}
+int probe_connect_unix(struct bpf_sock_addr *ctx) { return 1; }
 
 /* raw-sockets fallback */
 SEC("cgroup/sock_create")
-int probe_sock_create(struct bpf_sock *sk)
-{
-	return 1;
-}
+int probe_sock_create(struct bpf_sock *sk) { return 1; }
 
 /* BPF-LSM: one program per guard's preferred hook. LSM programs return 0 to allow. */
 SEC("lsm/socket_create")
@@ -78,8 +57,8 @@ int BPF_PROG(probe_lsm_socket_create, int family, int type, int protocol, int ke
 }
 
 SEC("lsm/socket_connect")
-int BPF_PROG(probe_lsm_socket_connect, struct socket *sock, struct sockaddr *address,
-	     int addrlen, int ret)
+int BPF_PROG(probe_lsm_socket_connect, struct socket *sock, struct sockaddr *address, int addrlen,
+	     int ret)
 {
 	return ret;
 }
@@ -92,8 +71,8 @@ int BPF_PROG(probe_lsm_capable, const struct cred *cred, struct user_namespace *
 }
 
 SEC("lsm/sb_mount")
-int BPF_PROG(probe_lsm_sb_mount, const char *dev_name, const struct path *path,
-	     const char *type, unsigned long flags, void *data, int ret)
+int BPF_PROG(probe_lsm_sb_mount, const char *dev_name, const struct path *path, const char *type,
+	     unsigned long flags, void *data, int ret)
 {
 	return ret;
 }
@@ -115,10 +94,7 @@ int BPF_PROG(probe_tp_btf_cap_capable, const struct cred *cred, struct user_name
 
 /* mounts fallback: the classic syscall tracepoint */
 SEC("tracepoint/syscalls/sys_enter_mount")
-int probe_tracepoint_mount(void *ctx)
-{
-	return 0;
-}
+int probe_tracepoint_mount(void *ctx) { return 0; }
 
 /* kill-on-detect: proves bpf_send_signal (and the ring buffer helpers) are allowed from a
  * tracepoint. Loaded only, never attached. */

@@ -16,6 +16,7 @@
 #include "guardrail/discovery.hpp"
 #include "guardrail/event_consumer.hpp"
 #include "guardrail/events.hpp"
+#include "guardrail/host_guard.hpp"
 #include "guardrail/metrics.hpp"
 #include "guardrail/net_guard.hpp"
 #include "guardrail/pipeline/alert_pipeline.hpp"
@@ -107,15 +108,31 @@ std::map<std::string, std::size_t> workloads_per_zone(const policy::Policy& poli
   return counts;
 }
 
-// The backend each guard really runs with in this agent: the probe says what the kernel allows,
-// but only the network guard is enforced by this version; the others must not look protected.
-std::vector<probe::GuardBackend> enforced_backends(const probe::Report& report) {
-  std::vector<probe::GuardBackend> out = report.guards;
-  for (auto& g : out)
-    if (g.guard != "network") {
-      g.backend = "not_enforced";
-      g.guarantee = "none";
+bool guards_host(const policy::Policy& policy) {
+  for (const auto& z : policy.zones) {
+    const auto& g = z.guards;
+    for (auto a : {g.capabilities, g.raw_sockets, g.mounts, g.runtime_sockets, g.bpf})
+      if (a != policy::Action::None) return true;
+  }
+  return false;
+}
+
+// The backend each guard really runs with: the network guard's from the probe, the host guards'
+// from the object that loaded; when the policy asks for no host guard, or it failed to load,
+// they must not look protected.
+std::vector<probe::GuardBackend> running_backends(const probe::Report& report,
+                                                  const HostGuard* host,
+                                                  const std::string& host_failure) {
+  std::vector<probe::GuardBackend> out;
+  for (const auto& g : report.guards) {
+    if (g.guard == "network") {
+      out.push_back(g);
+    } else if (!host) {
+      out.push_back({g.guard, host_failure.empty() ? "not_enforced" : "unavailable", "none",
+                     host_failure.empty() ? "no zone of the policy guards it" : host_failure});
     }
+  }
+  if (host) out.insert(out.end(), host->backends().begin(), host->backends().end());
   return out;
 }
 
@@ -133,18 +150,23 @@ bool same_bindings(const discovery::Discovered& a, const discovery::Discovered& 
 // Compiles what discovery found and makes the kernel enforce it: maps first, then attachment,
 // so a cgroup is never attached before the rules that judge it are in place.
 Result<policy::CompiledPolicy> enforce(const policy::Policy& policy,
-                                       const discovery::Discovered& found, NetGuard& guard) {
+                                       const discovery::Discovered& found, NetGuard& guard,
+                                       HostGuard* host) {
   auto compiled = policy::compile(policy, found.bindings);
   if (!compiled) return std::unexpected(compiled.error());
-  if (auto applied = guard.apply(*compiled); !applied) return std::unexpected(applied.error());
-  for (const auto& dir : found.attach_points)
+  if (auto applied = guard.apply(*compiled, discovery::cgroup_levels(found.bindings)); !applied)
+    return std::unexpected(applied.error());
+  for (const auto& dir : found.attach_points) {
     if (auto attached = guard.attach(dir); !attached) return std::unexpected(attached.error());
+    if (host)
+      if (auto attached = host->attach(dir); !attached) return std::unexpected(attached.error());
+  }
   return compiled;
 }
 
 void print_summary(const AgentOptions& options, const policy::Policy& policy,
                    const policy::CompiledPolicy& compiled, const discovery::Discovered& found,
-                   const probe::Report& report, const std::string& cgroup_root) {
+                   const std::vector<probe::GuardBackend>& guards, const std::string& cgroup_root) {
   spdlog::info("enforcing policy '{}' from {} ({} mode): {} zones, {} workload cgroups, {} rules",
                policy.name, options.policy_file,
                compiled.mode == policy::Mode::Audit ? "audit" : "enforce", policy.zones.size(),
@@ -155,11 +177,9 @@ void print_summary(const AgentOptions& options, const policy::Policy& policy,
     spdlog::info("  workload {} in {}: {} ({} addresses)",
                  b.workload.empty() ? b.zone + ":" + b.cgroup_path : b.workload, b.zone,
                  cgroup_root + b.cgroup_path, b.addresses.size());
-  for (const auto& g : report.guards) {
-    const bool enforced_here = g.guard == "network";
-    spdlog::info("  guard {}: backend {} ({}){}", g.guard, g.backend, g.guarantee,
-                 enforced_here ? "" : " - not enforced by this agent version yet");
-  }
+  for (const auto& g : guards)
+    spdlog::info("  guard {}: backend {} ({}){}{}", g.guard, g.backend, g.guarantee,
+                 g.note.empty() ? "" : ": ", g.note);
   if (found.bindings.empty())
     spdlog::info("  no cgroup matches the policy's selectors yet; re-scanning every {}s",
                  options.rescan_seconds);
@@ -223,7 +243,21 @@ int run_agent(const AgentOptions& options) {
     return 1;
   }
 
-  auto compiled = enforce(policy, *found, **guard);
+  // The host guards share the network guard's maps and ring buffer, so they load after it.
+  std::unique_ptr<HostGuard> host;
+  std::string host_failure;
+  if (guards_host(policy)) {
+    auto loaded_host = HostGuard::load(report, **guard);
+    if (loaded_host) {
+      host = std::move(*loaded_host);
+    } else {
+      host_failure = loaded_host.error().message;
+      spdlog::error("host guards unavailable: {}", host_failure);
+    }
+  }
+  const auto guards = running_backends(report, host.get(), host_failure);
+
+  auto compiled = enforce(policy, *found, **guard, host.get());
   if (!compiled) {
     spdlog::error("{}; the agent exits and detaches everything", compiled.error().message);
     return 1;
@@ -234,7 +268,7 @@ int run_agent(const AgentOptions& options) {
   metrics.set_policy_rules(compiled->rule_count());
   metrics.set_policy_generation(generation);
   metrics.set_workloads(workloads_per_zone(policy, *found));
-  metrics.set_guard_backends(enforced_backends(report));
+  metrics.set_guard_backends(guards);
   NetGuard& net = **guard;
 
   std::unique_ptr<WebhookSink> webhook;
@@ -273,10 +307,11 @@ int run_agent(const AgentOptions& options) {
       spdlog::warn("dropping an event record: {}", event.error().message);
       return;
     }
-    const gr_net_event& ev = std::get<gr_net_event>(*event);
-    metrics.count_violation(events::kind_name(ev.hdr.type), events::verdict_name(ev.verdict),
-                            names.with([&](const auto& table) { return table.zone(ev.zone_id); }));
-    alerts.submit(ev);
+    metrics.count_violation(
+        events::kind_name(events::header(*event).type),
+        events::verdict_name(events::verdict(*event)),
+        names.with([&](const auto& table) { return table.zone(events::zone_id(*event)); }));
+    alerts.submit(*event);
   };
   auto consumer = EventConsumer::start(net.events_fd(), handle, options.poll_timeout_ms);
   if (!consumer) {
@@ -288,13 +323,21 @@ int run_agent(const AgentOptions& options) {
                          .events_lost = [&net] { return net.stat(GR_STAT_EVENTS_LOST); },
                          .ringbuf_unread_bytes = [&ring] { return ring.unread_bytes(); },
                          .ringbuf_size_bytes = options.ringbuf_bytes,
-                         .program_stats = [&net] { return net.program_stats(); }});
+                         .program_stats =
+                             [&net, &host] {
+                               auto stats = net.program_stats();
+                               if (host) {
+                                 auto more = host->program_stats();
+                                 stats.insert(stats.end(), more.begin(), more.end());
+                               }
+                               return stats;
+                             }});
   // /metrics answers only once the policy is enforced: a scrape that succeeds means "ready".
   if (auto served = metrics.serve(options.metrics_address); !served) {
     spdlog::error("{}", served.error().message);
     return 1;
   }
-  print_summary(options, policy, *compiled, *found, report, cgroup_root);
+  print_summary(options, policy, *compiled, *found, guards, cgroup_root);
 
   const int rescan_ms = static_cast<int>(std::lround(options.rescan_seconds * 1000));
   for (;;) {
@@ -315,7 +358,7 @@ int run_agent(const AgentOptions& options) {
       continue;
     }
     if (same_bindings(*again, *found)) continue;
-    auto recompiled = enforce(policy, *again, net);
+    auto recompiled = enforce(policy, *again, net, host.get());
     if (!recompiled) {
       spdlog::error("re-scan found a policy conflict, keeping the previous state: {}",
                     recompiled.error().message);

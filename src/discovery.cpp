@@ -78,6 +78,15 @@ bool wanted(const policy::Cidr& c) {
 
 }  // namespace
 
+std::uint32_t cgroup_levels(const std::vector<policy::WorkloadBinding>& bindings) {
+  std::uint32_t levels = 0;
+  for (const auto& b : bindings) {
+    const auto level = std::ranges::count(b.cgroup_path, '/');
+    if (level >= 1 && level <= GR_MAX_CGROUP_DEPTH) levels |= 1u << level;
+  }
+  return levels;
+}
+
 pid_t first_process(const std::string& cgroup_dir) {
   std::ifstream procs(cgroup_dir + "/cgroup.procs");
   pid_t pid = 0;

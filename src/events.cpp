@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <array>
@@ -18,6 +19,8 @@ static_assert(sizeof(gr_net_event) == 112);
 static_assert(sizeof(gr_portset) == 8 + 8 * GR_MAX_PORT_RANGES);
 static_assert(sizeof(gr_ip_key) == 20);
 static_assert(sizeof(gr_zone_ip_key) == 24);
+static_assert(sizeof(gr_host_event) == 328);
+static_assert(sizeof(gr_host_policy) == 16 && sizeof(gr_inode_key) == 16);
 static_assert(sizeof(gr_flow_key) == 8 && sizeof(gr_workload) == 16 && sizeof(gr_identity) == 16);
 
 Result<Event> decode(std::span<const std::byte> record) {
@@ -46,9 +49,38 @@ Result<Event> decode(std::span<const std::byte> record) {
       std::memcpy(&event, record.data(), sizeof event);
       return event;
     }
+    case GR_EV_CAPABILITY:
+    case GR_EV_RAW_SOCKET:
+    case GR_EV_MOUNT:
+    case GR_EV_RUNTIME_SOCKET:
+    case GR_EV_BPF: {
+      gr_host_event event;
+      if (header.size != sizeof event)
+        return fail(std::string(kind_name(header.type)) + " record of " +
+                    std::to_string(header.size) + " bytes, expected " +
+                    std::to_string(sizeof event));
+      std::memcpy(&event, record.data(), sizeof event);
+      return event;
+    }
     default:
       return fail("unknown event type " + std::to_string(header.type));
   }
+}
+
+const gr_event_header& header(const Event& event) {
+  return std::visit([](const auto& ev) -> const gr_event_header& { return ev.hdr; }, event);
+}
+std::uint32_t workload_id(const Event& event) {
+  return std::visit([](const auto& ev) { return ev.workload_id; }, event);
+}
+std::uint32_t zone_id(const Event& event) {
+  return std::visit([](const auto& ev) { return ev.zone_id; }, event);
+}
+std::uint8_t verdict(const Event& event) {
+  return std::visit([](const auto& ev) { return ev.verdict; }, event);
+}
+std::uint32_t pid(const Event& event) {
+  return std::visit([](const auto& ev) { return ev.pid; }, event);
 }
 
 std::string_view kind_name(std::uint16_t type) {
@@ -63,6 +95,16 @@ std::string_view kind_name(std::uint16_t type) {
       return "net_ingress";
     case GR_EV_EAST_WEST_BYPASS:
       return "east_west_bypass";
+    case GR_EV_CAPABILITY:
+      return "capability";
+    case GR_EV_RAW_SOCKET:
+      return "raw_socket";
+    case GR_EV_MOUNT:
+      return "mount";
+    case GR_EV_RUNTIME_SOCKET:
+      return "runtime_socket";
+    case GR_EV_BPF:
+      return "bpf";
     default:
       return "unknown";
   }
@@ -116,6 +158,27 @@ std::string protocol_name(std::uint8_t protocol) {
       return "icmpv6";
     default:
       return std::to_string(protocol);
+  }
+}
+
+std::string_view mount_op_name(std::uint32_t op) {
+  switch (op) {
+    case GR_MOUNT_OP_MOUNT:
+      return "mount";
+    case GR_MOUNT_OP_FSOPEN:
+      return "fsopen";
+    case GR_MOUNT_OP_FSCONFIG:
+      return "fsconfig";
+    case GR_MOUNT_OP_FSMOUNT:
+      return "fsmount";
+    case GR_MOUNT_OP_MOVE_MOUNT:
+      return "move_mount";
+    case GR_MOUNT_OP_OPEN_TREE:
+      return "open_tree";
+    case GR_MOUNT_OP_NEW_SUPER:
+      return "new_superblock";
+    default:
+      return "unknown";
   }
 }
 
@@ -189,6 +252,95 @@ nlohmann::ordered_json to_json(const gr_net_event& ev, const NameTable& names,
       {"peer_zone", names.zone(ev.peer_zone_id)},
       {"rule", rule_name(ev.rule)},
   };
+}
+
+}  // namespace guardrail::events
+
+namespace guardrail::events {
+namespace {
+
+template <std::size_t N>
+std::string text(const char (&field)[N]) {
+  return std::string(field, strnlen(field, N));
+}
+
+std::string socket_family_name(std::uint32_t family) {
+  switch (family) {
+    case AF_INET:
+      return "inet";
+    case AF_INET6:
+      return "inet6";
+    case AF_PACKET:
+      return "packet";
+    case AF_UNIX:
+      return "unix";
+    default:
+      return std::to_string(family);
+  }
+}
+
+std::string socket_type_name(std::uint32_t type) {
+  switch (type & 0xf) {
+    case SOCK_STREAM:
+      return "stream";
+    case SOCK_DGRAM:
+      return "dgram";
+    case SOCK_RAW:
+      return "raw";
+    case SOCK_SEQPACKET:
+      return "seqpacket";
+    default:
+      return std::to_string(type);
+  }
+}
+
+}  // namespace
+
+nlohmann::ordered_json to_json(const gr_host_event& ev, const NameTable& names,
+                               const WallClock& clock) {
+  nlohmann::ordered_json j = {
+      {"time", clock.format(ev.hdr.ts_ns)},
+      {"kind", kind_name(ev.hdr.type)},
+      {"verdict", verdict_name(ev.verdict)},
+      {"backend", backend_name(ev.backend)},
+      {"policy", names.policy},
+      {"workload", names.workload(ev.workload_id)},
+      {"zone", names.zone(ev.zone_id)},
+      {"cgroup_id", ev.cgroup_id},
+      {"pid", ev.pid},
+      {"tid", ev.tid},
+      {"comm", text(ev.comm)},
+  };
+  switch (ev.hdr.type) {
+    case GR_EV_CAPABILITY:
+      j["capability"] = policy::capability_name(ev.capability);
+      j["capability_number"] = ev.capability;
+      break;
+    case GR_EV_RAW_SOCKET:
+      j["socket_family"] = socket_family_name(ev.family);
+      j["socket_type"] = socket_type_name(ev.type);
+      j["socket_protocol"] = ev.protocol;
+      break;
+    case GR_EV_MOUNT:
+      j["operation"] = mount_op_name(ev.op);
+      j["source"] = text(ev.source);
+      j["target"] = text(ev.path);
+      j["fstype"] = text(ev.fstype);
+      j["flags"] = ev.flags;
+      break;
+    case GR_EV_RUNTIME_SOCKET:
+      j["path"] = text(ev.path);
+      j["inode"] = ev.ino;
+      break;
+    case GR_EV_BPF:
+      j["bpf_command"] = ev.op;
+      break;
+  }
+  return j;
+}
+
+nlohmann::ordered_json to_json(const Event& event, const NameTable& names, const WallClock& clock) {
+  return std::visit([&](const auto& ev) { return to_json(ev, names, clock); }, event);
 }
 
 }  // namespace guardrail::events

@@ -3,10 +3,14 @@
 #include <bpf/bpf.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "guardrail/bpf_skeleton.hpp"
 #include "guardrail/unique_fd.hpp"
@@ -37,6 +41,22 @@ Result<void> fill_map(bpf_map* map, const std::vector<std::pair<K, V>>& entries)
   return {};
 }
 
+// An ARRAY map has every index: zero them all, then write the entries.
+template <typename V>
+Result<void> fill_array(bpf_map* map, const std::vector<std::pair<std::uint32_t, V>>& entries) {
+  const int fd = bpf_map__fd(map);
+  const V empty{};
+  for (std::uint32_t i = 0; i < bpf_map__max_entries(map); ++i)
+    if (bpf_map_update_elem(fd, &i, &empty, BPF_ANY))
+      return fail_errno(std::string("clear BPF map ") + bpf_map__name(map), errno);
+  for (const auto& [index, value] : entries)
+    if (bpf_map_update_elem(fd, &index, &value, BPF_ANY))
+      return fail_errno(std::string("update BPF map ") + bpf_map__name(map) + " at index " +
+                            std::to_string(index),
+                        errno);
+  return {};
+}
+
 }  // namespace
 
 struct NetGuard::Impl {
@@ -62,19 +82,66 @@ Result<std::unique_ptr<NetGuard>> NetGuard::load(const NetGuardOptions& options)
   return std::make_unique<NetGuard>(std::make_unique<Impl>(std::move(*skel)));
 }
 
-Result<void> NetGuard::apply(const policy::CompiledPolicy& policy) {
-  auto& skel = impl_->skel;
-  auto& maps = skel->maps;
+namespace {
+
+// The runtime sockets as map entries: by path (cgroup/connect_unix compares the path a client
+// passes) and by inode (the LSM backend compares the socket a client reaches, however named).
+struct RuntimeSocketEntries {
+  std::vector<std::pair<gr_unix_path_key, std::uint32_t>> paths;
+  std::vector<std::pair<gr_inode_key, std::uint32_t>> inodes;
+};
+
+RuntimeSocketEntries runtime_socket_entries(const std::vector<std::string>& paths) {
+  RuntimeSocketEntries out;
+  std::set<std::pair<std::uint64_t, std::uint32_t>> seen;
+  for (std::uint32_t i = 0; i < paths.size(); ++i) {
+    gr_unix_path_key key{};
+    std::strncpy(key.path, paths[i].c_str(), sizeof key.path - 1);
+    out.paths.emplace_back(key, i);
+    struct stat st {};
+    if (::stat(paths[i].c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;  // not here
+    // The kernel's dev_t encoding (MKDEV): major << 20 | minor.
+    const std::uint32_t dev = (major(st.st_dev) << 20) | minor(st.st_dev);
+    if (!seen.emplace(st.st_ino, dev).second) continue;  // /var/run alias of a /run path
+    out.inodes.emplace_back(gr_inode_key{st.st_ino, dev, 0}, i);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<void> NetGuard::apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels) {
+  auto& maps = impl_->skel->maps;
+  const int state_fd = bpf_map__fd(maps.policy_state);
+  const std::uint32_t zero = 0;
+  gr_policy_state state{};
+  if (bpf_map_lookup_elem(state_fd, &zero, &state))
+    return fail_errno("read the policy state map", errno);
+
   // Fill the set the programs are not reading, then flip: the new policy applies whole.
-  const std::uint32_t next = __atomic_load_n(&skel->bss->active_set, __ATOMIC_ACQUIRE) ^ 1;
-  const bool one = next == 1;
+  const bool one = (state.active_set ^ 1) == 1;
+  const auto sockets = runtime_socket_entries(policy.runtime_socket_paths);
   if (auto r = fill_map(one ? maps.workloads_1 : maps.workloads_0, policy.cgroups); !r) return r;
   if (auto r = fill_map(one ? maps.identities_1 : maps.identities_0, policy.identities); !r)
     return r;
   if (auto r = fill_map(one ? maps.flows_1 : maps.flows_0, policy.flows); !r) return r;
   if (auto r = fill_map(one ? maps.egress_allow_1 : maps.egress_allow_0, policy.egress); !r)
     return r;
-  __atomic_store_n(&skel->bss->active_set, next, __ATOMIC_RELEASE);
+  if (auto r = fill_array(one ? maps.host_policy_1 : maps.host_policy_0, policy.host_policies); !r)
+    return r;
+  if (auto r =
+          fill_map(one ? maps.runtime_socket_paths_1 : maps.runtime_socket_paths_0, sockets.paths);
+      !r)
+    return r;
+  if (auto r = fill_map(one ? maps.runtime_socket_inodes_1 : maps.runtime_socket_inodes_0,
+                        sockets.inodes);
+      !r)
+    return r;
+
+  state.active_set ^= 1;
+  state.cgroup_levels = cgroup_levels;
+  if (bpf_map_update_elem(state_fd, &zero, &state, BPF_ANY))
+    return fail_errno("switch to the new policy (policy state map)", errno);
   return {};
 }
 
@@ -102,6 +169,15 @@ Result<void> NetGuard::attach(const std::string& cgroup_dir) {
 std::size_t NetGuard::attached_cgroups() const { return impl_->links.size(); }
 
 int NetGuard::events_fd() const { return bpf_map__fd(impl_->skel->maps.events); }
+
+std::uint32_t NetGuard::ringbuf_bytes() const {
+  return bpf_map__max_entries(impl_->skel->maps.events);
+}
+
+int NetGuard::map_fd(const char* name) const {
+  bpf_map* map = bpf_object__find_map_by_name(impl_->skel->obj, name);
+  return map ? bpf_map__fd(map) : -1;
+}
 
 int NetGuard::program_fd(Program program) const {
   auto& progs = impl_->skel->progs;

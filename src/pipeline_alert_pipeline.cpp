@@ -47,7 +47,7 @@ AlertPipeline::~AlertPipeline() {
   if (thread_.joinable()) thread_.join();
 }
 
-void AlertPipeline::submit(const gr_net_event& event) {
+void AlertPipeline::submit(const events::Event& event) {
   if (!queue_.try_push(event)) metrics_.count_lost(LossStage::Queue, 1);
 }
 
@@ -61,7 +61,7 @@ void AlertPipeline::run() {
       continue;
     }
     PendingAlert alert = PendingAlert::of(*event);
-    alert.process = processes_.lookup(static_cast<pid_t>(event->pid), now);
+    alert.process = processes_.lookup(static_cast<pid_t>(events::pid(*event)), now);
     if (auto first = dedup_.offer(std::move(alert), now)) emit(std::move(*first), now);
   }
   for (auto& folded : dedup_.flush()) emit(std::move(folded), boot_ns());
@@ -69,7 +69,7 @@ void AlertPipeline::run() {
 
 void AlertPipeline::emit(PendingAlert alert, std::uint64_t now_ns) {
   if (alert.count > 1) metrics_.count_deduplicated(alert.count);
-  if (!limiter_.allow(alert.event.workload_id, now_ns)) {
+  if (!limiter_.allow(events::workload_id(alert.event), now_ns)) {
     metrics_.count_suppressed("rate_limit", alert.count);
     return;
   }

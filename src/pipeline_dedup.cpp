@@ -4,7 +4,9 @@
 
 namespace guardrail::pipeline {
 
-std::string dedup_key(const gr_net_event& ev) {
+namespace {
+
+std::string net_key(const gr_net_event& ev) {
   // The target is the peer: the destination of what a workload sent, the source of what it got.
   const bool ingress = ev.direction == GR_DIR_INGRESS;
   struct {
@@ -22,6 +24,31 @@ std::string dedup_key(const gr_net_event& ev) {
   std::memcpy(key.peer, ingress ? ev.saddr : ev.daddr, 16);
   key.port = ev.dport;
   return std::string(reinterpret_cast<const char*>(&key), sizeof key);
+}
+
+std::string host_key(const gr_host_event& ev) {
+  struct {
+    std::uint32_t workload_id;
+    std::uint16_t type;
+    std::int32_t capability;
+    std::uint32_t family, sock_type, op;
+  } key{ev.workload_id, ev.hdr.type, ev.capability, ev.family, ev.type, ev.op};
+  std::string out(reinterpret_cast<const char*>(&key), sizeof key);
+  out.append(ev.path, strnlen(ev.path, sizeof ev.path));
+  return out;
+}
+
+}  // namespace
+
+std::string dedup_key(const events::Event& event) {
+  return std::visit(
+      [](const auto& ev) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(ev)>, gr_net_event>)
+          return net_key(ev);
+        else
+          return host_key(ev);
+      },
+      event);
 }
 
 std::optional<PendingAlert> Deduplicator::offer(PendingAlert alert, std::uint64_t now_ns) {

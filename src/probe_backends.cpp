@@ -111,6 +111,18 @@ std::vector<GuardBackend> choose_backends(const std::vector<Feature>& features) 
     guards.push_back(unavailable("mounts",
                                  "Mount guard unavailable: it needs bpf_lsm or tracepoint "
                                  "(see their reasons)."));
+
+  if (lsm)
+    guards.push_back(lsm_backend("bpf", has));
+  else if (has("tracepoint"))
+    guards.push_back({"bpf", "tracepoint", kill_guarantee(has),
+                      "BPF-LSM unavailable: bpf() calls are only observed "
+                      "(tracepoint/syscalls/sys_enter_bpf); " +
+                          kill_clause(has) + " the call may still succeed."});
+  else
+    guards.push_back(unavailable("bpf",
+                                 "bpf() guard unavailable: it needs bpf_lsm or tracepoint "
+                                 "(see their reasons)."));
   return guards;
 }
 

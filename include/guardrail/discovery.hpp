@@ -34,6 +34,10 @@ Result<Discovered> discover(const policy::Policy& policy, const std::string& cgr
 // process shares the agent's own namespace (the host's addresses identify no workload).
 Result<std::vector<policy::Cidr>> netns_addresses(pid_t pid);
 
+// Bit n set when some bound cgroup sits at level n of the hierarchy ("/a/b" is level 2): the
+// levels at which the programs look for a workload among a task's ancestors.
+std::uint32_t cgroup_levels(const std::vector<policy::WorkloadBinding>& bindings);
+
 // The first process found in the cgroup or below it, or 0 when it holds none.
 pid_t first_process(const std::string& cgroup_dir);
 

@@ -14,8 +14,15 @@
 
 namespace guardrail::events {
 
-// Every record type the kernel side emits. Later guards add their bodies here.
-using Event = std::variant<gr_net_event>;
+// Every record body the kernel side emits.
+using Event = std::variant<gr_net_event, gr_host_event>;
+
+// The fields every body has.
+const gr_event_header& header(const Event& event);
+std::uint32_t workload_id(const Event& event);
+std::uint32_t zone_id(const Event& event);
+std::uint8_t verdict(const Event& event);
+std::uint32_t pid(const Event& event);
 
 // Checks the common header (known type, version, size) before trusting the body.
 Result<Event> decode(std::span<const std::byte> record);
@@ -50,5 +57,10 @@ class WallClock {
 // The alert as one JSON object (the JSON-lines sink writes one per line).
 nlohmann::ordered_json to_json(const gr_net_event& event, const NameTable& names,
                                const WallClock& clock);
+nlohmann::ordered_json to_json(const gr_host_event& event, const NameTable& names,
+                               const WallClock& clock);
+nlohmann::ordered_json to_json(const Event& event, const NameTable& names, const WallClock& clock);
+
+std::string_view mount_op_name(std::uint32_t op);  // "mount", "fsopen", "move_mount", ...
 
 }  // namespace guardrail::events

@@ -30,15 +30,18 @@ class NetGuard {
   NetGuard(const NetGuard&) = delete;
   NetGuard& operator=(const NetGuard&) = delete;
 
-  // Makes the maps hold exactly what `policy` compiles to: writes every entry, then deletes
-  // entries the policy no longer has.
-  Result<void> apply(const policy::CompiledPolicy& policy);
+  // Makes the programs judge by `policy`, whole: fills the policy map set they are not reading,
+  // then flips to it. cgroup_levels: bit n set when a workload cgroup sits at level n.
+  Result<void> apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels);
 
   // Attaches every program to the cgroup (descendants inherit them). Idempotent per path.
   Result<void> attach(const std::string& cgroup_dir);
   std::size_t attached_cgroups() const;
 
   int events_fd() const;
+  std::uint32_t ringbuf_bytes() const;
+  // A map of this object by name: the other guard objects share them (bpf_map__reuse_fd).
+  int map_fd(const char* name) const;
   int program_fd(Program program) const;
   // Sums a per-CPU counter of the `stats` map (enum gr_stat).
   std::uint64_t stat(gr_stat which) const;

@@ -35,8 +35,12 @@ struct Diagnostic {
 enum class Mode { Enforce, Audit };
 
 // Values are the GR_PROTO_* wire numbers so they go straight into the maps.
-enum class Protocol : std::uint8_t { Any = GR_PROTO_ANY, Tcp = GR_PROTO_TCP, Udp = GR_PROTO_UDP,
-                                     Icmp = GR_PROTO_ICMP };
+enum class Protocol : std::uint8_t {
+  Any = GR_PROTO_ANY,
+  Tcp = GR_PROTO_TCP,
+  Udp = GR_PROTO_UDP,
+  Icmp = GR_PROTO_ICMP
+};
 
 struct PortRange {
   std::uint16_t lo = 0;
@@ -89,20 +93,54 @@ struct EgressRule {
   Position pos;
 };
 
+// What a host guard does about a forbidden action (GR_ACTION_* values).
+enum class Action : std::uint8_t {
+  None = GR_ACTION_NONE,
+  Deny = GR_ACTION_DENY,
+  Audit = GR_ACTION_AUDIT,
+  Kill = GR_ACTION_KILL
+};
+
+// The zone's host guards (spec.zones[].guards). A guard left out is not applied (None).
+struct HostGuards {
+  Action capabilities = Action::None;
+  std::uint64_t denied_caps = 0;  // bit n: capability n; from `deny: [ALL | CAP_x | x ...]`
+  Action raw_sockets = Action::None;
+  Action mounts = Action::None;
+  Action runtime_sockets = Action::None;
+  std::vector<std::string> runtime_socket_paths;  // beyond the defaults
+  Action bpf = Action::None;
+  Position pos;
+};
+
+// Runtime sockets always guarded when a zone guards runtime sockets (Docker, containerd, CRI-O,
+// under /run and under its usual /var/run alias).
+extern const std::vector<std::string> kDefaultRuntimeSockets;
+
+// CAP_LAST_CAP of current kernels (CAP_CHECKPOINT_RESTORE); `deny: [ALL]` denies 0..this.
+inline constexpr int kLastCapability = 40;
+inline constexpr std::uint64_t kAllCapabilities = (std::uint64_t{1} << (kLastCapability + 1)) - 1;
+
+// The capability number of a name as in capabilities(7): "CAP_NET_RAW" or "net_raw", any case.
+std::optional<int> capability_number(const std::string& name);
+// "CAP_NET_RAW" for 13; "CAP_<n>" for a number without a name.
+std::string capability_name(int number);
+
 struct Zone {
   std::string name;
   std::vector<std::string> cgroup_globs;  // selector.cgroups: globs over cgroup v2 paths
   std::vector<EgressRule> egress;
   std::optional<Mode> mode;  // overrides the policy's mode for this zone
+  HostGuards guards;
   Position pos;
 };
 
 struct Workload {
   std::string name;
   std::string zone;
-  std::string cgroup;            // glob over cgroup v2 paths; empty: runs off this host
-  std::vector<Cidr> addresses;   // static; more are discovered from its network namespace
-  bool exclusive = false;        // only rules that name this workload apply to it
+  std::string cgroup;           // glob over cgroup v2 paths; empty: runs off this host
+  std::vector<Cidr> addresses;  // static; more are discovered from its network namespace
+  bool exclusive = false;       // only rules that name this workload apply to it
   Position pos;
 };
 
@@ -125,7 +163,7 @@ std::expected<Policy, std::vector<Diagnostic>> load_policy_file(const std::strin
 
 // What discovery found on this host for one cgroup under policy.
 struct WorkloadBinding {
-  std::string workload;     // a named workload, or empty for a member of `zone`'s selector
+  std::string workload;  // a named workload, or empty for a member of `zone`'s selector
   std::string zone;
   std::string cgroup_path;  // relative to the cgroup2 mount, e.g. "/guardrail/agents/a"
   std::uint64_t cgroup_id = 0;
@@ -137,14 +175,18 @@ struct WorkloadBinding {
 struct CompiledPolicy {
   std::string name;
   Mode mode = Mode::Enforce;
-  std::map<std::uint32_t, std::string> zone_names;      // id -> zone name
-  std::map<std::uint32_t, std::string> workload_names;  // id -> workload name
-  std::map<std::uint32_t, std::uint32_t> workload_zone;  // workload id -> zone id
+  std::map<std::uint32_t, std::string> zone_names;        // id -> zone name
+  std::map<std::uint32_t, std::string> workload_names;    // id -> workload name
+  std::map<std::uint32_t, std::uint32_t> workload_zone;   // workload id -> zone id
   std::map<std::uint32_t, std::uint32_t> workload_flags;  // workload id -> GR_WL_* flags
   std::vector<std::pair<std::uint64_t, gr_workload>> cgroups;
   std::vector<std::pair<gr_ip_key, gr_identity>> identities;
   std::vector<std::pair<gr_flow_key, gr_portset>> flows;
   std::vector<std::pair<gr_zone_ip_key, gr_portset>> egress;
+  // Host guards per zone (zone id -> policy); audit mode turns deny and kill into audit.
+  std::vector<std::pair<std::uint32_t, gr_host_policy>> host_policies;
+  // Defaults plus every zone's extra paths, each once, in a stable order.
+  std::vector<std::string> runtime_socket_paths;
 
   // Flow entries plus egress entries: what guardrail_policy_rules reports.
   std::size_t rule_count() const { return flows.size() + egress.size(); }

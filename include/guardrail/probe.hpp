@@ -5,11 +5,10 @@
 
 #include <array>
 #include <iosfwd>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace guardrail::probe {
 
@@ -46,8 +45,8 @@ inline constexpr std::array<std::string_view, 14> kFeatureNames = {
 // clang-format on
 
 // The guards in report order.
-inline constexpr std::array<std::string_view, 5> kGuardNames = {
-    "network", "raw-sockets", "runtime-sockets", "capabilities", "mounts"};
+inline constexpr std::array<std::string_view, 6> kGuardNames = {
+    "network", "raw-sockets", "runtime-sockets", "capabilities", "mounts", "bpf"};
 
 // The design's backend table as a pure function of the feature results: for each guard the
 // strongest backend whose features are available (a feature missing from the list counts as

@@ -140,7 +140,7 @@ class NetGuardVerdicts : public ::testing::Test {
     auto net = mapped("198.18.200.0");
     std::memcpy(allow.addr, net.data(), 16);
     p.egress = {{allow, ports({{443, 443, GR_PROTO_TCP, {}}})}};
-    auto applied = guard_->apply(p);
+    auto applied = guard_->apply(p, 0);
     ASSERT_TRUE(applied) << applied.error().message;
   }
 

@@ -440,7 +440,7 @@ TEST(WebhookDelivery, ShutdownInterruptsTheBackoff) {
   ASSERT_TRUE(sink) << sink.error().message;
   ASSERT_TRUE((*sink)->enqueue(alert(1, 1)));
   ASSERT_TRUE(server.wait_for_requests(1, 5s));
-  std::this_thread::sleep_for(200ms);  // the answer is in: the sender waits out its 2 s backoff
+  std::this_thread::sleep_for(300ms);  // the answer is in: the sender waits out its 2 s backoff
   const auto before = Clock::now();
   sink->reset();
   EXPECT_LT(Clock::now() - before, 1000ms);

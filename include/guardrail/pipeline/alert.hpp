@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "guardrail.h"
+#include "guardrail/events.hpp"
 
 namespace guardrail::pipeline {
 
@@ -18,13 +18,16 @@ struct ProcessInfo {
 };
 
 struct PendingAlert {
-  gr_net_event event{};  // the latest event folded in
+  events::Event event;  // the latest event folded in
   ProcessInfo process;
   std::uint64_t count = 1;     // events this alert stands for
   std::uint64_t first_ns = 0;  // kernel (boot-time) timestamps of the first and last event
   std::uint64_t last_ns = 0;
 
-  static PendingAlert of(const gr_net_event& ev) { return {ev, {}, 1, ev.hdr.ts_ns, ev.hdr.ts_ns}; }
+  static PendingAlert of(const events::Event& ev) {
+    const auto ts = events::header(ev).ts_ns;
+    return {ev, {}, 1, ts, ts};
+  }
 };
 
 }  // namespace guardrail::pipeline

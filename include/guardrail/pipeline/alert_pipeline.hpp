@@ -47,7 +47,7 @@ class AlertPipeline {
   AlertPipeline& operator=(const AlertPipeline&) = delete;
 
   // From the ring buffer consumer: never blocks; a full queue counts a loss.
-  void submit(const gr_net_event& event);
+  void submit(const events::Event& event);
 
  private:
   void run();
@@ -58,7 +58,7 @@ class AlertPipeline {
   JsonLinesSink& jsonl_;
   WebhookSink* webhook_;
   Formatter format_;
-  BoundedQueue<gr_net_event> queue_;
+  BoundedQueue<events::Event> queue_;
   Deduplicator dedup_;
   RateLimiter limiter_;
   ProcessInfoCache processes_;

@@ -15,8 +15,10 @@
 
 namespace guardrail::pipeline {
 
-// workload, kind, protocol, and the peer address and port the event is about.
-std::string dedup_key(const gr_net_event& event);
+// The workload, the kind, and the target the event is about: for traffic the protocol and the
+// peer's address and port; for host guards the capability, socket type, mount operation and
+// target, socket path or bpf command.
+std::string dedup_key(const events::Event& event);
 
 class Deduplicator {
  public:

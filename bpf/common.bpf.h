@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What every Guardrail BPF object shares: the maps the agent fills (defined in net_guard, the
+ * owner, and reused by fd in the other objects), the workload lookup and event submission.
+ * Include after defining GR_MAPS_OWNER in exactly one object.
+ */
+#ifndef GUARDRAIL_COMMON_BPF_H
+#define GUARDRAIL_COMMON_BPF_H
+
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "guardrail.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define AF_UNIX 1
+#define AF_PACKET 17
+#define SOCK_RAW 3
+#define EPERM 1
+#define SIGKILL 9
+
+/* Set by the loader before load: wake the consumer only once this much data is unread; below
+ * it the consumer's short poll timeout picks records up (each wakeup costs microseconds). */
+const volatile __u64 wakeup_bytes = 0;
+
+/* Every shared key and value type in full in BTF: libbpf sizes a map's key and value from BTF,
+ * and clang emits a type that an object only names through a pointer as a bare forward
+ * declaration. Never read. */
+const volatile struct {
+	struct gr_workload workload;
+	struct gr_host_policy host_policy;
+	struct gr_inode_key inode_key;
+	struct gr_unix_path_key unix_path_key;
+	struct gr_policy_state policy_state;
+} gr_btf_types = {};
+
+/*
+ * The policy lives in two sets of maps behind ARRAY_OF_MAPS. The agent fills the set the
+ * programs are not reading, then flips policy_state.active_set: a policy change takes effect
+ * whole, never half applied. The owner object creates both sets; the others only declare the
+ * outer map, whose fd the loader hands them.
+ */
+#define POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags)                           \
+	struct name##_set {                                                                        \
+		__uint(type, map_type);                                                            \
+		__uint(max_entries, max);                                                          \
+		__uint(map_flags, flags);                                                          \
+		__type(key, key_type);                                                             \
+		__type(value, value_type);                                                         \
+	}
+#define POLICY_MAP_OUTER(name)                                                                     \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                                          \
+		__uint(max_entries, 2);                                                            \
+		__type(key, __u32);                                                                \
+		__array(values, struct name##_set);                                                \
+	} name SEC(".maps")
+#ifdef GR_MAPS_OWNER
+#define POLICY_MAP(name, map_type, max, key_type, value_type, flags)                               \
+	POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags);                          \
+	struct name##_set name##_0 SEC(".maps");                                                   \
+	struct name##_set name##_1 SEC(".maps");                                                   \
+	POLICY_MAP_OUTER(name) = { .values = { &name##_0, &name##_1 } }
+#else
+#define POLICY_MAP(name, map_type, max, key_type, value_type, flags)                               \
+	POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags);                          \
+	POLICY_MAP_OUTER(name)
+#endif
+
+/* cgroup id -> workload */
+POLICY_MAP(workloads, BPF_MAP_TYPE_HASH, GR_MAX_WORKLOAD_CGROUPS, __u64, struct gr_workload, 0);
+/* zone id -> host guard policy */
+POLICY_MAP(host_policy, BPF_MAP_TYPE_ARRAY, GR_ZONE_ID_MAX + 1, __u32, struct gr_host_policy, 0);
+/* runtime sockets by inode (LSM) and by path (cgroup/connect_unix) -> index in the policy */
+POLICY_MAP(runtime_socket_inodes, BPF_MAP_TYPE_HASH, 256, struct gr_inode_key, __u32, 0);
+POLICY_MAP(runtime_socket_paths, BPF_MAP_TYPE_HASH, 256, struct gr_unix_path_key, __u32, 0);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gr_policy_state);
+} policy_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, GR_DEFAULT_RINGBUF_BYTES);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, GR_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void count_stat(__u32 index)
+{
+	__u64 *value = bpf_map_lookup_elem(&stats, &index);
+	if (value)
+		*value += 1;
+}
+
+/* The policy state, read once per invocation so one invocation judges by one policy. */
+static __always_inline bool read_policy_state(struct gr_policy_state *out)
+{
+	__u32 zero = 0;
+	struct gr_policy_state *s = bpf_map_lookup_elem(&policy_state, &zero);
+
+	if (!s)
+		return false;
+	*out = *s;
+	return true;
+}
+
+static __always_inline void *active(void *outer, __u32 set)
+{
+	return bpf_map_lookup_elem(outer, &set);
+}
+
+/* The workload that owns the calling task's cgroup: the cgroup itself, else its ancestor at
+ * each level where workload cgroups sit, deepest first. A task that is no workload's costs one
+ * lookup per such level (usually one or two). */
+static __always_inline struct gr_workload *workload_of_task(void *workloads_map, __u32 levels)
+{
+	__u64 id = bpf_get_current_cgroup_id();
+	struct gr_workload *w = bpf_map_lookup_elem(workloads_map, &id);
+
+	if (w || !levels)
+		return w;
+	for (int level = GR_MAX_CGROUP_DEPTH; level >= 1; level--) {
+		if (!(levels & (1u << level)))
+			continue;
+		id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!id)
+			continue;
+		w = bpf_map_lookup_elem(workloads_map, &id);
+		if (w)
+			return w;
+	}
+	return NULL;
+}
+
+/* Submits without waking the consumer until enough is unread: see wakeup_bytes. */
+static __always_inline void submit_event(void *event)
+{
+	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	count_stat(GR_STAT_EVENTS_SUBMITTED);
+	bpf_ringbuf_submit(event, unread >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+#endif /* GUARDRAIL_COMMON_BPF_H */

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Host guards where the kernel refuses BPF-LSM programs. What each can promise:
+ *   cgroup/sock_create      raw and packet sockets: prevention (EPERM), per workload cgroup
+ *   cgroup/connect_unix     runtime sockets: prevention, but by the path the client passes
+ *                           (a symlink or hard link under another name is not seen)
+ *   tp_btf/cap_capable      capabilities: detection after the check passed; kill sends SIGKILL
+ *   tracepoint/syscalls/... the mount family and bpf(): detection at syscall entry; kill sends
+ *                           SIGKILL, which lands before the syscall returns but the operation
+ *                           itself may still happen
+ * Verdicts say which: blocked, detected, killed (or audited).
+ */
+#include "host_guard.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+#define OPEN_TREE_CLONE 1
+
+/* For a cgroup hook: 1 lets the operation through, 0 refuses it with EPERM. */
+static __always_inline int prevent(const struct subject *s, struct gr_host_event *ev)
+{
+	bool audit = s->action == GR_ACTION_AUDIT;
+
+	if (ev) {
+		ev->verdict = audit ? GR_VERDICT_AUDITED : GR_VERDICT_BLOCKED;
+		submit_event(ev);
+	}
+	return audit ? 1 : 0;
+}
+
+/* For a tracing hook, which cannot refuse: report, and kill when asked to. */
+static __always_inline void detect(const struct subject *s, struct gr_host_event *ev)
+{
+	__u8 verdict = GR_VERDICT_DETECTED;
+
+	if (s->action == GR_ACTION_AUDIT) {
+		verdict = GR_VERDICT_AUDITED;
+	} else if (s->action == GR_ACTION_KILL) {
+		bpf_send_signal(SIGKILL);
+		verdict = GR_VERDICT_KILLED;
+	}
+	if (ev) {
+		ev->verdict = verdict;
+		submit_event(ev);
+	}
+}
+
+SEC("cgroup/sock_create")
+int guard_sock_create(struct bpf_sock *sk)
+{
+	struct subject s;
+	bool raw = sk->type == SOCK_RAW && (sk->family == AF_INET || sk->family == AF_INET6);
+
+	if (!(raw || sk->family == AF_PACKET) || !subject_of_task(GR_GUARD_RAW_SOCKETS, &s))
+		return 1;
+	struct gr_host_event *ev = new_host_event(GR_EV_RAW_SOCKET, GR_BACKEND_CGROUP_SOCK, &s);
+	if (ev) {
+		ev->family = sk->family;
+		ev->type = sk->type;
+		ev->protocol = sk->protocol;
+	}
+	return prevent(&s, ev);
+}
+
+SEC("cgroup/connect_unix")
+int guard_connect_unix(struct bpf_sock_addr *ctx)
+{
+	struct subject s;
+	struct gr_unix_path_key key = {};
+
+	if (!subject_of_task(GR_GUARD_RUNTIME_SOCKETS, &s))
+		return 1;
+	struct bpf_sock_addr_kern *sa = bpf_cast_to_kern_ctx(ctx);
+	struct sockaddr_un *addr = (struct sockaddr_un *)sa->uaddr;
+	if (bpf_probe_read_kernel_str(key.path, sizeof(key.path), addr->sun_path) <= 0)
+		return 1;
+	void *sockets = active(&runtime_socket_paths, s.active_set);
+	if (!sockets || !bpf_map_lookup_elem(sockets, &key))
+		return 1;
+	struct gr_host_event *ev =
+	    new_host_event(GR_EV_RUNTIME_SOCKET, GR_BACKEND_CGROUP_SOCK_ADDR, &s);
+	if (ev) {
+		ev->family = AF_UNIX;
+		__builtin_memcpy(ev->path, key.path, sizeof(key.path));
+	}
+	return prevent(&s, ev);
+}
+
+/* Fires on every capability check of every task: the workload lookup comes first. Only checks
+ * that passed matter (a refused one did no harm), and not the silent probes (CAP_OPT_NOAUDIT). */
+SEC("tp_btf/cap_capable")
+int BPF_PROG(guard_cap_capable, const struct cred *cred, struct user_namespace *target_ns,
+	     const struct user_namespace *capable_ns, int cap, int ret)
+{
+	struct subject s;
+
+	if (ret != 0 || cap < 0 || cap > 63 || !subject_of_task(GR_GUARD_CAPABILITIES, &s))
+		return 0;
+	if (!(s.denied_caps & (1ull << cap)))
+		return 0;
+	struct gr_host_event *ev = new_host_event(GR_EV_CAPABILITY, GR_BACKEND_TP_BTF, &s);
+	if (ev)
+		ev->capability = cap;
+	detect(&s, ev);
+	return 0;
+}
+
+static __always_inline void mount_syscall(__u32 op, const char *source, const char *target,
+					  const char *fstype, __u64 flags)
+{
+	struct subject s;
+
+	if (!subject_of_task(GR_GUARD_MOUNTS, &s))
+		return;
+	struct gr_host_event *ev = new_host_event(GR_EV_MOUNT, GR_BACKEND_TRACEPOINT, &s);
+	if (ev) {
+		ev->op = op;
+		ev->flags = flags;
+		if (source)
+			bpf_probe_read_user_str(ev->source, sizeof(ev->source), source);
+		if (target)
+			bpf_probe_read_user_str(ev->path, sizeof(ev->path), target);
+		if (fstype)
+			bpf_probe_read_user_str(ev->fstype, sizeof(ev->fstype), fstype);
+	}
+	detect(&s, ev);
+}
+
+SEC("tracepoint/syscalls/sys_enter_mount")
+int guard_mount(struct trace_event_raw_sys_enter *ctx)
+{
+	mount_syscall(GR_MOUNT_OP_MOUNT, (const char *)ctx->args[0], (const char *)ctx->args[1],
+		      (const char *)ctx->args[2], ctx->args[3]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_fsopen")
+int guard_fsopen(struct trace_event_raw_sys_enter *ctx)
+{
+	mount_syscall(GR_MOUNT_OP_FSOPEN, NULL, NULL, (const char *)ctx->args[0], ctx->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_fsmount")
+int guard_fsmount(struct trace_event_raw_sys_enter *ctx)
+{
+	mount_syscall(GR_MOUNT_OP_FSMOUNT, NULL, NULL, NULL, ctx->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_move_mount")
+int guard_move_mount(struct trace_event_raw_sys_enter *ctx)
+{
+	mount_syscall(GR_MOUNT_OP_MOVE_MOUNT, (const char *)ctx->args[1],
+		      (const char *)ctx->args[3], NULL, ctx->args[4]);
+	return 0;
+}
+
+/* Only a clone makes a new mount; open_tree without OPEN_TREE_CLONE just opens a path. */
+SEC("tracepoint/syscalls/sys_enter_open_tree")
+int guard_open_tree(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[2] & OPEN_TREE_CLONE)
+		mount_syscall(GR_MOUNT_OP_OPEN_TREE, (const char *)ctx->args[1], NULL, NULL,
+			      ctx->args[2]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_bpf")
+int guard_bpf(struct trace_event_raw_sys_enter *ctx)
+{
+	struct subject s;
+
+	if (!subject_of_task(GR_GUARD_BPF, &s))
+		return 0;
+	struct gr_host_event *ev = new_host_event(GR_EV_BPF, GR_BACKEND_TRACEPOINT, &s);
+	if (ev)
+		ev->op = ctx->args[0];
+	detect(&s, ev);
+	return 0;
+}
