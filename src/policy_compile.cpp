@@ -211,6 +211,30 @@ Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBin
     }
   }
 
+  // Host guards: one entry per zone, unguarded zones included (all zeros).
+  for (const Zone& zone : policy.zones) {
+    const std::uint32_t zone_id = zone_ids[zone.name];
+    const bool audit = zone_modes[zone_id] == Mode::Audit;
+    auto action = [&](Action a) {
+      if (audit && (a == Action::Deny || a == Action::Kill)) a = Action::Audit;
+      return static_cast<std::uint8_t>(a);
+    };
+    const HostGuards& g = zone.guards;
+    gr_host_policy hp{};
+    hp.denied_caps = g.capabilities == Action::None ? 0 : g.denied_caps;
+    hp.action[GR_GUARD_CAPABILITIES] = action(g.capabilities);
+    hp.action[GR_GUARD_RAW_SOCKETS] = action(g.raw_sockets);
+    hp.action[GR_GUARD_MOUNTS] = action(g.mounts);
+    hp.action[GR_GUARD_RUNTIME_SOCKETS] = action(g.runtime_sockets);
+    hp.action[GR_GUARD_BPF] = action(g.bpf);
+    out.host_policies.emplace_back(zone_id, hp);
+  }
+  out.runtime_socket_paths = kDefaultRuntimeSockets;
+  for (const Zone& zone : policy.zones)
+    for (const std::string& path : zone.guards.runtime_socket_paths)
+      if (std::ranges::find(out.runtime_socket_paths, path) == out.runtime_socket_paths.end())
+        out.runtime_socket_paths.push_back(path);
+
   std::ranges::sort(out.cgroups, {}, &std::pair<std::uint64_t, gr_workload>::first);
   std::ranges::sort(out.flows, [](const auto& a, const auto& b) {
     return std::tie(a.first.src_id, a.first.dst_id) < std::tie(b.first.src_id, b.first.dst_id);

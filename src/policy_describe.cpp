@@ -63,6 +63,45 @@ std::string lookup(const Map& names, std::uint32_t id) {
   return it == names.end() ? "#" + std::to_string(id) : it->second;
 }
 
+std::string action_name(std::uint8_t action) {
+  switch (action) {
+    case GR_ACTION_DENY:
+      return "deny";
+    case GR_ACTION_AUDIT:
+      return "audit";
+    case GR_ACTION_KILL:
+      return "kill";
+    default:
+      return "action " + std::to_string(action);
+  }
+}
+
+// "capabilities deny ALL (41) [deny]; raw sockets [deny]; ..." or "none".
+std::string host_policy_text(const gr_host_policy& p) {
+  std::string out;
+  auto add = [&](int guard, const std::string& text) {
+    if (p.action[guard] == GR_ACTION_NONE) return;
+    if (!out.empty()) out += "; ";
+    out += text + " [" + action_name(p.action[guard]) + "]";
+  };
+  std::string caps;
+  if (p.denied_caps == kAllCapabilities) {
+    caps = "ALL (" + std::to_string(kLastCapability + 1) + ")";
+  } else {
+    for (int n = 0; n < 64; ++n) {
+      if (!(p.denied_caps & (std::uint64_t{1} << n))) continue;
+      if (!caps.empty()) caps += ", ";
+      caps += capability_name(n);
+    }
+  }
+  add(GR_GUARD_CAPABILITIES, "capabilities deny " + caps);
+  add(GR_GUARD_RAW_SOCKETS, "raw sockets");
+  add(GR_GUARD_MOUNTS, "mounts");
+  add(GR_GUARD_RUNTIME_SOCKETS, "runtime sockets");
+  add(GR_GUARD_BPF, "bpf");
+  return out.empty() ? "none" : out;
+}
+
 }  // namespace
 
 void describe(const CompiledPolicy& c, std::ostream& out) {
@@ -113,6 +152,15 @@ void describe(const CompiledPolicy& c, std::ostream& out) {
   for (const auto& [key, set] : c.egress)
     out << "  " << lookup(c.zone_names, key.zone_id) << " -> "
         << prefix_text(key.addr, key.prefixlen - 32) << ": " << portset_text(set) << "\n";
+
+  out << "host guards:\n";
+  none(c.host_policies.empty());
+  for (const auto& [zone_id, policy] : c.host_policies)
+    out << "  " << lookup(c.zone_names, zone_id) << ": " << host_policy_text(policy) << "\n";
+
+  out << "runtime sockets:\n";
+  none(c.runtime_socket_paths.empty());
+  for (const auto& path : c.runtime_socket_paths) out << "  " << path << "\n";
 
   out << "rules: " << c.rule_count() << " (" << c.flows.size() << " flows, " << c.egress.size()
       << " egress)\n";

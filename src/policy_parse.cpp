@@ -62,9 +62,9 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-// "; did you mean 'x'?" when one candidate is a likely misspelling of `word`, else "".
+// The candidate `word` is most likely a misspelling of, or "" when none is close.
 template <typename Range>
-std::string suggestion(std::string_view word, const Range& candidates) {
+std::string closest(std::string_view word, const Range& candidates) {
   std::string best;
   std::size_t best_distance = 3;
   for (const auto& candidate : candidates) {
@@ -74,7 +74,58 @@ std::string suggestion(std::string_view word, const Range& candidates) {
       best_distance = d;
     }
   }
+  return best;
+}
+
+// "; did you mean 'x'?" when one candidate is a likely misspelling of `word`, else "".
+template <typename Range>
+std::string suggestion(std::string_view word, const Range& candidates) {
+  const std::string best = closest(word, candidates);
   return best.empty() ? "" : "; did you mean '" + best + "'?";
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return out;
+}
+
+// "CAP_NET_RAW" for "CAP_NET_RAWW" or "net_raww": the capability (or "ALL") `word` most likely
+// misspells, or "".
+std::string closest_capability(const std::string& word) {
+  std::string bare = upper(word);
+  if (bare.starts_with("CAP_")) bare.erase(0, 4);
+  std::vector<std::string> names = {"ALL"};
+  for (int n = 0; n <= kLastCapability; ++n) names.push_back(capability_name(n).substr(4));
+  const std::string best = closest(bare, names);
+  if (best.empty() || best == "ALL") return best;
+  return "CAP_" + best;
+}
+
+// Why `path` cannot name a runtime socket, or nullopt when it is fine.
+std::optional<std::string> socket_path_problem(const std::string& path) {
+  if (path.find('\0') != std::string::npos)
+    return "runtime socket path contains a NUL byte; a socket path is a plain string";
+  if (path.empty())
+    return "empty runtime socket path; write an absolute path, e.g. /run/podman/podman.sock";
+  if (path.front() != '/')
+    return "runtime socket path '" + path +
+           "' is not absolute; write the full path starting with '/', e.g. /" + path;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (path.compare(start, end - start, "..") == 0)
+      return "runtime socket path '" + path +
+             "' contains '..'; write the path the clients connect to, without '..'";
+    start = end + 1;
+  }
+  if (path.size() >= GR_UNIX_PATH_LEN)
+    return "runtime socket path '" + path + "' is " + std::to_string(path.size()) +
+           " bytes long; a unix socket path has at most " + std::to_string(GR_UNIX_PATH_LEN - 1) +
+           " bytes";
+  return std::nullopt;
 }
 
 // Zone and workload names: DNS labels, [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters.
@@ -210,6 +261,10 @@ class Parser {
   std::optional<Protocol> protocol(const Field& f, std::string_view where);
   std::optional<std::vector<PortRange>> ports(const Field& f, Protocol protocol);
   std::optional<std::string> glob(const YAML::Node& node, const YAML::Mark& mark);
+  std::optional<Action> action(const Field& f, std::string_view where);
+  bool parse_guards(const Field& f, HostGuards& guards);
+  bool parse_capabilities(const Field& f, HostGuards& guards);
+  bool parse_runtime_sockets(const Field& f, HostGuards& guards);
 
   void parse_metadata(const Field& f, Policy& policy);
   void parse_spec(const Field& f, Policy& policy);
@@ -459,14 +514,14 @@ void Parser::parse_spec(const Field& f, Policy& policy) {
 
 std::optional<Zone> Parser::parse_zone(const YAML::Node& node) {
   if (!node.IsMap()) {
-    error(node.Mark(),
-          "each zone must be a map with name, mode, selector, egress; got " + describe_node(node));
+    error(node.Mark(), "each zone must be a map with name, mode, selector, egress, guards; got " +
+                           describe_node(node));
     return std::nullopt;
   }
   Zone zone;
   zone.pos = position(node.Mark());
   bool ok = true;
-  const Fields fs = fields(node, "zone", {"name", "mode", "selector", "egress"});
+  const Fields fs = fields(node, "zone", {"name", "mode", "selector", "egress", "guards"});
   if (const Field* n = require(fs, node, "name", "zone", "name: <zone name>")) {
     if (auto v = name(*n, "zone")) {
       zone.name = *v;
@@ -535,8 +590,183 @@ std::optional<Zone> Parser::parse_zone(const YAML::Node& node) {
       ok = false;
     }
   }
+  if (auto it = fs.find("guards"); it != fs.end()) ok = parse_guards(it->second, zone.guards) && ok;
   if (!ok) return std::nullopt;
   return zone;
+}
+
+std::optional<Action> Parser::action(const Field& f, std::string_view where) {
+  const auto value = string(f, "action", where);
+  if (!value) return std::nullopt;
+  if (*value == "deny") return Action::Deny;
+  if (*value == "audit") return Action::Audit;
+  if (*value == "kill") return Action::Kill;
+  error(f.mark(),
+        "invalid action '" + *value + "' in " + std::string(where) +
+            "; allowed: deny, audit, kill" +
+            suggestion(*value, std::initializer_list<std::string_view>{"deny", "audit", "kill"}));
+  return std::nullopt;
+}
+
+bool Parser::parse_guards(const Field& f, HostGuards& guards) {
+  guards.pos = position(f.mark());
+  if (f.value.IsNull()) return true;  // `guards:` with nothing: no guard
+  if (!f.value.IsMap()) {
+    error(f.mark(),
+          "field 'guards' must be a map with capabilities, rawSockets, mounts, runtimeSockets, "
+          "bpf, e.g. {rawSockets: {action: deny}}; got " +
+              describe_node(f.value));
+    return false;
+  }
+  bool ok = true;
+  const Fields fs =
+      fields(f.value, "guards", {"capabilities", "rawSockets", "mounts", "runtimeSockets", "bpf"});
+  if (fs.size() != f.value.size()) ok = false;  // unknown or duplicate fields, reported
+  if (auto it = fs.find("capabilities"); it != fs.end())
+    ok = parse_capabilities(it->second, guards) && ok;
+  if (auto it = fs.find("runtimeSockets"); it != fs.end())
+    ok = parse_runtime_sockets(it->second, guards) && ok;
+  // The guards with only an action.
+  const std::pair<const char*, Action HostGuards::*> simple[] = {
+      {"rawSockets", &HostGuards::raw_sockets},
+      {"mounts", &HostGuards::mounts},
+      {"bpf", &HostGuards::bpf}};
+  for (const auto& [key, member] : simple) {
+    const auto it = fs.find(key);
+    if (it == fs.end()) continue;
+    const Field& g = it->second;
+    const std::string where = "guards." + std::string(key);
+    if (!g.value.IsNull() && !g.value.IsMap()) {
+      error(g.mark(), "field '" + std::string(key) + "' in guards must be a map, e.g. " + key +
+                          ": {action: deny}; got " + describe_node(g.value));
+      ok = false;
+      continue;
+    }
+    guards.*member = Action::Deny;
+    if (g.value.IsNull()) continue;  // `bpf:` alone: the default action
+    const Fields gfs = fields(g.value, where, {"action"});
+    if (gfs.size() != g.value.size()) ok = false;
+    if (auto a = gfs.find("action"); a != gfs.end()) {
+      if (auto v = action(a->second, where))
+        guards.*member = *v;
+      else
+        ok = false;
+    }
+  }
+  return ok;
+}
+
+bool Parser::parse_capabilities(const Field& f, HostGuards& guards) {
+  constexpr std::string_view where = "guards.capabilities";
+  const std::string example = "{deny: [ALL], action: deny} or {deny: [CAP_SYS_ADMIN, CAP_NET_RAW]}";
+  if (f.value.IsNull()) {
+    error(f.mark(), "field 'capabilities' in guards is empty; write capabilities: " + example);
+    return false;
+  }
+  if (!f.value.IsMap()) {
+    error(f.mark(), "field 'capabilities' in guards must be a map like " + example + "; got " +
+                        describe_node(f.value));
+    return false;
+  }
+  bool ok = true;
+  const Fields fs = fields(f.value, std::string(where), {"deny", "action"});
+  if (fs.size() != f.value.size()) ok = false;
+  Action act = Action::Deny;
+  if (auto a = fs.find("action"); a != fs.end()) {
+    if (auto v = action(a->second, where))
+      act = *v;
+    else
+      ok = false;
+  }
+  std::uint64_t denied = 0;
+  const auto d = fs.find("deny");
+  const std::string empty_deny =
+      "the capabilities deny list is empty; list what to deny, e.g. deny: [ALL] or "
+      "deny: [CAP_SYS_ADMIN], or remove capabilities";
+  if (d == fs.end()) {
+    error(f.mark(), "missing required field 'deny' in " + std::string(where) +
+                        "; add deny: [ALL] or deny: [CAP_SYS_ADMIN, ...]");
+    ok = false;
+  } else if (d->second.value.IsNull()) {
+    error(d->second.mark(), empty_deny);
+    ok = false;
+  } else if (!expect_list(d->second, "deny", "[ALL] or [CAP_SYS_ADMIN, CAP_NET_RAW]")) {
+    ok = false;
+  } else if (d->second.value.size() == 0) {
+    error(d->second.mark(), empty_deny);
+    ok = false;
+  } else {
+    for (const YAML::Node& item : d->second.value) {
+      if (!item.IsScalar()) {
+        error(item.Mark(),
+              "each capability must be a name like CAP_NET_RAW or ALL, got " + describe_node(item));
+        ok = false;
+        continue;
+      }
+      const std::string& name = item.Scalar();
+      if (upper(name) == "ALL") {
+        denied |= kAllCapabilities;
+      } else if (const auto n = capability_number(name)) {
+        denied |= std::uint64_t{1} << *n;
+      } else {
+        const std::string best = closest_capability(name);
+        error(item.Mark(), "unknown capability '" + name +
+                               "'; write a name from capabilities(7) such as CAP_NET_RAW (the "
+                               "CAP_ prefix and case are optional), or ALL" +
+                               (best.empty() ? "" : "; did you mean '" + best + "'?"));
+        ok = false;
+      }
+    }
+  }
+  if (ok) {
+    guards.capabilities = act;
+    guards.denied_caps = denied;
+  }
+  return ok;
+}
+
+bool Parser::parse_runtime_sockets(const Field& f, HostGuards& guards) {
+  constexpr std::string_view where = "guards.runtimeSockets";
+  if (!f.value.IsNull() && !f.value.IsMap()) {
+    error(f.mark(),
+          "field 'runtimeSockets' in guards must be a map like {action: deny, paths: "
+          "[/run/podman/podman.sock]}; got " +
+              describe_node(f.value));
+    return false;
+  }
+  guards.runtime_sockets = Action::Deny;
+  if (f.value.IsNull()) return true;
+  bool ok = true;
+  const Fields fs = fields(f.value, std::string(where), {"action", "paths"});
+  if (fs.size() != f.value.size()) ok = false;
+  if (auto a = fs.find("action"); a != fs.end()) {
+    if (auto v = action(a->second, where))
+      guards.runtime_sockets = *v;
+    else
+      ok = false;
+  }
+  if (auto p = fs.find("paths"); p != fs.end() && !p->second.value.IsNull()) {
+    if (expect_list(p->second, "paths", "[/run/podman/podman.sock]")) {
+      for (const YAML::Node& item : p->second.value) {
+        if (!item.IsScalar()) {
+          error(item.Mark(),
+                "each runtime socket path must be a string like "
+                "/run/podman/podman.sock, got " +
+                    describe_node(item));
+          ok = false;
+        } else if (auto problem = socket_path_problem(item.Scalar())) {
+          error(item.Mark(), *problem);
+          ok = false;
+        } else if (std::ranges::find(guards.runtime_socket_paths, item.Scalar()) ==
+                   guards.runtime_socket_paths.end()) {
+          guards.runtime_socket_paths.push_back(item.Scalar());
+        }
+      }
+    } else {
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 std::optional<EgressRule> Parser::parse_egress_rule(const YAML::Node& node) {

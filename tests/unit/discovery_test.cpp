@@ -66,6 +66,15 @@ TEST_F(DiscoveryTree, MissingRootIsAClearError) {
   EXPECT_NE(found.error().message.find("/nonexistent/cgroup"), std::string::npos);
 }
 
+TEST(DiscoveryLevels, EachBoundCgroupMarksItsLevel) {
+  std::vector<policy::WorkloadBinding> b(3);
+  b[0].cgroup_path = "/a";
+  b[1].cgroup_path = "/guardrail/agent-sandbox/x";
+  b[2].cgroup_path = "/docker/abc";
+  EXPECT_EQ(cgroup_levels(b), (1u << 1) | (1u << 2) | (1u << 3));
+  EXPECT_EQ(cgroup_levels({}), 0u);
+}
+
 TEST(DiscoveryNetns, OwnNamespaceYieldsNoAddresses) {
   auto addrs = netns_addresses(::getpid());
   ASSERT_TRUE(addrs) << addrs.error().message;

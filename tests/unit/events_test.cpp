@@ -149,3 +149,104 @@ TEST(EventsNames, CoverEveryWireId) {
 
 }  // namespace
 }  // namespace guardrail::events
+
+namespace guardrail::events {
+namespace {
+
+gr_host_event host_sample(std::uint16_t type) {
+  gr_host_event ev{};
+  ev.hdr = {type, GR_EVENT_VERSION, sizeof(gr_host_event), 5};
+  ev.cgroup_id = 7;
+  ev.pid = 40;
+  ev.tid = 41;
+  std::strcpy(ev.comm, "sh");
+  ev.workload_id = GR_WORKLOAD_ID_BASE + 1;
+  ev.zone_id = 1;
+  ev.verdict = GR_VERDICT_BLOCKED;
+  ev.backend = GR_BACKEND_LSM;
+  return ev;
+}
+
+std::vector<std::byte> host_bytes(const gr_host_event& ev) {
+  std::vector<std::byte> out(sizeof ev);
+  std::memcpy(out.data(), &ev, sizeof ev);
+  return out;
+}
+
+TEST(EventsHost, DecodesEveryHostKind) {
+  for (std::uint16_t type : {GR_EV_CAPABILITY, GR_EV_RAW_SOCKET, GR_EV_MOUNT, GR_EV_RUNTIME_SOCKET,
+                             GR_EV_BPF}) {
+    auto decoded = decode(host_bytes(host_sample(type)));
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    EXPECT_EQ(header(*decoded).type, type);
+    EXPECT_EQ(workload_id(*decoded), GR_WORKLOAD_ID_BASE + 1);
+    EXPECT_EQ(pid(*decoded), 40u);
+  }
+}
+
+TEST(EventsHost, CapabilityAlertNamesTheCapability) {
+  auto ev = host_sample(GR_EV_CAPABILITY);
+  ev.capability = 13;
+  auto j = to_json(Event{ev}, names(), WallClock(0));
+  EXPECT_EQ(j["kind"], "capability");
+  EXPECT_EQ(j["backend"], "lsm");
+  EXPECT_EQ(j["workload"], "agent-a");
+  EXPECT_EQ(j["capability"], "CAP_NET_RAW");
+  EXPECT_EQ(j["capability_number"], 13);
+  EXPECT_FALSE(j.contains("dst"));
+}
+
+TEST(EventsHost, MountAlertCarriesOperationSourceTargetAndType) {
+  auto ev = host_sample(GR_EV_MOUNT);
+  ev.op = GR_MOUNT_OP_MOUNT;
+  ev.verdict = GR_VERDICT_DETECTED;
+  ev.backend = GR_BACKEND_TRACEPOINT;
+  std::strcpy(ev.source, "none");
+  std::strcpy(ev.path, "/mnt/x");
+  std::strcpy(ev.fstype, "tmpfs");
+  auto j = to_json(Event{ev}, names(), WallClock(0));
+  EXPECT_EQ(j["kind"], "mount");
+  EXPECT_EQ(j["verdict"], "detected");
+  EXPECT_EQ(j["backend"], "tracepoint");
+  EXPECT_EQ(j["operation"], "mount");
+  EXPECT_EQ(j["source"], "none");
+  EXPECT_EQ(j["target"], "/mnt/x");
+  EXPECT_EQ(j["fstype"], "tmpfs");
+}
+
+TEST(EventsHost, RawSocketAndRuntimeSocketAndBpfFields) {
+  auto raw = host_sample(GR_EV_RAW_SOCKET);
+  raw.family = 17;  // AF_PACKET
+  raw.type = 3;     // SOCK_RAW
+  raw.protocol = 768;
+  auto j = to_json(Event{raw}, names(), WallClock(0));
+  EXPECT_EQ(j["socket_family"], "packet");
+  EXPECT_EQ(j["socket_type"], "raw");
+  EXPECT_EQ(j["socket_protocol"], 768);
+
+  auto sock = host_sample(GR_EV_RUNTIME_SOCKET);
+  std::strcpy(sock.path, "/run/docker.sock");
+  sock.ino = 99;
+  j = to_json(Event{sock}, names(), WallClock(0));
+  EXPECT_EQ(j["path"], "/run/docker.sock");
+  EXPECT_EQ(j["inode"], 99);
+
+  auto bpf = host_sample(GR_EV_BPF);
+  bpf.op = 0;  // BPF_MAP_CREATE
+  j = to_json(Event{bpf}, names(), WallClock(0));
+  EXPECT_EQ(j["kind"], "bpf");
+  EXPECT_EQ(j["bpf_command"], 0);
+}
+
+TEST(EventsHost, AHostRecordOfTheWrongSizeIsRefused) {
+  auto bytes = host_bytes(host_sample(GR_EV_MOUNT));
+  auto ev = host_sample(GR_EV_MOUNT);
+  ev.hdr.size = sizeof(gr_net_event);
+  std::memcpy(bytes.data(), &ev, sizeof ev);
+  auto decoded = decode(bytes);
+  ASSERT_FALSE(decoded);
+  EXPECT_NE(decoded.error().message.find("mount record"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace guardrail::events

@@ -157,3 +157,31 @@ TEST(PipelineProcess, ReadsThisProcess) {
 
 }  // namespace
 }  // namespace guardrail::pipeline
+
+namespace guardrail::pipeline {
+namespace {
+
+gr_host_event capability_event(std::uint32_t workload, int cap) {
+  gr_host_event ev{};
+  ev.hdr = {GR_EV_CAPABILITY, GR_EVENT_VERSION, sizeof ev, 0};
+  ev.workload_id = workload;
+  ev.capability = cap;
+  return ev;
+}
+
+TEST(PipelineDedup, HostEventsAreKeyedByWhatTheyAreAbout) {
+  Deduplicator d(std::chrono::seconds(10));
+  EXPECT_TRUE(d.offer(PendingAlert::of(capability_event(1, 13)), 0));
+  EXPECT_TRUE(d.offer(PendingAlert::of(capability_event(1, 12)), 0));
+  EXPECT_TRUE(d.offer(PendingAlert::of(capability_event(2, 13)), 0));
+  EXPECT_FALSE(d.offer(PendingAlert::of(capability_event(1, 13)), 1));
+  auto mount = capability_event(1, 0);
+  mount.hdr.type = GR_EV_MOUNT;
+  std::strcpy(mount.path, "/a");
+  EXPECT_TRUE(d.offer(PendingAlert::of(mount), 0));
+  std::strcpy(mount.path, "/b");
+  EXPECT_TRUE(d.offer(PendingAlert::of(mount), 0));
+}
+
+}  // namespace
+}  // namespace guardrail::pipeline

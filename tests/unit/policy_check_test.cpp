@@ -31,6 +31,17 @@ flows:
 egress:
   agents -> 198.18.0.0/15: tcp/443
   agents -> 198.18.200.0/24: udp/8000-8100, tcp/443
+host guards:
+  agents: capabilities deny CAP_NET_RAW, CAP_SYS_ADMIN [audit]; runtime sockets [audit]; bpf [audit]
+  control: none
+runtime sockets:
+  /var/run/docker.sock
+  /run/docker.sock
+  /run/containerd/containerd.sock
+  /var/run/containerd/containerd.sock
+  /run/crio/crio.sock
+  /var/run/crio/crio.sock
+  /run/podman/podman.sock
 rules: 4 (2 flows, 2 egress)
 )";
 
@@ -49,7 +60,7 @@ TEST(PolicyCheck, InvalidFilePrintsEveryDiagnostic) {
   EXPECT_EQ(out.str(), "");
   EXPECT_EQ(err.str(), kInvalid +
                            ":9:7: error: unknown field 'egres' in zone; allowed: name, mode, "
-                           "selector, egress; did you mean 'egress'?\n" +
+                           "selector, egress, guards; did you mean 'egress'?\n" +
                            kInvalid +
                            ":12:22: error: unknown workload 'orchestrator' in flow 'to'; no "
                            "workloads are defined\n");

@@ -288,7 +288,7 @@ TEST(PolicyParse, UnknownFieldInZoneNamesItAndTheAllowedOnes) {
   ASSERT_EQ(diagnostics.size(), 1u) << dump(diagnostics);
   EXPECT_EQ(diagnostics[0].format(),
             "t.yaml:8:7: error: unknown field 'egres' in zone; allowed: name, mode, selector, "
-            "egress; did you mean 'egress'?");
+            "egress, guards; did you mean 'egress'?");
 }
 
 TEST(PolicyParse, UnknownFieldsInNestedMaps) {
@@ -519,7 +519,7 @@ TEST(PolicyParse, ReportsEveryErrorInFileOrder) {
   EXPECT_EQ(lines, (std::vector<std::string>{
                        "t.yaml:6:9: error: invalid mode 'strict'; allowed: enforce, audit",
                        "t.yaml:9:7: error: unknown field 'egres' in zone; allowed: name, mode, "
-                       "selector, egress; did you mean 'egress'?",
+                       "selector, egress, guards; did you mean 'egress'?",
                        "t.yaml:10:13: error: duplicate zone 'a' (first defined at line 8); zone "
                        "names must be unique",
                        "t.yaml:12:23: error: unknown zone 'b'; defined zones: a",
