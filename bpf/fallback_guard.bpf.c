@@ -18,33 +18,33 @@ extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 
 #define OPEN_TREE_CLONE 1
 
-/* For a cgroup hook: 1 lets the operation through, 0 refuses it with EPERM. */
-static __always_inline int prevent(const struct subject *s, struct gr_host_event *ev)
-{
-	bool audit = s->action == GR_ACTION_AUDIT;
+/* Every hook fills and submits its event in one `if (ev)` block and only then answers: older
+ * verifiers lose track of a ring buffer reservation checked for NULL in two places. */
 
-	if (ev) {
-		ev->verdict = audit ? GR_VERDICT_AUDITED : GR_VERDICT_BLOCKED;
-		submit_event(ev);
-	}
-	return audit ? 1 : 0;
+/* A cgroup hook prevents: the verdict is blocked (or audited). */
+static __always_inline __u8 prevented(const struct subject *s)
+{
+	return s->action == GR_ACTION_AUDIT ? GR_VERDICT_AUDITED : GR_VERDICT_BLOCKED;
 }
 
-/* For a tracing hook, which cannot refuse: report, and kill when asked to. */
-static __always_inline void detect(const struct subject *s, struct gr_host_event *ev)
+/* For a cgroup hook: 1 lets the operation through, 0 refuses it with EPERM. */
+static __always_inline int prevent(const struct subject *s)
 {
-	__u8 verdict = GR_VERDICT_DETECTED;
+	return s->action == GR_ACTION_AUDIT ? 1 : 0;
+}
 
-	if (s->action == GR_ACTION_AUDIT) {
-		verdict = GR_VERDICT_AUDITED;
-	} else if (s->action == GR_ACTION_KILL) {
+/* A tracing hook cannot refuse: detected, or killed when the action says so. */
+static __always_inline __u8 detected(const struct subject *s)
+{
+	if (s->action == GR_ACTION_AUDIT)
+		return GR_VERDICT_AUDITED;
+	return s->action == GR_ACTION_KILL ? GR_VERDICT_KILLED : GR_VERDICT_DETECTED;
+}
+
+static __always_inline void kill_if_asked(const struct subject *s)
+{
+	if (s->action == GR_ACTION_KILL)
 		bpf_send_signal(SIGKILL);
-		verdict = GR_VERDICT_KILLED;
-	}
-	if (ev) {
-		ev->verdict = verdict;
-		submit_event(ev);
-	}
 }
 
 SEC("cgroup/sock_create")
@@ -60,8 +60,10 @@ int guard_sock_create(struct bpf_sock *sk)
 		ev->family = sk->family;
 		ev->type = sk->type;
 		ev->protocol = sk->protocol;
+		ev->verdict = prevented(&s);
+		submit_event(ev);
 	}
-	return prevent(&s, ev);
+	return prevent(&s);
 }
 
 SEC("cgroup/connect_unix")
@@ -84,8 +86,10 @@ int guard_connect_unix(struct bpf_sock_addr *ctx)
 	if (ev) {
 		ev->family = AF_UNIX;
 		__builtin_memcpy(ev->path, key.path, sizeof(key.path));
+		ev->verdict = prevented(&s);
+		submit_event(ev);
 	}
-	return prevent(&s, ev);
+	return prevent(&s);
 }
 
 /* Fires on every capability check of every task: the workload lookup comes first. Only checks
@@ -101,9 +105,12 @@ int BPF_PROG(guard_cap_capable, const struct cred *cred, struct user_namespace *
 	if (!(s.denied_caps & (1ull << cap)))
 		return 0;
 	struct gr_host_event *ev = new_host_event(GR_EV_CAPABILITY, GR_BACKEND_TP_BTF, &s);
-	if (ev)
+	if (ev) {
 		ev->capability = cap;
-	detect(&s, ev);
+		ev->verdict = detected(&s);
+		submit_event(ev);
+	}
+	kill_if_asked(&s);
 	return 0;
 }
 
@@ -124,8 +131,10 @@ static __always_inline void mount_syscall(__u32 op, const char *source, const ch
 			bpf_probe_read_user_str(ev->path, sizeof(ev->path), target);
 		if (fstype)
 			bpf_probe_read_user_str(ev->fstype, sizeof(ev->fstype), fstype);
+		ev->verdict = detected(&s);
+		submit_event(ev);
 	}
-	detect(&s, ev);
+	kill_if_asked(&s);
 }
 
 SEC("tracepoint/syscalls/sys_enter_mount")
@@ -176,8 +185,11 @@ int guard_bpf(struct trace_event_raw_sys_enter *ctx)
 	if (!subject_of_task(GR_GUARD_BPF, &s))
 		return 0;
 	struct gr_host_event *ev = new_host_event(GR_EV_BPF, GR_BACKEND_TRACEPOINT, &s);
-	if (ev)
+	if (ev) {
 		ev->op = ctx->args[0];
-	detect(&s, ev);
+		ev->verdict = detected(&s);
+		submit_event(ev);
+	}
+	kill_if_asked(&s);
 	return 0;
 }

@@ -25,25 +25,24 @@ static __always_inline void read_dentry_name(const struct path *path, char *out)
 		bpf_probe_read_kernel_str(out, GR_HOST_PATH_LEN, name);
 }
 
-/* Reports one refused (or audited) action and gives the hook its answer. */
-static __always_inline int verdict(const struct subject *s, struct gr_host_event *ev)
+/* The verdict an event reports for the zone's action. */
+static __always_inline __u8 verdict_of(const struct subject *s)
 {
-	int answer = 0;
+	if (s->action == GR_ACTION_AUDIT)
+		return GR_VERDICT_AUDITED;
+	return s->action == GR_ACTION_KILL ? GR_VERDICT_KILLED : GR_VERDICT_BLOCKED;
+}
 
-	if (s->action == GR_ACTION_AUDIT) {
-		if (ev)
-			ev->verdict = GR_VERDICT_AUDITED;
-	} else {
-		answer = -EPERM;
-		if (s->action == GR_ACTION_KILL)
-			bpf_send_signal(SIGKILL);
-		if (ev)
-			ev->verdict =
-			    s->action == GR_ACTION_KILL ? GR_VERDICT_KILLED : GR_VERDICT_BLOCKED;
-	}
-	if (ev)
-		submit_event(ev);
-	return answer;
+/* The hook's answer for the zone's action (kill also sends SIGKILL). Every hook fills and
+ * submits its event in one `if (ev)` block before asking: older verifiers (6.1) lose track of a
+ * ring buffer reservation checked for NULL in two places. */
+static __always_inline int answer(const struct subject *s)
+{
+	if (s->action == GR_ACTION_AUDIT)
+		return 0;
+	if (s->action == GR_ACTION_KILL)
+		bpf_send_signal(SIGKILL);
+	return -EPERM;
 }
 
 SEC("lsm/capable")
@@ -57,9 +56,12 @@ int BPF_PROG(guard_capable, const struct cred *cred, struct user_namespace *ns, 
 	if (!(s.denied_caps & (1ull << cap)))
 		return 0;
 	struct gr_host_event *ev = new_host_event(GR_EV_CAPABILITY, GR_BACKEND_LSM, &s);
-	if (ev)
+	if (ev) {
 		ev->capability = cap;
-	return verdict(&s, ev);
+		ev->verdict = verdict_of(&s);
+		submit_event(ev);
+	}
+	return answer(&s);
 }
 
 SEC("lsm/socket_create")
@@ -77,8 +79,10 @@ int BPF_PROG(guard_socket_create, int family, int type, int protocol, int kern)
 		ev->family = family;
 		ev->type = type;
 		ev->protocol = protocol;
+		ev->verdict = verdict_of(&s);
+		submit_event(ev);
 	}
-	return verdict(&s, ev);
+	return answer(&s);
 }
 
 SEC("lsm/sb_mount")
@@ -98,8 +102,10 @@ int BPF_PROG(guard_sb_mount, const char *dev_name, const struct path *path, cons
 		if (type)
 			bpf_probe_read_kernel_str(ev->fstype, sizeof(ev->fstype), type);
 		read_dentry_name(path, ev->path);
+		ev->verdict = verdict_of(&s);
+		submit_event(ev);
 	}
-	return verdict(&s, ev);
+	return answer(&s);
 }
 
 SEC("lsm/sb_kern_mount")
@@ -115,8 +121,10 @@ int BPF_PROG(guard_sb_kern_mount, const struct super_block *sb)
 		const char *fs_name = BPF_CORE_READ(sb, s_type, name);
 		if (fs_name)
 			bpf_probe_read_kernel_str(ev->fstype, sizeof(ev->fstype), fs_name);
+		ev->verdict = verdict_of(&s);
+		submit_event(ev);
 	}
-	return verdict(&s, ev);
+	return answer(&s);
 }
 
 SEC("lsm/move_mount")
@@ -130,8 +138,10 @@ int BPF_PROG(guard_move_mount, const struct path *from_path, const struct path *
 	if (ev) {
 		ev->op = GR_MOUNT_OP_MOVE_MOUNT;
 		read_dentry_name(to_path, ev->path);
+		ev->verdict = verdict_of(&s);
+		submit_event(ev);
 	}
-	return verdict(&s, ev);
+	return answer(&s);
 }
 
 SEC("lsm/unix_stream_connect")
@@ -161,8 +171,10 @@ int BPF_PROG(guard_unix_stream_connect, struct sock *sock, struct sock *other, s
 		if (addr)
 			bpf_probe_read_kernel_str(ev->path, sizeof(ev->path),
 						  &addr->name[0].sun_path[0]);
+		ev->verdict = verdict_of(&s);
+		submit_event(ev);
 	}
-	return verdict(&s, ev);
+	return answer(&s);
 }
 
 SEC("lsm/bpf")
@@ -173,7 +185,10 @@ int BPF_PROG(guard_bpf, int cmd, union bpf_attr *attr, unsigned int size)
 	if (!subject_of_task(GR_GUARD_BPF, &s))
 		return 0;
 	struct gr_host_event *ev = new_host_event(GR_EV_BPF, GR_BACKEND_LSM, &s);
-	if (ev)
+	if (ev) {
 		ev->op = cmd;
-	return verdict(&s, ev);
+		ev->verdict = verdict_of(&s);
+		submit_event(ev);
+	}
+	return answer(&s);
 }

@@ -6,10 +6,10 @@
  * this kernel allow X" is to ask the kernel. Every program is a no-op that allows everything,
  * so a probe that attaches for a moment changes nothing on the host.
  */
-#include "guardrail.h"
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "guardrail.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "fallback_guard.skel.h"
+#include "guardrail/bpf_programs.hpp"
 #include "guardrail/bpf_skeleton.hpp"
 #include "guardrail/unique_fd.hpp"
 #include "lsm_guard.skel.h"
@@ -30,22 +31,6 @@ Result<void> share_maps(bpf_object* obj, const NetGuard& owner, std::uint32_t ri
       return fail_errno(std::string("share map ") + name + " with the network guard", err);
   }
   return {};
-}
-
-std::vector<ProgramStats> stats_of(bpf_object* obj) {
-  std::ifstream enabled("/proc/sys/kernel/bpf_stats_enabled");
-  int on = 0;
-  if (!(enabled >> on) || !on) return {};
-  std::vector<ProgramStats> out;
-  bpf_program* prog;
-  bpf_object__for_each_program(prog, obj) {
-    if (!bpf_program__autoload(prog)) continue;
-    bpf_prog_info info{};
-    __u32 len = sizeof info;
-    if (bpf_prog_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0)
-      out.push_back({bpf_program__name(prog), info.run_cnt, info.run_time_ns});
-  }
-  return out;
 }
 
 }  // namespace
@@ -149,23 +134,16 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
 
 Result<void> HostGuard::attach(const std::string& cgroup_dir) {
   if (impl_->cgroup_programs.empty() || impl_->cgroup_links.contains(cgroup_dir)) return {};
-  UniqueFd cgroup(::open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!cgroup) return fail_errno("open cgroup " + cgroup_dir, errno);
-  std::vector<BpfLink> links;
-  for (bpf_program* prog : impl_->cgroup_programs) {
-    BpfLink link(bpf_program__attach_cgroup(prog, cgroup.get()));
-    if (!link)
-      return fail_errno(
-          std::string("attach ") + bpf_program__section_name(prog) + " to cgroup " + cgroup_dir,
-          errno);
-    links.push_back(std::move(link));
-  }
-  impl_->cgroup_links.emplace(cgroup_dir, std::move(links));
+  auto links = attach_to_cgroup(impl_->cgroup_programs, cgroup_dir);
+  if (!links) return std::unexpected(links.error());
+  impl_->cgroup_links.emplace(cgroup_dir, std::move(*links));
   return {};
 }
 
 const std::vector<probe::GuardBackend>& HostGuard::backends() const { return impl_->backends; }
 
-std::vector<ProgramStats> HostGuard::program_stats() const { return stats_of(impl_->obj()); }
+std::vector<ProgramStats> HostGuard::program_stats() const {
+  return loaded_program_stats(impl_->obj());
+}
 
 }  // namespace guardrail

@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 
+#include "guardrail/bpf_programs.hpp"
 #include "guardrail/bpf_skeleton.hpp"
 #include "guardrail/unique_fd.hpp"
 #include "net_guard.skel.h"
@@ -147,21 +148,12 @@ Result<void> NetGuard::apply(const policy::CompiledPolicy& policy, std::uint32_t
 
 Result<void> NetGuard::attach(const std::string& cgroup_dir) {
   if (impl_->links.contains(cgroup_dir)) return {};
-  UniqueFd cgroup(::open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!cgroup) return fail_errno("open cgroup " + cgroup_dir, errno);
-
   auto& progs = impl_->skel->progs;
-  std::vector<BpfLink> links;
-  for (bpf_program* prog : {progs.guard_connect4, progs.guard_connect6, progs.guard_sendmsg4,
-                            progs.guard_sendmsg6, progs.guard_egress, progs.guard_ingress}) {
-    BpfLink link(bpf_program__attach_cgroup(prog, cgroup.get()));
-    if (!link)
-      return fail_errno(
-          std::string("attach ") + bpf_program__section_name(prog) + " to cgroup " + cgroup_dir,
-          errno);
-    links.push_back(std::move(link));
-  }
-  impl_->links.emplace(cgroup_dir, std::move(links));
+  bpf_program* const programs[] = {progs.guard_connect4, progs.guard_connect6, progs.guard_sendmsg4,
+                                   progs.guard_sendmsg6, progs.guard_egress,   progs.guard_ingress};
+  auto links = attach_to_cgroup(programs, cgroup_dir);
+  if (!links) return std::unexpected(links.error());
+  impl_->links.emplace(cgroup_dir, std::move(*links));
   spdlog::debug("network guard attached to {}", cgroup_dir);
   return {};
 }
@@ -199,18 +191,7 @@ int NetGuard::program_fd(Program program) const {
 }
 
 std::vector<ProgramStats> NetGuard::program_stats() const {
-  std::ifstream enabled("/proc/sys/kernel/bpf_stats_enabled");
-  int on = 0;
-  if (!(enabled >> on) || !on) return {};
-  std::vector<ProgramStats> out;
-  bpf_program* prog;
-  bpf_object__for_each_program(prog, impl_->skel->obj) {
-    bpf_prog_info info{};
-    __u32 len = sizeof info;
-    if (bpf_prog_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0)
-      out.push_back({bpf_program__name(prog), info.run_cnt, info.run_time_ns});
-  }
-  return out;
+  return loaded_program_stats(impl_->skel->obj);
 }
 
 std::uint64_t NetGuard::stat(gr_stat which) const {

@@ -1,0 +1,285 @@
+// attempt: one privileged action per run, for the VM guard tests. Static, no dependencies:
+//   cc -static -O2 -o attempt attempt.c
+//
+// Every action subcommand prints exactly one line on stdout, "OK" or "ERR <ERRNO NAME>" (the
+// errno of the first step that failed), and says which step failed on stderr. Exit status:
+// 0 for OK, 1 for ERR, 2 for a usage error. Whatever an action creates (a mount, a socket) is
+// undone again when it succeeded, so a test can run it twice.
+//
+//   raw-socket                 socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)
+//   packet-socket              socket(AF_PACKET, SOCK_RAW, ETH_P_ALL)
+//   net-admin                  ioctl(SIOCSIFFLAGS) on lo with its current flags (CAP_NET_ADMIN)
+//   sys-admin                  sethostname(<current name>)                  (CAP_SYS_ADMIN)
+//   mount-tmpfs DIR            mount -t tmpfs on DIR
+//   bind-mount SRC DIR         mount --bind SRC DIR
+//   new-mount-api DIR          fsopen(tmpfs) + fsconfig(CREATE) + fsmount + move_mount to DIR
+//   fsmount-detached           fsopen(tmpfs) + fsconfig(CREATE) + fsmount, then a file is created
+//                              through the detached mount's fd (no move_mount)
+//   open-tree-clone SRC DIR    open_tree(SRC, OPEN_TREE_CLONE) + move_mount to DIR
+//   remount DIR                mount(MS_REMOUNT) of the mount at DIR
+//   userns-mount DIR           unshare(CLONE_NEWUSER | CLONE_NEWNS), then mount -t tmpfs on DIR
+//   connect-unix PATH          connect a unix stream socket to PATH
+//   bpf-map-create             bpf(BPF_MAP_CREATE) of a 1-entry array
+//
+//   serve-unix PATH            listen on a unix stream socket at PATH and accept forever
+//   run-in-cgroup DIR -- CMD [ARG...]
+//                              write our pid to DIR/cgroup.procs, then exec CMD
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+// x86_64 numbers of the new mount API (glibc 2.36 has wrappers, older ones do not).
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
+#define GR_FSOPEN_CLOEXEC 0x1
+#define GR_FSCONFIG_CMD_CREATE 6
+#define GR_FSMOUNT_CLOEXEC 0x1
+#define GR_MOVE_MOUNT_F_EMPTY_PATH 0x4
+#define GR_OPEN_TREE_CLONE 1
+#define GR_OPEN_TREE_CLOEXEC O_CLOEXEC
+
+static int ok(void) {
+  puts("OK");
+  return 0;
+}
+
+static int fail(const char* step) {
+  int e = errno;
+  const char* name = strerrorname_np(e);
+  fprintf(stderr, "attempt: %s: %s\n", step, strerror(e));
+  if (name)
+    printf("ERR %s\n", name);
+  else
+    printf("ERR %d\n", e);
+  return 1;
+}
+
+static int do_raw_socket(void) {
+  int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+  if (fd < 0) return fail("socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)");
+  close(fd);
+  return ok();
+}
+
+static int do_packet_socket(void) {
+  int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+  if (fd < 0) return fail("socket(AF_PACKET, SOCK_RAW)");
+  close(fd);
+  return ok();
+}
+
+static int do_net_admin(void) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail("socket(AF_INET, SOCK_DGRAM)");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) return fail("ioctl(SIOCGIFFLAGS, lo)");
+  // Same flags again: no change, but the kernel asks for CAP_NET_ADMIN before looking.
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) return fail("ioctl(SIOCSIFFLAGS, lo)");
+  close(fd);
+  return ok();
+}
+
+static int do_sys_admin(void) {
+  char name[256];
+  if (gethostname(name, sizeof name) < 0) return fail("gethostname");
+  if (sethostname(name, strlen(name)) < 0) return fail("sethostname");
+  return ok();
+}
+
+static int do_mount_tmpfs(const char* dir) {
+  if (mount("tmpfs", dir, "tmpfs", 0, "size=1m") < 0) return fail("mount(tmpfs)");
+  umount2(dir, MNT_DETACH);
+  return ok();
+}
+
+static int do_bind_mount(const char* src, const char* dir) {
+  if (mount(src, dir, NULL, MS_BIND, NULL) < 0) return fail("mount(MS_BIND)");
+  umount2(dir, MNT_DETACH);
+  return ok();
+}
+
+static int fs_tmpfs_mount(void) {
+  int fs = syscall(SYS_fsopen, "tmpfs", GR_FSOPEN_CLOEXEC);
+  if (fs < 0) return fail("fsopen(tmpfs)"), -1;
+  if (syscall(SYS_fsconfig, fs, GR_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    return fail("fsconfig(FSCONFIG_CMD_CREATE)"), -1;
+  int mfd = syscall(SYS_fsmount, fs, GR_FSMOUNT_CLOEXEC, 0);
+  if (mfd < 0) return fail("fsmount"), -1;
+  close(fs);
+  return mfd;
+}
+
+static int do_new_mount_api(const char* dir) {
+  int mfd = fs_tmpfs_mount();
+  if (mfd < 0) return 1;
+  if (syscall(SYS_move_mount, mfd, "", AT_FDCWD, dir, GR_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    return fail("move_mount");
+  close(mfd);
+  umount2(dir, MNT_DETACH);
+  return ok();
+}
+
+static int do_fsmount_detached(void) {
+  int mfd = fs_tmpfs_mount();
+  if (mfd < 0) return 1;
+  int f = openat(mfd, "written-through-detached-mount", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  if (f < 0) return fail("openat(detached mount fd, O_CREAT)");
+  if (write(f, "x\n", 2) != 2) return fail("write");
+  close(f);
+  close(mfd);
+  return ok();
+}
+
+static int do_open_tree_clone(const char* src, const char* dir) {
+  int t = syscall(SYS_open_tree, AT_FDCWD, src, GR_OPEN_TREE_CLONE | GR_OPEN_TREE_CLOEXEC);
+  if (t < 0) return fail("open_tree(OPEN_TREE_CLONE)");
+  if (syscall(SYS_move_mount, t, "", AT_FDCWD, dir, GR_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    return fail("move_mount");
+  close(t);
+  umount2(dir, MNT_DETACH);
+  return ok();
+}
+
+static int do_remount(const char* dir) {
+  if (mount(NULL, dir, NULL, MS_REMOUNT, "size=2m") < 0) return fail("mount(MS_REMOUNT)");
+  return ok();
+}
+
+static int do_userns_mount(const char* dir) {
+  if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) return fail("unshare(CLONE_NEWUSER|CLONE_NEWNS)");
+  // The mount lands in this process's private mount namespace and goes away with it.
+  if (mount("tmpfs", dir, "tmpfs", 0, "size=1m") < 0) return fail("mount(tmpfs) in the new userns");
+  return ok();
+}
+
+static int unix_addr(const char* path, struct sockaddr_un* a) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof a->sun_path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  strcpy(a->sun_path, path);
+  return 0;
+}
+
+static int do_connect_unix(const char* path) {
+  struct sockaddr_un a;
+  if (unix_addr(path, &a) < 0) return fail("socket path");
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail("socket(AF_UNIX)");
+  if (connect(fd, (struct sockaddr*)&a, sizeof a) < 0) return fail("connect");
+  close(fd);
+  return ok();
+}
+
+static int do_serve_unix(const char* path) {
+  struct sockaddr_un a;
+  if (unix_addr(path, &a) < 0) return fail("socket path");
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail("socket(AF_UNIX)");
+  unlink(path);
+  if (bind(fd, (struct sockaddr*)&a, sizeof a) < 0) return fail("bind");
+  if (listen(fd, 64) < 0) return fail("listen");
+  ok();
+  fflush(stdout);
+  for (;;) {
+    int c = accept(fd, NULL, NULL);
+    if (c >= 0) close(c);
+  }
+}
+
+static int do_bpf_map_create(void) {
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.map_type = BPF_MAP_TYPE_ARRAY;
+  attr.key_size = 4;
+  attr.value_size = 4;
+  attr.max_entries = 1;
+  int fd = syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof attr);
+  if (fd < 0) return fail("bpf(BPF_MAP_CREATE)");
+  close(fd);
+  return ok();
+}
+
+static int do_run_in_cgroup(const char* dir, char** cmd) {
+  char path[4096], pid[32];
+  snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    fprintf(stderr, "attempt: open %s: %s\n", path, strerror(errno));
+    return 2;
+  }
+  int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+  if (write(fd, pid, n) != n) {
+    fprintf(stderr, "attempt: write %s: %s\n", path, strerror(errno));
+    return 2;
+  }
+  close(fd);
+  execvp(cmd[0], cmd);
+  fprintf(stderr, "attempt: exec %s: %s\n", cmd[0], strerror(errno));
+  return 127;
+}
+
+static int usage(void) {
+  fprintf(stderr,
+          "usage: attempt raw-socket | packet-socket | net-admin | sys-admin | mount-tmpfs DIR |\n"
+          "       bind-mount SRC DIR | new-mount-api DIR | fsmount-detached |\n"
+          "       open-tree-clone SRC DIR | remount DIR | userns-mount DIR | connect-unix PATH |\n"
+          "       bpf-map-create | serve-unix PATH | run-in-cgroup DIR -- CMD [ARG...]\n");
+  return 2;
+}
+
+int main(int argc, char** argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc < 2) return usage();
+  const char* c = argv[1];
+  int n = argc - 2;
+  char** a = argv + 2;
+  if (!strcmp(c, "raw-socket") && n == 0) return do_raw_socket();
+  if (!strcmp(c, "packet-socket") && n == 0) return do_packet_socket();
+  if (!strcmp(c, "net-admin") && n == 0) return do_net_admin();
+  if (!strcmp(c, "sys-admin") && n == 0) return do_sys_admin();
+  if (!strcmp(c, "mount-tmpfs") && n == 1) return do_mount_tmpfs(a[0]);
+  if (!strcmp(c, "bind-mount") && n == 2) return do_bind_mount(a[0], a[1]);
+  if (!strcmp(c, "new-mount-api") && n == 1) return do_new_mount_api(a[0]);
+  if (!strcmp(c, "fsmount-detached") && n == 0) return do_fsmount_detached();
+  if (!strcmp(c, "open-tree-clone") && n == 2) return do_open_tree_clone(a[0], a[1]);
+  if (!strcmp(c, "remount") && n == 1) return do_remount(a[0]);
+  if (!strcmp(c, "userns-mount") && n == 1) return do_userns_mount(a[0]);
+  if (!strcmp(c, "connect-unix") && n == 1) return do_connect_unix(a[0]);
+  if (!strcmp(c, "bpf-map-create") && n == 0) return do_bpf_map_create();
+  if (!strcmp(c, "serve-unix") && n == 1) return do_serve_unix(a[0]);
+  if (!strcmp(c, "run-in-cgroup") && n >= 3 && !strcmp(a[1], "--"))
+    return do_run_in_cgroup(a[0], a + 2);
+  return usage();
+}

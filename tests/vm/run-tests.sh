@@ -1,0 +1,179 @@
+#!/bin/sh
+# Guardrail's BPF-LSM guard tests. Runs INSIDE the test VM (busybox sh, started by /init of
+# build-initramfs.sh), never on the host: it moves itself between cgroups and mounts things.
+#
+# For every guarded action it runs the static `attempt` tool once inside the guarded cgroup
+# /vmtest/agent (expects "ERR EPERM" and exactly one new alert of the guard's kind, blocked by
+# the lsm backend) and once in the sibling /vmtest/other, which is in no zone (expects "OK" and
+# no new alert). Prints "PASS name" / "FAIL name: details" per check, a summary line, and exits
+# non-zero when anything failed.
+export PATH=/bin:/sbin:/usr/local/bin:/test
+
+G=/usr/local/bin/guardrail
+A=/test/attempt
+CG=/sys/fs/cgroup
+INSIDE=$CG/vmtest/agent
+OUTSIDE=$CG/vmtest/other
+# Mount and bpf() attempts run in a zone without the capability guard: in agent-sandbox it
+# refuses CAP_SYS_ADMIN (fsopen, open_tree, unshare) or CAP_BPF (bpf() on 6.1) before the mount
+# and bpf hooks are reached, which is right but would test the capability guard again.
+MOUNTER=$CG/vmtest/mounter
+AGENT_CG=$CG/vmtest/agent
+ALERTS=/tmp/alerts.jsonl
+AGENT_LOG=/tmp/agent.log
+METRICS=http://127.0.0.1:9464/metrics
+ALERT_WAIT_TICKS=${ALERT_WAIT_TICKS:-30}   # x 0.1 s: how long an expected alert may take
+SETTLE_TICKS=${SETTLE_TICKS:-5}            # x 0.1 s: quiet time before counting alerts
+READY_TICKS=${READY_TICKS:-900}            # x 0.1 s: agent start-up (BPF load under TCG)
+
+passes=0
+fails=0
+pass() { echo "PASS $1"; passes=$((passes + 1)); }
+fail() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
+
+alert_lines() { if [ -f "$ALERTS" ]; then wc -l <"$ALERTS"; else echo 0; fi; }
+# New alert lines since line count $1.
+new_alerts() { [ -f "$ALERTS" ] && tail -n +"$(($1 + 1))" "$ALERTS"; }
+count_kind() { new_alerts "$1" | grep -c "\"kind\": *\"$2\""; }
+count_blocked_lsm() {
+  new_alerts "$1" | grep "\"kind\": *\"$2\"" | grep "\"verdict\": *\"blocked\"" |
+    grep -c "\"backend\": *\"lsm\""
+}
+oneline() { tr '\n' ' ' | cut -c1-"${1:-400}"; }
+
+# check NAME KIND ATTEMPT-ARGS...: the inside and the outside run of one action.
+check() {
+  name=$1 kind=$2
+  shift 2
+
+  before=$(alert_lines)
+  out=$(timeout 20 "$A" run-in-cgroup "$INSIDE" -- "$A" "$@" 2>/tmp/attempt.err)
+  err=$(oneline 200 </tmp/attempt.err)
+  i=0
+  # No agent, no alerts: do not wait for them.
+  kill -0 "$agent_pid" 2>/dev/null || i=$ALERT_WAIT_TICKS
+  while [ "$i" -lt "$ALERT_WAIT_TICKS" ] && [ "$(count_kind "$before" "$kind")" -lt 1 ]; do
+    usleep 100000
+    i=$((i + 1))
+  done
+  usleep $((SETTLE_TICKS * 100000))
+  n_kind=$(count_kind "$before" "$kind")
+  n_ok=$(count_blocked_lsm "$before" "$kind")
+  n_all=$(($(alert_lines) - before))
+  details=""
+  [ "$out" = "ERR EPERM" ] || details="attempt printed '$out' (want 'ERR EPERM') [$err];"
+  if [ "$n_kind" -ne 1 ]; then
+    details="$details $n_kind new '$kind' alerts (want 1, $n_all new alerts in all);"
+  elif [ "$n_ok" -ne 1 ]; then
+    details="$details the '$kind' alert is not verdict=blocked backend=lsm;"
+  fi
+  if [ -n "$details" ]; then
+    [ "$n_all" -gt 0 ] && details="$details new alerts: $(new_alerts "$before" | oneline 600)"
+    fail "$name/inside" "$details"
+  else
+    pass "$name/inside"
+  fi
+  if [ "$n_all" -gt "$n_kind" ]; then
+    echo "NOTE $name/inside: $((n_all - n_kind)) further new alerts of other kinds: $(new_alerts "$before" |
+      grep -v "\"kind\": *\"$kind\"" | oneline 600)"
+  fi
+
+  before=$(alert_lines)
+  out=$(timeout 20 "$A" run-in-cgroup "$OUTSIDE" -- "$A" "$@" 2>/tmp/attempt.err)
+  err=$(oneline 200 </tmp/attempt.err)
+  usleep $((SETTLE_TICKS * 100000))
+  n_all=$(($(alert_lines) - before))
+  details=""
+  [ "$out" = "OK" ] || details="attempt printed '$out' (want 'OK') [$err];"
+  [ "$n_all" -eq 0 ] || details="$details $n_all new alerts (want 0): $(new_alerts "$before" | oneline 600)"
+  if [ -n "$details" ]; then fail "$name/outside" "$details"; else pass "$name/outside"; fi
+}
+
+echo "--- kernel $(uname -r), LSMs: $(cat /sys/kernel/security/lsm 2>/dev/null)"
+case ",$(cat /sys/kernel/security/lsm 2>/dev/null)," in
+  *,bpf,*) pass lsm-list-has-bpf ;;
+  *) fail lsm-list-has-bpf "'bpf' not in /sys/kernel/security/lsm" ;;
+esac
+
+echo "--- guardrail probe"
+t0=$(cut -d' ' -f1 /proc/uptime)
+"$G" probe >/tmp/probe.txt 2>&1
+prc=$?
+cat /tmp/probe.txt
+echo "--- probe rc=$prc, $(cut -d' ' -f1 /proc/uptime) - $t0 s (guest uptime)"
+if grep -Eq '^bpf_lsm +yes' /tmp/probe.txt; then
+  pass probe-bpf-lsm
+else
+  fail probe-bpf-lsm "guardrail probe does not say 'bpf_lsm yes': $(grep -E '^bpf_lsm' /tmp/probe.txt)"
+fi
+
+# Fixtures: the two cgroups, mount targets, a host path to bind, a tmpfs to remount, and a fake
+# container runtime socket with a symlink and a hard link to it (the server stays in the root
+# cgroup, outside every zone).
+mkdir -p "$INSIDE" "$OUTSIDE" "$MOUNTER" /mnt/target /mnt/hostpath /mnt/remount
+echo secret >/mnt/hostpath/file
+mount -t tmpfs -o size=1m tmpfs /mnt/remount
+"$A" serve-unix /run/fake-runtime.sock >/tmp/serve.out 2>&1 &
+serve_pid=$!
+i=0
+while [ ! -S /run/fake-runtime.sock ] && [ "$i" -lt 50 ]; do usleep 100000; i=$((i + 1)); done
+ln -sf /run/fake-runtime.sock /tmp/runtime-symlink.sock
+ln -f /run/fake-runtime.sock /run/runtime-hardlink.sock
+
+echo "--- starting the agent"
+t0=$(cut -d' ' -f1 /proc/uptime)
+"$G" agent --policy /test/policy.yaml --alerts "$ALERTS" --metrics-address 127.0.0.1:9464 \
+  --dedup-window-seconds 0 --rate-limit 0 >"$AGENT_LOG" 2>&1 &
+agent_pid=$!
+i=0
+ready=0
+while [ "$i" -lt "$READY_TICKS" ]; do
+  if wget -q -O /tmp/metrics.txt "$METRICS" 2>/dev/null; then ready=1; break; fi
+  kill -0 "$agent_pid" 2>/dev/null || break
+  usleep 100000
+  i=$((i + 1))
+done
+if [ "$ready" = 1 ]; then
+  pass agent-ready
+  echo "--- agent ready after $(cut -d' ' -f1 /proc/uptime) - $t0 s (guest uptime)"
+  grep -E '^guardrail_guard_backend' /tmp/metrics.txt
+else
+  if kill -0 "$agent_pid" 2>/dev/null; then
+    fail agent-ready "/metrics did not answer within $((READY_TICKS / 10)) s"
+  else
+    wait "$agent_pid"
+    fail agent-ready "the agent exited (rc=$?) before /metrics answered: $(tail -n 5 "$AGENT_LOG" | oneline 600)"
+  fi
+fi
+
+check raw-socket raw_socket raw-socket
+check packet-socket raw_socket packet-socket
+check cap-net-admin capability net-admin
+check cap-sys-admin capability sys-admin
+INSIDE=$MOUNTER
+check mount-tmpfs mount mount-tmpfs /mnt/target
+check bind-mount mount bind-mount /mnt/hostpath /mnt/target
+check new-mount-api mount new-mount-api /mnt/target
+check fsmount-detached mount fsmount-detached
+check open-tree-clone mount open-tree-clone /mnt/hostpath /mnt/target
+check remount mount remount /mnt/remount
+check userns-mount mount userns-mount /mnt/target
+check bpf-map-create bpf bpf-map-create
+INSIDE=$AGENT_CG
+check runtime-socket-path runtime_socket connect-unix /run/fake-runtime.sock
+check runtime-socket-symlink runtime_socket connect-unix /tmp/runtime-symlink.sock
+check runtime-socket-hardlink runtime_socket connect-unix /run/runtime-hardlink.sock
+
+if [ "$ready" = 1 ]; then
+  if kill -0 "$agent_pid" 2>/dev/null; then pass agent-alive; else fail agent-alive "the agent died during the tests"; fi
+fi
+kill "$agent_pid" "$serve_pid" 2>/dev/null
+wait "$agent_pid" 2>/dev/null
+
+echo "--- $(alert_lines) alerts in all"
+if [ "$fails" -gt 0 ]; then
+  echo "--- agent log (last 200 lines)"
+  tail -n 200 "$AGENT_LOG"
+fi
+echo "run-tests: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]
