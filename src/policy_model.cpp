@@ -22,4 +22,9 @@ const Workload* Policy::find_workload(const std::string& workload_name) const {
   return it == workloads.end() ? nullptr : &*it;
 }
 
+std::string Policy::effective_default_zone() const {
+  if (!default_zone.empty()) return default_zone;
+  return find_zone("agent-sandbox") ? "agent-sandbox" : "";
+}
+
 }  // namespace guardrail::policy

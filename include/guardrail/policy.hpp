@@ -129,6 +129,12 @@ std::string capability_name(int number);
 struct Zone {
   std::string name;
   std::vector<std::string> cgroup_globs;  // selector.cgroups: globs over cgroup v2 paths
+  // Container selectors (Docker discovery). A container matches when every label matches
+  // (selector.labels), or its name matches a selector.names glob, or its image a
+  // selector.images glob.
+  std::map<std::string, std::string> match_labels;
+  std::vector<std::string> name_globs;
+  std::vector<std::string> image_globs;
   std::vector<EgressRule> egress;
   std::optional<Mode> mode;  // overrides the policy's mode for this zone
   HostGuards guards;
@@ -148,11 +154,16 @@ struct Policy {
   std::string file;
   std::string name;
   Mode mode = Mode::Enforce;
+  // spec.defaultZone: the zone of a container no selector names, and of one not identified yet
+  // (fail closed). Empty in the file means agent-sandbox when that zone exists.
+  std::string default_zone;
   std::vector<Zone> zones;
   std::vector<Workload> workloads;
   std::vector<Flow> flows;
 
   const Zone* find_zone(const std::string& name) const;
+  // default_zone, or "agent-sandbox" when the file names none and that zone exists, else "".
+  std::string effective_default_zone() const;
   const Workload* find_workload(const std::string& name) const;
 };
 

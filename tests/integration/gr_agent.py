@@ -26,12 +26,32 @@ NET_ATTACH_TYPES = {
     "cgroup_inet_egress": "egress", "egress": "egress",
 }
 
-ALERT_FIELDS = {
+# Fields of every alert, then the fields of each kind (see docs/events.md).
+COMMON_ALERT_FIELDS = {
     "time": str, "kind": str, "verdict": str, "backend": str, "policy": str, "workload": str,
-    "zone": str, "cgroup_id": int, "pid": int, "tid": int, "comm": str, "direction": str,
-    "protocol": str, "family": str, "src": str, "sport": int, "dst": str, "dport": int,
-    "peer_workload": str, "peer_zone": str, "rule": str,
+    "zone": str, "cgroup_id": int, "pid": int, "tid": int, "comm": str,
 }
+NET_ALERT_FIELDS = {
+    "direction": str, "protocol": str, "family": str, "src": str, "sport": int, "dst": str,
+    "dport": int, "peer_workload": str, "peer_zone": str, "rule": str,
+}
+HOST_ALERT_FIELDS = {
+    "capability": {"capability": str, "capability_number": int},
+    "raw_socket": {"socket_family": str, "socket_type": str, "socket_protocol": int},
+    "mount": {"operation": str, "source": str, "target": str, "fstype": str, "flags": int},
+    "runtime_socket": {"path": str, "inode": int},
+    "bpf": {"bpf_command": int},
+}
+HOST_KINDS = frozenset(HOST_ALERT_FIELDS)
+# The fields of a network alert (what every alert had before the host guards).
+ALERT_FIELDS = dict(COMMON_ALERT_FIELDS, **NET_ALERT_FIELDS)
+
+
+def alert_fields(kind):
+    """The contract fields (name -> type) of an alert of `kind`, pipeline fields excluded."""
+    if kind in HOST_ALERT_FIELDS:
+        return dict(COMMON_ALERT_FIELDS, **HOST_ALERT_FIELDS[kind])
+    return ALERT_FIELDS
 # Fields of the alerts and metrics pipeline (dedup, enrichment). An alert that has "count" comes
 # from an agent with the pipeline, and is then validated against schema/alert.schema.json too.
 PIPELINE_ALERT_FIELDS = {
@@ -410,9 +430,9 @@ def start_agent(binary, workdir, topo, mode="enforce", extra_args=(), policy=Non
 
 
 def check_alert_schema(alert):
-    """Every alert carries every contract field with the contract's type."""
+    """Every alert carries every contract field of its kind with the contract's type."""
     problems = []
-    for field, typ in ALERT_FIELDS.items():
+    for field, typ in alert_fields(alert.get("kind")).items():
         if field not in alert:
             problems.append("missing %r" % field)
         elif not isinstance(alert[field], typ) or (typ is int and isinstance(alert[field], bool)):

@@ -21,6 +21,30 @@ belongs to that cgroup and namespace from its first instruction. Then it renames
     listen-udp PORT                                 prints one JSON line per datagram received
     exec ARGV...                                    exec ARGV (e.g. a `sleep` that pins a workload)
 
+Host-guard probes (one JSON line each: {"result": "ok"|"error", "errno": NAME, "pid": PID, ...}):
+
+    raw-socket [--family inet|inet6] [--protocol N] socket(family, SOCK_RAW, N) (default ICMP)
+    packet-socket [--type raw|dgram] [--protocol N] socket(AF_PACKET, type, N) (N as passed to
+                                                    socket(), default htons(ETH_P_ALL))
+    mount-tmpfs DIR [--keep]                        mount(2) a tmpfs on DIR, then unmount it
+                                                    (--keep: leave it mounted)
+    connect-unix PATH [--timeout S]                 AF_UNIX stream connect(), reads the server's
+                                                    greeting line
+    serve-unix PATH                                 AF_UNIX stream server: greets every client
+                                                    with "hello", one JSON line per connection
+    bpf-map-create                                  bpf(BPF_MAP_CREATE) of a 1-entry array map
+    drop-caps-except CAPS -- COMMAND ...            keep only CAPS (comma-separated, e.g.
+                                                    net_raw or CAP_NET_RAW,CAP_SYS_ADMIN, or
+                                                    "none") in every capability set (bounding,
+                                                    permitted, effective, inheritable, ambient),
+                                                    then run COMMAND
+
+With drop-caps-except the order changes: the network namespace is entered first (setns needs
+CAP_SYS_ADMIN), then the capabilities are dropped, and only then is the cgroup joined (a root
+process may write cgroup.procs without capabilities), so the dropping itself is never a
+capability use of the workload: inside the cgroup the process can only ever pass a check for
+CAPS.
+
 Servers print "READY" once bound. Errors are reported by errno name (e.g. "EPERM"), never raised,
 so the caller can assert on exactly what the kernel answered. Standard library only.
 """
@@ -158,6 +182,201 @@ def cmd_listen_udp(args):
         _emit({"src": peer[0], "sport": peer[1], "payload": data.decode(errors="replace")})
 
 
+# ---- host-guard probes ---------------------------------------------------------------------------
+
+def _socket_result(family, type_, proto):
+    try:
+        sock = socket.socket(family, type_, proto)
+    except OSError as exc:
+        _emit({"result": "error", "errno": _errno_name(exc), "pid": os.getpid()})
+        return 0
+    sock.close()
+    _emit({"result": "ok", "pid": os.getpid()})
+    return 0
+
+
+def cmd_raw_socket(args):
+    family = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}[args.family]
+    return _socket_result(family, socket.SOCK_RAW, args.protocol)
+
+
+ETH_P_ALL = 0x0003
+
+
+def cmd_packet_socket(args):
+    proto = socket.htons(ETH_P_ALL) if args.protocol is None else args.protocol
+    type_ = {"raw": socket.SOCK_RAW, "dgram": socket.SOCK_DGRAM}[args.type]
+    return _socket_result(socket.AF_PACKET, type_, proto)
+
+
+def _libc():
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _oserror(name):
+    import ctypes
+    err = ctypes.get_errno()
+    return OSError(err, "%s: %s" % (name, os.strerror(err)))
+
+
+MNT_DETACH = 2
+
+
+def cmd_mount_tmpfs(args):
+    import ctypes
+    libc = _libc()
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                           ctypes.c_char_p]
+    out = {"pid": os.getpid()}
+    if libc.mount(b"tmpfs", os.fsencode(args.dir), b"tmpfs", 0, b"size=1m") != 0:
+        out.update(result="error", errno=_errno_name(_oserror("mount")))
+        _emit(out)
+        return 0
+    out["result"] = "ok"
+    if not args.keep:
+        out["unmounted"] = libc.umount2(os.fsencode(args.dir), MNT_DETACH) == 0
+    _emit(out)
+    return 0
+
+
+def cmd_connect_unix(args):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(args.timeout)
+    try:
+        sock.connect(args.path)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError as exc:
+        name = "ETIMEDOUT" if isinstance(exc, socket.timeout) else _errno_name(exc)
+        _emit({"result": "error", "errno": name, "pid": os.getpid()})
+        return 0
+    finally:
+        sock.close()
+    _emit({"result": "ok", "greeting": data.decode(errors="replace").rstrip("\n"),
+           "pid": os.getpid()})
+    return 0
+
+
+def cmd_serve_unix(args):
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(args.path)
+    srv.listen(16)
+    print("READY", flush=True)
+    while True:
+        conn, _ = srv.accept()
+        try:
+            conn.sendall(b"hello\n")
+            _emit({"accepted": True})
+        except OSError as exc:
+            _emit({"accepted": True, "errno": _errno_name(exc)})
+        finally:
+            conn.close()
+
+
+NR_BPF = {"x86_64": 321, "aarch64": 280}
+BPF_MAP_CREATE = 0
+BPF_MAP_TYPE_ARRAY = 2
+
+
+def cmd_bpf_map_create(args):
+    import ctypes
+    libc = _libc()
+    attr = (ctypes.c_uint32 * 32)()  # union bpf_attr, zero-padded (128 bytes)
+    attr[0], attr[1], attr[2], attr[3] = BPF_MAP_TYPE_ARRAY, 4, 4, 1  # type, key, value, entries
+    libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(ctypes.c_long(NR_BPF[os.uname().machine]), ctypes.c_long(BPF_MAP_CREATE),
+                      ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
+    if fd < 0:
+        _emit({"result": "error", "errno": _errno_name(_oserror("bpf")), "pid": os.getpid()})
+        return 0
+    os.close(fd)
+    _emit({"result": "ok", "pid": os.getpid()})
+    return 0
+
+
+# ---- capabilities ------------------------------------------------------------------------------
+
+CAP_NAMES = [
+    "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid",
+    "setpcap", "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw",
+    "ipc_lock", "ipc_owner", "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct",
+    "sys_admin", "sys_boot", "sys_nice", "sys_resource", "sys_time", "sys_tty_config", "mknod",
+    "lease", "audit_write", "audit_control", "setfcap", "mac_override", "mac_admin", "syslog",
+    "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf", "checkpoint_restore",
+]
+PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def parse_caps(text):
+    """'net_raw,CAP_SYS_ADMIN' -> {13, 21}; 'none' or '' -> set()."""
+    keep = set()
+    for name in text.split(","):
+        name = name.strip().lower()
+        if not name or name == "none":
+            continue
+        if name.startswith("cap_"):
+            name = name[4:]
+        if name not in CAP_NAMES:
+            raise SystemExit("netprobe: unknown capability %r" % name)
+        keep.add(CAP_NAMES.index(name))
+    return keep
+
+
+def drop_caps_except(keep):
+    """Leave exactly `keep` in the bounding, permitted, effective, inheritable and ambient sets
+    of this process (and so of what it execs)."""
+    import ctypes
+    libc = _libc()
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+    except OSError:
+        last = len(CAP_NAMES) - 1
+    for cap in range(last + 1):
+        if cap not in keep and libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise _oserror("prctl(PR_CAPBSET_DROP, %d)" % cap)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    mask = sum(1 << c for c in keep)
+    data = (Data * 2)()
+    for i in range(2):
+        word = (mask >> (32 * i)) & 0xffffffff
+        data[i].effective = data[i].permitted = data[i].inheritable = word
+    header = Header(LINUX_CAPABILITY_VERSION_3, 0)
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise _oserror("capset")
+    if libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0:
+        raise _oserror("prctl(PR_CAP_AMBIENT_CLEAR_ALL)")
+    for cap in sorted(keep):
+        if libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0:
+            raise _oserror("prctl(PR_CAP_AMBIENT_RAISE, %d)" % cap)
+
+
+def effective_caps():
+    """CapEff of this process as a set of capability numbers."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                value = int(line.split()[1], 16)
+                return {c for c in range(64) if value >> c & 1}
+    return set()
+
+
 CLONE_NEWNET = 0x40000000
 
 
@@ -229,7 +448,50 @@ def main(argv=None):
     e = sub.add_parser("exec")
     e.add_argument("argv", nargs=argparse.REMAINDER)
 
+    r = sub.add_parser("raw-socket")
+    r.add_argument("--family", choices=["inet", "inet6"], default="inet")
+    r.add_argument("--protocol", type=int, default=socket.IPPROTO_ICMP)
+    r.set_defaults(func=cmd_raw_socket)
+
+    pk = sub.add_parser("packet-socket")
+    pk.add_argument("--type", choices=["raw", "dgram"], default="raw")
+    pk.add_argument("--protocol", type=int, default=None)
+    pk.set_defaults(func=cmd_packet_socket)
+
+    m = sub.add_parser("mount-tmpfs")
+    m.add_argument("dir")
+    m.add_argument("--keep", action="store_true", help="leave the tmpfs mounted")
+    m.set_defaults(func=cmd_mount_tmpfs)
+
+    cu = sub.add_parser("connect-unix")
+    cu.add_argument("path")
+    cu.add_argument("--timeout", type=float, default=3.0)
+    cu.set_defaults(func=cmd_connect_unix)
+
+    su = sub.add_parser("serve-unix")
+    su.add_argument("path")
+    su.set_defaults(func=cmd_serve_unix)
+
+    b = sub.add_parser("bpf-map-create")
+    b.set_defaults(func=cmd_bpf_map_create)
+
+    d = sub.add_parser("drop-caps-except")
+    d.add_argument("caps")
+    d.add_argument("argv", nargs=argparse.REMAINDER)
+
     args = p.parse_args(argv)
+    if args.cmd == "drop-caps-except":
+        rest = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+        if not rest:
+            p.error("drop-caps-except needs a COMMAND")
+        keep = parse_caps(args.caps)
+        enter(args.netns, None)
+        drop_caps_except(keep)
+        if effective_caps() != keep:
+            raise SystemExit("netprobe: capabilities are %r after dropping, want %r"
+                             % (sorted(effective_caps()), sorted(keep)))
+        enter(None, args.cgroup)
+        return main(rest)
     enter(args.netns, args.cgroup)
     if args.cmd == "exec":
         argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
