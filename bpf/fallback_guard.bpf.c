@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Host guards where the kernel refuses BPF-LSM programs. What each can promise:
- *   cgroup/sock_create      raw and packet sockets: prevention (EPERM), per workload cgroup
+ *   cgroup/sock_create      raw inet/inet6 sockets: prevention (EPERM), per workload cgroup;
+ *                           the kernel runs it for inet sockets only, so packet (AF_PACKET)
+ *                           sockets are detected at socket() entry by a syscall tracepoint
  *   cgroup/connect_unix     runtime sockets: prevention, but by the path the client passes
  *                           (a symlink or hard link under another name is not seen)
  *   tp_btf/cap_capable      capabilities: detection after the check passed; kill sends SIGKILL
@@ -66,6 +68,26 @@ int guard_sock_create(struct bpf_sock *sk)
 	return prevent(&s);
 }
 
+/* cgroup/sock_create never sees AF_PACKET: detect it at socket() entry. */
+SEC("tracepoint/syscalls/sys_enter_socket")
+int guard_packet_socket(struct trace_event_raw_sys_enter *ctx)
+{
+	struct subject s;
+
+	if (ctx->args[0] != AF_PACKET || !subject_of_task(GR_GUARD_RAW_SOCKETS, &s))
+		return 0;
+	struct gr_host_event *ev = new_host_event(GR_EV_RAW_SOCKET, GR_BACKEND_TRACEPOINT, &s);
+	if (ev) {
+		ev->family = AF_PACKET;
+		ev->type = ctx->args[1];
+		ev->protocol = ctx->args[2];
+		ev->verdict = detected(&s);
+		submit_event(ev);
+	}
+	kill_if_asked(&s);
+	return 0;
+}
+
 SEC("cgroup/connect_unix")
 int guard_connect_unix(struct bpf_sock_addr *ctx)
 {
@@ -82,7 +104,7 @@ int guard_connect_unix(struct bpf_sock_addr *ctx)
 	if (!sockets || !bpf_map_lookup_elem(sockets, &key))
 		return 1;
 	struct gr_host_event *ev =
-	    new_host_event(GR_EV_RUNTIME_SOCKET, GR_BACKEND_CGROUP_SOCK_ADDR, &s);
+	    new_host_event(GR_EV_RUNTIME_SOCKET, GR_BACKEND_CGROUP_CONNECT_UNIX, &s);
 	if (ev) {
 		ev->family = AF_UNIX;
 		__builtin_memcpy(ev->path, key.path, sizeof(key.path));
@@ -93,7 +115,9 @@ int guard_connect_unix(struct bpf_sock_addr *ctx)
 }
 
 /* Fires on every capability check of every task: the workload lookup comes first. Only checks
- * that passed matter (a refused one did no harm), and not the silent probes (CAP_OPT_NOAUDIT). */
+ * that passed matter (a refused one did no harm). The tracepoint cannot tell the kernel's silent
+ * probes (e.g. CAP_SYS_ADMIN in memory accounting) from real use: a workload holding a denied
+ * capability is reported whenever the kernel asks, which is why agents should hold none. */
 SEC("tp_btf/cap_capable")
 int BPF_PROG(guard_cap_capable, const struct cred *cred, struct user_namespace *target_ns,
 	     const struct user_namespace *capable_ns, int cap, int ret)

@@ -138,6 +138,7 @@ enum gr_backend {
 	GR_BACKEND_LSM_CGROUP = 5,
 	GR_BACKEND_TP_BTF = 6,
 	GR_BACKEND_TRACEPOINT = 7,
+	GR_BACKEND_CGROUP_CONNECT_UNIX = 8,
 };
 
 enum gr_direction {

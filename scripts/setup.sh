@@ -22,7 +22,7 @@ pkgs=(build-essential cmake clang llvm pkg-config libelf-dev zlib1g-dev
       nlohmann-json3-dev libgtest-dev libgmock-dev googletest libcurl4-openssl-dev
       iproute2 iputils-ping netcat-openbsd socat curl python3 python3-pytest clang-format
       python3-jsonschema prometheus prometheus-alertmanager
-      qemu-system-x86 busybox-static cpio)
+      qemu-system-x86 busybox-static cpio apparmor systemd python3-seccomp)
 
 missing=()
 for p in "${pkgs[@]}" "${backports_pkgs[@]}"; do

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <set>
 #include <cmath>
 #include <iostream>
 #include <mutex>
@@ -108,13 +109,18 @@ std::map<std::string, std::size_t> workloads_per_zone(const policy::Policy& poli
   return counts;
 }
 
-bool guards_host(const policy::Policy& policy) {
+// The host guards some zone of the policy asks for, by the probe's guard names.
+std::set<std::string> requested_host_guards(const policy::Policy& policy) {
+  std::set<std::string> out;
   for (const auto& z : policy.zones) {
     const auto& g = z.guards;
-    for (auto a : {g.capabilities, g.raw_sockets, g.mounts, g.runtime_sockets, g.bpf})
-      if (a != policy::Action::None) return true;
+    if (g.capabilities != policy::Action::None) out.insert("capabilities");
+    if (g.raw_sockets != policy::Action::None) out.insert("raw-sockets");
+    if (g.mounts != policy::Action::None) out.insert("mounts");
+    if (g.runtime_sockets != policy::Action::None) out.insert("runtime-sockets");
+    if (g.bpf != policy::Action::None) out.insert("bpf");
   }
-  return false;
+  return out;
 }
 
 // The backend each guard really runs with: the network guard's from the probe, the host guards'
@@ -122,17 +128,21 @@ bool guards_host(const policy::Policy& policy) {
 // they must not look protected.
 std::vector<probe::GuardBackend> running_backends(const probe::Report& report,
                                                   const HostGuard* host,
-                                                  const std::string& host_failure) {
+                                                  const std::string& host_failure,
+                                                  const std::set<std::string>& requested) {
   std::vector<probe::GuardBackend> out;
   for (const auto& g : report.guards) {
     if (g.guard == "network") {
       out.push_back(g);
+    } else if (!requested.contains(g.guard)) {
+      out.push_back({g.guard, "not_enforced", "none", "no zone of the policy guards it"});
     } else if (!host) {
-      out.push_back({g.guard, host_failure.empty() ? "not_enforced" : "unavailable", "none",
-                     host_failure.empty() ? "no zone of the policy guards it" : host_failure});
+      out.push_back({g.guard, "unavailable", "none", host_failure});
+    } else {
+      for (const auto& running : host->backends())
+        if (running.guard == g.guard) out.push_back(running);
     }
   }
-  if (host) out.insert(out.end(), host->backends().begin(), host->backends().end());
   return out;
 }
 
@@ -246,7 +256,8 @@ int run_agent(const AgentOptions& options) {
   // The host guards share the network guard's maps and ring buffer, so they load after it.
   std::unique_ptr<HostGuard> host;
   std::string host_failure;
-  if (guards_host(policy)) {
+  const auto requested = requested_host_guards(policy);
+  if (!requested.empty()) {
     auto loaded_host = HostGuard::load(report, **guard);
     if (loaded_host) {
       host = std::move(*loaded_host);
@@ -255,7 +266,7 @@ int run_agent(const AgentOptions& options) {
       spdlog::error("host guards unavailable: {}", host_failure);
     }
   }
-  const auto guards = running_backends(report, host.get(), host_failure);
+  const auto guards = running_backends(report, host.get(), host_failure, requested);
 
   auto compiled = enforce(policy, *found, **guard, host.get());
   if (!compiled) {

@@ -141,6 +141,8 @@ std::string_view backend_name(std::uint8_t backend) {
       return "tp_btf";
     case GR_BACKEND_TRACEPOINT:
       return "tracepoint";
+    case GR_BACKEND_CGROUP_CONNECT_UNIX:
+      return "cgroup_connect_unix";
     default:
       return "none";
   }

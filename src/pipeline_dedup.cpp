@@ -16,7 +16,8 @@ std::string net_key(const gr_net_event& ev) {
     std::uint8_t family;
     std::uint8_t peer[16];
     std::uint16_t port;
-  } key{};
+  } key;
+  std::memset(&key, 0, sizeof key);  // the padding is part of the key's bytes
   key.workload_id = ev.workload_id;
   key.type = ev.hdr.type;
   key.protocol = ev.protocol;
@@ -32,7 +33,14 @@ std::string host_key(const gr_host_event& ev) {
     std::uint16_t type;
     std::int32_t capability;
     std::uint32_t family, sock_type, op;
-  } key{ev.workload_id, ev.hdr.type, ev.capability, ev.family, ev.type, ev.op};
+  } key;
+  std::memset(&key, 0, sizeof key);  // the padding is part of the key's bytes
+  key.workload_id = ev.workload_id;
+  key.type = ev.hdr.type;
+  key.capability = ev.capability;
+  key.family = ev.family;
+  key.sock_type = ev.type;
+  key.op = ev.op;
   std::string out(reinterpret_cast<const char*>(&key), sizeof key);
   out.append(ev.path, strnlen(ev.path, sizeof ev.path));
   return out;

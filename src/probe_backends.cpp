@@ -68,9 +68,14 @@ std::vector<GuardBackend> choose_backends(const std::vector<Feature>& features) 
   if (lsm)
     guards.push_back(lsm_backend("raw-sockets", has));
   else if (has("cgroup_sock_create"))
-    guards.push_back({"raw-sockets", "cgroup_sock", kPrevention,
-                      "BPF-LSM unavailable: cgroup/sock_create denies raw and packet sockets "
-                      "instead, with the same guarantee."});
+    guards.push_back({"raw-sockets", "cgroup_sock",
+                      has("tracepoint") ? "prevention (raw inet); " + kill_guarantee(has) +
+                                              " (packet)"
+                                        : std::string("prevention (raw inet); none (packet)"),
+                      "BPF-LSM unavailable: cgroup/sock_create denies raw inet and inet6 "
+                      "sockets; the kernel does not run it for packet (AF_PACKET) sockets, which "
+                      "are only observed at socket() entry (tracepoint/syscalls/sys_enter_socket)"
+                      "; " + kill_clause(has) + " the socket is still created."});
   else
     guards.push_back(unavailable("raw-sockets",
                                  "Raw-socket guard unavailable: it needs bpf_lsm or "
@@ -79,7 +84,7 @@ std::vector<GuardBackend> choose_backends(const std::vector<Feature>& features) 
   if (lsm)
     guards.push_back(lsm_backend("runtime-sockets", has));
   else if (has("cgroup_connect_unix"))
-    guards.push_back({"runtime-sockets", "cgroup_connect_unix", kPrevention,
+    guards.push_back({"runtime-sockets", "cgroup_connect_unix", "prevention (by path)",
                       "BPF-LSM unavailable: cgroup/connect_unix denies connect() by the socket "
                       "path given, so the path must match the policy's (a symlink or hard link "
                       "under another name is not recognised)."});

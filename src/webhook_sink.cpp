@@ -54,7 +54,22 @@ bool is_ingress(const ordered_json& alert) {
 
 // "tcp/198.18.0.4:8080" (egress: destination and port), "tcp/198.18.0.3" (ingress: the source),
 // "tcp/[2001:db8::4]:443" (IPv6 with a port); the port is left out when absent or 0.
+// Host guard kinds: what was asked for ("CAP_NET_RAW", "mount /mnt/x", "/run/docker.sock", ...).
+std::string host_target_of(const ordered_json& alert, const std::string& kind) {
+  if (kind == "capability") return text(alert, "capability");
+  if (kind == "raw_socket") return text(alert, "socket_family") + "/" + text(alert, "socket_type");
+  if (kind == "mount") {
+    const std::string target = text(alert, "target");
+    return text(alert, "operation") + (target.empty() ? "" : " " + target);
+  }
+  if (kind == "runtime_socket") return text(alert, "path");
+  if (kind == "bpf") return "bpf command " + text(alert, "bpf_command");
+  return "";
+}
+
 std::string target_of(const ordered_json& alert) {
+  const std::string kind = text(alert, "kind");
+  if (!kind.starts_with("net_") && kind != "east_west_bypass") return host_target_of(alert, kind);
   const bool ingress = is_ingress(alert);
   const std::string protocol = text(alert, "protocol");
   std::string addr = text(alert, ingress ? "src" : "dst");
@@ -80,8 +95,12 @@ std::string summary_of(const ordered_json& alert, const std::string& target, std
   const std::string workload = text(alert, "workload");
   std::string who = zone.empty() ? workload : workload.empty() ? zone : zone + ":" + workload;
   if (who.empty()) who = "unknown";
-  std::string out = fmt::format("{}: {} {} {} {}", who, text(alert, "kind"),
-                                is_ingress(alert) ? "from" : "to", target, text(alert, "verdict"));
+  const std::string kind = text(alert, "kind");
+  const bool network = kind.starts_with("net_") || kind == "east_west_bypass";
+  std::string out =
+      network ? fmt::format("{}: {} {} {} {}", who, kind, is_ingress(alert) ? "from" : "to",
+                            target, text(alert, "verdict"))
+              : fmt::format("{}: {} {} {}", who, kind, target, text(alert, "verdict"));
   if (count > 1) out += fmt::format(" ({} times)", count);
   return out;
 }

@@ -29,8 +29,10 @@ class DiscoveryTree : public ::testing::Test {
   policy::Policy policy() const {
     policy::Policy p;
     p.name = "t";
-    p.zones = {{"agent-sandbox", {"/g/agents/*"}, {}, std::nullopt, {}},
-               {"control-plane", {}, {}, std::nullopt, {}}};
+    p.zones.resize(2);
+    p.zones[0].name = "agent-sandbox";
+    p.zones[0].cgroup_globs = {"/g/agents/*"};
+    p.zones[1].name = "control-plane";
     p.workloads = {{"orchestrator", "control-plane", "/g/cp/orchestrator", {}, false, {}}};
     return p;
   }

@@ -49,9 +49,13 @@ TEST(ProbeBackends, ThisHostWithoutLsmFallsBack) {
   EXPECT_EQ(guard(guards, "network").guarantee, "prevention");
   EXPECT_TRUE(guard(guards, "network").note.empty());
   EXPECT_EQ(guard(guards, "raw-sockets").backend, "cgroup_sock");
-  EXPECT_EQ(guard(guards, "raw-sockets").guarantee, "prevention");
+  // cgroup/sock_create runs for inet sockets only: packet sockets are only detected.
+  EXPECT_EQ(guard(guards, "raw-sockets").guarantee,
+            "prevention (raw inet); detection (+kill) (packet)");
+  EXPECT_NE(guard(guards, "raw-sockets").note.find("AF_PACKET"), std::string::npos);
   EXPECT_EQ(guard(guards, "runtime-sockets").backend, "cgroup_connect_unix");
-  EXPECT_EQ(guard(guards, "runtime-sockets").guarantee, "prevention");
+  EXPECT_EQ(guard(guards, "runtime-sockets").guarantee, "prevention (by path)");
+  EXPECT_EQ(guard(guards, "bpf").backend, "tracepoint");
   EXPECT_EQ(guard(guards, "capabilities").backend, "tp_btf");
   EXPECT_EQ(guard(guards, "capabilities").guarantee, "detection (+kill)");
   EXPECT_EQ(guard(guards, "mounts").backend, "tracepoint");
