@@ -22,7 +22,7 @@ pkgs=(build-essential cmake clang llvm pkg-config libelf-dev zlib1g-dev
       nlohmann-json3-dev libgtest-dev libgmock-dev googletest libcurl4-openssl-dev
       iproute2 iputils-ping netcat-openbsd socat curl python3 python3-pytest clang-format
       python3-jsonschema prometheus prometheus-alertmanager
-      qemu-system-x86 busybox-static cpio apparmor systemd python3-seccomp)
+      qemu-system-x86 busybox-static cpio apparmor systemd python3-seccomp docker.io)
 
 missing=()
 for p in "${pkgs[@]}" "${backports_pkgs[@]}"; do
@@ -33,8 +33,22 @@ if dpkg --compare-versions "$(dpkg-query -W -f='${Version}' libbpf-dev 2>/dev/nu
   libbpf_ok=1
 fi
 
+# docker.io is here for the tests' private dockerd (own socket, own bridge on 198.18.0.0/24).
+# When this script installs it, the system's docker service must not start (it would take
+# 172.17.0.0/16): services are held back during the install, and docker's are disabled after.
+# A Docker host whose docker.io was already installed is left exactly as it was.
+fresh_docker=0
+dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q 'install ok installed' || fresh_docker=1
+
 if [ ${#missing[@]} -gt 0 ] || [ "$libbpf_ok" -eq 0 ]; then
   apt-get update -q
+  held=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    held=1
+  fi
+  trap '[ "$held" -eq 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get install -y -q --no-install-recommends "${pkgs[@]}"
   apt-get install -y -q --no-install-recommends -t bookworm-backports "${backports_pkgs[@]}" libbpf1
 fi
@@ -43,7 +57,9 @@ fi
 # the integration tests, which start their own instances on free loopback ports): stop and disable
 # the system services their postinst may have started, so nothing holds ports 9090/9093. With
 # systemd as init use systemctl; otherwise (containers, sysvinit) the init.d scripts.
-for svc in prometheus prometheus-alertmanager; do
+services=(prometheus prometheus-alertmanager)
+[ "$fresh_docker" -eq 1 ] && services+=(docker.socket docker containerd)
+for svc in "${services[@]}"; do
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   else

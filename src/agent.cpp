@@ -15,6 +15,7 @@
 #include "guardrail/alert_sink.hpp"
 #include "guardrail/cgroup2_mount.hpp"
 #include "guardrail/discovery.hpp"
+#include "guardrail/docker/watch.hpp"
 #include "guardrail/event_consumer.hpp"
 #include "guardrail/events.hpp"
 #include "guardrail/host_guard.hpp"
@@ -55,8 +56,12 @@ class SignalInbox {
   struct Received {
     bool stop = false;    // SIGINT or SIGTERM
     bool reopen = false;  // SIGHUP
+    bool rescan = false;  // poke(): something changed, scan now
     int stop_signal = 0;
   };
+
+  // Wakes wait() from any thread, asking for a re-scan.
+  static void poke() { on_signal(kRescanBit); }
 
   static Result<SignalInbox> install() {
     UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -80,6 +85,7 @@ class SignalInbox {
     const unsigned bits = g_pending.exchange(0);
     Received r;
     r.reopen = bits & (1u << SIGHUP);
+    r.rescan = bits & (1u << kRescanBit);
     r.stop_signal = (bits & (1u << SIGINT)) ? SIGINT : (bits & (1u << SIGTERM)) ? SIGTERM : 0;
     r.stop = r.stop_signal != 0;
     return r;
@@ -92,6 +98,7 @@ class SignalInbox {
     const std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(g_fd, &one, sizeof one);
   }
+  static constexpr int kRescanBit = 0;  // no signal has number 0
   static inline int g_fd = -1;
   static inline std::atomic<unsigned> g_pending{0};
   UniqueFd fd_;
@@ -144,6 +151,23 @@ std::vector<probe::GuardBackend> running_backends(const probe::Report& report,
     }
   }
   return out;
+}
+
+// How long a started container waited for its own identity in the maps (under the default
+// zone's rules meanwhile): from its start event to the policy that names its cgroup.
+void report_identified(const std::map<std::string, docker::ContainerWatch::Clock::time_point>& started,
+                       const discovery::Discovered& found, Metrics& metrics) {
+  const auto now = docker::ContainerWatch::Clock::now();
+  for (const auto& [id, at] : started) {
+    const bool bound = std::ranges::any_of(found.bindings, [&](const auto& b) {
+      return b.cgroup_path.find(id) != std::string::npos;
+    });
+    if (!bound) continue;
+    const double seconds = std::chrono::duration<double>(now - at).count();
+    metrics.observe_identify(seconds);
+    spdlog::info("container {} identified {:.1f} ms after its start event", id.substr(0, 12),
+                 seconds * 1e3);
+  }
 }
 
 bool same_bindings(const discovery::Discovered& a, const discovery::Discovered& b) {
@@ -235,7 +259,18 @@ int run_agent(const AgentOptions& options) {
     return 1;
   }
 
-  auto found = discovery::discover(policy, cgroup_root);
+  // Docker discovery, unless turned off: a dead or absent socket is reported, not fatal; the
+  // events stream keeps retrying and the containers join when the engine answers.
+  std::unique_ptr<docker::ContainerWatch> containers;
+  if (!options.docker_socket.empty())
+    containers = std::make_unique<docker::ContainerWatch>(options.docker_socket,
+                                                          [] { SignalInbox::poke(); });
+  auto scan = [&] {
+    std::optional<std::vector<docker::Container>> listed;
+    if (containers) listed = containers->containers();
+    return discovery::discover(policy, cgroup_root, true, listed ? &*listed : nullptr);
+  };
+  auto found = scan();
   if (!found) {
     spdlog::error("{}", found.error().message);
     return 1;
@@ -363,7 +398,7 @@ int run_agent(const AgentOptions& options) {
       (*sink)->request_reopen();
       continue;
     }
-    auto again = discovery::discover(policy, cgroup_root);
+    auto again = scan();
     if (!again) {
       spdlog::warn("re-scan failed: {}", again.error().message);
       continue;
@@ -377,6 +412,7 @@ int run_agent(const AgentOptions& options) {
     }
     spdlog::info("workloads changed: {} workload cgroups, {} rules", again->bindings.size(),
                  recompiled->rule_count());
+    if (containers) report_identified(containers->take_started(), *again, metrics);
     names.set(name_table(*recompiled));
     metrics.set_policy_rules(recompiled->rule_count());
     metrics.set_policy_generation(++generation);

@@ -8,7 +8,9 @@
 
 #include "guardrail/agent.hpp"
 #include "guardrail/logging.hpp"
+#include "guardrail/demo.hpp"
 #include "guardrail/policy.hpp"
+#include "guardrail/posture.hpp"
 #include "guardrail/probe.hpp"
 
 namespace guardrail {
@@ -23,6 +25,8 @@ constexpr const char* kUsage =
     "/metrics\n"
     "  probe [--json]          print what this kernel supports and the backend of each guard\n"
     "  policy check FILE...    validate policy files and print what they compile to\n"
+    "  audit [--json]          check running containers against the hardening baseline\n"
+    "  demo                    a self-contained demonstration on this machine (root)\n"
     "  version                 print the version\n"
     "\n"
     "`guardrail <command> --help` lists a command's options.\n";
@@ -88,6 +92,9 @@ int agent_command(const std::vector<std::string>& args, std::ostream& out) {
       "do not verify the webhook's TLS certificate (testing only)");
   add("node-name", po::value(&o.node_name)->default_value(o.node_name),
       "this node's name on every alert");
+  add("docker-socket", po::value(&o.docker_socket)->default_value(o.docker_socket),
+      "Docker Engine API socket for container discovery");
+  add("no-docker", "no Docker discovery (cgroup selectors only)");
   add("ringbuf-bytes", po::value(&o.ringbuf_bytes)->default_value(o.ringbuf_bytes),
       "size of the events ring buffer (a power of two)");
   add("poll-ms", po::value(&o.poll_timeout_ms)->default_value(o.poll_timeout_ms),
@@ -113,6 +120,7 @@ int agent_command(const std::vector<std::string>& args, std::ostream& out) {
   o.pipeline.dedup_window =
       std::chrono::nanoseconds(static_cast<std::int64_t>(dedup_seconds * 1e9));
   o.webhook.timeout = std::chrono::milliseconds(webhook_timeout_ms);
+  if (vm.count("no-docker")) o.docker_socket.clear();
   init_logging(vm.count("verbose") > 0);
   return run_agent(o);
 }
@@ -128,6 +136,47 @@ int probe_command(const std::vector<std::string>& args, std::ostream& out) {
   }
   init_logging(vm.count("verbose") > 0);
   return probe::run_probe_command(vm.count("json") > 0, out);
+}
+
+int demo_command(const std::vector<std::string>& args, std::ostream& out) {
+  DemoOptions o;
+  po::options_description opts("guardrail demo options");
+  opts.add_options()("help,h", "show this help")(
+      "metrics-address", po::value(&o.metrics_address)->default_value(o.metrics_address),
+      "HOST:PORT for the demo agent's /metrics")(
+      "keep", po::bool_switch(&o.keep), "after the steps, stay up until Ctrl-C")(
+      "duration", po::value(&o.duration_seconds)->default_value(o.duration_seconds),
+      "after the steps, stay up this many seconds")(
+      "agent-binary", po::value(&o.agent_binary)->default_value(o.agent_binary),
+      "the guardrail binary to run the agent with")("verbose,v", po::bool_switch(&o.verbose),
+                                                    "show the agent's whole log");
+  auto vm = parse(args, opts);
+  if (vm.count("help")) {
+    out << "usage: guardrail demo [options]\n"
+           "Builds an orchestrator and two agents in cgroups and network namespaces on this\n"
+           "machine, runs the real agent, attempts forbidden actions, prints the alerts live\n"
+           "and a summary, and removes everything it made.\n"
+        << opts;
+    return 0;
+  }
+  if (o.duration_seconds < 0) throw UsageError{"--duration must not be negative"};
+  init_logging(false);
+  return run_demo(o, out);
+}
+
+int audit_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::string socket = docker::kDefaultSocket;
+  po::options_description opts("guardrail audit options");
+  opts.add_options()("help,h", "show this help")("json", "print JSON")(
+      "docker-socket", po::value(&socket)->default_value(socket), "Docker Engine API socket");
+  auto vm = parse(args, opts);
+  if (vm.count("help")) {
+    out << "usage: guardrail audit [--json] [--docker-socket PATH]\n"
+           "Checks every running container against the hardening baseline.\n"
+        << opts;
+    return 0;
+  }
+  return posture::run_audit_command(vm.count("json") > 0, socket, out, err);
 }
 
 int policy_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -161,6 +210,8 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     if (command == "agent") return agent_command(rest, out);
     if (command == "probe") return probe_command(rest, out);
     if (command == "policy") return policy_command(rest, out, err);
+    if (command == "audit") return audit_command(rest, out, err);
+    if (command == "demo") return demo_command(rest, out);
     if (command == "version" || command == "--version") {
       out << "guardrail " << GUARDRAIL_VERSION << "\n";
       return 0;

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "guardrail/unique_fd.hpp"
@@ -131,14 +132,19 @@ Result<std::vector<policy::Cidr>> netns_addresses(pid_t pid) {
 }
 
 Result<Discovered> discover(const policy::Policy& policy, const std::string& cgroup2_root,
-                            bool read_addresses) {
+                            bool read_addresses,
+                            const std::vector<docker::Container>* containers) {
   Discovered out;
+  // Containers first: the Docker API knows their names, labels and addresses; a cgroup glob
+  // that also matches a container's cgroup does not bind it twice.
+  if (containers) out.bindings = container_bindings(policy, *containers, cgroup2_root);
+  std::set<std::uint64_t> bound;
+  for (const auto& b : out.bindings) bound.insert(b.cgroup_id);
+
   std::error_code ec;
   fs::recursive_directory_iterator it(cgroup2_root, fs::directory_options::skip_permission_denied,
                                       ec);
   if (ec) return fail("read the cgroup v2 tree at " + cgroup2_root + ": " + ec.message());
-
-  std::vector<std::string> attach_paths;  // relative, top-most matches only
   for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
     if (!it->is_directory(ec)) continue;
@@ -148,7 +154,7 @@ Result<Discovered> discover(const policy::Policy& policy, const std::string& cgr
     if (!m) continue;
 
     struct stat st {};
-    if (::stat(dir.c_str(), &st) != 0) continue;  // removed while we walked
+    if (::stat(dir.c_str(), &st) != 0 || bound.contains(st.st_ino)) continue;
     policy::WorkloadBinding b{m->workload, m->zone, path, st.st_ino, {}};
     if (read_addresses) {
       if (pid_t pid = first_process(dir)) {
@@ -162,13 +168,25 @@ Result<Discovered> discover(const policy::Policy& policy, const std::string& cgr
       }
     }
     out.bindings.push_back(std::move(b));
-    const bool covered =
-        std::ranges::any_of(attach_paths, [&](const std::string& a) { return is_below(path, a); });
-    if (!covered) attach_paths.push_back(path);
   }
   if (ec) return fail("read the cgroup v2 tree at " + cgroup2_root + ": " + ec.message());
-  for (const auto& p : attach_paths) out.attach_points.push_back(cgroup2_root + p);
+  out.attach_points = top_most(out.bindings, cgroup2_root);
   return out;
+}
+
+std::vector<std::string> top_most(const std::vector<policy::WorkloadBinding>& bindings,
+                                  const std::string& cgroup2_root) {
+  std::vector<std::string> paths;
+  for (const auto& b : bindings) paths.push_back(b.cgroup_path);
+  std::ranges::sort(paths);  // an ancestor sorts before its descendants
+  std::vector<std::string> top;
+  for (const auto& p : paths) {
+    const bool covered =
+        std::ranges::any_of(top, [&](const std::string& a) { return p == a || is_below(p, a); });
+    if (!covered) top.push_back(p);
+  }
+  for (auto& p : top) p = cgroup2_root + p;
+  return top;
 }
 
 }  // namespace guardrail::discovery

@@ -1,10 +1,16 @@
 // `guardrail policy check FILE...`: validate, compile without bindings, and print the result.
+#include <algorithm>
 #include <ostream>
 #include <string>
 
 #include "guardrail/policy.hpp"
 
 namespace guardrail::policy {
+
+// Defined in policy_describe.cpp: the container selectors (labels, name and image globs, workload
+// containers) and the default zone, which the compiled policy does not carry.
+void describe_containers(const Policy& policy, std::ostream& out);
+
 namespace {
 
 // Checks one file; true when it is valid and compiles.
@@ -27,6 +33,7 @@ bool check_file(const std::string& path, std::ostream& out, std::ostream& err) {
   }
   out << path << ": ok\n";
   describe(*compiled, out);
+  describe_containers(*policy, out);
   for (const Zone& zone : policy->zones) {
     if (zone.cgroup_globs.empty()) continue;
     out << "note: zone " << zone.name << " selects cgroups ";
@@ -38,6 +45,21 @@ bool check_file(const std::string& path, std::ostream& out, std::ostream& err) {
     if (!w.cgroup.empty())
       out << "note: workload " << w.name << " runs in cgroup " << w.cgroup
           << "; it is resolved at runtime by the agent\n";
+  const bool selects_containers =
+      std::ranges::any_of(policy->zones,
+                          [](const Zone& z) {
+                            return !z.match_labels.empty() || !z.name_globs.empty() ||
+                                   !z.image_globs.empty();
+                          }) ||
+      std::ranges::any_of(policy->workloads,
+                          [](const Workload& w) { return !w.container.empty(); });
+  const std::string fallback = policy->effective_default_zone();
+  if (selects_containers || !fallback.empty()) {
+    out << "note: containers are matched at runtime by the agent's Docker discovery";
+    if (!fallback.empty())
+      out << "; a container no selector names, or not identified yet, is in zone " << fallback;
+    out << "\n";
+  }
   return true;
 }
 

@@ -166,4 +166,42 @@ void describe(const CompiledPolicy& c, std::ostream& out) {
       << " egress)\n";
 }
 
+void describe_containers(const Policy& policy, std::ostream& out) {
+  auto globs = [](const std::vector<std::string>& items) {
+    std::string text;
+    for (const auto& item : items) text += (text.empty() ? "" : ", ") + item;
+    return text;
+  };
+  out << "containers:\n";
+  bool any = false;
+  for (const Zone& zone : policy.zones) {
+    std::vector<std::string> parts;
+    if (!zone.match_labels.empty()) {
+      std::string labels;
+      for (const auto& [key, value] : zone.match_labels)
+        labels += (labels.empty() ? "" : ", ") + key + "=" + value;
+      parts.push_back("labels " + labels);
+    }
+    if (!zone.name_globs.empty()) parts.push_back("names " + globs(zone.name_globs));
+    if (!zone.image_globs.empty()) parts.push_back("images " + globs(zone.image_globs));
+    if (parts.empty()) continue;
+    out << "  zone " << zone.name << ": ";
+    for (std::size_t i = 0; i < parts.size(); ++i) out << (i ? "; " : "") << parts[i];
+    out << "\n";
+    any = true;
+  }
+  for (const Workload& w : policy.workloads) {
+    if (w.container.empty()) continue;
+    out << "  workload " << w.name << " (zone " << w.zone << "): name " << w.container << "\n";
+    any = true;
+  }
+  if (!any) out << "  (none)\n";
+  const std::string fallback = policy.effective_default_zone();
+  out << "default zone: " << (fallback.empty() ? "none" : fallback)
+      << (policy.default_zone.empty() && !fallback.empty()
+              ? " (implied: spec.defaultZone is not set and this zone exists)"
+              : "")
+      << "\n";
+}
+
 }  // namespace guardrail::policy

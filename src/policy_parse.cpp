@@ -169,6 +169,25 @@ std::optional<std::string> glob_problem(const std::string& glob) {
   return std::nullopt;
 }
 
+// Why `glob` cannot match Docker container names, or nullopt when it is fine.
+std::optional<std::string> container_name_problem(const std::string& glob) {
+  if (glob.empty()) return "empty container name glob; write a glob like agent-*";
+  if (glob.front() == '/') {
+    const std::size_t start = glob.find_first_not_of('/');
+    return "container name glob '" + glob +
+           "' starts with '/'; names are matched without Docker's leading '/', write " +
+           (start == std::string::npos ? std::string("a glob like agent-*")
+                                       : "'" + glob.substr(start) + "'");
+  }
+  return std::nullopt;
+}
+
+// Why `glob` cannot match container images, or nullopt when it is fine.
+std::optional<std::string> image_problem(const std::string& glob) {
+  if (glob.empty()) return "empty image glob; write a glob like registry.local/agents/*";
+  return std::nullopt;
+}
+
 // A decimal integer with an optional '-', saturating (out-of-range values stay out of range).
 std::optional<long long> parse_integer(std::string_view text) {
   bool negative = false;
@@ -261,6 +280,12 @@ class Parser {
   std::optional<Protocol> protocol(const Field& f, std::string_view where);
   std::optional<std::vector<PortRange>> ports(const Field& f, Protocol protocol);
   std::optional<std::string> glob(const YAML::Node& node, const YAML::Mark& mark);
+  bool glob_list(const Field& f, std::string_view key, std::string_view what,
+                 std::string_view example,
+                 std::optional<std::string> (*problem)(const std::string&),
+                 std::vector<std::string>& out);
+  bool parse_selector(const Field& f, Zone& zone);
+  bool parse_labels(const Field& f, std::map<std::string, std::string>& out);
   std::optional<Action> action(const Field& f, std::string_view where);
   bool parse_guards(const Field& f, HostGuards& guards);
   bool parse_capabilities(const Field& f, HostGuards& guards);
@@ -412,6 +437,140 @@ std::optional<std::string> Parser::glob(const YAML::Node& node, const YAML::Mark
   return node.Scalar();
 }
 
+bool Parser::glob_list(const Field& f, std::string_view key, std::string_view what,
+                       std::string_view example,
+                       std::optional<std::string> (*problem)(const std::string&),
+                       std::vector<std::string>& out) {
+  if (!expect_list(f, key, "[\"" + std::string(example) + "\"]")) return false;
+  bool ok = true;
+  for (const YAML::Node& item : f.value) {
+    if (!item.IsScalar()) {
+      error(item.Mark(), std::string(what.starts_with("image") ? "an " : "a ") + std::string(what) +
+                             " must be a string like \"" + std::string(example) + "\", got " +
+                             describe_node(item));
+      ok = false;
+    } else if (auto p = problem(item.Scalar())) {
+      error(item.Mark(), *p);
+      ok = false;
+    } else {
+      out.push_back(item.Scalar());
+    }
+  }
+  return ok;
+}
+
+bool Parser::parse_labels(const Field& f, std::map<std::string, std::string>& out) {
+  const std::string example = "{guardrail.io/zone: agent-sandbox}";
+  if (!f.value.IsMap()) {
+    error(f.mark(), "field 'labels' in selector must be a map of label names to values, e.g. " +
+                        example + "; got " + describe_node(f.value));
+    return false;
+  }
+  bool ok = true;
+  std::map<std::string, YAML::Mark> seen;
+  for (auto it = f.value.begin(); it != f.value.end(); ++it) {
+    const YAML::Node& key = it->first;
+    const YAML::Node& value = it->second;
+    if (!key.IsScalar()) {
+      error(key.Mark(),
+            "a label name must be a string like guardrail.io/zone, got " + describe_node(key));
+      ok = false;
+      continue;
+    }
+    const std::string& label = key.Scalar();
+    if (label.empty()) {
+      error(key.Mark(), "empty label name; write name: value, e.g. " + example);
+      ok = false;
+      continue;
+    }
+    if (const auto [first, inserted] = seen.try_emplace(label, key.Mark()); !inserted) {
+      error(key.Mark(), "duplicate label '" + label + "' (first given at line " +
+                            std::to_string(first->second.line + 1) + "); keep only one");
+      ok = false;
+      continue;
+    }
+    if (value.IsNull()) {
+      error(key.Mark(), "label '" + label + "' has no value; write " + label + ": VALUE, or " +
+                            label + ": \"\" to match an empty value");
+      ok = false;
+    } else if (!value.IsScalar()) {
+      error(value.Mark(),
+            "the value of label '" + label + "' must be a string, got " + describe_node(value));
+      ok = false;
+    } else {
+      out.emplace(label, value.Scalar());
+    }
+  }
+  return ok;
+}
+
+bool Parser::parse_selector(const Field& f, Zone& zone) {
+  const std::string z = zone.name.empty() ? "<zone>" : zone.name;
+  const std::string cgroups_example = "[\"/guardrail/" + z + "/*\"]";
+  const std::string empty_selector =
+      "empty selector: it selects no cgroups and no containers; add cgroups: " + cgroups_example +
+      ", labels: {guardrail.io/zone: " + z + "}, names: [\"" + z +
+      "-*\"] or images: " + "[\"registry.local/" + z + "/*\"], or remove selector";
+  if (f.value.IsNull()) {
+    error(f.mark(), empty_selector);
+    return false;
+  }
+  if (!f.value.IsMap()) {
+    error(f.mark(), "field 'selector' must be a map with cgroups, labels, names, images, e.g. " +
+                        std::string("{cgroups: ") + cgroups_example + "}, got " +
+                        describe_node(f.value));
+    return false;
+  }
+  const Fields fs = fields(f.value, "selector", {"cgroups", "labels", "names", "images"});
+  bool ok = fs.size() == f.value.size();  // unknown or duplicate fields, reported
+  bool selects = false;                   // some field selects something
+  std::optional<YAML::Mark> first_empty;  // the first field (in the file) given empty
+  auto empty = [&](const Field& field) {
+    const YAML::Mark m = field.mark();
+    if (!first_empty ||
+        std::pair(m.line, m.column) < std::pair(first_empty->line, first_empty->column))
+      first_empty = m;
+  };
+  for (const auto& [key, field] : fs) {
+    const YAML::Node& v = field.value;
+    const bool given_empty =
+        v.IsNull() || ((key == "labels" ? v.IsMap() : v.IsSequence()) && v.size() == 0);
+    if (given_empty) {
+      empty(field);
+      continue;
+    }
+    selects = true;
+    if (key == "cgroups") {
+      if (!expect_list(field, "cgroups", cgroups_example)) {
+        ok = false;
+        continue;
+      }
+      for (const YAML::Node& item : v) {
+        if (auto g = glob(item, item.Mark()))
+          zone.cgroup_globs.push_back(*g);
+        else
+          ok = false;
+      }
+    } else if (key == "labels") {
+      ok = parse_labels(field, zone.match_labels) && ok;
+    } else if (key == "names") {
+      ok = glob_list(field, "names", "container name glob", z + "-*", container_name_problem,
+                     zone.name_globs) &&
+           ok;
+    } else {
+      ok = glob_list(field, "images", "image glob", "registry.local/" + z + "/*", image_problem,
+                     zone.image_globs) &&
+           ok;
+    }
+  }
+  if (!selects && (!fs.empty() || f.value.size() == 0)) {
+    // Nothing selects (when only unknown fields were given, they are reported already).
+    error(first_empty ? *first_empty : f.mark(), empty_selector);
+    ok = false;
+  }
+  return ok;
+}
+
 std::expected<Policy, std::vector<Diagnostic>> Parser::parse(const std::string& text) {
   std::vector<YAML::Node> documents;
   try {
@@ -483,12 +642,13 @@ void Parser::parse_metadata(const Field& f, Policy& policy) {
 
 void Parser::parse_spec(const Field& f, Policy& policy) {
   if (!f.value.IsMap()) {
-    error(f.mark(), "field 'spec' must be a map with mode, zones, workloads and flows; got " +
-                        describe_node(f.value));
+    error(f.mark(),
+          "field 'spec' must be a map with mode, defaultZone, zones, workloads and flows; got " +
+              describe_node(f.value));
     return;
   }
   const YAML::Node& spec = f.value;
-  const Fields fs = fields(spec, "spec", {"mode", "zones", "workloads", "flows"});
+  const Fields fs = fields(spec, "spec", {"mode", "defaultZone", "zones", "workloads", "flows"});
   if (auto it = fs.find("mode"); it != fs.end()) {
     if (auto m = mode(it->second, "spec")) policy.mode = *m;
   }
@@ -498,6 +658,24 @@ void Parser::parse_spec(const Field& f, Policy& policy) {
       if (z->value.size() == 0) error(z->mark(), "spec.zones is empty; define at least one zone");
       for (const YAML::Node& node : z->value)
         if (auto zone = parse_zone(node)) policy.zones.push_back(std::move(*zone));
+    }
+  }
+  if (auto it = fs.find("defaultZone"); it != fs.end()) {
+    const Field& d = it->second;
+    if (auto v = string(d, "defaultZone", "spec")) {
+      std::vector<std::string> names;
+      for (const auto& [zone_name, defined] : zones_) names.push_back(zone_name);
+      if (v->empty())
+        error(d.mark(),
+              "field 'defaultZone' in spec is empty; name the zone of containers no selector "
+              "names (e.g. agent-sandbox), or remove it");
+      else if (!zones_.contains(*v))
+        error(d.mark(),
+              "unknown zone '" + *v + "' in defaultZone" +
+                  (names.empty() ? "; no zones are defined" : "; defined zones: " + join(names)) +
+                  suggestion(*v, names));
+      else
+        policy.default_zone = *v;
     }
   }
   if (auto it = fs.find("workloads"); it != fs.end() && !it->second.value.IsNull()) {
@@ -541,42 +719,7 @@ std::optional<Zone> Parser::parse_zone(const YAML::Node& node) {
     zone.mode = mode(it->second, "zone");
     ok = ok && zone.mode;
   }
-  const std::string example =
-      "[\"/guardrail/" + (zone.name.empty() ? "<zone>" : zone.name) + "/*\"]";
-  if (auto it = fs.find("selector"); it != fs.end()) {
-    const Field& sel = it->second;
-    const std::string empty_selector =
-        "empty selector: it selects no cgroups; add cgroups: " + example + " or remove selector";
-    if (sel.value.IsNull()) {
-      error(sel.mark(), empty_selector);
-      ok = false;
-    } else if (!sel.value.IsMap()) {
-      error(sel.mark(), "field 'selector' must be a map like {cgroups: " + example + "}, got " +
-                            describe_node(sel.value));
-      ok = false;
-    } else {
-      const Fields sfs = fields(sel.value, "selector", {"cgroups"});
-      const auto c = sfs.find("cgroups");
-      if (c == sfs.end() && sfs.size() != sel.value.size()) {
-        ok = false;  // only unknown fields, already reported (e.g. a misspelt cgroups)
-      } else if (c == sfs.end() || c->second.value.IsNull()) {
-        error(c == sfs.end() ? sel.mark() : c->second.mark(), empty_selector);
-        ok = false;
-      } else if (!expect_list(c->second, "cgroups", example)) {
-        ok = false;
-      } else if (c->second.value.size() == 0) {
-        error(c->second.mark(), empty_selector);
-        ok = false;
-      } else {
-        for (const YAML::Node& item : c->second.value) {
-          if (auto g = glob(item, item.Mark()))
-            zone.cgroup_globs.push_back(*g);
-          else
-            ok = false;
-        }
-      }
-    }
-  }
+  if (auto it = fs.find("selector"); it != fs.end()) ok = parse_selector(it->second, zone) && ok;
   if (auto it = fs.find("egress"); it != fs.end() && !it->second.value.IsNull()) {
     if (expect_list(it->second, "egress",
                     "[{cidr: 198.18.200.0/24, protocol: tcp, ports: [443]}]")) {
@@ -813,7 +956,7 @@ std::optional<EgressRule> Parser::parse_egress_rule(const YAML::Node& node) {
 std::optional<Workload> Parser::parse_workload(const YAML::Node& node) {
   if (!node.IsMap()) {
     error(node.Mark(),
-          "each workload must be a map with name, zone, cgroup, addresses, "
+          "each workload must be a map with name, zone, cgroup, container, addresses, "
           "exclusive; got " +
               describe_node(node));
     return std::nullopt;
@@ -821,7 +964,8 @@ std::optional<Workload> Parser::parse_workload(const YAML::Node& node) {
   Workload workload;
   workload.pos = position(node.Mark());
   bool ok = true;
-  const Fields fs = fields(node, "workload", {"name", "zone", "cgroup", "addresses", "exclusive"});
+  const Fields fs =
+      fields(node, "workload", {"name", "zone", "cgroup", "container", "addresses", "exclusive"});
   if (const Field* n = require(fs, node, "name", "workload", "name: <workload name>")) {
     if (auto v = name(*n, "workload")) {
       workload.name = *v;
@@ -863,6 +1007,18 @@ std::optional<Workload> Parser::parse_workload(const YAML::Node& node) {
       workload.cgroup = *g;
     else
       ok = false;
+  }
+  if (auto it = fs.find("container"); it != fs.end()) {
+    if (auto v = string(it->second, "container", "workload")) {
+      if (auto problem = container_name_problem(*v)) {
+        error(it->second.mark(), *problem);
+        ok = false;
+      } else {
+        workload.container = *v;
+      }
+    } else {
+      ok = false;
+    }
   }
   if (auto it = fs.find("addresses"); it != fs.end()) {
     if (expect_list(it->second, "addresses", "[\"198.18.0.2\", \"fd00::2\"]")) {

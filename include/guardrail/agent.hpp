@@ -23,6 +23,7 @@ struct AgentOptions {
   pipeline::PipelineOptions pipeline;
   WebhookOptions webhook;  // url empty: no webhook
   std::string node_name;   // a label on every alert; the host name by default
+  std::string docker_socket = "/var/run/docker.sock";  // empty: no Docker discovery
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit code; every failure is logged with

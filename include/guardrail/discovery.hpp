@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "guardrail/docker/client.hpp"
 #include "guardrail/policy.hpp"
 #include "guardrail/result.hpp"
 
@@ -26,9 +27,29 @@ bool glob_matches(const std::string& glob, const std::string& cgroup_path);
 
 // Walks the tree under cgroup2_root. A cgroup named by a workload's `cgroup` glob belongs to
 // that workload; else one matched by a zone's selector is an anonymous member of the zone.
-// Addresses are read unless read_addresses is false (tests of the matching alone).
+// Addresses are read unless read_addresses is false (tests of the matching alone). With
+// `containers` (Docker discovery), those are bound first (see container_bindings).
 Result<Discovered> discover(const policy::Policy& policy, const std::string& cgroup2_root,
-                            bool read_addresses = true);
+                            bool read_addresses = true,
+                            const std::vector<docker::Container>* containers = nullptr);
+
+// Running containers as bindings: each container's cgroup (from its init's /proc/PID/cgroup)
+// belongs to the named workload whose `container` glob matches its name, else to the first zone
+// whose labels, names or images select it, else to the policy's default zone (fail closed).
+// The parent cgroup of the containers (/docker with the cgroupfs driver) is bound to the default
+// zone too, so a container started after the last scan is under the default zone's rules from
+// its first instruction, until it is identified. Its addresses come from the Docker API.
+std::vector<policy::WorkloadBinding> container_bindings(
+    const policy::Policy& policy, const std::vector<docker::Container>& containers,
+    const std::string& cgroup2_root);
+
+// The v2 cgroup path of a process ("/docker/<id>"), from /proc/PID/cgroup; "" if unknown.
+std::string cgroup_of(pid_t pid);
+
+// The top-most of the bindings' cgroups, as absolute directories: attaching there covers every
+// bound cgroup exactly once.
+std::vector<std::string> top_most(const std::vector<policy::WorkloadBinding>& bindings,
+                                  const std::string& cgroup2_root);
 
 // Non-loopback, non-link-local addresses of the network namespace of `pid`. Empty when the
 // process shares the agent's own namespace (the host's addresses identify no workload).

@@ -56,6 +56,8 @@ class Metrics {
   void count_deduplicated(std::uint64_t events);
   void count_suppressed(std::string_view reason, std::uint64_t events);
   void observe_latency(double seconds);
+  // From a container's start event to its identity in the maps.
+  void observe_identify(double seconds);
   void count_decode_error();
 
   void set_policy_rules(std::size_t rules);
@@ -84,6 +86,7 @@ class Metrics {
   prometheus::Counter& deduplicated_;
   prometheus::Counter& decode_errors_;
   prometheus::Histogram& latency_;
+  prometheus::Histogram& identify_;
   prometheus::Family<prometheus::Gauge>& policy_rules_;
   prometheus::Family<prometheus::Gauge>& policy_generation_;
   prometheus::Family<prometheus::Gauge>& workloads_;

@@ -145,6 +145,7 @@ struct Workload {
   std::string name;
   std::string zone;
   std::string cgroup;           // glob over cgroup v2 paths; empty: runs off this host
+  std::string container;        // glob over container names (Docker discovery)
   std::vector<Cidr> addresses;  // static; more are discovered from its network namespace
   bool exclusive = false;       // only rules that name this workload apply to it
   Position pos;

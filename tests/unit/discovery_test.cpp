@@ -33,7 +33,10 @@ class DiscoveryTree : public ::testing::Test {
     p.zones[0].name = "agent-sandbox";
     p.zones[0].cgroup_globs = {"/g/agents/*"};
     p.zones[1].name = "control-plane";
-    p.workloads = {{"orchestrator", "control-plane", "/g/cp/orchestrator", {}, false, {}}};
+    p.workloads.resize(1);
+    p.workloads[0].name = "orchestrator";
+    p.workloads[0].zone = "control-plane";
+    p.workloads[0].cgroup = "/g/cp/orchestrator";
     return p;
   }
   fs::path root_;

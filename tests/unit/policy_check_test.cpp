@@ -43,6 +43,9 @@ runtime sockets:
   /var/run/crio/crio.sock
   /run/podman/podman.sock
 rules: 4 (2 flows, 2 egress)
+containers:
+  (none)
+default zone: none
 )";
 
 TEST(PolicyCheck, ValidFilePrintsOkAndTheListing) {

@@ -279,8 +279,8 @@ TEST(PolicyParse, UnknownFieldAtTopLevel) {
 
 TEST(PolicyParse, UnknownFieldInSpec) {
   expect_error(doc(kZone + "  flow: []\n"), 8, 3,
-               {"unknown field 'flow' in spec; allowed: mode, zones, workloads, flows; did you "
-                "mean 'flows'?"});
+               {"unknown field 'flow' in spec; allowed: mode, defaultZone, zones, workloads, "
+                "flows; did you mean 'flows'?"});
 }
 
 TEST(PolicyParse, UnknownFieldInZoneNamesItAndTheAllowedOnes) {
@@ -293,11 +293,13 @@ TEST(PolicyParse, UnknownFieldInZoneNamesItAndTheAllowedOnes) {
 
 TEST(PolicyParse, UnknownFieldsInNestedMaps) {
   expect_error(doc(kZone + "      selector: {cgroup: [/a/b]}\n"), 8, 18,
-               {"unknown field 'cgroup' in selector; allowed: cgroups"});
+               {"unknown field 'cgroup' in selector; allowed: cgroups, labels, names, images; did "
+                "you mean 'cgroups'?"});
   expect_error(doc(kZone + "      egress:\n        - {cidr: 10.0.0.0/8, port: [1]}\n"), 9, 30,
                {"unknown field 'port' in egress rule; allowed: cidr, protocol, ports"});
   expect_error(doc(kZone + "  workloads:\n    - {name: w, zone: z, address: [10.0.0.1]}\n"), 9, 26,
-               {"unknown field 'address' in workload; allowed: name, zone, cgroup, addresses, "
+               {"unknown field 'address' in workload; allowed: name, zone, cgroup, container, "
+                "addresses, "
                 "exclusive"});
   expect_error(doc(kZone + "  flows:\n    - {from: {zone: z}, to: {zone: z}, proto: tcp}\n"), 9, 40,
                {"unknown field 'proto' in flow; allowed: from, to, protocol, ports"});
