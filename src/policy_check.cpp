@@ -9,7 +9,6 @@ namespace guardrail::policy {
 
 // Defined in policy_describe.cpp: the container selectors (labels, name and image globs, workload
 // containers) and the default zone, which the compiled policy does not carry.
-void describe_containers(const Policy& policy, std::ostream& out);
 
 namespace {
 

@@ -211,6 +211,8 @@ Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBin
 
 // Human-readable listing of a compiled policy (what `guardrail policy check` prints).
 void describe(const CompiledPolicy& compiled, std::ostream& out);
+// The container selectors and the default zone, which only discovery acts on at runtime.
+void describe_containers(const Policy& policy, std::ostream& out);
 
 // `guardrail policy check FILE...`: validates each file, prints what it compiles to (without
 // bindings: static addresses only) or every diagnostic. Returns the process exit code (0 or 1).
