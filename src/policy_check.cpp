@@ -7,9 +7,6 @@
 
 namespace guardrail::policy {
 
-// Defined in policy_describe.cpp: the container selectors (labels, name and image globs, workload
-// containers) and the default zone, which the compiled policy does not carry.
-
 namespace {
 
 // Checks one file; true when it is valid and compiles.
