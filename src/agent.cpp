@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <set>
 #include <cmath>
 #include <iostream>
 #include <mutex>
+#include <set>
 
 #include "guardrail/alert_sink.hpp"
 #include "guardrail/cgroup2_mount.hpp"
@@ -23,6 +23,7 @@
 #include "guardrail/net_guard.hpp"
 #include "guardrail/pipeline/alert_pipeline.hpp"
 #include "guardrail/policy.hpp"
+#include "guardrail/posture_watch.hpp"
 #include "guardrail/probe.hpp"
 #include "guardrail/unique_fd.hpp"
 #include "guardrail/webhook_sink.hpp"
@@ -155,13 +156,13 @@ std::vector<probe::GuardBackend> running_backends(const probe::Report& report,
 
 // How long a started container waited for its own identity in the maps (under the default
 // zone's rules meanwhile): from its start event to the policy that names its cgroup.
-void report_identified(const std::map<std::string, docker::ContainerWatch::Clock::time_point>& started,
-                       const discovery::Discovered& found, Metrics& metrics) {
+void report_identified(
+    const std::map<std::string, docker::ContainerWatch::Clock::time_point>& started,
+    const discovery::Discovered& found, Metrics& metrics) {
   const auto now = docker::ContainerWatch::Clock::now();
   for (const auto& [id, at] : started) {
-    const bool bound = std::ranges::any_of(found.bindings, [&](const auto& b) {
-      return b.cgroup_path.find(id) != std::string::npos;
-    });
+    const bool bound = std::ranges::any_of(
+        found.bindings, [&](const auto& b) { return b.cgroup_path.find(id) != std::string::npos; });
     if (!bound) continue;
     const double seconds = std::chrono::duration<double>(now - at).count();
     metrics.observe_identify(seconds);
@@ -265,9 +266,17 @@ int run_agent(const AgentOptions& options) {
   if (!options.docker_socket.empty())
     containers = std::make_unique<docker::ContainerWatch>(options.docker_socket,
                                                           [] { SignalInbox::poke(); });
+  // Continuous posture: each container assessed once, when first seen (set up with the sinks).
+  std::unique_ptr<posture::PostureWatch> posture_watch;
   auto scan = [&] {
     std::optional<std::vector<docker::Container>> listed;
     if (containers) listed = containers->containers();
+    if (listed && posture_watch)
+      posture_watch->update(*listed, [&](const docker::Container& c) {
+        auto [workload, zone] = discovery::place_container(policy, c);
+        if (workload.empty()) workload = zone + ":" + discovery::cgroup_of(c.pid);
+        return std::pair(workload, zone);
+      });
     return discovery::discover(policy, cgroup_root, true, listed ? &*listed : nullptr);
   };
   auto found = scan();
@@ -378,6 +387,14 @@ int run_agent(const AgentOptions& options) {
                                }
                                return stats;
                              }});
+  if (containers)
+    posture_watch = std::make_unique<posture::PostureWatch>(
+        containers->client(), metrics,
+        [&](nlohmann::ordered_json alert) {
+          if ((*sink)->write(alert)) metrics.count_delivered("jsonl", 0, 1);
+          if (webhook) webhook->enqueue(std::move(alert));
+        },
+        policy.name, options.node_name);
   // /metrics answers only once the policy is enforced: a scrape that succeeds means "ready".
   if (auto served = metrics.serve(options.metrics_address); !served) {
     spdlog::error("{}", served.error().message);

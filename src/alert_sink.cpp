@@ -68,6 +68,7 @@ Result<void> JsonLinesSink::rotate() {
 }
 
 bool JsonLinesSink::write(const nlohmann::ordered_json& alert) {
+  std::lock_guard lock(mutex_);
   if (reopen_requested_.exchange(false) || !file_) {
     if (auto r = reopen(); !r) {
       spdlog::error("{}", r.error().message);

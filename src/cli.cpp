@@ -7,8 +7,8 @@
 #include <iostream>
 
 #include "guardrail/agent.hpp"
-#include "guardrail/logging.hpp"
 #include "guardrail/demo.hpp"
+#include "guardrail/logging.hpp"
 #include "guardrail/policy.hpp"
 #include "guardrail/posture.hpp"
 #include "guardrail/probe.hpp"
@@ -143,8 +143,8 @@ int demo_command(const std::vector<std::string>& args, std::ostream& out) {
   po::options_description opts("guardrail demo options");
   opts.add_options()("help,h", "show this help")(
       "metrics-address", po::value(&o.metrics_address)->default_value(o.metrics_address),
-      "HOST:PORT for the demo agent's /metrics")(
-      "keep", po::bool_switch(&o.keep), "after the steps, stay up until Ctrl-C")(
+      "HOST:PORT for the demo agent's /metrics")("keep", po::bool_switch(&o.keep),
+                                                 "after the steps, stay up until Ctrl-C")(
       "duration", po::value(&o.duration_seconds)->default_value(o.duration_seconds),
       "after the steps, stay up this many seconds")(
       "agent-binary", po::value(&o.agent_binary)->default_value(o.agent_binary),

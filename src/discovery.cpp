@@ -132,8 +132,7 @@ Result<std::vector<policy::Cidr>> netns_addresses(pid_t pid) {
 }
 
 Result<Discovered> discover(const policy::Policy& policy, const std::string& cgroup2_root,
-                            bool read_addresses,
-                            const std::vector<docker::Container>* containers) {
+                            bool read_addresses, const std::vector<docker::Container>* containers) {
   Discovered out;
   // Containers first: the Docker API knows their names, labels and addresses; a cgroup glob
   // that also matches a container's cgroup does not bind it twice.

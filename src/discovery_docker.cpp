@@ -25,15 +25,19 @@ bool selects(const policy::Zone& zone, const docker::Container& c) {
   return false;
 }
 
+}  // namespace
+
 // (workload, zone) for a container: a named workload, a zone's selector, or the default zone.
-std::pair<std::string, std::string> place(const policy::Policy& policy,
-                                          const docker::Container& c) {
+std::pair<std::string, std::string> place_container(const policy::Policy& policy,
+                                                    const docker::Container& c) {
   for (const auto& w : policy.workloads)
     if (!w.container.empty() && glob_matches(w.container, c.name)) return {w.name, w.zone};
   for (const auto& z : policy.zones)
     if (selects(z, c)) return {"", z.name};
   return {"", policy.effective_default_zone()};
 }
+
+namespace {
 
 std::string parent_of(const std::string& path) {
   const auto slash = path.rfind('/');
@@ -66,7 +70,7 @@ std::vector<policy::WorkloadBinding> container_bindings(
     if (path.empty() || path == "/") continue;
     const std::uint64_t id = cgroup_id_of(cgroup2_root + path);
     if (!id) continue;
-    auto [workload, zone] = place(policy, c);
+    auto [workload, zone] = place_container(policy, c);
     if (zone.empty()) continue;  // no selector, no default zone: not under policy
     policy::WorkloadBinding b{workload, zone, path, id, {}};
     for (const auto& a : c.addresses)

@@ -1,6 +1,6 @@
-#include "guardrail/docker/watch.hpp"
-
 #include <spdlog/spdlog.h>
+
+#include "guardrail/docker/watch.hpp"
 
 namespace guardrail::docker {
 

@@ -143,14 +143,22 @@ Metrics::Metrics()
               .Register(*registry_)
               .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                                0.25, 0.5, 1, 2.5, 5, 10, 30})),
-      identify_(BuildHistogram()
-                    .Name("guardrail_container_identify_seconds")
-                    .Help("From a container's start event to its identity in the kernel's maps "
-                          "(under the default zone's rules meanwhile)")
-                    .Register(*registry_)
-                    .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025,
-                                                                     0.05, 0.1, 0.25, 0.5, 1, 2.5,
-                                                                     5})),
+      identify_(
+          BuildHistogram()
+              .Name("guardrail_container_identify_seconds")
+              .Help("From a container's start event to its identity in the kernel's maps "
+                    "(under the default zone's rules meanwhile)")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                               0.25, 0.5, 1, 2.5, 5})),
+      posture_(BuildCounter()
+                   .Name("guardrail_posture_violations_total")
+                   .Help("Baseline checks containers failed, by check")
+                   .Register(*registry_)),
+      compliant_(BuildGauge()
+                     .Name("guardrail_container_compliant")
+                     .Help("1 when the container meets the hardening baseline, else 0")
+                     .Register(*registry_)),
       policy_rules_(BuildGauge()
                         .Name("guardrail_policy_rules")
                         .Help("Flow and egress rules loaded into the kernel")
@@ -209,6 +217,14 @@ void Metrics::count_suppressed(std::string_view reason, std::uint64_t events) {
 void Metrics::observe_latency(double seconds) { latency_.Observe(seconds); }
 
 void Metrics::observe_identify(double seconds) { identify_.Observe(seconds); }
+
+void Metrics::count_posture(const std::string& check) {
+  posture_.Add({{"check", check}}).Increment();
+}
+
+void Metrics::set_container_compliant(const std::string& container, bool compliant) {
+  compliant_.Add({{"container", container}}).Set(compliant ? 1 : 0);
+}
 
 void Metrics::count_decode_error() {
   decode_errors_.Increment();

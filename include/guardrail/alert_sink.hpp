@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -20,7 +21,8 @@ class JsonLinesSink {
   // max_bytes 0 disables rotation.
   static Result<std::unique_ptr<JsonLinesSink>> open(const std::string& path,
                                                      std::uint64_t max_bytes = 0, int keep = 5);
-  // False when the line could not be written (the caller counts the loss).
+  // False when the line could not be written (the caller counts the loss). Thread-safe: the
+  // pipeline and the posture watch both write.
   bool write(const nlohmann::ordered_json& alert);
   // Thread-safe and async-signal-safe: the next write reopens the file first.
   void request_reopen() { reopen_requested_ = true; }
@@ -41,6 +43,7 @@ class JsonLinesSink {
   int keep_;
   std::uint64_t size_ = 0;
   std::atomic<bool> reopen_requested_{false};
+  std::mutex mutex_;
 };
 
 }  // namespace guardrail

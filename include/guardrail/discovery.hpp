@@ -43,6 +43,10 @@ std::vector<policy::WorkloadBinding> container_bindings(
     const policy::Policy& policy, const std::vector<docker::Container>& containers,
     const std::string& cgroup2_root);
 
+// Where the policy places a container: (named workload or "", zone), as container_bindings does.
+std::pair<std::string, std::string> place_container(const policy::Policy& policy,
+                                                    const docker::Container& container);
+
 // The v2 cgroup path of a process ("/docker/<id>"), from /proc/PID/cgroup; "" if unknown.
 std::string cgroup_of(pid_t pid);
 

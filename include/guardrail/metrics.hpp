@@ -58,6 +58,9 @@ class Metrics {
   void observe_latency(double seconds);
   // From a container's start event to its identity in the maps.
   void observe_identify(double seconds);
+  // Continuous posture: a container failed `check`; whether a container meets the baseline.
+  void count_posture(const std::string& check);
+  void set_container_compliant(const std::string& container, bool compliant);
   void count_decode_error();
 
   void set_policy_rules(std::size_t rules);
@@ -87,6 +90,8 @@ class Metrics {
   prometheus::Counter& decode_errors_;
   prometheus::Histogram& latency_;
   prometheus::Histogram& identify_;
+  prometheus::Family<prometheus::Counter>& posture_;
+  prometheus::Family<prometheus::Gauge>& compliant_;
   prometheus::Family<prometheus::Gauge>& policy_rules_;
   prometheus::Family<prometheus::Gauge>& policy_generation_;
   prometheus::Family<prometheus::Gauge>& workloads_;

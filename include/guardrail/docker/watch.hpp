@@ -30,6 +30,7 @@ class ContainerWatch {
   // while the engine cannot be reached (the reason is logged once per outage).
   std::optional<std::vector<Container>> containers();
   bool connected() const;
+  const Client& client() const { return client_; }
   // Containers whose start event arrived since the last call, with when it arrived.
   std::map<std::string, Clock::time_point> take_started();
 
