@@ -25,6 +25,7 @@
 /* gr_workload.flags and gr_identity.flags */
 #define GR_WL_AUDIT (1u << 0)     /* evaluate and alert, never block */
 #define GR_WL_EXCLUSIVE (1u << 1) /* zone-wide rules do not apply; only rules naming it */
+#define GR_WL_QUARANTINE (1u << 2) /* failed a required posture check: no network but loopback */
 
 /* Map sizes: the agent may raise them before load; these are the defaults. */
 #define GR_MAX_WORKLOAD_CGROUPS 16384
@@ -150,6 +151,7 @@ enum gr_direction {
 enum gr_rule {
 	GR_RULE_DEFAULT_DENY = 0, /* no flow or egress rule allows it */
 	GR_RULE_ISOLATION = 1,    /* an exclusive workload: only rules naming it apply */
+	GR_RULE_QUARANTINE = 2,   /* the workload is quarantined for its posture */
 };
 
 struct gr_event_header {

@@ -186,7 +186,11 @@ static __always_inline bool egress_permitted(const struct policy *pol, const str
 {
 	__u8 proto = policy_proto(t->protocol);
 
-	if (is_loopback(t->daddr) || same_workload(self, peer))
+	if (is_loopback(t->daddr))
+		return true;
+	if (self->flags & GR_WL_QUARANTINE)
+		return false;
+	if (same_workload(self, peer))
 		return true;
 	if (flow_allows(pol, self, peer, proto, t->dport))
 		return true;
@@ -202,7 +206,11 @@ static __always_inline bool ingress_permitted(const struct policy *pol, const st
 {
 	__u8 proto = policy_proto(t->protocol);
 
-	if (is_loopback(t->saddr) || same_workload(self, peer))
+	if (is_loopback(t->saddr))
+		return true;
+	if (self->flags & GR_WL_QUARANTINE)
+		return false;
+	if (same_workload(self, peer))
 		return true;
 	if (flow_allows(pol, peer, self, proto, t->dport))
 		return true;
@@ -276,8 +284,9 @@ static __always_inline void report(__u16 type, __u8 backend, __u8 direction, __u
 	ev->zone_id = self->zone_id;
 	ev->peer_workload_id = peer->workload_id;
 	ev->peer_zone_id = peer->zone_id;
-	ev->rule = ((self->flags | peer->flags) & GR_WL_EXCLUSIVE) ? GR_RULE_ISOLATION
-								   : GR_RULE_DEFAULT_DENY;
+	ev->rule = (self->flags & GR_WL_QUARANTINE)		     ? GR_RULE_QUARANTINE
+		   : ((self->flags | peer->flags) & GR_WL_EXCLUSIVE) ? GR_RULE_ISOLATION
+								     : GR_RULE_DEFAULT_DENY;
 	ev->verdict = (self->flags & GR_WL_AUDIT) ? GR_VERDICT_AUDITED : GR_VERDICT_BLOCKED;
 	ev->backend = backend;
 	ev->direction = direction;

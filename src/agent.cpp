@@ -176,7 +176,7 @@ bool same_bindings(const discovery::Discovered& a, const discovery::Discovered& 
   for (std::size_t i = 0; i < a.bindings.size(); i++) {
     const auto &x = a.bindings[i], &y = b.bindings[i];
     if (x.cgroup_id != y.cgroup_id || x.workload != y.workload || x.zone != y.zone ||
-        x.addresses != y.addresses)
+        x.addresses != y.addresses || x.quarantined != y.quarantined)
       return false;
   }
   return true;
@@ -277,7 +277,12 @@ int run_agent(const AgentOptions& options) {
         if (workload.empty()) workload = zone + ":" + discovery::cgroup_of(c.pid);
         return std::pair(workload, zone);
       });
-    return discovery::discover(policy, cgroup_root, true, listed ? &*listed : nullptr);
+    auto found = discovery::discover(policy, cgroup_root, true, listed ? &*listed : nullptr);
+    if (found && posture_watch)
+      for (auto& b : found->bindings)
+        for (const auto& id : posture_watch->quarantined())
+          if (b.cgroup_path.ends_with(id)) b.quarantined = true;
+    return found;
   };
   auto found = scan();
   if (!found) {
@@ -394,7 +399,7 @@ int run_agent(const AgentOptions& options) {
           if ((*sink)->write(alert)) metrics.count_delivered("jsonl", 0, 1);
           if (webhook) webhook->enqueue(std::move(alert));
         },
-        policy.name, options.node_name);
+        policy.name, options.node_name, policy.quarantine_on);
   // /metrics answers only once the policy is enforced: a scrape that succeeds means "ready".
   if (auto served = metrics.serve(options.metrics_address); !served) {
     spdlog::error("{}", served.error().message);

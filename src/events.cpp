@@ -185,6 +185,7 @@ std::string_view mount_op_name(std::uint32_t op) {
 }
 
 std::string_view rule_name(std::uint32_t rule) {
+  if (rule == GR_RULE_QUARANTINE) return "quarantine";
   return rule == GR_RULE_ISOLATION ? "isolation" : "default-deny";
 }
 

@@ -131,8 +131,8 @@ Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBin
                   first->second->cgroup_path + " and " + b.cgroup_path + ")");
     auto& addresses = claims[id - GR_WORKLOAD_ID_BASE];
     addresses.insert(addresses.end(), b.addresses.begin(), b.addresses.end());
-    out.cgroups.push_back(
-        {b.cgroup_id, gr_workload{id, out.workload_zone[id], out.workload_flags[id], 0}});
+    const std::uint32_t flags = out.workload_flags[id] | (b.quarantined ? GR_WL_QUARANTINE : 0);
+    out.cgroups.push_back({b.cgroup_id, gr_workload{id, out.workload_zone[id], flags, 0}});
   }
 
   // Identities: one entry per (prefix, address); two workloads may not claim the same one.

@@ -643,12 +643,14 @@ void Parser::parse_metadata(const Field& f, Policy& policy) {
 void Parser::parse_spec(const Field& f, Policy& policy) {
   if (!f.value.IsMap()) {
     error(f.mark(),
-          "field 'spec' must be a map with mode, defaultZone, zones, workloads and flows; got " +
+          "field 'spec' must be a map with mode, defaultZone, quarantineOn, zones, workloads and "
+          "flows; got " +
               describe_node(f.value));
     return;
   }
   const YAML::Node& spec = f.value;
-  const Fields fs = fields(spec, "spec", {"mode", "defaultZone", "zones", "workloads", "flows"});
+  const Fields fs =
+      fields(spec, "spec", {"mode", "defaultZone", "quarantineOn", "zones", "workloads", "flows"});
   if (auto it = fs.find("mode"); it != fs.end()) {
     if (auto m = mode(it->second, "spec")) policy.mode = *m;
   }
@@ -676,6 +678,23 @@ void Parser::parse_spec(const Field& f, Policy& policy) {
                   suggestion(*v, names));
       else
         policy.default_zone = *v;
+    }
+  }
+  if (auto it = fs.find("quarantineOn"); it != fs.end() && !it->second.value.IsNull()) {
+    if (expect_list(it->second, "quarantineOn", "[not_privileged, no_runtime_socket]")) {
+      for (const YAML::Node& item : it->second.value) {
+        const bool known = item.IsScalar() &&
+                           std::ranges::find(kPostureChecks, item.Scalar()) != kPostureChecks.end();
+        if (known) {
+          policy.quarantine_on.push_back(item.Scalar());
+          continue;
+        }
+        const std::string name = item.IsScalar() ? item.Scalar() : describe_node(item);
+        std::vector<std::string_view> checks(kPostureChecks.begin(), kPostureChecks.end());
+        error(item.Mark(), "unknown posture check '" + name +
+                               "' in quarantineOn; checks: " + join(kPostureChecks) +
+                               (item.IsScalar() ? suggestion(name, kPostureChecks) : ""));
+      }
     }
   }
   if (auto it = fs.find("workloads"); it != fs.end() && !it->second.value.IsNull()) {

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <time.h>
 
+#include <algorithm>
+
 #include "guardrail/events.hpp"
 
 namespace guardrail::posture {
@@ -41,13 +43,15 @@ nlohmann::ordered_json posture_alert(const docker::Container& c, const Finding& 
 }
 
 PostureWatch::PostureWatch(const docker::Client& client, Metrics& metrics, Emit emit,
-                           std::string policy, std::string node)
+                           std::string policy, std::string node,
+                           std::vector<std::string> quarantine_on)
     : client_(client),
       metrics_(metrics),
       emit_(std::move(emit)),
       policy_(std::move(policy)),
       node_(std::move(node)),
-      apparmor_(host_has_apparmor()) {}
+      apparmor_(host_has_apparmor()),
+      quarantine_on_(std::move(quarantine_on)) {}
 
 void PostureWatch::update(
     const std::vector<docker::Container>& running,
@@ -74,12 +78,18 @@ void PostureWatch::update(
       if (f.passed) continue;
       metrics_.count_posture(f.check);
       emit_(posture_alert(c, f, workload, zone, policy_, node_, time));
+      if (std::ranges::find(quarantine_on_, f.check) != quarantine_on_.end()) {
+        if (quarantined_.insert(c.id).second)
+          spdlog::warn("container {} quarantined (no network but loopback): failed {}", c.name,
+                       f.check);
+      }
     }
     metrics_.set_container_compliant(c.name, p.compliant());
     spdlog::info("posture of container {}: {}", c.name,
                  p.compliant() ? "meets the baseline" : "falls short (see posture alerts)");
   }
   std::erase_if(assessed_, [&](const std::string& id) { return !now.contains(id); });
+  std::erase_if(quarantined_, [&](const std::string& id) { return !now.contains(id); });
 }
 
 }  // namespace guardrail::posture

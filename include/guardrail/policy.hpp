@@ -158,6 +158,9 @@ struct Policy {
   // spec.defaultZone: the zone of a container no selector names, and of one not identified yet
   // (fail closed). Empty in the file means agent-sandbox when that zone exists.
   std::string default_zone;
+  // spec.quarantineOn: posture checks whose failure quarantines a container (it loses all
+  // network but loopback) until it is recreated compliant.
+  std::vector<std::string> quarantine_on;
   std::vector<Zone> zones;
   std::vector<Workload> workloads;
   std::vector<Flow> flows;
@@ -180,7 +183,11 @@ struct WorkloadBinding {
   std::string cgroup_path;  // relative to the cgroup2 mount, e.g. "/guardrail/agents/a"
   std::uint64_t cgroup_id = 0;
   std::vector<Cidr> addresses;  // read from the network namespace of its processes
+  bool quarantined = false;     // failed a posture check of spec.quarantineOn
 };
+
+// The posture checks `guardrail audit` and the agent run (names of spec.quarantineOn).
+extern const std::vector<std::string> kPostureChecks;
 
 // A policy compiled to map entries. Ids: zones GR_ZONE_ID_MIN.. in file order; named workloads
 // GR_WORKLOAD_ID_BASE.. in file order; anonymous zone members after them in binding order.

@@ -21,13 +21,17 @@ class PostureWatch {
   using Emit = std::function<void(nlohmann::ordered_json alert)>;
 
   // `describe` gives the workload and zone names of a container id (as the policy placed it).
+  // quarantine_on: the checks whose failure quarantines a container (spec.quarantineOn).
   PostureWatch(const docker::Client& client, Metrics& metrics, Emit emit, std::string policy,
-               std::string node);
+               std::string node, std::vector<std::string> quarantine_on = {});
 
   // Assesses the containers not seen before; forgets the ones gone.
   void update(const std::vector<docker::Container>& running,
               const std::function<std::pair<std::string, std::string>(const docker::Container&)>&
                   workload_and_zone);
+
+  // Ids of the running containers that failed a check of quarantine_on.
+  const std::set<std::string>& quarantined() const { return quarantined_; }
 
  private:
   const docker::Client& client_;
@@ -37,6 +41,8 @@ class PostureWatch {
   std::string node_;
   bool apparmor_;
   std::set<std::string> assessed_;
+  std::vector<std::string> quarantine_on_;
+  std::set<std::string> quarantined_;
 };
 
 // One posture alert for a failed check (exposed for tests).

@@ -249,22 +249,42 @@ class Dockerd:
         require_docker()
         self._check_no_other()
         os.makedirs(self.data_root, exist_ok=True)
-        config = os.path.join(self.workdir, "daemon.json")  # not /etc/docker/daemon.json
-        with open(config, "w") as f:
-            f.write("{}\n")
+        self._write_config({})
         self._make_bridge()
-        argv = [DOCKERD, "--config-file", config, "--data-root", self.data_root,
+        atexit.register(self.stop)
+        self._launch(timeout)
+        try:
+            self.import_busybox()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def config_path(self):
+        return os.path.join(self.workdir, "daemon.json")  # not /etc/docker/daemon.json
+
+    def _write_config(self, config):
+        with open(self.config_path, "w") as f:
+            f.write(json.dumps(config) + "\n")
+
+    def _argv(self):
+        return [DOCKERD, "--config-file", self.config_path, "--data-root", self.data_root,
                 "--exec-root", EXEC_ROOT, "--pidfile", PIDFILE, "-H", "unix://" + SOCKET,
                 "--bridge", BRIDGE, "--iptables=false", "--ip-masq=false", "--ip-forward=false",
                 "--exec-opt", "native.cgroupdriver=cgroupfs"]
+
+    def _launch(self, timeout):
+        """Starts dockerd (log appended) and waits until its API answers; sets start_seconds and
+        containerd_pid. On failure everything is undone (stop()) and AssertionError raised."""
+        argv = self._argv()
         env = dict(os.environ)
         env.pop("DOCKER_HOST", None)
         t0 = time.monotonic()
-        with open(self.log_path, "w") as log:
+        with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True)
-        atexit.register(self.stop)
         deadline = t0 + timeout
         while True:
             if self.proc.poll() is not None:
@@ -288,12 +308,35 @@ class Dockerd:
                 self.containerd_pid = int(f.read().strip())
         except (OSError, ValueError):
             self.containerd_pid = None
+
+    def restart(self, down_seconds=0.0, timeout=30.0):
+        """Stops this dockerd and starts it again on the same data root, exec root, socket and
+        bridge, with live-restore on (turned on first through a SIGHUP config reload), so the
+        running containers, their cgroups and addresses outlive the daemon. The API is gone from
+        the SIGTERM until the new daemon answers, plus `down_seconds` of no daemon at all.
+        Returns (went_down, came_back): time.monotonic() when the old daemon had exited and when
+        the new one answered."""
+        assert self.proc is not None and self.proc.poll() is None, "dockerd is not running"
+        if not self.api_get("/info").get("LiveRestoreEnabled"):
+            self._write_config({"live-restore": True})
+            self.proc.send_signal(signal.SIGHUP)  # live-restore is a reloadable option
+            deadline = time.monotonic() + 10
+            while not self.api_get("/info").get("LiveRestoreEnabled"):
+                if time.monotonic() > deadline:
+                    raise AssertionError("dockerd did not turn live-restore on after SIGHUP:\n"
+                                         + self.logs())
+                time.sleep(0.05)
+        self.proc.terminate()
         try:
-            self.import_busybox()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        went_down = time.monotonic()
+        if down_seconds > 0:
+            time.sleep(down_seconds)
+        self._launch(timeout)
+        return went_down, time.monotonic()
 
     def stop(self):
         """Removes every container started here, stops dockerd, its containerd and shims (by

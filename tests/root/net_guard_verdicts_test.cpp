@@ -312,6 +312,20 @@ TEST_F(NetGuardVerdicts, ApplyingAPolicyReplacesThePreviousOneWhole) {
   EXPECT_EQ(drain().size(), 2u);
 }
 
+// A quarantined workload (failed a required posture check) keeps loopback and nothing else.
+TEST_F(NetGuardVerdicts, AQuarantinedWorkloadLosesEveryFlowButLoopback) {
+  apply(GR_WL_QUARANTINE);
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 6, 40000, 8080)),
+            kDrop);
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.2"), mapped("198.18.0.3"), 6, 8080, 40000)),
+            kDrop);
+  EXPECT_EQ(run(P::Egress, frame(mapped("127.0.0.1"), mapped("127.0.0.1"), 6, 40000, 9)), kPass);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[0].rule, GR_RULE_QUARANTINE);
+  EXPECT_EQ(evs[1].rule, GR_RULE_QUARANTINE);
+}
+
 TEST_F(NetGuardVerdicts, AllowedTrafficNeverQueuesAnEvent) {
   for (int i = 0; i < 1000; i++)
     run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 6, 40000, 8080));

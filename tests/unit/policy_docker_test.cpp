@@ -238,7 +238,7 @@ TEST(PolicyDockerErrors, DefaultZoneMustNameAZone) {
             "t.yaml:7:10: error: spec.zones is empty; define at least one zone\n");
   EXPECT_EQ(errors(doc("  defaultZon: a\n" + zones)),
             "t.yaml:6:3: error: unknown field 'defaultZon' in spec; allowed: mode, defaultZone, "
-            "zones, workloads, flows; did you mean 'defaultZone'?\n");
+            "quarantineOn, zones, workloads, flows; did you mean 'defaultZone'?\n");
 }
 
 TEST(PolicyDockerDefaultZone, Resolution) {

@@ -279,8 +279,8 @@ TEST(PolicyParse, UnknownFieldAtTopLevel) {
 
 TEST(PolicyParse, UnknownFieldInSpec) {
   expect_error(doc(kZone + "  flow: []\n"), 8, 3,
-               {"unknown field 'flow' in spec; allowed: mode, defaultZone, zones, workloads, "
-                "flows; did you mean 'flows'?"});
+               {"unknown field 'flow' in spec; allowed: mode, defaultZone, quarantineOn, zones, "
+                "workloads, flows; did you mean 'flows'?"});
 }
 
 TEST(PolicyParse, UnknownFieldInZoneNamesItAndTheAllowedOnes) {
