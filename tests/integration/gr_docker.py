@@ -56,6 +56,59 @@ IMAGE = "gr-busybox:latest"
 # On every container started here, so cleanup finds them all.
 OWNER_LABEL = "guardrail.io/itest-owner"
 SANDBOX_LABELS = {"guardrail.io/zone": "agent-sandbox"}
+RUNC = "/usr/sbin/runc"
+PRIVILEGED_RUNTIME = "gr-privileged"
+# capabilities(7) by number, as OCI configs name them.
+CAPABILITY_NAMES = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE"]
+
+# The runtime wrapper privileged_args() registers: removes the capabilities the host's bounding
+# set lacks from the OCI config (create/run --bundle) or process file (exec --process), then runs
+# runc. Everything else is runc's.
+_PRIVILEGED_WRAPPER = """#!/usr/bin/python3
+import json, os, sys
+DROP = set(%(drop)r)
+args = sys.argv[1:]
+
+def strip(path):
+    with open(path) as f:
+        doc = json.load(f)
+    proc = doc.get("process", doc) if "ociVersion" in doc else doc
+    caps = proc.get("capabilities") or {}
+    for key in list(caps):
+        caps[key] = [c for c in (caps[key] or []) if c not in DROP]
+    with open(path, "w") as f:
+        json.dump(doc, f)
+
+for i, a in enumerate(args):
+    for flag, name in (("--bundle", "config.json"), ("-b", "config.json"), ("--process", None)):
+        value = None
+        if a == flag and i + 1 < len(args):
+            value = args[i + 1]
+        elif a.startswith(flag + "="):
+            value = a.split("=", 1)[1]
+        if value:
+            strip(os.path.join(value, name) if name else value)
+os.execv(%(runc)r, [%(runc)r] + args)
+"""
+
+
+def host_missing_capabilities():
+    """Capabilities this kernel knows that the host's bounding set lacks (names)."""
+    with open("/proc/self/status") as f:
+        bnd = int(next(l.split()[1] for l in f if l.startswith("CapBnd:")), 16)
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    return [CAPABILITY_NAMES[i] for i in range(min(last + 1, len(CAPABILITY_NAMES)))
+            if not bnd & (1 << i)]
 
 
 def missing_requirement():
@@ -217,6 +270,7 @@ class Dockerd:
         self.start_seconds = None  # dockerd launch -> API answers
         self.import_seconds = None
         self._made_bridge = False
+        self._config = {}  # what daemon.json holds
         self._owner = "gr-itest-%d" % os.getpid()
         self._counter = 0
 
@@ -247,7 +301,11 @@ class Dockerd:
 
     def start(self, timeout=30.0):
         require_docker()
-        self._check_no_other()
+        try:
+            self._check_no_other()
+        except AssertionError:
+            shutil.rmtree(self.workdir, ignore_errors=True)  # made by __init__, still empty
+            raise
         os.makedirs(self.data_root, exist_ok=True)
         self._write_config({})
         self._make_bridge()
@@ -267,6 +325,39 @@ class Dockerd:
     def _write_config(self, config):
         with open(self.config_path, "w") as f:
             f.write(json.dumps(config) + "\n")
+        self._config = dict(config)
+
+    def _reload_config(self, changes, ready, what):
+        """Adds `changes` to daemon.json and has dockerd reload it (SIGHUP); waits until
+        ready(/info) holds."""
+        self._write_config(dict(self._config, **changes))
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while not ready(self.api_get("/info")):
+            if time.monotonic() > deadline:
+                raise AssertionError("dockerd did not %s after SIGHUP:\n%s" % (what, self.logs()))
+            time.sleep(0.05)
+
+    def privileged_args(self):
+        """`docker run` arguments for a --privileged container on this host. A privileged
+        container gets every capability; where the host's own bounding set lacks some (this CI
+        VM has no CAP_SYS_RESOURCE), runc fails with "unable to apply caps: operation not
+        permitted". Then a runtime wrapper (PRIVILEGED_RUNTIME) is registered that leaves
+        those out of the container's capability sets before runc runs; the container stays
+        --privileged in its configuration (HostConfig.Privileged true)."""
+        missing = host_missing_capabilities()
+        if not missing:
+            return ["--privileged"]
+        if PRIVILEGED_RUNTIME not in (self.api_get("/info").get("Runtimes") or {}):
+            wrapper = os.path.join(self.workdir, "runc-privileged")
+            with open(wrapper, "w") as f:
+                f.write(_PRIVILEGED_WRAPPER % {"drop": missing, "runc": RUNC})
+            os.chmod(wrapper, 0o755)
+            self._reload_config(
+                {"runtimes": {PRIVILEGED_RUNTIME: {"path": wrapper}}},
+                lambda info: PRIVILEGED_RUNTIME in (info.get("Runtimes") or {}),
+                "register the %s runtime" % PRIVILEGED_RUNTIME)
+        return ["--privileged", "--runtime", PRIVILEGED_RUNTIME]
 
     def _argv(self):
         return [DOCKERD, "--config-file", self.config_path, "--data-root", self.data_root,
@@ -318,14 +409,10 @@ class Dockerd:
         the new one answered."""
         assert self.proc is not None and self.proc.poll() is None, "dockerd is not running"
         if not self.api_get("/info").get("LiveRestoreEnabled"):
-            self._write_config({"live-restore": True})
-            self.proc.send_signal(signal.SIGHUP)  # live-restore is a reloadable option
-            deadline = time.monotonic() + 10
-            while not self.api_get("/info").get("LiveRestoreEnabled"):
-                if time.monotonic() > deadline:
-                    raise AssertionError("dockerd did not turn live-restore on after SIGHUP:\n"
-                                         + self.logs())
-                time.sleep(0.05)
+            # live-restore is a reloadable option.
+            self._reload_config({"live-restore": True},
+                                lambda info: info.get("LiveRestoreEnabled"),
+                                "turn live-restore on")
         self.proc.terminate()
         try:
             self.proc.wait(20)

@@ -4,16 +4,29 @@ not-yet-identified containers (fail closed, from a container's first instruction
 in enforcement while dockerd restarts.
 
 Every connection is made from INSIDE a container (`docker exec`, or the container's own command),
-with busybox `nc`/`wget`, to other containers this test started on the fixture's bridge
+with busybox `nc`, to other containers this test started on the fixture's bridge
 (198.18.0.0/24). Each container listens on its ports, so a refused connect is the policy's doing,
 not a closed port: busybox prints "Operation not permitted" (EPERM from cgroup/connect4) for a
 refused one and "Connection refused" for a closed port.
+
+Known agent bugs these tests pin (they fail until fixed):
+- test_first_container_is_covered_when_none_ran_before[none_at_agent_start]: with no container
+  running when the agent starts, /docker is neither bound nor attached, so the first container
+  runs under no rule until identified (its first connect gets through).
+- ...[last_one_removed]: after the last container goes, /docker is unbound but stays attached:
+  the next container is blocked, but its alert names no workload ("", zone "unknown"), which
+  schema/alert.schema.json refuses.
+- test_alerts_in_flight_across_a_rescan_keep_their_names: events are named by workload id
+  against the newest generation's table, so an event formatted after a rescan renumbered the
+  workloads names the wrong caller and peer.
+- test_dockerd_restart_keeps_the_policy_in_force: while dockerd's API is unreachable the agent
+  drops every container binding (fail closed: nothing leaks, but the allowed flow is cut and
+  alerts name no workload) until dockerd answers again.
 """
 import json
 import os
 import re
 import socket
-import subprocess
 import threading
 import time
 
@@ -55,7 +68,8 @@ ECHO = ("nc", "-ll", "-p", str(ALLOWED_PORT), "-e", "cat")
 ORCHESTRATOR_CMD = ("sh", "-c", "nc -ll -p %d -e cat & exec nc -ll -p %d -e cat"
                     % (FORBIDDEN_PORT, ALLOWED_PORT))
 
-IDENTIFIED_RE = re.compile(r"container ([0-9a-f]{12}) identified ([0-9.]+) ms after its start event")
+IDENTIFIED_RE = re.compile(
+    r"container ([0-9a-f]{12}) identified ([0-9.]+) ms after its start event")
 
 # Identify latencies seen in this module (ms), for the report at the end.
 LATENCIES_MS = []
@@ -127,7 +141,7 @@ def identified_ms(agent, container, timeout=10.0):
     """Waits for the agent's "container <id12> identified X ms after its start event" line for
     this container -> X."""
     def find():
-        for m in IDENTIFIED_RE.finditer(agent.stderr_text() + _stdout(agent)):
+        for m in IDENTIFIED_RE.finditer(log_text(agent)):
             if m.group(1) == container.id[:12]:
                 return float(m.group(2))
         return None
@@ -269,8 +283,10 @@ def test_new_container_is_covered_from_its_first_instruction(fleet, docker_agent
     out3 = d.docker("logs", c3.id)
     assert "rc=1" in out3.stdout and EPERM_TEXT in out3.stderr, (out3.stdout, out3.stderr)
     first = wait_net_alerts(agent, mark, 1)[0]
-    net_alert(first, {"agent-sandbox:/docker", anon("agent-sandbox", c3)}, "agent-sandbox",
-              a2.ip, ALLOWED_PORT, anon("agent-sandbox", a2), "agent-sandbox")
+    # The kernel's facts only: this event raced the rescan that identified c3, and such events'
+    # names are test_alerts_in_flight_across_a_rescan_keep_their_names's business.
+    assert_alert(first, kind="net_connect", verdict="blocked", zone="agent-sandbox",
+                 dst=a2.ip, dport=ALLOWED_PORT, cgroup_id=os.stat(c3.cgroup_dir).st_ino)
     # Identified: its alerts now name it.
     mark = agent.mark()
     assert_refused(c3, a2.ip, ALLOWED_PORT)
@@ -288,19 +304,45 @@ def test_new_container_is_covered_from_its_first_instruction(fleet, docker_agent
           % (", ".join("%.1f" % x for x in LATENCIES_MS[-3:]), count, total))
 
 
-def test_first_container_on_a_host_without_containers_is_covered(docker_containers,
-                                                                 docker_agent):
-    """The agent starts while no container runs at all; the first container's first
-    instruction is a forbidden connect (to a listener on the fixture's bridge address)."""
-    d = docker_containers
-    assert d.docker("ps", "-q").stdout.split() == [], "containers are still running"
+def test_alerts_in_flight_across_a_rescan_keep_their_names(fleet, docker_agent):
+    """An event still in the ring buffer when a new container's identity changes the maps must
+    be named as the kernel judged it: the caller is the new container (as itself or as the
+    /docker parent), the peer is a2. --poll-ms 1000 lets each first-instruction event wait
+    in the ring buffer while the container is identified (~10 ms)."""
+    d, a2 = fleet["daemon"], fleet["a2"]
+    agent = docker_agent(extra_args=["--poll-ms", "1000"])
+    mark = agent.mark()
+    started = []
+    for _ in range(3):
+        c = d.run(labels=SANDBOX, cmd=("sh", "-c", "nc -w 1 %s %d </dev/null; exec sleep 3600"
+                                       % (a2.ip, ALLOWED_PORT)))
+        identified_ms(agent, c)
+        started.append((c, os.stat(c.cgroup_dir).st_ino))
+    alerts = wait_net_alerts(agent, mark, 3, timeout=5)
+    by_cgroup = {a["cgroup_id"]: a for a in alerts}
+    wrong = []
+    for c, cgroup_id in started:
+        a = by_cgroup.get(cgroup_id)
+        assert a is not None, (c.id, cgroup_id, alerts)
+        if a["workload"] not in ("agent-sandbox:/docker", anon("agent-sandbox", c)) \
+                or a["peer_workload"] != anon("agent-sandbox", a2):
+            wrong.append("container %s (cgroup %d) -> a2 %s: alert says workload %s, peer %s"
+                         % (c.id[:12], cgroup_id, a2.id[:12], a["workload"],
+                            a["peer_workload"]))
+    assert not wrong, ("events formatted after the rescan that identified their container are "
+                       "named from the new generation's workload ids:\n" + "\n".join(wrong))
+
+
+@pytest.fixture
+def bridge_listener():
+    """A TCP listener of the test's own on the fixture's bridge address (198.18.0.1) ->
+    (port, accepted peers). For containers' connects that must not get through."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("198.18.0.1", 0))
     listener.listen(8)
-    port = listener.getsockname()[1]
-    accepted = []
     listener.settimeout(0.2)
+    accepted = []
     stop = threading.Event()
 
     def accept():
@@ -314,23 +356,51 @@ def test_first_container_on_a_host_without_containers_is_covered(docker_containe
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        # Sanity: without the agent the container reaches it.
-        _, rc0, out0 = run_to_exit(d, SANDBOX, ("nc", "-w", "1", "198.18.0.1", str(port)))
-        assert rc0 == 0 and len(accepted) == 1, (rc0, out0, accepted)
-        d.cleanup()
-        agent = docker_agent()
-        mark = agent.mark()
-        c, rc, out = run_to_exit(d, SANDBOX, ("nc", "-w", "1", "198.18.0.1", str(port)))
-        alerts = wait_net_alerts(agent, mark, 1, timeout=3)
-        assert rc != 0 and EPERM_TEXT in out and len(accepted) == 1, (
-            "the first container's first connect got through: rc %d, %r, accepted %r"
-            % (rc, out, accepted))
-        net_alert(alerts[0], {"agent-sandbox:/docker", anon("agent-sandbox", c)},
-                  "agent-sandbox", "198.18.0.1", port, "", "world")
+        yield listener.getsockname()[1], accepted
     finally:
         stop.set()
         thread.join(2)
         listener.close()
+
+
+@pytest.mark.parametrize("history", ["none_at_agent_start", "last_one_removed"])
+def test_first_container_is_covered_when_none_ran_before(docker_containers, docker_agent,
+                                                         bridge_listener, history):
+    """No container runs (none when the agent started, or the last one was removed since); the
+    next container's first instruction is a forbidden connect (to the world: a listener of the
+    test's on the bridge address). The default zone must cover it from birth, like any other."""
+    d = docker_containers
+    port, accepted = bridge_listener
+    assert d.docker("ps", "-q").stdout.split() == [], "containers are still running"
+    forbidden = ("nc", "-w", "1", "198.18.0.1", str(port))
+    # Sanity: without the agent the connect gets through.
+    _, rc0, out0 = run_to_exit(d, SANDBOX, forbidden)
+    assert rc0 == 0 and len(accepted) == 1, (rc0, out0, accepted)
+    d.cleanup()
+    if history == "none_at_agent_start":
+        agent = docker_agent()
+    else:
+        old = d.run(labels=SANDBOX)
+        agent = docker_agent()  # it binds old and the /docker parent
+        d.remove(old.id)
+        assert wait_until(lambda: "workloads changed: 0 workload cgroups" in log_text(agent),
+                          5), agent.logs()
+    mark = agent.mark()
+    c, rc, out = run_to_exit(d, SANDBOX, forbidden)
+    assert rc != 0 and EPERM_TEXT in out and len(accepted) == 1, (
+        "a new container's first connect got through (rc %d, output %r, connections accepted "
+        "%r): with no container running, the agent binds no /docker parent to the default "
+        "zone, so a new container is under no rule until it is identified\n%s"
+        % (rc, out, accepted, agent.logs(1500)))
+    alerts = wait_net_alerts(agent, mark, 1, timeout=3)
+    try:
+        net_alert(alerts[0], {"agent-sandbox:/docker", anon("agent-sandbox", c)},
+                  "agent-sandbox", "198.18.0.1", port, "", "world")
+    except AssertionError as e:
+        raise AssertionError(
+            "blocked, but not as the default zone: with no container left the agent unbinds "
+            "/docker; its programs stay attached, so a miss fails closed under no name "
+            "(workload '', zone 'unknown'): %s" % e)
 
 
 def test_unlabelled_container_defaults_to_agent_sandbox(fleet, docker_agent):
@@ -359,12 +429,62 @@ PROBE_LOOP = (
     "i=0; while [ $i -lt {count} ] && [ ! -e /tmp/probe.stop ]; do i=$((i+1)); "
     "t=$(cut -d' ' -f1 /proc/uptime); "
     "if nc -w 1 {ip} {port} </dev/null 2>/dev/null; then echo \"$t OK\"; "
-    "else echo \"$t FAIL\"; fi >> /tmp/probe.log; usleep 100000; done; echo done >> /tmp/probe.log")
+    "else echo \"$t FAIL\"; fi >> /tmp/{name}.log; usleep 100000; done; "
+    "echo done >> /tmp/{name}.log")
 
 
 def boottime():
     """What /proc/uptime shows inside the containers (boot-time clock, no time namespace)."""
     return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def start_probe(container, name, ip, port, count=200):
+    """A loop inside `container`: connect to ip:port every ~0.1 s (at most `count` times, until
+    /tmp/probe.stop exists), logging "<boot time> OK|FAIL" per attempt to /tmp/<name>.log."""
+    container.exec("rm", "-f", "/tmp/%s.log" % name, "/tmp/probe.stop")
+    container.daemon.docker("exec", "-d", container.id, "sh", "-c",
+                            PROBE_LOOP.format(count=count, ip=ip, port=port, name=name))
+
+
+def stop_probes(container, *names):
+    """-> {name: [(boot time, "OK"|"FAIL"), ...]} once every loop has ended."""
+    container.exec("touch", "/tmp/probe.stop")
+
+    def logs():
+        texts = {n: container.exec("cat", "/tmp/%s.log" % n, check=False).stdout for n in names}
+        return texts if all("done" in t for t in texts.values()) else None
+    texts = wait_until(logs, 5, interval=0.2)
+    assert texts, "the probe loops did not end"
+    return {n: [(float(t), r) for t, r in (line.split() for line in text.splitlines()
+                                           if line != "done")]
+            for n, text in texts.items()}
+
+
+def restart_under_probes(fleet, agent, probes):
+    """Restarts dockerd (2 s with no daemon at all) while each probe of `probes`
+    ((container, name, ip, port)) runs; waits until the agent's events stream is back. ->
+    ({name: results}, (down from, down to) on the boot clock)."""
+    d = fleet["daemon"]
+    for container, name, ip, port in probes:
+        start_probe(container, name, ip, port)
+    time.sleep(0.5)
+    clock_offset = boottime() - time.monotonic()
+    went_down, came_back = d.restart(down_seconds=2.0)
+    down = (went_down + clock_offset, came_back + clock_offset)
+    # The agent reconnects its events stream (logged once per connection).
+    assert wait_until(lambda: log_text(agent).count("Docker events: connected to") >= 2, 15), (
+        "the agent's events stream did not reconnect:\n" + agent.logs())
+    time.sleep(1.0)  # a few probes after the reconnect too
+    results = {}
+    for container in {p[0].id: p[0] for p in probes}.values():
+        results.update(stop_probes(container, *[p[1] for p in probes if p[0] is container]))
+    for name, res in results.items():
+        during = [r for t, r in res if down[0] <= t <= down[1]]
+        print("dockerd down %.2f s; probe %s: %d attempts, %d while down, %d OK, %d FAIL"
+              % (down[1] - down[0], name, len(res), len(during),
+                 sum(r == "OK" for t, r in res), sum(r == "FAIL" for t, r in res)))
+        assert len(during) >= 5, (name, down, res)
+    return results, down
 
 
 def test_dockerd_restart_loses_no_enforcement(fleet, docker_agent):
@@ -375,39 +495,14 @@ def test_dockerd_restart_loses_no_enforcement(fleet, docker_agent):
     wait_net_alerts(agent, mark, 1, settle=0.3)
     mark = agent.mark()
 
-    # a1 probes a2 every ~0.1 s (at most 200 times) from inside, through the restart.
-    a1.exec("rm", "-f", "/tmp/probe.log", "/tmp/probe.stop")
-    d.docker("exec", "-d", a1.id, "sh", "-c",
-             PROBE_LOOP.format(count=200, ip=a2.ip, port=ALLOWED_PORT))
-    time.sleep(0.5)
-    clock_offset = boottime() - time.monotonic()
-    went_down, came_back = d.restart(down_seconds=2.0)
-    down = (went_down + clock_offset, came_back + clock_offset)
-    # The agent reconnects its events stream (logged once per connection).
-    assert wait_until(lambda: log_text(agent).count("Docker events: connected to") >= 2, 15), (
-        "the agent's events stream did not reconnect:\n" + agent.logs())
-    time.sleep(1.0)  # a few probes after the reconnect too
-    a1.exec("touch", "/tmp/probe.stop")
-    assert wait_until(lambda: "done" in a1.exec("cat", "/tmp/probe.log").stdout, 5)
-    probes = [line.split() for line in a1.exec("cat", "/tmp/probe.log").stdout.splitlines()
-              if line != "done"]
-    results = [(float(t), r) for t, r in probes]
-    during = [r for t, r in results if down[0] <= t <= down[1]]
-    got_through = [(t, r) for t, r in results if r != "FAIL"]
-    print("dockerd down %.2f s; %d probes, %d while it was down, %d got through"
-          % (down[1] - down[0], len(results), len(during), len(got_through)))
-    assert len(during) >= 5, (down, results)
+    results, down = restart_under_probes(fleet, agent, [(a1, "east-west", a2.ip, ALLOWED_PORT)])
+    got_through = [(t, r) for t, r in results["east-west"] if r != "FAIL"]
     assert not got_through, (
         "a1 reached a2 while dockerd restarted (down from %.2f to %.2f, boot clock): %r"
         % (down[0], down[1], got_through))
-    # Every refused probe was alerted, as a1 itself (its identity stayed in the maps).
-    alerts = wait_net_alerts(agent, mark, len(results), timeout=10, settle=0.5)
-    wrong = [a for a in alerts if a["workload"] != anon("agent-sandbox", a1)
-             or a["peer_workload"] != anon("agent-sandbox", a2)]
-    assert not wrong, ("%d of %d refused probes were alerted under another name (down %.2f to "
-                       "%.2f, boot clock; alert times are wall clock):\n%s"
-                       % (len(wrong), len(alerts), down[0], down[1],
-                          "\n".join(json.dumps(a) for a in wrong[:6])))
+    # Every refused attempt was alerted (blocked), none lost.
+    alerts = wait_net_alerts(agent, mark, len(results["east-west"]), timeout=10, settle=0.5)
+    assert all(a["verdict"] == "blocked" and a["dst"] == a2.ip for a in alerts)
 
     # After the restart: still refused, and a brand-new container is identified (the events
     # stream is live again) and named in its alerts.
@@ -421,5 +516,30 @@ def test_dockerd_restart_loses_no_enforcement(fleet, docker_agent):
               anon("agent-sandbox", a2), "agent-sandbox")
     net_alert(alerts[1], anon("agent-sandbox", a3), "agent-sandbox", a2.ip, ALLOWED_PORT,
               anon("agent-sandbox", a2), "agent-sandbox")
+
+
+def test_dockerd_restart_keeps_the_policy_in_force(fleet, docker_agent):
+    """While dockerd is away the containers it ran keep running (live-restore) and the agent
+    must keep judging them as before: the allowed flow stays allowed, refusals keep naming the
+    workloads. (Forgetting them fails closed, but cuts every allowed flow and names no one.)"""
+    orch, a1, a2 = fleet["orch"], fleet["a1"], fleet["a2"]
+    agent = docker_agent()
+    mark = agent.mark()
+    results, down = restart_under_probes(fleet, agent, [
+        (a1, "allowed", orch.ip, ALLOWED_PORT), (a2, "east-west", a1.ip, ALLOWED_PORT)])
+    cut = [t for t, r in results["allowed"] if r != "OK"]
+    alerts = wait_net_alerts(agent, mark, len(cut) + len(results["east-west"]), timeout=10,
+                             settle=0.5)
+    unnamed = [a for a in alerts if a["workload"] != anon("agent-sandbox", a2)
+               or a["peer_workload"] != anon("agent-sandbox", a1)]
+    changes = [line for line in log_text(agent).splitlines()
+               if "workloads changed" in line or "Docker " in line]
+    assert not cut and not unnamed, (
+        "while dockerd restarted (down %.2f-%.2f boot clock) %d of %d allowed a1 -> "
+        "orchestrator:%d connects were refused (at %s) and %d alerts named another workload "
+        "than a2 -> a1, e.g.:\n%s\nagent log:\n%s"
+        % (down[0], down[1], len(cut), len(results["allowed"]), ALLOWED_PORT,
+           ", ".join("%.2f" % t for t in cut[:5]), len(unnamed),
+           "\n".join(json.dumps(a) for a in unnamed[:3]), "\n".join(changes)))
     print("identify latencies this module (ms): %s"
           % ", ".join("%.1f" % x for x in LATENCIES_MS))
