@@ -31,12 +31,36 @@
 namespace guardrail {
 namespace {
 
-// What the consumer thread needs to name ids; replaced whole when a re-scan changes the policy.
+// Stable ids for anonymous workloads, by cgroup id; never reused once a cgroup is gone.
+class AnonymousIds {
+ public:
+  explicit AnonymousIds(std::uint32_t first) : next_(first) {}
+  std::uint32_t id_of(std::uint64_t cgroup_id) {
+    auto [it, fresh] = ids_.try_emplace(cgroup_id, next_);
+    if (fresh) ++next_;
+    return it->second;
+  }
+  void forget_all_but(const std::vector<policy::WorkloadBinding>& bound) {
+    std::set<std::uint64_t> keep;
+    for (const auto& b : bound) keep.insert(b.cgroup_id);
+    std::erase_if(ids_, [&](const auto& e) { return !keep.contains(e.first); });
+  }
+
+ private:
+  std::map<std::uint64_t, std::uint32_t> ids_;
+  std::uint32_t next_;
+};
+
+// What the consumer thread needs to name ids. A new table is merged over the old one: ids are
+// never reused, so the name of a workload that just went away still names its last events.
 class Names {
  public:
   void set(events::NameTable table) {
     std::lock_guard lock(mutex_);
-    table_ = std::move(table);
+    if (table_.workloads.size() > 100000) table_.workloads.clear();  // bound the history
+    for (auto& [id, name] : table.workloads) table_.workloads[id] = std::move(name);
+    table_.zones = std::move(table.zones);
+    table_.policy = std::move(table.policy);
   }
   template <typename F>
   auto with(F&& f) const {
@@ -266,6 +290,9 @@ int run_agent(const AgentOptions& options) {
   if (!options.docker_socket.empty())
     containers = std::make_unique<docker::ContainerWatch>(options.docker_socket,
                                                           [] { SignalInbox::poke(); });
+  // Anonymous workloads keep their ids across re-scans, and ids are never reused: an event
+  // in flight while the policy changes is still named right.
+  AnonymousIds ids(static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + policy.workloads.size()));
   // Continuous posture: each container assessed once, when first seen (set up with the sinks).
   std::unique_ptr<posture::PostureWatch> posture_watch;
   auto scan = [&] {
@@ -277,11 +304,18 @@ int run_agent(const AgentOptions& options) {
         if (workload.empty()) workload = zone + ":" + discovery::cgroup_of(c.pid);
         return std::pair(workload, zone);
       });
-    auto found = discovery::discover(policy, cgroup_root, true, listed ? &*listed : nullptr);
-    if (found && posture_watch)
-      for (auto& b : found->bindings)
+    std::vector<std::string> parents;
+    if (containers) parents = containers->parent_cgroups();
+    auto found =
+        discovery::discover(policy, cgroup_root, true, listed ? &*listed : nullptr, parents);
+    if (!found) return found;
+    for (auto& b : found->bindings) {
+      if (posture_watch)
         for (const auto& id : posture_watch->quarantined())
           if (b.cgroup_path.ends_with(id)) b.quarantined = true;
+      if (b.workload.empty()) b.anonymous_id = ids.id_of(b.cgroup_id);
+    }
+    ids.forget_all_but(found->bindings);
     return found;
   };
   auto found = scan();

@@ -132,11 +132,15 @@ Result<std::vector<policy::Cidr>> netns_addresses(pid_t pid) {
 }
 
 Result<Discovered> discover(const policy::Policy& policy, const std::string& cgroup2_root,
-                            bool read_addresses, const std::vector<docker::Container>* containers) {
+                            bool read_addresses, const std::vector<docker::Container>* containers,
+                            const std::vector<std::string>& container_parents) {
   Discovered out;
   // Containers first: the Docker API knows their names, labels and addresses; a cgroup glob
   // that also matches a container's cgroup does not bind it twice.
-  if (containers) out.bindings = container_bindings(policy, *containers, cgroup2_root);
+  if (containers || !container_parents.empty())
+    out.bindings =
+        container_bindings(policy, containers ? *containers : std::vector<docker::Container>{},
+                           cgroup2_root, container_parents);
   std::set<std::uint64_t> bound;
   for (const auto& b : out.bindings) bound.insert(b.cgroup_id);
 

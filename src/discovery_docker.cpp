@@ -1,6 +1,9 @@
 // Docker containers as workload bindings (see discovery.hpp).
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <set>
 
@@ -60,9 +63,16 @@ std::string cgroup_of(pid_t pid) {
 
 std::vector<policy::WorkloadBinding> container_bindings(
     const policy::Policy& policy, const std::vector<docker::Container>& containers,
-    const std::string& cgroup2_root) {
+    const std::string& cgroup2_root, const std::vector<std::string>& container_parents) {
   std::vector<policy::WorkloadBinding> out;
-  std::set<std::string> parents;
+  std::set<std::string> parents(container_parents.begin(), container_parents.end());
+  // The parents exist before the first container does: dockerd then creates its containers'
+  // cgroups under ours, which the programs are already attached to.
+  for (const auto& p : container_parents) {
+    const std::string dir = cgroup2_root + p;
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+      spdlog::warn("cannot create the container parent cgroup {}: {}", dir, std::strerror(errno));
+  }
   const std::string default_zone = policy.effective_default_zone();
   for (const auto& c : containers) {
     if (c.pid <= 0) continue;

@@ -298,6 +298,8 @@ Result<json> Client::get(const std::string& path) const {
 
 Result<json> Client::version() const { return get("/version"); }
 
+Result<json> Client::info() const { return get("/info"); }
+
 Result<json> Client::inspect(const std::string& id) const {
   if (id.empty()) return fail("Docker inspect: empty container id");
   return get("/containers/" + escape(id) + "/json");

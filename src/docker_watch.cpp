@@ -1,4 +1,5 @@
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include "guardrail/docker/watch.hpp"
 
@@ -44,13 +45,32 @@ std::optional<std::vector<Container>> ContainerWatch::containers() {
     cached_ = std::move(*listed);
     last_error_.clear();
   } else {
+    // Keep the last list: the containers' cgroups outlive a dockerd restart (live-restore), and
+    // forgetting them would move every container to the default zone until the engine is back.
+    // Bindings whose cgroup is gone are dropped by discovery anyway.
     if (listed.error().message != last_error_)
-      spdlog::warn("Docker discovery: {}", listed.error().message);
+      spdlog::warn("Docker discovery: {}; keeping the last known containers",
+                   listed.error().message);
     last_error_ = listed.error().message;
-    cached_.reset();
     stale_ = true;  // try again at the next scan
   }
   return cached_;
+}
+
+std::vector<std::string> ContainerWatch::parent_cgroups() {
+  // No socket, no engine on this host (yet): nothing to prepare for. When one appears, the
+  // events stream connects and the next scan binds the parent.
+  struct stat st {};
+  if (::stat(client_.socket_path().c_str(), &st) != 0) return {};
+  {
+    std::lock_guard lock(mutex_);
+    if (!cgroup_driver_ && connected_) {
+      if (auto info = client_.info(); info && info->contains("CgroupDriver"))
+        cgroup_driver_ = info->value("CgroupDriver", "");
+    }
+    if (cgroup_driver_ && *cgroup_driver_ == "systemd") return {};
+  }
+  return {"/docker"};
 }
 
 bool ContainerWatch::connected() const {

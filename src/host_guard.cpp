@@ -110,8 +110,8 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
     auto& p = (*skel)->progs;
     // Load only what this kernel can run; a guard without its program is "unavailable".
     bpf_program__set_autoload(p.guard_sock_create, backend_of("raw-sockets") == "cgroup_sock");
-    bpf_program__set_autoload(p.guard_packet_socket,
-                              backend_of("raw-sockets") == "cgroup_sock" && report.has("tracepoint"));
+    bpf_program__set_autoload(p.guard_packet_socket, backend_of("raw-sockets") == "cgroup_sock" &&
+                                                         report.has("tracepoint"));
     bpf_program__set_autoload(p.guard_connect_unix,
                               backend_of("runtime-sockets") == "cgroup_connect_unix");
     bpf_program__set_autoload(p.guard_cap_capable, backend_of("capabilities") == "tp_btf");

@@ -88,23 +88,33 @@ Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBin
     out.zone_names[id] = zone.name;
   }
 
-  // Workloads, and the addresses each one claims (index: id - GR_WORKLOAD_ID_BASE).
+  // Workloads, and the addresses each one claims (by workload id).
   std::map<std::string, std::uint32_t> workload_ids;
-  std::vector<std::vector<Cidr>> claims;
-  auto add_workload = [&](const std::string& name, std::uint32_t zone_id, bool exclusive) {
-    const auto id = static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + claims.size());
+  std::map<std::uint32_t, std::vector<Cidr>> claims;
+  const auto first_anonymous =
+      static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + policy.workloads.size());
+  std::uint32_t next_id = GR_WORKLOAD_ID_BASE;
+  auto add_workload = [&](const std::string& name, std::uint32_t zone_id, bool exclusive,
+                          std::uint32_t id) {
     out.workload_names[id] = name;
     out.workload_zone[id] = zone_id;
     out.workload_flags[id] = flags_for(zone_modes[zone_id], exclusive);
-    claims.emplace_back();
+    claims[id];
+    next_id = std::max(next_id, id + 1);
     return id;
   };
+  // Ids the caller chose for anonymous members (kept stable across re-scans) are taken first,
+  // so the ones compile picks never collide with them.
+  for (const WorkloadBinding& b : bindings)
+    if (b.workload.empty() && b.anonymous_id >= first_anonymous)
+      next_id = std::max(next_id, b.anonymous_id + 1);
   for (const Workload& w : policy.workloads) {
     const auto zone = zone_ids.find(w.zone);
     if (zone == zone_ids.end())
       return fail("workload '" + w.name + "' names unknown zone '" + w.zone + "'");
-    workload_ids[w.name] = add_workload(w.name, zone->second, w.exclusive);
-    claims.back() = w.addresses;
+    const auto id = static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + workload_ids.size());
+    workload_ids[w.name] = add_workload(w.name, zone->second, w.exclusive, id);
+    claims[id] = w.addresses;
   }
 
   std::map<std::uint64_t, const WorkloadBinding*> bound;
@@ -124,12 +134,14 @@ Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBin
       const auto zone = zone_ids.find(b.zone);
       if (zone == zone_ids.end())
         return fail("cgroup " + b.cgroup_path + " is bound to unknown zone '" + b.zone + "'");
-      id = add_workload(b.zone + ":" + b.cgroup_path, zone->second, false);
+      std::uint32_t chosen = b.anonymous_id;
+      if (chosen < first_anonymous || out.workload_names.contains(chosen)) chosen = next_id;
+      id = add_workload(b.zone + ":" + b.cgroup_path, zone->second, false, chosen);
     }
     if (const auto [first, inserted] = bound.try_emplace(b.cgroup_id, &b); !inserted)
       return fail("cgroup id " + std::to_string(b.cgroup_id) + " is bound twice (" +
                   first->second->cgroup_path + " and " + b.cgroup_path + ")");
-    auto& addresses = claims[id - GR_WORKLOAD_ID_BASE];
+    auto& addresses = claims[id];
     addresses.insert(addresses.end(), b.addresses.begin(), b.addresses.end());
     const std::uint32_t flags = out.workload_flags[id] | (b.quarantined ? GR_WL_QUARANTINE : 0);
     out.cgroups.push_back({b.cgroup_id, gr_workload{id, out.workload_zone[id], flags, 0}});
@@ -137,9 +149,8 @@ Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBin
 
   // Identities: one entry per (prefix, address); two workloads may not claim the same one.
   std::map<std::pair<Address, std::uint32_t>, gr_identity> identities;
-  for (std::size_t i = 0; i < claims.size(); ++i) {
-    const auto id = static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + i);
-    for (const Cidr& cidr : claims[i]) {
+  for (const auto& [id, claimed] : claims) {
+    for (const Cidr& cidr : claimed) {
       const auto key = std::pair(cidr.addr, static_cast<std::uint32_t>(cidr.mapped_prefix_len()));
       const gr_identity value{id, out.workload_zone[id], out.workload_flags[id], 0};
       const auto [it, inserted] = identities.try_emplace(key, value);

@@ -59,6 +59,7 @@ void PostureWatch::update(
         workload_and_zone) {
   std::set<std::string> now;
   for (const auto& c : running) {
+    if (c.pid <= 0) continue;  // exited: nothing left to assess
     now.insert(c.id);
     if (assessed_.contains(c.id)) continue;
     auto inspect = client_.inspect(c.id);

@@ -69,13 +69,14 @@ std::vector<GuardBackend> choose_backends(const std::vector<Feature>& features) 
     guards.push_back(lsm_backend("raw-sockets", has));
   else if (has("cgroup_sock_create"))
     guards.push_back({"raw-sockets", "cgroup_sock",
-                      has("tracepoint") ? "prevention (raw inet); " + kill_guarantee(has) +
-                                              " (packet)"
-                                        : std::string("prevention (raw inet); none (packet)"),
+                      has("tracepoint")
+                          ? "prevention (raw inet); " + kill_guarantee(has) + " (packet)"
+                          : std::string("prevention (raw inet); none (packet)"),
                       "BPF-LSM unavailable: cgroup/sock_create denies raw inet and inet6 "
                       "sockets; the kernel does not run it for packet (AF_PACKET) sockets, which "
                       "are only observed at socket() entry (tracepoint/syscalls/sys_enter_socket)"
-                      "; " + kill_clause(has) + " the socket is still created."});
+                      "; " +
+                          kill_clause(has) + " the socket is still created."});
   else
     guards.push_back(unavailable("raw-sockets",
                                  "Raw-socket guard unavailable: it needs bpf_lsm or "

@@ -98,8 +98,8 @@ std::string summary_of(const ordered_json& alert, const std::string& target, std
   const std::string kind = text(alert, "kind");
   const bool network = kind.starts_with("net_") || kind == "east_west_bypass";
   std::string out =
-      network ? fmt::format("{}: {} {} {} {}", who, kind, is_ingress(alert) ? "from" : "to",
-                            target, text(alert, "verdict"))
+      network ? fmt::format("{}: {} {} {} {}", who, kind, is_ingress(alert) ? "from" : "to", target,
+                            text(alert, "verdict"))
               : fmt::format("{}: {} {} {}", who, kind, target, text(alert, "verdict"));
   if (count > 1) out += fmt::format(" ({} times)", count);
   return out;

@@ -29,9 +29,12 @@ bool glob_matches(const std::string& glob, const std::string& cgroup_path);
 // that workload; else one matched by a zone's selector is an anonymous member of the zone.
 // Addresses are read unless read_addresses is false (tests of the matching alone). With
 // `containers` (Docker discovery), those are bound first (see container_bindings).
+// container_parents: cgroups to bind to the default zone whether or not a container runs yet
+// (created when missing), so that the first container is covered from its first instruction.
 Result<Discovered> discover(const policy::Policy& policy, const std::string& cgroup2_root,
                             bool read_addresses = true,
-                            const std::vector<docker::Container>* containers = nullptr);
+                            const std::vector<docker::Container>* containers = nullptr,
+                            const std::vector<std::string>& container_parents = {});
 
 // Running containers as bindings: each container's cgroup (from its init's /proc/PID/cgroup)
 // belongs to the named workload whose `container` glob matches its name, else to the first zone
@@ -41,7 +44,7 @@ Result<Discovered> discover(const policy::Policy& policy, const std::string& cgr
 // its first instruction, until it is identified. Its addresses come from the Docker API.
 std::vector<policy::WorkloadBinding> container_bindings(
     const policy::Policy& policy, const std::vector<docker::Container>& containers,
-    const std::string& cgroup2_root);
+    const std::string& cgroup2_root, const std::vector<std::string>& container_parents = {});
 
 // Where the policy places a container: (named workload or "", zone), as container_bindings does.
 std::pair<std::string, std::string> place_container(const policy::Policy& policy,

@@ -184,13 +184,17 @@ struct WorkloadBinding {
   std::uint64_t cgroup_id = 0;
   std::vector<Cidr> addresses;  // read from the network namespace of its processes
   bool quarantined = false;     // failed a posture check of spec.quarantineOn
+  // For an anonymous member: the workload id it should keep (the caller's choice, so that ids
+  // stay stable across re-scans and in-flight events keep their names); 0: compile picks one.
+  std::uint32_t anonymous_id = 0;
 };
 
 // The posture checks `guardrail audit` and the agent run (names of spec.quarantineOn).
 extern const std::vector<std::string> kPostureChecks;
 
 // A policy compiled to map entries. Ids: zones GR_ZONE_ID_MIN.. in file order; named workloads
-// GR_WORKLOAD_ID_BASE.. in file order; anonymous zone members after them in binding order.
+// GR_WORKLOAD_ID_BASE.. in file order; anonymous zone members after them: the binding's
+// anonymous_id when it gives one, else the next free id in binding order.
 struct CompiledPolicy {
   std::string name;
   Mode mode = Mode::Enforce;

@@ -7,11 +7,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "guardrail/result.hpp"
 
@@ -41,6 +40,8 @@ class Client {
   // GET /version: the engine answers. The error says whether the socket is absent, refuses,
   // or answers something else, and what to do.
   Result<nlohmann::json> version() const;
+  // GET /info (CgroupDriver, CgroupVersion, ...).
+  Result<nlohmann::json> info() const;
   // Running containers (GET /containers/json), each completed from its inspect document.
   Result<std::vector<Container>> containers() const;
   // GET /containers/{id}/json as it comes (the posture audit reads HostConfig and Config).

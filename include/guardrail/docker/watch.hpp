@@ -31,6 +31,13 @@ class ContainerWatch {
   std::optional<std::vector<Container>> containers();
   bool connected() const;
   const Client& client() const { return client_; }
+  // The cgroups new containers are created under, to be bound to the default zone before any
+  // container exists: "/docker" with the cgroupfs driver (until the engine says it uses the
+  // systemd driver, whose containers live under system.slice, where every host service lives:
+  // then none, and a container is covered from its identification on). None while the socket
+  // does not exist.
+  std::vector<std::string> parent_cgroups();
+
   // Containers whose start event arrived since the last call, with when it arrived.
   std::map<std::string, Clock::time_point> take_started();
 
@@ -41,6 +48,7 @@ class ContainerWatch {
   bool stale_ = true;
   bool connected_ = false;
   std::string last_error_;
+  std::optional<std::string> cgroup_driver_;
   std::optional<std::vector<Container>> cached_;
   std::map<std::string, Clock::time_point> started_;
   std::unique_ptr<EventStream> events_;
