@@ -149,17 +149,26 @@ int demo_command(const std::vector<std::string>& args, std::ostream& out) {
       "after the steps, stay up this many seconds")(
       "agent-binary", po::value(&o.agent_binary)->default_value(o.agent_binary),
       "the guardrail binary to run the agent with")("verbose,v", po::bool_switch(&o.verbose),
-                                                    "show the agent's whole log");
+                                                    "show the agent's whole log")(
+      "docker", "use Docker containers (fail if the Docker socket does not answer)")(
+      "no-docker", "use cgroups and network namespaces even when Docker answers")(
+      "docker-socket", po::value(&o.docker_socket)->default_value(o.docker_socket),
+      "Docker Engine API socket (default mode: Docker when it answers GET /version)");
   auto vm = parse(args, opts);
   if (vm.count("help")) {
     out << "usage: guardrail demo [options]\n"
-           "Builds an orchestrator and two agents in cgroups and network namespaces on this\n"
-           "machine, runs the real agent, attempts forbidden actions, prints the alerts live\n"
+           "Builds an orchestrator and two agents as Docker containers when Docker answers on\n"
+           "--docker-socket, else in cgroups and network namespaces on this machine, runs the\n"
+           "real agent, attempts forbidden actions, prints the alerts live\n"
            "and a summary, and removes everything it made.\n"
         << opts;
     return 0;
   }
   if (o.duration_seconds < 0) throw UsageError{"--duration must not be negative"};
+  if (vm.count("docker") && vm.count("no-docker"))
+    throw UsageError{"--docker and --no-docker exclude each other"};
+  if (vm.count("docker")) o.docker = DemoOptions::Docker::On;
+  if (vm.count("no-docker")) o.docker = DemoOptions::Docker::Off;
   init_logging(false);
   return run_demo(o, out);
 }

@@ -23,6 +23,7 @@
 #include <ostream>
 
 #include "guardrail/cgroup2_mount.hpp"
+#include "guardrail/docker/client.hpp"
 
 namespace guardrail {
 namespace demo {
@@ -758,6 +759,12 @@ bool DemoRun::teardown(bool verbose) {
 }  // namespace demo
 
 int run_demo(const DemoOptions& options, std::ostream& out) {
+  if (options.docker == DemoOptions::Docker::On) return run_docker_demo(options, out);
+  if (options.docker == DemoOptions::Docker::Auto && ::geteuid() == 0 &&
+      ::access(options.docker_socket.c_str(), F_OK) == 0) {
+    if (auto v = docker::Client(options.docker_socket, std::chrono::seconds(2)).version())
+      return run_docker_demo(options, out);
+  }
   demo::SignalGuard signals;
   bool ok = false;
   {

@@ -36,12 +36,24 @@ struct DemoOptions {
   double duration_seconds = 0;
   std::string agent_binary = "/proc/self/exe";  // run as `BINARY agent --policy ...`
   bool verbose = false;                         // pass -v to the agent; show its whole log
+  // Docker variant (src/demo_docker.cpp): containers instead of netns + cgroups. Auto: Docker
+  // when docker_socket answers GET /version, else namespaces.
+  enum class Docker { Auto, On, Off };
+  Docker docker = Docker::Auto;
+  std::string docker_socket = "/var/run/docker.sock";
+  std::string docker_cli = "/usr/bin/docker";  // run as `docker -H unix://SOCKET ...`
 };
 
 // Runs the demo, writing its narration to out. Needs root. Returns 0 when every step behaved
 // as expected (the kernel's answer, the alerts and the /metrics counters), 1 otherwise
 // (including setup failures and an interruption).
 int run_demo(const DemoOptions& options, std::ostream& out);
+
+// The Docker variant (run_demo picks it): an orchestrator and two agent containers from a
+// busybox image it imports (guardrail-demo-busybox:latest), the real agent following them over
+// docker_socket, connects from inside agent-a (docker exec), and removes its containers and
+// image (by id) again. Same return value as run_demo.
+int run_docker_demo(const DemoOptions& options, std::ostream& out);
 
 namespace demo {
 
