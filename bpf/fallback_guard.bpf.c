@@ -169,13 +169,6 @@ int guard_mount(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_fsopen")
-int guard_fsopen(struct trace_event_raw_sys_enter *ctx)
-{
-	mount_syscall(GR_MOUNT_OP_FSOPEN, NULL, NULL, (const char *)ctx->args[0], ctx->args[1]);
-	return 0;
-}
-
 SEC("tracepoint/syscalls/sys_enter_fsmount")
 int guard_fsmount(struct trace_event_raw_sys_enter *ctx)
 {
@@ -183,9 +176,15 @@ int guard_fsmount(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+/* move_mount of a detached mount (MOVE_MOUNT_F_EMPTY_PATH: the fd of fsmount or open_tree's
+ * clone) was reported when that mount was made: report only moves of existing paths, so each
+ * new mount is one event. fsopen and fsconfig make no mount and are not reported. */
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 SEC("tracepoint/syscalls/sys_enter_move_mount")
 int guard_move_mount(struct trace_event_raw_sys_enter *ctx)
 {
+	if (ctx->args[4] & MOVE_MOUNT_F_EMPTY_PATH)
+		return 0;
 	mount_syscall(GR_MOUNT_OP_MOVE_MOUNT, (const char *)ctx->args[1],
 		      (const char *)ctx->args[3], NULL, ctx->args[4]);
 	return 0;

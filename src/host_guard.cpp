@@ -117,7 +117,7 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
     bpf_program__set_autoload(p.guard_cap_capable, backend_of("capabilities") == "tp_btf");
     const bool mounts = backend_of("mounts") == "tracepoint";
     for (bpf_program* prog :
-         {p.guard_mount, p.guard_fsopen, p.guard_fsmount, p.guard_move_mount, p.guard_open_tree})
+         {p.guard_mount, p.guard_fsmount, p.guard_move_mount, p.guard_open_tree})
       bpf_program__set_autoload(prog, mounts);
     bpf_program__set_autoload(p.guard_bpf, backend_of("bpf") == "tracepoint");
     if (auto r = share_maps((*skel)->obj, owner, ringbuf_bytes); !r)
