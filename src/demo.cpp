@@ -205,70 +205,9 @@ size_t read_within(int fd, void* data, size_t size, int timeout_ms) {
   return got;
 }
 
-// Complete lines appended to a file since the last call (the file may not exist yet).
-class FileTail {
- public:
-  explicit FileTail(std::string path) : path_(std::move(path)) {}
-  std::vector<std::string> lines() {
-    std::vector<std::string> out;
-    std::ifstream f(path_, std::ios::binary);
-    if (!f) return out;
-    f.seekg(0, std::ios::end);
-    const auto size = static_cast<std::streamoff>(f.tellg());
-    if (size < offset_) offset_ = 0;  // truncated or replaced
-    if (size == offset_) return out;
-    f.seekg(offset_);
-    std::string chunk(static_cast<size_t>(size - offset_), '\0');
-    f.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    offset_ = size;
-    partial_ += chunk;
-    size_t start = 0, nl;
-    while ((nl = partial_.find('\n', start)) != std::string::npos) {
-      out.push_back(partial_.substr(start, nl - start));
-      start = nl + 1;
-    }
-    partial_.erase(0, start);
-    return out;
-  }
-
- private:
-  std::string path_;
-  std::streamoff offset_ = 0;
-  std::string partial_;
-};
-
 std::string errno_name(int err) {
   const char* name = ::strerrorname_np(err);
   return name ? name : std::to_string(err);
-}
-
-std::string status_text(int status) {
-  if (WIFEXITED(status)) return fmt::format("exit {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return fmt::format("killed by signal {}", WTERMSIG(status));
-  return fmt::format("status {}", status);
-}
-
-// Fails if HOST:PORT (an IPv4 literal) cannot be listened on: then something else answers
-// there and its /metrics would be mistaken for the demo agent's.
-Result<void> check_address_free(const std::string& address) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos) return fail("--metrics-address must be HOST:PORT: " + address);
-  const std::string host = address.substr(0, colon);
-  const int port = std::atoi(address.c_str() + colon + 1);
-  if (port <= 0 || port > 65535) return fail("--metrics-address: bad port in " + address);
-  in_addr addr{};
-  if (::inet_pton(AF_INET, host.c_str(), &addr) != 1) return {};  // not checked
-  UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  int one = 1;
-  ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  const sockaddr_in a = inet_addr_of(host, port);
-  if (::bind(s.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 ||
-      ::listen(s.get(), 1) != 0)
-    return fail_errno(fmt::format("the metrics address {} is not free (another agent or demo?); "
-                                  "pass another with --metrics-address HOST:PORT",
-                                  address),
-                      errno);
-  return {};
 }
 
 // ---- the demo ---------------------------------------------------------------------------------
@@ -291,7 +230,8 @@ struct Step {
 
 class DemoRun {
  public:
-  DemoRun(const DemoOptions& options, std::ostream& out) : o_(options), out_(out) {}
+  DemoRun(const DemoOptions& options, std::ostream& out)
+      : o_(options), out_(out), agent_(options, out) {}
   ~DemoRun() { teardown(false); }
 
   bool execute();
@@ -308,26 +248,19 @@ class DemoRun {
   }
 
   Result<void> start_services();
-  Result<void> start_agent();
   std::string policy_text() const;
-  void pump_agent_log();
-  std::vector<std::string> pump_alerts();
   std::vector<std::string> udp_received();
   void run_step(Step& step, const Node& node, bool in_cgroup, const char* comm,
                 std::function<StepOutcome()> action);
-  bool check_metrics(std::map<ViolationKey, double>& seen);
   void summary(const std::vector<Step>& steps, const std::map<ViolationKey, double>& metrics,
                bool metrics_ok, bool all_ok);
-  void hold();
 
   const DemoOptions& o_;
   std::ostream& out_;
   std::string dir_;  // temp dir: policy, alerts, agent log
   std::unique_ptr<Topology> topo_;
   std::vector<Spawned> services_;  // echo (orchestrator), udp listener (agent-b), keeper (agent-a)
-  ChildProcess agent_;
-  std::unique_ptr<FileTail> alerts_tail_, log_tail_;
-  int alert_count_ = 0;
+  DemoAgent agent_;
   std::vector<std::string> udp_lines_;
   std::string udp_partial_;
   bool torn_down_ = false;
@@ -382,101 +315,6 @@ Result<void> DemoRun::start_services() {
   return {};
 }
 
-Result<void> DemoRun::start_agent() {
-  const std::string policy = dir_ + "/policy.yaml";
-  const std::string alerts = dir_ + "/alerts.jsonl";
-  const std::string log = dir_ + "/agent.log";
-  {
-    std::ofstream f(policy);
-    f << policy_text();
-    if (!f) return fail("could not write " + policy);
-  }
-  std::vector<std::string> argv{o_.agent_binary,
-                                "agent",
-                                "--policy",
-                                policy,
-                                "--alerts",
-                                alerts,
-                                "--metrics-address",
-                                o_.metrics_address,
-                                "--dedup-window-seconds",
-                                "0",
-                                "--rate-limit",
-                                "0",
-                                "--node-name",
-                                "guardrail-demo"};
-  if (o_.verbose) argv.push_back("-v");
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  alerts_tail_ = std::make_unique<FileTail>(alerts);
-  log_tail_ = std::make_unique<FileTail>(log);
-  out_ << std::flush;
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail_errno("fork", errno);
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // the agent detaches its programs on SIGTERM
-    if (::getppid() != parent) ::_exit(125);
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
-    int in = ::open("/dev/null", O_RDONLY);
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || fd < 0) ::_exit(126);
-    ::dup2(in, 0);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);
-  agent_ = ChildProcess(pid, "guardrail agent");
-  say("  {:<13} {:<15} pid {:<7} {}", "host", "guardrail", pid,
-      fmt::format("the agent: {} agent --policy {} --alerts {} --metrics-address {} "
-                  "--dedup-window-seconds 0 --rate-limit 0",
-                  o_.agent_binary, policy, alerts, o_.metrics_address));
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  for (;;) {
-    pump_agent_log();
-    if (!agent_.running()) {
-      pump_agent_log();
-      return fail(fmt::format("the agent exited before it was ready ({}); its log is above",
-                              status_text(*agent_.status())));
-    }
-    if (scrape_metrics(o_.metrics_address, 500)) break;
-    if (std::chrono::steady_clock::now() > deadline)
-      return fail("the agent's /metrics did not answer within 30s");
-    if (!sleep_ms(50)) return fail("interrupted");
-  }
-  pump_agent_log();
-  say("  agent ready: http://{}/metrics answers", o_.metrics_address);
-  return {};
-}
-
-void DemoRun::pump_agent_log() {
-  if (!log_tail_) return;
-  for (const auto& line : log_tail_->lines()) say("    agent| {}", line);
-}
-
-std::vector<std::string> DemoRun::pump_alerts() {
-  std::vector<std::string> kinds;
-  if (!alerts_tail_) return kinds;
-  pump_agent_log();
-  for (const auto& line : alerts_tail_->lines()) {
-    auto pretty = pretty_alert(line);
-    if (!pretty) {
-      say("    alert (unparsed): {}", line);
-      continue;
-    }
-    ++alert_count_;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    kinds.push_back(j.value("kind", ""));
-    say("    ALERT {}", *pretty);
-  }
-  return kinds;
-}
-
 std::vector<std::string> DemoRun::udp_received() {
   if (services_.size() < 2) return {};
   char buf[1024];
@@ -527,13 +365,7 @@ void DemoRun::run_step(Step& step, const Node& node, bool in_cgroup, const char*
 
   // The alerts: wait for the expected one, then a little longer for any unexpected extra.
   const size_t want = step.expected_kind.empty() ? 0 : 1;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (step.alert_kinds.size() < want && std::chrono::steady_clock::now() < deadline) {
-    for (auto& k : pump_alerts()) step.alert_kinds.push_back(k);
-    if (!sleep_ms(20)) break;
-  }
-  sleep_ms(want ? 200 : 400);
-  for (auto& k : pump_alerts()) step.alert_kinds.push_back(k);
+  step.alert_kinds = agent_.collect_alerts(want, want ? 200 : 400);
   if (step.alert_kinds.empty()) say("    (no alert)");
 
   bool delivered_ok = true;
@@ -551,25 +383,6 @@ void DemoRun::run_step(Step& step, const Node& node, bool in_cgroup, const char*
                                                    : std::vector<std::string>{});
   step.pass = call_ok && alerts_ok && delivered_ok;
   say("  => {}", step.pass ? "as expected" : "NOT as expected");
-}
-
-bool DemoRun::check_metrics(std::map<ViolationKey, double>& seen) {
-  const std::map<ViolationKey, double> want{
-      {{"net_connect", "blocked", kZone}, 1},
-      {{"net_send", "blocked", kZone}, 1},
-      {{"raw_socket", "blocked", kZone}, 1},
-      {{"east_west_bypass", "blocked", kZone}, 1},
-  };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  for (;;) {
-    seen.clear();
-    if (auto text = scrape_metrics(o_.metrics_address)) {
-      for (const auto& [key, value] : parse_violations(*text))
-        if (value != 0) seen[key] = value;
-      if (seen == want) return true;
-    }
-    if (std::chrono::steady_clock::now() > deadline || !sleep_ms(100)) return false;
-  }
 }
 
 void DemoRun::summary(const std::vector<Step>& steps, const std::map<ViolationKey, double>& metrics,
@@ -594,7 +407,7 @@ void DemoRun::summary(const std::vector<Step>& steps, const std::map<ViolationKe
         fmt::format("{} {}", s.alert_kinds.size(), kinds), s.pass ? "PASS" : "FAIL");
   }
   say("  attempts {}, blocked {}, alerts {} (every alert written by the agent: {})", attempts,
-      blocked, alerts, alert_count_);
+      blocked, alerts, agent_.alert_count());
   say("  /metrics guardrail_violations_total (non-zero series, scraped from http://{}/metrics):",
       o_.metrics_address);
   if (metrics.empty()) say("    (none)");
@@ -603,27 +416,6 @@ void DemoRun::summary(const std::vector<Step>& steps, const std::map<ViolationKe
         std::get<2>(key), value);
   say("  metrics {}", metrics_ok ? "match the alerts" : "DO NOT match the expected counts");
   say("result: {}", all_ok ? "PASS: every step behaved as expected" : "FAIL");
-}
-
-void DemoRun::hold() {
-  const bool forever = o_.keep && o_.duration_seconds <= 0;
-  say("");
-  say("the demo stays up {} (Ctrl-C to tear down now).",
-      forever ? "until Ctrl-C" : fmt::format("for {}s", o_.duration_seconds));
-  say("  metrics: http://{}/metrics   alerts: {}/alerts.jsonl", o_.metrics_address, dir_);
-  const Node& a = topo_->node("agent-a");
-  say("  a shell inside agent-a: ip netns exec {} sh -c 'echo $$ > {}/cgroup.procs; exec sh'",
-      a.netns, a.cgroup_dir);
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(static_cast<long>(o_.duration_seconds * 1000));
-  while (!stop_requested() && (forever || std::chrono::steady_clock::now() < deadline)) {
-    pump_alerts();
-    if (!agent_.running()) {
-      say("the agent exited ({})", status_text(*agent_.status()));
-      break;
-    }
-    sleep_ms(100);
-  }
 }
 
 bool DemoRun::execute() {
@@ -638,9 +430,9 @@ bool DemoRun::execute() {
   if (::access(o_.agent_binary.c_str(), X_OK) != 0)
     return failure("cannot execute the agent binary " + o_.agent_binary);
   if (auto r = check_address_free(o_.metrics_address); !r) return failure(r.error().message);
-  char tmpl[] = "/tmp/guardrail-demo-XXXXXX";
-  if (!::mkdtemp(tmpl)) return failure(std::string("mkdtemp: ") + std::strerror(errno));
-  dir_ = tmpl;
+  auto dir = make_demo_dir();
+  if (!dir) return failure(dir.error().message);
+  dir_ = *dir;
 
   const std::string id = std::to_string(::getpid());
   topo_ = std::make_unique<Topology>(id, cg2);
@@ -658,7 +450,7 @@ bool DemoRun::execute() {
   say("  policy ({}/policy.yaml): agents reach the orchestrator on tcp/{} only; raw sockets "
       "denied in agent-sandbox; everything else default-deny",
       dir_, kEchoPort);
-  if (auto r = start_agent(); !r) return failure(r.error().message);
+  if (auto r = agent_.start(dir_, policy_text()); !r) return failure(r.error().message);
 
   const Node& orch = topo_->node("orchestrator");
   const Node& a = topo_->node("agent-a");
@@ -704,20 +496,24 @@ bool DemoRun::execute() {
       break;
     }
     run_step(steps[i], a, plan[i].in_cgroup, plan[i].comm, plan[i].action);
-    if (!agent_.running()) {
-      pump_agent_log();
-      say("the agent exited ({})", status_text(*agent_.status()));
-      break;
-    }
+    if (!agent_.check_running()) break;
   }
   interrupted = interrupted || stop_requested();
   if (interrupted) say("interrupted: tearing down");
   std::map<ViolationKey, double> metrics;
-  const bool metrics_ok = !interrupted && check_metrics(metrics);
+  const std::map<ViolationKey, double> want{
+      {{"net_connect", "blocked", kZone}, 1},
+      {{"net_send", "blocked", kZone}, 1},
+      {{"raw_socket", "blocked", kZone}, 1},
+      {{"east_west_bypass", "blocked", kZone}, 1},
+  };
+  const bool metrics_ok = !interrupted && wait_for_violations(o_.metrics_address, want, metrics);
   bool all_ok = metrics_ok && !interrupted && agent_.running();
   for (const auto& s : steps) all_ok = all_ok && s.pass;
   summary(steps, metrics, metrics_ok, all_ok);
-  if (!interrupted && (o_.keep || o_.duration_seconds > 0)) hold();
+  if (!interrupted && (o_.keep || o_.duration_seconds > 0))
+    agent_.hold(dir_, fmt::format("ip netns exec {} sh -c 'echo $$ > {}/cgroup.procs; exec sh'",
+                                  a.netns, a.cgroup_dir));
   return all_ok;
 }
 
@@ -728,13 +524,7 @@ bool DemoRun::teardown(bool verbose) {
   std::ostream* log = verbose ? &out_ : nullptr;
   bool ok = true;
   if (verbose) say("\nteardown");
-  if (agent_.pid() > 0) {
-    const int st = agent_.terminate(std::chrono::seconds(10));
-    if (verbose) {
-      pump_agent_log();
-      say("  agent (pid {}) stopped: {}", agent_.pid(), status_text(st));
-    }
-  }
+  agent_.stop(verbose);
   for (auto it = services_.rbegin(); it != services_.rend(); ++it) {
     it->process.kill_and_reap();
     if (verbose) say("  {} (pid {}) stopped", it->process.label(), it->process.pid());
@@ -765,19 +555,7 @@ int run_demo(const DemoOptions& options, std::ostream& out) {
     if (auto v = docker::Client(options.docker_socket, std::chrono::seconds(2)).version())
       return run_docker_demo(options, out);
   }
-  demo::SignalGuard signals;
-  bool ok = false;
-  {
-    demo::DemoRun run(options, out);
-    try {
-      ok = run.execute();
-    } catch (...) {
-      run.teardown(true);
-      throw;
-    }
-    ok = run.teardown(true) && ok;
-  }
-  return ok ? 0 : 1;
+  return demo::run_variant<demo::DemoRun>(options, out);
 }
 
 }  // namespace guardrail

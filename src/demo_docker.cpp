@@ -109,72 +109,11 @@ Ran run_captured(const std::vector<std::string>& argv, int timeout_ms) {
   return r;
 }
 
-std::string status_text(int status) {
-  if (status < 0) return "did not finish";
-  if (WIFEXITED(status)) return fmt::format("exit {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return fmt::format("killed by signal {}", WTERMSIG(status));
-  return fmt::format("status {}", status);
-}
-
 std::string one_line(std::string s) {
   for (char& c : s)
     if (c == '\n' || c == '\r') c = ' ';
   if (s.size() > 120) s = s.substr(0, 117) + "...";
   return s;
-}
-
-// Complete lines appended to a file since the last call (the file may not exist yet).
-class FileTail {
- public:
-  explicit FileTail(std::string path) : path_(std::move(path)) {}
-  std::vector<std::string> lines() {
-    std::vector<std::string> out;
-    std::ifstream f(path_, std::ios::binary);
-    if (!f) return out;
-    f.seekg(0, std::ios::end);
-    const auto size = static_cast<std::streamoff>(f.tellg());
-    if (size < offset_) offset_ = 0;
-    if (size == offset_) return out;
-    f.seekg(offset_);
-    std::string chunk(static_cast<size_t>(size - offset_), '\0');
-    f.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    offset_ = size;
-    partial_ += chunk;
-    size_t start = 0, nl;
-    while ((nl = partial_.find('\n', start)) != std::string::npos) {
-      out.push_back(partial_.substr(start, nl - start));
-      start = nl + 1;
-    }
-    partial_.erase(0, start);
-    return out;
-  }
-
- private:
-  std::string path_;
-  std::streamoff offset_ = 0;
-  std::string partial_;
-};
-
-Result<void> check_address_free(const std::string& address) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos) return fail("--metrics-address must be HOST:PORT: " + address);
-  const std::string host = address.substr(0, colon);
-  const int port = std::atoi(address.c_str() + colon + 1);
-  if (port <= 0 || port > 65535) return fail("--metrics-address: bad port in " + address);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  if (::inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) return {};  // not checked
-  UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  int one = 1;
-  ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(s.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 ||
-      ::listen(s.get(), 1) != 0)
-    return fail_errno(fmt::format("the metrics address {} is not free (another agent or demo?); "
-                                  "pass another with --metrics-address HOST:PORT",
-                                  address),
-                      errno);
-  return {};
 }
 
 const std::set<std::string>& net_kinds() {
@@ -206,7 +145,15 @@ struct DStep {
 
 class DockerDemo {
  public:
-  DockerDemo(const DemoOptions& o, std::ostream& out) : o_(o), out_(out) {}
+  DockerDemo(const DemoOptions& o, std::ostream& out) : o_(o), out_(out), agent_(o, out) {
+    agent_.set_alert_formatter([](std::string_view line) -> std::optional<std::string> {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.value("kind", "") != "posture") return std::nullopt;
+      // the container's baseline, reported once when first seen
+      return fmt::format("posture {} {}: {} ({})", j.value("verdict", ""), j.value("container", ""),
+                         j.value("check", ""), one_line(j.value("detail", "")));
+    });
+  }
   ~DockerDemo() { teardown(false); }
   bool execute();
   bool teardown(bool verbose);
@@ -228,15 +175,10 @@ class DockerDemo {
   Result<void> import_image();
   Result<void> start_container(DContainer& c, const std::string& cmd);
   std::string policy_text() const;
-  Result<void> start_agent();
   Result<void> wait_identified();
-  void pump_agent_log();
-  std::vector<std::string> pump_alerts();
   void run_step(DStep& step, const std::string& ip);
-  bool check_metrics(std::map<ViolationKey, double>& seen);
   void summary(const std::vector<DStep>& steps, const std::map<ViolationKey, double>& metrics,
                bool metrics_ok, bool all_ok);
-  void hold();
 
   const DemoOptions& o_;
   std::ostream& out_;
@@ -245,9 +187,7 @@ class DockerDemo {
   std::string image_id_;  // sha256:..., the image this run imported
   std::vector<DContainer> containers_;
   std::vector<std::string> created_;  // container ids (or names, when the id is unknown)
-  ChildProcess agent_;
-  std::unique_ptr<FileTail> alerts_tail_, log_tail_;
-  int alert_count_ = 0;
+  DemoAgent agent_;
   bool torn_down_ = false;
 };
 
@@ -336,80 +276,6 @@ std::string DockerDemo::policy_text() const {
       containers_[0].name, kPort);
 }
 
-Result<void> DockerDemo::start_agent() {
-  const std::string policy = dir_ + "/policy.yaml";
-  const std::string alerts = dir_ + "/alerts.jsonl";
-  const std::string log = dir_ + "/agent.log";
-  {
-    std::ofstream f(policy);
-    f << policy_text();
-    if (!f) return fail("could not write " + policy);
-  }
-  std::vector<std::string> argv{o_.agent_binary,
-                                "agent",
-                                "--policy",
-                                policy,
-                                "--alerts",
-                                alerts,
-                                "--metrics-address",
-                                o_.metrics_address,
-                                "--docker-socket",
-                                o_.docker_socket,
-                                "--dedup-window-seconds",
-                                "0",
-                                "--rate-limit",
-                                "0",
-                                "--node-name",
-                                "guardrail-demo"};
-  if (o_.verbose) argv.push_back("-v");
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  alerts_tail_ = std::make_unique<FileTail>(alerts);
-  log_tail_ = std::make_unique<FileTail>(log);
-  out_ << std::flush;
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail_errno("fork", errno);
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(125);
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
-    int in = ::open("/dev/null", O_RDONLY);
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || fd < 0) ::_exit(126);
-    ::dup2(in, 0);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);
-  agent_ = ChildProcess(pid, "guardrail agent");
-  say("  {:<13} {:<15} pid {:<7} the agent: {} agent --policy {} --alerts {} --metrics-address {} "
-      "--docker-socket {} --dedup-window-seconds 0 --rate-limit 0",
-      "host", "guardrail", pid, o_.agent_binary, policy, alerts, o_.metrics_address,
-      o_.docker_socket);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  for (;;) {
-    pump_agent_log();
-    if (!agent_.running()) {
-      pump_agent_log();
-      return fail(fmt::format("the agent exited before it was ready ({}); its log is above",
-                              status_text(*agent_.status())));
-    }
-    if (scrape_metrics(o_.metrics_address, 500)) break;
-    if (std::chrono::steady_clock::now() > deadline)
-      return fail("the agent's /metrics did not answer within 30s");
-    if (!sleep_ms(50)) return fail("interrupted");
-  }
-  pump_agent_log();
-  say("  agent ready: http://{}/metrics answers", o_.metrics_address);
-  return {};
-}
-
 // Until /metrics counts both agent containers in agent-sandbox (and the orchestrator in
 // control-plane).
 Result<void> DockerDemo::wait_identified() {
@@ -420,7 +286,7 @@ Result<void> DockerDemo::wait_identified() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   double s = 0, c = 0;
   for (;;) {
-    pump_alerts();
+    agent_.pump_alerts();
     if (auto text = scrape_metrics(o_.metrics_address, 1000)) {
       std::smatch m;
       s = std::regex_search(*text, m, sandbox) ? std::stod(m[1]) : 0;
@@ -436,46 +302,18 @@ Result<void> DockerDemo::wait_identified() {
     if (!sleep_ms(100)) return fail("interrupted");
   }
   sleep_ms(300);
-  pump_alerts();
+  agent_.pump_alerts();
   say("  containers identified: guardrail_workloads{{zone=\"agent-sandbox\"}} {}, "
       "{{zone=\"control-plane\"}} {}",
       s, c);
   return {};
 }
 
-void DockerDemo::pump_agent_log() {
-  if (!log_tail_) return;
-  for (const auto& line : log_tail_->lines()) say("    agent| {}", line);
-}
-
-std::vector<std::string> DockerDemo::pump_alerts() {
-  std::vector<std::string> kinds;
-  if (!alerts_tail_) return kinds;
-  pump_agent_log();
-  for (const auto& line : alerts_tail_->lines()) {
-    auto pretty = pretty_alert(line);
-    if (!pretty) {
-      say("    alert (unparsed): {}", line);
-      continue;
-    }
-    ++alert_count_;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    const std::string kind = j.value("kind", "");
-    kinds.push_back(kind);
-    if (kind == "posture")  // the container's baseline, reported once when first seen
-      say("    ALERT posture {} {}: {} ({})", j.value("verdict", ""), j.value("container", ""),
-          j.value("check", ""), one_line(j.value("detail", "")));
-    else
-      say("    ALERT {}", *pretty);
-  }
-  return kinds;
-}
-
 void DockerDemo::run_step(DStep& step, const std::string& ip) {
   say("");
   say("step: {}", step.title);
   say("  expected: {}", step.expected);
-  for (auto& k : pump_alerts()) (void)k;  // anything earlier is not this step's
+  for (auto& k : agent_.pump_alerts()) (void)k;  // anything earlier is not this step's
   const DContainer& a = containers_[1];
   const std::string cmd = fmt::format("echo hello guardrail | nc -w 1 {} {}", ip, kPort);
   Ran r = docker({"exec", a.id, "sh", "-c", cmd}, 20000);
@@ -495,37 +333,14 @@ void DockerDemo::run_step(DStep& step, const std::string& ip) {
       cmd);
 
   const size_t want = step.expected_kind.empty() ? 0 : 1;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  auto collect = [&] {
-    for (auto& k : pump_alerts())
-      if (net_kinds().contains(k)) step.alert_kinds.push_back(k);
-  };
-  while (step.alert_kinds.size() < want && std::chrono::steady_clock::now() < deadline) {
-    collect();
-    if (!sleep_ms(20)) break;
-  }
-  sleep_ms(want ? 300 : 600);
-  collect();
+  step.alert_kinds = agent_.collect_alerts(
+      want, want ? 300 : 600, [](const std::string& k) { return net_kinds().contains(k); });
   if (step.alert_kinds.empty()) say("    (no network alert)");
   const bool call_ok = step.expect_ok ? echoed : (!echoed && (eperm || r.status > 0));
   const bool alerts_ok = step.alert_kinds == (want ? std::vector<std::string>{step.expected_kind}
                                                    : std::vector<std::string>{});
   step.pass = step.ran && call_ok && alerts_ok;
   say("  => {}", step.pass ? "as expected" : "NOT as expected");
-}
-
-bool DockerDemo::check_metrics(std::map<ViolationKey, double>& seen) {
-  const std::map<ViolationKey, double> want{{{"net_connect", "blocked", kZone}, 1}};
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  for (;;) {
-    seen.clear();
-    if (auto text = scrape_metrics(o_.metrics_address)) {
-      for (const auto& [key, value] : parse_violations(*text))
-        if (value != 0 && net_kinds().contains(std::get<0>(key))) seen[key] = value;
-      if (seen == want) return true;
-    }
-    if (std::chrono::steady_clock::now() > deadline || !sleep_ms(100)) return false;
-  }
 }
 
 void DockerDemo::summary(const std::vector<DStep>& steps,
@@ -548,7 +363,7 @@ void DockerDemo::summary(const std::vector<DStep>& steps,
         fmt::format("{} {}", s.alert_kinds.size(), kinds), s.pass ? "PASS" : "FAIL");
   }
   say("  attempts {}, blocked {}, network alerts {} (every alert written by the agent: {})",
-      attempts, blocked, alerts, alert_count_);
+      attempts, blocked, alerts, agent_.alert_count());
   say("  /metrics guardrail_violations_total (non-zero network series, from http://{}/metrics):",
       o_.metrics_address);
   if (metrics.empty()) say("    (none)");
@@ -557,26 +372,6 @@ void DockerDemo::summary(const std::vector<DStep>& steps,
         std::get<2>(key), value);
   say("  metrics {}", metrics_ok ? "match the alerts" : "DO NOT match the expected counts");
   say("result: {}", all_ok ? "PASS: every step behaved as expected" : "FAIL");
-}
-
-void DockerDemo::hold() {
-  const bool forever = o_.keep && o_.duration_seconds <= 0;
-  say("");
-  say("the demo stays up {} (Ctrl-C to tear down now).",
-      forever ? "until Ctrl-C" : fmt::format("for {}s", o_.duration_seconds));
-  say("  metrics: http://{}/metrics   alerts: {}/alerts.jsonl", o_.metrics_address, dir_);
-  say("  a shell inside agent-a: {} -H unix://{} exec -it {} sh", o_.docker_cli, o_.docker_socket,
-      containers_[1].name);
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(static_cast<long>(o_.duration_seconds * 1000));
-  while (!stop_requested() && (forever || std::chrono::steady_clock::now() < deadline)) {
-    pump_alerts();
-    if (!agent_.running()) {
-      say("the agent exited ({})", status_text(*agent_.status()));
-      break;
-    }
-    sleep_ms(100);
-  }
 }
 
 bool DockerDemo::execute() {
@@ -593,9 +388,9 @@ bool DockerDemo::execute() {
   auto version = client.version();
   if (!version) return failure("Docker: " + version.error().message);
   if (auto r = check_address_free(o_.metrics_address); !r) return failure(r.error().message);
-  char tmpl[] = "/tmp/guardrail-demo-XXXXXX";
-  if (!::mkdtemp(tmpl)) return failure(std::string("mkdtemp: ") + std::strerror(errno));
-  dir_ = tmpl;
+  auto dir = make_demo_dir();
+  if (!dir) return failure(dir.error().message);
+  dir_ = *dir;
   id_ = std::to_string(::getpid());
   say("guardrail demo {} (pid {}): Docker {} at {}, containers guardrail-demo-*-{}", id_, id_,
       version->value("Version", "?"), o_.docker_socket, id_);
@@ -613,7 +408,8 @@ bool DockerDemo::execute() {
   say("  policy ({}/policy.yaml): agent-sandbox reaches the orchestrator on tcp/{} only; "
       "everything else default-deny (zones by the label guardrail.io/zone)",
       dir_, kPort);
-  if (auto r = start_agent(); !r) return failure(r.error().message);
+  if (auto r = agent_.start(dir_, policy_text(), {"--docker-socket", o_.docker_socket}); !r)
+    return failure(r.error().message);
   if (auto r = wait_identified(); !r) return failure(r.error().message);
 
   const DContainer& orch = containers_[0];
@@ -633,20 +429,23 @@ bool DockerDemo::execute() {
       break;
     }
     run_step(steps[i], ips[i]);
-    if (!agent_.running()) {
-      pump_agent_log();
-      say("the agent exited ({})", status_text(*agent_.status()));
-      break;
-    }
+    if (!agent_.check_running()) break;
   }
   interrupted = interrupted || stop_requested();
   if (interrupted) say("interrupted: tearing down");
   std::map<ViolationKey, double> metrics;
-  const bool metrics_ok = !interrupted && check_metrics(metrics);
+  const std::map<ViolationKey, double> want{{{"net_connect", "blocked", kZone}, 1}};
+  const bool metrics_ok =
+      !interrupted &&
+      wait_for_violations(o_.metrics_address, want, metrics, [](const ViolationKey& k) {
+        return net_kinds().contains(std::get<0>(k));
+      });
   bool all_ok = metrics_ok && !interrupted && agent_.running();
   for (const auto& s : steps) all_ok = all_ok && s.pass;
   summary(steps, metrics, metrics_ok, all_ok);
-  if (!interrupted && (o_.keep || o_.duration_seconds > 0)) hold();
+  if (!interrupted && (o_.keep || o_.duration_seconds > 0))
+    agent_.hold(dir_, fmt::format("{} -H unix://{} exec -it {} sh", o_.docker_cli, o_.docker_socket,
+                                  containers_[1].name));
   return all_ok;
 }
 
@@ -656,13 +455,7 @@ bool DockerDemo::teardown(bool verbose) {
   verbose = verbose && !dir_.empty();
   bool ok = true;
   if (verbose) say("\nteardown");
-  if (agent_.pid() > 0) {
-    const int st = agent_.terminate(std::chrono::seconds(10));
-    if (verbose) {
-      pump_agent_log();
-      say("  agent (pid {}) stopped: {}", agent_.pid(), status_text(st));
-    }
-  }
+  agent_.stop(verbose);
   for (auto it = created_.rbegin(); it != created_.rend(); ++it) {
     Ran r = docker({"rm", "-f", *it}, 60000);
     const bool gone = r.ok() || r.output.find("No such container") != std::string::npos;
@@ -693,19 +486,7 @@ bool DockerDemo::teardown(bool verbose) {
 }  // namespace demo
 
 int run_docker_demo(const DemoOptions& options, std::ostream& out) {
-  demo::SignalGuard signals;
-  bool ok = false;
-  {
-    demo::DockerDemo run(options, out);
-    try {
-      ok = run.execute();
-    } catch (...) {
-      run.teardown(true);
-      throw;
-    }
-    ok = run.teardown(true) && ok;
-  }
-  return ok ? 0 : 1;
+  return demo::run_variant<demo::DockerDemo>(options, out);
 }
 
 }  // namespace guardrail

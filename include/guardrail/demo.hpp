@@ -10,12 +10,14 @@
 // are named gr-demo-* (their comm).
 #pragma once
 
+#include <fmt/format.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <functional>
-#include <iosfwd>
+#include <ios>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -176,6 +178,106 @@ std::map<ViolationKey, double> parse_violations(std::string_view metrics_text);
 
 // GET http://address/metrics (libcurl, no proxy). Fails unless the answer is 200.
 Result<std::string> scrape_metrics(const std::string& address, long timeout_ms = 1000);
+
+// ---- the agent child and its files, shared by both variants (src/demo_agent.cpp) -------------
+
+// Complete lines appended to a file since the last call (the file may not exist yet).
+class FileTail {
+ public:
+  explicit FileTail(std::string path) : path_(std::move(path)) {}
+  std::vector<std::string> lines();
+
+ private:
+  std::string path_;
+  std::streamoff offset_ = 0;
+  std::string partial_;
+};
+
+// A wait status in words: `exit N`, `killed by signal N`; negative: `did not finish`.
+std::string status_text(int status);
+
+// Fails if HOST:PORT (an IPv4 literal) cannot be listened on: then something else answers
+// there and its /metrics would be mistaken for the demo agent's.
+Result<void> check_address_free(const std::string& address);
+
+// mkdtemp(/tmp/guardrail-demo-XXXXXX); the directory's path.
+Result<std::string> make_demo_dir();
+
+// Scrapes address's /metrics for up to 3s until its non-zero guardrail_violations_total series
+// (those `keep` accepts, when given) equal want. seen: the last scrape's series.
+bool wait_for_violations(const std::string& address, const std::map<ViolationKey, double>& want,
+                         std::map<ViolationKey, double>& seen,
+                         const std::function<bool(const ViolationKey&)>& keep = {});
+
+// The real agent as a child process of the demo: writes DIR/policy.yaml, runs
+// `BINARY agent --policy DIR/policy.yaml --alerts DIR/alerts.jsonl --metrics-address ADDRESS
+// [extra args] --dedup-window-seconds 0 --rate-limit 0 --node-name guardrail-demo [-v]` with
+// its output in DIR/agent.log, and narrates its log and alerts to out.
+class DemoAgent {
+ public:
+  DemoAgent(const DemoOptions& options, std::ostream& out) : o_(options), out_(out) {}
+  DemoAgent(const DemoAgent&) = delete;
+  DemoAgent& operator=(const DemoAgent&) = delete;
+
+  // Starts the agent and waits up to 30s until its /metrics answers.
+  Result<void> start(const std::string& dir, const std::string& policy_text,
+                     const std::vector<std::string>& extra_args = {});
+  // Prints the agent's new log lines (`    agent| ...`).
+  void pump_log();
+  // Prints the new alerts (`    ALERT ...`) and returns their kinds. A formatter that returns a
+  // text replaces pretty_alert()'s for that line.
+  std::vector<std::string> pump_alerts();
+  void set_alert_formatter(std::function<std::optional<std::string>(std::string_view)> f) {
+    formatter_ = std::move(f);
+  }
+  // Pumps alerts until `want` of those `keep` accepts (all, when not given) arrived (up to 3s),
+  // then settle_ms longer; their kinds.
+  std::vector<std::string> collect_alerts(size_t want, int settle_ms,
+                                          const std::function<bool(const std::string&)>& keep = {});
+  bool running() { return process_.running(); }
+  std::optional<int> status() const { return process_.status(); }  // once exited
+  // False (after printing its log and `the agent exited (...)`) once the agent has exited.
+  bool check_running();
+  // Every alert written so far (parsed ones).
+  int alert_count() const { return alert_count_; }
+  // Keeps the demo up (DemoOptions keep / duration_seconds) printing alerts live, until Ctrl-C,
+  // the duration or the agent's exit. shell: how to get a shell inside agent-a.
+  void hold(const std::string& dir, const std::string& shell);
+  // SIGTERM (10s grace, then SIGKILL); with verbose, its last log and how it stopped.
+  void stop(bool verbose);
+
+ private:
+  template <typename... Args>
+  void say(fmt::format_string<Args...> f, Args&&... args) {
+    out_ << fmt::format(f, std::forward<Args>(args)...) << '\n' << std::flush;
+  }
+
+  const DemoOptions& o_;
+  std::ostream& out_;
+  ChildProcess process_;
+  std::unique_ptr<FileTail> alerts_tail_, log_tail_;
+  std::function<std::optional<std::string>(std::string_view)> formatter_;
+  int alert_count_ = 0;
+};
+
+// Runs one variant's run (constructed from options and out) under a SignalGuard: execute(),
+// then teardown(true), also when execute() throws. 0 when both succeeded, else 1.
+template <typename Run>
+int run_variant(const DemoOptions& options, std::ostream& out) {
+  SignalGuard signals;
+  bool ok = false;
+  {
+    Run run(options, out);
+    try {
+      ok = run.execute();
+    } catch (...) {
+      run.teardown(true);
+      throw;
+    }
+    ok = run.teardown(true) && ok;
+  }
+  return ok ? 0 : 1;
+}
 
 }  // namespace demo
 }  // namespace guardrail
