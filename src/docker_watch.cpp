@@ -49,8 +49,8 @@ std::optional<std::vector<Container>> ContainerWatch::containers() {
     // forgetting them would move every container to the default zone until the engine is back.
     // Bindings whose cgroup is gone are dropped by discovery anyway.
     if (listed.error().message != last_error_)
-      spdlog::warn("Docker discovery: {}; keeping the last known containers",
-                   listed.error().message);
+      spdlog::warn("Docker discovery: {}{}", listed.error().message,
+                   cached_ ? "; keeping the last known containers" : "");
     last_error_ = listed.error().message;
     stale_ = true;  // try again at the next scan
   }
