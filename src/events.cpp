@@ -83,70 +83,39 @@ std::uint32_t pid(const Event& event) {
   return std::visit([](const auto& ev) { return ev.pid; }, event);
 }
 
-std::string_view kind_name(std::uint16_t type) {
-  switch (type) {
-    case GR_EV_NET_CONNECT:
-      return "net_connect";
-    case GR_EV_NET_SEND:
-      return "net_send";
-    case GR_EV_NET_EGRESS:
-      return "net_egress";
-    case GR_EV_NET_INGRESS:
-      return "net_ingress";
-    case GR_EV_EAST_WEST_BYPASS:
-      return "east_west_bypass";
-    case GR_EV_CAPABILITY:
-      return "capability";
-    case GR_EV_RAW_SOCKET:
-      return "raw_socket";
-    case GR_EV_MOUNT:
-      return "mount";
-    case GR_EV_RUNTIME_SOCKET:
-      return "runtime_socket";
-    case GR_EV_BPF:
-      return "bpf";
-    default:
-      return "unknown";
-  }
+namespace {
+
+// Names by wire id (bpf/guardrail.h); an id without a name gets `fallback`.
+template <std::size_t N>
+std::string_view name_of(const std::array<std::string_view, N>& names, std::size_t id,
+                         std::string_view fallback) {
+  return id < N && !names[id].empty() ? names[id] : fallback;
 }
+
+constexpr std::array<std::string_view, GR_EV_TYPE_MAX> kKinds = {
+    "",           "net_connect", "net_send", "net_egress",     "net_ingress", "east_west_bypass",
+    "capability", "raw_socket",  "mount",    "runtime_socket", "bpf"};
+constexpr std::array<std::string_view, 5> kVerdicts = {"", "blocked", "audited", "detected",
+                                                       "killed"};
+constexpr std::array<std::string_view, 9> kBackends = {
+    "",           "cgroup_sock_addr", "cgroup_skb", "cgroup_sock",        "lsm",
+    "lsm_cgroup", "tp_btf",           "tracepoint", "cgroup_connect_unix"};
+constexpr std::array<std::string_view, 8> kMountOps = {
+    "", "mount", "fsopen", "fsconfig", "fsmount", "move_mount", "open_tree", "new_superblock"};
+
+static_assert(GR_EV_BPF == 10 && GR_VERDICT_KILLED == 4 && GR_BACKEND_CGROUP_CONNECT_UNIX == 8 &&
+                  GR_MOUNT_OP_NEW_SUPER == 7,
+              "a wire id changed: update the name tables");
+
+}  // namespace
+
+std::string_view kind_name(std::uint16_t type) { return name_of(kKinds, type, "unknown"); }
 
 std::string_view verdict_name(std::uint8_t verdict) {
-  switch (verdict) {
-    case GR_VERDICT_BLOCKED:
-      return "blocked";
-    case GR_VERDICT_AUDITED:
-      return "audited";
-    case GR_VERDICT_DETECTED:
-      return "detected";
-    case GR_VERDICT_KILLED:
-      return "killed";
-    default:
-      return "unknown";
-  }
+  return name_of(kVerdicts, verdict, "unknown");
 }
 
-std::string_view backend_name(std::uint8_t backend) {
-  switch (backend) {
-    case GR_BACKEND_CGROUP_SOCK_ADDR:
-      return "cgroup_sock_addr";
-    case GR_BACKEND_CGROUP_SKB:
-      return "cgroup_skb";
-    case GR_BACKEND_CGROUP_SOCK:
-      return "cgroup_sock";
-    case GR_BACKEND_LSM:
-      return "lsm";
-    case GR_BACKEND_LSM_CGROUP:
-      return "lsm_cgroup";
-    case GR_BACKEND_TP_BTF:
-      return "tp_btf";
-    case GR_BACKEND_TRACEPOINT:
-      return "tracepoint";
-    case GR_BACKEND_CGROUP_CONNECT_UNIX:
-      return "cgroup_connect_unix";
-    default:
-      return "none";
-  }
-}
+std::string_view backend_name(std::uint8_t backend) { return name_of(kBackends, backend, "none"); }
 
 std::string protocol_name(std::uint8_t protocol) {
   switch (protocol) {
@@ -163,26 +132,7 @@ std::string protocol_name(std::uint8_t protocol) {
   }
 }
 
-std::string_view mount_op_name(std::uint32_t op) {
-  switch (op) {
-    case GR_MOUNT_OP_MOUNT:
-      return "mount";
-    case GR_MOUNT_OP_FSOPEN:
-      return "fsopen";
-    case GR_MOUNT_OP_FSCONFIG:
-      return "fsconfig";
-    case GR_MOUNT_OP_FSMOUNT:
-      return "fsmount";
-    case GR_MOUNT_OP_MOVE_MOUNT:
-      return "move_mount";
-    case GR_MOUNT_OP_OPEN_TREE:
-      return "open_tree";
-    case GR_MOUNT_OP_NEW_SUPER:
-      return "new_superblock";
-    default:
-      return "unknown";
-  }
-}
+std::string_view mount_op_name(std::uint32_t op) { return name_of(kMountOps, op, "unknown"); }
 
 std::string_view rule_name(std::uint32_t rule) {
   if (rule == GR_RULE_QUARANTINE) return "quarantine";
