@@ -23,6 +23,21 @@ static_assert(sizeof(gr_host_event) == 328);
 static_assert(sizeof(gr_host_policy) == 16 && sizeof(gr_inode_key) == 16);
 static_assert(sizeof(gr_flow_key) == 8 && sizeof(gr_workload) == 16 && sizeof(gr_identity) == 16);
 
+namespace {
+
+// The body of a record whose header was checked: exactly the size of its struct.
+template <typename Body>
+Result<Event> body(const gr_event_header& header, std::span<const std::byte> record) {
+  Body event;
+  if (header.size != sizeof event)
+    return fail(std::string(kind_name(header.type)) + " record of " + std::to_string(header.size) +
+                " bytes, expected " + std::to_string(sizeof event));
+  std::memcpy(&event, record.data(), sizeof event);
+  return event;
+}
+
+}  // namespace
+
 Result<Event> decode(std::span<const std::byte> record) {
   gr_event_header header;
   if (record.size() < sizeof header)
@@ -40,28 +55,14 @@ Result<Event> decode(std::span<const std::byte> record) {
     case GR_EV_NET_SEND:
     case GR_EV_NET_EGRESS:
     case GR_EV_NET_INGRESS:
-    case GR_EV_EAST_WEST_BYPASS: {
-      gr_net_event event;
-      if (header.size != sizeof event)
-        return fail(std::string(kind_name(header.type)) + " record of " +
-                    std::to_string(header.size) + " bytes, expected " +
-                    std::to_string(sizeof event));
-      std::memcpy(&event, record.data(), sizeof event);
-      return event;
-    }
+    case GR_EV_EAST_WEST_BYPASS:
+      return body<gr_net_event>(header, record);
     case GR_EV_CAPABILITY:
     case GR_EV_RAW_SOCKET:
     case GR_EV_MOUNT:
     case GR_EV_RUNTIME_SOCKET:
-    case GR_EV_BPF: {
-      gr_host_event event;
-      if (header.size != sizeof event)
-        return fail(std::string(kind_name(header.type)) + " record of " +
-                    std::to_string(header.size) + " bytes, expected " +
-                    std::to_string(sizeof event));
-      std::memcpy(&event, record.data(), sizeof event);
-      return event;
-    }
+    case GR_EV_BPF:
+      return body<gr_host_event>(header, record);
     default:
       return fail("unknown event type " + std::to_string(header.type));
   }

@@ -158,8 +158,6 @@ Result<void> NetGuard::attach(const std::string& cgroup_dir) {
   return {};
 }
 
-std::size_t NetGuard::attached_cgroups() const { return impl_->links.size(); }
-
 int NetGuard::events_fd() const { return bpf_map__fd(impl_->skel->maps.events); }
 
 std::uint32_t NetGuard::ringbuf_bytes() const {

@@ -36,7 +36,6 @@ class NetGuard {
 
   // Attaches every program to the cgroup (descendants inherit them). Idempotent per path.
   Result<void> attach(const std::string& cgroup_dir);
-  std::size_t attached_cgroups() const;
 
   int events_fd() const;
   std::uint32_t ringbuf_bytes() const;
