@@ -456,8 +456,9 @@ static __always_inline bool audit_already_reported(struct __sk_buff *skb, const 
 	return sk && bpf_sk_storage_get(&audited_sockets, sk, 0, 0);
 }
 
-SEC("cgroup_skb/egress")
-int guard_egress(struct __sk_buff *skb)
+/* Both directions: the receiver judges by the sender's address, the sender by the destination's.
+ */
+static __always_inline int guard_skb(struct __sk_buff *skb, bool ingress)
 {
 	struct policy pol;
 	struct tuple t;
@@ -467,36 +468,25 @@ int guard_egress(struct __sk_buff *skb)
 	if (!load_policy(&pol))
 		return VERDICT_DENY;
 	struct party self = party_of(workload_of_skb(&pol, skb));
-	struct party peer = identify(&pol, t.daddr);
-	if (egress_permitted(&pol, &self, &peer, &t, true) ||
-	    audit_already_reported(skb, &t, &self, &peer, false))
+	struct party peer = identify(&pol, ingress ? t.saddr : t.daddr);
+	bool permitted = ingress ? ingress_permitted(&pol, &self, &peer, &t)
+				 : egress_permitted(&pol, &self, &peer, &t, true);
+	if (permitted || audit_already_reported(skb, &t, &self, &peer, ingress))
 		return VERDICT_ALLOW;
 
-	report(GR_EV_NET_EGRESS, GR_BACKEND_CGROUP_SKB, GR_DIR_EGRESS, bpf_skb_cgroup_id(skb),
-	       &self, &peer, &t, false);
-	return refuse(&self);
-}
-
-SEC("cgroup_skb/ingress")
-int guard_ingress(struct __sk_buff *skb)
-{
-	struct policy pol;
-	struct tuple t;
-
-	if (!skb_tuple(skb, &t))
-		return VERDICT_ALLOW;
-	if (!load_policy(&pol))
-		return VERDICT_DENY;
-	struct party self = party_of(workload_of_skb(&pol, skb));
-	struct party peer = identify(&pol, t.saddr);
-	if (ingress_permitted(&pol, &self, &peer, &t) ||
-	    audit_already_reported(skb, &t, &self, &peer, true))
-		return VERDICT_ALLOW;
-
+	__u16 type = GR_EV_NET_EGRESS;
 	/* Two workloads of one zone never talk: if it got here, the sender's hooks were bypassed.
 	 */
-	bool east_west = peer.workload_id && peer.zone_id == self.zone_id;
-	report(east_west ? GR_EV_EAST_WEST_BYPASS : GR_EV_NET_INGRESS, GR_BACKEND_CGROUP_SKB,
-	       GR_DIR_INGRESS, bpf_skb_cgroup_id(skb), &self, &peer, &t, false);
+	if (ingress)
+		type = peer.workload_id && peer.zone_id == self.zone_id ? GR_EV_EAST_WEST_BYPASS
+									: GR_EV_NET_INGRESS;
+	report(type, GR_BACKEND_CGROUP_SKB, ingress ? GR_DIR_INGRESS : GR_DIR_EGRESS,
+	       bpf_skb_cgroup_id(skb), &self, &peer, &t, false);
 	return refuse(&self);
 }
+
+SEC("cgroup_skb/egress")
+int guard_egress(struct __sk_buff *skb) { return guard_skb(skb, false); }
+
+SEC("cgroup_skb/ingress")
+int guard_ingress(struct __sk_buff *skb) { return guard_skb(skb, true); }
