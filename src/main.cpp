@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "guardrail/cli.hpp"
+#include "guardrail/cli/cli.hpp"
 
 int main(int argc, char** argv) {
   try {

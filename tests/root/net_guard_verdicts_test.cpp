@@ -18,9 +18,9 @@
 #include <fstream>
 #include <vector>
 
-#include "guardrail/cgroup2_mount.hpp"
-#include "guardrail/events.hpp"
-#include "guardrail/net_guard.hpp"
+#include "guardrail/events/events.hpp"
+#include "guardrail/loader/net_guard.hpp"
+#include "guardrail/util/cgroup2_mount.hpp"
 
 namespace guardrail {
 namespace {

@@ -12,8 +12,8 @@
 #include <sstream>
 #include <string>
 
-#include "guardrail/cgroup2_mount.hpp"
-#include "guardrail/probe.hpp"
+#include "guardrail/probe/probe.hpp"
+#include "guardrail/util/cgroup2_mount.hpp"
 
 namespace guardrail::probe {
 namespace {

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "guardrail/result.hpp"
+#include "guardrail/util/result.hpp"
 
 namespace guardrail::docker {
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "guardrail/events.hpp"
+#include "guardrail/events/events.hpp"
 
 namespace guardrail::pipeline {
 

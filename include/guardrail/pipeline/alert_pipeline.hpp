@@ -11,15 +11,15 @@
 #include <string>
 #include <thread>
 
-#include "guardrail/alert_sink.hpp"
-#include "guardrail/events.hpp"
-#include "guardrail/metrics.hpp"
+#include "guardrail/events/events.hpp"
+#include "guardrail/metrics/metrics.hpp"
 #include "guardrail/pipeline/alert.hpp"
 #include "guardrail/pipeline/bounded_queue.hpp"
 #include "guardrail/pipeline/dedup.hpp"
 #include "guardrail/pipeline/process_info.hpp"
 #include "guardrail/pipeline/rate_limiter.hpp"
-#include "guardrail/webhook_sink.hpp"
+#include "guardrail/sinks/json_lines.hpp"
+#include "guardrail/sinks/webhook.hpp"
 
 namespace guardrail::pipeline {
 

@@ -1,0 +1,33 @@
+// `guardrail agent`: the daemon. Loads the BPF programs, discovers workloads, applies the policy,
+// streams violations to alerts and metrics, and re-scans for new workloads until told to stop.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "guardrail/pipeline/alert_pipeline.hpp"
+#include "guardrail/sinks/webhook.hpp"
+
+namespace guardrail {
+
+struct AgentOptions {
+  std::string policy_file;
+  std::string metrics_address = "127.0.0.1:9464";
+  std::string alerts = "-";  // "-" is stdout
+  bool force_audit = false;
+  unsigned ringbuf_bytes = 1u << 20;
+  int poll_timeout_ms = 20;
+  double rescan_seconds = 2.0;
+  std::uint64_t alerts_max_bytes = 100ull << 20;  // rotate the alerts file past this size
+  int alerts_keep = 5;                            // rotated files kept
+  pipeline::PipelineOptions pipeline;
+  WebhookOptions webhook;  // url empty: no webhook
+  std::string node_name;   // a label on every alert; the host name by default
+  std::string docker_socket = "/var/run/docker.sock";  // empty: no Docker discovery
+};
+
+// Runs until SIGINT or SIGTERM. Returns the process exit code; every failure is logged with
+// what failed and what to do.
+int run_agent(const AgentOptions& options);
+
+}  // namespace guardrail

@@ -1,0 +1,73 @@
+// Workload discovery from the cgroup v2 tree: which cgroups the policy's selectors name, where
+// the programs must be attached, and each workload's addresses, read from the network namespace
+// of the processes in its cgroup.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "guardrail/docker/client.hpp"
+#include "guardrail/policy/compile.hpp"
+#include "guardrail/policy/model.hpp"
+#include "guardrail/util/result.hpp"
+
+namespace guardrail::discovery {
+
+struct Discovered {
+  std::vector<policy::WorkloadBinding> bindings;
+  // The top-most matched cgroups (absolute directories): attaching there covers every matched
+  // cgroup below them exactly once.
+  std::vector<std::string> attach_points;
+};
+
+// Does the cgroup path (relative to the cgroup2 mount, "/a/b") match the selector glob?
+// `*` and `?` do not cross '/'.
+bool glob_matches(const std::string& glob, const std::string& cgroup_path);
+
+// Walks the tree under cgroup2_root. A cgroup named by a workload's `cgroup` glob belongs to
+// that workload; else one matched by a zone's selector is an anonymous member of the zone.
+// Addresses are read unless read_addresses is false (tests of the matching alone). With
+// `containers` (Docker discovery), those are bound first (see container_bindings).
+// container_parents: cgroups to bind to the default zone whether or not a container runs yet
+// (created when missing), so that the first container is covered from its first instruction.
+Result<Discovered> discover(const policy::Policy& policy, const std::string& cgroup2_root,
+                            bool read_addresses = true,
+                            const std::vector<docker::Container>* containers = nullptr,
+                            const std::vector<std::string>& container_parents = {});
+
+// Running containers as bindings: each container's cgroup (from its init's /proc/PID/cgroup)
+// belongs to the named workload whose `container` glob matches its name, else to the first zone
+// whose labels, names or images select it, else to the policy's default zone (fail closed).
+// The parent cgroup of the containers (/docker with the cgroupfs driver) is bound to the default
+// zone too, so a container started after the last scan is under the default zone's rules from
+// its first instruction, until it is identified. Its addresses come from the Docker API.
+std::vector<policy::WorkloadBinding> container_bindings(
+    const policy::Policy& policy, const std::vector<docker::Container>& containers,
+    const std::string& cgroup2_root, const std::vector<std::string>& container_parents = {});
+
+// Where the policy places a container: (named workload or "", zone), as container_bindings does.
+std::pair<std::string, std::string> place_container(const policy::Policy& policy,
+                                                    const docker::Container& container);
+
+// The v2 cgroup path of a process ("/docker/<id>"), from /proc/PID/cgroup; "" if unknown.
+std::string cgroup_of(pid_t pid);
+
+// The top-most of the bindings' cgroups, as absolute directories: attaching there covers every
+// bound cgroup exactly once.
+std::vector<std::string> top_most(const std::vector<policy::WorkloadBinding>& bindings,
+                                  const std::string& cgroup2_root);
+
+// Non-loopback, non-link-local addresses of the network namespace of `pid`. Empty when the
+// process shares the agent's own namespace (the host's addresses identify no workload).
+Result<std::vector<policy::Cidr>> netns_addresses(pid_t pid);
+
+// Bit n set when some bound cgroup sits at level n of the hierarchy ("/a/b" is level 2): the
+// levels at which the programs look for a workload among a task's ancestors.
+std::uint32_t cgroup_levels(const std::vector<policy::WorkloadBinding>& bindings);
+
+// The first process found in the cgroup or below it, or 0 when it holds none.
+pid_t first_process(const std::string& cgroup_dir);
+
+}  // namespace guardrail::discovery

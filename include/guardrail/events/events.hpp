@@ -1,0 +1,66 @@
+// Decoding ring buffer records (layouts in bpf/guardrail.h) and rendering them as alerts.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "guardrail.h"
+#include "guardrail/util/result.hpp"
+
+namespace guardrail::events {
+
+// Every record body the kernel side emits.
+using Event = std::variant<gr_net_event, gr_host_event>;
+
+// The fields every body has.
+const gr_event_header& header(const Event& event);
+std::uint32_t workload_id(const Event& event);
+std::uint32_t zone_id(const Event& event);
+std::uint8_t verdict(const Event& event);
+std::uint32_t pid(const Event& event);
+
+// Checks the common header (known type, version, size) before trusting the body.
+Result<Event> decode(std::span<const std::byte> record);
+
+std::string_view kind_name(std::uint16_t type);       // "net_connect", "east_west_bypass", ...
+std::string_view verdict_name(std::uint8_t verdict);  // "blocked", "audited", ...
+std::string_view backend_name(std::uint8_t backend);  // "cgroup_sock_addr", "cgroup_skb", ...
+std::string protocol_name(std::uint8_t protocol);     // "tcp", "udp", "icmp", or the number
+std::string_view rule_name(std::uint32_t rule);       // "default-deny", "isolation"
+
+// Turns ids into the names the policy gave them.
+struct NameTable {
+  std::string policy;
+  std::map<std::uint32_t, std::string> zones;
+  std::map<std::uint32_t, std::string> workloads;
+
+  std::string zone(std::uint32_t id) const;      // "world" for GR_IDENTITY_WORLD, "unknown"
+  std::string workload(std::uint32_t id) const;  // "" for 0
+};
+
+// Kernel timestamps count from boot (bpf_ktime_get_boot_ns); alerts carry wall-clock time.
+class WallClock {
+ public:
+  WallClock();  // samples the offset between CLOCK_REALTIME and CLOCK_BOOTTIME now
+  explicit WallClock(std::int64_t offset_ns) : offset_ns_(offset_ns) {}
+  std::string format(std::uint64_t boot_ns) const;  // RFC 3339, UTC, nanoseconds
+
+ private:
+  std::int64_t offset_ns_;
+};
+
+// The alert as one JSON object (the JSON-lines sink writes one per line).
+nlohmann::ordered_json to_json(const gr_net_event& event, const NameTable& names,
+                               const WallClock& clock);
+nlohmann::ordered_json to_json(const gr_host_event& event, const NameTable& names,
+                               const WallClock& clock);
+nlohmann::ordered_json to_json(const Event& event, const NameTable& names, const WallClock& clock);
+
+std::string_view mount_op_name(std::uint32_t op);  // "mount", "fsopen", "move_mount", ...
+
+}  // namespace guardrail::events

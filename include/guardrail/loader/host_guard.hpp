@@ -1,0 +1,43 @@
+// The host guards (capabilities, raw sockets, mounts, runtime sockets, bpf()): the BPF-LSM
+// object where the kernel runs LSM programs, else the fallback object (cgroup sock_create and
+// connect_unix for prevention, tp_btf and syscall tracepoints for detection). Both share the
+// network guard's maps, ring buffer and counters, so one policy and one pipeline serve all.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "guardrail/loader/net_guard.hpp"
+#include "guardrail/loader/program_stats.hpp"
+#include "guardrail/probe/probe.hpp"
+#include "guardrail/util/result.hpp"
+
+namespace guardrail {
+
+class HostGuard {
+ public:
+  // Picks the backend of each host guard from the probe report, loads what can run, attaches
+  // the programs that act host-wide (LSM, tracing). Guards no backend can serve are reported
+  // "unavailable" by backends().
+  static Result<std::unique_ptr<HostGuard>> load(const probe::Report& report,
+                                                 const NetGuard& owner);
+  struct Impl;
+  explicit HostGuard(std::unique_ptr<Impl> impl);  // through load()
+  ~HostGuard();
+  HostGuard(const HostGuard&) = delete;
+  HostGuard& operator=(const HostGuard&) = delete;
+
+  // Attaches the per-cgroup programs (fallback: sock_create, connect_unix) to a workload cgroup.
+  Result<void> attach(const std::string& cgroup_dir);
+
+  // The backend each host guard really runs with: "lsm", "cgroup_sock", "cgroup_connect_unix",
+  // "tp_btf", "tracepoint" or "unavailable", with the guarantee.
+  const std::vector<probe::GuardBackend>& backends() const;
+  std::vector<ProgramStats> program_stats() const;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace guardrail

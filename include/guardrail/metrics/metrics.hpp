@@ -1,0 +1,98 @@
+// Prometheus metrics served on /metrics (prometheus-cpp). Counting happens before any alert is
+// formatted, so the counters stay exact even when alert output falls behind. Label values are
+// bounded: kinds, verdicts, zones, guards, sinks and stages, never pids or addresses.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "guardrail/loader/program_stats.hpp"
+#include "guardrail/probe/probe.hpp"
+#include "guardrail/util/result.hpp"
+
+namespace guardrail {
+
+// Where an event can be lost on its way from the kernel to a sink.
+enum class LossStage { Ringbuf, Decode, Queue, Webhook, AlertsFile };
+std::string_view loss_stage_name(LossStage stage);
+
+// What the kernel side knows, read at scrape time so a scrape is never stale.
+struct KernelSource {
+  std::function<std::uint64_t()> events_submitted;
+  std::function<std::uint64_t()> events_lost;  // ring buffer reservations that failed
+  std::function<std::uint64_t()> ringbuf_unread_bytes;
+  std::uint64_t ringbuf_size_bytes = 0;
+  std::function<std::vector<ProgramStats>()> program_stats;  // empty while stats are off
+};
+
+class Metrics {
+ public:
+  Metrics();
+
+  void count_violation(std::string_view kind, std::string_view verdict, const std::string& zone);
+  void count_lost(LossStage stage, std::uint64_t events);
+  // `alerts` alerts holding `events` events in all reached the sink.
+  void count_delivered(std::string_view sink, std::uint64_t events, std::uint64_t alerts = 1);
+  void count_deduplicated(std::uint64_t events);
+  void count_suppressed(std::string_view reason, std::uint64_t events);
+  void observe_latency(double seconds);
+  // From a container's start event to its identity in the maps.
+  void observe_identify(double seconds);
+  // Continuous posture: a container failed `check`; whether a container meets the baseline.
+  void count_posture(const std::string& check);
+  void set_container_compliant(const std::string& container, bool compliant);
+  void count_decode_error();
+
+  void set_policy_rules(std::size_t rules);
+  void set_policy_generation(std::uint64_t generation);
+  void set_workloads(const std::map<std::string, std::size_t>& per_zone);
+  void set_guard_backends(const std::vector<probe::GuardBackend>& guards);
+  void export_kernel(KernelSource source);
+
+  // Starts serving /metrics on "HOST:PORT". Fails with the address and the fix when the port is
+  // taken or the address is not local.
+  Result<void> serve(const std::string& address);
+
+  // The text exposition of every metric, as a scrape would return it.
+  std::string scrape() const;
+
+  std::uint64_t lost(LossStage stage) const;
+
+ private:
+  class KernelView;
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& violations_;
+  prometheus::Family<prometheus::Counter>& delivered_;
+  prometheus::Family<prometheus::Counter>& alerts_;
+  prometheus::Family<prometheus::Counter>& suppressed_;
+  prometheus::Counter& deduplicated_;
+  prometheus::Counter& decode_errors_;
+  prometheus::Histogram& latency_;
+  prometheus::Histogram& identify_;
+  prometheus::Family<prometheus::Counter>& posture_;
+  prometheus::Family<prometheus::Gauge>& compliant_;
+  prometheus::Family<prometheus::Gauge>& policy_rules_;
+  prometheus::Family<prometheus::Gauge>& policy_generation_;
+  prometheus::Family<prometheus::Gauge>& workloads_;
+  prometheus::Family<prometheus::Gauge>& guard_backend_;
+  std::array<std::atomic<std::uint64_t>, 5> lost_{};  // by LossStage, userspace stages
+  std::shared_ptr<KernelView> kernel_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+}  // namespace guardrail

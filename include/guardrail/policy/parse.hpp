@@ -1,0 +1,17 @@
+// Reading a policy file: YAML to the validated model, or every problem with its position.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <vector>
+
+#include "guardrail/policy/model.hpp"
+
+namespace guardrail::policy {
+
+// Parses and validates a policy. On failure returns every problem found, each with its position.
+std::expected<Policy, std::vector<Diagnostic>> parse_policy(const std::string& text,
+                                                            const std::string& file_name);
+std::expected<Policy, std::vector<Diagnostic>> load_policy_file(const std::string& path);
+
+}  // namespace guardrail::policy

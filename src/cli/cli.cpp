@@ -1,0 +1,244 @@
+#include "guardrail/cli/cli.hpp"
+
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <iostream>
+
+#include "guardrail/agent/agent.hpp"
+#include "guardrail/demo/demo.hpp"
+#include "guardrail/loader/libbpf_log.hpp"
+#include "guardrail/policy/check.hpp"
+#include "guardrail/policy/compile.hpp"
+#include "guardrail/policy/model.hpp"
+#include "guardrail/posture/posture.hpp"
+#include "guardrail/probe/probe.hpp"
+#include "guardrail/util/logging.hpp"
+
+namespace guardrail {
+namespace po = boost::program_options;
+namespace {
+
+constexpr const char* kUsage =
+    "usage: guardrail <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  agent --policy FILE     load the BPF programs, enforce the policy, stream alerts, serve "
+    "/metrics\n"
+    "  probe [--json]          print what this kernel supports and the backend of each guard\n"
+    "  policy check FILE...    validate policy files and print what they compile to\n"
+    "  audit [--json]          check running containers against the hardening baseline\n"
+    "  demo                    a self-contained demonstration on this machine (root)\n"
+    "  version                 print the version\n"
+    "\n"
+    "`guardrail <command> --help` lists a command's options.\n";
+
+// The logger on stderr, with libbpf's messages routed into it.
+void setup_logging(bool verbose) {
+  init_logging(verbose);
+  route_libbpf_log(verbose);
+}
+
+struct UsageError {
+  std::string message;
+};
+
+po::variables_map parse(const std::vector<std::string>& args, const po::options_description& opts,
+                        const po::positional_options_description* positional = nullptr) {
+  po::variables_map vm;
+  try {
+    auto parser = po::command_line_parser(args).options(opts);
+    if (positional) parser.positional(*positional);
+    po::store(parser.run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError{e.what()};
+  }
+  return vm;
+}
+
+std::string host_name() {
+  char name[256] = {};
+  return ::gethostname(name, sizeof name - 1) == 0 ? name : "unknown";
+}
+
+int agent_command(const std::vector<std::string>& args, std::ostream& out) {
+  AgentOptions o;
+  o.node_name = host_name();
+  double dedup_seconds = 10;
+  long webhook_timeout_ms = o.webhook.timeout.count();
+  po::options_description opts("guardrail agent options");
+  auto add = opts.add_options();
+  add("help,h", "show this help");
+  add("policy,p", po::value(&o.policy_file)->required(), "policy file (YAML)");
+  add("metrics-address", po::value(&o.metrics_address)->default_value(o.metrics_address),
+      "HOST:PORT to serve /metrics on");
+  add("alerts", po::value(&o.alerts)->default_value(o.alerts),
+      "where JSON-line alerts go: a file path, or - for stdout");
+  add("alerts-max-bytes", po::value(&o.alerts_max_bytes)->default_value(o.alerts_max_bytes),
+      "rotate the alerts file past this size (0: never)");
+  add("alerts-keep", po::value(&o.alerts_keep)->default_value(o.alerts_keep),
+      "rotated alerts files kept (FILE.1 ... FILE.N)");
+  add("audit", po::bool_switch(&o.force_audit), "audit mode for every zone: alert, never block");
+  add("dedup-window-seconds", po::value(&dedup_seconds)->default_value(dedup_seconds),
+      "fold repeats of an alert (same workload, kind, target) within this window (0: off)");
+  add("rate-limit", po::value(&o.pipeline.rate_limit)->default_value(o.pipeline.rate_limit),
+      "alerts per second per workload (0: unlimited); the rest are counted, not alerted");
+  add("rate-burst", po::value(&o.pipeline.rate_burst)->default_value(o.pipeline.rate_burst),
+      "alerts a workload may send at once before the rate limit applies");
+  add("queue-capacity",
+      po::value(&o.pipeline.queue_capacity)->default_value(o.pipeline.queue_capacity),
+      "events waiting between the ring buffer consumer and the pipeline");
+  add("webhook-url", po::value(&o.webhook.url),
+      "post alerts to Alertmanager's v2 API at this base URL (http:// or https://)");
+  add("webhook-timeout-ms", po::value(&webhook_timeout_ms)->default_value(webhook_timeout_ms),
+      "per-request timeout of the webhook");
+  add("webhook-retries", po::value(&o.webhook.retries)->default_value(o.webhook.retries),
+      "further attempts after a failed webhook post (backoff doubles)");
+  add("webhook-ca-file", po::value(&o.webhook.ca_file), "CA bundle to verify the webhook with");
+  add("webhook-insecure", po::bool_switch(&o.webhook.insecure),
+      "do not verify the webhook's TLS certificate (testing only)");
+  add("node-name", po::value(&o.node_name)->default_value(o.node_name),
+      "this node's name on every alert");
+  add("docker-socket", po::value(&o.docker_socket)->default_value(o.docker_socket),
+      "Docker Engine API socket for container discovery");
+  add("no-docker", "no Docker discovery (cgroup selectors only)");
+  add("ringbuf-bytes", po::value(&o.ringbuf_bytes)->default_value(o.ringbuf_bytes),
+      "size of the events ring buffer (a power of two)");
+  add("poll-ms", po::value(&o.poll_timeout_ms)->default_value(o.poll_timeout_ms),
+      "longest time an event waits in the ring buffer before the agent reads it");
+  add("rescan-seconds", po::value(&o.rescan_seconds)->default_value(o.rescan_seconds),
+      "how often the cgroup tree is re-scanned for new workloads");
+  add("verbose,v", "debug logging, libbpf's included");
+  for (const auto& a : args)
+    if (a == "--help" || a == "-h") {
+      out << opts;
+      return 0;
+    }
+  auto vm = parse(args, opts);
+  if (o.poll_timeout_ms < 1 || o.poll_timeout_ms > 1000)
+    throw UsageError{"--poll-ms must be between 1 and 1000"};
+  if (o.rescan_seconds < 0.1) throw UsageError{"--rescan-seconds must be at least 0.1"};
+  if (dedup_seconds < 0) throw UsageError{"--dedup-window-seconds must not be negative"};
+  if (o.pipeline.rate_limit < 0) throw UsageError{"--rate-limit must not be negative"};
+  if (o.pipeline.queue_capacity < 1) throw UsageError{"--queue-capacity must be at least 1"};
+  if (o.alerts_keep < 1) throw UsageError{"--alerts-keep must be at least 1"};
+  if (webhook_timeout_ms < 1) throw UsageError{"--webhook-timeout-ms must be at least 1"};
+  if (o.webhook.retries < 0) throw UsageError{"--webhook-retries must not be negative"};
+  o.pipeline.dedup_window =
+      std::chrono::nanoseconds(static_cast<std::int64_t>(dedup_seconds * 1e9));
+  o.webhook.timeout = std::chrono::milliseconds(webhook_timeout_ms);
+  if (vm.count("no-docker")) o.docker_socket.clear();
+  setup_logging(vm.count("verbose") > 0);
+  return run_agent(o);
+}
+
+int probe_command(const std::vector<std::string>& args, std::ostream& out) {
+  po::options_description opts("guardrail probe options");
+  opts.add_options()("help,h", "show this help")("json", "print JSON")("verbose,v",
+                                                                       "show libbpf's messages");
+  auto vm = parse(args, opts);
+  if (vm.count("help")) {
+    out << opts;
+    return 0;
+  }
+  setup_logging(vm.count("verbose") > 0);
+  return probe::run_probe_command(vm.count("json") > 0, out);
+}
+
+int demo_command(const std::vector<std::string>& args, std::ostream& out) {
+  DemoOptions o;
+  po::options_description opts("guardrail demo options");
+  opts.add_options()("help,h", "show this help")(
+      "metrics-address", po::value(&o.metrics_address)->default_value(o.metrics_address),
+      "HOST:PORT for the demo agent's /metrics")("keep", po::bool_switch(&o.keep),
+                                                 "after the steps, stay up until Ctrl-C")(
+      "duration", po::value(&o.duration_seconds)->default_value(o.duration_seconds),
+      "after the steps, stay up this many seconds")(
+      "agent-binary", po::value(&o.agent_binary)->default_value(o.agent_binary),
+      "the guardrail binary to run the agent with")("verbose,v", po::bool_switch(&o.verbose),
+                                                    "show the agent's whole log")(
+      "docker", "use Docker containers (fail if the Docker socket does not answer)")(
+      "no-docker", "use cgroups and network namespaces even when Docker answers")(
+      "docker-socket", po::value(&o.docker_socket)->default_value(o.docker_socket),
+      "Docker Engine API socket (default mode: Docker when it answers GET /version)");
+  auto vm = parse(args, opts);
+  if (vm.count("help")) {
+    out << "usage: guardrail demo [options]\n"
+           "Builds an orchestrator and two agents as Docker containers when Docker answers on\n"
+           "--docker-socket, else in cgroups and network namespaces on this machine, runs the\n"
+           "real agent, attempts forbidden actions, prints the alerts live\n"
+           "and a summary, and removes everything it made.\n"
+        << opts;
+    return 0;
+  }
+  if (o.duration_seconds < 0) throw UsageError{"--duration must not be negative"};
+  if (vm.count("docker") && vm.count("no-docker"))
+    throw UsageError{"--docker and --no-docker exclude each other"};
+  if (vm.count("docker")) o.docker = DemoOptions::Docker::On;
+  if (vm.count("no-docker")) o.docker = DemoOptions::Docker::Off;
+  setup_logging(false);
+  return run_demo(o, out);
+}
+
+int audit_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::string socket = docker::kDefaultSocket;
+  po::options_description opts("guardrail audit options");
+  opts.add_options()("help,h", "show this help")("json", "print JSON")(
+      "docker-socket", po::value(&socket)->default_value(socket), "Docker Engine API socket");
+  auto vm = parse(args, opts);
+  if (vm.count("help")) {
+    out << "usage: guardrail audit [--json] [--docker-socket PATH]\n"
+           "Checks every running container against the hardening baseline.\n"
+        << opts;
+    return 0;
+  }
+  return posture::run_audit_command(vm.count("json") > 0, socket, out, err);
+}
+
+int policy_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.empty() || args[0] != "check")
+    throw UsageError{"policy: expected `guardrail policy check FILE...`"};
+  std::vector<std::string> files;
+  po::options_description opts("guardrail policy check options");
+  opts.add_options()("help,h", "show this help")("file", po::value(&files)->multitoken(),
+                                                 "policy files");
+  po::positional_options_description positional;
+  positional.add("file", -1);
+  auto vm = parse({args.begin() + 1, args.end()}, opts, &positional);
+  if (vm.count("help")) {
+    out << "usage: guardrail policy check FILE...\n" << opts;
+    return 0;
+  }
+  if (files.empty()) throw UsageError{"policy check: name at least one policy file"};
+  return policy::run_policy_check(files, out, err);
+}
+
+}  // namespace
+
+int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    (args.empty() ? err : out) << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string& command = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  try {
+    if (command == "agent") return agent_command(rest, out);
+    if (command == "probe") return probe_command(rest, out);
+    if (command == "policy") return policy_command(rest, out, err);
+    if (command == "audit") return audit_command(rest, out, err);
+    if (command == "demo") return demo_command(rest, out);
+    if (command == "version" || command == "--version") {
+      out << "guardrail " << GUARDRAIL_VERSION << "\n";
+      return 0;
+    }
+    throw UsageError{"unknown command '" + command + "'"};
+  } catch (const UsageError& e) {
+    err << "guardrail: " << e.message << "\n\n" << kUsage;
+    return 2;
+  }
+}
+
+}  // namespace guardrail

@@ -1,0 +1,300 @@
+#include "guardrail/events/events.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <array>
+#include <cstring>
+
+#include "guardrail/policy/model.hpp"
+
+namespace guardrail::events {
+
+// The layouts are the wire format between the BPF object and the agent: a change must be
+// deliberate (bump GR_EVENT_VERSION), never an accident of padding.
+static_assert(sizeof(gr_event_header) == 16);
+static_assert(sizeof(gr_net_event) == 112);
+static_assert(sizeof(gr_portset) == 8 + 8 * GR_MAX_PORT_RANGES);
+static_assert(sizeof(gr_ip_key) == 20);
+static_assert(sizeof(gr_zone_ip_key) == 24);
+static_assert(sizeof(gr_host_event) == 328);
+static_assert(sizeof(gr_host_policy) == 16 && sizeof(gr_inode_key) == 16);
+static_assert(sizeof(gr_flow_key) == 8 && sizeof(gr_workload) == 16 && sizeof(gr_identity) == 16);
+
+namespace {
+
+// The body of a record whose header was checked: exactly the size of its struct.
+template <typename Body>
+Result<Event> body(const gr_event_header& header, std::span<const std::byte> record) {
+  Body event;
+  if (header.size != sizeof event)
+    return fail(std::string(kind_name(header.type)) + " record of " + std::to_string(header.size) +
+                " bytes, expected " + std::to_string(sizeof event));
+  std::memcpy(&event, record.data(), sizeof event);
+  return event;
+}
+
+}  // namespace
+
+Result<Event> decode(std::span<const std::byte> record) {
+  gr_event_header header;
+  if (record.size() < sizeof header)
+    return fail("event record of " + std::to_string(record.size()) +
+                " bytes is shorter than its header");
+  std::memcpy(&header, record.data(), sizeof header);
+  if (header.version != GR_EVENT_VERSION)
+    return fail("event record version " + std::to_string(header.version) + ", expected " +
+                std::to_string(GR_EVENT_VERSION) + ": the BPF object and the agent differ");
+  if (header.size > record.size())
+    return fail("event record claims " + std::to_string(header.size) + " bytes but holds " +
+                std::to_string(record.size()));
+  switch (header.type) {
+    case GR_EV_NET_CONNECT:
+    case GR_EV_NET_SEND:
+    case GR_EV_NET_EGRESS:
+    case GR_EV_NET_INGRESS:
+    case GR_EV_EAST_WEST_BYPASS:
+      return body<gr_net_event>(header, record);
+    case GR_EV_CAPABILITY:
+    case GR_EV_RAW_SOCKET:
+    case GR_EV_MOUNT:
+    case GR_EV_RUNTIME_SOCKET:
+    case GR_EV_BPF:
+      return body<gr_host_event>(header, record);
+    default:
+      return fail("unknown event type " + std::to_string(header.type));
+  }
+}
+
+const gr_event_header& header(const Event& event) {
+  return std::visit([](const auto& ev) -> const gr_event_header& { return ev.hdr; }, event);
+}
+std::uint32_t workload_id(const Event& event) {
+  return std::visit([](const auto& ev) { return ev.workload_id; }, event);
+}
+std::uint32_t zone_id(const Event& event) {
+  return std::visit([](const auto& ev) { return ev.zone_id; }, event);
+}
+std::uint8_t verdict(const Event& event) {
+  return std::visit([](const auto& ev) { return ev.verdict; }, event);
+}
+std::uint32_t pid(const Event& event) {
+  return std::visit([](const auto& ev) { return ev.pid; }, event);
+}
+
+namespace {
+
+// Names by wire id (bpf/guardrail.h); an id without a name gets `fallback`.
+template <std::size_t N>
+std::string_view name_of(const std::array<std::string_view, N>& names, std::size_t id,
+                         std::string_view fallback) {
+  return id < N && !names[id].empty() ? names[id] : fallback;
+}
+
+constexpr std::array<std::string_view, GR_EV_TYPE_MAX> kKinds = {
+    "",           "net_connect", "net_send", "net_egress",     "net_ingress", "east_west_bypass",
+    "capability", "raw_socket",  "mount",    "runtime_socket", "bpf"};
+constexpr std::array<std::string_view, 5> kVerdicts = {"", "blocked", "audited", "detected",
+                                                       "killed"};
+constexpr std::array<std::string_view, 9> kBackends = {
+    "",           "cgroup_sock_addr", "cgroup_skb", "cgroup_sock",        "lsm",
+    "lsm_cgroup", "tp_btf",           "tracepoint", "cgroup_connect_unix"};
+constexpr std::array<std::string_view, 8> kMountOps = {
+    "", "mount", "fsopen", "fsconfig", "fsmount", "move_mount", "open_tree", "new_superblock"};
+
+static_assert(GR_EV_BPF == 10 && GR_VERDICT_KILLED == 4 && GR_BACKEND_CGROUP_CONNECT_UNIX == 8 &&
+                  GR_MOUNT_OP_NEW_SUPER == 7,
+              "a wire id changed: update the name tables");
+
+}  // namespace
+
+std::string_view kind_name(std::uint16_t type) { return name_of(kKinds, type, "unknown"); }
+
+std::string_view verdict_name(std::uint8_t verdict) {
+  return name_of(kVerdicts, verdict, "unknown");
+}
+
+std::string_view backend_name(std::uint8_t backend) { return name_of(kBackends, backend, "none"); }
+
+std::string protocol_name(std::uint8_t protocol) {
+  switch (protocol) {
+    case GR_PROTO_TCP:
+      return "tcp";
+    case GR_PROTO_UDP:
+      return "udp";
+    case GR_PROTO_ICMP:
+      return "icmp";
+    case GR_PROTO_ICMPV6:
+      return "icmpv6";
+    default:
+      return std::to_string(protocol);
+  }
+}
+
+std::string_view mount_op_name(std::uint32_t op) { return name_of(kMountOps, op, "unknown"); }
+
+std::string_view rule_name(std::uint32_t rule) {
+  if (rule == GR_RULE_QUARANTINE) return "quarantine";
+  return rule == GR_RULE_ISOLATION ? "isolation" : "default-deny";
+}
+
+std::string NameTable::zone(std::uint32_t id) const {
+  if (id == GR_IDENTITY_WORLD) return "world";
+  auto it = zones.find(id);
+  return it == zones.end() ? "unknown" : it->second;
+}
+
+std::string NameTable::workload(std::uint32_t id) const {
+  if (id == 0) return "";
+  auto it = workloads.find(id);
+  return it == workloads.end() ? "unknown" : it->second;
+}
+
+namespace {
+
+std::int64_t clock_ns(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return std::int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string address(const std::uint8_t (&raw)[16], std::uint8_t family) {
+  std::array<std::uint8_t, 16> addr;
+  std::memcpy(addr.data(), raw, 16);
+  return policy::format_address(addr, family == AF_INET ? AF_INET : AF_INET6);
+}
+
+}  // namespace
+
+WallClock::WallClock() : offset_ns_(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME)) {}
+
+std::string WallClock::format(std::uint64_t boot_ns) const {
+  const std::int64_t wall = std::int64_t(boot_ns) + offset_ns_;
+  const time_t seconds = wall / 1'000'000'000;
+  tm utc{};
+  gmtime_r(&seconds, &utc);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &utc);
+  return fmt::format("{}.{:09}Z", date, wall % 1'000'000'000);
+}
+
+nlohmann::ordered_json to_json(const gr_net_event& ev, const NameTable& names,
+                               const WallClock& clock) {
+  const std::string comm(ev.comm, strnlen(ev.comm, sizeof ev.comm));
+  return {
+      {"time", clock.format(ev.hdr.ts_ns)},
+      {"kind", kind_name(ev.hdr.type)},
+      {"verdict", verdict_name(ev.verdict)},
+      {"backend", backend_name(ev.backend)},
+      {"policy", names.policy},
+      {"workload", names.workload(ev.workload_id)},
+      {"zone", names.zone(ev.zone_id)},
+      {"cgroup_id", ev.cgroup_id},
+      {"pid", ev.pid},
+      {"tid", ev.tid},
+      {"comm", comm},
+      {"direction", ev.direction == GR_DIR_INGRESS ? "ingress" : "egress"},
+      {"protocol", protocol_name(ev.protocol)},
+      {"family", ev.family == AF_INET ? "ipv4" : "ipv6"},
+      {"src", address(ev.saddr, ev.family)},
+      {"sport", ev.sport},
+      {"dst", address(ev.daddr, ev.family)},
+      {"dport", ev.dport},
+      {"peer_workload", names.workload(ev.peer_workload_id)},
+      {"peer_zone", names.zone(ev.peer_zone_id)},
+      {"rule", rule_name(ev.rule)},
+  };
+}
+
+}  // namespace guardrail::events
+
+namespace guardrail::events {
+namespace {
+
+template <std::size_t N>
+std::string text(const char (&field)[N]) {
+  return std::string(field, strnlen(field, N));
+}
+
+std::string socket_family_name(std::uint32_t family) {
+  switch (family) {
+    case AF_INET:
+      return "inet";
+    case AF_INET6:
+      return "inet6";
+    case AF_PACKET:
+      return "packet";
+    case AF_UNIX:
+      return "unix";
+    default:
+      return std::to_string(family);
+  }
+}
+
+std::string socket_type_name(std::uint32_t type) {
+  switch (type & 0xf) {
+    case SOCK_STREAM:
+      return "stream";
+    case SOCK_DGRAM:
+      return "dgram";
+    case SOCK_RAW:
+      return "raw";
+    case SOCK_SEQPACKET:
+      return "seqpacket";
+    default:
+      return std::to_string(type);
+  }
+}
+
+}  // namespace
+
+nlohmann::ordered_json to_json(const gr_host_event& ev, const NameTable& names,
+                               const WallClock& clock) {
+  nlohmann::ordered_json j = {
+      {"time", clock.format(ev.hdr.ts_ns)},
+      {"kind", kind_name(ev.hdr.type)},
+      {"verdict", verdict_name(ev.verdict)},
+      {"backend", backend_name(ev.backend)},
+      {"policy", names.policy},
+      {"workload", names.workload(ev.workload_id)},
+      {"zone", names.zone(ev.zone_id)},
+      {"cgroup_id", ev.cgroup_id},
+      {"pid", ev.pid},
+      {"tid", ev.tid},
+      {"comm", text(ev.comm)},
+  };
+  switch (ev.hdr.type) {
+    case GR_EV_CAPABILITY:
+      j["capability"] = policy::capability_name(ev.capability);
+      j["capability_number"] = ev.capability;
+      break;
+    case GR_EV_RAW_SOCKET:
+      j["socket_family"] = socket_family_name(ev.family);
+      j["socket_type"] = socket_type_name(ev.type);
+      j["socket_protocol"] = ev.protocol;
+      break;
+    case GR_EV_MOUNT:
+      j["operation"] = mount_op_name(ev.op);
+      j["source"] = text(ev.source);
+      j["target"] = text(ev.path);
+      j["fstype"] = text(ev.fstype);
+      j["flags"] = ev.flags;
+      break;
+    case GR_EV_RUNTIME_SOCKET:
+      j["path"] = text(ev.path);
+      j["inode"] = ev.ino;
+      break;
+    case GR_EV_BPF:
+      j["bpf_command"] = ev.op;
+      break;
+  }
+  return j;
+}
+
+nlohmann::ordered_json to_json(const Event& event, const NameTable& names, const WallClock& clock) {
+  return std::visit([&](const auto& ev) { return to_json(ev, names, clock); }, event);
+}
+
+}  // namespace guardrail::events

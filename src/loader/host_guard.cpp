@@ -1,0 +1,151 @@
+#include "guardrail/loader/host_guard.hpp"
+
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <map>
+#include <variant>
+
+#include "fallback_guard.skel.h"
+#include "guardrail/loader/bpf_skeleton.hpp"
+#include "guardrail/loader/programs.hpp"
+#include "guardrail/util/unique_fd.hpp"
+#include "lsm_guard.skel.h"
+
+namespace guardrail {
+namespace {
+
+// The maps every guard object shares with the network guard, which creates them.
+constexpr const char* kSharedMaps[] = {
+    "workloads", "host_policy", "runtime_socket_inodes", "runtime_socket_paths", "policy_state",
+    "events",    "stats"};
+
+Result<void> share_maps(bpf_object* obj, const NetGuard& owner, std::uint32_t ringbuf_bytes) {
+  for (const char* name : kSharedMaps) {
+    bpf_map* map = bpf_object__find_map_by_name(obj, name);
+    if (!map) return fail(std::string("BPF object has no map ") + name + " to share");
+    if (std::string_view(name) == "events") bpf_map__set_max_entries(map, ringbuf_bytes);
+    if (int err = bpf_map__reuse_fd(map, owner.map_fd(name)))
+      return fail_errno(std::string("share map ") + name + " with the network guard", err);
+  }
+  return {};
+}
+
+}  // namespace
+
+struct HostGuard::Impl {
+  std::variant<std::monostate, BpfSkeleton<lsm_guard>, BpfSkeleton<fallback_guard>> skel;
+  std::vector<BpfLink> global_links;
+  std::map<std::string, std::vector<BpfLink>> cgroup_links;
+  std::vector<bpf_program*> cgroup_programs;  // attached per workload cgroup
+  std::vector<probe::GuardBackend> backends;
+
+  bpf_object* obj() const {
+    return std::visit(
+        [](const auto& s) -> bpf_object* {
+          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::monostate>)
+            return nullptr;
+          else
+            return s->obj;
+        },
+        skel);
+  }
+};
+
+HostGuard::HostGuard(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HostGuard::~HostGuard() = default;
+
+namespace {
+
+// Attaches every loaded program that acts host-wide (LSM, tracing).
+Result<std::vector<BpfLink>> attach_global(bpf_object* obj,
+                                           const std::vector<bpf_program*>& per_cgroup) {
+  std::vector<BpfLink> links;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) {
+    if (!bpf_program__autoload(prog) || std::ranges::find(per_cgroup, prog) != per_cgroup.end())
+      continue;
+    BpfLink link(bpf_program__attach(prog));
+    if (!link)
+      return fail_errno(
+          std::string("attach ") + bpf_program__section_name(prog) +
+              (std::string_view(bpf_program__section_name(prog)).starts_with("tracepoint")
+                   ? " (is tracefs mounted at /sys/kernel/tracing?)"
+                   : ""),
+          errno);
+    links.push_back(std::move(link));
+  }
+  return links;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
+                                                   const NetGuard& owner) {
+  auto impl = std::make_unique<Impl>();
+  const std::uint32_t ringbuf_bytes = owner.ringbuf_bytes();
+  // The probe's choice for each guard; only the network guard is not ours.
+  for (const auto& g : report.guards)
+    if (g.guard != "network") impl->backends.push_back(g);
+  auto backend_of = [&](std::string_view guard) -> std::string {
+    for (const auto& g : impl->backends)
+      if (g.guard == guard) return g.backend;
+    return "unavailable";
+  };
+
+  if (report.has("bpf_lsm")) {
+    auto skel = BpfSkeleton<lsm_guard>::open("lsm_guard");
+    if (!skel) return std::unexpected(skel.error());
+    if (auto r = share_maps((*skel)->obj, owner, ringbuf_bytes); !r)
+      return std::unexpected(r.error());
+    (*skel)->rodata->wakeup_bytes = ringbuf_bytes / 4;
+    if (auto r = skel->load(); !r) return std::unexpected(r.error());
+    impl->skel = std::move(*skel);
+    for (auto& g : impl->backends) g.backend = "lsm", g.guarantee = "prevention";
+  } else {
+    auto skel = BpfSkeleton<fallback_guard>::open("fallback_guard");
+    if (!skel) return std::unexpected(skel.error());
+    auto& p = (*skel)->progs;
+    // Load only what this kernel can run; a guard without its program is "unavailable".
+    bpf_program__set_autoload(p.guard_sock_create, backend_of("raw-sockets") == "cgroup_sock");
+    bpf_program__set_autoload(p.guard_packet_socket, backend_of("raw-sockets") == "cgroup_sock" &&
+                                                         report.has("tracepoint"));
+    bpf_program__set_autoload(p.guard_connect_unix,
+                              backend_of("runtime-sockets") == "cgroup_connect_unix");
+    bpf_program__set_autoload(p.guard_cap_capable, backend_of("capabilities") == "tp_btf");
+    const bool mounts = backend_of("mounts") == "tracepoint";
+    for (bpf_program* prog :
+         {p.guard_mount, p.guard_fsmount, p.guard_move_mount, p.guard_open_tree})
+      bpf_program__set_autoload(prog, mounts);
+    bpf_program__set_autoload(p.guard_bpf, backend_of("bpf") == "tracepoint");
+    if (auto r = share_maps((*skel)->obj, owner, ringbuf_bytes); !r)
+      return std::unexpected(r.error());
+    (*skel)->rodata->wakeup_bytes = ringbuf_bytes / 4;
+    if (auto r = skel->load(); !r) return std::unexpected(r.error());
+    for (bpf_program* prog : {p.guard_sock_create, p.guard_connect_unix})
+      if (bpf_program__autoload(prog)) impl->cgroup_programs.push_back(prog);
+    impl->skel = std::move(*skel);
+  }
+  auto links = attach_global(impl->obj(), impl->cgroup_programs);
+  if (!links) return std::unexpected(links.error());
+  impl->global_links = std::move(*links);
+  return std::make_unique<HostGuard>(std::move(impl));
+}
+
+Result<void> HostGuard::attach(const std::string& cgroup_dir) {
+  if (impl_->cgroup_programs.empty() || impl_->cgroup_links.contains(cgroup_dir)) return {};
+  auto links = attach_to_cgroup(impl_->cgroup_programs, cgroup_dir);
+  if (!links) return std::unexpected(links.error());
+  impl_->cgroup_links.emplace(cgroup_dir, std::move(*links));
+  return {};
+}
+
+const std::vector<probe::GuardBackend>& HostGuard::backends() const { return impl_->backends; }
+
+std::vector<ProgramStats> HostGuard::program_stats() const {
+  return loaded_program_stats(impl_->obj());
+}
+
+}  // namespace guardrail

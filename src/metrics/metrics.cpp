@@ -1,0 +1,273 @@
+#include "guardrail/metrics/metrics.hpp"
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <exception>
+
+namespace guardrail {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+prometheus::ClientMetric sample(double value, std::vector<prometheus::ClientMetric::Label> labels,
+                                bool counter) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  if (counter)
+    m.counter.value = value;
+  else
+    m.gauge.value = value;
+  return m;
+}
+
+constexpr std::array kStages = {LossStage::Ringbuf, LossStage::Decode, LossStage::Queue,
+                                LossStage::Webhook, LossStage::AlertsFile};
+
+}  // namespace
+
+std::string_view loss_stage_name(LossStage stage) {
+  switch (stage) {
+    case LossStage::Ringbuf:
+      return "ringbuf";
+    case LossStage::Decode:
+      return "decode";
+    case LossStage::Queue:
+      return "queue";
+    case LossStage::Webhook:
+      return "webhook";
+    case LossStage::AlertsFile:
+      return "alerts_file";
+  }
+  return "unknown";
+}
+
+// The metrics whose values live in the kernel or in atomics: produced at scrape time.
+class Metrics::KernelView : public prometheus::Collectable {
+ public:
+  explicit KernelView(const Metrics& metrics) : metrics_(metrics) {}
+  void set_source(KernelSource source) {
+    std::lock_guard lock(mutex_);
+    source_ = std::move(source);
+  }
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::lock_guard lock(mutex_);
+    using prometheus::MetricType;
+    std::vector<prometheus::MetricFamily> out;
+    auto read = [](const std::function<std::uint64_t()>& f) { return f ? double(f()) : 0.0; };
+
+    prometheus::MetricFamily lost{"guardrail_events_lost_total",
+                                  "Violation events lost, by the stage that lost them",
+                                  MetricType::Counter,
+                                  {}};
+    for (LossStage stage : kStages)
+      lost.metric.push_back(sample(
+          stage == LossStage::Ringbuf ? read(source_.events_lost) : double(metrics_.lost(stage)),
+          {{"stage", std::string(loss_stage_name(stage))}}, true));
+    out.push_back(std::move(lost));
+    out.push_back({"guardrail_events_total",
+                   "Violation events the kernel queued for the agent",
+                   MetricType::Counter,
+                   {sample(read(source_.events_submitted), {}, true)}});
+    out.push_back({"guardrail_ringbuf_size_bytes",
+                   "Size of the events ring buffer",
+                   MetricType::Gauge,
+                   {sample(double(source_.ringbuf_size_bytes), {}, false)}});
+    out.push_back({"guardrail_ringbuf_unread_bytes",
+                   "Bytes of events in the ring buffer the agent has not read yet",
+                   MetricType::Gauge,
+                   {sample(read(source_.ringbuf_unread_bytes), {}, false)}});
+
+    auto stats = source_.program_stats ? source_.program_stats() : std::vector<ProgramStats>{};
+    if (!stats.empty()) {
+      prometheus::MetricFamily runs{"guardrail_bpf_prog_runs_total",
+                                    "Runs of each BPF program (while kernel.bpf_stats_enabled=1)",
+                                    MetricType::Counter,
+                                    {}};
+      prometheus::MetricFamily time{"guardrail_bpf_prog_run_seconds_total",
+                                    "Time spent in each BPF program (kernel.bpf_stats_enabled=1)",
+                                    MetricType::Counter,
+                                    {}};
+      for (const auto& s : stats) {
+        runs.metric.push_back(sample(double(s.runs), {{"program", s.program}}, true));
+        time.metric.push_back(sample(double(s.run_time_ns) / 1e9, {{"program", s.program}}, true));
+      }
+      out.push_back(std::move(runs));
+      out.push_back(std::move(time));
+    }
+    return out;
+  }
+
+ private:
+  const Metrics& metrics_;
+  mutable std::mutex mutex_;
+  KernelSource source_;
+};
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      violations_(BuildCounter()
+                      .Name("guardrail_violations_total")
+                      .Help("Policy violations by kind, verdict and the zone of the workload")
+                      .Register(*registry_)),
+      delivered_(BuildCounter()
+                     .Name("guardrail_events_delivered_total")
+                     .Help("Violation events delivered by each sink (an alert may fold several)")
+                     .Register(*registry_)),
+      alerts_(BuildCounter()
+                  .Name("guardrail_alerts_total")
+                  .Help("Alerts delivered by each sink")
+                  .Register(*registry_)),
+      suppressed_(BuildCounter()
+                      .Name("guardrail_events_suppressed_total")
+                      .Help("Violation events counted but not alerted, by reason")
+                      .Register(*registry_)),
+      deduplicated_(BuildCounter()
+                        .Name("guardrail_events_deduplicated_total")
+                        .Help("Violation events folded into another alert's count by dedup")
+                        .Register(*registry_)
+                        .Add({})),
+      decode_errors_(BuildCounter()
+                         .Name("guardrail_event_decode_errors_total")
+                         .Help("Ring buffer records the agent could not decode")
+                         .Register(*registry_)
+                         .Add({})),
+      latency_(
+          BuildHistogram()
+              .Name("guardrail_event_latency_seconds")
+              .Help("Time from the kernel event to its alert being written")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                               0.25, 0.5, 1, 2.5, 5, 10, 30})),
+      identify_(
+          BuildHistogram()
+              .Name("guardrail_container_identify_seconds")
+              .Help("From a container's start event to its identity in the kernel's maps "
+                    "(under the default zone's rules meanwhile)")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                               0.25, 0.5, 1, 2.5, 5})),
+      posture_(BuildCounter()
+                   .Name("guardrail_posture_violations_total")
+                   .Help("Baseline checks containers failed, by check")
+                   .Register(*registry_)),
+      compliant_(BuildGauge()
+                     .Name("guardrail_container_compliant")
+                     .Help("1 when the container meets the hardening baseline, else 0")
+                     .Register(*registry_)),
+      policy_rules_(BuildGauge()
+                        .Name("guardrail_policy_rules")
+                        .Help("Flow and egress rules loaded into the kernel")
+                        .Register(*registry_)),
+      policy_generation_(BuildGauge()
+                             .Name("guardrail_policy_generation")
+                             .Help("How many times a policy was applied to the kernel")
+                             .Register(*registry_)),
+      workloads_(BuildGauge()
+                     .Name("guardrail_workloads")
+                     .Help("Workload cgroups under policy, per zone")
+                     .Register(*registry_)),
+      guard_backend_(BuildGauge()
+                         .Name("guardrail_guard_backend")
+                         .Help("1 for the backend each guard uses on this kernel")
+                         .Register(*registry_)),
+      kernel_(std::make_shared<KernelView>(*this)) {
+  BuildGauge()
+      .Name("guardrail_build_info")
+      .Help("Guardrail build information")
+      .Register(*registry_)
+      .Add({{"version", GUARDRAIL_VERSION}})
+      .Set(1);
+  for (const char* sink : {"jsonl", "webhook"}) {
+    delivered_.Add({{"sink", sink}});
+    alerts_.Add({{"sink", sink}});
+  }
+  suppressed_.Add({{"reason", "rate_limit"}});
+}
+
+void Metrics::count_violation(std::string_view kind, std::string_view verdict,
+                              const std::string& zone) {
+  violations_.Add({{"kind", std::string(kind)}, {"verdict", std::string(verdict)}, {"zone", zone}})
+      .Increment();
+}
+
+void Metrics::count_lost(LossStage stage, std::uint64_t events) {
+  lost_[static_cast<std::size_t>(stage)] += events;
+}
+
+std::uint64_t Metrics::lost(LossStage stage) const {
+  return lost_[static_cast<std::size_t>(stage)].load();
+}
+
+void Metrics::count_delivered(std::string_view sink, std::uint64_t events, std::uint64_t alerts) {
+  delivered_.Add({{"sink", std::string(sink)}}).Increment(double(events));
+  alerts_.Add({{"sink", std::string(sink)}}).Increment(double(alerts));
+}
+
+void Metrics::count_deduplicated(std::uint64_t events) { deduplicated_.Increment(double(events)); }
+
+void Metrics::count_suppressed(std::string_view reason, std::uint64_t events) {
+  suppressed_.Add({{"reason", std::string(reason)}}).Increment(double(events));
+}
+
+void Metrics::observe_latency(double seconds) { latency_.Observe(seconds); }
+
+void Metrics::observe_identify(double seconds) { identify_.Observe(seconds); }
+
+void Metrics::count_posture(const std::string& check) {
+  posture_.Add({{"check", check}}).Increment();
+}
+
+void Metrics::set_container_compliant(const std::string& container, bool compliant) {
+  compliant_.Add({{"container", container}}).Set(compliant ? 1 : 0);
+}
+
+void Metrics::count_decode_error() {
+  decode_errors_.Increment();
+  count_lost(LossStage::Decode, 1);
+}
+
+void Metrics::set_policy_rules(std::size_t rules) {
+  policy_rules_.Add({}).Set(static_cast<double>(rules));
+}
+
+void Metrics::set_policy_generation(std::uint64_t generation) {
+  policy_generation_.Add({}).Set(static_cast<double>(generation));
+}
+
+void Metrics::set_workloads(const std::map<std::string, std::size_t>& per_zone) {
+  for (const auto& [zone, count] : per_zone)
+    workloads_.Add({{"zone", zone}}).Set(static_cast<double>(count));
+}
+
+void Metrics::set_guard_backends(const std::vector<probe::GuardBackend>& guards) {
+  for (const auto& g : guards)
+    guard_backend_.Add({{"guard", g.guard}, {"backend", g.backend}}).Set(1);
+}
+
+void Metrics::export_kernel(KernelSource source) { kernel_->set_source(std::move(source)); }
+
+Result<void> Metrics::serve(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address);
+  } catch (const std::exception& e) {
+    return fail("cannot serve /metrics on " + address + " (" + e.what() +
+                "): is the port taken? choose another with --metrics-address HOST:PORT");
+  }
+  exposer_->RegisterCollectable(registry_);
+  exposer_->RegisterCollectable(kernel_);
+  return {};
+}
+
+std::string Metrics::scrape() const {
+  auto families = registry_->Collect();
+  auto more = kernel_->Collect();
+  families.insert(families.end(), more.begin(), more.end());
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace guardrail

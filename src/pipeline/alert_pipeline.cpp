@@ -1,0 +1,88 @@
+#include "guardrail/pipeline/alert_pipeline.hpp"
+
+#include <time.h>
+
+namespace guardrail::pipeline {
+namespace {
+
+std::uint64_t boot_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return std::uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// How long the pipeline waits for an event before it looks at closing dedup windows.
+constexpr std::chrono::milliseconds kTick{50};
+
+}  // namespace
+
+nlohmann::ordered_json format_alert(const PendingAlert& alert, const events::NameTable& names,
+                                    const events::WallClock& clock, const std::string& node) {
+  auto j = events::to_json(alert.event, names, clock);
+  j["count"] = alert.count;
+  j["first_time"] = clock.format(alert.first_ns);
+  j["last_time"] = clock.format(alert.last_ns);
+  j["exe"] = alert.process.exe;
+  j["ppid"] = alert.process.ppid;
+  j["parent_exe"] = alert.process.parent_exe;
+  j["node"] = node;
+  j["labels"] = nlohmann::ordered_json::object();
+  return j;
+}
+
+AlertPipeline::AlertPipeline(PipelineOptions options, Metrics& metrics, JsonLinesSink& jsonl,
+                             WebhookSink* webhook, Formatter format)
+    : options_(options),
+      metrics_(metrics),
+      jsonl_(jsonl),
+      webhook_(webhook),
+      format_(std::move(format)),
+      queue_(options.queue_capacity),
+      dedup_(options.dedup_window),
+      limiter_(options.rate_limit, options.rate_burst),
+      thread_([this] { run(); }) {}
+
+AlertPipeline::~AlertPipeline() {
+  queue_.close();
+  if (thread_.joinable()) thread_.join();
+}
+
+void AlertPipeline::submit(const events::Event& event) {
+  if (!queue_.try_push(event)) metrics_.count_lost(LossStage::Queue, 1);
+}
+
+void AlertPipeline::run() {
+  for (;;) {
+    auto event = queue_.pop_for(kTick);
+    std::uint64_t now = boot_ns();
+    for (auto& folded : dedup_.expire(now)) emit(std::move(folded), now);
+    if (!event) {
+      if (queue_.drained()) break;
+      continue;
+    }
+    PendingAlert alert = PendingAlert::of(*event);
+    alert.process = processes_.lookup(static_cast<pid_t>(events::pid(*event)), now);
+    if (auto first = dedup_.offer(std::move(alert), now)) emit(std::move(*first), now);
+  }
+  for (auto& folded : dedup_.flush()) emit(std::move(folded), boot_ns());
+}
+
+void AlertPipeline::emit(PendingAlert alert, std::uint64_t now_ns) {
+  if (alert.count > 1) metrics_.count_deduplicated(alert.count);
+  if (!limiter_.allow(events::workload_id(alert.event), now_ns)) {
+    metrics_.count_suppressed("rate_limit", alert.count);
+    return;
+  }
+  // Only what leaves dedup and the rate limit is formatted.
+  auto json = format_(alert);
+  if (jsonl_.write(json)) {
+    metrics_.count_delivered("jsonl", alert.count);
+    metrics_.observe_latency(now_ns > alert.last_ns ? double(now_ns - alert.last_ns) / 1e9 : 0);
+  } else {
+    metrics_.count_lost(LossStage::AlertsFile, alert.count);
+  }
+  if (webhook_ && !webhook_->enqueue(std::move(json)))
+    metrics_.count_lost(LossStage::Webhook, alert.count);
+}
+
+}  // namespace guardrail::pipeline

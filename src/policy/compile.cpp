@@ -1,0 +1,264 @@
+// Compiling a policy (plus what discovery found) to the entries of the BPF maps.
+#include "guardrail/policy/compile.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "guardrail/policy/model.hpp"
+
+namespace guardrail::policy {
+namespace {
+
+using Address = std::array<std::uint8_t, 16>;
+using Ranges = std::vector<gr_port_range>;
+
+bool same_range(const gr_port_range& a, const gr_port_range& b) {
+  return a.lo == b.lo && a.hi == b.hi && a.proto == b.proto;
+}
+
+// Appends the ranges of `from` that `to` does not hold yet.
+void merge_ranges(Ranges& to, const Ranges& from) {
+  for (const auto& r : from)
+    if (std::ranges::none_of(to, [&](const gr_port_range& x) { return same_range(x, r); }))
+      to.push_back(r);
+}
+
+Ranges ranges_of(Protocol protocol, const std::vector<PortRange>& ports) {
+  Ranges out;
+  const auto proto = static_cast<std::uint8_t>(protocol);
+  if (ports.empty()) out.push_back(gr_port_range{0, 65535, proto, {}});
+  for (const auto& p : ports) out.push_back(gr_port_range{p.lo, p.hi, proto, {}});
+  return out;
+}
+
+Result<gr_portset> portset_of(const Ranges& ranges, const std::string& what) {
+  if (ranges.size() > GR_MAX_PORT_RANGES)
+    return fail(what + " needs " + std::to_string(ranges.size()) + " port ranges, more than the " +
+                std::to_string(GR_MAX_PORT_RANGES) +
+                " one rule can hold; combine ports into fewer \"lo-hi\" ranges");
+  gr_portset set{};
+  set.count = static_cast<std::uint32_t>(ranges.size());
+  std::ranges::copy(ranges, set.ranges);
+  return set;
+}
+
+// Whether the first `bits` bits of `a` and `b` are equal.
+bool prefix_matches(const Address& a, const Address& b, int bits) {
+  for (int i = 0; i < 16 && bits > 0; ++i, bits -= 8) {
+    const std::uint8_t mask = bits >= 8 ? 0xff : static_cast<std::uint8_t>(0xff << (8 - bits));
+    if ((a[i] & mask) != (b[i] & mask)) return false;
+  }
+  return true;
+}
+
+std::string prefix_text(const Address& addr, int mapped_len) {
+  const bool v4 = mapped_len >= 96 &&
+                  prefix_matches(addr, Address{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 96);
+  return v4 ? format_address(addr, AF_INET) + "/" + std::to_string(mapped_len - 96)
+            : format_address(addr, AF_INET6) + "/" + std::to_string(mapped_len);
+}
+
+std::uint32_t flags_for(Mode mode, bool exclusive) {
+  return (mode == Mode::Audit ? GR_WL_AUDIT : 0u) | (exclusive ? GR_WL_EXCLUSIVE : 0u);
+}
+
+}  // namespace
+
+Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBinding> bindings) {
+  CompiledPolicy out;
+  out.name = policy.name;
+  out.mode = policy.mode;
+
+  constexpr std::size_t kMaxZones = GR_ZONE_ID_MAX - GR_ZONE_ID_MIN + 1;
+  if (policy.zones.size() > kMaxZones)
+    return fail("policy '" + policy.name + "' has " + std::to_string(policy.zones.size()) +
+                " zones; at most " + std::to_string(kMaxZones) + " are supported");
+  std::map<std::string, std::uint32_t> zone_ids;
+  std::map<std::uint32_t, Mode> zone_modes;
+  for (std::size_t i = 0; i < policy.zones.size(); ++i) {
+    const Zone& zone = policy.zones[i];
+    const auto id = static_cast<std::uint32_t>(GR_ZONE_ID_MIN + i);
+    zone_ids[zone.name] = id;
+    zone_modes[id] = zone.mode.value_or(policy.mode);
+    out.zone_names[id] = zone.name;
+  }
+
+  // Workloads, and the addresses each one claims (by workload id).
+  std::map<std::string, std::uint32_t> workload_ids;
+  std::map<std::uint32_t, std::vector<Cidr>> claims;
+  const auto first_anonymous =
+      static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + policy.workloads.size());
+  std::uint32_t next_id = GR_WORKLOAD_ID_BASE;
+  auto add_workload = [&](const std::string& name, std::uint32_t zone_id, bool exclusive,
+                          std::uint32_t id) {
+    out.workload_names[id] = name;
+    out.workload_zone[id] = zone_id;
+    out.workload_flags[id] = flags_for(zone_modes[zone_id], exclusive);
+    claims[id];
+    next_id = std::max(next_id, id + 1);
+    return id;
+  };
+  // Ids the caller chose for anonymous members (kept stable across re-scans) are taken first,
+  // so the ones compile picks never collide with them.
+  for (const WorkloadBinding& b : bindings)
+    if (b.workload.empty() && b.anonymous_id >= first_anonymous)
+      next_id = std::max(next_id, b.anonymous_id + 1);
+  for (const Workload& w : policy.workloads) {
+    const auto zone = zone_ids.find(w.zone);
+    if (zone == zone_ids.end())
+      return fail("workload '" + w.name + "' names unknown zone '" + w.zone + "'");
+    const auto id = static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + workload_ids.size());
+    workload_ids[w.name] = add_workload(w.name, zone->second, w.exclusive, id);
+    claims[id] = w.addresses;
+  }
+
+  std::map<std::uint64_t, const WorkloadBinding*> bound;
+  for (const WorkloadBinding& b : bindings) {
+    std::uint32_t id = 0;
+    if (!b.workload.empty()) {
+      const auto w = workload_ids.find(b.workload);
+      if (w == workload_ids.end())
+        return fail("cgroup " + b.cgroup_path + " is bound to unknown workload '" + b.workload +
+                    "'");
+      const std::string& zone = out.zone_names[out.workload_zone[w->second]];
+      if (!b.zone.empty() && b.zone != zone)
+        return fail("cgroup " + b.cgroup_path + " is bound to workload '" + b.workload +
+                    "' in zone '" + b.zone + "', but the workload belongs to zone '" + zone + "'");
+      id = w->second;
+    } else {
+      const auto zone = zone_ids.find(b.zone);
+      if (zone == zone_ids.end())
+        return fail("cgroup " + b.cgroup_path + " is bound to unknown zone '" + b.zone + "'");
+      std::uint32_t chosen = b.anonymous_id;
+      if (chosen < first_anonymous || out.workload_names.contains(chosen)) chosen = next_id;
+      id = add_workload(b.zone + ":" + b.cgroup_path, zone->second, false, chosen);
+    }
+    if (const auto [first, inserted] = bound.try_emplace(b.cgroup_id, &b); !inserted)
+      return fail("cgroup id " + std::to_string(b.cgroup_id) + " is bound twice (" +
+                  first->second->cgroup_path + " and " + b.cgroup_path + ")");
+    auto& addresses = claims[id];
+    addresses.insert(addresses.end(), b.addresses.begin(), b.addresses.end());
+    const std::uint32_t flags = out.workload_flags[id] | (b.quarantined ? GR_WL_QUARANTINE : 0);
+    out.cgroups.push_back({b.cgroup_id, gr_workload{id, out.workload_zone[id], flags, 0}});
+  }
+
+  // Identities: one entry per (prefix, address); two workloads may not claim the same one.
+  std::map<std::pair<Address, std::uint32_t>, gr_identity> identities;
+  for (const auto& [id, claimed] : claims) {
+    for (const Cidr& cidr : claimed) {
+      const auto key = std::pair(cidr.addr, static_cast<std::uint32_t>(cidr.mapped_prefix_len()));
+      const gr_identity value{id, out.workload_zone[id], out.workload_flags[id], 0};
+      const auto [it, inserted] = identities.try_emplace(key, value);
+      if (!inserted && it->second.workload_id != id)
+        return fail("address " + prefix_text(key.first, static_cast<int>(key.second)) +
+                    " is claimed by both workload '" + out.workload_names[it->second.workload_id] +
+                    "' and workload '" + out.workload_names[id] +
+                    "'; an address may belong to one workload only");
+    }
+  }
+  for (const auto& [key, value] : identities) {
+    gr_ip_key k{};
+    k.prefixlen = key.second;
+    std::memcpy(k.addr, key.first.data(), 16);
+    out.identities.emplace_back(k, value);
+  }
+
+  // Flows: one entry per (source, destination), the ranges of every rule between them.
+  auto peer_id = [&](const Peer& p) -> std::uint32_t {
+    const auto& ids = p.kind == Peer::Kind::Zone ? zone_ids : workload_ids;
+    const auto it = ids.find(p.name);
+    return it == ids.end() ? 0 : it->second;
+  };
+  auto id_name = [&](std::uint32_t id) {
+    return id < GR_WORKLOAD_ID_BASE ? "zone '" + out.zone_names[id] + "'"
+                                    : "workload '" + out.workload_names[id] + "'";
+  };
+  std::map<std::pair<std::uint32_t, std::uint32_t>, Ranges> flows;
+  for (const Flow& f : policy.flows) {
+    const std::uint32_t src = peer_id(f.from);
+    const std::uint32_t dst = peer_id(f.to);
+    if (!src || !dst)
+      return fail("flow from '" + f.from.name + "' to '" + f.to.name + "' names an unknown peer");
+    merge_ranges(flows[{src, dst}], ranges_of(f.protocol, f.ports));
+  }
+  for (const auto& [key, ranges] : flows) {
+    auto set =
+        portset_of(ranges, "the flow from " + id_name(key.first) + " to " + id_name(key.second));
+    if (!set) return std::unexpected(set.error());
+    out.flows.emplace_back(gr_flow_key{key.first, key.second}, *set);
+  }
+
+  // Egress: the BPF side does one longest-prefix lookup, so each prefix also carries the ranges
+  // of every less specific prefix of its zone that contains it.
+  for (const Zone& zone : policy.zones) {
+    const std::uint32_t zone_id = zone_ids[zone.name];
+    std::map<std::pair<Address, int>, Ranges> own;
+    for (const EgressRule& rule : zone.egress)
+      merge_ranges(own[{rule.cidr.addr, rule.cidr.mapped_prefix_len()}],
+                   ranges_of(rule.protocol, rule.ports));
+    // Containing prefixes from the nearest outwards.
+    std::vector<std::pair<Address, int>> by_length;
+    for (const auto& [key, ranges] : own) by_length.push_back(key);
+    std::ranges::stable_sort(by_length, std::greater<>{}, &std::pair<Address, int>::second);
+    for (const auto& [key, ranges] : own) {
+      Ranges all = ranges;
+      for (const auto& outer : by_length)
+        if (outer.second < key.second && prefix_matches(outer.first, key.first, outer.second))
+          merge_ranges(all, own[outer]);
+      auto set = portset_of(all, "egress of zone '" + zone.name + "' to " +
+                                     prefix_text(key.first, key.second) +
+                                     " (with the ranges it inherits from containing prefixes)");
+      if (!set) return std::unexpected(set.error());
+      gr_zone_ip_key k{};
+      k.prefixlen = static_cast<std::uint32_t>(32 + key.second);
+      k.zone_id = zone_id;
+      std::memcpy(k.addr, key.first.data(), 16);
+      out.egress.emplace_back(k, *set);
+    }
+  }
+
+  // Host guards: one entry per zone, unguarded zones included (all zeros).
+  for (const Zone& zone : policy.zones) {
+    const std::uint32_t zone_id = zone_ids[zone.name];
+    const bool audit = zone_modes[zone_id] == Mode::Audit;
+    auto action = [&](Action a) {
+      if (audit && (a == Action::Deny || a == Action::Kill)) a = Action::Audit;
+      return static_cast<std::uint8_t>(a);
+    };
+    const HostGuards& g = zone.guards;
+    gr_host_policy hp{};
+    hp.denied_caps = g.capabilities == Action::None ? 0 : g.denied_caps;
+    hp.action[GR_GUARD_CAPABILITIES] = action(g.capabilities);
+    hp.action[GR_GUARD_RAW_SOCKETS] = action(g.raw_sockets);
+    hp.action[GR_GUARD_MOUNTS] = action(g.mounts);
+    hp.action[GR_GUARD_RUNTIME_SOCKETS] = action(g.runtime_sockets);
+    hp.action[GR_GUARD_BPF] = action(g.bpf);
+    out.host_policies.emplace_back(zone_id, hp);
+  }
+  out.runtime_socket_paths = kDefaultRuntimeSockets;
+  for (const Zone& zone : policy.zones)
+    for (const std::string& path : zone.guards.runtime_socket_paths)
+      if (std::ranges::find(out.runtime_socket_paths, path) == out.runtime_socket_paths.end())
+        out.runtime_socket_paths.push_back(path);
+
+  std::ranges::sort(out.cgroups, {}, &std::pair<std::uint64_t, gr_workload>::first);
+  std::ranges::sort(out.flows, [](const auto& a, const auto& b) {
+    return std::tie(a.first.src_id, a.first.dst_id) < std::tie(b.first.src_id, b.first.dst_id);
+  });
+  auto egress_order = [](const std::pair<gr_zone_ip_key, gr_portset>& e) {
+    Address addr;
+    std::memcpy(addr.data(), e.first.addr, 16);
+    return std::tuple(e.first.zone_id, addr, e.first.prefixlen);
+  };
+  std::ranges::sort(out.egress, {}, egress_order);
+  return out;
+}
+
+}  // namespace guardrail::policy

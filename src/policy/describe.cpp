@@ -1,0 +1,210 @@
+// A readable listing of a compiled policy: names instead of ids, addresses as written.
+#include "guardrail/policy/describe.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <ostream>
+#include <string>
+
+#include "guardrail/policy/compile.hpp"
+#include "guardrail/policy/model.hpp"
+
+namespace guardrail::policy {
+namespace {
+
+std::string mode_name(Mode mode) { return mode == Mode::Audit ? "audit" : "enforce"; }
+
+std::string proto_name(std::uint8_t proto) {
+  switch (proto) {
+    case GR_PROTO_ANY:
+      return "any";
+    case GR_PROTO_ICMP:
+      return "icmp";
+    case GR_PROTO_TCP:
+      return "tcp";
+    case GR_PROTO_UDP:
+      return "udp";
+    default:
+      return "proto " + std::to_string(proto);
+  }
+}
+
+// "tcp/443", "tcp/8000-8100", "tcp/all", "icmp", "any".
+std::string range_text(const gr_port_range& r) {
+  const std::string proto = proto_name(r.proto);
+  if (r.lo == 0 && r.hi == 65535)
+    return r.proto == GR_PROTO_ANY || r.proto == GR_PROTO_ICMP ? proto : proto + "/all";
+  if (r.lo == r.hi) return proto + "/" + std::to_string(r.lo);
+  return proto + "/" + std::to_string(r.lo) + "-" + std::to_string(r.hi);
+}
+
+std::string portset_text(const gr_portset& set) {
+  std::string out;
+  for (std::uint32_t i = 0; i < std::min<std::uint32_t>(set.count, GR_MAX_PORT_RANGES); ++i) {
+    if (i > 0) out += ", ";
+    out += range_text(set.ranges[i]);
+  }
+  return out;
+}
+
+// "198.18.0.2/32" or "fd00::2/128" from a 16-byte (IPv4-mapped) address and a mapped prefix.
+std::string prefix_text(const std::uint8_t (&bytes)[16], std::uint32_t mapped_len) {
+  std::array<std::uint8_t, 16> addr;
+  std::copy(std::begin(bytes), std::end(bytes), addr.begin());
+  const bool v4 =
+      mapped_len >= 96 &&
+      std::all_of(addr.begin(), addr.begin() + 10, [](std::uint8_t b) { return b == 0; }) &&
+      addr[10] == 0xff && addr[11] == 0xff;
+  return v4 ? format_address(addr, AF_INET) + "/" + std::to_string(mapped_len - 96)
+            : format_address(addr, AF_INET6) + "/" + std::to_string(mapped_len);
+}
+
+template <typename Map>
+std::string lookup(const Map& names, std::uint32_t id) {
+  const auto it = names.find(id);
+  return it == names.end() ? "#" + std::to_string(id) : it->second;
+}
+
+std::string action_name(std::uint8_t action) {
+  switch (action) {
+    case GR_ACTION_DENY:
+      return "deny";
+    case GR_ACTION_AUDIT:
+      return "audit";
+    case GR_ACTION_KILL:
+      return "kill";
+    default:
+      return "action " + std::to_string(action);
+  }
+}
+
+// "capabilities deny ALL (41) [deny]; raw sockets [deny]; ..." or "none".
+std::string host_policy_text(const gr_host_policy& p) {
+  std::string out;
+  auto add = [&](int guard, const std::string& text) {
+    if (p.action[guard] == GR_ACTION_NONE) return;
+    if (!out.empty()) out += "; ";
+    out += text + " [" + action_name(p.action[guard]) + "]";
+  };
+  std::string caps;
+  if (p.denied_caps == kAllCapabilities) {
+    caps = "ALL (" + std::to_string(kLastCapability + 1) + ")";
+  } else {
+    for (int n = 0; n < 64; ++n) {
+      if (!(p.denied_caps & (std::uint64_t{1} << n))) continue;
+      if (!caps.empty()) caps += ", ";
+      caps += capability_name(n);
+    }
+  }
+  add(GR_GUARD_CAPABILITIES, "capabilities deny " + caps);
+  add(GR_GUARD_RAW_SOCKETS, "raw sockets");
+  add(GR_GUARD_MOUNTS, "mounts");
+  add(GR_GUARD_RUNTIME_SOCKETS, "runtime sockets");
+  add(GR_GUARD_BPF, "bpf");
+  return out.empty() ? "none" : out;
+}
+
+}  // namespace
+
+void describe(const CompiledPolicy& c, std::ostream& out) {
+  auto name_of = [&](std::uint32_t id) {
+    return id < GR_WORKLOAD_ID_BASE ? lookup(c.zone_names, id) : lookup(c.workload_names, id);
+  };
+  auto none = [&](bool empty) {
+    if (empty) out << "  (none)\n";
+  };
+
+  out << "policy " << c.name << ": mode " << mode_name(c.mode) << "\n";
+  out << "zones:\n";
+  none(c.zone_names.empty());
+  for (const auto& [id, name] : c.zone_names) out << "  " << id << " " << name << "\n";
+
+  out << "workloads:\n";
+  none(c.workload_names.empty());
+  for (const auto& [id, name] : c.workload_names) {
+    const auto zone = c.workload_zone.find(id);
+    const auto flags = c.workload_flags.find(id);
+    const std::uint32_t f = flags == c.workload_flags.end() ? 0 : flags->second;
+    out << "  " << id << " " << name << " (zone "
+        << (zone == c.workload_zone.end() ? "?" : lookup(c.zone_names, zone->second)) << ", "
+        << ((f & GR_WL_AUDIT) ? "audit" : "enforce") << ((f & GR_WL_EXCLUSIVE) ? ", exclusive" : "")
+        << ")\n";
+  }
+
+  out << "cgroups:\n";
+  none(c.cgroups.empty());
+  for (const auto& [cgroup_id, w] : c.cgroups)
+    out << "  " << cgroup_id << " -> " << name_of(w.workload_id) << " ("
+        << lookup(c.zone_names, w.zone_id) << ")\n";
+
+  out << "identities:\n";
+  none(c.identities.empty());
+  for (const auto& [key, id] : c.identities)
+    out << "  " << prefix_text(key.addr, key.prefixlen) << " -> " << name_of(id.workload_id) << " ("
+        << lookup(c.zone_names, id.zone_id) << ")\n";
+
+  out << "flows:\n";
+  none(c.flows.empty());
+  for (const auto& [key, set] : c.flows)
+    out << "  " << name_of(key.src_id) << " -> " << name_of(key.dst_id) << ": " << portset_text(set)
+        << "\n";
+
+  out << "egress:\n";
+  none(c.egress.empty());
+  for (const auto& [key, set] : c.egress)
+    out << "  " << lookup(c.zone_names, key.zone_id) << " -> "
+        << prefix_text(key.addr, key.prefixlen - 32) << ": " << portset_text(set) << "\n";
+
+  out << "host guards:\n";
+  none(c.host_policies.empty());
+  for (const auto& [zone_id, policy] : c.host_policies)
+    out << "  " << lookup(c.zone_names, zone_id) << ": " << host_policy_text(policy) << "\n";
+
+  out << "runtime sockets:\n";
+  none(c.runtime_socket_paths.empty());
+  for (const auto& path : c.runtime_socket_paths) out << "  " << path << "\n";
+
+  out << "rules: " << c.rule_count() << " (" << c.flows.size() << " flows, " << c.egress.size()
+      << " egress)\n";
+}
+
+void describe_containers(const Policy& policy, std::ostream& out) {
+  auto globs = [](const std::vector<std::string>& items) {
+    std::string text;
+    for (const auto& item : items) text += (text.empty() ? "" : ", ") + item;
+    return text;
+  };
+  out << "containers:\n";
+  bool any = false;
+  for (const Zone& zone : policy.zones) {
+    std::vector<std::string> parts;
+    if (!zone.match_labels.empty()) {
+      std::string labels;
+      for (const auto& [key, value] : zone.match_labels)
+        labels += (labels.empty() ? "" : ", ") + key + "=" + value;
+      parts.push_back("labels " + labels);
+    }
+    if (!zone.name_globs.empty()) parts.push_back("names " + globs(zone.name_globs));
+    if (!zone.image_globs.empty()) parts.push_back("images " + globs(zone.image_globs));
+    if (parts.empty()) continue;
+    out << "  zone " << zone.name << ": ";
+    for (std::size_t i = 0; i < parts.size(); ++i) out << (i ? "; " : "") << parts[i];
+    out << "\n";
+    any = true;
+  }
+  for (const Workload& w : policy.workloads) {
+    if (w.container.empty()) continue;
+    out << "  workload " << w.name << " (zone " << w.zone << "): name " << w.container << "\n";
+    any = true;
+  }
+  if (!any) out << "  (none)\n";
+  const std::string fallback = policy.effective_default_zone();
+  out << "default zone: " << (fallback.empty() ? "none" : fallback)
+      << (policy.default_zone.empty() && !fallback.empty()
+              ? " (implied: spec.defaultZone is not set and this zone exists)"
+              : "")
+      << "\n";
+}
+
+}  // namespace guardrail::policy

@@ -1,0 +1,60 @@
+// Report lookups and the two renderings of a probe report: a table for people, JSON for tools.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ostream>
+#include <string>
+
+#include "guardrail/probe/probe.hpp"
+
+namespace guardrail::probe {
+
+bool Report::has(const std::string& feature) const {
+  return std::ranges::any_of(features,
+                             [&](const Feature& f) { return f.name == feature && f.available; });
+}
+
+const GuardBackend* Report::guard(const std::string& name) const {
+  auto it = std::ranges::find(guards, name, &GuardBackend::guard);
+  return it == guards.end() ? nullptr : &*it;
+}
+
+void print_text(const Report& report, std::ostream& out) {
+  out << fmt::format("kernel         {}\n", report.kernel_release);
+  out << fmt::format("cgroup v2      {}\n",
+                     report.cgroup2_mount.empty() ? "(not mounted)" : report.cgroup2_mount);
+  out << fmt::format("probe time     {:.1f} ms\n\n", report.duration_ms);
+
+  out << fmt::format("{:<20} {:<5} {}\n", "FEATURE", "AVAIL", "REASON");
+  for (const auto& f : report.features)
+    out << fmt::format("{:<20} {:<5} {}\n", f.name, f.available ? "yes" : "NO", f.reason);
+
+  out << fmt::format("\n{:<16} {:<28} {}\n", "GUARD", "BACKEND", "GUARANTEE");
+  for (const auto& g : report.guards)
+    out << fmt::format("{:<16} {:<28} {}\n", g.guard, g.backend, g.guarantee);
+
+  // Say in words what a weaker backend means: a table cell cannot.
+  bool first = true;
+  for (const auto& g : report.guards) {
+    if (g.note.empty()) continue;
+    out << (first ? "\n" : "") << fmt::format("{}: {}\n", g.guard, g.note);
+    first = false;
+  }
+}
+
+nlohmann::json to_json(const Report& report) {
+  nlohmann::json features = nlohmann::json::array();
+  for (const auto& f : report.features)
+    features.push_back({{"name", f.name}, {"available", f.available}, {"reason", f.reason}});
+  nlohmann::json guards = nlohmann::json::array();
+  for (const auto& g : report.guards)
+    guards.push_back(
+        {{"guard", g.guard}, {"backend", g.backend}, {"guarantee", g.guarantee}, {"note", g.note}});
+  return {{"kernel", report.kernel_release},
+          {"cgroup2_mount", report.cgroup2_mount},
+          {"probe_ms", report.duration_ms},
+          {"features", features},
+          {"guards", guards}};
+}
+
+}  // namespace guardrail::probe

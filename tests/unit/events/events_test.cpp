@@ -1,0 +1,252 @@
+#include "guardrail/events/events.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+namespace guardrail::events {
+namespace {
+
+gr_net_event sample() {
+  gr_net_event ev{};
+  ev.hdr = {GR_EV_NET_CONNECT, GR_EVENT_VERSION, sizeof(gr_net_event), 1'000'000'123};
+  ev.cgroup_id = 4242;
+  ev.pid = 77;
+  ev.tid = 78;
+  std::strcpy(ev.comm, "python3");
+  ev.workload_id = GR_WORKLOAD_ID_BASE + 1;
+  ev.zone_id = 1;
+  ev.peer_workload_id = GR_WORKLOAD_ID_BASE + 2;
+  ev.peer_zone_id = 1;
+  ev.verdict = GR_VERDICT_BLOCKED;
+  ev.backend = GR_BACKEND_CGROUP_SOCK_ADDR;
+  ev.direction = GR_DIR_EGRESS;
+  ev.family = AF_INET;
+  ev.protocol = GR_PROTO_TCP;
+  ev.sport = 0;
+  ev.dport = 8080;
+  ev.saddr[10] = ev.saddr[11] = 0xff;
+  ev.daddr[10] = ev.daddr[11] = 0xff;
+  inet_pton(AF_INET, "198.18.0.3", &ev.saddr[12]);
+  inet_pton(AF_INET, "198.18.0.4", &ev.daddr[12]);
+  return ev;
+}
+
+std::vector<std::byte> bytes(const gr_net_event& ev, std::size_t size = sizeof(gr_net_event)) {
+  std::vector<std::byte> out(size);
+  std::memcpy(out.data(), &ev, std::min(size, sizeof ev));
+  return out;
+}
+
+NameTable names() {
+  return {"itest",
+          {{1, "agent-sandbox"}},
+          {{GR_WORKLOAD_ID_BASE + 1, "agent-a"}, {GR_WORKLOAD_ID_BASE + 2, "agent-b"}}};
+}
+
+TEST(EventsDecode, AcceptsAWellFormedNetRecord) {
+  auto decoded = decode(bytes(sample()));
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  const auto& ev = std::get<gr_net_event>(*decoded);
+  EXPECT_EQ(ev.cgroup_id, 4242u);
+  EXPECT_EQ(ev.dport, 8080);
+}
+
+TEST(EventsDecode, RejectsATruncatedRecord) {
+  auto decoded = decode(bytes(sample(), 8));
+  ASSERT_FALSE(decoded);
+  EXPECT_EQ(decoded.error().message, "event record of 8 bytes is shorter than its header");
+}
+
+TEST(EventsDecode, RejectsAnotherVersionNamingTheMismatch) {
+  auto ev = sample();
+  ev.hdr.version = GR_EVENT_VERSION + 1;
+  auto decoded = decode(bytes(ev));
+  ASSERT_FALSE(decoded);
+  EXPECT_NE(decoded.error().message.find("the BPF object and the agent differ"), std::string::npos);
+}
+
+TEST(EventsDecode, RejectsAnUnknownType) {
+  auto ev = sample();
+  ev.hdr.type = 999;
+  auto decoded = decode(bytes(ev));
+  ASSERT_FALSE(decoded);
+  EXPECT_EQ(decoded.error().message, "unknown event type 999");
+}
+
+TEST(EventsDecode, RejectsASizeThatDoesNotMatchTheBody) {
+  auto ev = sample();
+  ev.hdr.size = sizeof(gr_net_event) - 8;
+  auto decoded = decode(bytes(ev));
+  ASSERT_FALSE(decoded);
+  EXPECT_NE(decoded.error().message.find("expected " + std::to_string(sizeof(gr_net_event))),
+            std::string::npos);
+}
+
+TEST(EventsDecode, RejectsASizeLargerThanTheRecord) {
+  auto ev = sample();
+  ev.hdr.size = sizeof(gr_net_event) + 64;
+  EXPECT_FALSE(decode(bytes(ev)));
+}
+
+TEST(EventsJson, CarriesEveryFieldWithNames) {
+  const WallClock clock(1'700'000'000'000'000'000);  // 2023-11-14T22:13:20Z
+  auto j = to_json(sample(), names(), clock);
+  EXPECT_EQ(j["time"], "2023-11-14T22:13:21.000000123Z");
+  EXPECT_EQ(j["kind"], "net_connect");
+  EXPECT_EQ(j["verdict"], "blocked");
+  EXPECT_EQ(j["backend"], "cgroup_sock_addr");
+  EXPECT_EQ(j["policy"], "itest");
+  EXPECT_EQ(j["workload"], "agent-a");
+  EXPECT_EQ(j["zone"], "agent-sandbox");
+  EXPECT_EQ(j["cgroup_id"], 4242);
+  EXPECT_EQ(j["pid"], 77);
+  EXPECT_EQ(j["comm"], "python3");
+  EXPECT_EQ(j["direction"], "egress");
+  EXPECT_EQ(j["protocol"], "tcp");
+  EXPECT_EQ(j["family"], "ipv4");
+  EXPECT_EQ(j["src"], "198.18.0.3");
+  EXPECT_EQ(j["dst"], "198.18.0.4");
+  EXPECT_EQ(j["dport"], 8080);
+  EXPECT_EQ(j["peer_workload"], "agent-b");
+  EXPECT_EQ(j["peer_zone"], "agent-sandbox");
+  EXPECT_EQ(j["rule"], "default-deny");
+}
+
+TEST(EventsJson, NamesTheWorldAndIpv6Peers) {
+  auto ev = sample();
+  ev.hdr.type = GR_EV_EAST_WEST_BYPASS;
+  ev.family = AF_INET6;
+  std::memset(ev.daddr, 0, 16);
+  inet_pton(AF_INET6, "fd00::4", ev.daddr);
+  ev.peer_workload_id = 0;
+  ev.peer_zone_id = GR_IDENTITY_WORLD;
+  ev.rule = GR_RULE_ISOLATION;
+  ev.verdict = GR_VERDICT_AUDITED;
+  auto j = to_json(ev, names(), WallClock(0));
+  EXPECT_EQ(j["kind"], "east_west_bypass");
+  EXPECT_EQ(j["family"], "ipv6");
+  EXPECT_EQ(j["dst"], "fd00::4");
+  EXPECT_EQ(j["peer_workload"], "");
+  EXPECT_EQ(j["peer_zone"], "world");
+  EXPECT_EQ(j["rule"], "isolation");
+  EXPECT_EQ(j["verdict"], "audited");
+}
+
+TEST(EventsNames, CoverEveryWireId) {
+  EXPECT_EQ(kind_name(GR_EV_NET_SEND), "net_send");
+  EXPECT_EQ(kind_name(GR_EV_NET_EGRESS), "net_egress");
+  EXPECT_EQ(kind_name(GR_EV_NET_INGRESS), "net_ingress");
+  EXPECT_EQ(verdict_name(GR_VERDICT_DETECTED), "detected");
+  EXPECT_EQ(verdict_name(GR_VERDICT_KILLED), "killed");
+  EXPECT_EQ(backend_name(GR_BACKEND_CGROUP_SKB), "cgroup_skb");
+  EXPECT_EQ(protocol_name(GR_PROTO_UDP), "udp");
+  EXPECT_EQ(protocol_name(132), "132");
+  EXPECT_EQ(names().zone(99), "unknown");
+}
+
+}  // namespace
+}  // namespace guardrail::events
+
+namespace guardrail::events {
+namespace {
+
+gr_host_event host_sample(std::uint16_t type) {
+  gr_host_event ev{};
+  ev.hdr = {type, GR_EVENT_VERSION, sizeof(gr_host_event), 5};
+  ev.cgroup_id = 7;
+  ev.pid = 40;
+  ev.tid = 41;
+  std::strcpy(ev.comm, "sh");
+  ev.workload_id = GR_WORKLOAD_ID_BASE + 1;
+  ev.zone_id = 1;
+  ev.verdict = GR_VERDICT_BLOCKED;
+  ev.backend = GR_BACKEND_LSM;
+  return ev;
+}
+
+std::vector<std::byte> host_bytes(const gr_host_event& ev) {
+  std::vector<std::byte> out(sizeof ev);
+  std::memcpy(out.data(), &ev, sizeof ev);
+  return out;
+}
+
+TEST(EventsHost, DecodesEveryHostKind) {
+  for (std::uint16_t type :
+       {GR_EV_CAPABILITY, GR_EV_RAW_SOCKET, GR_EV_MOUNT, GR_EV_RUNTIME_SOCKET, GR_EV_BPF}) {
+    auto decoded = decode(host_bytes(host_sample(type)));
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    EXPECT_EQ(header(*decoded).type, type);
+    EXPECT_EQ(workload_id(*decoded), GR_WORKLOAD_ID_BASE + 1);
+    EXPECT_EQ(pid(*decoded), 40u);
+  }
+}
+
+TEST(EventsHost, CapabilityAlertNamesTheCapability) {
+  auto ev = host_sample(GR_EV_CAPABILITY);
+  ev.capability = 13;
+  auto j = to_json(Event{ev}, names(), WallClock(0));
+  EXPECT_EQ(j["kind"], "capability");
+  EXPECT_EQ(j["backend"], "lsm");
+  EXPECT_EQ(j["workload"], "agent-a");
+  EXPECT_EQ(j["capability"], "CAP_NET_RAW");
+  EXPECT_EQ(j["capability_number"], 13);
+  EXPECT_FALSE(j.contains("dst"));
+}
+
+TEST(EventsHost, MountAlertCarriesOperationSourceTargetAndType) {
+  auto ev = host_sample(GR_EV_MOUNT);
+  ev.op = GR_MOUNT_OP_MOUNT;
+  ev.verdict = GR_VERDICT_DETECTED;
+  ev.backend = GR_BACKEND_TRACEPOINT;
+  std::strcpy(ev.source, "none");
+  std::strcpy(ev.path, "/mnt/x");
+  std::strcpy(ev.fstype, "tmpfs");
+  auto j = to_json(Event{ev}, names(), WallClock(0));
+  EXPECT_EQ(j["kind"], "mount");
+  EXPECT_EQ(j["verdict"], "detected");
+  EXPECT_EQ(j["backend"], "tracepoint");
+  EXPECT_EQ(j["operation"], "mount");
+  EXPECT_EQ(j["source"], "none");
+  EXPECT_EQ(j["target"], "/mnt/x");
+  EXPECT_EQ(j["fstype"], "tmpfs");
+}
+
+TEST(EventsHost, RawSocketAndRuntimeSocketAndBpfFields) {
+  auto raw = host_sample(GR_EV_RAW_SOCKET);
+  raw.family = 17;  // AF_PACKET
+  raw.type = 3;     // SOCK_RAW
+  raw.protocol = 768;
+  auto j = to_json(Event{raw}, names(), WallClock(0));
+  EXPECT_EQ(j["socket_family"], "packet");
+  EXPECT_EQ(j["socket_type"], "raw");
+  EXPECT_EQ(j["socket_protocol"], 768);
+
+  auto sock = host_sample(GR_EV_RUNTIME_SOCKET);
+  std::strcpy(sock.path, "/run/docker.sock");
+  sock.ino = 99;
+  j = to_json(Event{sock}, names(), WallClock(0));
+  EXPECT_EQ(j["path"], "/run/docker.sock");
+  EXPECT_EQ(j["inode"], 99);
+
+  auto bpf = host_sample(GR_EV_BPF);
+  bpf.op = 0;  // BPF_MAP_CREATE
+  j = to_json(Event{bpf}, names(), WallClock(0));
+  EXPECT_EQ(j["kind"], "bpf");
+  EXPECT_EQ(j["bpf_command"], 0);
+}
+
+TEST(EventsHost, AHostRecordOfTheWrongSizeIsRefused) {
+  auto bytes = host_bytes(host_sample(GR_EV_MOUNT));
+  auto ev = host_sample(GR_EV_MOUNT);
+  ev.hdr.size = sizeof(gr_net_event);
+  std::memcpy(bytes.data(), &ev, sizeof ev);
+  auto decoded = decode(bytes);
+  ASSERT_FALSE(decoded);
+  EXPECT_NE(decoded.error().message.find("mount record"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace guardrail::events

@@ -1,0 +1,91 @@
+#include "guardrail/metrics/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+namespace guardrail {
+namespace {
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos || text.starts_with(line + "\n");
+}
+
+TEST(Metrics, CountsViolationsByKindVerdictAndZone) {
+  Metrics m;
+  m.count_violation("net_connect", "blocked", "agent-sandbox");
+  m.count_violation("net_connect", "blocked", "agent-sandbox");
+  m.count_violation("east_west_bypass", "audited", "agent-sandbox");
+  const auto text = m.scrape();
+  EXPECT_TRUE(has_line(
+      text,
+      R"(guardrail_violations_total{kind="net_connect",verdict="blocked",zone="agent-sandbox"} 2)"))
+      << text;
+  EXPECT_TRUE(has_line(
+      text,
+      R"(guardrail_violations_total{kind="east_west_bypass",verdict="audited",zone="agent-sandbox"} 1)"))
+      << text;
+}
+
+TEST(Metrics, ExportsPolicyBackendsBuildAndKernelCounters) {
+  Metrics m;
+  m.set_policy_rules(7);
+  m.set_guard_backends({{"network", "cgroup_sock_addr+cgroup_skb", "prevention"}});
+  std::uint64_t lost = 3;
+  m.export_kernel({.events_submitted = [] { return std::uint64_t{10}; },
+                   .events_lost = [&] { return lost; },
+                   .ringbuf_unread_bytes = [] { return std::uint64_t{128}; },
+                   .ringbuf_size_bytes = 4096,
+                   .program_stats =
+                       [] {
+                         return std::vector<ProgramStats>{{"guard_egress", 7, 2'000'000'000}};
+                       }});
+  lost = 5;  // read at scrape time, not when registered
+  m.count_lost(LossStage::Queue, 2);
+  const auto text = m.scrape();
+  EXPECT_TRUE(has_line(text, "guardrail_policy_rules 7")) << text;
+  EXPECT_TRUE(has_line(
+      text, R"(guardrail_guard_backend{backend="cgroup_sock_addr+cgroup_skb",guard="network"} 1)"))
+      << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_events_lost_total{stage="ringbuf"} 5)")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_events_lost_total{stage="queue"} 2)")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_events_lost_total{stage="webhook"} 0)")) << text;
+  EXPECT_TRUE(has_line(text, "guardrail_ringbuf_unread_bytes 128")) << text;
+  EXPECT_TRUE(has_line(text, "guardrail_ringbuf_size_bytes 4096")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_bpf_prog_runs_total{program="guard_egress"} 7)")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_bpf_prog_run_seconds_total{program="guard_egress"} 2)"))
+      << text;
+  EXPECT_TRUE(has_line(text, "guardrail_events_total 10")) << text;
+  EXPECT_TRUE(
+      has_line(text, std::string("guardrail_build_info{version=\"") + GUARDRAIL_VERSION + "\"} 1"))
+      << text;
+}
+
+TEST(Metrics, CountsDeliveriesSuppressionsAndDedup) {
+  Metrics m;
+  m.count_delivered("jsonl", 4);
+  m.count_delivered("webhook", 6, 2);
+  m.count_suppressed("rate_limit", 3);
+  m.count_deduplicated(4);
+  m.observe_latency(0.002);
+  m.set_policy_generation(3);
+  const auto text = m.scrape();
+  EXPECT_TRUE(has_line(text, R"(guardrail_events_delivered_total{sink="jsonl"} 4)")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_alerts_total{sink="jsonl"} 1)")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_events_delivered_total{sink="webhook"} 6)")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_alerts_total{sink="webhook"} 2)")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_events_suppressed_total{reason="rate_limit"} 3)"))
+      << text;
+  EXPECT_TRUE(has_line(text, "guardrail_events_deduplicated_total 4")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_event_latency_seconds_bucket{le="0.005"} 1)")) << text;
+  EXPECT_TRUE(has_line(text, "guardrail_policy_generation 3")) << text;
+}
+
+TEST(Metrics, ServeFailsWithTheAddressAndTheFix) {
+  Metrics m;
+  auto r = m.serve("203.0.113.1:1");  // not an address of this machine
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("203.0.113.1:1"), std::string::npos);
+  EXPECT_NE(r.error().message.find("--metrics-address"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace guardrail
