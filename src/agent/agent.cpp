@@ -214,13 +214,11 @@ Result<policy::CompiledPolicy> enforce(const policy::Policy& policy,
                                        const discovery::Discovered& found, NetGuard& guard,
                                        HostGuard* host) {
   auto compiled = policy::compile(policy, found.bindings);
-  if (!compiled) return std::unexpected(compiled.error());
-  if (auto applied = guard.apply(*compiled, discovery::cgroup_levels(found.bindings)); !applied)
-    return std::unexpected(applied.error());
+  if (!compiled) return propagate(compiled);
+  GR_TRY(guard.apply(*compiled, discovery::cgroup_levels(found.bindings)));
   for (const auto& dir : found.attach_points) {
-    if (auto attached = guard.attach(dir); !attached) return std::unexpected(attached.error());
-    if (host)
-      if (auto attached = host->attach(dir); !attached) return std::unexpected(attached.error());
+    GR_TRY(guard.attach(dir));
+    if (host) GR_TRY(host->attach(dir));
   }
   return compiled;
 }

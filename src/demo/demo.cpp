@@ -301,7 +301,7 @@ Result<void> DemoRun::start_services() {
   };
   for (const auto& s : services) {
     auto spawned = topo_->spawn(topo_->node(s.node), true, s.comm, s.body);
-    if (!spawned) return std::unexpected(spawned.error());
+    if (!spawned) return propagate(spawned);
     char ready = 0;
     if (read_within(spawned->report.get(), &ready, 1, 5000) != 1 || ready != 'R') {
       spawned->process.wait_for(std::chrono::milliseconds(100));

@@ -242,7 +242,7 @@ Result<void> DockerDemo::start_container(DContainer& c, const std::string& cmd) 
   c.id = id;
   docker::Client client(o_.docker_socket);
   auto inspect = client.inspect(id);
-  if (!inspect) return std::unexpected(inspect.error());
+  if (!inspect) return propagate(inspect);
   const auto info = docker::container_from_inspect(*inspect);
   for (const auto& a : info.addresses)
     if (a.find('.') != std::string::npos) {

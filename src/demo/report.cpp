@@ -103,7 +103,7 @@ std::map<ViolationKey, double> parse_violations(std::string_view metrics_text) {
 }
 
 Result<std::string> scrape_metrics(const std::string& address, long timeout_ms) {
-  if (auto r = curl_global_ready(); !r) return std::unexpected(r.error());
+  GR_TRY(curl_global_ready());
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) return fail("curl_easy_init failed");
   const std::string url = "http://" + address + "/metrics";

@@ -230,7 +230,7 @@ std::vector<std::string> Topology::netns_names() const {
 }
 
 Result<void> Topology::add_netns(const std::string& name) {
-  if (auto r = run_command({"ip", "netns", "add", name}); !r) return std::unexpected(r.error());
+  GR_TRY(run_command({"ip", "netns", "add", name}));
   netns_created_.push_back(name);
   // IPv6 off, as Docker does for containers without IPv6: no neighbour discovery noise. Best
   // effort (a kernel without IPv6 has no such files): written from a child inside the netns,
@@ -249,8 +249,7 @@ Result<void> Topology::add_netns(const std::string& name) {
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
   }
-  if (auto r = run_command({"ip", "-n", name, "link", "set", "lo", "up"}); !r)
-    return std::unexpected(r.error());
+  GR_TRY(run_command({"ip", "-n", name, "link", "set", "lo", "up"}));
   return {};
 }
 
@@ -275,7 +274,7 @@ Result<void> Topology::setup() {
     return fail("demo: interface names too long for id " + id_);
   auto ip = [](std::vector<std::string> args) -> Result<void> {
     args.insert(args.begin(), "ip");
-    if (auto r = run_command(args); !r) return std::unexpected(r.error());
+    GR_TRY(run_command(args));
     return {};
   };
   if (auto r = add_netns(switch_ns_); !r) return r;

@@ -47,7 +47,7 @@ struct MultiDeleter {
 };
 using Easy = std::unique_ptr<CURL, CurlDeleter>;
 
-Result<> curl_ready() {
+Result<void> curl_ready() {
   if (auto r = curl_global_ready(); !r) return fail("docker: " + r.error().message);
   return {};
 }
@@ -58,7 +58,7 @@ std::string absent_message(const std::string& socket) {
 }
 
 // Checked before connecting: curl would only say "Couldn't connect to server".
-Result<> check_socket(const std::string& socket) {
+Result<void> check_socket(const std::string& socket) {
   struct stat st {};
   if (::stat(socket.c_str(), &st) != 0) {
     const int err = errno;
@@ -134,7 +134,7 @@ std::string escape(std::string_view in) {
 }
 
 Result<Easy> make_handle(const std::string& socket, const std::string& path, char* errbuf) {
-  if (auto ok = curl_ready(); !ok) return std::unexpected(ok.error());
+  GR_TRY(curl_ready());
   Easy easy(curl_easy_init());
   if (!easy) return fail("docker: curl_easy_init failed (out of memory?)");
   const std::string url = "http://localhost" + path;
@@ -175,10 +175,10 @@ std::size_t collect(char* data, std::size_t size, std::size_t n, void* user) {
 // One GET: the status and body, or why no answer came.
 Result<Answer> transfer(const std::string& socket, const std::string& path,
                         std::chrono::milliseconds timeout) {
-  if (auto ok = check_socket(socket); !ok) return std::unexpected(ok.error());
+  GR_TRY(check_socket(socket));
   char errbuf[CURL_ERROR_SIZE] = {};
   auto easy = make_handle(socket, path, errbuf);
-  if (!easy) return std::unexpected(easy.error());
+  if (!easy) return propagate(easy);
   CURL* h = easy->get();
   Answer answer;
   const long timeout_ms = std::max(1L, long(timeout.count()));
@@ -289,7 +289,7 @@ Client::Client(std::string socket_path, std::chrono::milliseconds timeout)
 
 Result<json> Client::get(const std::string& path) const {
   auto answer = transfer(socket_path_, path, timeout_);
-  if (!answer) return std::unexpected(answer.error());
+  if (!answer) return propagate(answer);
   return json_answer(path, *answer);
 }
 
@@ -304,7 +304,7 @@ Result<json> Client::inspect(const std::string& id) const {
 
 Result<std::vector<Container>> Client::containers() const {
   auto list = get("/containers/json");
-  if (!list) return std::unexpected(list.error());
+  if (!list) return propagate(list);
   if (!list->is_array())
     return fail("Docker GET /containers/json: expected a JSON array, got " +
                 std::string(list->type_name()));
@@ -314,10 +314,10 @@ Result<std::vector<Container>> Client::containers() const {
     if (id.empty()) continue;
     const std::string path = "/containers/" + escape(id) + "/json";
     auto answer = transfer(socket_path_, path, timeout_);
-    if (!answer) return std::unexpected(answer.error());
+    if (!answer) return propagate(answer);
     if (answer->status == 404) continue;  // removed since the list was made
     auto doc = json_answer(path, *answer);
-    if (!doc) return std::unexpected(doc.error());
+    if (!doc) return propagate(doc);
     out.push_back(container_from_inspect(*doc));
   }
   return out;

@@ -97,16 +97,15 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
 
   if (report.has("bpf_lsm")) {
     auto skel = BpfSkeleton<lsm_guard>::open("lsm_guard");
-    if (!skel) return std::unexpected(skel.error());
-    if (auto r = share_maps((*skel)->obj, owner, ringbuf_bytes); !r)
-      return std::unexpected(r.error());
+    if (!skel) return propagate(skel);
+    GR_TRY(share_maps((*skel)->obj, owner, ringbuf_bytes));
     (*skel)->rodata->wakeup_bytes = ringbuf_bytes / 4;
-    if (auto r = skel->load(); !r) return std::unexpected(r.error());
+    GR_TRY(skel->load());
     impl->skel = std::move(*skel);
     for (auto& g : impl->backends) g.backend = "lsm", g.guarantee = "prevention";
   } else {
     auto skel = BpfSkeleton<fallback_guard>::open("fallback_guard");
-    if (!skel) return std::unexpected(skel.error());
+    if (!skel) return propagate(skel);
     auto& p = (*skel)->progs;
     // Load only what this kernel can run; a guard without its program is "unavailable".
     bpf_program__set_autoload(p.guard_sock_create, backend_of("raw-sockets") == "cgroup_sock");
@@ -120,16 +119,15 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
          {p.guard_mount, p.guard_fsmount, p.guard_move_mount, p.guard_open_tree})
       bpf_program__set_autoload(prog, mounts);
     bpf_program__set_autoload(p.guard_bpf, backend_of("bpf") == "tracepoint");
-    if (auto r = share_maps((*skel)->obj, owner, ringbuf_bytes); !r)
-      return std::unexpected(r.error());
+    GR_TRY(share_maps((*skel)->obj, owner, ringbuf_bytes));
     (*skel)->rodata->wakeup_bytes = ringbuf_bytes / 4;
-    if (auto r = skel->load(); !r) return std::unexpected(r.error());
+    GR_TRY(skel->load());
     for (bpf_program* prog : {p.guard_sock_create, p.guard_connect_unix})
       if (bpf_program__autoload(prog)) impl->cgroup_programs.push_back(prog);
     impl->skel = std::move(*skel);
   }
   auto links = attach_global(impl->obj(), impl->cgroup_programs);
-  if (!links) return std::unexpected(links.error());
+  if (!links) return propagate(links);
   impl->global_links = std::move(*links);
   return std::make_unique<HostGuard>(std::move(impl));
 }
@@ -137,7 +135,7 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
 Result<void> HostGuard::attach(const std::string& cgroup_dir) {
   if (impl_->cgroup_programs.empty() || impl_->cgroup_links.contains(cgroup_dir)) return {};
   auto links = attach_to_cgroup(impl_->cgroup_programs, cgroup_dir);
-  if (!links) return std::unexpected(links.error());
+  if (!links) return propagate(links);
   impl_->cgroup_links.emplace(cgroup_dir, std::move(*links));
   return {};
 }

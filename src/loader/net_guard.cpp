@@ -71,7 +71,7 @@ NetGuard::~NetGuard() = default;
 
 Result<std::unique_ptr<NetGuard>> NetGuard::load(const NetGuardOptions& options) {
   auto skel = BpfSkeleton<net_guard>::open("net_guard");
-  if (!skel) return std::unexpected(skel.error());
+  if (!skel) return propagate(skel);
   if (options.ringbuf_bytes < 4096 || (options.ringbuf_bytes & (options.ringbuf_bytes - 1)))
     return fail("ring buffer size " + std::to_string(options.ringbuf_bytes) +
                 " is not a power of two of at least 4096 bytes");
@@ -79,7 +79,7 @@ Result<std::unique_ptr<NetGuard>> NetGuard::load(const NetGuardOptions& options)
     return fail_errno("size the events ring buffer", err);
   (*skel)->rodata->wakeup_bytes =
       options.wakeup_bytes ? options.wakeup_bytes : options.ringbuf_bytes / 4;
-  if (auto loaded = skel->load(); !loaded) return std::unexpected(loaded.error());
+  GR_TRY(skel->load());
   return std::make_unique<NetGuard>(std::make_unique<Impl>(std::move(*skel)));
 }
 
@@ -152,7 +152,7 @@ Result<void> NetGuard::attach(const std::string& cgroup_dir) {
   bpf_program* const programs[] = {progs.guard_connect4, progs.guard_connect6, progs.guard_sendmsg4,
                                    progs.guard_sendmsg6, progs.guard_egress,   progs.guard_ingress};
   auto links = attach_to_cgroup(programs, cgroup_dir);
-  if (!links) return std::unexpected(links.error());
+  if (!links) return propagate(links);
   impl_->links.emplace(cgroup_dir, std::move(*links));
   spdlog::debug("network guard attached to {}", cgroup_dir);
   return {};

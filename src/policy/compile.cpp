@@ -191,7 +191,7 @@ Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBin
   for (const auto& [key, ranges] : flows) {
     auto set =
         portset_of(ranges, "the flow from " + id_name(key.first) + " to " + id_name(key.second));
-    if (!set) return std::unexpected(set.error());
+    if (!set) return propagate(set);
     out.flows.emplace_back(gr_flow_key{key.first, key.second}, *set);
   }
 
@@ -215,7 +215,7 @@ Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBin
       auto set = portset_of(all, "egress of zone '" + zone.name + "' to " +
                                      prefix_text(key.first, key.second) +
                                      " (with the ranges it inherits from containing prefixes)");
-      if (!set) return std::unexpected(set.error());
+      if (!set) return propagate(set);
       gr_zone_ip_key k{};
       k.prefixlen = static_cast<std::uint32_t>(32 + key.second);
       k.zone_id = zone_id;

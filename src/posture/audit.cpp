@@ -35,7 +35,7 @@ Result<std::vector<ContainerPosture>> audit(const docker::Client& client) {
 Result<std::vector<ContainerPosture>> audit(const docker::Client& client,
                                             const BindAllowlist& allowed_bind_sources) {
   auto containers = client.containers();
-  if (!containers) return std::unexpected(containers.error());
+  if (!containers) return propagate(containers);
   const bool apparmor = host_has_apparmor();
   std::vector<ContainerPosture> out;
   for (const auto& c : *containers) {
@@ -44,7 +44,7 @@ Result<std::vector<ContainerPosture>> audit(const docker::Client& client,
     auto doc = client.inspect(c.id);
     if (!doc) {
       if (doc.error().message.find("HTTP 404") != std::string::npos) continue;
-      return std::unexpected(doc.error());
+      return propagate(doc);
     }
     out.push_back(assess_container(*doc, apparmor, allowed_bind_sources));
   }

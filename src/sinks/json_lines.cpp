@@ -42,14 +42,14 @@ Result<std::unique_ptr<JsonLinesSink>> JsonLinesSink::open(const std::string& pa
                                                            std::uint64_t max_bytes, int keep) {
   if (path == "-") return std::make_unique<JsonLinesSink>(stdout, "stdout", 0, keep);
   auto file = open_append(path);
-  if (!file) return std::unexpected(file.error());
+  if (!file) return propagate(file);
   return std::make_unique<JsonLinesSink>(*file, path, max_bytes, keep);
 }
 
 Result<void> JsonLinesSink::reopen() {
   if (file_.get() == stdout) return {};
   auto file = open_append(path_);
-  if (!file) return std::unexpected(file.error());
+  if (!file) return propagate(file);
   file_.reset(*file);
   size_ = size_of(*file);
   return {};

@@ -238,7 +238,7 @@ struct WebhookSink::Impl {
   std::optional<std::chrono::steady_clock::time_point> last_log;
   std::uint64_t suppressed = 0;
 
-  Result<> configure();
+  Result<void> configure();
   void run();
   void deliver(std::vector<ordered_json>& batch);
   std::optional<std::string> post(const std::string& body);
@@ -248,7 +248,7 @@ struct WebhookSink::Impl {
   void report(const std::vector<ordered_json>& batch, bool delivered);
 };
 
-Result<> WebhookSink::Impl::configure() {
+Result<void> WebhookSink::Impl::configure() {
   curl.reset(curl_easy_init());
   if (!curl) return fail("webhook: curl_easy_init failed (out of memory?)");
   // "Expect:" drops the "100-continue" round trip curl makes before larger bodies.
@@ -411,7 +411,7 @@ Result<std::unique_ptr<WebhookSink>> WebhookSink::start(WebhookOptions options, 
   if (auto r = curl_global_ready(); !r) return fail("webhook: " + r.error().message);
 
   auto endpoint = alerts_endpoint(options.url);
-  if (!endpoint) return std::unexpected(endpoint.error());
+  if (!endpoint) return propagate(endpoint);
   if (!options.ca_file.empty() && ::access(options.ca_file.c_str(), R_OK) != 0)
     return fail_errno("webhook CA file " + options.ca_file, errno);
 
@@ -419,7 +419,7 @@ Result<std::unique_ptr<WebhookSink>> WebhookSink::start(WebhookOptions options, 
   impl->options = std::move(options);
   impl->observer = std::move(observer);
   impl->endpoint = std::move(*endpoint);
-  if (auto ok = impl->configure(); !ok) return std::unexpected(ok.error());
+  GR_TRY(impl->configure());
   Impl* p = impl.get();
   impl->sender = std::thread([p] { p->run(); });
   return std::make_unique<WebhookSink>(std::move(impl));
