@@ -40,7 +40,7 @@ inline std::unexpected<Error> fail_errno(std::string what, int err) {
 // Hands the error of a failed result up to the caller: `if (!r) return propagate(r);`.
 template <typename T>
 std::unexpected<Error> propagate(const Result<T>& failed) {
-  return propagate(failed);
+  return std::unexpected(failed.error());
 }
 
 }  // namespace guardrail
