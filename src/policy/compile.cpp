@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "guardrail/policy/model.hpp"
+#include "guardrail/policy/vocabulary.hpp"
 
 namespace guardrail::policy {
 namespace {

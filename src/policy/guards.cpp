@@ -59,15 +59,6 @@ constexpr std::array<std::string_view, kLastCapability + 1> kCapabilities = {
 
 }  // namespace
 
-const std::vector<std::string> kDefaultRuntimeSockets = {
-    "/var/run/docker.sock",
-    "/run/docker.sock",
-    "/run/containerd/containerd.sock",
-    "/var/run/containerd/containerd.sock",
-    "/run/crio/crio.sock",
-    "/var/run/crio/crio.sock",
-};
-
 std::optional<int> capability_number(const std::string& name) {
   std::string upper = name;
   std::ranges::transform(upper, upper.begin(),

@@ -24,14 +24,6 @@ const Workload* Policy::find_workload(const std::string& workload_name) const {
   return it == workloads.end() ? nullptr : &*it;
 }
 
-const std::vector<std::string> kPostureChecks = {"capabilities_dropped", "bounding_set_empty",
-                                                 "seccomp_filter",       "no_new_privs",
-                                                 "non_root_uid",         "read_only_rootfs",
-                                                 "no_host_mounts",       "no_runtime_socket",
-                                                 "no_secret_env",        "cpu_limit",
-                                                 "memory_limit",         "pids_limit",
-                                                 "not_privileged",       "apparmor"};
-
 std::string Policy::effective_default_zone() const {
   if (!default_zone.empty()) return default_zone;
   return find_zone("agent-sandbox") ? "agent-sandbox" : "";

@@ -18,6 +18,7 @@
 
 #include "guardrail/policy/compile.hpp"
 #include "guardrail/policy/model.hpp"
+#include "guardrail/policy/vocabulary.hpp"
 
 namespace guardrail::policy {
 namespace {

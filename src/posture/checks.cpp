@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "guardrail/policy/vocabulary.hpp"
 #include "guardrail/posture/posture.hpp"
 
 namespace guardrail::posture {
@@ -25,17 +26,6 @@ using nlohmann::json;
 constexpr long kBaselineUid = 65534;
 constexpr std::array<std::string_view, 3> kRuntimeSocketNames = {"docker.sock", "containerd.sock",
                                                                  "crio.sock"};
-// Where the runtimes put their sockets: bind-mounting any of these, or a directory above one of
-// them, hands the socket over.
-constexpr std::array<std::string_view, 8> kRuntimeSocketPaths = {
-    "/run/docker.sock",
-    "/var/run/docker.sock",
-    "/run/containerd/containerd.sock",
-    "/var/run/containerd/containerd.sock",
-    "/run/docker/containerd/containerd.sock",
-    "/var/run/docker/containerd/containerd.sock",
-    "/run/crio/crio.sock",
-    "/var/run/crio/crio.sock"};
 constexpr std::array<std::string_view, 4> kSecretWords = {"TOKEN", "SECRET", "PASSWORD", "KEY"};
 
 const json& member(const json& j, const char* key) {
@@ -124,8 +114,9 @@ bool names_runtime_socket(const std::string& path) {
 bool holds_runtime_socket(const std::string& source) {
   if (source.empty() || !source.starts_with('/')) return false;
   const std::string dir = normal_path(source);
-  return std::ranges::any_of(kRuntimeSocketPaths,
-                             [&](std::string_view sock) { return within(std::string(sock), dir); });
+  // Bind-mounting a runtime socket, or any directory above one, hands the socket over.
+  return std::ranges::any_of(policy::kDefaultRuntimeSockets,
+                             [&](const std::string& sock) { return within(sock, dir); });
 }
 
 Finding check(std::string name, bool passed, std::string detail) {

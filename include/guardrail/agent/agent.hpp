@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "guardrail.h"
+#include "guardrail/docker/defaults.hpp"
 #include "guardrail/pipeline/alert_pipeline.hpp"
 #include "guardrail/sinks/webhook.hpp"
 
@@ -15,7 +17,7 @@ struct AgentOptions {
   std::string metrics_address = "127.0.0.1:9464";
   std::string alerts = "-";  // "-" is stdout
   bool force_audit = false;
-  unsigned ringbuf_bytes = 1u << 20;
+  unsigned ringbuf_bytes = GR_DEFAULT_RINGBUF_BYTES;
   int poll_timeout_ms = 20;
   double rescan_seconds = 2.0;
   std::uint64_t alerts_max_bytes = 100ull << 20;  // rotate the alerts file past this size
@@ -23,7 +25,7 @@ struct AgentOptions {
   pipeline::PipelineOptions pipeline;
   WebhookOptions webhook;  // url empty: no webhook
   std::string node_name;   // a label on every alert; the host name by default
-  std::string docker_socket = "/var/run/docker.sock";  // empty: no Docker discovery
+  std::string docker_socket = docker::kDefaultSocket;  // empty: no Docker discovery
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit code; every failure is logged with

@@ -24,6 +24,7 @@
 #include <tuple>
 #include <vector>
 
+#include "guardrail/docker/defaults.hpp"
 #include "guardrail/util/result.hpp"
 #include "guardrail/util/unique_fd.hpp"
 
@@ -42,7 +43,7 @@ struct DemoOptions {
   // when docker_socket answers GET /version, else namespaces.
   enum class Docker { Auto, On, Off };
   Docker docker = Docker::Auto;
-  std::string docker_socket = "/var/run/docker.sock";
+  std::string docker_socket = docker::kDefaultSocket;
   std::string docker_cli = "/usr/bin/docker";  // run as `docker -H unix://SOCKET ...`
 };
 

@@ -12,11 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include "guardrail/docker/defaults.hpp"
 #include "guardrail/util/result.hpp"
 
 namespace guardrail::docker {
-
-inline constexpr const char* kDefaultSocket = "/var/run/docker.sock";
 
 // What the agent needs to know of a container.
 struct Container {

@@ -28,9 +28,6 @@ struct WorkloadBinding {
   std::uint32_t anonymous_id = 0;
 };
 
-// The posture checks `guardrail audit` and the agent run (names of spec.quarantineOn).
-extern const std::vector<std::string> kPostureChecks;
-
 // A policy compiled to map entries. Ids: zones GR_ZONE_ID_MIN.. in file order; named workloads
 // GR_WORKLOAD_ID_BASE.. in file order; anonymous zone members after them: the binding's
 // anonymous_id when it gives one, else the next free id in binding order.

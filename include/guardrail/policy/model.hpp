@@ -108,10 +108,6 @@ struct HostGuards {
   Position pos;
 };
 
-// Runtime sockets always guarded when a zone guards runtime sockets (Docker, containerd, CRI-O,
-// under /run and under its usual /var/run alias).
-extern const std::vector<std::string> kDefaultRuntimeSockets;
-
 // CAP_LAST_CAP of current kernels (CAP_CHECKPOINT_RESTORE); `deny: [ALL]` denies 0..this.
 inline constexpr int kLastCapability = 40;
 inline constexpr std::uint64_t kAllCapabilities = (std::uint64_t{1} << (kLastCapability + 1)) - 1;

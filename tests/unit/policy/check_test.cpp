@@ -44,6 +44,8 @@ runtime sockets:
   /run/docker.sock
   /run/containerd/containerd.sock
   /var/run/containerd/containerd.sock
+  /run/docker/containerd/containerd.sock
+  /var/run/docker/containerd/containerd.sock
   /run/crio/crio.sock
   /var/run/crio/crio.sock
   /run/podman/podman.sock

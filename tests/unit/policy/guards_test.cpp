@@ -11,6 +11,7 @@
 #include "guardrail/policy/describe.hpp"
 #include "guardrail/policy/model.hpp"
 #include "guardrail/policy/parse.hpp"
+#include "guardrail/policy/vocabulary.hpp"
 
 namespace guardrail::policy {
 namespace {
@@ -468,8 +469,10 @@ TEST(PolicyGuardsCompile, RuntimeSocketPathsAreTheDefaultsThenTheExtrasOnce) {
   ASSERT_EQ(kDefaultRuntimeSockets,
             (std::vector<std::string>{"/var/run/docker.sock", "/run/docker.sock",
                                       "/run/containerd/containerd.sock",
-                                      "/var/run/containerd/containerd.sock", "/run/crio/crio.sock",
-                                      "/var/run/crio/crio.sock"}));
+                                      "/var/run/containerd/containerd.sock",
+                                      "/run/docker/containerd/containerd.sock",
+                                      "/var/run/docker/containerd/containerd.sock",
+                                      "/run/crio/crio.sock", "/var/run/crio/crio.sock"}));
   auto compiled = compile(parse_ok(kGuardedZones), {});
   ASSERT_TRUE(compiled) << compiled.error().message;
   std::vector<std::string> expected = kDefaultRuntimeSockets;
@@ -503,6 +506,8 @@ TEST(PolicyGuardsDescribe, ListsTheGuardsPerZoneAndTheSockets) {
       "  /run/docker.sock\n"
       "  /run/containerd/containerd.sock\n"
       "  /var/run/containerd/containerd.sock\n"
+      "  /run/docker/containerd/containerd.sock\n"
+      "  /var/run/docker/containerd/containerd.sock\n"
       "  /run/crio/crio.sock\n"
       "  /var/run/crio/crio.sock\n"
       "  /run/podman/podman.sock\n"
