@@ -1,15 +1,12 @@
 #include "guardrail/agent/agent.hpp"
 
-#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cmath>
 #include <iostream>
-#include <mutex>
+#include <memory>
+#include <optional>
 #include <set>
 
 #include "guardrail/discovery/discovery.hpp"
@@ -28,457 +25,315 @@
 #include "guardrail/sinks/json_lines.hpp"
 #include "guardrail/sinks/webhook.hpp"
 #include "guardrail/util/cgroup2_mount.hpp"
-#include "guardrail/util/unique_fd.hpp"
+#include "names.hpp"
+#include "report.hpp"
+#include "signal_inbox.hpp"
+#include "workload_scan.hpp"
 
-namespace guardrail {
+namespace guardrail::agent {
 namespace {
 
-// Stable ids for anonymous workloads, by cgroup id; never reused once a cgroup is gone.
-class AnonymousIds {
+// The daemon. start() runs the start-up steps in order, each failing with what to do; run()
+// enforces until SIGINT or SIGTERM. Members are declared in the order they are set up, so they
+// are torn down in reverse: the ring buffer consumer stops first (no record reaches a stopped
+// pipeline), the pipeline drains into the sinks, and the programs detach last, with the guards.
+class Agent {
  public:
-  explicit AnonymousIds(std::uint32_t first) : next_(first) {}
-  std::uint32_t id_of(std::uint64_t cgroup_id) {
-    auto [it, fresh] = ids_.try_emplace(cgroup_id, next_);
-    if (fresh) ++next_;
-    return it->second;
-  }
-  void forget_all_but(const std::vector<policy::WorkloadBinding>& bound) {
-    std::set<std::uint64_t> keep;
-    for (const auto& b : bound) keep.insert(b.cgroup_id);
-    std::erase_if(ids_, [&](const auto& e) { return !keep.contains(e.first); });
-  }
+  explicit Agent(const AgentOptions& options) : options_(options) {}
+  // /metrics reads the consumer and the guards at scrape time: it stops before they go.
+  ~Agent() { metrics_.stop_serving(); }
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  Result<void> start();
+  int run();
 
  private:
-  std::map<std::uint64_t, std::uint32_t> ids_;
-  std::uint32_t next_;
+  Result<void> load_policy();
+  Result<void> probe_kernel();
+  Result<void> discover_workloads();
+  Result<void> load_guards();
+  Result<void> open_sinks();
+  Result<void> enforce_first();
+  Result<void> start_pipeline();
+  void watch_posture();
+  Result<void> serve_metrics();
+
+  // Compiles what discovery found and makes the kernel enforce it: maps first, then attachment,
+  // so a cgroup is never attached before the rules that judge it are in place.
+  Result<policy::CompiledPolicy> enforce(const discovery::Discovered& found);
+  // Re-scans and, when the workloads changed, recompiles and swaps the policy maps.
+  void rescan();
+  // On the consumer thread: count first, then hand over; formatting happens downstream and only
+  // for what leaves dedup and the rate limit.
+  void on_record(std::span<const std::byte> record);
+  KernelSource kernel_source();
+
+  const AgentOptions options_;
+  std::optional<SignalInbox> signals_;
+  policy::Policy policy_;
+  probe::Report report_;
+  std::string cgroup_root_;
+  std::unique_ptr<docker::ContainerWatch> containers_;  // null without Docker discovery
+  std::unique_ptr<WorkloadScan> scan_;
+  discovery::Discovered found_;      // what the policy in force was compiled with
+  policy::CompiledPolicy compiled_;  // the policy in force
+  std::unique_ptr<NetGuard> net_;
+  std::unique_ptr<HostGuard> host_;  // null when no zone asks for a host guard, or it failed
+  std::vector<probe::GuardBackend> backends_;
+  Metrics metrics_;
+  std::unique_ptr<JsonLinesSink> sink_;
+  std::unique_ptr<WebhookSink> webhook_;  // null without --webhook-url
+  std::uint64_t generation_ = 0;
+  Names names_;
+  const events::WallClock clock_;
+  std::unique_ptr<pipeline::AlertPipeline> alerts_;
+  std::unique_ptr<posture::PostureWatch> posture_;  // continuous posture, with Docker only
+  std::unique_ptr<EventConsumer> consumer_;
 };
 
-// What the consumer thread needs to name ids. A new table is merged over the old one: ids are
-// never reused, so the name of a workload that just went away still names its last events.
-class Names {
- public:
-  void set(events::NameTable table) {
-    std::lock_guard lock(mutex_);
-    if (table_.workloads.size() > 100000) table_.workloads.clear();  // bound the history
-    for (auto& [id, name] : table.workloads) table_.workloads[id] = std::move(name);
-    table_.zones = std::move(table.zones);
-    table_.policy = std::move(table.policy);
-  }
-  template <typename F>
-  auto with(F&& f) const {
-    std::lock_guard lock(mutex_);
-    return f(table_);
-  }
-
- private:
-  mutable std::mutex mutex_;
-  events::NameTable table_;
-};
-
-// SIGINT, SIGTERM and SIGHUP, turned into a readable fd. A handler rather than a blocked-signal
-// wait: library threads (civetweb's, behind /metrics) reset their signal masks, so a
-// process-directed signal may land on any thread.
-class SignalInbox {
- public:
-  struct Received {
-    bool stop = false;    // SIGINT or SIGTERM
-    bool reopen = false;  // SIGHUP
-    bool rescan = false;  // poke(): something changed, scan now
-    int stop_signal = 0;
-  };
-
-  // Wakes wait() from any thread, asking for a re-scan.
-  static void poke() { on_signal(kRescanBit); }
-
-  static Result<SignalInbox> install() {
-    UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!fd) return fail_errno("create the signal eventfd", errno);
-    g_fd = fd.get();
-    struct sigaction sa {};
-    sa.sa_handler = &SignalInbox::on_signal;
-    sigemptyset(&sa.sa_mask);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP})
-      if (::sigaction(sig, &sa, nullptr) != 0) return fail_errno("install a signal handler", errno);
-    return SignalInbox(std::move(fd));
-  }
-
-  // What arrived within timeout_ms (nothing when the time passed quietly).
-  Received wait(int timeout_ms) {
-    pollfd p{fd_.get(), POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) > 0) {
-      std::uint64_t value = 0;
-      [[maybe_unused]] auto n = ::read(fd_.get(), &value, sizeof value);
-    }
-    const unsigned bits = g_pending.exchange(0);
-    Received r;
-    r.reopen = bits & (1u << SIGHUP);
-    r.rescan = bits & (1u << kRescanBit);
-    r.stop_signal = (bits & (1u << SIGINT)) ? SIGINT : (bits & (1u << SIGTERM)) ? SIGTERM : 0;
-    r.stop = r.stop_signal != 0;
-    return r;
-  }
-
- private:
-  explicit SignalInbox(UniqueFd fd) : fd_(std::move(fd)) {}
-  static void on_signal(int sig) {  // async-signal-safe: a lock-free atomic and write(2)
-    g_pending.fetch_or(1u << sig);
-    const std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(g_fd, &one, sizeof one);
-  }
-  static constexpr int kRescanBit = 0;  // no signal has number 0
-  static inline int g_fd = -1;
-  static inline std::atomic<unsigned> g_pending{0};
-  UniqueFd fd_;
-};
-
-events::NameTable name_table(const policy::CompiledPolicy& compiled) {
-  return {compiled.name, compiled.zone_names, compiled.workload_names};
+Result<void> Agent::start() {
+  auto signals = SignalInbox::install();
+  if (!signals) return propagate(signals);
+  signals_.emplace(std::move(*signals));
+  GR_TRY(load_policy());
+  GR_TRY(probe_kernel());
+  GR_TRY(discover_workloads());
+  GR_TRY(load_guards());
+  GR_TRY(open_sinks());
+  GR_TRY(enforce_first());
+  GR_TRY(start_pipeline());
+  watch_posture();
+  // /metrics answers only once the policy is enforced: a scrape that succeeds means "ready".
+  GR_TRY(serve_metrics());
+  print_summary(options_, policy_, compiled_, found_, backends_, cgroup_root_);
+  return {};
 }
 
-std::map<std::string, std::size_t> workloads_per_zone(const policy::Policy& policy,
-                                                      const discovery::Discovered& found) {
-  std::map<std::string, std::size_t> counts;
-  for (const auto& z : policy.zones) counts[z.name] = 0;
-  for (const auto& b : found.bindings) counts[b.zone]++;
-  return counts;
-}
-
-// The host guards some zone of the policy asks for, by the probe's guard names.
-std::set<std::string> requested_host_guards(const policy::Policy& policy) {
-  std::set<std::string> out;
-  for (const auto& z : policy.zones) {
-    const auto& g = z.guards;
-    if (g.capabilities != policy::Action::None) out.insert("capabilities");
-    if (g.raw_sockets != policy::Action::None) out.insert("raw-sockets");
-    if (g.mounts != policy::Action::None) out.insert("mounts");
-    if (g.runtime_sockets != policy::Action::None) out.insert("runtime-sockets");
-    if (g.bpf != policy::Action::None) out.insert("bpf");
+Result<void> Agent::load_policy() {
+  auto loaded = policy::load_policy_file(options_.policy_file);
+  if (!loaded) {
+    for (const auto& d : loaded.error()) std::cerr << d.format() << "\n";
+    return fail("policy " + options_.policy_file + " is invalid (" +
+                std::to_string(loaded.error().size()) + " problems); nothing was attached");
   }
-  return out;
+  policy_ = std::move(*loaded);
+  if (options_.force_audit) {
+    policy_.mode = policy::Mode::Audit;
+    for (auto& z : policy_.zones) z.mode = policy::Mode::Audit;
+  }
+  return {};
 }
 
-// The backend each guard really runs with: the network guard's from the probe, the host guards'
-// from the object that loaded; when the policy asks for no host guard, or it failed to load,
-// they must not look protected.
-std::vector<probe::GuardBackend> running_backends(const probe::Report& report,
-                                                  const HostGuard* host,
-                                                  const std::string& host_failure,
-                                                  const std::set<std::string>& requested) {
-  std::vector<probe::GuardBackend> out;
-  for (const auto& g : report.guards) {
-    if (g.guard == "network") {
-      out.push_back(g);
-    } else if (!requested.contains(g.guard)) {
-      out.push_back({g.guard, "not_enforced", "none", "no zone of the policy guards it"});
-    } else if (!host) {
-      out.push_back({g.guard, "unavailable", "none", host_failure});
+Result<void> Agent::probe_kernel() {
+  report_ = probe::run_probe();
+  const probe::GuardBackend* network = report_.guard(Guard::Network);
+  if (!network || network->backend == Backend::Unavailable)
+    return fail(
+        "this kernel cannot run the network guard (cgroup_skb and cgroup sock_addr "
+        "programs); run `guardrail probe` for the reasons");
+  cgroup_root_ = find_cgroup2_mount();
+  if (cgroup_root_.empty())
+    return fail(
+        "cgroup v2 is not mounted; mount it (mount -t cgroup2 none /sys/fs/cgroup/unified)"
+        " and start the agent again");
+  return {};
+}
+
+Result<void> Agent::discover_workloads() {
+  // Docker discovery, unless turned off: a dead or absent socket is reported, not fatal; the
+  // events stream keeps retrying and the containers join when the engine answers.
+  if (!options_.docker_socket.empty())
+    containers_ = std::make_unique<docker::ContainerWatch>(options_.docker_socket,
+                                                           [] { SignalInbox::poke(); });
+  scan_ = std::make_unique<WorkloadScan>(policy_, cgroup_root_, containers_.get());
+  auto found = scan_->scan();
+  if (!found) return propagate(found);
+  found_ = std::move(*found);
+  return {};
+}
+
+Result<void> Agent::load_guards() {
+  NetGuardOptions net_options;
+  net_options.ringbuf_bytes = options_.ringbuf_bytes;
+  auto net = NetGuard::load(net_options);
+  if (!net) return propagate(net);
+  net_ = std::move(*net);
+  // The host guards share the network guard's maps and ring buffer, so they load after it. A
+  // failure is not fatal: the network guard still runs, and the host guards say "unavailable".
+  std::string host_failure;
+  const auto requested = requested_host_guards(policy_);
+  if (!requested.empty()) {
+    auto host = HostGuard::load(report_, *net_);
+    if (host) {
+      host_ = std::move(*host);
     } else {
-      for (const auto& running : host->backends())
-        if (running.guard == g.guard) out.push_back(running);
+      host_failure = host.error().message;
+      spdlog::error("host guards unavailable: {}", host_failure);
     }
   }
-  return out;
+  backends_ = running_backends(report_, host_.get(), host_failure, requested);
+  return {};
 }
 
-// How long a started container waited for its own identity in the maps (under the default
-// zone's rules meanwhile): from its start event to the policy that names its cgroup.
-void report_identified(
-    const std::map<std::string, docker::ContainerWatch::Clock::time_point>& started,
-    const discovery::Discovered& found, Metrics& metrics) {
-  const auto now = docker::ContainerWatch::Clock::now();
-  for (const auto& [id, at] : started) {
-    const bool bound = std::ranges::any_of(
-        found.bindings, [&](const auto& b) { return b.cgroup_path.find(id) != std::string::npos; });
-    if (!bound) continue;
-    const double seconds = std::chrono::duration<double>(now - at).count();
-    metrics.observe_identify(seconds);
-    spdlog::info("container {} identified {:.1f} ms after its start event", id.substr(0, 12),
-                 seconds * 1e3);
-  }
+Result<void> Agent::open_sinks() {
+  auto sink = JsonLinesSink::open(options_.alerts, options_.alerts_max_bytes, options_.alerts_keep);
+  if (!sink) return propagate(sink);
+  sink_ = std::move(*sink);
+  return {};
 }
 
-bool same_bindings(const discovery::Discovered& a, const discovery::Discovered& b) {
-  if (a.bindings.size() != b.bindings.size() || a.attach_points != b.attach_points) return false;
-  for (std::size_t i = 0; i < a.bindings.size(); i++) {
-    const auto &x = a.bindings[i], &y = b.bindings[i];
-    if (x.cgroup_id != y.cgroup_id || x.workload != y.workload || x.zone != y.zone ||
-        x.addresses != y.addresses || x.quarantined != y.quarantined)
-      return false;
-  }
-  return true;
-}
-
-// Compiles what discovery found and makes the kernel enforce it: maps first, then attachment,
-// so a cgroup is never attached before the rules that judge it are in place.
-Result<policy::CompiledPolicy> enforce(const policy::Policy& policy,
-                                       const discovery::Discovered& found, NetGuard& guard,
-                                       HostGuard* host) {
-  auto compiled = policy::compile(policy, found.bindings);
+Result<policy::CompiledPolicy> Agent::enforce(const discovery::Discovered& found) {
+  auto compiled = policy::compile(policy_, found.bindings);
   if (!compiled) return propagate(compiled);
-  GR_TRY(guard.apply(*compiled, discovery::cgroup_levels(found.bindings)));
+  GR_TRY(net_->apply(*compiled, discovery::cgroup_levels(found.bindings)));
   for (const auto& dir : found.attach_points) {
-    GR_TRY(guard.attach(dir));
-    if (host) GR_TRY(host->attach(dir));
+    GR_TRY(net_->attach(dir));
+    if (host_) GR_TRY(host_->attach(dir));
   }
   return compiled;
 }
 
-void print_summary(const AgentOptions& options, const policy::Policy& policy,
-                   const policy::CompiledPolicy& compiled, const discovery::Discovered& found,
-                   const std::vector<probe::GuardBackend>& guards, const std::string& cgroup_root) {
-  spdlog::info("enforcing policy '{}' from {} ({} mode): {} zones, {} workload cgroups, {} rules",
-               policy.name, options.policy_file,
-               compiled.mode == policy::Mode::Audit ? "audit" : "enforce", policy.zones.size(),
-               found.bindings.size(), compiled.rule_count());
-  for (const auto& [zone, count] : workloads_per_zone(policy, found))
-    spdlog::info("  zone {}: {} workload cgroups", zone, count);
-  for (const auto& b : found.bindings)
-    spdlog::info("  workload {} in {}: {} ({} addresses)",
-                 b.workload.empty() ? b.zone + ":" + b.cgroup_path : b.workload, b.zone,
-                 cgroup_root + b.cgroup_path, b.addresses.size());
-  for (const auto& g : guards)
-    spdlog::info("  guard {}: backend {} ({}){}{}", g.guard, g.backend, g.guarantee,
-                 g.note.empty() ? "" : ": ", g.note);
-  if (found.bindings.empty())
-    spdlog::info("  no cgroup matches the policy's selectors yet; re-scanning every {}s",
-                 options.rescan_seconds);
-  spdlog::info("alerts: {}; metrics: http://{}/metrics",
-               options.alerts == "-" ? "stdout" : options.alerts, options.metrics_address);
+Result<void> Agent::enforce_first() {
+  auto compiled = enforce(found_);
+  if (!compiled)
+    return fail(compiled.error().message + "; the agent exits and detaches everything");
+  generation_ = 1;
+  metrics_.set_policy_rules(compiled->rule_count());
+  metrics_.set_policy_generation(generation_);
+  metrics_.set_workloads(workloads_per_zone(policy_, found_));
+  metrics_.set_guard_backends(backends_);
+  names_.set(name_table(*compiled));
+  compiled_ = std::move(*compiled);
+  return {};
 }
 
-}  // namespace
-
-int run_agent(const AgentOptions& options) {
-  auto signals = SignalInbox::install();
-  if (!signals) {
-    spdlog::error("{}", signals.error().message);
-    return 1;
-  }
-
-  auto loaded = policy::load_policy_file(options.policy_file);
-  if (!loaded) {
-    for (const auto& d : loaded.error()) std::cerr << d.format() << "\n";
-    spdlog::error("policy {} is invalid ({} problems); nothing was attached", options.policy_file,
-                  loaded.error().size());
-    return 1;
-  }
-  policy::Policy policy = std::move(*loaded);
-  if (options.force_audit) {
-    policy.mode = policy::Mode::Audit;
-    for (auto& z : policy.zones) z.mode = policy::Mode::Audit;
-  }
-
-  const probe::Report report = probe::run_probe();
-  const probe::GuardBackend* network = report.guard("network");
-  if (!network || network->backend == "unavailable") {
-    spdlog::error(
-        "this kernel cannot run the network guard (cgroup_skb and cgroup sock_addr "
-        "programs); run `guardrail probe` for the reasons");
-    return 1;
-  }
-  const std::string cgroup_root = find_cgroup2_mount();
-  if (cgroup_root.empty()) {
-    spdlog::error(
-        "cgroup v2 is not mounted; mount it (mount -t cgroup2 none /sys/fs/cgroup/unified)"
-        " and start the agent again");
-    return 1;
-  }
-
-  // Docker discovery, unless turned off: a dead or absent socket is reported, not fatal; the
-  // events stream keeps retrying and the containers join when the engine answers.
-  std::unique_ptr<docker::ContainerWatch> containers;
-  if (!options.docker_socket.empty())
-    containers = std::make_unique<docker::ContainerWatch>(options.docker_socket,
-                                                          [] { SignalInbox::poke(); });
-  // Anonymous workloads keep their ids across re-scans, and ids are never reused: an event
-  // in flight while the policy changes is still named right.
-  AnonymousIds ids(static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + policy.workloads.size()));
-  // Continuous posture: each container assessed once, when first seen (set up with the sinks).
-  std::unique_ptr<posture::PostureWatch> posture_watch;
-  auto scan = [&] {
-    std::optional<std::vector<docker::Container>> listed;
-    if (containers) listed = containers->containers();
-    if (listed && posture_watch)
-      posture_watch->update(*listed, [&](const docker::Container& c) {
-        auto [workload, zone] = discovery::place_container(policy, c);
-        if (workload.empty()) workload = zone + ":" + discovery::cgroup_of(c.pid);
-        return std::pair(workload, zone);
-      });
-    std::vector<std::string> parents;
-    if (containers) parents = containers->parent_cgroups();
-    auto found =
-        discovery::discover(policy, cgroup_root, true, listed ? &*listed : nullptr, parents);
-    if (!found) return found;
-    for (auto& b : found->bindings) {
-      if (posture_watch)
-        for (const auto& id : posture_watch->quarantined())
-          if (b.cgroup_path.ends_with(id)) b.quarantined = true;
-      if (b.workload.empty()) b.anonymous_id = ids.id_of(b.cgroup_id);
-    }
-    ids.forget_all_but(found->bindings);
-    return found;
-  };
-  auto found = scan();
-  if (!found) {
-    spdlog::error("{}", found.error().message);
-    return 1;
-  }
-  NetGuardOptions guard_options;
-  guard_options.ringbuf_bytes = options.ringbuf_bytes;
-  auto guard = NetGuard::load(guard_options);
-  if (!guard) {
-    spdlog::error("{}", guard.error().message);
-    return 1;
-  }
-  auto sink = JsonLinesSink::open(options.alerts, options.alerts_max_bytes, options.alerts_keep);
-  if (!sink) {
-    spdlog::error("{}", sink.error().message);
-    return 1;
-  }
-
-  // The host guards share the network guard's maps and ring buffer, so they load after it.
-  std::unique_ptr<HostGuard> host;
-  std::string host_failure;
-  const auto requested = requested_host_guards(policy);
-  if (!requested.empty()) {
-    auto loaded_host = HostGuard::load(report, **guard);
-    if (loaded_host) {
-      host = std::move(*loaded_host);
-    } else {
-      host_failure = loaded_host.error().message;
-      spdlog::error("host guards unavailable: {}", host_failure);
-    }
-  }
-  const auto guards = running_backends(report, host.get(), host_failure, requested);
-
-  auto compiled = enforce(policy, *found, **guard, host.get());
-  if (!compiled) {
-    spdlog::error("{}; the agent exits and detaches everything", compiled.error().message);
-    return 1;
-  }
-  std::uint64_t generation = 1;
-
-  Metrics metrics;
-  metrics.set_policy_rules(compiled->rule_count());
-  metrics.set_policy_generation(generation);
-  metrics.set_workloads(workloads_per_zone(policy, *found));
-  metrics.set_guard_backends(guards);
-  NetGuard& net = **guard;
-
-  std::unique_ptr<WebhookSink> webhook;
-  if (!options.webhook.url.empty()) {
-    WebhookOptions webhook_options = options.webhook;
-    webhook_options.node = options.node_name;
-    webhook_options.generator_url = "http://" + options.metrics_address + "/metrics";
-    auto started = WebhookSink::start(webhook_options, [&metrics](const WebhookOutcome& o) {
+Result<void> Agent::start_pipeline() {
+  if (!options_.webhook.url.empty()) {
+    WebhookOptions webhook_options = options_.webhook;
+    webhook_options.node = options_.node_name;
+    webhook_options.generator_url = "http://" + options_.metrics_address + "/metrics";
+    auto started = WebhookSink::start(webhook_options, [this](const WebhookOutcome& o) {
       if (o.delivered)
-        metrics.count_delivered("webhook", o.events, o.alerts);
+        metrics_.count_delivered("webhook", o.events, o.alerts);
       else
-        metrics.count_lost(LossStage::Webhook, o.events);
+        metrics_.count_lost(LossStage::Webhook, o.events);
     });
-    if (!started) {
-      spdlog::error("{}", started.error().message);
-      return 1;
-    }
-    webhook = std::move(*started);
+    if (!started) return propagate(started);
+    webhook_ = std::move(*started);
   }
-
-  Names names;
-  names.set(name_table(*compiled));
-  const events::WallClock clock;
-  pipeline::AlertPipeline alerts(
-      options.pipeline, metrics, **sink, webhook.get(), [&](const pipeline::PendingAlert& a) {
-        return names.with([&](const events::NameTable& table) {
-          return pipeline::format_alert(a, table, clock, options.node_name);
+  alerts_ = std::make_unique<pipeline::AlertPipeline>(
+      options_.pipeline, metrics_, *sink_, webhook_.get(), [this](const pipeline::PendingAlert& a) {
+        return names_.with([&](const events::NameTable& table) {
+          return pipeline::format_alert(a, table, clock_, options_.node_name);
         });
       });
-  // On the consumer thread: count first, then hand over; formatting happens downstream and only
-  // for what leaves dedup and the rate limit.
-  auto handle = [&](std::span<const std::byte> record) {
-    auto event = events::decode(record);
-    if (!event) {
-      metrics.count_decode_error();
-      spdlog::warn("dropping an event record: {}", event.error().message);
-      return;
-    }
-    metrics.count_violation(
-        events::kind_name(events::header(*event).type),
-        events::verdict_name(events::verdict(*event)),
-        names.with([&](const auto& table) { return table.zone(events::zone_id(*event)); }));
-    alerts.submit(*event);
-  };
-  auto consumer = EventConsumer::start(net.events_fd(), handle, options.poll_timeout_ms);
-  if (!consumer) {
-    spdlog::error("{}", consumer.error().message);
-    return 1;
-  }
-  EventConsumer& ring = **consumer;
-  metrics.export_kernel({.events_submitted = [&net] { return net.stat(GR_STAT_EVENTS_SUBMITTED); },
-                         .events_lost = [&net] { return net.stat(GR_STAT_EVENTS_LOST); },
-                         .ringbuf_unread_bytes = [&ring] { return ring.unread_bytes(); },
-                         .ringbuf_size_bytes = options.ringbuf_bytes,
-                         .program_stats =
-                             [&net, &host] {
-                               auto stats = net.program_stats();
-                               if (host) {
-                                 auto more = host->program_stats();
-                                 stats.insert(stats.end(), more.begin(), more.end());
-                               }
-                               return stats;
-                             }});
-  if (containers)
-    posture_watch = std::make_unique<posture::PostureWatch>(
-        containers->client(), metrics,
-        [&](nlohmann::ordered_json alert) {
-          if ((*sink)->write(alert)) metrics.count_delivered("jsonl", 0, 1);
-          if (webhook) webhook->enqueue(std::move(alert));
-        },
-        policy.name, options.node_name, policy.quarantine_on);
-  // /metrics answers only once the policy is enforced: a scrape that succeeds means "ready".
-  if (auto served = metrics.serve(options.metrics_address); !served) {
-    spdlog::error("{}", served.error().message);
-    return 1;
-  }
-  print_summary(options, policy, *compiled, *found, guards, cgroup_root);
+  auto consumer = EventConsumer::start(
+      net_->events_fd(), [this](std::span<const std::byte> r) { on_record(r); },
+      options_.poll_timeout_ms);
+  if (!consumer) return propagate(consumer);
+  consumer_ = std::move(*consumer);
+  metrics_.export_kernel(kernel_source());
+  return {};
+}
 
-  const int rescan_ms = static_cast<int>(std::lround(options.rescan_seconds * 1000));
+void Agent::on_record(std::span<const std::byte> record) {
+  auto event = events::decode(record);
+  if (!event) {
+    metrics_.count_decode_error();
+    spdlog::warn("dropping an event record: {}", event.error().message);
+    return;
+  }
+  metrics_.count_violation(
+      events::kind_name(events::header(*event).type), events::verdict_name(events::verdict(*event)),
+      names_.with([&](const auto& table) { return table.zone(events::zone_id(*event)); }));
+  alerts_->submit(*event);
+}
+
+KernelSource Agent::kernel_source() {
+  return {.events_submitted = [this] { return net_->stat(GR_STAT_EVENTS_SUBMITTED); },
+          .events_lost = [this] { return net_->stat(GR_STAT_EVENTS_LOST); },
+          .ringbuf_unread_bytes = [this] { return consumer_->unread_bytes(); },
+          .ringbuf_size_bytes = options_.ringbuf_bytes,
+          .program_stats =
+              [this] {
+                auto stats = net_->program_stats();
+                if (host_) {
+                  auto more = host_->program_stats();
+                  stats.insert(stats.end(), more.begin(), more.end());
+                }
+                return stats;
+              }};
+}
+
+void Agent::watch_posture() {
+  if (!containers_) return;
+  posture_ = std::make_unique<posture::PostureWatch>(
+      containers_->client(), metrics_,
+      [this](nlohmann::ordered_json alert) {
+        if (sink_->write(alert)) metrics_.count_delivered("jsonl", 0, 1);
+        if (webhook_) webhook_->enqueue(std::move(alert));
+      },
+      policy_.name, options_.node_name, policy_.quarantine_on);
+  scan_->watch_posture(posture_.get());
+}
+
+Result<void> Agent::serve_metrics() { return metrics_.serve(options_.metrics_address); }
+
+void Agent::rescan() {
+  auto again = scan_->scan();
+  if (!again) {
+    spdlog::warn("re-scan failed: {}", again.error().message);
+    return;
+  }
+  if (same_bindings(*again, found_)) return;
+  auto recompiled = enforce(*again);
+  if (!recompiled) {
+    spdlog::error("re-scan found a policy conflict, keeping the previous state: {}",
+                  recompiled.error().message);
+    return;
+  }
+  spdlog::info("workloads changed: {} workload cgroups, {} rules", again->bindings.size(),
+               recompiled->rule_count());
+  if (containers_) report_identified(containers_->take_started(), *again, metrics_);
+  names_.set(name_table(*recompiled));
+  metrics_.set_policy_rules(recompiled->rule_count());
+  metrics_.set_policy_generation(++generation_);
+  metrics_.set_workloads(workloads_per_zone(policy_, *again));
+  found_ = std::move(*again);
+  compiled_ = std::move(*recompiled);
+}
+
+int Agent::run() {
+  const int rescan_ms = static_cast<int>(std::lround(options_.rescan_seconds * 1000));
   for (;;) {
-    const auto received = signals->wait(rescan_ms);
+    const auto received = signals_->wait(rescan_ms);
     if (received.stop) {
       spdlog::info("received {}, detaching and exiting",
                    received.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-      break;
+      return 0;
     }
     if (received.reopen) {
-      spdlog::info("received SIGHUP, reopening {}", (*sink)->path());
-      (*sink)->request_reopen();
+      spdlog::info("received SIGHUP, reopening {}", sink_->path());
+      sink_->request_reopen();
       continue;
     }
-    auto again = scan();
-    if (!again) {
-      spdlog::warn("re-scan failed: {}", again.error().message);
-      continue;
-    }
-    if (same_bindings(*again, *found)) continue;
-    auto recompiled = enforce(policy, *again, net, host.get());
-    if (!recompiled) {
-      spdlog::error("re-scan found a policy conflict, keeping the previous state: {}",
-                    recompiled.error().message);
-      continue;
-    }
-    spdlog::info("workloads changed: {} workload cgroups, {} rules", again->bindings.size(),
-                 recompiled->rule_count());
-    if (containers) report_identified(containers->take_started(), *again, metrics);
-    names.set(name_table(*recompiled));
-    metrics.set_policy_rules(recompiled->rule_count());
-    metrics.set_policy_generation(++generation);
-    metrics.set_workloads(workloads_per_zone(policy, *again));
-    found = std::move(again);
+    rescan();
   }
-  // Stop in the order events flow: the ring buffer drains into the pipeline, the pipeline into
-  // the sinks; the programs detach last, with `guard`.
-  consumer->reset();
-  return 0;
+}
+
+}  // namespace
+}  // namespace guardrail::agent
+
+namespace guardrail {
+
+int run_agent(const AgentOptions& options) {
+  agent::Agent daemon(options);
+  if (auto started = daemon.start(); !started) {
+    spdlog::error("{}", started.error().message);
+    return 1;
+  }
+  return daemon.run();
 }
 
 }  // namespace guardrail

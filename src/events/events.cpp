@@ -8,6 +8,7 @@
 #include <array>
 #include <cstring>
 
+#include "guardrail/events/guards.hpp"
 #include "guardrail/policy/model.hpp"
 
 namespace guardrail::events {
@@ -98,14 +99,10 @@ constexpr std::array<std::string_view, GR_EV_TYPE_MAX> kKinds = {
     "capability", "raw_socket",  "mount",    "runtime_socket", "bpf"};
 constexpr std::array<std::string_view, 5> kVerdicts = {"", "blocked", "audited", "detected",
                                                        "killed"};
-constexpr std::array<std::string_view, 9> kBackends = {
-    "",           "cgroup_sock_addr", "cgroup_skb", "cgroup_sock",        "lsm",
-    "lsm_cgroup", "tp_btf",           "tracepoint", "cgroup_connect_unix"};
 constexpr std::array<std::string_view, 8> kMountOps = {
     "", "mount", "fsopen", "fsconfig", "fsmount", "move_mount", "open_tree", "new_superblock"};
 
-static_assert(GR_EV_BPF == 10 && GR_VERDICT_KILLED == 4 && GR_BACKEND_CGROUP_CONNECT_UNIX == 8 &&
-                  GR_MOUNT_OP_NEW_SUPER == 7,
+static_assert(GR_EV_BPF == 10 && GR_VERDICT_KILLED == 4 && GR_MOUNT_OP_NEW_SUPER == 7,
               "a wire id changed: update the name tables");
 
 }  // namespace
@@ -115,8 +112,6 @@ std::string_view kind_name(std::uint16_t type) { return name_of(kKinds, type, "u
 std::string_view verdict_name(std::uint8_t verdict) {
   return name_of(kVerdicts, verdict, "unknown");
 }
-
-std::string_view backend_name(std::uint8_t backend) { return name_of(kBackends, backend, "none"); }
 
 std::string protocol_name(std::uint8_t protocol) {
   switch (protocol) {

@@ -4,8 +4,10 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
+#include <utility>
 #include <variant>
 
 #include "fallback_guard.skel.h"
@@ -33,7 +35,21 @@ Result<void> share_maps(bpf_object* obj, const NetGuard& owner, std::uint32_t ri
   return {};
 }
 
+// What the fallback object serves, besides BPF-LSM for every host guard.
+constexpr std::pair<Guard, Backend> kFallbackBackends[] = {
+    {Guard::RawSockets, Backend::CgroupSock}, {Guard::RuntimeSockets, Backend::CgroupConnectUnix},
+    {Guard::Capabilities, Backend::TpBtf},    {Guard::Mounts, Backend::Tracepoint},
+    {Guard::Bpf, Backend::Tracepoint},
+};
+
 }  // namespace
+
+bool HostGuard::loads(Guard guard, Backend backend) {
+  if (guard == Guard::Network) return false;  // the network guard's own object
+  if (backend == Backend::Lsm || backend == Backend::Unavailable) return true;
+  return std::ranges::find(kFallbackBackends, std::pair(guard, backend)) !=
+         std::end(kFallbackBackends);
+}
 
 struct HostGuard::Impl {
   std::variant<std::monostate, BpfSkeleton<lsm_guard>, BpfSkeleton<fallback_guard>> skel;
@@ -88,37 +104,38 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
   const std::uint32_t ringbuf_bytes = owner.ringbuf_bytes();
   // The probe's choice for each guard; only the network guard is not ours.
   for (const auto& g : report.guards)
-    if (g.guard != "network") impl->backends.push_back(g);
-  auto backend_of = [&](std::string_view guard) -> std::string {
-    for (const auto& g : impl->backends)
-      if (g.guard == guard) return g.backend;
-    return "unavailable";
+    if (g.guard != Guard::Network) impl->backends.push_back(g);
+  auto on = [&](Guard guard, Backend backend) {
+    return std::ranges::any_of(impl->backends, [&](const probe::GuardBackend& g) {
+      return g.guard == guard && g.backend == backend;
+    });
   };
 
-  if (report.has("bpf_lsm")) {
+  const bool lsm = std::ranges::any_of(
+      impl->backends, [](const probe::GuardBackend& g) { return g.backend == Backend::Lsm; });
+  if (lsm) {
     auto skel = BpfSkeleton<lsm_guard>::open("lsm_guard");
     if (!skel) return propagate(skel);
     GR_TRY(share_maps((*skel)->obj, owner, ringbuf_bytes));
     (*skel)->rodata->wakeup_bytes = ringbuf_bytes / 4;
     GR_TRY(skel->load());
     impl->skel = std::move(*skel);
-    for (auto& g : impl->backends) g.backend = "lsm", g.guarantee = "prevention";
   } else {
     auto skel = BpfSkeleton<fallback_guard>::open("fallback_guard");
     if (!skel) return propagate(skel);
     auto& p = (*skel)->progs;
     // Load only what this kernel can run; a guard without its program is "unavailable".
-    bpf_program__set_autoload(p.guard_sock_create, backend_of("raw-sockets") == "cgroup_sock");
-    bpf_program__set_autoload(p.guard_packet_socket, backend_of("raw-sockets") == "cgroup_sock" &&
-                                                         report.has("tracepoint"));
+    const bool raw = on(Guard::RawSockets, Backend::CgroupSock);
+    bpf_program__set_autoload(p.guard_sock_create, raw);
+    bpf_program__set_autoload(p.guard_packet_socket, raw && report.has("tracepoint"));
     bpf_program__set_autoload(p.guard_connect_unix,
-                              backend_of("runtime-sockets") == "cgroup_connect_unix");
-    bpf_program__set_autoload(p.guard_cap_capable, backend_of("capabilities") == "tp_btf");
-    const bool mounts = backend_of("mounts") == "tracepoint";
+                              on(Guard::RuntimeSockets, Backend::CgroupConnectUnix));
+    bpf_program__set_autoload(p.guard_cap_capable, on(Guard::Capabilities, Backend::TpBtf));
+    const bool mounts = on(Guard::Mounts, Backend::Tracepoint);
     for (bpf_program* prog :
          {p.guard_mount, p.guard_fsmount, p.guard_move_mount, p.guard_open_tree})
       bpf_program__set_autoload(prog, mounts);
-    bpf_program__set_autoload(p.guard_bpf, backend_of("bpf") == "tracepoint");
+    bpf_program__set_autoload(p.guard_bpf, on(Guard::Bpf, Backend::Tracepoint));
     GR_TRY(share_maps((*skel)->obj, owner, ringbuf_bytes));
     (*skel)->rodata->wakeup_bytes = ringbuf_bytes / 4;
     GR_TRY(skel->load());

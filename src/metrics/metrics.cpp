@@ -246,7 +246,10 @@ void Metrics::set_workloads(const std::map<std::string, std::size_t>& per_zone) 
 
 void Metrics::set_guard_backends(const std::vector<probe::GuardBackend>& guards) {
   for (const auto& g : guards)
-    guard_backend_.Add({{"guard", g.guard}, {"backend", g.backend}}).Set(1);
+    guard_backend_
+        .Add({{"guard", std::string(guard_name(g.guard))},
+              {"backend", std::string(backend_name(g.backend))}})
+        .Set(1);
 }
 
 void Metrics::export_kernel(KernelSource source) { kernel_->set_source(std::move(source)); }

@@ -23,22 +23,6 @@ class Available {
   const std::vector<Feature>& features_;
 };
 
-// The preferred backend of every guard but network. lsm_cgroup is the same hooks attached per
-// cgroup, so it counts only where plain BPF-LSM would too (both need trampolines).
-GuardBackend lsm_backend(const std::string& guard, const Available& has) {
-  if (has("bpf_lsm"))
-    return {guard, "lsm", kPrevention,
-            has("lsm_cgroup") ? "lsm_cgroup also works: the LSM programs can attach per cgroup "
-                                "(backend lsm_cgroup)"
-                              : ""};
-  return {guard, "lsm_cgroup", kPrevention,
-          "plain BPF-LSM refused; LSM programs attach per cgroup"};
-}
-
-GuardBackend unavailable(const std::string& guard, const std::string& why) {
-  return {guard, "unavailable", kNone, why};
-}
-
 std::string kill_guarantee(const Available& has) {
   // Without bpf_send_signal the fallback can only report.
   return has("bpf_send_signal") ? "detection (+kill)" : "detection";
@@ -50,85 +34,92 @@ std::string kill_clause(const Available& has) {
                                   "killed, and";
 }
 
+// A detection-only fallback: `what` is only observed at `hook`, and `consequence` follows.
+GuardBackend observed(Guard guard, Backend backend, const Available& has, const std::string& what,
+                      const std::string& hook, const std::string& consequence) {
+  return {guard, backend, kill_guarantee(has),
+          "BPF-LSM unavailable: " + what + " are only observed (" + hook + "); " +
+              kill_clause(has) + " " + consequence};
+}
+
+GuardBackend raw_sockets_fallback(const Available& has) {
+  return {Guard::RawSockets, Backend::CgroupSock,
+          has("tracepoint") ? "prevention (raw inet); " + kill_guarantee(has) + " (packet)"
+                            : std::string("prevention (raw inet); none (packet)"),
+          "BPF-LSM unavailable: cgroup/sock_create denies raw inet and inet6 sockets; the kernel "
+          "does not run it for packet (AF_PACKET) sockets, which are only observed at socket() "
+          "entry (tracepoint/syscalls/sys_enter_socket); " +
+              kill_clause(has) + " the socket is still created."};
+}
+
+GuardBackend runtime_sockets_fallback(const Available&) {
+  return {Guard::RuntimeSockets, Backend::CgroupConnectUnix, "prevention (by path)",
+          "BPF-LSM unavailable: cgroup/connect_unix denies connect() by the socket path given, so "
+          "the path must match the policy's (a symlink or hard link under another name is not "
+          "recognised)."};
+}
+
+GuardBackend capabilities_fallback(const Available& has) {
+  return observed(Guard::Capabilities, Backend::TpBtf, has, "capability checks",
+                  "tp_btf/cap_capable", "the check is not denied.");
+}
+
+GuardBackend mounts_fallback(const Available& has) {
+  return observed(Guard::Mounts, Backend::Tracepoint, has, "mount syscalls",
+                  "tracepoint/syscalls/sys_enter_*", "the mount may still happen.");
+}
+
+GuardBackend bpf_fallback(const Available& has) {
+  return observed(Guard::Bpf, Backend::Tracepoint, has, "bpf() calls",
+                  "tracepoint/syscalls/sys_enter_bpf", "the call may still succeed.");
+}
+
+// A host guard: BPF-LSM where the kernel runs it, else the fallback its feature allows, else
+// unavailable with the reason.
+struct HostGuardRow {
+  Guard guard;
+  const char* fallback_feature;
+  GuardBackend (*fallback)(const Available&);
+  const char* unavailable;
+};
+
+constexpr HostGuardRow kHostGuards[] = {
+    {Guard::RawSockets, "cgroup_sock_create", raw_sockets_fallback,
+     "Raw-socket guard unavailable: it needs bpf_lsm or cgroup_sock_create (see their reasons)."},
+    {Guard::RuntimeSockets, "cgroup_connect_unix", runtime_sockets_fallback,
+     "Runtime-socket guard unavailable: it needs bpf_lsm or cgroup_connect_unix, kernel >= 6.7 "
+     "(see their reasons)."},
+    {Guard::Capabilities, "tp_btf", capabilities_fallback,
+     "Capability guard unavailable: it needs bpf_lsm or tp_btf (see their reasons)."},
+    {Guard::Mounts, "tracepoint", mounts_fallback,
+     "Mount guard unavailable: it needs bpf_lsm or tracepoint (see their reasons)."},
+    {Guard::Bpf, "tracepoint", bpf_fallback,
+     "bpf() guard unavailable: it needs bpf_lsm or tracepoint (see their reasons)."},
+};
+
+GuardBackend network_backend(const Available& has) {
+  if (has("cgroup_skb") && has("cgroup_sock_addr"))
+    return {Guard::Network, Backend::CgroupSockAddrSkb, kPrevention, ""};
+  return {Guard::Network, Backend::Unavailable, kNone,
+          "Network guard unavailable: it needs both the cgroup_sock_addr and the cgroup_skb "
+          "feature (see their reasons)."};
+}
+
 }  // namespace
 
 std::vector<GuardBackend> choose_backends(const std::vector<Feature>& features) {
   Available has(features);
-  bool lsm = has("bpf_lsm") || has("lsm_cgroup");
-  std::vector<GuardBackend> guards;
-
-  if (has("cgroup_skb") && has("cgroup_sock_addr"))
-    guards.push_back({"network", "cgroup_sock_addr+cgroup_skb", kPrevention, ""});
-  else
-    guards.push_back(
-        unavailable("network",
-                    "Network guard unavailable: it needs both the cgroup_sock_addr and the "
-                    "cgroup_skb feature (see their reasons)."));
-
-  if (lsm)
-    guards.push_back(lsm_backend("raw-sockets", has));
-  else if (has("cgroup_sock_create"))
-    guards.push_back({"raw-sockets", "cgroup_sock",
-                      has("tracepoint")
-                          ? "prevention (raw inet); " + kill_guarantee(has) + " (packet)"
-                          : std::string("prevention (raw inet); none (packet)"),
-                      "BPF-LSM unavailable: cgroup/sock_create denies raw inet and inet6 "
-                      "sockets; the kernel does not run it for packet (AF_PACKET) sockets, which "
-                      "are only observed at socket() entry (tracepoint/syscalls/sys_enter_socket)"
-                      "; " +
-                          kill_clause(has) + " the socket is still created."});
-  else
-    guards.push_back(unavailable("raw-sockets",
-                                 "Raw-socket guard unavailable: it needs bpf_lsm or "
-                                 "cgroup_sock_create (see their reasons)."));
-
-  if (lsm)
-    guards.push_back(lsm_backend("runtime-sockets", has));
-  else if (has("cgroup_connect_unix"))
-    guards.push_back({"runtime-sockets", "cgroup_connect_unix", "prevention (by path)",
-                      "BPF-LSM unavailable: cgroup/connect_unix denies connect() by the socket "
-                      "path given, so the path must match the policy's (a symlink or hard link "
-                      "under another name is not recognised)."});
-  else
-    guards.push_back(unavailable("runtime-sockets",
-                                 "Runtime-socket guard unavailable: it needs bpf_lsm or "
-                                 "cgroup_connect_unix, kernel >= 6.7 (see their reasons)."));
-
-  if (lsm)
-    guards.push_back(lsm_backend("capabilities", has));
-  else if (has("tp_btf"))
-    guards.push_back({"capabilities", "tp_btf", kill_guarantee(has),
-                      "BPF-LSM unavailable: capability checks are only observed "
-                      "(tp_btf/cap_capable); " +
-                          kill_clause(has) + " the check is not denied."});
-  else
-    guards.push_back(unavailable("capabilities",
-                                 "Capability guard unavailable: it needs bpf_lsm or tp_btf "
-                                 "(see their reasons)."));
-
-  if (lsm)
-    guards.push_back(lsm_backend("mounts", has));
-  else if (has("tracepoint"))
-    guards.push_back({"mounts", "tracepoint", kill_guarantee(has),
-                      "BPF-LSM unavailable: mount syscalls are only observed "
-                      "(tracepoint/syscalls/sys_enter_*); " +
-                          kill_clause(has) + " the mount may still happen."});
-  else
-    guards.push_back(unavailable("mounts",
-                                 "Mount guard unavailable: it needs bpf_lsm or tracepoint "
-                                 "(see their reasons)."));
-
-  if (lsm)
-    guards.push_back(lsm_backend("bpf", has));
-  else if (has("tracepoint"))
-    guards.push_back({"bpf", "tracepoint", kill_guarantee(has),
-                      "BPF-LSM unavailable: bpf() calls are only observed "
-                      "(tracepoint/syscalls/sys_enter_bpf); " +
-                          kill_clause(has) + " the call may still succeed."});
-  else
-    guards.push_back(unavailable("bpf",
-                                 "bpf() guard unavailable: it needs bpf_lsm or tracepoint "
-                                 "(see their reasons)."));
+  std::vector<GuardBackend> guards{network_backend(has)};
+  // lsm_cgroup (the same hooks attached per cgroup) is probed and reported as a feature, but
+  // never chosen: the LSM object attaches host-wide and scopes itself by a map lookup.
+  for (const HostGuardRow& row : kHostGuards) {
+    if (has("bpf_lsm"))
+      guards.push_back({row.guard, Backend::Lsm, kPrevention, ""});
+    else if (has(row.fallback_feature))
+      guards.push_back(row.fallback(has));
+    else
+      guards.push_back({row.guard, Backend::Unavailable, kNone, row.unavailable});
+  }
   return guards;
 }
 

@@ -14,8 +14,8 @@ bool Report::has(const std::string& feature) const {
                              [&](const Feature& f) { return f.name == feature && f.available; });
 }
 
-const GuardBackend* Report::guard(const std::string& name) const {
-  auto it = std::ranges::find(guards, name, &GuardBackend::guard);
+const GuardBackend* Report::guard(Guard guard) const {
+  auto it = std::ranges::find(guards, guard, &GuardBackend::guard);
   return it == guards.end() ? nullptr : &*it;
 }
 
@@ -31,13 +31,14 @@ void print_text(const Report& report, std::ostream& out) {
 
   out << fmt::format("\n{:<16} {:<28} {}\n", "GUARD", "BACKEND", "GUARANTEE");
   for (const auto& g : report.guards)
-    out << fmt::format("{:<16} {:<28} {}\n", g.guard, g.backend, g.guarantee);
+    out << fmt::format("{:<16} {:<28} {}\n", guard_name(g.guard), backend_name(g.backend),
+                       g.guarantee);
 
   // Say in words what a weaker backend means: a table cell cannot.
   bool first = true;
   for (const auto& g : report.guards) {
     if (g.note.empty()) continue;
-    out << (first ? "\n" : "") << fmt::format("{}: {}\n", g.guard, g.note);
+    out << (first ? "\n" : "") << fmt::format("{}: {}\n", guard_name(g.guard), g.note);
     first = false;
   }
 }
@@ -48,8 +49,10 @@ nlohmann::json to_json(const Report& report) {
     features.push_back({{"name", f.name}, {"available", f.available}, {"reason", f.reason}});
   nlohmann::json guards = nlohmann::json::array();
   for (const auto& g : report.guards)
-    guards.push_back(
-        {{"guard", g.guard}, {"backend", g.backend}, {"guarantee", g.guarantee}, {"note", g.note}});
+    guards.push_back({{"guard", guard_name(g.guard)},
+                      {"backend", backend_name(g.backend)},
+                      {"guarantee", g.guarantee},
+                      {"note", g.note}});
   return {{"kernel", report.kernel_release},
           {"cgroup2_mount", report.cgroup2_mount},
           {"probe_ms", report.duration_ms},

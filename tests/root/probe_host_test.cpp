@@ -77,14 +77,16 @@ TEST_F(ProbeHost, Cgroup2IsTheHybridUnifiedMount) {
 }
 
 TEST_F(ProbeHost, GuardsFallBackAsTheDesignSays) {
-  ASSERT_NE(report().guard("network"), nullptr);
-  EXPECT_EQ(report().guard("network")->backend, "cgroup_sock_addr+cgroup_skb");
-  EXPECT_EQ(report().guard("network")->guarantee, "prevention");
-  EXPECT_EQ(report().guard("raw-sockets")->backend, "cgroup_sock");
-  EXPECT_EQ(report().guard("runtime-sockets")->backend, "cgroup_connect_unix");
-  EXPECT_EQ(report().guard("capabilities")->backend, "tp_btf");
-  EXPECT_EQ(report().guard("capabilities")->guarantee, "detection (+kill)");
-  EXPECT_EQ(report().guard("mounts")->backend, "tracepoint");
+  ASSERT_NE(report().guard(*guard_named("network")), nullptr);
+  EXPECT_EQ(backend_name(report().guard(*guard_named("network"))->backend),
+            "cgroup_sock_addr+cgroup_skb");
+  EXPECT_EQ(report().guard(*guard_named("network"))->guarantee, "prevention");
+  EXPECT_EQ(backend_name(report().guard(*guard_named("raw-sockets"))->backend), "cgroup_sock");
+  EXPECT_EQ(backend_name(report().guard(*guard_named("runtime-sockets"))->backend),
+            "cgroup_connect_unix");
+  EXPECT_EQ(backend_name(report().guard(*guard_named("capabilities"))->backend), "tp_btf");
+  EXPECT_EQ(report().guard(*guard_named("capabilities"))->guarantee, "detection (+kill)");
+  EXPECT_EQ(backend_name(report().guard(*guard_named("mounts"))->backend), "tracepoint");
 }
 
 TEST_F(ProbeHost, LeavesNoScratchCgroupBehind) {
@@ -118,7 +120,7 @@ TEST_F(ProbeHost, CommandPrintsTheTableAndSucceeds) {
   std::ostringstream json;
   EXPECT_EQ(run_probe_command(true, json), 0);
   auto doc = nlohmann::json::parse(json.str());
-  EXPECT_EQ(doc["guards"].size(), kGuardNames.size());
+  EXPECT_EQ(doc["guards"].size(), kGuards.size());
   EXPECT_FALSE(doc.contains("error"));
 }
 

@@ -22,6 +22,10 @@ class HostGuard {
   // "unavailable" by backends().
   static Result<std::unique_ptr<HostGuard>> load(const probe::Report& report,
                                                  const NetGuard& owner);
+  // Whether load() can run `guard` on `backend` (Unavailable counts: nothing to load). The
+  // probe's chooser must answer only pairs for which this holds (a unit test checks every one).
+  static bool loads(Guard guard, Backend backend);
+
   struct Impl;
   explicit HostGuard(std::unique_ptr<Impl> impl);  // through load()
   ~HostGuard();
@@ -31,8 +35,8 @@ class HostGuard {
   // Attaches the per-cgroup programs (fallback: sock_create, connect_unix) to a workload cgroup.
   Result<void> attach(const std::string& cgroup_dir);
 
-  // The backend each host guard really runs with: "lsm", "cgroup_sock", "cgroup_connect_unix",
-  // "tp_btf", "tracepoint" or "unavailable", with the guarantee.
+  // The backend each host guard really runs with (Lsm, CgroupSock, CgroupConnectUnix, TpBtf,
+  // Tracepoint or Unavailable), with the guarantee.
   const std::vector<probe::GuardBackend>& backends() const;
   std::vector<ProgramStats> program_stats() const;
 

@@ -66,6 +66,8 @@ class Metrics {
   // Starts serving /metrics on "HOST:PORT". Fails with the address and the fix when the port is
   // taken or the address is not local.
   Result<void> serve(const std::string& address);
+  // Stops serving /metrics (a no-op when not serving): before what a scrape reads goes away.
+  void stop_serving() { exposer_.reset(); }
 
   // The text exposition of every metric, as a scrape would return it.
   std::string scrape() const;

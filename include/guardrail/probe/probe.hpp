@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "guardrail/events/guards.hpp"
+
 namespace guardrail::probe {
 
 struct Feature {
@@ -19,10 +21,10 @@ struct Feature {
 };
 
 struct GuardBackend {
-  std::string guard;      // "network", "raw-sockets", "runtime-sockets", "capabilities", "mounts"
-  std::string backend;    // e.g. "cgroup_sock_addr+cgroup_skb", "lsm", "cgroup_sock", "unavailable"
-  std::string guarantee;  // "prevention", "detection (+kill)", "none"
-  std::string note;       // plain sentence when the guard fell back or is unavailable, else ""
+  Guard guard = Guard::Network;
+  Backend backend = Backend::Unavailable;  // e.g. CgroupSockAddrSkb, Lsm, CgroupSock, Unavailable
+  std::string guarantee;                   // "prevention", "detection (+kill)", "none"
+  std::string note;  // plain sentence when the guard fell back or is unavailable, else ""
 };
 
 struct Report {
@@ -33,7 +35,7 @@ struct Report {
   double duration_ms = 0;  // wall time of run_probe(): it runs at every agent start
 
   bool has(const std::string& feature) const;
-  const GuardBackend* guard(const std::string& name) const;
+  const GuardBackend* guard(Guard guard) const;
 };
 
 // Every feature run_probe() reports, in report order.
@@ -44,13 +46,10 @@ inline constexpr std::array<std::string_view, 14> kFeatureNames = {
     "bpf_lsm", "lsm_cgroup", "tracepoint", "tp_btf", "bpf_send_signal"};
 // clang-format on
 
-// The guards in report order.
-inline constexpr std::array<std::string_view, 6> kGuardNames = {
-    "network", "raw-sockets", "runtime-sockets", "capabilities", "mounts", "bpf"};
-
-// The design's backend table as a pure function of the feature results: for each guard the
-// strongest backend whose features are available (a feature missing from the list counts as
-// unavailable).
+// The design's backend table as a pure function of the feature results: for each guard, in the
+// order of kGuards, the strongest backend whose features are available (a feature missing from
+// the list counts as unavailable). It only answers backends the loaders load: lsm_cgroup is never
+// chosen (the host guards attach LSM programs host-wide and scope them by a map lookup).
 std::vector<GuardBackend> choose_backends(const std::vector<Feature>& features);
 
 // Building blocks of run_probe(), callable alone.

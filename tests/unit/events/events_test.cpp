@@ -1,4 +1,5 @@
 #include "guardrail/events/events.hpp"
+#include "guardrail/events/guards.hpp"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -28,7 +28,7 @@ TEST(Metrics, CountsViolationsByKindVerdictAndZone) {
 TEST(Metrics, ExportsPolicyBackendsBuildAndKernelCounters) {
   Metrics m;
   m.set_policy_rules(7);
-  m.set_guard_backends({{"network", "cgroup_sock_addr+cgroup_skb", "prevention"}});
+  m.set_guard_backends({{Guard::Network, Backend::CgroupSockAddrSkb, "prevention"}});
   std::uint64_t lost = 3;
   m.export_kernel({.events_submitted = [] { return std::uint64_t{10}; },
                    .events_lost = [&] { return lost; },

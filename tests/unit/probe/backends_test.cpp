@@ -22,22 +22,26 @@ std::vector<Feature> with(std::initializer_list<const char*> available) {
 
 GuardBackend guard(const std::vector<GuardBackend>& guards, const std::string& name) {
   for (const auto& g : guards)
-    if (g.guard == name) return g;
+    if (guard_name(g.guard) == name) return g;
   ADD_FAILURE() << "no guard " << name;
   return {};
 }
 
+std::string backend(const std::vector<GuardBackend>& guards, const std::string& name) {
+  return std::string(backend_name(guard(guards, name).backend));
+}
+
 TEST(ProbeBackends, EveryGuardIsListedOnceInOrder) {
   auto guards = choose_backends({});
-  ASSERT_EQ(guards.size(), kGuardNames.size());
-  for (size_t i = 0; i < guards.size(); ++i) EXPECT_EQ(guards[i].guard, kGuardNames[i]);
+  ASSERT_EQ(guards.size(), kGuards.size());
+  for (size_t i = 0; i < guards.size(); ++i) EXPECT_EQ(guards[i].guard, kGuards[i]);
 }
 
 TEST(ProbeBackends, NothingAvailableMeansEveryGuardUnavailableWithANote) {
   for (const auto& g : choose_backends(with({}))) {
-    EXPECT_EQ(g.backend, "unavailable") << g.guard;
-    EXPECT_EQ(g.guarantee, "none") << g.guard;
-    EXPECT_FALSE(g.note.empty()) << g.guard;
+    EXPECT_EQ(g.backend, Backend::Unavailable) << guard_name(g.guard);
+    EXPECT_EQ(g.guarantee, "none") << guard_name(g.guard);
+    EXPECT_FALSE(g.note.empty()) << guard_name(g.guard);
   }
 }
 
@@ -45,43 +49,51 @@ TEST(ProbeBackends, ThisHostWithoutLsmFallsBack) {
   auto guards =
       choose_backends(with({"cgroup_skb", "cgroup_sock_addr", "cgroup_connect_unix",
                             "cgroup_sock_create", "tracepoint", "tp_btf", "bpf_send_signal"}));
-  EXPECT_EQ(guard(guards, "network").backend, "cgroup_sock_addr+cgroup_skb");
+  EXPECT_EQ(backend(guards, "network"), "cgroup_sock_addr+cgroup_skb");
   EXPECT_EQ(guard(guards, "network").guarantee, "prevention");
   EXPECT_TRUE(guard(guards, "network").note.empty());
-  EXPECT_EQ(guard(guards, "raw-sockets").backend, "cgroup_sock");
+  EXPECT_EQ(backend(guards, "raw-sockets"), "cgroup_sock");
   // cgroup/sock_create runs for inet sockets only: packet sockets are only detected.
   EXPECT_EQ(guard(guards, "raw-sockets").guarantee,
             "prevention (raw inet); detection (+kill) (packet)");
   EXPECT_NE(guard(guards, "raw-sockets").note.find("AF_PACKET"), std::string::npos);
-  EXPECT_EQ(guard(guards, "runtime-sockets").backend, "cgroup_connect_unix");
+  EXPECT_EQ(backend(guards, "runtime-sockets"), "cgroup_connect_unix");
   EXPECT_EQ(guard(guards, "runtime-sockets").guarantee, "prevention (by path)");
-  EXPECT_EQ(guard(guards, "bpf").backend, "tracepoint");
-  EXPECT_EQ(guard(guards, "capabilities").backend, "tp_btf");
+  EXPECT_EQ(backend(guards, "bpf"), "tracepoint");
+  EXPECT_EQ(backend(guards, "capabilities"), "tp_btf");
   EXPECT_EQ(guard(guards, "capabilities").guarantee, "detection (+kill)");
-  EXPECT_EQ(guard(guards, "mounts").backend, "tracepoint");
+  EXPECT_EQ(backend(guards, "mounts"), "tracepoint");
   EXPECT_EQ(guard(guards, "mounts").guarantee, "detection (+kill)");
   EXPECT_NE(guard(guards, "mounts").note.find("mount may still happen"), std::string::npos);
 }
 
 TEST(ProbeBackends, NetworkNeedsBothSkbAndSockAddr) {
-  EXPECT_EQ(guard(choose_backends(with({"cgroup_skb"})), "network").backend, "unavailable");
-  EXPECT_EQ(guard(choose_backends(with({"cgroup_sock_addr"})), "network").backend, "unavailable");
+  EXPECT_EQ(backend(choose_backends(with({"cgroup_skb"})), "network"), "unavailable");
+  EXPECT_EQ(backend(choose_backends(with({"cgroup_sock_addr"})), "network"), "unavailable");
 }
 
 TEST(ProbeBackends, LsmIsPreferredEverywhereButNetwork) {
   auto guards = choose_backends(with({"bpf_lsm", "cgroup_sock_create", "cgroup_connect_unix",
                                       "tp_btf", "tracepoint", "bpf_send_signal"}));
   for (auto name : {"raw-sockets", "runtime-sockets", "capabilities", "mounts"}) {
-    EXPECT_EQ(guard(guards, name).backend, "lsm") << name;
+    EXPECT_EQ(backend(guards, name), "lsm") << name;
     EXPECT_EQ(guard(guards, name).guarantee, "prevention") << name;
     EXPECT_TRUE(guard(guards, name).note.empty()) << name;
   }
 }
 
-TEST(ProbeBackends, LsmCgroupIsNotedWhenItWorks) {
-  auto guards = choose_backends(with({"bpf_lsm", "lsm_cgroup"}));
-  EXPECT_EQ(guard(guards, "mounts").backend, "lsm");
-  EXPECT_NE(guard(guards, "mounts").note.find("lsm_cgroup"), std::string::npos);
+// lsm_cgroup is probed but never a backend: the host guards load only the LSM object attached
+// host-wide (HostGuard::loads), so a kernel with lsm_cgroup and no plain BPF-LSM falls back.
+TEST(ProbeBackends, LsmCgroupAloneIsNeverChosen) {
+  auto with_lsm = choose_backends(with({"bpf_lsm", "lsm_cgroup"}));
+  EXPECT_EQ(backend(with_lsm, "mounts"), "lsm");
+  auto without = choose_backends(with({"lsm_cgroup", "tracepoint", "tp_btf"}));
+  EXPECT_EQ(backend(without, "mounts"), "tracepoint");
+  EXPECT_EQ(backend(without, "capabilities"), "tp_btf");
+  EXPECT_EQ(backend(without, "raw-sockets"), "unavailable");
+  for (auto features : {with({"lsm_cgroup"}), with({"bpf_lsm", "lsm_cgroup"})})
+    for (const auto& g : choose_backends(features))
+      EXPECT_NE(g.backend, Backend::LsmCgroup) << guard_name(g.guard);
 }
 
 TEST(ProbeBackends, WithoutSendSignalTheFallbackOnlyDetects) {
@@ -92,8 +104,8 @@ TEST(ProbeBackends, WithoutSendSignalTheFallbackOnlyDetects) {
 
 TEST(ProbeBackends, AMissingFeatureCountsAsUnavailable) {
   auto guards = choose_backends({{"tp_btf", true, ""}});
-  EXPECT_EQ(guard(guards, "capabilities").backend, "tp_btf");
-  EXPECT_EQ(guard(guards, "mounts").backend, "unavailable");
+  EXPECT_EQ(backend(guards, "capabilities"), "tp_btf");
+  EXPECT_EQ(backend(guards, "mounts"), "unavailable");
 }
 
 }  // namespace

@@ -21,8 +21,8 @@ Report sample() {
        "BPF trampolines; LSM programs unavailable)"},
   };
   r.guards = {
-      {"network", "cgroup_sock_addr+cgroup_skb", "prevention", ""},
-      {"mounts", "tracepoint", "detection (+kill)", "the mount may still happen."},
+      {Guard::Network, Backend::CgroupSockAddrSkb, "prevention", ""},
+      {Guard::Mounts, Backend::Tracepoint, "detection (+kill)", "the mount may still happen."},
   };
   return r;
 }
@@ -32,9 +32,9 @@ TEST(ProbeReport, HasAndGuardLookups) {
   EXPECT_TRUE(r.has("cgroup_skb"));
   EXPECT_FALSE(r.has("bpf_lsm"));
   EXPECT_FALSE(r.has("no_such_feature"));
-  ASSERT_NE(r.guard("mounts"), nullptr);
-  EXPECT_EQ(r.guard("mounts")->backend, "tracepoint");
-  EXPECT_EQ(r.guard("nope"), nullptr);
+  ASSERT_NE(r.guard(Guard::Mounts), nullptr);
+  EXPECT_EQ(r.guard(Guard::Mounts)->backend, Backend::Tracepoint);
+  EXPECT_EQ(r.guard(Guard::Bpf), nullptr);
 }
 
 TEST(ProbeReport, TextShowsKernelFeaturesMatrixAndNotes) {

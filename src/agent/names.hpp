@@ -1,0 +1,33 @@
+// What the consumer thread needs to name ids, shared with the main thread that re-scans.
+#pragma once
+
+#include <mutex>
+#include <utility>
+
+#include "guardrail/events/events.hpp"
+
+namespace guardrail::agent {
+
+// A new table is merged over the old one: ids are never reused, so the name of a workload that
+// just went away still names its last events.
+class Names {
+ public:
+  void set(events::NameTable table) {
+    std::lock_guard lock(mutex_);
+    if (table_.workloads.size() > 100000) table_.workloads.clear();  // bound the history
+    for (auto& [id, name] : table.workloads) table_.workloads[id] = std::move(name);
+    table_.zones = std::move(table.zones);
+    table_.policy = std::move(table.policy);
+  }
+  template <typename F>
+  auto with(F&& f) const {
+    std::lock_guard lock(mutex_);
+    return f(table_);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  events::NameTable table_;
+};
+
+}  // namespace guardrail::agent

@@ -1,0 +1,93 @@
+#include "report.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace guardrail::agent {
+
+std::set<Guard> requested_host_guards(const policy::Policy& policy) {
+  std::set<Guard> out;
+  for (const auto& z : policy.zones) {
+    const auto& g = z.guards;
+    if (g.capabilities != policy::Action::None) out.insert(Guard::Capabilities);
+    if (g.raw_sockets != policy::Action::None) out.insert(Guard::RawSockets);
+    if (g.mounts != policy::Action::None) out.insert(Guard::Mounts);
+    if (g.runtime_sockets != policy::Action::None) out.insert(Guard::RuntimeSockets);
+    if (g.bpf != policy::Action::None) out.insert(Guard::Bpf);
+  }
+  return out;
+}
+
+std::vector<probe::GuardBackend> running_backends(const probe::Report& report,
+                                                  const HostGuard* host,
+                                                  const std::string& host_failure,
+                                                  const std::set<Guard>& requested) {
+  std::vector<probe::GuardBackend> out;
+  for (const auto& g : report.guards) {
+    if (g.guard == Guard::Network) {
+      out.push_back(g);
+    } else if (!requested.contains(g.guard)) {
+      out.push_back({g.guard, Backend::NotEnforced, "none", "no zone of the policy guards it"});
+    } else if (!host) {
+      out.push_back({g.guard, Backend::Unavailable, "none", host_failure});
+    } else {
+      for (const auto& running : host->backends())
+        if (running.guard == g.guard) out.push_back(running);
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::size_t> workloads_per_zone(const policy::Policy& policy,
+                                                      const discovery::Discovered& found) {
+  std::map<std::string, std::size_t> counts;
+  for (const auto& z : policy.zones) counts[z.name] = 0;
+  for (const auto& b : found.bindings) counts[b.zone]++;
+  return counts;
+}
+
+events::NameTable name_table(const policy::CompiledPolicy& compiled) {
+  return {compiled.name, compiled.zone_names, compiled.workload_names};
+}
+
+void report_identified(
+    const std::map<std::string, docker::ContainerWatch::Clock::time_point>& started,
+    const discovery::Discovered& found, Metrics& metrics) {
+  const auto now = docker::ContainerWatch::Clock::now();
+  for (const auto& [id, at] : started) {
+    const bool bound = std::ranges::any_of(
+        found.bindings, [&](const auto& b) { return b.cgroup_path.find(id) != std::string::npos; });
+    if (!bound) continue;
+    const double seconds = std::chrono::duration<double>(now - at).count();
+    metrics.observe_identify(seconds);
+    spdlog::info("container {} identified {:.1f} ms after its start event", id.substr(0, 12),
+                 seconds * 1e3);
+  }
+}
+
+void print_summary(const AgentOptions& options, const policy::Policy& policy,
+                   const policy::CompiledPolicy& compiled, const discovery::Discovered& found,
+                   const std::vector<probe::GuardBackend>& guards, const std::string& cgroup_root) {
+  spdlog::info("enforcing policy '{}' from {} ({} mode): {} zones, {} workload cgroups, {} rules",
+               policy.name, options.policy_file,
+               compiled.mode == policy::Mode::Audit ? "audit" : "enforce", policy.zones.size(),
+               found.bindings.size(), compiled.rule_count());
+  for (const auto& [zone, count] : workloads_per_zone(policy, found))
+    spdlog::info("  zone {}: {} workload cgroups", zone, count);
+  for (const auto& b : found.bindings)
+    spdlog::info("  workload {} in {}: {} ({} addresses)",
+                 b.workload.empty() ? b.zone + ":" + b.cgroup_path : b.workload, b.zone,
+                 cgroup_root + b.cgroup_path, b.addresses.size());
+  for (const auto& g : guards)
+    spdlog::info("  guard {}: backend {} ({}){}{}", guard_name(g.guard), backend_name(g.backend),
+                 g.guarantee, g.note.empty() ? "" : ": ", g.note);
+  if (found.bindings.empty())
+    spdlog::info("  no cgroup matches the policy's selectors yet; re-scanning every {}s",
+                 options.rescan_seconds);
+  spdlog::info("alerts: {}; metrics: http://{}/metrics",
+               options.alerts == "-" ? "stdout" : options.alerts, options.metrics_address);
+}
+
+}  // namespace guardrail::agent

@@ -1,0 +1,32 @@
+// SIGINT, SIGTERM and SIGHUP, turned into a readable fd. A handler rather than a blocked-signal
+// wait: library threads (civetweb's, behind /metrics) reset their signal masks, so a
+// process-directed signal may land on any thread.
+#pragma once
+
+#include "guardrail/util/result.hpp"
+#include "guardrail/util/unique_fd.hpp"
+
+namespace guardrail::agent {
+
+class SignalInbox {
+ public:
+  struct Received {
+    bool stop = false;    // SIGINT or SIGTERM
+    bool reopen = false;  // SIGHUP
+    bool rescan = false;  // poke(): something changed, scan now
+    int stop_signal = 0;
+  };
+
+  static Result<SignalInbox> install();
+  // Wakes wait() from any thread, asking for a re-scan.
+  static void poke();
+  // What arrived within timeout_ms (nothing when the time passed quietly).
+  Received wait(int timeout_ms);
+
+ private:
+  explicit SignalInbox(UniqueFd fd) : fd_(std::move(fd)) {}
+  static void on_signal(int sig);
+  UniqueFd fd_;
+};
+
+}  // namespace guardrail::agent

@@ -1,0 +1,57 @@
+// The re-scan: what discovery finds now (cgroups, containers, their posture), with stable ids
+// for anonymous workloads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "guardrail/discovery/discovery.hpp"
+#include "guardrail/docker/watch.hpp"
+#include "guardrail/policy/compile.hpp"
+#include "guardrail/policy/model.hpp"
+#include "guardrail/posture/watch.hpp"
+#include "guardrail/util/result.hpp"
+
+namespace guardrail::agent {
+
+// Stable ids for anonymous workloads, by cgroup id; never reused once a cgroup is gone, so an
+// event in flight while the policy changes is still named right.
+class AnonymousIds {
+ public:
+  explicit AnonymousIds(std::uint32_t first) : next_(first) {}
+  std::uint32_t id_of(std::uint64_t cgroup_id);
+  void forget_all_but(const std::vector<policy::WorkloadBinding>& bound);
+
+ private:
+  std::map<std::uint64_t, std::uint32_t> ids_;
+  std::uint32_t next_;
+};
+
+class WorkloadScan {
+ public:
+  // containers: null without Docker discovery. The references must outlive the scan.
+  WorkloadScan(const policy::Policy& policy, std::string cgroup_root,
+               docker::ContainerWatch* containers);
+
+  // From now on each scan assesses the containers it lists and marks the quarantined ones.
+  void watch_posture(posture::PostureWatch* posture) { posture_ = posture; }
+
+  Result<discovery::Discovered> scan();
+
+ private:
+  void assess_posture(const std::vector<docker::Container>& listed);
+
+  const policy::Policy& policy_;
+  std::string cgroup_root_;
+  docker::ContainerWatch* containers_;
+  posture::PostureWatch* posture_ = nullptr;
+  AnonymousIds ids_;
+};
+
+// Whether two scans found the same workloads (ids, zones, addresses, quarantine, attach points):
+// nothing to recompile.
+bool same_bindings(const discovery::Discovered& a, const discovery::Discovered& b);
+
+}  // namespace guardrail::agent
