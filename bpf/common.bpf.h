@@ -45,30 +45,30 @@ const volatile struct {
  * whole, never half applied. The owner object creates both sets; the others only declare the
  * outer map, whose fd the loader hands them.
  */
-#define POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags)                           \
-	struct name##_set {                                                                        \
-		__uint(type, map_type);                                                            \
-		__uint(max_entries, max);                                                          \
-		__uint(map_flags, flags);                                                          \
-		__type(key, key_type);                                                             \
-		__type(value, value_type);                                                         \
+#define POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags) \
+	struct name##_set {                                              \
+		__uint(type, map_type);                                  \
+		__uint(max_entries, max);                                \
+		__uint(map_flags, flags);                                \
+		__type(key, key_type);                                   \
+		__type(value, value_type);                               \
 	}
-#define POLICY_MAP_OUTER(name)                                                                     \
-	struct {                                                                                   \
-		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                                          \
-		__uint(max_entries, 2);                                                            \
-		__type(key, __u32);                                                                \
-		__array(values, struct name##_set);                                                \
+#define POLICY_MAP_OUTER(name)                            \
+	struct {                                          \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); \
+		__uint(max_entries, 2);                   \
+		__type(key, __u32);                       \
+		__array(values, struct name##_set);       \
 	} name SEC(".maps")
 #ifdef GR_MAPS_OWNER
-#define POLICY_MAP(name, map_type, max, key_type, value_type, flags)                               \
-	POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags);                          \
-	struct name##_set name##_0 SEC(".maps");                                                   \
-	struct name##_set name##_1 SEC(".maps");                                                   \
+#define POLICY_MAP(name, map_type, max, key_type, value_type, flags)      \
+	POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags); \
+	struct name##_set name##_0 SEC(".maps");                          \
+	struct name##_set name##_1 SEC(".maps");                          \
 	POLICY_MAP_OUTER(name) = { .values = { &name##_0, &name##_1 } }
 #else
-#define POLICY_MAP(name, map_type, max, key_type, value_type, flags)                               \
-	POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags);                          \
+#define POLICY_MAP(name, map_type, max, key_type, value_type, flags)      \
+	POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags); \
 	POLICY_MAP_OUTER(name)
 #endif
 

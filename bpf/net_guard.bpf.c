@@ -284,9 +284,9 @@ static __always_inline void report(__u16 type, __u8 backend, __u8 direction, __u
 	ev->zone_id = self->zone_id;
 	ev->peer_workload_id = peer->workload_id;
 	ev->peer_zone_id = peer->zone_id;
-	ev->rule = (self->flags & GR_WL_QUARANTINE)		     ? GR_RULE_QUARANTINE
-		   : ((self->flags | peer->flags) & GR_WL_EXCLUSIVE) ? GR_RULE_ISOLATION
-								     : GR_RULE_DEFAULT_DENY;
+	ev->rule = (self->flags & GR_WL_QUARANTINE)		   ? GR_RULE_QUARANTINE :
+		   ((self->flags | peer->flags) & GR_WL_EXCLUSIVE) ? GR_RULE_ISOLATION :
+								     GR_RULE_DEFAULT_DENY;
 	ev->verdict = (self->flags & GR_WL_AUDIT) ? GR_VERDICT_AUDITED : GR_VERDICT_BLOCKED;
 	ev->backend = backend;
 	ev->direction = direction;
@@ -357,8 +357,8 @@ static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, _
 	report(type, GR_BACKEND_CGROUP_SOCK_ADDR, GR_DIR_EGRESS, bpf_get_current_cgroup_id(), &self,
 	       &peer, &t, true);
 	if ((self.flags & GR_WL_AUDIT) && ctx->sk) {
-		__u8 *mark =
-		    bpf_sk_storage_get(&audited_sockets, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		__u8 *mark = bpf_sk_storage_get(&audited_sockets, ctx->sk, 0,
+						BPF_SK_STORAGE_GET_F_CREATE);
 		if (mark)
 			*mark = 1;
 	}
@@ -384,7 +384,10 @@ int guard_sendmsg4(struct bpf_sock_addr *ctx)
 }
 
 SEC("cgroup/sendmsg6")
-int guard_sendmsg6(struct bpf_sock_addr *ctx) { return guard_sock_addr(ctx, true, GR_EV_NET_SEND); }
+int guard_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return guard_sock_addr(ctx, true, GR_EV_NET_SEND);
+}
 
 /* ---- cgroup_skb --------------------------------------------------------------------------- */
 
@@ -469,8 +472,8 @@ static __always_inline int guard_skb(struct __sk_buff *skb, bool ingress)
 		return VERDICT_DENY;
 	struct party self = party_of(workload_of_skb(&pol, skb));
 	struct party peer = identify(&pol, ingress ? t.saddr : t.daddr);
-	bool permitted = ingress ? ingress_permitted(&pol, &self, &peer, &t)
-				 : egress_permitted(&pol, &self, &peer, &t, true);
+	bool permitted = ingress ? ingress_permitted(&pol, &self, &peer, &t) :
+				   egress_permitted(&pol, &self, &peer, &t, true);
 	if (permitted || audit_already_reported(skb, &t, &self, &peer, ingress))
 		return VERDICT_ALLOW;
 
@@ -478,15 +481,21 @@ static __always_inline int guard_skb(struct __sk_buff *skb, bool ingress)
 	/* Two workloads of one zone never talk: if it got here, the sender's hooks were bypassed.
 	 */
 	if (ingress)
-		type = peer.workload_id && peer.zone_id == self.zone_id ? GR_EV_EAST_WEST_BYPASS
-									: GR_EV_NET_INGRESS;
+		type = peer.workload_id && peer.zone_id == self.zone_id ? GR_EV_EAST_WEST_BYPASS :
+									  GR_EV_NET_INGRESS;
 	report(type, GR_BACKEND_CGROUP_SKB, ingress ? GR_DIR_INGRESS : GR_DIR_EGRESS,
 	       bpf_skb_cgroup_id(skb), &self, &peer, &t, false);
 	return refuse(&self);
 }
 
 SEC("cgroup_skb/egress")
-int guard_egress(struct __sk_buff *skb) { return guard_skb(skb, false); }
+int guard_egress(struct __sk_buff *skb)
+{
+	return guard_skb(skb, false);
+}
 
 SEC("cgroup_skb/ingress")
-int guard_ingress(struct __sk_buff *skb) { return guard_skb(skb, true); }
+int guard_ingress(struct __sk_buff *skb)
+{
+	return guard_skb(skb, true);
+}
