@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * What every Guardrail BPF object shares: the maps the agent fills (defined in net_guard, the
- * owner, and reused by fd in the other objects), the workload lookup and event submission.
+ * owner, and reused by fd in the other objects), the policy state and the workload lookup.
+ * Events are in events.bpf.h.
  * Include after defining GR_MAPS_OWNER in exactly one object.
  */
 #ifndef GUARDRAIL_COMMON_BPF_H
@@ -15,6 +16,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "guardrail.h"
+#include "events.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -23,10 +25,6 @@
 #define SOCK_RAW 3
 #define EPERM 1
 #define SIGKILL 9
-
-/* Set by the loader before load: wake the consumer only once this much data is unread; below
- * it the consumer's short poll timeout picks records up (each wakeup costs microseconds). */
-const volatile __u64 wakeup_bytes = 0;
 
 /* Every shared key and value type in full in BTF: libbpf sizes a map's key and value from BTF,
  * and clang emits a type that an object only names through a pointer as a bare forward
@@ -45,30 +43,30 @@ const volatile struct {
  * whole, never half applied. The owner object creates both sets; the others only declare the
  * outer map, whose fd the loader hands them.
  */
-#define POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags)                           \
-	struct name##_set {                                                                        \
-		__uint(type, map_type);                                                            \
-		__uint(max_entries, max);                                                          \
-		__uint(map_flags, flags);                                                          \
-		__type(key, key_type);                                                             \
-		__type(value, value_type);                                                         \
+#define POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags) \
+	struct name##_set {                                              \
+		__uint(type, map_type);                                  \
+		__uint(max_entries, max);                                \
+		__uint(map_flags, flags);                                \
+		__type(key, key_type);                                   \
+		__type(value, value_type);                               \
 	}
-#define POLICY_MAP_OUTER(name)                                                                     \
-	struct {                                                                                   \
-		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                                          \
-		__uint(max_entries, 2);                                                            \
-		__type(key, __u32);                                                                \
-		__array(values, struct name##_set);                                                \
+#define POLICY_MAP_OUTER(name)                            \
+	struct {                                          \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); \
+		__uint(max_entries, 2);                   \
+		__type(key, __u32);                       \
+		__array(values, struct name##_set);       \
 	} name SEC(".maps")
 #ifdef GR_MAPS_OWNER
-#define POLICY_MAP(name, map_type, max, key_type, value_type, flags)                               \
-	POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags);                          \
-	struct name##_set name##_0 SEC(".maps");                                                   \
-	struct name##_set name##_1 SEC(".maps");                                                   \
+#define POLICY_MAP(name, map_type, max, key_type, value_type, flags)      \
+	POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags); \
+	struct name##_set name##_0 SEC(".maps");                          \
+	struct name##_set name##_1 SEC(".maps");                          \
 	POLICY_MAP_OUTER(name) = { .values = { &name##_0, &name##_1 } }
 #else
-#define POLICY_MAP(name, map_type, max, key_type, value_type, flags)                               \
-	POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags);                          \
+#define POLICY_MAP(name, map_type, max, key_type, value_type, flags)      \
+	POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags); \
 	POLICY_MAP_OUTER(name)
 #endif
 
@@ -87,25 +85,6 @@ struct {
 	__type(value, struct gr_policy_state);
 } policy_state SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, GR_DEFAULT_RINGBUF_BYTES);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, GR_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-static __always_inline void count_stat(__u32 index)
-{
-	__u64 *value = bpf_map_lookup_elem(&stats, &index);
-	if (value)
-		*value += 1;
-}
-
 /* The policy state, read once per invocation so one invocation judges by one policy. */
 static __always_inline bool read_policy_state(struct gr_policy_state *out)
 {
@@ -123,12 +102,35 @@ static __always_inline void *active(void *outer, __u32 set)
 	return bpf_map_lookup_elem(outer, &set);
 }
 
-/* The workload that owns the calling task's cgroup: the cgroup itself, else its ancestor at
- * each level where workload cgroups sit, deepest first. A task that is no workload's costs one
- * lookup per such level (usually one or two). */
-static __always_inline struct gr_workload *workload_of_task(void *workloads_map, __u32 levels)
+/* Where a workload lookup starts: the calling task's cgroup, or the cgroup of the socket that
+ * owns a packet (cgroup_skb also runs in softirq context, where the current task is anybody's).
+ * Callers pass a constant, so each program keeps only the helpers its type may call. */
+enum cgroup_origin {
+	CGROUP_OF_TASK,
+	CGROUP_OF_SKB,
+};
+
+static __always_inline __u64 origin_cgroup_id(enum cgroup_origin origin, struct __sk_buff *skb)
 {
-	__u64 id = bpf_get_current_cgroup_id();
+	return origin == CGROUP_OF_SKB ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
+}
+
+/* The id of the origin's ancestor at `level` (the root is level 0); 0 above the cgroup itself. */
+static __always_inline __u64 origin_ancestor_id(enum cgroup_origin origin, struct __sk_buff *skb,
+						int level)
+{
+	return origin == CGROUP_OF_SKB ? bpf_skb_ancestor_cgroup_id(skb, level) :
+					 bpf_get_current_ancestor_cgroup_id(level);
+}
+
+/* The workload that owns the origin's cgroup: the cgroup itself, else its ancestor at each level
+ * where workload cgroups sit, deepest first. A cgroup that is no workload's costs one lookup per
+ * such level (usually one or two). */
+static __always_inline struct gr_workload *workload_of_cgroup(void *workloads_map, __u32 levels,
+							      enum cgroup_origin origin,
+							      struct __sk_buff *skb)
+{
+	__u64 id = origin_cgroup_id(origin, skb);
 	struct gr_workload *w = bpf_map_lookup_elem(workloads_map, &id);
 
 	if (w || !levels)
@@ -136,7 +138,7 @@ static __always_inline struct gr_workload *workload_of_task(void *workloads_map,
 	for (int level = GR_MAX_CGROUP_DEPTH; level >= 1; level--) {
 		if (!(levels & (1u << level)))
 			continue;
-		id = bpf_get_current_ancestor_cgroup_id(level);
+		id = origin_ancestor_id(origin, skb, level);
 		if (!id)
 			continue;
 		w = bpf_map_lookup_elem(workloads_map, &id);
@@ -146,13 +148,17 @@ static __always_inline struct gr_workload *workload_of_task(void *workloads_map,
 	return NULL;
 }
 
-/* Submits without waking the consumer until enough is unread: see wakeup_bytes. */
-static __always_inline void submit_event(void *event)
+/* The workload of the calling task (hooks that run in the task's context). */
+static __always_inline struct gr_workload *workload_of_task(void *workloads_map, __u32 levels)
 {
-	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	return workload_of_cgroup(workloads_map, levels, CGROUP_OF_TASK, NULL);
+}
 
-	count_stat(GR_STAT_EVENTS_SUBMITTED);
-	bpf_ringbuf_submit(event, unread >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+/* The workload of the socket that owns the packet (cgroup_skb). */
+static __always_inline struct gr_workload *workload_of_skb(void *workloads_map, __u32 levels,
+							   struct __sk_buff *skb)
+{
+	return workload_of_cgroup(workloads_map, levels, CGROUP_OF_SKB, skb);
 }
 
 #endif /* GUARDRAIL_COMMON_BPF_H */

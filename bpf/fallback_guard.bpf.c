@@ -104,7 +104,7 @@ int guard_connect_unix(struct bpf_sock_addr *ctx)
 	if (!sockets || !bpf_map_lookup_elem(sockets, &key))
 		return 1;
 	struct gr_host_event *ev =
-	    new_host_event(GR_EV_RUNTIME_SOCKET, GR_BACKEND_CGROUP_CONNECT_UNIX, &s);
+		new_host_event(GR_EV_RUNTIME_SOCKET, GR_BACKEND_CGROUP_CONNECT_UNIX, &s);
 	if (ev) {
 		ev->family = AF_UNIX;
 		__builtin_memcpy(ev->path, key.path, sizeof(key.path));

@@ -23,8 +23,8 @@
 #define GR_WORKLOAD_ID_BASE 1024
 
 /* gr_workload.flags and gr_identity.flags */
-#define GR_WL_AUDIT (1u << 0)     /* evaluate and alert, never block */
-#define GR_WL_EXCLUSIVE (1u << 1) /* zone-wide rules do not apply; only rules naming it */
+#define GR_WL_AUDIT (1u << 0)	   /* evaluate and alert, never block */
+#define GR_WL_EXCLUSIVE (1u << 1)  /* zone-wide rules do not apply; only rules naming it */
 #define GR_WL_QUARANTINE (1u << 2) /* failed a required posture check: no network but loopback */
 
 /* Map sizes: the agent may raise them before load; these are the defaults. */
@@ -75,8 +75,8 @@ struct gr_identity {
 };
 
 struct gr_port_range {
-	__u16 lo; /* inclusive, host byte order */
-	__u16 hi; /* inclusive, host byte order */
+	__u16 lo;   /* inclusive, host byte order */
+	__u16 hi;   /* inclusive, host byte order */
 	__u8 proto; /* GR_PROTO_* */
 	__u8 reserved[3];
 };
@@ -109,25 +109,25 @@ struct gr_zone_ip_key {
 #define GR_EVENT_VERSION 1
 
 enum gr_event_type {
-	GR_EV_NET_CONNECT = 1, /* connect() refused by cgroup/connect4,6 */
-	GR_EV_NET_SEND = 2,    /* sendmsg() refused by cgroup/sendmsg4,6 */
-	GR_EV_NET_EGRESS = 3,  /* packet dropped by cgroup_skb/egress */
-	GR_EV_NET_INGRESS = 4, /* packet dropped by cgroup_skb/ingress */
+	GR_EV_NET_CONNECT = 1,	    /* connect() refused by cgroup/connect4,6 */
+	GR_EV_NET_SEND = 2,	    /* sendmsg() refused by cgroup/sendmsg4,6 */
+	GR_EV_NET_EGRESS = 3,	    /* packet dropped by cgroup_skb/egress */
+	GR_EV_NET_INGRESS = 4,	    /* packet dropped by cgroup_skb/ingress */
 	GR_EV_EAST_WEST_BYPASS = 5, /* workload-to-workload traffic inside one zone reached the
 				       receiver: the sender's egress hooks did not stop it */
-	GR_EV_CAPABILITY = 6,      /* a denied capability was asked for (or used, on tp_btf) */
-	GR_EV_RAW_SOCKET = 7,      /* a raw (SOCK_RAW) or packet (AF_PACKET) socket */
-	GR_EV_MOUNT = 8,           /* any new mount: mount(2), fsopen/fsmount, open_tree, move_mount */
-	GR_EV_RUNTIME_SOCKET = 9,  /* a connect to a container runtime's socket */
-	GR_EV_BPF = 10,            /* the bpf() syscall from a workload */
+	GR_EV_CAPABILITY = 6,	    /* a denied capability was asked for (or used, on tp_btf) */
+	GR_EV_RAW_SOCKET = 7,	    /* a raw (SOCK_RAW) or packet (AF_PACKET) socket */
+	GR_EV_MOUNT = 8,	    /* any new mount: mount(2), fsmount, open_tree, move_mount */
+	GR_EV_RUNTIME_SOCKET = 9,   /* a connect to a container runtime's socket */
+	GR_EV_BPF = 10,		    /* the bpf() syscall from a workload */
 	GR_EV_TYPE_MAX = 11,
 };
 
 enum gr_verdict {
-	GR_VERDICT_BLOCKED = 1,  /* prevented in the kernel */
-	GR_VERDICT_AUDITED = 2,  /* audit mode: allowed, reported */
+	GR_VERDICT_BLOCKED = 1,	 /* prevented in the kernel */
+	GR_VERDICT_AUDITED = 2,	 /* audit mode: allowed, reported */
 	GR_VERDICT_DETECTED = 3, /* the backend can only observe: it happened */
-	GR_VERDICT_KILLED = 4,   /* observed, and the process was sent SIGKILL */
+	GR_VERDICT_KILLED = 4,	 /* observed, and the process was sent SIGKILL */
 };
 
 enum gr_backend {
@@ -150,8 +150,8 @@ enum gr_direction {
 /* Why the verdict was what it was. */
 enum gr_rule {
 	GR_RULE_DEFAULT_DENY = 0, /* no flow or egress rule allows it */
-	GR_RULE_ISOLATION = 1,    /* an exclusive workload: only rules naming it apply */
-	GR_RULE_QUARANTINE = 2,   /* the workload is quarantined for its posture */
+	GR_RULE_ISOLATION = 1,	  /* an exclusive workload: only rules naming it apply */
+	GR_RULE_QUARANTINE = 2,	  /* the workload is quarantined for its posture */
 };
 
 struct gr_event_header {
@@ -168,19 +168,19 @@ struct gr_event_header {
 struct gr_net_event {
 	struct gr_event_header hdr;
 	__u64 cgroup_id;
-	__u32 pid;  /* tgid of the caller; 0 for ingress (softirq context has no caller) */
+	__u32 pid; /* tgid of the caller; 0 for ingress (softirq context has no caller) */
 	__u32 tid;
 	char comm[GR_COMM_LEN];
 	__u32 workload_id; /* the workload the hook acted for */
 	__u32 zone_id;
 	__u32 peer_workload_id; /* 0 when the peer is no workload */
-	__u32 peer_zone_id;     /* GR_IDENTITY_WORLD when the peer is outside every zone */
-	__u32 rule;             /* enum gr_rule */
-	__u8 verdict;           /* enum gr_verdict */
-	__u8 backend;           /* enum gr_backend */
-	__u8 direction;         /* enum gr_direction */
-	__u8 family;            /* AF_INET or AF_INET6 */
-	__u8 protocol;          /* GR_PROTO_* */
+	__u32 peer_zone_id;	/* GR_IDENTITY_WORLD when the peer is outside every zone */
+	__u32 rule;		/* enum gr_rule */
+	__u8 verdict;		/* enum gr_verdict */
+	__u8 backend;		/* enum gr_backend */
+	__u8 direction;		/* enum gr_direction */
+	__u8 family;		/* AF_INET or AF_INET6 */
+	__u8 protocol;		/* GR_PROTO_* */
 	__u8 reserved[3];
 	__u16 sport;
 	__u16 dport;
@@ -209,7 +209,7 @@ enum gr_host_guard {
 };
 
 struct gr_host_policy {
-	__u64 denied_caps;            /* bit n: capability n (capabilities(7) numbers) */
+	__u64 denied_caps;	     /* bit n: capability n (capabilities(7) numbers) */
 	__u8 action[GR_HOST_GUARDS]; /* enum gr_action, indexed by enum gr_host_guard */
 	__u8 reserved[3];
 };
@@ -232,7 +232,7 @@ struct gr_unix_path_key {
 };
 
 enum gr_mount_op {
-	GR_MOUNT_OP_MOUNT = 1,      /* mount(2): new, bind, remount, move */
+	GR_MOUNT_OP_MOUNT = 1, /* mount(2): new, bind, remount, move */
 	GR_MOUNT_OP_FSOPEN = 2,
 	GR_MOUNT_OP_FSCONFIG = 3,
 	GR_MOUNT_OP_FSMOUNT = 4,
@@ -258,17 +258,17 @@ struct gr_host_event {
 	__u8 backend; /* enum gr_backend */
 	__u8 reserved[2];
 	__s32 capability; /* GR_EV_CAPABILITY */
-	__u32 family;     /* GR_EV_RAW_SOCKET */
+	__u32 family;	  /* GR_EV_RAW_SOCKET */
 	__u32 type;
 	__u32 protocol;
-	__u32 op;         /* GR_EV_MOUNT: enum gr_mount_op; GR_EV_BPF: the bpf command */
-	__u64 flags;      /* GR_EV_MOUNT: mount flags */
-	__u64 ino;        /* GR_EV_RUNTIME_SOCKET (LSM backend) */
+	__u32 op;    /* GR_EV_MOUNT: enum gr_mount_op; GR_EV_BPF: the bpf command */
+	__u64 flags; /* GR_EV_MOUNT: mount flags */
+	__u64 ino;   /* GR_EV_RUNTIME_SOCKET (LSM backend) */
 	__u32 dev;
 	__u32 reserved2;
-	char path[GR_HOST_PATH_LEN];     /* mount target, socket path */
+	char path[GR_HOST_PATH_LEN];	 /* mount target, socket path */
 	char source[GR_HOST_SOURCE_LEN]; /* mount source */
-	char fstype[GR_FSTYPE_LEN];      /* mount filesystem type */
+	char fstype[GR_FSTYPE_LEN];	 /* mount filesystem type */
 };
 
 /* Per-CPU counters (map `stats`, PERCPU_ARRAY indexed by these). */

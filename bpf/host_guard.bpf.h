@@ -48,22 +48,12 @@ static __always_inline bool subject_of_task(enum gr_host_guard guard, struct sub
 static __always_inline struct gr_host_event *new_host_event(__u16 type, __u8 backend,
 							    const struct subject *s)
 {
-	struct gr_host_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	struct gr_host_event *ev = reserve_event(type, sizeof(*ev));
 
-	if (!ev) {
-		count_stat(GR_STAT_EVENTS_LOST);
+	if (!ev)
 		return NULL;
-	}
-	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->hdr.type = type;
-	ev->hdr.version = GR_EVENT_VERSION;
-	ev->hdr.size = sizeof(*ev);
-	ev->hdr.ts_ns = bpf_ktime_get_boot_ns();
 	ev->cgroup_id = bpf_get_current_cgroup_id();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	ev->pid = pid_tgid >> 32;
-	ev->tid = (__u32)pid_tgid;
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	read_caller(&ev->pid, &ev->tid, ev->comm);
 	ev->workload_id = s->workload.workload_id;
 	ev->zone_id = s->workload.zone_id;
 	ev->backend = backend;

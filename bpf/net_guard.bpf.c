@@ -219,28 +219,6 @@ static __always_inline bool ingress_permitted(const struct policy *pol, const st
 	return egress_allows(pol, self->zone_id, t->saddr, proto, t->sport);
 }
 
-/* As workload_of_task, for the socket that owns the packet. */
-static __always_inline struct gr_workload *workload_of_skb(const struct policy *pol,
-							   struct __sk_buff *skb)
-{
-	__u64 id = bpf_skb_cgroup_id(skb);
-	struct gr_workload *w = bpf_map_lookup_elem(pol->workloads, &id);
-
-	if (w)
-		return w;
-	for (int level = GR_MAX_CGROUP_DEPTH; level >= 1; level--) {
-		if (!(pol->levels & (1u << level)))
-			continue;
-		id = bpf_skb_ancestor_cgroup_id(skb, level);
-		if (!id)
-			continue;
-		w = bpf_map_lookup_elem(pol->workloads, &id);
-		if (w)
-			return w;
-	}
-	return NULL;
-}
-
 /* A miss means a socket under an attached cgroup that the maps do not (yet) name: fail closed,
  * enforcing, with no rule able to allow it. */
 static __always_inline struct party party_of(const struct gr_workload *w)
@@ -259,40 +237,25 @@ static __always_inline void report(__u16 type, __u8 backend, __u8 direction, __u
 				   const struct party *self, const struct party *peer,
 				   const struct tuple *t, bool with_task)
 {
-	struct gr_net_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	struct gr_net_event *ev = reserve_event(type, sizeof(*ev));
 
-	if (!ev) {
-		count_stat(GR_STAT_EVENTS_LOST);
+	if (!ev)
 		return;
-	}
-	ev->hdr.type = type;
-	ev->hdr.version = GR_EVENT_VERSION;
-	ev->hdr.size = sizeof(*ev);
-	ev->hdr.ts_ns = bpf_ktime_get_boot_ns();
 	ev->cgroup_id = cgroup_id;
-	if (with_task) {
-		__u64 pid_tgid = bpf_get_current_pid_tgid();
-		ev->pid = pid_tgid >> 32;
-		ev->tid = (__u32)pid_tgid;
-		bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	} else {
-		ev->pid = 0;
-		ev->tid = 0;
-		__builtin_memset(ev->comm, 0, sizeof(ev->comm));
-	}
+	if (with_task) /* else no caller: pid, tid and comm stay zero */
+		read_caller(&ev->pid, &ev->tid, ev->comm);
 	ev->workload_id = self->workload_id;
 	ev->zone_id = self->zone_id;
 	ev->peer_workload_id = peer->workload_id;
 	ev->peer_zone_id = peer->zone_id;
-	ev->rule = (self->flags & GR_WL_QUARANTINE)		     ? GR_RULE_QUARANTINE
-		   : ((self->flags | peer->flags) & GR_WL_EXCLUSIVE) ? GR_RULE_ISOLATION
-								     : GR_RULE_DEFAULT_DENY;
+	ev->rule = (self->flags & GR_WL_QUARANTINE)		   ? GR_RULE_QUARANTINE :
+		   ((self->flags | peer->flags) & GR_WL_EXCLUSIVE) ? GR_RULE_ISOLATION :
+								     GR_RULE_DEFAULT_DENY;
 	ev->verdict = (self->flags & GR_WL_AUDIT) ? GR_VERDICT_AUDITED : GR_VERDICT_BLOCKED;
 	ev->backend = backend;
 	ev->direction = direction;
 	ev->family = t->family;
 	ev->protocol = t->protocol;
-	__builtin_memset(ev->reserved, 0, sizeof(ev->reserved));
 	ev->sport = t->sport;
 	ev->dport = t->dport;
 	__builtin_memcpy(ev->saddr, t->saddr, 16);
@@ -357,8 +320,8 @@ static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, _
 	report(type, GR_BACKEND_CGROUP_SOCK_ADDR, GR_DIR_EGRESS, bpf_get_current_cgroup_id(), &self,
 	       &peer, &t, true);
 	if ((self.flags & GR_WL_AUDIT) && ctx->sk) {
-		__u8 *mark =
-		    bpf_sk_storage_get(&audited_sockets, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		__u8 *mark = bpf_sk_storage_get(&audited_sockets, ctx->sk, 0,
+						BPF_SK_STORAGE_GET_F_CREATE);
 		if (mark)
 			*mark = 1;
 	}
@@ -384,7 +347,10 @@ int guard_sendmsg4(struct bpf_sock_addr *ctx)
 }
 
 SEC("cgroup/sendmsg6")
-int guard_sendmsg6(struct bpf_sock_addr *ctx) { return guard_sock_addr(ctx, true, GR_EV_NET_SEND); }
+int guard_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return guard_sock_addr(ctx, true, GR_EV_NET_SEND);
+}
 
 /* ---- cgroup_skb --------------------------------------------------------------------------- */
 
@@ -467,26 +433,32 @@ static __always_inline int guard_skb(struct __sk_buff *skb, bool ingress)
 		return VERDICT_ALLOW;
 	if (!load_policy(&pol))
 		return VERDICT_DENY;
-	struct party self = party_of(workload_of_skb(&pol, skb));
+	struct party self = party_of(workload_of_skb(pol.workloads, pol.levels, skb));
 	struct party peer = identify(&pol, ingress ? t.saddr : t.daddr);
-	bool permitted = ingress ? ingress_permitted(&pol, &self, &peer, &t)
-				 : egress_permitted(&pol, &self, &peer, &t, true);
+	bool permitted = ingress ? ingress_permitted(&pol, &self, &peer, &t) :
+				   egress_permitted(&pol, &self, &peer, &t, true);
 	if (permitted || audit_already_reported(skb, &t, &self, &peer, ingress))
 		return VERDICT_ALLOW;
 
 	__u16 type = GR_EV_NET_EGRESS;
-	/* Two workloads of one zone never talk: if it got here, the sender's hooks were bypassed.
-	 */
+	/* Two workloads of one zone never talk: if it got here, the sender's hooks were
+	 * bypassed. */
 	if (ingress)
-		type = peer.workload_id && peer.zone_id == self.zone_id ? GR_EV_EAST_WEST_BYPASS
-									: GR_EV_NET_INGRESS;
+		type = peer.workload_id && peer.zone_id == self.zone_id ? GR_EV_EAST_WEST_BYPASS :
+									  GR_EV_NET_INGRESS;
 	report(type, GR_BACKEND_CGROUP_SKB, ingress ? GR_DIR_INGRESS : GR_DIR_EGRESS,
 	       bpf_skb_cgroup_id(skb), &self, &peer, &t, false);
 	return refuse(&self);
 }
 
 SEC("cgroup_skb/egress")
-int guard_egress(struct __sk_buff *skb) { return guard_skb(skb, false); }
+int guard_egress(struct __sk_buff *skb)
+{
+	return guard_skb(skb, false);
+}
 
 SEC("cgroup_skb/ingress")
-int guard_ingress(struct __sk_buff *skb) { return guard_skb(skb, true); }
+int guard_ingress(struct __sk_buff *skb)
+{
+	return guard_skb(skb, true);
+}

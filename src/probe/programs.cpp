@@ -19,20 +19,17 @@
 #include <thread>
 #include <vector>
 
+#include "feature_probe.skel.h"
 #include "guardrail/probe/probe.hpp"
 #include "guardrail/util/unique_fd.hpp"
-#include "probe.skel.h"
-
-// The generated skeleton is `struct probe`, which namespace guardrail::probe would hide.
-using ProbeSkeleton = ::probe;
 
 namespace guardrail::probe {
 namespace {
 
 struct SkeletonDeleter {
-  void operator()(ProbeSkeleton* skel) const { probe__destroy(skel); }
+  void operator()(feature_probe* skel) const { feature_probe__destroy(skel); }
 };
-using Skeleton = std::unique_ptr<ProbeSkeleton, SkeletonDeleter>;
+using Skeleton = std::unique_ptr<feature_probe, SkeletonDeleter>;
 
 struct LinkDeleter {
   void operator()(bpf_link* link) const { bpf_link__destroy(link); }
@@ -111,7 +108,7 @@ enum class Hint { kNone, kLsm, kTracepoint };
 
 struct ProgramFeature {
   const char* name;
-  std::vector<std::string_view> programs;  // function names in probe.bpf.c
+  std::vector<std::string_view> programs;  // function names in feature_probe.bpf.c
   Attach attach;
   Hint hint;
   bool uses_ringbuf = false;
@@ -179,7 +176,7 @@ std::string with_hint(std::string reason, const std::string& hint) {
 
 // The section of the program libbpf reported as refused, from its captured messages
 // ("prog 'NAME': BPF program load failed: ..."); "" if none was named.
-std::string refused_section(const ProbeSkeleton& skel) {
+std::string refused_section(const feature_probe& skel) {
   for (auto it = LibbpfCapture::lines().rbegin(); it != LibbpfCapture::lines().rend(); ++it) {
     auto start = it->find("prog '");
     if (start == std::string::npos || it->find("fail") == std::string::npos) continue;
@@ -196,7 +193,7 @@ std::string refused_section(const ProbeSkeleton& skel) {
 Feature probe_one(const ProgramFeature& spec, const ScratchCgroup& cgroup) {
   Feature result{spec.name, false, ""};
   LibbpfCapture::lines().clear();
-  Skeleton skel(probe__open());
+  Skeleton skel(feature_probe__open());
   if (!skel) {
     result.reason = "skeleton open failed: " + errno_text(errno);
     return result;
@@ -217,7 +214,7 @@ Feature probe_one(const ProgramFeature& spec, const ScratchCgroup& cgroup) {
   // references would cost a map creation per feature for nothing.
   bpf_map__set_autocreate(skel->maps.probe_events, spec.uses_ringbuf);
 
-  if (int err = probe__load(skel.get()); err != 0) {
+  if (int err = feature_probe__load(skel.get()); err != 0) {
     std::string section = refused_section(*skel);
     result.reason = with_hint(
         (section.empty() ? sections : section) + ": program load refused: " + errno_text(err),

@@ -55,10 +55,10 @@ std::vector<GuardBackend> choose_backends(const std::vector<Feature>& features);
 // Building blocks of run_probe(), callable alone.
 // btf, cgroup2, bpffs, tracefs: files and mounts only, no privilege needed.
 std::vector<Feature> probe_system_features(const std::string& cgroup2_mount);
-// ringbuf and every program feature: loads (and attaches) the programs of probe.bpf.c. Needs
-// root. Cgroup programs are attached to a scratch child of cgroup2_mount, removed afterwards;
-// with cgroup2_mount empty they are only loaded. The syscall tracepoint's detach waits out an
-// RCU grace period (~80 ms), so it finishes on a detached background thread.
+// ringbuf and every program feature: loads (and attaches) the programs of feature_probe.bpf.c.
+// Needs root. Cgroup programs are attached to a scratch child of cgroup2_mount, removed
+// afterwards; with cgroup2_mount empty they are only loaded. The syscall tracepoint's detach
+// waits out an RCU grace period (~80 ms), so it finishes on a detached background thread.
 std::vector<Feature> probe_program_features(const std::string& cgroup2_mount);
 // Whether a file system of the given statfs magic is mounted at path.
 bool fs_mounted(const char* path, long magic);

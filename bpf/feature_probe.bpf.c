@@ -26,28 +26,49 @@ __u32 probe_kill_tgid;
 
 /* network guard: cgroup_skb */
 SEC("cgroup_skb/egress")
-int probe_cgroup_skb(struct __sk_buff *skb) { return 1; }
+int probe_cgroup_skb(struct __sk_buff *skb)
+{
+	return 1;
+}
 
 /* network guard: cgroup_sock_addr (all four hooks the guard uses) */
 SEC("cgroup/connect4")
-int probe_connect4(struct bpf_sock_addr *ctx) { return 1; }
+int probe_connect4(struct bpf_sock_addr *ctx)
+{
+	return 1;
+}
 
 SEC("cgroup/connect6")
-int probe_connect6(struct bpf_sock_addr *ctx) { return 1; }
+int probe_connect6(struct bpf_sock_addr *ctx)
+{
+	return 1;
+}
 
 SEC("cgroup/sendmsg4")
-int probe_sendmsg4(struct bpf_sock_addr *ctx) { return 1; }
+int probe_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return 1;
+}
 
 SEC("cgroup/sendmsg6")
-int probe_sendmsg6(struct bpf_sock_addr *ctx) { return 1; }
+int probe_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return 1;
+}
 
 /* runtime-sockets fallback (kernel >= 6.7, libbpf >= 1.3) */
 SEC("cgroup/connect_unix")
-int probe_connect_unix(struct bpf_sock_addr *ctx) { return 1; }
+int probe_connect_unix(struct bpf_sock_addr *ctx)
+{
+	return 1;
+}
 
 /* raw-sockets fallback */
 SEC("cgroup/sock_create")
-int probe_sock_create(struct bpf_sock *sk) { return 1; }
+int probe_sock_create(struct bpf_sock *sk)
+{
+	return 1;
+}
 
 /* BPF-LSM: one program per guard's preferred hook. LSM programs return 0 to allow. */
 SEC("lsm/socket_create")
@@ -94,7 +115,10 @@ int BPF_PROG(probe_tp_btf_cap_capable, const struct cred *cred, struct user_name
 
 /* mounts fallback: the classic syscall tracepoint */
 SEC("tracepoint/syscalls/sys_enter_mount")
-int probe_tracepoint_mount(void *ctx) { return 0; }
+int probe_tracepoint_mount(void *ctx)
+{
+	return 0;
+}
 
 /* kill-on-detect: proves bpf_send_signal (and the ring buffer helpers) are allowed from a
  * tracepoint. Loaded only, never attached. */

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Events: the ring buffer every guard reports into, the per-CPU counters that account for what
+ * it could not take, and the one place a record is reserved, given its header and submitted.
+ */
+#ifndef GUARDRAIL_EVENTS_BPF_H
+#define GUARDRAIL_EVENTS_BPF_H
+
+#include "vmlinux.h"
+
+#include <bpf/bpf_helpers.h>
+
+#include "guardrail.h"
+
+/* Set by the loader before load: wake the consumer only once this much data is unread; below
+ * it the consumer's short poll timeout picks records up (each wakeup costs microseconds). */
+const volatile __u64 wakeup_bytes = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, GR_DEFAULT_RINGBUF_BYTES);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, GR_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void count_stat(__u32 index)
+{
+	__u64 *value = bpf_map_lookup_elem(&stats, &index);
+	if (value)
+		*value += 1;
+}
+
+/* A zeroed record of `size` bytes (a constant) with its header filled in: no field a guard
+ * leaves unset carries kernel memory to the consumer. NULL, counted as lost, when the ring
+ * buffer is full. */
+static __always_inline void *reserve_event(__u16 type, __u32 size)
+{
+	struct gr_event_header *hdr = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!hdr) {
+		count_stat(GR_STAT_EVENTS_LOST);
+		return NULL;
+	}
+	__builtin_memset(hdr, 0, size);
+	hdr->type = type;
+	hdr->version = GR_EVENT_VERSION;
+	hdr->size = size;
+	hdr->ts_ns = bpf_ktime_get_boot_ns();
+	return hdr;
+}
+
+/* The calling task as records name it: its tgid, thread id and command name. */
+static __always_inline void read_caller(__u32 *pid, __u32 *tid, char comm[GR_COMM_LEN])
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	*pid = pid_tgid >> 32;
+	*tid = (__u32)pid_tgid;
+	bpf_get_current_comm(comm, GR_COMM_LEN);
+}
+
+/* Submits without waking the consumer until enough is unread: see wakeup_bytes. */
+static __always_inline void submit_event(void *event)
+{
+	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	count_stat(GR_STAT_EVENTS_SUBMITTED);
+	bpf_ringbuf_submit(event, unread >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+#endif /* GUARDRAIL_EVENTS_BPF_H */
