@@ -1,14 +1,12 @@
-// What both `guardrail demo` variants share: the agent as a child process (policy file, fork +
-// exec, readiness on /metrics, its log and alerts narrated live, the hold loop and its stop),
-// the metrics address check and the /metrics comparison against the expected alerts.
+// What both `guardrail demo` variants share: the agent as a child process (policy file, spawn,
+// readiness on /metrics, its log and alerts narrated live, the hold loop and its stop), the metrics
+// address check and the /metrics comparison against the expected alerts.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,11 +43,8 @@ std::vector<std::string> FileTail::lines() {
   return out;
 }
 
-std::string status_text(int status) {
-  if (status < 0) return "did not finish";
-  if (WIFEXITED(status)) return fmt::format("exit {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return fmt::format("killed by signal {}", WTERMSIG(status));
-  return fmt::format("status {}", status);
+std::string status_text(const std::optional<ExitStatus>& status) {
+  return status ? status->text() : "did not finish";
 }
 
 Result<void> check_address_free(const std::string& address) {
@@ -91,7 +86,9 @@ bool wait_for_violations(const std::string& address, const std::map<ViolationKey
         if (value != 0 && (!keep || keep(key))) seen[key] = value;
       if (seen == want) return true;
     }
-    if (std::chrono::steady_clock::now() > deadline || !sleep_ms(100)) return false;
+    if (std::chrono::steady_clock::now() > deadline ||
+        !sleep_unless_stopped(std::chrono::milliseconds(100)))
+      return false;
   }
 }
 
@@ -116,32 +113,19 @@ Result<void> DemoAgent::start(const std::string& dir, const std::string& policy_
        {"--dedup-window-seconds", "0", "--rate-limit", "0", "--node-name", "guardrail-demo"})
     argv.emplace_back(a);
   if (o_.verbose) argv.push_back("-v");
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
   alerts_tail_ = std::make_unique<FileTail>(alerts);
   log_tail_ = std::make_unique<FileTail>(log);
+  UniqueFd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!log_fd) return fail_errno("open " + log, errno);
   out_ << std::flush;
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail_errno("fork", errno);
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // the agent detaches its programs on SIGTERM
-    if (::getppid() != parent) ::_exit(125);
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
-    int in = ::open("/dev/null", O_RDONLY);
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || fd < 0) ::_exit(126);
-    ::dup2(in, 0);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);
-  process_ = ChildProcess(pid, "guardrail agent");
+  SpawnOptions options;
+  options.own_process_group = true;
+  options.parent_death_signal = SIGTERM;  // the agent detaches its programs on SIGTERM
+  options.stdout_fd = options.stderr_fd = log_fd.get();
+  auto child = spawn(argv, options);
+  if (!child) return propagate(child);
+  const pid_t pid = child->pid();
+  process_ = std::move(*child);
   say("  {:<13} {:<15} pid {:<7} the agent: {} agent --policy {} --alerts {} --metrics-address {}"
       "{} --dedup-window-seconds 0 --rate-limit 0",
       "host", "guardrail", pid, o_.agent_binary, policy, alerts, o_.metrics_address, shown);
@@ -151,12 +135,12 @@ Result<void> DemoAgent::start(const std::string& dir, const std::string& policy_
     if (!process_.running()) {
       pump_log();
       return fail(fmt::format("the agent exited before it was ready ({}); its log is above",
-                              status_text(*process_.status())));
+                              status_text(process_.status())));
     }
     if (scrape_metrics(o_.metrics_address, 500)) break;
     if (std::chrono::steady_clock::now() > deadline)
       return fail("the agent's /metrics did not answer within 30s");
-    if (!sleep_ms(50)) return fail("interrupted");
+    if (!sleep_unless_stopped(std::chrono::milliseconds(50))) return fail("interrupted");
   }
   pump_log();
   say("  agent ready: http://{}/metrics answers", o_.metrics_address);
@@ -198,9 +182,9 @@ std::vector<std::string> DemoAgent::collect_alerts(
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   while (kinds.size() < want && std::chrono::steady_clock::now() < deadline) {
     collect();
-    if (!sleep_ms(20)) break;
+    if (!sleep_unless_stopped(std::chrono::milliseconds(20))) break;
   }
-  sleep_ms(settle_ms);
+  sleep_unless_stopped(std::chrono::milliseconds(settle_ms));
   collect();
   return kinds;
 }
@@ -208,7 +192,7 @@ std::vector<std::string> DemoAgent::collect_alerts(
 bool DemoAgent::check_running() {
   if (process_.running()) return true;
   pump_log();
-  say("the agent exited ({})", status_text(*process_.status()));
+  say("the agent exited ({})", status_text(process_.status()));
   return false;
 }
 
@@ -224,16 +208,16 @@ void DemoAgent::hold(const std::string& dir, const std::string& shell) {
   while (!stop_requested() && (forever || std::chrono::steady_clock::now() < deadline)) {
     pump_alerts();
     if (!process_.running()) {
-      say("the agent exited ({})", status_text(*process_.status()));
+      say("the agent exited ({})", status_text(process_.status()));
       break;
     }
-    sleep_ms(100);
+    sleep_unless_stopped(std::chrono::milliseconds(100));
   }
 }
 
 void DemoAgent::stop(bool verbose) {
   if (process_.pid() <= 0) return;
-  const int st = process_.terminate(std::chrono::seconds(10));
+  const ExitStatus st = process_.terminate(std::chrono::seconds(10));
   if (verbose) {
     pump_log();
     say("  agent (pid {}) stopped: {}", process_.pid(), status_text(st));

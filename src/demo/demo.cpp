@@ -55,18 +55,6 @@ sockaddr_in inet_addr_of(const std::string& ip, int port) {
   return a;
 }
 
-bool write_all(int fd, const void* data, size_t size) {
-  auto p = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t n = ::write(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
 int report(int fd, const StepOutcome& o) { return write_all(fd, &o, sizeof o) ? 0 : 1; }
 
 StepOutcome failed(const char* call, int err) {
@@ -228,25 +216,19 @@ struct Step {
   bool pass = false;
 };
 
-class DemoRun {
+class DemoRun : private Narrator {
  public:
   DemoRun(const DemoOptions& options, std::ostream& out)
-      : o_(options), out_(out), agent_(options, out) {}
+      : Narrator(out), o_(options), agent_(options, out) {}
   ~DemoRun() { teardown(false); }
 
   bool execute();
   bool teardown(bool verbose);
 
  private:
-  template <typename... Args>
-  void say(fmt::format_string<Args...> f, Args&&... args) {
-    out_ << fmt::format(f, std::forward<Args>(args)...) << '\n' << std::flush;
-  }
-  bool failure(const std::string& message) {
-    say("demo: {}", message);
-    return false;
-  }
-
+  bool check_prerequisites(const std::string& cg2);
+  bool set_up(const std::string& cg2);
+  std::vector<Step> make_steps() const;
   Result<void> start_services();
   std::string policy_text() const;
   std::vector<std::string> udp_received();
@@ -256,7 +238,6 @@ class DemoRun {
                bool metrics_ok, bool all_ok);
 
   const DemoOptions& o_;
-  std::ostream& out_;
   std::string dir_;  // temp dir: policy, alerts, agent log
   std::unique_ptr<Topology> topo_;
   std::vector<Spawned> services_;  // echo (orchestrator), udp listener (agent-b), keeper (agent-a)
@@ -343,7 +324,7 @@ void DemoRun::run_step(Step& step, const Node& node, bool in_cgroup, const char*
     return;
   }
   const size_t got = read_within(spawned->report.get(), &step.outcome, sizeof step.outcome, 8000);
-  if (!spawned->process.wait_for(std::chrono::seconds(2))) spawned->process.kill_and_reap();
+  if (!spawned->process.wait_for(std::chrono::seconds(2))) spawned->process.kill();
   if (got != sizeof step.outcome) {
     auto st = spawned->process.status();
     step.said = fmt::format("the step's process (pid {}) reported nothing ({})",
@@ -379,19 +360,15 @@ void DemoRun::run_step(Step& step, const Node& node, bool in_cgroup, const char*
   }
   const bool call_ok = r.err == step.expected_err &&
                        (!step.expect_echo || std::string_view(r.detail) == "hello guardrail");
-  const bool alerts_ok = step.alert_kinds == (want ? std::vector<std::string>{step.expected_kind}
-                                                   : std::vector<std::string>{});
-  step.pass = call_ok && alerts_ok && delivered_ok;
+  step.pass = call_ok && alerts_as_expected(step.alert_kinds, step.expected_kind) && delivered_ok;
   say("  => {}", step.pass ? "as expected" : "NOT as expected");
 }
 
 void DemoRun::summary(const std::vector<Step>& steps, const std::map<ViolationKey, double>& metrics,
                       bool metrics_ok, bool all_ok) {
   int attempts = 0, blocked = 0, alerts = 0;
-  say("");
-  say("summary");
-  say("  {:<2} {:<58} {:<30} {:<38} {:<20} {}", "#", "attempt", "expected", "what happened",
-      "alerts", "result");
+  constexpr SummaryColumns kColumns{58, 20};
+  say_summary_header(kColumns);
   int i = 0;
   for (const auto& s : steps) {
     ++i;
@@ -401,39 +378,31 @@ void DemoRun::summary(const std::vector<Step>& steps, const std::map<ViolationKe
                   (s.expect_no_delivery && s.said.find("dropped") != std::string::npos));
     if (was_blocked) ++blocked;
     alerts += static_cast<int>(s.alert_kinds.size());
-    std::string kinds;
-    for (const auto& k : s.alert_kinds) kinds += (kinds.empty() ? "" : ",") + k;
-    say("  {:<2} {:<58} {:<30} {:<38} {:<20} {}", i, s.title, s.expected, s.said,
-        fmt::format("{} {}", s.alert_kinds.size(), kinds), s.pass ? "PASS" : "FAIL");
+    say_summary_row(kColumns, i, s.title, s.expected, s.said, s.alert_kinds, s.pass);
   }
   say("  attempts {}, blocked {}, alerts {} (every alert written by the agent: {})", attempts,
       blocked, alerts, agent_.alert_count());
   say("  /metrics guardrail_violations_total (non-zero series, scraped from http://{}/metrics):",
       o_.metrics_address);
-  if (metrics.empty()) say("    (none)");
-  for (const auto& [key, value] : metrics)
-    say("    {{kind=\"{}\",verdict=\"{}\",zone=\"{}\"}} {}", std::get<0>(key), std::get<1>(key),
-        std::get<2>(key), value);
-  say("  metrics {}", metrics_ok ? "match the alerts" : "DO NOT match the expected counts");
-  say("result: {}", all_ok ? "PASS: every step behaved as expected" : "FAIL");
+  say_metrics_and_result(metrics, metrics_ok, all_ok);
 }
 
-bool DemoRun::execute() {
+bool DemoRun::check_prerequisites(const std::string& cg2) {
   if (::geteuid() != 0)
     return failure(
         "needs root: it creates network namespaces and cgroups and runs the agent, which loads "
         "BPF programs (try: sudo guardrail demo)");
-  const std::string cg2 = find_cgroup2_mount();
   if (cg2.empty()) return failure("needs cgroup v2: no cgroup2 mount in /proc/self/mounts");
   if (auto r = run_command({"ip", "-V"}); !r)
     return failure("needs iproute2 (`ip`): " + r.error().message);
   if (::access(o_.agent_binary.c_str(), X_OK) != 0)
     return failure("cannot execute the agent binary " + o_.agent_binary);
   if (auto r = check_address_free(o_.metrics_address); !r) return failure(r.error().message);
-  auto dir = make_demo_dir();
-  if (!dir) return failure(dir.error().message);
-  dir_ = *dir;
+  return true;
+}
 
+// The topology, the services in it and the agent, narrated.
+bool DemoRun::set_up(const std::string& cg2) {
   const std::string id = std::to_string(::getpid());
   topo_ = std::make_unique<Topology>(id, cg2);
   say("guardrail demo {} (pid {}): namespaces grd{}-*, cgroups {}/guardrail-demo-{}", id, id, id,
@@ -451,9 +420,11 @@ bool DemoRun::execute() {
       "denied in agent-sandbox; everything else default-deny",
       dir_, kEchoPort);
   if (auto r = agent_.start(dir_, policy_text()); !r) return failure(r.error().message);
+  return true;
+}
 
+std::vector<Step> DemoRun::make_steps() const {
   const Node& orch = topo_->node("orchestrator");
-  const Node& a = topo_->node("agent-a");
   const Node& b = topo_->node("agent-b");
   std::vector<Step> steps(5);
   steps[0].title = fmt::format("agent-a -> orchestrator {}:{}/tcp", orch.ip, kEchoPort);
@@ -476,8 +447,20 @@ bool DemoRun::execute() {
   steps[4].expected = "dropped at agent-b, alerted";
   steps[4].expected_kind = "east_west_bypass";
   steps[4].expect_no_delivery = true;
+  return steps;
+}
 
-  const std::string orch_ip = orch.ip, b_ip = b.ip;
+bool DemoRun::execute() {
+  const std::string cg2 = ::geteuid() == 0 ? find_cgroup2_mount() : "";
+  if (!check_prerequisites(cg2)) return false;
+  auto dir = make_demo_dir();
+  if (!dir) return failure(dir.error().message);
+  dir_ = *dir;
+  if (!set_up(cg2)) return false;
+
+  std::vector<Step> steps = make_steps();
+  const Node& a = topo_->node("agent-a");
+  const std::string orch_ip = topo_->node("orchestrator").ip, b_ip = topo_->node("agent-b").ip;
   struct Plan {
     bool in_cgroup;
     const char* comm;
@@ -489,17 +472,10 @@ bool DemoRun::execute() {
       {true, "gr-demo-a", [] { return raw_socket(); }},
       {false, "gr-demo-bypass", [=] { return udp_send(b_ip, kUdpPort, "bypass"); }},
   };
-  bool interrupted = false;
-  for (size_t i = 0; i < steps.size(); ++i) {
-    if (stop_requested()) {
-      interrupted = true;
-      break;
-    }
-    run_step(steps[i], a, plan[i].in_cgroup, plan[i].comm, plan[i].action);
-    if (!agent_.check_running()) break;
-  }
-  interrupted = interrupted || stop_requested();
-  if (interrupted) say("interrupted: tearing down");
+  const bool interrupted = run_steps(
+      steps.size(),
+      [&](size_t i) { run_step(steps[i], a, plan[i].in_cgroup, plan[i].comm, plan[i].action); },
+      agent_, out_);
   std::map<ViolationKey, double> metrics;
   const std::map<ViolationKey, double> want{
       {{"net_connect", "blocked", kZone}, 1},
@@ -526,7 +502,7 @@ bool DemoRun::teardown(bool verbose) {
   if (verbose) say("\nteardown");
   agent_.stop(verbose);
   for (auto it = services_.rbegin(); it != services_.rend(); ++it) {
-    it->process.kill_and_reap();
+    it->process.kill();
     if (verbose) say("  {} (pid {}) stopped", it->process.label(), it->process.pid());
   }
   services_.clear();
@@ -536,12 +512,7 @@ bool DemoRun::teardown(bool verbose) {
       if (verbose) say("  ERROR: {}", e);
     }
   }
-  if (!dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-    if (verbose) say("  removed {}", dir_);
-  }
-  if (verbose) say("  {}", ok ? "clean" : "NOT clean: see the errors above");
+  finish_teardown(dir_, verbose, ok);
   return ok;
 }
 

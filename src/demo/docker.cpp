@@ -38,72 +38,25 @@ constexpr const char* kImage = "guardrail-demo-busybox:latest";
 constexpr const char* kEpermText = "Operation not permitted";
 
 struct Ran {
-  int status = -1;  // wait status; -1: could not run / timed out
+  std::optional<ExitStatus> status;  // nullopt: could not run / timed out
   std::string output;
-  bool ok() const { return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+  bool ok() const { return status && status->success(); }
 };
 
 // Runs argv (no PATH lookup), stdin /dev/null, stdout+stderr captured, killed after timeout.
 Ran run_captured(const std::vector<std::string>& argv, int timeout_ms) {
   Ran r;
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    r.output = std::strerror(errno);
+  auto run = guardrail::run_captured(argv, {.timeout = std::chrono::milliseconds(timeout_ms)});
+  if (!run) {
+    r.output = std::strerror(run.error().code.value());
     return r;
   }
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    r.output = std::strerror(errno);
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return r;
-  }
-  if (pid == 0) {
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    ::execv(args[0], args.data());
-    const char msg[] = "exec failed\n";
-    [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  ChildProcess child(pid, argv[0]);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  bool timed_out = false;
-  char buf[4096];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - std::chrono::steady_clock::now())
-                          .count();
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd pfd{fds[0], POLLIN, 0};
-    int n = ::poll(&pfd, 1, static_cast<int>(std::min<long>(left, 100)));
-    if (n < 0 && errno != EINTR) break;
-    if (n <= 0) continue;
-    ssize_t got = ::read(fds[0], buf, sizeof buf);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    r.output.append(buf, static_cast<size_t>(got));
-  }
-  ::close(fds[0]);
-  if (timed_out) {
-    child.kill_and_reap();
+  r.output = std::move(run->output);
+  if (run->timed_out) {
     r.output += fmt::format("\n(timed out after {} ms)", timeout_ms);
     return r;
   }
-  if (!child.wait_for(std::chrono::milliseconds(std::max(1000, timeout_ms / 4))))
-    child.kill_and_reap();
-  r.status = child.status() ? *child.status() : -1;
+  r.status = run->status;
   while (!r.output.empty() && (r.output.back() == '\n' || r.output.back() == ' '))
     r.output.pop_back();
   return r;
@@ -143,9 +96,9 @@ struct DStep {
   bool pass = false;
 };
 
-class DockerDemo {
+class DockerDemo : private Narrator {
  public:
-  DockerDemo(const DemoOptions& o, std::ostream& out) : o_(o), out_(out), agent_(o, out) {
+  DockerDemo(const DemoOptions& o, std::ostream& out) : Narrator(out), o_(o), agent_(o, out) {
     agent_.set_alert_formatter([](std::string_view line) -> std::optional<std::string> {
       auto j = nlohmann::json::parse(line, nullptr, false);
       if (j.value("kind", "") != "posture") return std::nullopt;
@@ -159,14 +112,6 @@ class DockerDemo {
   bool teardown(bool verbose);
 
  private:
-  template <typename... Args>
-  void say(fmt::format_string<Args...> f, Args&&... args) {
-    out_ << fmt::format(f, std::forward<Args>(args)...) << '\n' << std::flush;
-  }
-  bool failure(const std::string& m) {
-    say("demo: {}", m);
-    return false;
-  }
   Ran docker(std::vector<std::string> args, int timeout_ms = 60000) {
     std::vector<std::string> argv{o_.docker_cli, "-H", "unix://" + o_.docker_socket};
     for (auto& a : args) argv.push_back(std::move(a));
@@ -181,7 +126,6 @@ class DockerDemo {
                bool metrics_ok, bool all_ok);
 
   const DemoOptions& o_;
-  std::ostream& out_;
   std::string id_;
   std::string dir_;
   std::string image_id_;  // sha256:..., the image this run imported
@@ -293,15 +237,15 @@ Result<void> DockerDemo::wait_identified() {
       c = std::regex_search(*text, m, control) ? std::stod(m[1]) : 0;
       if (s >= 2 && c >= 1) break;
     }
-    if (!agent_.running()) return fail("the agent exited (" + status_text(*agent_.status()) + ")");
+    if (!agent_.running()) return fail("the agent exited (" + status_text(agent_.status()) + ")");
     if (std::chrono::steady_clock::now() > deadline)
       return fail(
           fmt::format("the agent did not identify the containers within 20s "
                       "(guardrail_workloads agent-sandbox {}, control-plane {})",
                       s, c));
-    if (!sleep_ms(100)) return fail("interrupted");
+    if (!sleep_unless_stopped(std::chrono::milliseconds(100))) return fail("interrupted");
   }
-  sleep_ms(300);
+  sleep_unless_stopped(std::chrono::milliseconds(300));
   agent_.pump_alerts();
   say("  containers identified: guardrail_workloads{{zone=\"agent-sandbox\"}} {}, "
       "{{zone=\"control-plane\"}} {}",
@@ -317,7 +261,7 @@ void DockerDemo::run_step(DStep& step, const std::string& ip) {
   const DContainer& a = containers_[1];
   const std::string cmd = fmt::format("echo hello guardrail | nc -w 1 {} {}", ip, kPort);
   Ran r = docker({"exec", a.id, "sh", "-c", cmd}, 20000);
-  step.ran = r.status >= 0;
+  step.ran = r.status.has_value();
   const bool echoed = r.ok() && r.output.find("hello guardrail") != std::string::npos;
   const bool eperm = r.output.find(kEpermText) != std::string::npos;
   step.refused = !echoed;
@@ -336,10 +280,9 @@ void DockerDemo::run_step(DStep& step, const std::string& ip) {
   step.alert_kinds = agent_.collect_alerts(
       want, want ? 300 : 600, [](const std::string& k) { return net_kinds().contains(k); });
   if (step.alert_kinds.empty()) say("    (no network alert)");
-  const bool call_ok = step.expect_ok ? echoed : (!echoed && (eperm || r.status > 0));
-  const bool alerts_ok = step.alert_kinds == (want ? std::vector<std::string>{step.expected_kind}
-                                                   : std::vector<std::string>{});
-  step.pass = step.ran && call_ok && alerts_ok;
+  const bool call_ok =
+      step.expect_ok ? echoed : (!echoed && (eperm || (r.status && r.status->raw() != 0)));
+  step.pass = step.ran && call_ok && alerts_as_expected(step.alert_kinds, step.expected_kind);
   say("  => {}", step.pass ? "as expected" : "NOT as expected");
 }
 
@@ -347,31 +290,21 @@ void DockerDemo::summary(const std::vector<DStep>& steps,
                          const std::map<ViolationKey, double>& metrics, bool metrics_ok,
                          bool all_ok) {
   int attempts = 0, blocked = 0, alerts = 0;
-  say("");
-  say("summary");
-  say("  {:<2} {:<48} {:<30} {:<38} {:<16} {}", "#", "attempt", "expected", "what happened",
-      "alerts", "result");
+  constexpr SummaryColumns kColumns{48, 16};
+  say_summary_header(kColumns);
   int i = 0;
   for (const auto& s : steps) {
     ++i;
     if (s.ran) ++attempts;
     if (s.ran && s.refused) ++blocked;
     alerts += static_cast<int>(s.alert_kinds.size());
-    std::string kinds;
-    for (const auto& k : s.alert_kinds) kinds += (kinds.empty() ? "" : ",") + k;
-    say("  {:<2} {:<48} {:<30} {:<38} {:<16} {}", i, s.title, s.expected, s.said,
-        fmt::format("{} {}", s.alert_kinds.size(), kinds), s.pass ? "PASS" : "FAIL");
+    say_summary_row(kColumns, i, s.title, s.expected, s.said, s.alert_kinds, s.pass);
   }
   say("  attempts {}, blocked {}, network alerts {} (every alert written by the agent: {})",
       attempts, blocked, alerts, agent_.alert_count());
   say("  /metrics guardrail_violations_total (non-zero network series, from http://{}/metrics):",
       o_.metrics_address);
-  if (metrics.empty()) say("    (none)");
-  for (const auto& [key, value] : metrics)
-    say("    {{kind=\"{}\",verdict=\"{}\",zone=\"{}\"}} {}", std::get<0>(key), std::get<1>(key),
-        std::get<2>(key), value);
-  say("  metrics {}", metrics_ok ? "match the alerts" : "DO NOT match the expected counts");
-  say("result: {}", all_ok ? "PASS: every step behaved as expected" : "FAIL");
+  say_metrics_and_result(metrics, metrics_ok, all_ok);
 }
 
 bool DockerDemo::execute() {
@@ -422,17 +355,8 @@ bool DockerDemo::execute() {
   steps[1].expected = "blocked: connect() -> EPERM";
   steps[1].expected_kind = "net_connect";
   const std::string ips[] = {orch.ip, b.ip};
-  bool interrupted = false;
-  for (size_t i = 0; i < steps.size(); ++i) {
-    if (stop_requested()) {
-      interrupted = true;
-      break;
-    }
-    run_step(steps[i], ips[i]);
-    if (!agent_.check_running()) break;
-  }
-  interrupted = interrupted || stop_requested();
-  if (interrupted) say("interrupted: tearing down");
+  const bool interrupted = run_steps(
+      steps.size(), [&](size_t i) { run_step(steps[i], ips[i]); }, agent_, out_);
   std::map<ViolationKey, double> metrics;
   const std::map<ViolationKey, double> want{{{"net_connect", "blocked", kZone}, 1}};
   const bool metrics_ok =
@@ -473,12 +397,7 @@ bool DockerDemo::teardown(bool verbose) {
           image_id_.substr(0, 19) + (r.ok() ? "" : "): " + one_line(r.output) + " ("));
     image_id_.clear();
   }
-  if (!dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-    if (verbose) say("  removed {}", dir_);
-  }
-  if (verbose) say("  {}", ok ? "clean" : "NOT clean: see the errors above");
+  finish_teardown(dir_, verbose, ok);
   return ok;
 }
 

@@ -1,19 +1,15 @@
-// `guardrail demo`'s machinery: the stop flag, child processes, and the namespaces, bridge and
+// `guardrail demo`'s topology: the namespaces, bridge and
 // cgroups of the demo topology (created with iproute2 and mkdir, removed exactly as created).
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <ostream>
@@ -25,29 +21,10 @@
 namespace guardrail::demo {
 namespace {
 
-volatile std::sig_atomic_t g_stop = 0;
-
-void on_stop_signal(int) { g_stop = 1; }
-
-struct sigaction g_old_int {};
-struct sigaction g_old_term {};
-
-// Writes all of data to fd; false on error.
-bool write_all(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
 bool write_file(const std::string& path, const std::string& text) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return false;
-  bool ok = write_all(fd, text.data(), text.size());
+  const bool ok = write_all(fd, text).has_value();
   ::close(fd);
   return ok;
 }
@@ -60,132 +37,16 @@ bool cgroup_has_procs(const std::string& dir) {
 
 }  // namespace
 
-bool stop_requested() { return g_stop != 0; }
-
-SignalGuard::SignalGuard() {
-  g_stop = 0;
-  struct sigaction sa {};
-  sa.sa_handler = &on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  ::sigaction(SIGINT, &sa, &g_old_int);
-  ::sigaction(SIGTERM, &sa, &g_old_term);
-}
-
-SignalGuard::~SignalGuard() {
-  ::sigaction(SIGINT, &g_old_int, nullptr);
-  ::sigaction(SIGTERM, &g_old_term, nullptr);
-}
-
-bool sleep_ms(int ms) {
-  using namespace std::chrono;
-  const auto deadline = steady_clock::now() + milliseconds(ms);
-  while (!stop_requested()) {
-    const auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
-    if (left <= 0) return true;
-    std::this_thread::sleep_for(milliseconds(std::min<long>(left, 20)));
-  }
-  return false;
-}
-
 Result<std::string> run_command(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return fail_errno("pipe", errno);
-  UniqueFd rd(fds[0]), wr(fds[1]);
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail_errno("fork", errno);
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::dup2(wr.get(), 1);
-    ::dup2(wr.get(), 2);
-    ::execvp(args[0], args.data());
-    const char msg[] = "exec failed\n";
-    [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
-    ::_exit(127);
-  }
-  wr.reset();
-  std::string output;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(rd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    output.append(buf, static_cast<size_t>(n));
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  auto run = run_captured(argv, {.search_path = true});
+  if (!run) return propagate(run);
+  if (run->status && run->status->success()) return std::move(run->output);
   std::string cmd;
   for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    while (!output.empty() && output.back() == '\n') output.pop_back();
-    return fail(fmt::format("`{}` failed (status {}): {}", cmd, status, output));
-  }
-  return output;
-}
-
-// ---- ChildProcess ---------------------------------------------------------------------------
-
-ChildProcess::ChildProcess(ChildProcess&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)),
-      label_(std::move(other.label_)),
-      reaped_(other.reaped_),
-      status_(other.status_) {}
-
-ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
-  if (this != &other) {
-    kill_and_reap();
-    pid_ = std::exchange(other.pid_, -1);
-    label_ = std::move(other.label_);
-    reaped_ = other.reaped_;
-    status_ = other.status_;
-  }
-  return *this;
-}
-
-bool ChildProcess::running() {
-  if (pid_ < 0 || reaped_) return false;
-  int status = 0;
-  pid_t r = ::waitpid(pid_, &status, WNOHANG);
-  if (r == pid_ || (r < 0 && errno == ECHILD)) {
-    reaped_ = true;
-    status_ = status;
-    return false;
-  }
-  return true;
-}
-
-bool ChildProcess::wait_for(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (running()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
-int ChildProcess::terminate(std::chrono::milliseconds grace) {
-  if (running()) {
-    ::kill(pid_, SIGTERM);
-    if (!wait_for(grace)) kill_and_reap();
-  }
-  return status_;
-}
-
-void ChildProcess::kill_and_reap() {
-  if (pid_ < 0 || reaped_) return;
-  if (running()) {
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    status_ = status;
-    reaped_ = true;
-  }
+  std::string output = std::move(run->output);
+  while (!output.empty() && output.back() == '\n') output.pop_back();
+  return fail(fmt::format("`{}` failed (status {}): {}", cmd, run->status ? run->status->raw() : -1,
+                          output));
 }
 
 // ---- Topology -------------------------------------------------------------------------------
@@ -237,18 +98,13 @@ Result<void> Topology::add_netns(const std::string& name) {
   // since /proc/sys/net shows the opener's namespace.
   UniqueFd fd(::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return fail_errno("open /run/netns/" + name, errno);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::setns(fd.get(), CLONE_NEWNET) != 0) ::_exit(1);
+  auto child = spawn_function("disable_ipv6", [&] {
+    if (::setns(fd.get(), CLONE_NEWNET) != 0) return 1;
     write_file("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
     write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
-    ::_exit(0);
-  }
-  if (pid > 0) {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-  }
+    return 0;
+  });
+  if (child) child->wait();
   GR_TRY(run_command({"ip", "-n", name, "link", "set", "lo", "up"}));
   return {};
 }
@@ -350,30 +206,25 @@ Result<Spawned> Topology::spawn(const Node& node, bool in_cgroup, const char* co
   if (::pipe2(fds, O_CLOEXEC) != 0) return fail_errno("pipe", errno);
   UniqueFd rd(fds[0]), wr(fds[1]);
   const std::string procs = node.cgroup_dir + "/cgroup.procs";
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail_errno("fork", errno);
-  if (pid == 0) {
-    // Own process group: a Ctrl-C at the terminal reaches the demo only, which tears down in
-    // order. If the demo dies without that, the kernel kills this child.
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(125);
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
+  // Own process group: a Ctrl-C at the terminal reaches the demo only, which tears down in
+  // order. If the demo dies without that, the kernel kills this child.
+  SpawnOptions options;
+  options.own_process_group = true;
+  options.parent_death_signal = SIGKILL;
+  options.pre_exec = [&] {
     rd.reset();
-    int devnull = ::open("/dev/null", O_RDWR);
-    if (devnull >= 0) ::dup2(devnull, 0);
     // First the cgroup, then the netns: every socket belongs to both from its creation.
-    if (in_cgroup && !write_file(procs, std::to_string(::getpid()))) ::_exit(126);
-    if (::setns(node.netns_fd.get(), CLONE_NEWNET) != 0) ::_exit(127);
+    if (in_cgroup && !write_file(procs, std::to_string(::getpid()))) return 126;
+    if (::setns(node.netns_fd.get(), CLONE_NEWNET) != 0) return 127;
     ::prctl(PR_SET_NAME, comm);
-    ::_exit(body(wr.get()));
-  }
-  ::setpgid(pid, pid);
+    return 0;
+  };
+  auto child = spawn_function(
+      comm, [&] { return body(wr.get()); }, options);
+  if (!child) return propagate(child);
   wr.reset();
   ::fcntl(rd.get(), F_SETFL, O_NONBLOCK);
-  return Spawned{ChildProcess(pid, comm), std::move(rd)};
+  return Spawned{std::move(*child), std::move(rd)};
 }
 
 }  // namespace guardrail::demo

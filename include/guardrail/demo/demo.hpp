@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "guardrail/docker/defaults.hpp"
+#include "guardrail/util/process.hpp"
 #include "guardrail/util/result.hpp"
 #include "guardrail/util/unique_fd.hpp"
 
@@ -39,7 +40,7 @@ struct DemoOptions {
   double duration_seconds = 0;
   std::string agent_binary = "/proc/self/exe";  // run as `BINARY agent --policy ...`
   bool verbose = false;                         // pass -v to the agent; show its whole log
-  // Docker variant (src/demo_docker.cpp): containers instead of netns + cgroups. Auto: Docker
+  // Docker variant (src/demo/docker.cpp): containers instead of netns + cgroups. Auto: Docker
   // when docker_socket answers GET /version, else namespaces.
   enum class Docker { Auto, On, Off };
   Docker docker = Docker::Auto;
@@ -60,60 +61,15 @@ int run_docker_demo(const DemoOptions& options, std::ostream& out);
 
 namespace demo {
 
-// ---- building blocks (src/demo_topology.cpp) -----------------------------------------------
-
-// True once SIGINT or SIGTERM arrived while a SignalGuard was installed.
-bool stop_requested();
-
-// Installs SIGINT/SIGTERM handlers that only set the stop flag; restores the old ones.
-class SignalGuard {
- public:
-  SignalGuard();
-  ~SignalGuard();
-  SignalGuard(const SignalGuard&) = delete;
-  SignalGuard& operator=(const SignalGuard&) = delete;
-};
-
-// Sleeps, in short slices; false if a stop was requested meanwhile.
-bool sleep_ms(int ms);
+// ---- building blocks (src/demo/topology.cpp) -----------------------------------------------
 
 // Runs argv (PATH lookup), stdout and stderr captured. Fails, with the output, unless it
 // exits 0.
 Result<std::string> run_command(const std::vector<std::string>& argv);
 
-// A process this demo forked. Destruction kills it (SIGKILL, by its pid) and reaps it, unless
-// it was already reaped: a pid that was reaped is never signalled again.
-class ChildProcess {
- public:
-  ChildProcess() = default;
-  ChildProcess(pid_t pid, std::string label) : pid_(pid), label_(std::move(label)) {}
-  ChildProcess(ChildProcess&& other) noexcept;
-  ChildProcess& operator=(ChildProcess&& other) noexcept;
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-  ~ChildProcess() { kill_and_reap(); }
-
-  pid_t pid() const { return pid_; }
-  const std::string& label() const { return label_; }
-  bool running();  // not yet exited (reaps it if it has)
-  // The wait status once exited (reaped); nullopt while running.
-  std::optional<int> status() const { return reaped_ ? std::optional<int>(status_) : std::nullopt; }
-  // Waits up to timeout for it to exit on its own; true if it did.
-  bool wait_for(std::chrono::milliseconds timeout);
-  // SIGTERM, up to `grace` to exit, then SIGKILL. Returns the wait status.
-  int terminate(std::chrono::milliseconds grace);
-  void kill_and_reap();
-
- private:
-  pid_t pid_ = -1;
-  std::string label_;
-  bool reaped_ = false;
-  int status_ = 0;
-};
-
 // A child with a pipe back to the demo (readiness byte, results, received datagrams).
 struct Spawned {
-  ChildProcess process;
+  Child process;
   UniqueFd report;  // read end, non-blocking
 };
 
@@ -166,7 +122,7 @@ class Topology {
   std::vector<std::string> cgroups_created_;
 };
 
-// ---- presentation (src/demo_report.cpp) -----------------------------------------------------
+// ---- presentation (src/demo/report.cpp) -----------------------------------------------------
 
 // One alert JSON line as a one-liner: `TIME KIND VERDICT WORKLOAD -> TARGET (pid N comm)`.
 // nullopt when the line is not a JSON object with a kind.
@@ -180,7 +136,41 @@ std::map<ViolationKey, double> parse_violations(std::string_view metrics_text);
 // GET http://address/metrics (libcurl, no proxy). Fails unless the answer is 200.
 Result<std::string> scrape_metrics(const std::string& address, long timeout_ms = 1000);
 
-// ---- the agent child and its files, shared by both variants (src/demo_agent.cpp) -------------
+// ---- narration, shared by both variants and the agent (src/demo/narration.cpp) -------------
+
+// Writes the demo's narration: one formatted line at a time, flushed (the tests read it live).
+class Narrator {
+ public:
+  explicit Narrator(std::ostream& out) : out_(out) {}
+
+ protected:
+  template <typename... Args>
+  void say(fmt::format_string<Args...> f, Args&&... args) {
+    out_ << fmt::format(f, std::forward<Args>(args)...) << '\n' << std::flush;
+  }
+  // Says `demo: MESSAGE`; false, for `return failure(...)`.
+  bool failure(const std::string& message);
+  // The summary table's widths: the attempt and the alerts columns.
+  struct SummaryColumns {
+    int attempt;
+    int alerts;
+  };
+  // `summary` and the table's header line.
+  void say_summary_header(SummaryColumns columns);
+  // One step's row: number, attempt, expected, what happened, `N kind,kind`, PASS or FAIL.
+  void say_summary_row(SummaryColumns columns, int number, const std::string& title,
+                       const std::string& expected, const std::string& said,
+                       const std::vector<std::string>& alert_kinds, bool pass);
+  // The summary's end: the guardrail_violations_total series, whether they match, the result.
+  void say_metrics_and_result(const std::map<ViolationKey, double>& metrics, bool metrics_ok,
+                              bool all_ok);
+  // The teardown's end: removes the run's temp dir (if any), then `clean` or `NOT clean`.
+  void finish_teardown(const std::string& dir, bool verbose, bool ok);
+
+  std::ostream& out_;
+};
+
+// ---- the agent child and its files, shared by both variants (src/demo/agent.cpp) -------------
 
 // Complete lines appended to a file since the last call (the file may not exist yet).
 class FileTail {
@@ -194,8 +184,8 @@ class FileTail {
   std::string partial_;
 };
 
-// A wait status in words: `exit N`, `killed by signal N`; negative: `did not finish`.
-std::string status_text(int status);
+// How a child ended in words: `exit N`, `killed by signal N`; nullopt: `did not finish`.
+std::string status_text(const std::optional<ExitStatus>& status);
 
 // Fails if HOST:PORT (an IPv4 literal) cannot be listened on: then something else answers
 // there and its /metrics would be mistaken for the demo agent's.
@@ -214,9 +204,9 @@ bool wait_for_violations(const std::string& address, const std::map<ViolationKey
 // `BINARY agent --policy DIR/policy.yaml --alerts DIR/alerts.jsonl --metrics-address ADDRESS
 // [extra args] --dedup-window-seconds 0 --rate-limit 0 --node-name guardrail-demo [-v]` with
 // its output in DIR/agent.log, and narrates its log and alerts to out.
-class DemoAgent {
+class DemoAgent : private Narrator {
  public:
-  DemoAgent(const DemoOptions& options, std::ostream& out) : o_(options), out_(out) {}
+  DemoAgent(const DemoOptions& options, std::ostream& out) : Narrator(out), o_(options) {}
   DemoAgent(const DemoAgent&) = delete;
   DemoAgent& operator=(const DemoAgent&) = delete;
 
@@ -236,7 +226,7 @@ class DemoAgent {
   std::vector<std::string> collect_alerts(size_t want, int settle_ms,
                                           const std::function<bool(const std::string&)>& keep = {});
   bool running() { return process_.running(); }
-  std::optional<int> status() const { return process_.status(); }  // once exited
+  std::optional<ExitStatus> status() const { return process_.status(); }  // once exited
   // False (after printing its log and `the agent exited (...)`) once the agent has exited.
   bool check_running();
   // Every alert written so far (parsed ones).
@@ -248,24 +238,26 @@ class DemoAgent {
   void stop(bool verbose);
 
  private:
-  template <typename... Args>
-  void say(fmt::format_string<Args...> f, Args&&... args) {
-    out_ << fmt::format(f, std::forward<Args>(args)...) << '\n' << std::flush;
-  }
-
   const DemoOptions& o_;
-  std::ostream& out_;
-  ChildProcess process_;
+  Child process_;
   std::unique_ptr<FileTail> alerts_tail_, log_tail_;
   std::function<std::optional<std::string>(std::string_view)> formatter_;
   int alert_count_ = 0;
 };
 
-// Runs one variant's run (constructed from options and out) under a SignalGuard: execute(),
+// True when a step saw exactly the one alert it expected (none when expected_kind is empty).
+bool alerts_as_expected(const std::vector<std::string>& seen, const std::string& expected_kind);
+
+// Runs the steps in order (step(i) for i < count), stopping at a stop request or when the agent
+// exits; true when interrupted (then it said `interrupted: tearing down`).
+bool run_steps(size_t count, const std::function<void(size_t)>& step, DemoAgent& agent,
+               std::ostream& out);
+
+// Runs one variant's run (constructed from options and out) under StopSignals: execute(),
 // then teardown(true), also when execute() throws. 0 when both succeeded, else 1.
 template <typename Run>
 int run_variant(const DemoOptions& options, std::ostream& out) {
-  SignalGuard signals;
+  StopSignals signals;
   bool ok = false;
   {
     Run run(options, out);
