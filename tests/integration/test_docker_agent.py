@@ -1,4 +1,4 @@
-"""The agent following real containers through the private dockerd (gr_docker): zones chosen by
+"""The agent following real containers through the private dockerd (harness.docker): zones chosen by
 Docker labels and by a workload's `container:` name glob, the default zone for unlabelled and
 not-yet-identified containers (fail closed, from a container's first instruction), and no gap
 in enforcement while dockerd restarts.
@@ -32,10 +32,10 @@ import time
 
 import pytest
 
-import gr_agent
-from gr_agent import Agent, assert_alert
-from gr_docker import SOCKET, dockerd, docker_containers  # noqa: F401  (pytest fixtures)
-from gr_topology import wait_until
+import harness.agent
+from harness.agent import Agent, assert_alert
+from harness.docker import SOCKET, dockerd, docker_containers  # noqa: F401  (pytest fixtures)
+from harness.topology import wait_until
 
 ZONE_LABEL = "guardrail.io/zone"
 SANDBOX = {ZONE_LABEL: "agent-sandbox"}
@@ -197,7 +197,7 @@ def docker_agent(guardrail_bin, tmp_path):
 
     yield start
     for agent in agents:
-        gr_agent.shutdown(agent)
+        harness.agent.shutdown(agent)
 
 
 @pytest.fixture

@@ -26,9 +26,10 @@ import time
 
 import pytest
 
-import gr_agent
-from gr_agent import assert_alert, schema_errors, wait_metric
-from gr_topology import NETPROBE, Proc, run, wait_until
+import harness.agent
+from harness.agent import assert_alert, schema_errors, wait_metric
+from harness import BUILD_ATTEMPT, NETPROBE
+from harness.topology import Proc, run, wait_until
 
 # zone suffix -> the guards of that zone (YAML flow mappings, one per line)
 ZONE_GUARDS = {
@@ -104,7 +105,7 @@ class HostGuardEnv:
         self._procs.append(self.server)
         self.server.wait_ready()
         os.symlink(self.runtime_socket, self.runtime_link)
-        self.agent = gr_agent.start_agent(self.binary, self.workdir, self.topo,
+        self.agent = harness.agent.start_agent(self.binary, self.workdir, self.topo,
                                           policy=self.policy(), label="hostguards")
         return self
 
@@ -112,7 +113,7 @@ class HostGuardEnv:
         errors = []
         if self.agent is not None:
             try:
-                gr_agent.shutdown(self.agent)
+                harness.agent.shutdown(self.agent)
             except Exception as exc:  # keep cleaning up
                 errors.append("agent: %s" % exc)
         for proc in self._procs:
@@ -413,7 +414,7 @@ def test_every_alert_of_the_module_validates(env, agent):
     assert alerts, "the module's tests raised no alert at all"
     bad = [(a, errs) for a in alerts if (errs := schema_errors(a))]
     assert not bad, "\n".join("%s\n  %s" % (json.dumps(a), "; ".join(e)) for a, e in bad)
-    assert {a["kind"] for a in alerts} <= gr_agent.HOST_KINDS
+    assert {a["kind"] for a in alerts} <= harness.agent.HOST_KINDS
 
 
 # ---- the schema's kind-specific fields (no root needed) ----------------------------------------
@@ -468,21 +469,17 @@ def test_schema_network_kind_keeps_its_contract():
 
 # ---- the rest of the issue's attempts, with the VM tests' static attempt tool -------------------
 #
-# tests/vm/attempt.c makes one privileged action per run (mount family, CAP_NET_ADMIN and
+# tests/tools/attempt.c makes one privileged action per run (mount family, CAP_NET_ADMIN and
 # CAP_SYS_ADMIN actions, ...), the same actions the BPF-LSM tests make in the VMs; here each runs
 # inside a workload cgroup and outside every workload against the fallback backends.
-
-ATTEMPT_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vm",
-                           "attempt.c")
 
 
 @pytest.fixture(scope="module")
 def attempt_bin(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("attempt") / "attempt")
-    res = subprocess.run(["cc", "-static", "-O2", "-o", out, ATTEMPT_SRC], capture_output=True,
-                         text=True)
+    res = subprocess.run([BUILD_ATTEMPT, out], capture_output=True, text=True)
     if res.returncode != 0:
-        pytest.fail("cannot build tests/vm/attempt.c: " + res.stderr[-2000:])
+        pytest.fail("cannot build tests/tools/attempt.c: " + res.stderr[-2000:])
     return out
 
 

@@ -13,7 +13,7 @@ There is no registry: the image gr-busybox:latest is `docker import`ed from a fo
 
 Use from a test module (pytest finds fixtures in the module's namespace):
 
-    from gr_docker import dockerd, docker_containers  # noqa: F401  (pytest fixtures)
+    from harness.docker import dockerd, docker_containers  # noqa: F401  (pytest fixtures)
 
     def test_x(dockerd, docker_containers):
         c = docker_containers.run(labels={"guardrail.io/zone": "agent-sandbox"})
@@ -40,7 +40,7 @@ import time
 
 import pytest
 
-from gr_topology import cgroup2_mount
+from .topology import cgroup2_mount
 
 DOCKERD = "/usr/sbin/dockerd"
 DOCKER = "/usr/bin/docker"  # docker.io's CLI (not whatever else is first on PATH)

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from gr_agent import free_port
+from .agent import free_port
 
 PROMETHEUS = "/usr/bin/prometheus"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
