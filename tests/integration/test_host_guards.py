@@ -288,34 +288,39 @@ def test_runtime_socket_through_symlink_is_not_caught(env, agent):
 # cgroup): a root process with CAP_SYS_ADMIN passes many silent kernel checks that a
 # deny-ALL capability guard would report too.
 
+def assert_alert_only_inside(env, agent, mark, probe_args, zone, pid, **fields):
+    """The probe `probe_args` outside every workload still works, and the attempt by `pid` in
+    `zone` made exactly one alert since `mark`, with `fields`."""
+    outside, _ = env.attempt(None, *probe_args)
+    assert outside["result"] == "ok", outside
+
+    (alert,) = agent.wait_alerts(mark, 1)
+    assert_alert(alert, **env.expected(zone, pid, **fields))
+
+
+NET_RAW_SOCKET = ["drop-caps-except", "net_raw", "--", "raw-socket"]
+
+
 def test_capability_use_detected_inside_not_outside(env, agent):
     mark = agent.mark()
-    inside, pid = env.attempt("capdeny", "drop-caps-except", "net_raw", "--", "raw-socket")
+    inside, pid = env.attempt("capdeny", *NET_RAW_SOCKET)
     assert inside["result"] == "ok", "detection only: the raw socket must still open: %r" % inside
     # A check that fails did no harm and is not reported.
     refused, _ = env.attempt("capdeny", "drop-caps-except", "none", "--", "raw-socket")
     assert refused["errno"] == "EPERM", refused
-    outside, _ = env.attempt(None, "drop-caps-except", "net_raw", "--", "raw-socket")
-    assert outside["result"] == "ok", outside
-
-    (alert,) = agent.wait_alerts(mark, 1)
-    assert_alert(alert, **env.expected("capdeny", pid, kind="capability", verdict="detected",
-                                       backend="tp_btf", capability="CAP_NET_RAW",
-                                       capability_number=CAP_NET_RAW))
+    assert_alert_only_inside(env, agent, mark, NET_RAW_SOCKET, "capdeny", pid, kind="capability",
+                             verdict="detected", backend="tp_btf", capability="CAP_NET_RAW",
+                             capability_number=CAP_NET_RAW)
 
 
 def test_capability_use_killed_inside_not_outside(env, agent):
     mark = agent.mark()
-    rc, out, pid, err = env.probe("capkill", "drop-caps-except", "net_raw", "--", "raw-socket")
+    rc, out, pid, err = env.probe("capkill", *NET_RAW_SOCKET)
     assert rc == -signal.SIGKILL, "want death by SIGKILL, got rc %d, %r, %s" % (rc, out, err)
     assert out == [], "the process was killed in socket(): it printed %r" % out
-    outside, _ = env.attempt(None, "drop-caps-except", "net_raw", "--", "raw-socket")
-    assert outside["result"] == "ok", outside
-
-    (alert,) = agent.wait_alerts(mark, 1)
-    assert_alert(alert, **env.expected("capkill", pid, kind="capability", verdict="killed",
-                                       backend="tp_btf", capability="CAP_NET_RAW",
-                                       capability_number=CAP_NET_RAW))
+    assert_alert_only_inside(env, agent, mark, NET_RAW_SOCKET, "capkill", pid, kind="capability",
+                             verdict="killed", backend="tp_btf", capability="CAP_NET_RAW",
+                             capability_number=CAP_NET_RAW)
 
 
 # ---- mounts -------------------------------------------------------------------------------------
@@ -356,12 +361,8 @@ def test_mount_killed_inside_not_outside(env, agent, mount_dir):
 def assert_bpf_alert_only_inside(env, agent, mark, zone, pid, verdict):
     """bpf() outside every workload still works, and the attempt by `pid` in `zone` made exactly
     one alert since `mark`, with `verdict`."""
-    outside, _ = env.attempt(None, "bpf-map-create")
-    assert outside["result"] == "ok", outside
-
-    (alert,) = agent.wait_alerts(mark, 1)
-    assert_alert(alert, **env.expected(zone, pid, kind="bpf", verdict=verdict,
-                                       backend="tracepoint", bpf_command=BPF_MAP_CREATE))
+    assert_alert_only_inside(env, agent, mark, ["bpf-map-create"], zone, pid, kind="bpf",
+                             verdict=verdict, backend="tracepoint", bpf_command=BPF_MAP_CREATE)
 
 
 def test_bpf_detected_inside_not_outside(env, agent):

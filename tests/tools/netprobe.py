@@ -66,6 +66,17 @@ def _emit(obj):
     sys.stdout.flush()
 
 
+def _read_line(sock):
+    """Bytes from sock up to and including a newline, or all it sent before closing."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def cmd_connect(args):
     for i in range(args.count):
         if i:
@@ -91,12 +102,7 @@ def connect_once(args):
     if args.echo is not None:
         try:
             sock.sendall(args.echo.encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = _read_line(sock)
             out["echo"] = data.decode(errors="replace").rstrip("\n")
         except OSError as exc:
             out["result"] = "echo-error"
@@ -158,12 +164,7 @@ def cmd_serve_tcp(args):
         conn, peer = srv.accept()
         conn.settimeout(5)
         try:
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = _read_line(conn)
             if data:
                 conn.sendall(data)
             _emit({"accepted": list(peer), "data": data.decode(errors="replace").rstrip("\n")})

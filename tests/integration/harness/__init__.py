@@ -2,7 +2,8 @@
 
     agent     `guardrail agent` under test: policy files, readiness, alerts, metrics, bpftool
     docker    a private dockerd for the session, busybox containers
-    services  Prometheus, Alertmanager and webhook receivers started for a test
+    services  Prometheus and Alertmanager started for a test
+    process   stopping a child process by its pid
     topology  network namespaces on one bridge, a cgroup per workload, probe processes
 
 The programs that attempt forbidden actions are shared with the VM suite, so they live in

@@ -40,6 +40,7 @@ import time
 
 import pytest
 
+from .process import terminate
 from .topology import cgroup2_mount
 
 DOCKERD = "/usr/sbin/dockerd"
@@ -413,12 +414,7 @@ class Dockerd:
             self._reload_config({"live-restore": True},
                                 lambda info: info.get("LiveRestoreEnabled"),
                                 "turn live-restore on")
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        terminate(self.proc, 20)
         went_down = time.monotonic()
         if down_seconds > 0:
             time.sleep(down_seconds)
@@ -436,12 +432,7 @@ class Dockerd:
                 self.cleanup()
             except Exception:  # dockerd hung or broke: the kills below still run
                 pass
-            self.proc.terminate()  # dockerd: our child, so wait() (a zombie still "exists")
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            terminate(self.proc, 20)
         self.proc = None
         leftovers = []
         if self.containerd_pid and EXEC_ROOT in _cmdline(self.containerd_pid):

@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 from .agent import free_port
+from .process import terminate
 
 PROMETHEUS = "/usr/bin/prometheus"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
@@ -79,12 +80,7 @@ class Server:
         if self in LIVE_SERVERS:
             LIVE_SERVERS.remove(self)
         if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            terminate(self.proc, 5)
 
 
 def _start_configured(label, path, package, workdir, config_text, flags):
