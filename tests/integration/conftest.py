@@ -12,10 +12,10 @@ import shutil
 
 import pytest
 
-import gr_agent
-import gr_services
-from gr_agent import Agent, policy_yaml
-from gr_topology import Topology, cgroup2_mount
+import harness.agent
+import harness.services
+from harness.agent import Agent, policy_yaml
+from harness.topology import Topology, cgroup2_mount
 
 
 def pytest_addoption(parser):
@@ -101,7 +101,7 @@ def start_agent(guardrail_bin, topo, tmp_path):
 
     yield start
     for agent in agents:
-        gr_agent.shutdown(agent)
+        harness.agent.shutdown(agent)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -110,15 +110,15 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.when == "call" and report.failed:
-        for agent in list(gr_agent.LIVE_AGENTS):
+        for agent in list(harness.agent.LIVE_AGENTS):
             report.sections.append(("guardrail %s logs" % agent.label, agent.logs()))
-        for server in list(gr_services.LIVE_SERVERS):
+        for server in list(harness.services.LIVE_SERVERS):
             report.sections.append(("%s log" % server.label, server.logs()))
 
 
 @pytest.fixture
 def servers():
-    """A list to put gr_services servers in: each is stopped (by its pid) when the test ends,
+    """A list to put harness.services servers in: each is stopped (by its pid) when the test ends,
     pass or fail."""
     started = []
     yield started

@@ -3,9 +3,9 @@ dead receiver: enforcement never waits for it, and what it cannot deliver is cou
 import json
 import time
 
-from gr_agent import free_port, require_flags, schema_errors, wait_metric, wait_quiescent
-from gr_services import am_alerts, start_alertmanager
-from gr_topology import wait_until
+from harness.agent import free_port, require_flags, schema_errors, wait_metric, wait_quiescent
+from harness.services import am_alerts, start_alertmanager
+from harness.topology import wait_until
 
 NODE = "itest-node"
 

@@ -1,8 +1,8 @@
 """Audit mode: the same policy evaluates and alerts, but never blocks."""
 import pytest
 
-from gr_agent import assert_alert
-from gr_topology import wait_until
+from harness.agent import assert_alert
+from harness.topology import wait_until
 
 
 @pytest.mark.parametrize("how", ["cli-flag", "spec-mode"])

@@ -2,7 +2,7 @@
 enforcement test (a refusal later is the agent's doing, not the fixture's)."""
 import pytest
 
-from gr_agent import bpftool_cgroup_programs
+from harness.agent import bpftool_cgroup_programs
 
 
 def test_no_programs_attached_without_agent(topo):

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from gr_agent import free_port
-from gr_topology import cgroup2_mount
+from harness.agent import free_port
+from harness.topology import cgroup2_mount
 
 DEMO_COMMS = ("gr-demo-echo", "gr-demo-udp", "gr-demo-keeper", "gr-demo-a", "gr-demo-bypass")
 

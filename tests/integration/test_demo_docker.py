@@ -1,12 +1,12 @@
-"""`guardrail demo --docker` against the private dockerd (gr_docker): it imports its own busybox
-image, runs an orchestrator and two agent containers, the allowed connect gets through and the
-east-west one is refused with an alert, and it removes its containers and image again."""
+"""`guardrail demo --docker` against the private dockerd (harness.docker): it imports its own
+busybox image, runs an orchestrator and two agent containers, the allowed connect gets through
+and the east-west one is refused with an alert, and it removes its containers and image again."""
 import re
 import subprocess
 import time
 
-from gr_agent import free_port
-from gr_docker import DOCKER, SOCKET, dockerd  # noqa: F401  (pytest fixture)
+from harness.agent import free_port
+from harness.docker import DOCKER, SOCKET, dockerd  # noqa: F401  (pytest fixture)
 
 
 def _docker(*argv):

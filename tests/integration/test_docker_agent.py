@@ -1,4 +1,4 @@
-"""The agent following real containers through the private dockerd (gr_docker): zones chosen by
+"""The agent following real containers through the private dockerd (harness.docker): zones chosen by
 Docker labels and by a workload's `container:` name glob, the default zone for unlabelled and
 not-yet-identified containers (fail closed, from a container's first instruction), and no gap
 in enforcement while dockerd restarts.
@@ -32,10 +32,10 @@ import time
 
 import pytest
 
-import gr_agent
-from gr_agent import Agent, assert_alert
-from gr_docker import SOCKET, dockerd, docker_containers  # noqa: F401  (pytest fixtures)
-from gr_topology import wait_until
+import harness.agent
+from harness.agent import Agent, assert_alert
+from harness.docker import SOCKET, dockerd, docker_containers  # noqa: F401  (pytest fixtures)
+from harness.topology import wait_until
 
 ZONE_LABEL = "guardrail.io/zone"
 SANDBOX = {ZONE_LABEL: "agent-sandbox"}
@@ -171,6 +171,12 @@ def net_alert(alert, workload, zone, dst, dport, peer_workload, peer_zone):
                  peer_workload=peer_workload, peer_zone=peer_zone, rule="default-deny")
 
 
+def east_west_alert(alert, src, dst):
+    """The alert of sandbox container `src` refused on ALLOWED_PORT of sandbox container `dst`."""
+    net_alert(alert, anon("agent-sandbox", src), "agent-sandbox", dst.ip, ALLOWED_PORT,
+              anon("agent-sandbox", dst), "agent-sandbox")
+
+
 def run_to_exit(daemon, labels, cmd, timeout=20):
     """`docker run -d` a container whose own command is `cmd`; waits for it to exit ->
     (container, exit code, its output)."""
@@ -197,7 +203,7 @@ def docker_agent(guardrail_bin, tmp_path):
 
     yield start
     for agent in agents:
-        gr_agent.shutdown(agent)
+        harness.agent.shutdown(agent)
 
 
 @pytest.fixture
@@ -231,10 +237,8 @@ def test_zones_by_label_agent_reaches_orchestrator_not_other_agent(fleet, docker
     assert_refused(a2, a1.ip, ALLOWED_PORT)
     assert_refused(a1, orch.ip, FORBIDDEN_PORT)
     alerts = wait_net_alerts(agent, mark, 3)
-    net_alert(alerts[0], anon("agent-sandbox", a1), "agent-sandbox", a2.ip, ALLOWED_PORT,
-              anon("agent-sandbox", a2), "agent-sandbox")
-    net_alert(alerts[1], anon("agent-sandbox", a2), "agent-sandbox", a1.ip, ALLOWED_PORT,
-              anon("agent-sandbox", a1), "agent-sandbox")
+    east_west_alert(alerts[0], a1, a2)
+    east_west_alert(alerts[1], a2, a1)
     net_alert(alerts[2], anon("agent-sandbox", a1), "agent-sandbox", orch.ip, FORBIDDEN_PORT,
               "orchestrator", "control-plane")
     for a in alerts:
@@ -419,8 +423,7 @@ def test_unlabelled_container_defaults_to_agent_sandbox(fleet, docker_agent):
     alerts = wait_net_alerts(agent, mark, 2)
     net_alert(alerts[0], anon("agent-sandbox", u), "agent-sandbox", orch.ip, FORBIDDEN_PORT,
               "orchestrator", "control-plane")
-    net_alert(alerts[1], anon("agent-sandbox", u), "agent-sandbox", a2.ip, ALLOWED_PORT,
-              anon("agent-sandbox", a2), "agent-sandbox")
+    east_west_alert(alerts[1], u, a2)
     # And the other agent cannot reach it either.
     mark = agent.mark()
     assert_refused(a2, u.ip, ALLOWED_PORT)
@@ -515,10 +518,8 @@ def test_dockerd_restart_loses_no_enforcement(fleet, docker_agent):
     identified_ms(agent, a3)
     assert_refused(a3, a2.ip, ALLOWED_PORT)
     alerts = wait_net_alerts(agent, mark, 2)
-    net_alert(alerts[0], anon("agent-sandbox", a1), "agent-sandbox", a2.ip, ALLOWED_PORT,
-              anon("agent-sandbox", a2), "agent-sandbox")
-    net_alert(alerts[1], anon("agent-sandbox", a3), "agent-sandbox", a2.ip, ALLOWED_PORT,
-              anon("agent-sandbox", a2), "agent-sandbox")
+    east_west_alert(alerts[0], a1, a2)
+    east_west_alert(alerts[1], a3, a2)
 
 
 def test_dockerd_restart_keeps_the_policy_in_force(fleet, docker_agent):

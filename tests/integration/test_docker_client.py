@@ -1,4 +1,4 @@
-"""The private dockerd fixture (gr_docker) against a real docker.io: busybox containers with
+"""The private dockerd fixture (harness.docker) against a real docker.io: busybox containers with
 labels, their v2 cgroups, their bridge addresses in 198.18.0.0/24, and the Engine API answers the
 agent's Docker client reads (/version, /containers/json, /containers/{id}/json, /events).
 
@@ -11,7 +11,7 @@ import os
 import socket
 import time
 
-from gr_docker import (SANDBOX_LABELS, SOCKET, busybox_rootfs_tar,  # noqa: F401
+from harness.docker import (SANDBOX_LABELS, SOCKET, busybox_rootfs_tar,  # noqa: F401
                        docker_containers, dockerd)
 
 BRIDGE_NET = ipaddress.ip_network("198.18.0.0/24")

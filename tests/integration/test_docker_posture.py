@@ -1,4 +1,4 @@
-"""Hardening posture of real containers (private dockerd, gr_docker): `guardrail audit` against
+"""Hardening posture of real containers (private dockerd, harness.docker): `guardrail audit` against
 the README's baseline, and the seccomp profile refusing mount(2) inside a real container.
 
 Neither needs the agent: `guardrail audit` reads the Engine API and /proc; the seccomp profile
@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from gr_docker import IMAGE, OWNER_LABEL, SOCKET, dockerd, docker_containers  # noqa: F401
+from harness.docker import IMAGE, OWNER_LABEL, SOCKET, dockerd, docker_containers  # noqa: F401
 
 SECRET_VALUE = "x"
 # A second, unmistakable secret value: "x" alone is a letter of many words.

@@ -2,8 +2,8 @@
 exactly which alerts the agent wrote for it."""
 import pytest
 
-import gr_agent
-from gr_agent import assert_alert
+import harness.agent
+from harness.agent import assert_alert
 
 BLOCKED_EGRESS = dict(verdict="blocked", backend="cgroup_sock_addr", policy="itest",
                       comm="netprobe", direction="egress", family="ipv4", rule="default-deny")
@@ -11,12 +11,12 @@ BLOCKED_EGRESS = dict(verdict="blocked", backend="cgroup_sock_addr", policy="ite
 
 @pytest.fixture(scope="module")
 def agent(guardrail_bin, topo, tmp_path_factory):
-    a = gr_agent.start_agent(guardrail_bin, str(tmp_path_factory.mktemp("enforce")), topo,
+    a = harness.agent.start_agent(guardrail_bin, str(tmp_path_factory.mktemp("enforce")), topo,
                              mode="enforce", label="enforce")
     try:
         yield a
     finally:
-        gr_agent.shutdown(a)
+        harness.agent.shutdown(a)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 queue against one process sending refused UDP datagrams as fast as it can. Enforcement must
 not care (every send gets EPERM), and every attempt must be accounted for exactly: queued by
 the kernel or counted lost there, then delivered, suppressed or counted lost by the agent."""
-from gr_agent import require_flags, wait_quiescent
+from harness.agent import require_flags, wait_quiescent
 
 ATTEMPTS = 200000
 SECONDS = 10.0

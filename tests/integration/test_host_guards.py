@@ -26,9 +26,10 @@ import time
 
 import pytest
 
-import gr_agent
-from gr_agent import assert_alert, schema_errors, wait_metric
-from gr_topology import NETPROBE, Proc, run, wait_until
+import harness.agent
+from harness.agent import assert_alert, schema_errors, wait_metric
+from harness import BUILD_ATTEMPT, NETPROBE
+from harness.topology import Proc, run, wait_until
 
 # zone suffix -> the guards of that zone (YAML flow mappings, one per line)
 ZONE_GUARDS = {
@@ -104,7 +105,7 @@ class HostGuardEnv:
         self._procs.append(self.server)
         self.server.wait_ready()
         os.symlink(self.runtime_socket, self.runtime_link)
-        self.agent = gr_agent.start_agent(self.binary, self.workdir, self.topo,
+        self.agent = harness.agent.start_agent(self.binary, self.workdir, self.topo,
                                           policy=self.policy(), label="hostguards")
         return self
 
@@ -112,7 +113,7 @@ class HostGuardEnv:
         errors = []
         if self.agent is not None:
             try:
-                gr_agent.shutdown(self.agent)
+                harness.agent.shutdown(self.agent)
             except Exception as exc:  # keep cleaning up
                 errors.append("agent: %s" % exc)
         for proc in self._procs:
@@ -287,34 +288,39 @@ def test_runtime_socket_through_symlink_is_not_caught(env, agent):
 # cgroup): a root process with CAP_SYS_ADMIN passes many silent kernel checks that a
 # deny-ALL capability guard would report too.
 
+def assert_alert_only_inside(env, agent, mark, probe_args, zone, pid, **fields):
+    """The probe `probe_args` outside every workload still works, and the attempt by `pid` in
+    `zone` made exactly one alert since `mark`, with `fields`."""
+    outside, _ = env.attempt(None, *probe_args)
+    assert outside["result"] == "ok", outside
+
+    (alert,) = agent.wait_alerts(mark, 1)
+    assert_alert(alert, **env.expected(zone, pid, **fields))
+
+
+NET_RAW_SOCKET = ["drop-caps-except", "net_raw", "--", "raw-socket"]
+
+
 def test_capability_use_detected_inside_not_outside(env, agent):
     mark = agent.mark()
-    inside, pid = env.attempt("capdeny", "drop-caps-except", "net_raw", "--", "raw-socket")
+    inside, pid = env.attempt("capdeny", *NET_RAW_SOCKET)
     assert inside["result"] == "ok", "detection only: the raw socket must still open: %r" % inside
     # A check that fails did no harm and is not reported.
     refused, _ = env.attempt("capdeny", "drop-caps-except", "none", "--", "raw-socket")
     assert refused["errno"] == "EPERM", refused
-    outside, _ = env.attempt(None, "drop-caps-except", "net_raw", "--", "raw-socket")
-    assert outside["result"] == "ok", outside
-
-    (alert,) = agent.wait_alerts(mark, 1)
-    assert_alert(alert, **env.expected("capdeny", pid, kind="capability", verdict="detected",
-                                       backend="tp_btf", capability="CAP_NET_RAW",
-                                       capability_number=CAP_NET_RAW))
+    assert_alert_only_inside(env, agent, mark, NET_RAW_SOCKET, "capdeny", pid, kind="capability",
+                             verdict="detected", backend="tp_btf", capability="CAP_NET_RAW",
+                             capability_number=CAP_NET_RAW)
 
 
 def test_capability_use_killed_inside_not_outside(env, agent):
     mark = agent.mark()
-    rc, out, pid, err = env.probe("capkill", "drop-caps-except", "net_raw", "--", "raw-socket")
+    rc, out, pid, err = env.probe("capkill", *NET_RAW_SOCKET)
     assert rc == -signal.SIGKILL, "want death by SIGKILL, got rc %d, %r, %s" % (rc, out, err)
     assert out == [], "the process was killed in socket(): it printed %r" % out
-    outside, _ = env.attempt(None, "drop-caps-except", "net_raw", "--", "raw-socket")
-    assert outside["result"] == "ok", outside
-
-    (alert,) = agent.wait_alerts(mark, 1)
-    assert_alert(alert, **env.expected("capkill", pid, kind="capability", verdict="killed",
-                                       backend="tp_btf", capability="CAP_NET_RAW",
-                                       capability_number=CAP_NET_RAW))
+    assert_alert_only_inside(env, agent, mark, NET_RAW_SOCKET, "capkill", pid, kind="capability",
+                             verdict="killed", backend="tp_btf", capability="CAP_NET_RAW",
+                             capability_number=CAP_NET_RAW)
 
 
 # ---- mounts -------------------------------------------------------------------------------------
@@ -352,16 +358,18 @@ def test_mount_killed_inside_not_outside(env, agent, mount_dir):
 
 # ---- bpf() --------------------------------------------------------------------------------------
 
+def assert_bpf_alert_only_inside(env, agent, mark, zone, pid, verdict):
+    """bpf() outside every workload still works, and the attempt by `pid` in `zone` made exactly
+    one alert since `mark`, with `verdict`."""
+    assert_alert_only_inside(env, agent, mark, ["bpf-map-create"], zone, pid, kind="bpf",
+                             verdict=verdict, backend="tracepoint", bpf_command=BPF_MAP_CREATE)
+
+
 def test_bpf_detected_inside_not_outside(env, agent):
     mark = agent.mark()
     inside, pid = env.attempt("bpf", "bpf-map-create")
     assert inside["result"] == "ok", "detection only: bpf() must still work: %r" % inside
-    outside, _ = env.attempt(None, "bpf-map-create")
-    assert outside["result"] == "ok", outside
-
-    (alert,) = agent.wait_alerts(mark, 1)
-    assert_alert(alert, **env.expected("bpf", pid, kind="bpf", verdict="detected",
-                                       backend="tracepoint", bpf_command=BPF_MAP_CREATE))
+    assert_bpf_alert_only_inside(env, agent, mark, "bpf", pid, "detected")
 
 
 def test_bpf_killed_inside_not_outside(env, agent):
@@ -369,12 +377,7 @@ def test_bpf_killed_inside_not_outside(env, agent):
     rc, out, pid, err = env.probe("bpfkill", "bpf-map-create")
     assert rc == -signal.SIGKILL, "want death by SIGKILL, got rc %d, %r, %s" % (rc, out, err)
     assert out == [], out
-    outside, _ = env.attempt(None, "bpf-map-create")
-    assert outside["result"] == "ok", outside
-
-    (alert,) = agent.wait_alerts(mark, 1)
-    assert_alert(alert, **env.expected("bpfkill", pid, kind="bpf", verdict="killed",
-                                       backend="tracepoint", bpf_command=BPF_MAP_CREATE))
+    assert_bpf_alert_only_inside(env, agent, mark, "bpfkill", pid, "killed")
 
 
 # ---- metrics and the probe ------------------------------------------------------------------------
@@ -413,7 +416,7 @@ def test_every_alert_of_the_module_validates(env, agent):
     assert alerts, "the module's tests raised no alert at all"
     bad = [(a, errs) for a in alerts if (errs := schema_errors(a))]
     assert not bad, "\n".join("%s\n  %s" % (json.dumps(a), "; ".join(e)) for a, e in bad)
-    assert {a["kind"] for a in alerts} <= gr_agent.HOST_KINDS
+    assert {a["kind"] for a in alerts} <= harness.agent.HOST_KINDS
 
 
 # ---- the schema's kind-specific fields (no root needed) ----------------------------------------
@@ -468,21 +471,17 @@ def test_schema_network_kind_keeps_its_contract():
 
 # ---- the rest of the issue's attempts, with the VM tests' static attempt tool -------------------
 #
-# tests/vm/attempt.c makes one privileged action per run (mount family, CAP_NET_ADMIN and
+# tests/tools/attempt.c makes one privileged action per run (mount family, CAP_NET_ADMIN and
 # CAP_SYS_ADMIN actions, ...), the same actions the BPF-LSM tests make in the VMs; here each runs
 # inside a workload cgroup and outside every workload against the fallback backends.
-
-ATTEMPT_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vm",
-                           "attempt.c")
 
 
 @pytest.fixture(scope="module")
 def attempt_bin(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("attempt") / "attempt")
-    res = subprocess.run(["cc", "-static", "-O2", "-o", out, ATTEMPT_SRC], capture_output=True,
-                         text=True)
+    res = subprocess.run([BUILD_ATTEMPT, out], capture_output=True, text=True)
     if res.returncode != 0:
-        pytest.fail("cannot build tests/vm/attempt.c: " + res.stderr[-2000:])
+        pytest.fail("cannot build tests/tools/attempt.c: " + res.stderr[-2000:])
     return out
 
 

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from gr_agent import NET_ATTACH_TYPES, bpftool_cgroup_programs, free_port, policy_yaml
+from harness.agent import NET_ATTACH_TYPES, bpftool_cgroup_programs, free_port, policy_yaml
 
 NET_HOOKS = {"connect4", "connect6", "sendmsg4", "sendmsg6", "ingress", "egress"}
 

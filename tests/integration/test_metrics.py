@@ -1,7 +1,7 @@
 """/metrics after a known set of violations: counters equal the alerts, exactly."""
 import collections
 
-from gr_agent import wait_metric
+from harness.agent import wait_metric
 
 VIOLATIONS = "guardrail_violations_total"
 

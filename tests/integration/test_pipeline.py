@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from gr_agent import (read_alerts, require_flags, schema_errors, wait_metric, wait_quiescent)
-from gr_topology import wait_until
+from harness.agent import (read_alerts, require_flags, schema_errors, wait_metric, wait_quiescent)
+from harness.topology import wait_until
 
 PIPELINE_FLAGS = ("--dedup-window-seconds", "--rate-limit", "--rate-burst")
 

@@ -50,11 +50,16 @@ CLONE_NS_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 
 PERSONALITY_OK = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff}
 
 
-@pytest.fixture(scope="module")
-def seccomp_path(source_dir):
-    path = os.path.join(source_dir, "profiles", "seccomp", "agent.json")
+def source_file(source_dir, *parts):
+    """A file of the source tree that must exist."""
+    path = os.path.join(source_dir, *parts)
     assert os.path.isfile(path), "missing " + path
     return path
+
+
+@pytest.fixture(scope="module")
+def seccomp_path(source_dir):
+    return source_file(source_dir, "profiles", "seccomp", "agent.json")
 
 
 @pytest.fixture(scope="module")
@@ -279,9 +284,7 @@ def test_seccomp_namespaces_refused_to_a_real_program(seccomp_path, seccomp_mod)
 
 @pytest.fixture(scope="module")
 def apparmor_path(source_dir):
-    path = os.path.join(source_dir, "profiles", "apparmor", "guardrail-agent")
-    assert os.path.isfile(path), "missing " + path
-    return path
+    return source_file(source_dir, "profiles", "apparmor", "guardrail-agent")
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ exactly, the target is up, and a live scrape passes `promtool check metrics`."""
 import subprocess
 import time
 
-import gr_services
-from gr_services import prom_query, start_prometheus
+import harness.services
+from harness.services import prom_query, start_prometheus
 
 
 def wait_query(prom, query, want, timeout=30.0):
@@ -44,7 +44,7 @@ def test_prometheus_stores_exact_violation_counts(topo, start_agent, servers, tm
 
 
 def test_live_scrape_passes_promtool_check_metrics(topo, start_agent):
-    promtool = gr_services.binary(gr_services.PROMTOOL, "prometheus")
+    promtool = harness.services.binary(harness.services.PROMTOOL, "prometheus")
     agent = start_agent()
     # Some traffic first, so that labelled series exist too.
     assert topo.connect("agent-a", topo["agent-b"].ip, 8080).get("errno") == "EPERM"

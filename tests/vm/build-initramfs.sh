@@ -9,7 +9,7 @@
 # Environment:
 #   GUARDRAIL_BIN          the agent to test (default: <repo>/build/guardrail); copied with its
 #                          whole shared-library closure (ldd) and the dynamic loader
-#   GUARDRAIL_VM_ATTEMPT   a prebuilt static attempt tool (default: compiled here from attempt.c)
+#   GUARDRAIL_VM_ATTEMPT   a prebuilt static attempt tool (default: built here from tests/tools)
 #   GUARDRAIL_VM_MODULES   kernel modules to load at boot, with their dependencies, e.g. "veth"
 #                          (default: none)
 #   GUARDRAIL_VM_STRIP     1 (default): strip debug info from the agent's copy (smaller, faster boot)
@@ -82,7 +82,7 @@ fi
 if [ -n "${GUARDRAIL_VM_ATTEMPT:-}" ]; then
   cp "$GUARDRAIL_VM_ATTEMPT" "$root/test/attempt"
 else
-  cc -static -O2 -Wall -o "$root/test/attempt" "$here/attempt.c"
+  "$repo/tests/tools/build-attempt.sh" "$root/test/attempt"
 fi
 ln -sf ../../test/attempt "$root/usr/local/bin/attempt"
 cp "$here/run-tests.sh" "$here/policy.yaml" "$root/test/"

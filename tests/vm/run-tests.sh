@@ -2,11 +2,11 @@
 # Guardrail's BPF-LSM guard tests. Runs INSIDE the test VM (busybox sh, started by /init of
 # build-initramfs.sh), never on the host: it moves itself between cgroups and mounts things.
 #
-# For every guarded action it runs the static `attempt` tool once inside the guarded cgroup
-# /vmtest/agent (expects "ERR EPERM" and exactly one new alert of the guard's kind, blocked by
-# the lsm backend) and once in the sibling /vmtest/other, which is in no zone (expects "OK" and
-# no new alert). Prints "PASS name" / "FAIL name: details" per check, a summary line, and exits
-# non-zero when anything failed.
+# For every guarded action it runs the static `attempt` tool (tests/tools/attempt.c) once inside
+# the guarded cgroup /vmtest/agent (expects "ERR EPERM" and exactly one new alert of the guard's
+# kind, blocked by the lsm backend) and once in the sibling /vmtest/other, which is in no zone
+# (expects "OK" and no new alert). Prints "PASS name" / "FAIL name: details" per check, a
+# summary line, and exits non-zero when anything failed.
 export PATH=/bin:/sbin:/usr/local/bin:/test
 
 G=/usr/local/bin/guardrail

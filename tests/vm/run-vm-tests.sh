@@ -75,7 +75,7 @@ fi
 
 # The attempt tool, once for every image.
 attempt="$LOGDIR/attempt"
-cc -static -O2 -Wall -o "$attempt" "$here/attempt.c" || die "cannot build attempt.c (cc -static)"
+"$repo/tests/tools/build-attempt.sh" "$attempt" || die "cannot build tests/tools/attempt.c (cc -static)"
 export GUARDRAIL_VM_ATTEMPT=$attempt GUARDRAIL_BIN=$guardrail
 
 # boot KERNEL_IMAGE INITRD LOG: prints "noboot", "timeout" or "ran <seconds-to-BEGIN>".

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <sstream>
+#include <string_view>
 
 namespace guardrail {
 namespace {
@@ -18,28 +19,28 @@ Run cli(std::vector<std::string> args) {
   return {code, out.str(), err.str()};
 }
 
+enum class Printed { Out, Err };
+
+// Runs the CLI with `args`: it exits with `code` and prints `text` on stdout or stderr.
+void expect_cli(std::vector<std::string> args, int code, Printed where, std::string_view text) {
+  const auto r = cli(std::move(args));
+  EXPECT_EQ(r.code, code) << r.err;
+  const std::string& printed = where == Printed::Out ? r.out : r.err;
+  EXPECT_NE(printed.find(text), std::string::npos) << printed;
+}
+
 TEST(Cli, NoArgumentsIsAUsageError) {
-  auto r = cli({});
-  EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("usage: guardrail <command>"), std::string::npos);
+  expect_cli({}, 2, Printed::Err, "usage: guardrail <command>");
 }
 
 TEST(Cli, UnknownCommandIsNamed) {
-  auto r = cli({"frobnicate"});
-  EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("unknown command 'frobnicate'"), std::string::npos);
+  expect_cli({"frobnicate"}, 2, Printed::Err, "unknown command 'frobnicate'");
 }
 
-TEST(Cli, AgentNeedsAPolicy) {
-  auto r = cli({"agent"});
-  EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("--policy"), std::string::npos) << r.err;
-}
+TEST(Cli, AgentNeedsAPolicy) { expect_cli({"agent"}, 2, Printed::Err, "--policy"); }
 
 TEST(Cli, AgentRejectsAnUnknownOption) {
-  auto r = cli({"agent", "--policy", "x.yaml", "--frob"});
-  EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("frob"), std::string::npos) << r.err;
+  expect_cli({"agent", "--policy", "x.yaml", "--frob"}, 2, Printed::Err, "frob");
 }
 
 TEST(Cli, AgentHelpListsItsOptions) {
@@ -50,27 +51,21 @@ TEST(Cli, AgentHelpListsItsOptions) {
 }
 
 TEST(Cli, PolicyCheckNeedsFiles) {
-  auto r = cli({"policy", "check"});
-  EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("name at least one policy file"), std::string::npos);
+  expect_cli({"policy", "check"}, 2, Printed::Err, "name at least one policy file");
 }
 
 TEST(Cli, PolicyWithoutCheckIsAUsageError) {
-  auto r = cli({"policy", "lint", "a.yaml"});
-  EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("guardrail policy check FILE"), std::string::npos);
+  expect_cli({"policy", "lint", "a.yaml"}, 2, Printed::Err, "guardrail policy check FILE");
 }
 
 TEST(Cli, PolicyCheckOfTheDefaultProfileSucceeds) {
-  auto r = cli({"policy", "check", std::string(GUARDRAIL_SOURCE_DIR) + "/profiles/default.yaml"});
-  EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find("ok"), std::string::npos);
+  expect_cli({"policy", "check", std::string(GUARDRAIL_SOURCE_DIR) + "/profiles/default.yaml"}, 0,
+             Printed::Out, "ok");
 }
 
 TEST(Cli, PolicyCheckOfAMissingFileFails) {
-  auto r = cli({"policy", "check", "/nonexistent/policy.yaml"});
-  EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("/nonexistent/policy.yaml"), std::string::npos);
+  expect_cli({"policy", "check", "/nonexistent/policy.yaml"}, 1, Printed::Err,
+             "/nonexistent/policy.yaml");
 }
 
 TEST(Cli, VersionPrintsTheVersion) {

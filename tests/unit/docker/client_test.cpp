@@ -3,11 +3,8 @@
 // and streaming /events. Also container_from_inspect on full and null-ridden documents.
 #include "guardrail/docker/client.hpp"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +18,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "testing/socket_server.hpp"
 
 namespace guardrail::docker {
 namespace {
@@ -80,11 +79,8 @@ class Conn {
   // Holds the connection open until the server stops or the peer closes.
   void hold() {
     while (!stopping_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 20) > 0) {
-        char buf[256];
-        if (::recv(fd_, buf, sizeof buf, 0) <= 0) return;
-      }
+      char buf[256];
+      if (test::readable_soon(fd_) && ::recv(fd_, buf, sizeof buf, 0) <= 0) return;
     }
   }
   void sleep_unless_stopping(std::chrono::milliseconds d) {
@@ -104,14 +100,7 @@ class FakeEngine {
   using Handler = std::function<void(const std::string& target, int n, Conn& conn)>;
 
   FakeEngine(std::string path, Handler handler)
-      : path_(std::move(path)), handler_(std::move(handler)) {
-    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
-    if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) ||
-        ::listen(listen_fd_, 16))
-      throw std::runtime_error("fake engine: cannot listen on " + path_);
+      : path_(std::move(path)), handler_(std::move(handler)), listen_fd_(test::listen_unix(path_)) {
     thread_ = std::thread([this] { serve(); });
   }
 
@@ -130,25 +119,20 @@ class FakeEngine {
 
  private:
   void serve() {
-    while (!stopping_) {
-      pollfd p{listen_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;
-      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
+    test::accept_until(stopping_, listen_fd_, [this](int fd) {
       const int n = connections_++;
       conn_threads_.emplace_back([this, fd, n] {
         handle(fd, n);
         ::close(fd);
       });
-    }
+    });
   }
 
   void handle(int fd, int n) {
     std::string request;
     const auto deadline = Clock::now() + 5s;
     while (request.find("\r\n\r\n") == std::string::npos && Clock::now() < deadline && !stopping_) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;
+      if (!test::readable_soon(fd)) continue;
       char buf[4096];
       const ssize_t got = ::recv(fd, buf, sizeof buf, 0);
       if (got <= 0) return;
@@ -169,7 +153,7 @@ class FakeEngine {
 
   std::string path_;
   Handler handler_;
-  int listen_fd_ = -1;
+  int listen_fd_;
   std::atomic<bool> stopping_ = false;
   std::atomic<int> connections_ = 0;
   std::thread thread_;
@@ -399,6 +383,10 @@ class Recorder {
   EventStream::OnConnection on_connection() {
     return [this](bool up, const std::string& why) { push(up ? "up" : "down: " + why); };
   }
+  // An EventStream on `socket_path` that reports to this recorder.
+  std::unique_ptr<EventStream> follow(const std::string& socket_path) {
+    return EventStream::start(socket_path, on_event(), on_connection());
+  }
   // Waits until `n` records are in, up to `timeout`; returns them.
   std::vector<std::string> wait_for(std::size_t n, std::chrono::milliseconds timeout = 5s) {
     std::unique_lock lock(mutex_);
@@ -443,6 +431,12 @@ json event_json(const std::string& action, const std::string& id, const std::str
           {"time", 1700000000}};
 }
 
+// An engine whose /events stream stays open and silent.
+void stream_and_hold(const std::string&, int, Conn& conn) {
+  conn.start_stream();
+  conn.hold();
+}
+
 TEST(DockerEvents, DeliversEventsAndReconnectsAfterTheEngineCloses) {
   TempDir dir;
   FakeEngine fake(dir.file("d.sock"), [](const std::string& target, int n, Conn& conn) {
@@ -462,7 +456,7 @@ TEST(DockerEvents, DeliversEventsAndReconnectsAfterTheEngineCloses) {
     conn.end_stream();
   });
   Recorder rec;
-  auto stream = EventStream::start(dir.file("d.sock"), rec.on_event(), rec.on_connection());
+  auto stream = rec.follow(dir.file("d.sock"));
   const auto seen = rec.wait_for(5);
   ASSERT_EQ(seen.size(), 5u) << ::testing::PrintToString(seen);
   EXPECT_EQ(seen[0], "up");
@@ -480,12 +474,9 @@ TEST(DockerEvents, DeliversEventsAndReconnectsAfterTheEngineCloses) {
 
 TEST(DockerEvents, StopsPromptlyWhileStreaming) {
   TempDir dir;
-  FakeEngine fake(dir.file("d.sock"), [](const std::string&, int, Conn& conn) {
-    conn.start_stream();
-    conn.hold();
-  });
+  FakeEngine fake(dir.file("d.sock"), stream_and_hold);
   Recorder rec;
-  auto stream = EventStream::start(dir.file("d.sock"), rec.on_event(), rec.on_connection());
+  auto stream = rec.follow(dir.file("d.sock"));
   ASSERT_EQ(rec.wait_for(1), std::vector<std::string>{"up"});
   std::this_thread::sleep_for(1200ms);  // well inside curl_multi_poll's wait
   const auto t0 = Clock::now();
@@ -498,17 +489,14 @@ TEST(DockerEvents, AbsentSocketIsReportedOnceThenFoundWhenTheEngineStarts) {
   TempDir dir;
   const std::string path = dir.file("d.sock");
   Recorder rec;
-  auto stream = EventStream::start(path, rec.on_event(), rec.on_connection());
+  auto stream = rec.follow(path);
   ASSERT_EQ(rec.wait_for(1).size(), 1u);
   // Retries at 0.5 s and 1.5 s fail the same way: still one report.
   std::this_thread::sleep_for(1700ms);
   EXPECT_EQ(rec.seen(), std::vector<std::string>{"down: Docker socket " + path +
                                                  " does not exist: is dockerd running? (or pass "
                                                  "--docker-socket)"});
-  FakeEngine fake(path, [](const std::string&, int, Conn& conn) {
-    conn.start_stream();
-    conn.hold();
-  });
+  FakeEngine fake(path, stream_and_hold);
   const auto seen = rec.wait_for(2, 4s);  // the next retry is 2 s after the last
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[1], "up");
@@ -518,7 +506,7 @@ TEST(DockerEvents, AbsentSocketIsReportedOnceThenFoundWhenTheEngineStarts) {
 TEST(DockerEvents, StopsPromptlyDuringBackoff) {
   TempDir dir;
   Recorder rec;
-  auto stream = EventStream::start(dir.file("absent.sock"), rec.on_event(), rec.on_connection());
+  auto stream = rec.follow(dir.file("absent.sock"));
   ASSERT_EQ(rec.wait_for(1).size(), 1u);
   std::this_thread::sleep_for(100ms);
   const auto t0 = Clock::now();
@@ -532,7 +520,7 @@ TEST(DockerEvents, HttpErrorIsReported) {
     conn.respond(500, R"({"message":"events are broken"})");
   });
   Recorder rec;
-  auto stream = EventStream::start(dir.file("d.sock"), rec.on_event(), rec.on_connection());
+  auto stream = rec.follow(dir.file("d.sock"));
   const auto seen = rec.wait_for(1);
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0], "down: Docker GET /events: HTTP 500: events are broken");

@@ -4,21 +4,30 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
 #include <vector>
+
+#include "testing/json_fields.hpp"
 
 namespace guardrail::events {
 namespace {
 
+// The fields net and host records share: the task (tid = pid + 1) and its workload agent-a.
+template <typename Record>
+void set_task(Record& ev, std::uint64_t cgroup_id, std::uint32_t pid, const char* comm) {
+  ev.cgroup_id = cgroup_id;
+  ev.pid = pid;
+  ev.tid = pid + 1;
+  std::strcpy(ev.comm, comm);
+  ev.workload_id = GR_WORKLOAD_ID_BASE + 1;
+  ev.zone_id = 1;
+}
+
 gr_net_event sample() {
   gr_net_event ev{};
   ev.hdr = {GR_EV_NET_CONNECT, GR_EVENT_VERSION, sizeof(gr_net_event), 1'000'000'123};
-  ev.cgroup_id = 4242;
-  ev.pid = 77;
-  ev.tid = 78;
-  std::strcpy(ev.comm, "python3");
-  ev.workload_id = GR_WORKLOAD_ID_BASE + 1;
-  ev.zone_id = 1;
+  set_task(ev, 4242, 77, "python3");
   ev.peer_workload_id = GR_WORKLOAD_ID_BASE + 2;
   ev.peer_zone_id = 1;
   ev.verdict = GR_VERDICT_BLOCKED;
@@ -35,7 +44,9 @@ gr_net_event sample() {
   return ev;
 }
 
-std::vector<std::byte> bytes(const gr_net_event& ev, std::size_t size = sizeof(gr_net_event)) {
+// The ring buffer record of a net or host event, cut or padded to `size` bytes.
+template <typename Record>
+std::vector<std::byte> bytes(const Record& ev, std::size_t size = sizeof(Record)) {
   std::vector<std::byte> out(size);
   std::memcpy(out.data(), &ev, std::min(size, sizeof ev));
   return out;
@@ -94,26 +105,13 @@ TEST(EventsDecode, RejectsASizeLargerThanTheRecord) {
 
 TEST(EventsJson, CarriesEveryFieldWithNames) {
   const WallClock clock(1'700'000'000'000'000'000);  // 2023-11-14T22:13:20Z
-  auto j = to_json(sample(), names(), clock);
-  EXPECT_EQ(j["time"], "2023-11-14T22:13:21.000000123Z");
-  EXPECT_EQ(j["kind"], "net_connect");
-  EXPECT_EQ(j["verdict"], "blocked");
-  EXPECT_EQ(j["backend"], "cgroup_sock_addr");
-  EXPECT_EQ(j["policy"], "itest");
-  EXPECT_EQ(j["workload"], "agent-a");
-  EXPECT_EQ(j["zone"], "agent-sandbox");
-  EXPECT_EQ(j["cgroup_id"], 4242);
-  EXPECT_EQ(j["pid"], 77);
-  EXPECT_EQ(j["comm"], "python3");
-  EXPECT_EQ(j["direction"], "egress");
-  EXPECT_EQ(j["protocol"], "tcp");
-  EXPECT_EQ(j["family"], "ipv4");
-  EXPECT_EQ(j["src"], "198.18.0.3");
-  EXPECT_EQ(j["dst"], "198.18.0.4");
-  EXPECT_EQ(j["dport"], 8080);
-  EXPECT_EQ(j["peer_workload"], "agent-b");
-  EXPECT_EQ(j["peer_zone"], "agent-sandbox");
-  EXPECT_EQ(j["rule"], "default-deny");
+  test::expect_fields(to_json(sample(), names(), clock), R"({
+    "time": "2023-11-14T22:13:21.000000123Z", "kind": "net_connect", "verdict": "blocked",
+    "backend": "cgroup_sock_addr", "policy": "itest", "workload": "agent-a",
+    "zone": "agent-sandbox", "cgroup_id": 4242, "pid": 77, "comm": "python3",
+    "direction": "egress", "protocol": "tcp", "family": "ipv4", "src": "198.18.0.3",
+    "dst": "198.18.0.4", "dport": 8080, "peer_workload": "agent-b",
+    "peer_zone": "agent-sandbox", "rule": "default-deny"})");
 }
 
 TEST(EventsJson, NamesTheWorldAndIpv6Peers) {
@@ -126,14 +124,9 @@ TEST(EventsJson, NamesTheWorldAndIpv6Peers) {
   ev.peer_zone_id = GR_IDENTITY_WORLD;
   ev.rule = GR_RULE_ISOLATION;
   ev.verdict = GR_VERDICT_AUDITED;
-  auto j = to_json(ev, names(), WallClock(0));
-  EXPECT_EQ(j["kind"], "east_west_bypass");
-  EXPECT_EQ(j["family"], "ipv6");
-  EXPECT_EQ(j["dst"], "fd00::4");
-  EXPECT_EQ(j["peer_workload"], "");
-  EXPECT_EQ(j["peer_zone"], "world");
-  EXPECT_EQ(j["rule"], "isolation");
-  EXPECT_EQ(j["verdict"], "audited");
+  test::expect_fields(to_json(ev, names(), WallClock(0)), R"({
+    "kind": "east_west_bypass", "family": "ipv6", "dst": "fd00::4", "peer_workload": "",
+    "peer_zone": "world", "rule": "isolation", "verdict": "audited"})");
 }
 
 TEST(EventsNames, CoverEveryWireId) {
@@ -157,27 +150,16 @@ namespace {
 gr_host_event host_sample(std::uint16_t type) {
   gr_host_event ev{};
   ev.hdr = {type, GR_EVENT_VERSION, sizeof(gr_host_event), 5};
-  ev.cgroup_id = 7;
-  ev.pid = 40;
-  ev.tid = 41;
-  std::strcpy(ev.comm, "sh");
-  ev.workload_id = GR_WORKLOAD_ID_BASE + 1;
-  ev.zone_id = 1;
+  set_task(ev, 7, 40, "sh");
   ev.verdict = GR_VERDICT_BLOCKED;
   ev.backend = GR_BACKEND_LSM;
   return ev;
 }
 
-std::vector<std::byte> host_bytes(const gr_host_event& ev) {
-  std::vector<std::byte> out(sizeof ev);
-  std::memcpy(out.data(), &ev, sizeof ev);
-  return out;
-}
-
 TEST(EventsHost, DecodesEveryHostKind) {
   for (std::uint16_t type :
        {GR_EV_CAPABILITY, GR_EV_RAW_SOCKET, GR_EV_MOUNT, GR_EV_RUNTIME_SOCKET, GR_EV_BPF}) {
-    auto decoded = decode(host_bytes(host_sample(type)));
+    auto decoded = decode(bytes(host_sample(type)));
     ASSERT_TRUE(decoded) << decoded.error().message;
     EXPECT_EQ(header(*decoded).type, type);
     EXPECT_EQ(workload_id(*decoded), GR_WORKLOAD_ID_BASE + 1);
@@ -189,11 +171,8 @@ TEST(EventsHost, CapabilityAlertNamesTheCapability) {
   auto ev = host_sample(GR_EV_CAPABILITY);
   ev.capability = 13;
   auto j = to_json(Event{ev}, names(), WallClock(0));
-  EXPECT_EQ(j["kind"], "capability");
-  EXPECT_EQ(j["backend"], "lsm");
-  EXPECT_EQ(j["workload"], "agent-a");
-  EXPECT_EQ(j["capability"], "CAP_NET_RAW");
-  EXPECT_EQ(j["capability_number"], 13);
+  test::expect_fields(j, R"({"kind": "capability", "backend": "lsm", "workload": "agent-a",
+                             "capability": "CAP_NET_RAW", "capability_number": 13})");
   EXPECT_FALSE(j.contains("dst"));
 }
 
@@ -205,14 +184,9 @@ TEST(EventsHost, MountAlertCarriesOperationSourceTargetAndType) {
   std::strcpy(ev.source, "none");
   std::strcpy(ev.path, "/mnt/x");
   std::strcpy(ev.fstype, "tmpfs");
-  auto j = to_json(Event{ev}, names(), WallClock(0));
-  EXPECT_EQ(j["kind"], "mount");
-  EXPECT_EQ(j["verdict"], "detected");
-  EXPECT_EQ(j["backend"], "tracepoint");
-  EXPECT_EQ(j["operation"], "mount");
-  EXPECT_EQ(j["source"], "none");
-  EXPECT_EQ(j["target"], "/mnt/x");
-  EXPECT_EQ(j["fstype"], "tmpfs");
+  test::expect_fields(to_json(Event{ev}, names(), WallClock(0)), R"({
+    "kind": "mount", "verdict": "detected", "backend": "tracepoint", "operation": "mount",
+    "source": "none", "target": "/mnt/x", "fstype": "tmpfs"})");
 }
 
 TEST(EventsHost, RawSocketAndRuntimeSocketAndBpfFields) {
@@ -240,11 +214,11 @@ TEST(EventsHost, RawSocketAndRuntimeSocketAndBpfFields) {
 }
 
 TEST(EventsHost, AHostRecordOfTheWrongSizeIsRefused) {
-  auto bytes = host_bytes(host_sample(GR_EV_MOUNT));
+  auto record = bytes(host_sample(GR_EV_MOUNT));
   auto ev = host_sample(GR_EV_MOUNT);
   ev.hdr.size = sizeof(gr_net_event);
-  std::memcpy(bytes.data(), &ev, sizeof ev);
-  auto decoded = decode(bytes);
+  std::memcpy(record.data(), &ev, sizeof ev);
+  auto decoded = decode(record);
   ASSERT_FALSE(decoded);
   EXPECT_NE(decoded.error().message.find("mount record"), std::string::npos);
 }

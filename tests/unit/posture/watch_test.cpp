@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "testing/json_fields.hpp"
+
 namespace guardrail::posture {
 namespace {
 
@@ -14,18 +16,12 @@ TEST(PostureWatchAlert, CarriesTheContainerTheCheckAndTheCommonFields) {
   const Finding f{"no_secret_env", false, "SECRET_TOKEN in the environment"};
   auto j = posture_alert(c, f, "agent-sandbox:/docker/" + c.id, "agent-sandbox", "default",
                          "node-1", "2026-11-28T22:53:11.441515303Z");
-  EXPECT_EQ(j["kind"], "posture");
-  EXPECT_EQ(j["verdict"], "detected");
-  EXPECT_EQ(j["backend"], "docker_api");
   EXPECT_EQ(j["container_id"], c.id);
-  EXPECT_EQ(j["container"], "agent-1");
-  EXPECT_EQ(j["image"], "gr-busybox:latest");
-  EXPECT_EQ(j["check"], "no_secret_env");
-  EXPECT_EQ(j["detail"], "SECRET_TOKEN in the environment");
-  EXPECT_EQ(j["pid"], 4242);
-  EXPECT_EQ(j["count"], 1);
-  EXPECT_EQ(j["zone"], "agent-sandbox");
-  EXPECT_EQ(j["node"], "node-1");
+  test::expect_fields(j, R"({
+    "kind": "posture", "verdict": "detected", "backend": "docker_api", "container": "agent-1",
+    "image": "gr-busybox:latest", "check": "no_secret_env",
+    "detail": "SECRET_TOKEN in the environment", "pid": 4242, "count": 1,
+    "zone": "agent-sandbox", "node": "node-1"})");
   for (const char* field : {"time", "first_time", "last_time", "cgroup_id", "tid", "ppid", "comm",
                             "exe", "parent_exe", "labels", "policy", "workload"})
     EXPECT_TRUE(j.contains(field)) << field;

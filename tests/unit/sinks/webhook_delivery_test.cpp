@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,12 +13,14 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "guardrail/sinks/webhook.hpp"
+#include "testing/socket_server.hpp"
 
 namespace guardrail {
 namespace {
@@ -41,17 +42,7 @@ struct Request {
 class HttpServer {
  public:
   explicit HttpServer(std::vector<int> statuses, bool hold = false)
-      : statuses_(std::move(statuses)), held_(hold) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        ::listen(listen_fd_, 16) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      throw std::runtime_error("test HTTP server: cannot listen on 127.0.0.1");
-    port_ = ntohs(addr.sin_port);
+      : statuses_(std::move(statuses)), listen_fd_(test::listen_loopback(port_)), held_(hold) {
     thread_ = std::thread([this] { serve(); });
   }
 
@@ -92,35 +83,36 @@ class HttpServer {
 
  private:
   void serve() {
-    while (!stop_) {
-      pollfd p{listen_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;
-      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      {
-        std::lock_guard lock(mutex_);
-        ++connections_;
-      }
-      std::string buffer;
-      Request request;
-      while (read_request(fd, buffer, request)) {
-        int status;
-        {
-          std::unique_lock lock(mutex_);
-          requests_.push_back(request);
-          status = statuses_[std::min(requests_.size(), statuses_.size()) - 1];
-          cv_.notify_all();
-          cv_.wait(lock, [&] { return !held_ || stop_.load(); });
-        }
-        const std::string body = status == 200 ? "" : "receiver failed\n";
-        const std::string response =
-            "HTTP/1.1 " + std::to_string(status) +
-            (status == 200 ? " OK" : " Internal Server Error") +
-            "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
-            "\r\n\r\n" + body;
-        ::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
-      }
+    test::accept_until(stop_, listen_fd_, [this](int fd) {
+      answer(fd);
       ::close(fd);
+    });
+  }
+
+  // Answers the requests of one (keep-alive) connection until it closes or the server stops.
+  void answer(int fd) {
+    {
+      std::lock_guard lock(mutex_);
+      ++connections_;
+    }
+    std::string buffer;
+    Request request;
+    while (read_request(fd, buffer, request)) {
+      int status;
+      {
+        std::unique_lock lock(mutex_);
+        requests_.push_back(request);
+        status = statuses_[std::min(requests_.size(), statuses_.size()) - 1];
+        cv_.notify_all();
+        cv_.wait(lock, [&] { return !held_ || stop_.load(); });
+      }
+      const std::string body = status == 200 ? "" : "receiver failed\n";
+      const std::string response =
+          "HTTP/1.1 " + std::to_string(status) +
+          (status == 200 ? " OK" : " Internal Server Error") +
+          "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n\r\n" + body;
+      ::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
     }
   }
 
@@ -153,10 +145,9 @@ class HttpServer {
           return true;
         }
       }
-      pollfd p{fd, POLLIN, 0};
-      const int ready = ::poll(&p, 1, 20);
+      const bool ready = test::readable_soon(fd);
       if (stop_) return false;
-      if (ready <= 0) continue;
+      if (!ready) continue;
       char chunk[4096];
       const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
       if (n <= 0) return false;
@@ -165,8 +156,8 @@ class HttpServer {
   }
 
   std::vector<int> statuses_;
-  int listen_fd_ = -1;
-  std::uint16_t port_ = 0;
+  std::uint16_t port_ = 0;  // before listen_fd_: listen_loopback() sets it
+  int listen_fd_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::atomic<bool> stop_ = false;
@@ -224,6 +215,26 @@ class Outcomes {
   std::vector<WebhookOutcome> list_;
 };
 
+// The alerts and events a list of outcomes accounts for.
+struct Totals {
+  std::uint64_t alerts = 0, events = 0;
+  bool operator==(const Totals&) const = default;
+  friend std::ostream& operator<<(std::ostream& os, const Totals& t) {
+    return os << t.alerts << " alerts, " << t.events << " events";
+  }
+};
+
+// Sums the outcomes, expecting each one to be `delivered` (or not).
+Totals totals(const std::vector<WebhookOutcome>& list, bool delivered) {
+  Totals sum;
+  for (const auto& o : list) {
+    EXPECT_EQ(o.delivered, delivered);
+    sum.alerts += o.alerts;
+    sum.events += o.events;
+  }
+  return sum;
+}
+
 ordered_json alert(int n, int count) {
   return {
       {"time", "2024-05-01T10:00:0" + std::to_string(n) + ".000000000Z"},
@@ -275,14 +286,7 @@ TEST(WebhookDelivery, PostsTheAlertmanagerPayloadAsJson) {
 
   const auto list = outcomes.list();
   ASSERT_EQ(list.size(), requests.size());
-  std::uint64_t total_alerts = 0, total_events = 0;
-  for (const auto& o : list) {
-    EXPECT_TRUE(o.delivered);
-    total_alerts += o.alerts;
-    total_events += o.events;
-  }
-  EXPECT_EQ(total_alerts, 3u);
-  EXPECT_EQ(total_events, 6u);
+  EXPECT_EQ(totals(list, /*delivered=*/true), (Totals{3, 6}));
 }
 
 TEST(WebhookDelivery, BatchesAtMostBatchMaxAlerts) {
@@ -337,9 +341,7 @@ TEST(WebhookDelivery, RetriesServerErrorsWithExponentialBackoff) {
   EXPECT_LT(second_wait, 1100ms);
   const auto list = outcomes.list();
   ASSERT_EQ(list.size(), 1u);
-  EXPECT_EQ(list[0].alerts, 1u);
-  EXPECT_EQ(list[0].events, 4u);
-  EXPECT_TRUE(list[0].delivered);
+  EXPECT_EQ(totals(list, /*delivered=*/true), (Totals{1, 4}));
 }
 
 TEST(WebhookDelivery, ReportsUndeliveredAfterTheLastRetry) {
@@ -356,9 +358,7 @@ TEST(WebhookDelivery, ReportsUndeliveredAfterTheLastRetry) {
   EXPECT_EQ(server.requests().size(), 3u);  // the first attempt and 2 retries
   const auto list = outcomes.list();
   ASSERT_EQ(list.size(), 1u);
-  EXPECT_EQ(list[0].alerts, 1u);
-  EXPECT_EQ(list[0].events, 5u);
-  EXPECT_FALSE(list[0].delivered);
+  EXPECT_EQ(totals(list, /*delivered=*/false), (Totals{1, 5}));
 }
 
 TEST(WebhookDelivery, EnqueueFailsWhenTheQueueIsFull) {
@@ -420,14 +420,7 @@ TEST(WebhookDelivery, DestructorWithADeadEndpointIsQuick) {
   const auto before = Clock::now();
   sink->reset();
   EXPECT_LT(Clock::now() - before, 3s);
-  std::uint64_t alerts = 0, events = 0;
-  for (const auto& o : outcomes.list()) {
-    EXPECT_FALSE(o.delivered);
-    alerts += o.alerts;
-    events += o.events;
-  }
-  EXPECT_EQ(alerts, 5u);
-  EXPECT_EQ(events, 15u);
+  EXPECT_EQ(totals(outcomes.list(), /*delivered=*/false), (Totals{5, 15}));
 }
 
 TEST(WebhookDelivery, ShutdownInterruptsTheBackoff) {

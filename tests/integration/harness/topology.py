@@ -26,8 +26,7 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-NETPROBE = os.path.join(HERE, "netprobe.py")
+from . import NETPROBE
 
 
 def cgroup2_mount():

@@ -1,5 +1,5 @@
-// attempt: one privileged action per run, for the VM guard tests. Static, no dependencies:
-//   cc -static -O2 -o attempt attempt.c
+// attempt: one privileged action per run, for the VM guard tests and the integration suite's
+// host-guard tests. Static, no dependencies: tests/tools/build-attempt.sh OUT
 //
 // Every action subcommand prints exactly one line on stdout, "OK" or "ERR <ERRNO NAME>" (the
 // errno of the first step that failed), and says which step failed on stderr. Exit status:

@@ -13,7 +13,7 @@ There is no registry: the image gr-busybox:latest is `docker import`ed from a fo
 
 Use from a test module (pytest finds fixtures in the module's namespace):
 
-    from gr_docker import dockerd, docker_containers  # noqa: F401  (pytest fixtures)
+    from harness.docker import dockerd, docker_containers  # noqa: F401  (pytest fixtures)
 
     def test_x(dockerd, docker_containers):
         c = docker_containers.run(labels={"guardrail.io/zone": "agent-sandbox"})
@@ -40,7 +40,8 @@ import time
 
 import pytest
 
-from gr_topology import cgroup2_mount
+from .process import terminate
+from .topology import cgroup2_mount
 
 DOCKERD = "/usr/sbin/dockerd"
 DOCKER = "/usr/bin/docker"  # docker.io's CLI (not whatever else is first on PATH)
@@ -413,12 +414,7 @@ class Dockerd:
             self._reload_config({"live-restore": True},
                                 lambda info: info.get("LiveRestoreEnabled"),
                                 "turn live-restore on")
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        terminate(self.proc, 20)
         went_down = time.monotonic()
         if down_seconds > 0:
             time.sleep(down_seconds)
@@ -436,12 +432,7 @@ class Dockerd:
                 self.cleanup()
             except Exception:  # dockerd hung or broke: the kills below still run
                 pass
-            self.proc.terminate()  # dockerd: our child, so wait() (a zombie still "exists")
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            terminate(self.proc, 20)
         self.proc = None
         leftovers = []
         if self.containerd_pid and EXEC_ROOT in _cmdline(self.containerd_pid):

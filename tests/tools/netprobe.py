@@ -66,6 +66,17 @@ def _emit(obj):
     sys.stdout.flush()
 
 
+def _read_line(sock):
+    """Bytes from sock up to and including a newline, or all it sent before closing."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def cmd_connect(args):
     for i in range(args.count):
         if i:
@@ -91,12 +102,7 @@ def connect_once(args):
     if args.echo is not None:
         try:
             sock.sendall(args.echo.encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = _read_line(sock)
             out["echo"] = data.decode(errors="replace").rstrip("\n")
         except OSError as exc:
             out["result"] = "echo-error"
@@ -158,12 +164,7 @@ def cmd_serve_tcp(args):
         conn, peer = srv.accept()
         conn.settimeout(5)
         try:
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = _read_line(conn)
             if data:
                 conn.sendall(data)
             _emit({"accepted": list(peer), "data": data.decode(errors="replace").rstrip("\n")})
@@ -404,80 +405,55 @@ def enter(netns, cgroup):
             os.close(fd)
 
 
+def _arg(*names, **options):
+    """One add_argument() call, as data."""
+    return names, options
+
+
+_HOST = _arg("host")
+_PORT = _arg("port", type=int)
+_REST = _arg("argv", nargs=argparse.REMAINDER)
+
+# Every subcommand: its handler (None: main() handles it before the probe starts) and its
+# arguments.
+SUBCOMMANDS = {
+    "connect": (cmd_connect, [
+        _HOST, _PORT, _arg("--echo"), _arg("--timeout", type=float, default=3.0),
+        _arg("--count", type=int, default=1), _arg("--interval", type=float, default=0.0),
+        _arg("--linger", type=float, default=0.0,
+             help="seconds to stay alive after the last attempt (for /proc enrichment)")]),
+    "flood": (cmd_flood, [_HOST, _PORT, _arg("--count", type=int, default=200000),
+                          _arg("--seconds", type=float, default=10.0)]),
+    "sendto": (cmd_sendto, [
+        _HOST, _PORT, _arg("--count", type=int, default=1), _arg("--sport", type=int, default=0),
+        _arg("--payload", default="probe"), _arg("--interval", type=float, default=0.05)]),
+    "serve-tcp": (cmd_serve_tcp, [_PORT]),
+    "listen-udp": (cmd_listen_udp, [_PORT]),
+    "exec": (None, [_REST]),
+    "raw-socket": (cmd_raw_socket, [
+        _arg("--family", choices=["inet", "inet6"], default="inet"),
+        _arg("--protocol", type=int, default=socket.IPPROTO_ICMP)]),
+    "packet-socket": (cmd_packet_socket, [_arg("--type", choices=["raw", "dgram"], default="raw"),
+                                          _arg("--protocol", type=int, default=None)]),
+    "mount-tmpfs": (cmd_mount_tmpfs, [
+        _arg("dir"), _arg("--keep", action="store_true", help="leave the tmpfs mounted")]),
+    "connect-unix": (cmd_connect_unix, [_arg("path"), _arg("--timeout", type=float, default=3.0)]),
+    "serve-unix": (cmd_serve_unix, [_arg("path")]),
+    "bpf-map-create": (cmd_bpf_map_create, []),
+    "drop-caps-except": (None, [_arg("caps"), _REST]),
+}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--netns")
     p.add_argument("--cgroup")
     sub = p.add_subparsers(dest="cmd", required=True)
-
-    c = sub.add_parser("connect")
-    c.add_argument("host")
-    c.add_argument("port", type=int)
-    c.add_argument("--echo")
-    c.add_argument("--timeout", type=float, default=3.0)
-    c.add_argument("--count", type=int, default=1)
-    c.add_argument("--interval", type=float, default=0.0)
-    c.add_argument("--linger", type=float, default=0.0,
-                   help="seconds to stay alive after the last attempt (for /proc enrichment)")
-    c.set_defaults(func=cmd_connect)
-
-    fl = sub.add_parser("flood")
-    fl.add_argument("host")
-    fl.add_argument("port", type=int)
-    fl.add_argument("--count", type=int, default=200000)
-    fl.add_argument("--seconds", type=float, default=10.0)
-    fl.set_defaults(func=cmd_flood)
-
-    s = sub.add_parser("sendto")
-    s.add_argument("host")
-    s.add_argument("port", type=int)
-    s.add_argument("--count", type=int, default=1)
-    s.add_argument("--sport", type=int, default=0)
-    s.add_argument("--payload", default="probe")
-    s.add_argument("--interval", type=float, default=0.05)
-    s.set_defaults(func=cmd_sendto)
-
-    t = sub.add_parser("serve-tcp")
-    t.add_argument("port", type=int)
-    t.set_defaults(func=cmd_serve_tcp)
-
-    u = sub.add_parser("listen-udp")
-    u.add_argument("port", type=int)
-    u.set_defaults(func=cmd_listen_udp)
-
-    e = sub.add_parser("exec")
-    e.add_argument("argv", nargs=argparse.REMAINDER)
-
-    r = sub.add_parser("raw-socket")
-    r.add_argument("--family", choices=["inet", "inet6"], default="inet")
-    r.add_argument("--protocol", type=int, default=socket.IPPROTO_ICMP)
-    r.set_defaults(func=cmd_raw_socket)
-
-    pk = sub.add_parser("packet-socket")
-    pk.add_argument("--type", choices=["raw", "dgram"], default="raw")
-    pk.add_argument("--protocol", type=int, default=None)
-    pk.set_defaults(func=cmd_packet_socket)
-
-    m = sub.add_parser("mount-tmpfs")
-    m.add_argument("dir")
-    m.add_argument("--keep", action="store_true", help="leave the tmpfs mounted")
-    m.set_defaults(func=cmd_mount_tmpfs)
-
-    cu = sub.add_parser("connect-unix")
-    cu.add_argument("path")
-    cu.add_argument("--timeout", type=float, default=3.0)
-    cu.set_defaults(func=cmd_connect_unix)
-
-    su = sub.add_parser("serve-unix")
-    su.add_argument("path")
-    su.set_defaults(func=cmd_serve_unix)
-
-    b = sub.add_parser("bpf-map-create")
-    b.set_defaults(func=cmd_bpf_map_create)
-
-    d = sub.add_parser("drop-caps-except")
-    d.add_argument("caps")
-    d.add_argument("argv", nargs=argparse.REMAINDER)
+    for name, (func, arguments) in SUBCOMMANDS.items():
+        command = sub.add_parser(name)
+        for names, options in arguments:
+            command.add_argument(*names, **options)
+        command.set_defaults(func=func)
 
     args = p.parse_args(argv)
     if args.cmd == "drop-caps-except":

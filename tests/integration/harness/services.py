@@ -12,7 +12,8 @@ import urllib.request
 
 import pytest
 
-from gr_agent import free_port
+from .agent import free_port
+from .process import terminate
 
 PROMETHEUS = "/usr/bin/prometheus"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
@@ -79,21 +80,26 @@ class Server:
         if self in LIVE_SERVERS:
             LIVE_SERVERS.remove(self)
         if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            terminate(self.proc, 5)
+
+
+def _start_configured(label, path, package, workdir, config_text, flags):
+    """Prometheus or Alertmanager: writes config_text to workdir/LABEL.yml, starts the binary
+    on it at 127.0.0.1:<a free port> with `flags` too, and waits until /-/ready answers."""
+    exe = binary(path, package)
+    os.makedirs(workdir, exist_ok=True)
+    config = os.path.join(workdir, label + ".yml")
+    with open(config, "w") as f:
+        f.write(config_text)
+    port = free_port()
+    argv = [exe, "--config.file=" + config, "--web.listen-address=127.0.0.1:%d" % port,
+            "--log.level=warn"] + flags
+    return Server(label, argv, workdir, port).wait_ready("/-/ready")
 
 
 def start_prometheus(workdir, scrape_targets, job="guardrail", interval="1s"):
     """Prometheus scraping `scrape_targets` (HOST:PORT list) as `job` every `interval`."""
-    prom = binary(PROMETHEUS, "prometheus")
-    os.makedirs(workdir, exist_ok=True)
-    config = os.path.join(workdir, "prometheus.yml")
-    with open(config, "w") as f:
-        f.write("""\
+    config = """\
 global:
   scrape_interval: {interval}
   evaluation_interval: {interval}
@@ -103,14 +109,11 @@ scrape_configs:
     scrape_timeout: {interval}
     static_configs:
       - targets: {targets}
-""".format(interval=interval, job=job, targets=json.dumps(list(scrape_targets))))
-    port = free_port()
-    data = os.path.join(workdir, "prometheus-data")
-    argv = [prom, "--config.file=" + config, "--storage.tsdb.path=" + data,
-            "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn",
-            "--web.console.templates=" + os.path.join(workdir, "consoles"),
-            "--web.console.libraries=" + os.path.join(workdir, "console_libraries")]
-    return Server("prometheus", argv, workdir, port).wait_ready("/-/ready")
+""".format(interval=interval, job=job, targets=json.dumps(list(scrape_targets)))
+    return _start_configured("prometheus", PROMETHEUS, "prometheus", workdir, config, [
+        "--storage.tsdb.path=" + os.path.join(workdir, "prometheus-data"),
+        "--web.console.templates=" + os.path.join(workdir, "consoles"),
+        "--web.console.libraries=" + os.path.join(workdir, "console_libraries")])
 
 
 def prom_query(server, query):
@@ -124,22 +127,16 @@ def prom_query(server, query):
 
 def start_alertmanager(workdir):
     """Alertmanager with a null receiver and clustering off."""
-    am = binary(ALERTMANAGER, "prometheus-alertmanager")
-    os.makedirs(workdir, exist_ok=True)
-    config = os.path.join(workdir, "alertmanager.yml")
-    with open(config, "w") as f:
-        f.write("""\
+    config = """\
 route:
   receiver: "null"
   group_wait: 1s
 receivers:
   - name: "null"
-""")
-    port = free_port()
-    argv = [am, "--config.file=" + config, "--storage.path=" + os.path.join(workdir, "am-data"),
-            "--web.listen-address=127.0.0.1:%d" % port, "--cluster.listen-address=",
-            "--log.level=warn"]
-    return Server("alertmanager", argv, workdir, port).wait_ready("/-/ready")
+"""
+    return _start_configured("alertmanager", ALERTMANAGER, "prometheus-alertmanager", workdir,
+                             config, ["--storage.path=" + os.path.join(workdir, "am-data"),
+                                      "--cluster.listen-address="])
 
 
 def am_alerts(server):

@@ -9,7 +9,8 @@ import time
 import urllib.error
 import urllib.request
 
-from gr_topology import wait_until
+from . import SOURCE_DIR
+from .topology import wait_until
 
 BPFTOOL = "/usr/sbin/bpftool"
 
@@ -60,8 +61,7 @@ PIPELINE_ALERT_FIELDS = {
 }
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$")
 
-SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "schema",
-                           "alert.schema.json")
+SCHEMA_PATH = os.path.join(SOURCE_DIR, "schema", "alert.schema.json")
 
 # The pipeline flags that make one alert per attempt (no dedup, no rate limit): what the tests
 # written before dedup count on. Agent() adds them unless the test sets them itself.

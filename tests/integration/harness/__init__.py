@@ -1,0 +1,21 @@
+"""The integration suite's harness: what the tests drive and where the test tools live.
+
+    agent     `guardrail agent` under test: policy files, readiness, alerts, metrics, bpftool
+    docker    a private dockerd for the session, busybox containers
+    services  Prometheus and Alertmanager started for a test
+    process   stopping a child process by its pid
+    topology  network namespaces on one bridge, a cgroup per workload, probe processes
+
+The programs that attempt forbidden actions are shared with the VM suite, so they live in
+tests/tools/, not here.
+"""
+import os
+
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SOURCE_DIR = os.path.dirname(TESTS_DIR)
+TOOLS_DIR = os.path.join(TESTS_DIR, "tools")
+
+# The probe client and server (Python: runs in any netns and cgroup the test names).
+NETPROBE = os.path.join(TOOLS_DIR, "netprobe.py")
+# Builds the static attempt tool from tests/tools/attempt.c: `build-attempt.sh OUT`.
+BUILD_ATTEMPT = os.path.join(TOOLS_DIR, "build-attempt.sh")
