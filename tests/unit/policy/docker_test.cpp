@@ -11,38 +11,21 @@
 #include "guardrail/policy/check.hpp"
 #include "guardrail/policy/model.hpp"
 #include "guardrail/policy/parse.hpp"
+#include "policy_test_helpers.hpp"
 
 namespace guardrail::policy {
 namespace {
 
 const std::string kSource = GUARDRAIL_SOURCE_DIR;
 
-// The five header lines every test document starts with; the body starts at line 6.
-std::string doc(const std::string& spec_body) {
-  return "apiVersion: guardrail.io/v1alpha1\n"
-         "kind: GuardrailPolicy\n"
-         "metadata:\n"
-         "  name: t\n"
-         "spec:\n" +
-         spec_body;
-}
-
-std::string dump(const std::vector<Diagnostic>& diagnostics) {
-  std::string out;
-  for (const auto& d : diagnostics) out += d.format() + "\n";
-  return out;
-}
+using test_helpers::doc;
+using test_helpers::dump;
+using test_helpers::parse_ok;
 
 // Every diagnostic, formatted, in order ("" when the text is valid).
 std::string errors(const std::string& text) {
   auto policy = parse_policy(text, "t.yaml");
   return policy ? "" : dump(policy.error());
-}
-
-Policy parsed(const std::string& text) {
-  auto policy = parse_policy(text, "t.yaml");
-  EXPECT_TRUE(policy) << (policy ? "" : dump(policy.error()));
-  return policy ? *policy : Policy{};
 }
 
 // A zone z (lines 6-8) whose selector body starts at line 9.
@@ -62,7 +45,7 @@ const std::string kEmptySelector =
 // ---- parsing ------------------------------------------------------------------------------
 
 TEST(PolicyDockerParse, ParsesEveryContainerField) {
-  const Policy p = parsed(doc(R"(  defaultZone: control
+  const Policy p = parse_ok(doc(R"(  defaultZone: control
   zones:
     - name: agent-sandbox
       selector:
@@ -104,16 +87,16 @@ TEST(PolicyDockerParse, ParsesEveryContainerField) {
 }
 
 TEST(PolicyDockerParse, AnyOneNonEmptySelectorFieldIsEnough) {
-  EXPECT_EQ(parsed(zone_with_selector("        labels: {a: b}\n")).zones[0].match_labels,
+  EXPECT_EQ(parse_ok(zone_with_selector("        labels: {a: b}\n")).zones[0].match_labels,
             (std::map<std::string, std::string>{{"a", "b"}}));
-  EXPECT_EQ(parsed(zone_with_selector("        names: [n]\n")).zones[0].name_globs,
+  EXPECT_EQ(parse_ok(zone_with_selector("        names: [n]\n")).zones[0].name_globs,
             std::vector<std::string>{"n"});
-  EXPECT_EQ(parsed(zone_with_selector("        images: [i]\n")).zones[0].image_globs,
+  EXPECT_EQ(parse_ok(zone_with_selector("        images: [i]\n")).zones[0].image_globs,
             std::vector<std::string>{"i"});
   // Empty fields beside a non-empty one select nothing more, and are not an error.
   const Policy p =
-      parsed(zone_with_selector("        cgroups: []\n        labels: {}\n        names:\n"
-                                "        images: [\"reg/*\"]\n"));
+      parse_ok(zone_with_selector("        cgroups: []\n        labels: {}\n        names:\n"
+                                  "        images: [\"reg/*\"]\n"));
   EXPECT_TRUE(p.zones[0].cgroup_globs.empty());
   EXPECT_TRUE(p.zones[0].match_labels.empty());
   EXPECT_TRUE(p.zones[0].name_globs.empty());
@@ -245,20 +228,20 @@ TEST(PolicyDockerErrors, DefaultZoneMustNameAZone) {
 
 TEST(PolicyDockerDefaultZone, Resolution) {
   // Not set, agent-sandbox exists: agent-sandbox.
-  Policy p = parsed(doc("  zones:\n    - name: control\n    - name: agent-sandbox\n"));
+  Policy p = parse_ok(doc("  zones:\n    - name: control\n    - name: agent-sandbox\n"));
   EXPECT_EQ(p.default_zone, "");
   EXPECT_EQ(p.effective_default_zone(), "agent-sandbox");
   // Not set, no agent-sandbox: none.
-  p = parsed(doc("  zones:\n    - name: control\n    - name: agents\n"));
+  p = parse_ok(doc("  zones:\n    - name: control\n    - name: agents\n"));
   EXPECT_EQ(p.default_zone, "");
   EXPECT_EQ(p.effective_default_zone(), "");
   // Set: that zone, even when agent-sandbox exists.
   p =
-      parsed(doc("  defaultZone: control\n  zones:\n    - name: agent-sandbox\n"
-                 "    - name: control\n"));
+      parse_ok(doc("  defaultZone: control\n  zones:\n    - name: agent-sandbox\n"
+                   "    - name: control\n"));
   EXPECT_EQ(p.default_zone, "control");
   EXPECT_EQ(p.effective_default_zone(), "control");
-  p = parsed(doc("  defaultZone: agents\n  zones:\n    - name: agents\n"));
+  p = parse_ok(doc("  defaultZone: agents\n  zones:\n    - name: agents\n"));
   EXPECT_EQ(p.effective_default_zone(), "agents");
 }
 
