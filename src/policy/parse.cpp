@@ -54,11 +54,9 @@ ParseResult Parser::parse(const std::string& text) {
   if (documents.size() > 1)
     error(documents[1].Mark(), "more than one YAML document; put one policy per file");
   const YAML::Node& root = documents[0];
-  if (!root.IsMap()) {
-    error(root.Mark(), "a policy must be a map with apiVersion, kind, metadata and spec; got " +
-                           describe_node(root));
+  if (!expect_map(root, root.Mark(),
+                  "a policy must be a map with apiVersion, kind, metadata and spec; got "))
     return failed();
-  }
 
   Policy policy;
   policy.file = file_;

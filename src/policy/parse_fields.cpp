@@ -37,6 +37,14 @@ Fields Parser::fields(const YAML::Node& map, std::string_view where,
   return out;
 }
 
+std::optional<Fields> Parser::item_fields(const YAML::Node& node, std::string_view what,
+                                          std::initializer_list<std::string_view> allowed) {
+  if (!expect_map(node, node.Mark(),
+                  "each " + std::string(what) + " must be a map with " + join(allowed) + "; got "))
+    return std::nullopt;
+  return fields(node, what, allowed);
+}
+
 const Field* Parser::require(const Fields& fs, const YAML::Node& map, const std::string& name,
                              std::string_view where, std::string_view hint) {
   const auto it = fs.find(name);
@@ -75,24 +83,41 @@ std::optional<std::string> Parser::name(const Field& f, std::string_view what) {
   return value;
 }
 
-std::optional<Mode> Parser::mode(const Field& f, std::string_view where) {
-  const auto value = string(f, "mode", where);
+bool Parser::expect_map(const YAML::Node& node, const YAML::Mark& mark,
+                        const std::string& must_be) {
+  if (node.IsMap()) return true;
+  error(mark, must_be + describe_node(node));
+  return false;
+}
+
+template <typename E>
+std::optional<E> Parser::one_of(const Field& f, std::string_view key, std::string_view where,
+                                std::initializer_list<std::pair<std::string_view, E>> choices,
+                                const std::string& in, bool suggest) {
+  const auto value = string(f, key, where);
   if (!value) return std::nullopt;
-  if (*value == "enforce") return Mode::Enforce;
-  if (*value == "audit") return Mode::Audit;
-  error(f.mark(), "invalid mode '" + *value + "'; allowed: enforce, audit");
+  std::vector<std::string_view> names;
+  for (const auto& [name, choice] : choices) {
+    if (name == *value) return choice;
+    names.push_back(name);
+  }
+  error(f.mark(), "invalid " + std::string(key) + " '" + *value + "'" + in +
+                      "; allowed: " + join(names) + (suggest ? suggestion(*value, names) : ""));
   return std::nullopt;
 }
 
+std::optional<Mode> Parser::mode(const Field& f, std::string_view where) {
+  return one_of<Mode>(f, "mode", where, {{"enforce", Mode::Enforce}, {"audit", Mode::Audit}}, "",
+                      false);
+}
+
 std::optional<Protocol> Parser::protocol(const Field& f, std::string_view where) {
-  const auto value = string(f, "protocol", where);
-  if (!value) return std::nullopt;
-  if (*value == "tcp") return Protocol::Tcp;
-  if (*value == "udp") return Protocol::Udp;
-  if (*value == "icmp") return Protocol::Icmp;
-  if (*value == "any") return Protocol::Any;
-  error(f.mark(), "invalid protocol '" + *value + "'; allowed: tcp, udp, icmp, any");
-  return std::nullopt;
+  return one_of<Protocol>(f, "protocol", where,
+                          {{"tcp", Protocol::Tcp},
+                           {"udp", Protocol::Udp},
+                           {"icmp", Protocol::Icmp},
+                           {"any", Protocol::Any}},
+                          "", false);
 }
 
 std::optional<std::vector<PortRange>> Parser::ports(const Field& f, Protocol proto) {
@@ -108,22 +133,13 @@ std::optional<std::vector<PortRange>> Parser::ports(const Field& f, Protocol pro
     return std::nullopt;
   }
   std::vector<PortRange> out;
-  bool ok = true;
-  for (const YAML::Node& item : f.value) {
-    if (!item.IsScalar()) {
-      error(item.Mark(),
-            "each port must be a number or a \"lo-hi\" range, got " + describe_node(item));
-      ok = false;
-      continue;
-    }
-    auto range = parse_port_item(item.Scalar());
-    if (!range) {
-      error(item.Mark(), range.error().message);
-      ok = false;
-      continue;
-    }
-    out.push_back(*range);
-  }
+  const bool ok = each_scalar(f.value, "each port must be a number or a \"lo-hi\" range, got ",
+                              [&](const YAML::Node& item) {
+                                auto range = parse_port_item(item.Scalar());
+                                if (!range) error(item.Mark(), range.error().message);
+                                if (range) out.push_back(*range);
+                                return range.has_value();
+                              });
   if (!ok) return std::nullopt;
   return out;
 }
@@ -146,34 +162,23 @@ bool Parser::glob_list(const Field& f, std::string_view key, std::string_view wh
                        std::optional<std::string> (*problem)(const std::string&),
                        std::vector<std::string>& out) {
   if (!expect_list(f, key, "[\"" + std::string(example) + "\"]")) return false;
-  bool ok = true;
-  for (const YAML::Node& item : f.value) {
-    if (!item.IsScalar()) {
-      error(item.Mark(), std::string(what.starts_with("image") ? "an " : "a ") + std::string(what) +
-                             " must be a string like \"" + std::string(example) + "\", got " +
-                             describe_node(item));
-      ok = false;
-    } else if (auto p = problem(item.Scalar())) {
+  const std::string must_be = std::string(what.starts_with("image") ? "an " : "a ") +
+                              std::string(what) + " must be a string like \"" +
+                              std::string(example) + "\", got ";
+  return each_scalar(f.value, must_be, [&](const YAML::Node& item) {
+    if (auto p = problem(item.Scalar())) {
       error(item.Mark(), *p);
-      ok = false;
-    } else {
-      out.push_back(item.Scalar());
+      return false;
     }
-  }
-  return ok;
+    out.push_back(item.Scalar());
+    return true;
+  });
 }
 
 std::optional<Action> Parser::action(const Field& f, std::string_view where) {
-  const auto value = string(f, "action", where);
-  if (!value) return std::nullopt;
-  if (*value == "deny") return Action::Deny;
-  if (*value == "audit") return Action::Audit;
-  if (*value == "kill") return Action::Kill;
-  error(f.mark(),
-        "invalid action '" + *value + "' in " + std::string(where) +
-            "; allowed: deny, audit, kill" +
-            suggestion(*value, std::initializer_list<std::string_view>{"deny", "audit", "kill"}));
-  return std::nullopt;
+  return one_of<Action>(f, "action", where,
+                        {{"deny", Action::Deny}, {"audit", Action::Audit}, {"kill", Action::Kill}},
+                        " in " + std::string(where), true);
 }
 
 // The optional protocol and ports of an egress rule or a flow (ports are checked against the

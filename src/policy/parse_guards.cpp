@@ -22,13 +22,11 @@ constexpr std::pair<std::string_view, Action HostGuards::*> kActionGuards[] = {
 bool Parser::parse_guards(const Field& f, HostGuards& guards) {
   guards.pos = position(f.mark());
   if (f.value.IsNull()) return true;  // `guards:` with nothing: no guard
-  if (!f.value.IsMap()) {
-    error(f.mark(),
+  if (!expect_map(
+          f.value, f.mark(),
           "field 'guards' must be a map with capabilities, rawSockets, mounts, runtimeSockets, "
-          "bpf, e.g. {rawSockets: {action: deny}}; got " +
-              describe_node(f.value));
+          "bpf, e.g. {rawSockets: {action: deny}}; got "))
     return false;
-  }
   bool ok = true;
   const Fields fs =
       fields(f.value, "guards", {"capabilities", "rawSockets", "mounts", "runtimeSockets", "bpf"});
@@ -74,11 +72,9 @@ bool Parser::parse_capabilities(const Field& f, HostGuards& guards) {
     error(f.mark(), "field 'capabilities' in guards is empty; write capabilities: " + example);
     return false;
   }
-  if (!f.value.IsMap()) {
-    error(f.mark(), "field 'capabilities' in guards must be a map like " + example + "; got " +
-                        describe_node(f.value));
+  if (!expect_map(f.value, f.mark(),
+                  "field 'capabilities' in guards must be a map like " + example + "; got "))
     return false;
-  }
   bool ok = true;
   const Fields fs = fields(f.value, std::string(where), {"deny", "action"});
   if (fs.size() != f.value.size()) ok = false;
@@ -116,14 +112,7 @@ bool Parser::parse_denied_capabilities(const Fields& fs, const Field& f, std::ui
     return false;
   }
   if (!expect_list(deny, "deny", "[ALL] or [CAP_SYS_ADMIN, CAP_NET_RAW]")) return false;
-  bool ok = true;
-  for (const YAML::Node& item : deny.value) {
-    if (!item.IsScalar()) {
-      error(item.Mark(),
-            "each capability must be a name like CAP_NET_RAW or ALL, got " + describe_node(item));
-      ok = false;
-      continue;
-    }
+  const auto deny_one = [&](const YAML::Node& item) {
     const std::string& name = item.Scalar();
     if (upper(name) == "ALL") {
       denied |= kAllCapabilities;
@@ -134,10 +123,12 @@ bool Parser::parse_denied_capabilities(const Fields& fs, const Field& f, std::ui
                              "'; write a name from capabilities(7) such as CAP_NET_RAW (the "
                              "CAP_ prefix and case are optional), or ALL" +
                              did_you_mean(closest_capability(name)));
-      ok = false;
+      return false;
     }
-  }
-  return ok;
+    return true;
+  };
+  return each_scalar(deny.value, "each capability must be a name like CAP_NET_RAW or ALL, got ",
+                     deny_one);
 }
 
 bool Parser::parse_runtime_sockets(const Field& f, HostGuards& guards) {
@@ -168,21 +159,16 @@ bool Parser::parse_runtime_sockets(const Field& f, HostGuards& guards) {
 // runtimeSockets.paths: absolute socket paths beyond the defaults, each kept once.
 bool Parser::parse_socket_paths(const Field& f, std::vector<std::string>& paths) {
   if (!expect_list(f, "paths", "[/run/podman/podman.sock]")) return false;
-  bool ok = true;
-  for (const YAML::Node& item : f.value) {
-    if (!item.IsScalar()) {
-      error(item.Mark(),
-            "each runtime socket path must be a string like /run/podman/podman.sock, got " +
-                describe_node(item));
-      ok = false;
-    } else if (auto problem = socket_path_problem(item.Scalar())) {
+  const auto add = [&](const YAML::Node& item) {
+    if (auto problem = socket_path_problem(item.Scalar())) {
       error(item.Mark(), *problem);
-      ok = false;
-    } else if (std::ranges::find(paths, item.Scalar()) == paths.end()) {
-      paths.push_back(item.Scalar());
+      return false;
     }
-  }
-  return ok;
+    if (std::ranges::find(paths, item.Scalar()) == paths.end()) paths.push_back(item.Scalar());
+    return true;
+  };
+  return each_scalar(
+      f.value, "each runtime socket path must be a string like /run/podman/podman.sock, got ", add);
 }
 
 }  // namespace guardrail::policy::detail

@@ -11,17 +11,12 @@
 namespace guardrail::policy::detail {
 
 std::optional<Workload> Parser::parse_workload(const YAML::Node& node) {
-  if (!node.IsMap()) {
-    error(node.Mark(),
-          "each workload must be a map with name, zone, cgroup, container, addresses, "
-          "exclusive; got " +
-              describe_node(node));
-    return std::nullopt;
-  }
+  const auto item = item_fields(node, "workload",
+                                {"name", "zone", "cgroup", "container", "addresses", "exclusive"});
+  if (!item) return std::nullopt;
+  const Fields& fs = *item;
   Workload workload;
   workload.pos = position(node.Mark());
-  const Fields fs =
-      fields(node, "workload", {"name", "zone", "cgroup", "container", "addresses", "exclusive"});
   bool ok = parse_workload_name(fs, node, workload);
   ok = parse_workload_zone(fs, node, workload) && ok;
   if (auto it = fs.find("cgroup"); it != fs.end()) {
@@ -82,20 +77,13 @@ bool Parser::parse_workload_container(const Field& f, Workload& workload) {
 // Static addresses; each belongs to one workload.
 bool Parser::parse_addresses(const Field& f, Workload& workload) {
   if (!expect_list(f, "addresses", "[\"198.18.0.2\", \"fd00::2\"]")) return false;
-  bool ok = true;
-  for (const YAML::Node& item : f.value) {
-    if (!item.IsScalar()) {
-      error(item.Mark(),
-            "each address must be a string like \"198.18.0.2\", got " + describe_node(item));
-      ok = false;
-      continue;
-    }
+  const auto claim = [&](const YAML::Node& item) {
     auto cidr = parse_cidr(item.Scalar());
     if (!cidr) {
       error(item.Mark(), "invalid address: " + cidr.error().message);
-      ok = false;
-      continue;
+      return false;
     }
+    bool ok = true;
     const auto key = std::pair(cidr->mapped_prefix_len(), cidr->addr);
     const auto [first, inserted] =
         addresses_.try_emplace(key, std::pair(workload.name, item.Mark()));
@@ -107,8 +95,9 @@ bool Parser::parse_addresses(const Field& f, Workload& workload) {
       ok = false;
     }
     workload.addresses.push_back(std::move(*cidr));
-  }
-  return ok;
+    return ok;
+  };
+  return each_scalar(f.value, "each address must be a string like \"198.18.0.2\", got ", claim);
 }
 
 bool Parser::parse_exclusive(const Field& f, Workload& workload) {
@@ -126,13 +115,10 @@ bool Parser::parse_exclusive(const Field& f, Workload& workload) {
 
 std::optional<Peer> Parser::parse_peer(const Field& f, std::string_view side) {
   const std::string what = "flow '" + std::string(side) + "'";
-  if (!f.value.IsMap()) {
-    error(f.mark(), what +
-                        " must be a map naming one peer, {zone: NAME} or {workload: NAME}; "
-                        "got " +
-                        describe_node(f.value));
+  if (!expect_map(f.value, f.mark(),
+                  what + " must be a map naming one peer, {zone: NAME} or {workload: NAME}; "
+                         "got "))
     return std::nullopt;
-  }
   const Fields fs = fields(f.value, "flow peer", {"zone", "workload"});
   const auto zone = fs.find("zone");
   const auto workload = fs.find("workload");
@@ -164,15 +150,12 @@ std::optional<Peer> Parser::parse_peer(const Field& f, std::string_view side) {
 }
 
 std::optional<Flow> Parser::parse_flow(const YAML::Node& node) {
-  if (!node.IsMap()) {
-    error(node.Mark(),
-          "each flow must be a map with from, to, protocol, ports; got " + describe_node(node));
-    return std::nullopt;
-  }
+  const auto item = item_fields(node, "flow", {"from", "to", "protocol", "ports"});
+  if (!item) return std::nullopt;
+  const Fields& fs = *item;
   Flow flow;
   flow.pos = position(node.Mark());
   bool ok = true;
-  const Fields fs = fields(node, "flow", {"from", "to", "protocol", "ports"});
   for (const std::string side : {"from", "to"}) {
     const Field* f = require(fs, node, side, "flow", side + ": {zone: NAME} or {workload: NAME}");
     std::optional<Peer> peer = f ? parse_peer(*f, side) : std::nullopt;

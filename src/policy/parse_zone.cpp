@@ -11,15 +11,12 @@
 namespace guardrail::policy::detail {
 
 std::optional<Zone> Parser::parse_zone(const YAML::Node& node) {
-  if (!node.IsMap()) {
-    error(node.Mark(), "each zone must be a map with name, mode, selector, egress, guards; got " +
-                           describe_node(node));
-    return std::nullopt;
-  }
+  const auto item = item_fields(node, "zone", {"name", "mode", "selector", "egress", "guards"});
+  if (!item) return std::nullopt;
+  const Fields& fs = *item;
   Zone zone;
   zone.pos = position(node.Mark());
   bool ok = true;
-  const Fields fs = fields(node, "zone", {"name", "mode", "selector", "egress", "guards"});
   if (const Field* n = require(fs, node, "name", "zone", "name: <zone name>")) {
     if (auto v = name(*n, "zone")) {
       zone.name = *v;
@@ -53,12 +50,10 @@ bool Parser::parse_selector(const Field& f, Zone& zone) {
     error(f.mark(), empty_selector);
     return false;
   }
-  if (!f.value.IsMap()) {
-    error(f.mark(), "field 'selector' must be a map with cgroups, labels, names, images, e.g. " +
-                        std::string("{cgroups: ") + cgroups_example + "}, got " +
-                        describe_node(f.value));
+  if (!expect_map(f.value, f.mark(),
+                  "field 'selector' must be a map with cgroups, labels, names, images, e.g. " +
+                      std::string("{cgroups: ") + cgroups_example + "}, got "))
     return false;
-  }
   const Fields fs = fields(f.value, "selector", {"cgroups", "labels", "names", "images"});
   bool ok = fs.size() == f.value.size();  // unknown or duplicate fields, reported
   bool selects = false;                   // some field selects something
@@ -107,13 +102,10 @@ bool Parser::parse_selector_field(const std::string& key, const Field& field, Zo
 }
 
 bool Parser::parse_labels(const Field& f, std::map<std::string, std::string>& out) {
-  if (!f.value.IsMap()) {
-    error(f.mark(),
-          "field 'labels' in selector must be a map of label names to values, e.g. "
-          "{guardrail.io/zone: agent-sandbox}; got " +
-              describe_node(f.value));
+  if (!expect_map(f.value, f.mark(),
+                  "field 'labels' in selector must be a map of label names to values, e.g. "
+                  "{guardrail.io/zone: agent-sandbox}; got "))
     return false;
-  }
   bool ok = true;
   std::map<std::string, YAML::Mark> seen;
   for (auto it = f.value.begin(); it != f.value.end(); ++it)
@@ -168,15 +160,12 @@ bool Parser::parse_egress(const Field& f, Zone& zone) {
 }
 
 std::optional<EgressRule> Parser::parse_egress_rule(const YAML::Node& node) {
-  if (!node.IsMap()) {
-    error(node.Mark(),
-          "each egress rule must be a map with cidr, protocol, ports; got " + describe_node(node));
-    return std::nullopt;
-  }
+  const auto item = item_fields(node, "egress rule", {"cidr", "protocol", "ports"});
+  if (!item) return std::nullopt;
+  const Fields& fs = *item;
   EgressRule rule;
   rule.pos = position(node.Mark());
   bool ok = true;
-  const Fields fs = fields(node, "egress rule", {"cidr", "protocol", "ports"});
   const Field* c = require(fs, node, "cidr", "egress rule", "cidr: <prefix>, e.g. 198.18.200.0/24");
   const auto text = c ? string(*c, "cidr", "egress rule") : std::nullopt;
   if (!text) {

@@ -121,10 +121,37 @@ class Parser {
   // Field readers (parse_fields.cpp): each reports what is wrong and returns nullopt or false.
   Fields fields(const YAML::Node& map, std::string_view where,
                 std::initializer_list<std::string_view> allowed);
+  // A list item that must be a map of `allowed` fields ("each zone must be a map with name,
+  // ..."): its fields, or nullopt (reported) when it is not a map.
+  std::optional<Fields> item_fields(const YAML::Node& node, std::string_view what,
+                                    std::initializer_list<std::string_view> allowed);
   const Field* require(const Fields& fs, const YAML::Node& map, const std::string& name,
                        std::string_view where, std::string_view hint);
   std::optional<std::string> string(const Field& f, std::string_view name, std::string_view where);
   bool expect_list(const Field& f, std::string_view name, std::string_view example);
+  // True for a map; else reports `must_be` followed by how the node reads.
+  bool expect_map(const YAML::Node& node, const YAML::Mark& mark, const std::string& must_be);
+  // Calls `each` (returning false when it reported a problem) for every scalar of `list`, and
+  // reports the other items as `must_be` followed by how they read. False when any failed.
+  template <typename Each>
+  bool each_scalar(const YAML::Node& list, std::string_view must_be, Each each) {
+    bool ok = true;
+    for (const YAML::Node& item : list) {
+      if (item.IsScalar()) {
+        ok = each(item) && ok;
+        continue;
+      }
+      error(item.Mark(), std::string(must_be) + describe_node(item));
+      ok = false;
+    }
+    return ok;
+  }
+  // The field's string when it is one of `choices`, or nullopt (reported: "invalid KEY 'x'",
+  // `in`, "; allowed: ..." and, with `suggest`, the likely misspelling).
+  template <typename E>
+  std::optional<E> one_of(const Field& f, std::string_view key, std::string_view where,
+                          std::initializer_list<std::pair<std::string_view, E>> choices,
+                          const std::string& in, bool suggest);
   std::optional<std::string> name(const Field& f, std::string_view what);
   std::optional<Mode> mode(const Field& f, std::string_view where);
   std::optional<Protocol> protocol(const Field& f, std::string_view where);
