@@ -17,6 +17,7 @@ using test_helpers::doc;
 using test_helpers::dump;
 using test_helpers::errors_of;
 using test_helpers::expect_one_error;
+using test_helpers::expect_only_error;
 
 const std::string kZone =
     "  zones:\n"
@@ -258,11 +259,10 @@ TEST(PolicyParse, UnknownFieldInSpec) {
 }
 
 TEST(PolicyParse, UnknownFieldInZoneNamesItAndTheAllowedOnes) {
-  const auto diagnostics = errors_of(doc(kZone + "      egres: []\n"));
-  ASSERT_EQ(diagnostics.size(), 1u) << dump(diagnostics);
-  EXPECT_EQ(diagnostics[0].format(),
-            "t.yaml:8:7: error: unknown field 'egres' in zone; allowed: name, mode, selector, "
-            "egress, guards; did you mean 'egress'?");
+  expect_only_error(
+      doc(kZone + "      egres: []\n"),
+      "t.yaml:8:7: error: unknown field 'egres' in zone; allowed: name, mode, selector, "
+      "egress, guards; did you mean 'egress'?");
 }
 
 TEST(PolicyParse, UnknownFieldsInNestedMaps) {
@@ -311,12 +311,10 @@ TEST(PolicyParse, MissingZoneName) {
 }
 
 TEST(PolicyParse, DuplicateZoneSaysWhereTheFirstWas) {
-  const auto diagnostics =
-      errors_of(doc("  zones:\n    - name: x\n    - name: y\n    - name: x\n"));
-  ASSERT_EQ(diagnostics.size(), 1u) << dump(diagnostics);
-  EXPECT_EQ(diagnostics[0].format(),
-            "t.yaml:9:13: error: duplicate zone 'x' (first defined at line 7); zone names must be "
-            "unique");
+  expect_only_error(
+      doc("  zones:\n    - name: x\n    - name: y\n    - name: x\n"),
+      "t.yaml:9:13: error: duplicate zone 'x' (first defined at line 7); zone names must be "
+      "unique");
 }
 
 TEST(PolicyParse, DuplicateWorkload) {

@@ -62,4 +62,11 @@ inline void expect_one_error(const std::string& text, int line, int column,
         << "missing '" << fragment << "' in: " << d.message;
 }
 
+// Exactly one diagnostic, formatted as `formatted`.
+inline void expect_only_error(const std::string& text, const std::string& formatted) {
+  const auto diagnostics = errors_of(text);
+  ASSERT_EQ(diagnostics.size(), 1u) << dump(diagnostics);
+  EXPECT_EQ(diagnostics[0].format(), formatted);
+}
+
 }  // namespace guardrail::policy::test_helpers
