@@ -305,8 +305,7 @@ TEST(PolicyDockerCheck, ListsContainerSelectorsAndTheDefaultZone) {
       "the agent\n"
       "note: containers are matched at runtime by the agent's Docker discovery; a container no "
       "selector names, or not identified yet, is in zone sandbox\n";
-  ASSERT_GE(text.size(), tail.size()) << text;
-  EXPECT_EQ(text.substr(text.size() - tail.size()), tail) << text;
+  test_helpers::expect_ends_with(text, tail);
 }
 
 TEST(PolicyDockerCheck, ImpliedDefaultZoneIsSaid) {
@@ -326,8 +325,7 @@ TEST(PolicyDockerCheck, ImpliedDefaultZoneIsSaid) {
       "note: containers are matched at runtime by the agent's Docker discovery; a container no "
       "selector names, or not identified yet, is in zone agent-sandbox\n";
   const std::string text = out.str();
-  ASSERT_GE(text.size(), tail.size()) << text;
-  EXPECT_EQ(text.substr(text.size() - tail.size()), tail) << text;
+  test_helpers::expect_ends_with(text, tail);
   std::remove(file.c_str());
 }
 

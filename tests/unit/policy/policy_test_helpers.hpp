@@ -69,4 +69,10 @@ inline void expect_only_error(const std::string& text, const std::string& format
   EXPECT_EQ(diagnostics[0].format(), formatted);
 }
 
+// `text` (a listing) ends with `tail`.
+inline void expect_ends_with(const std::string& text, const std::string& tail) {
+  ASSERT_GE(text.size(), tail.size()) << text;
+  EXPECT_EQ(text.substr(text.size() - tail.size()), tail) << text;
+}
+
 }  // namespace guardrail::policy::test_helpers
