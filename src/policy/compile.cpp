@@ -70,97 +70,150 @@ std::uint32_t flags_for(Mode mode, bool exclusive) {
   return (mode == Mode::Audit ? GR_WL_AUDIT : 0u) | (exclusive ? GR_WL_EXCLUSIVE : 0u);
 }
 
-}  // namespace
-
-Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBinding> bindings) {
-  CompiledPolicy out;
-  out.name = policy.name;
-  out.mode = policy.mode;
-
-  constexpr std::size_t kMaxZones = GR_ZONE_ID_MAX - GR_ZONE_ID_MIN + 1;
-  if (policy.zones.size() > kMaxZones)
-    return fail("policy '" + policy.name + "' has " + std::to_string(policy.zones.size()) +
-                " zones; at most " + std::to_string(kMaxZones) + " are supported");
-  std::map<std::string, std::uint32_t> zone_ids;
-  std::map<std::uint32_t, Mode> zone_modes;
-  for (std::size_t i = 0; i < policy.zones.size(); ++i) {
-    const Zone& zone = policy.zones[i];
-    const auto id = static_cast<std::uint32_t>(GR_ZONE_ID_MIN + i);
-    zone_ids[zone.name] = id;
-    zone_modes[id] = zone.mode.value_or(policy.mode);
-    out.zone_names[id] = zone.name;
+// The steps of compile(), in order; each fills part of `out` from the policy and what the
+// steps before it found.
+class Compiler {
+ public:
+  Compiler(const Policy& policy, std::span<const WorkloadBinding> bindings)
+      : policy_(policy), bindings_(bindings) {
+    out_.name = policy.name;
+    out_.mode = policy.mode;
   }
 
-  // Workloads, and the addresses each one claims (by workload id).
-  std::map<std::string, std::uint32_t> workload_ids;
-  std::map<std::uint32_t, std::vector<Cidr>> claims;
-  const auto first_anonymous =
-      static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + policy.workloads.size());
-  std::uint32_t next_id = GR_WORKLOAD_ID_BASE;
-  auto add_workload = [&](const std::string& name, std::uint32_t zone_id, bool exclusive,
-                          std::uint32_t id) {
-    out.workload_names[id] = name;
-    out.workload_zone[id] = zone_id;
-    out.workload_flags[id] = flags_for(zone_modes[zone_id], exclusive);
-    claims[id];
-    next_id = std::max(next_id, id + 1);
-    return id;
-  };
+  Result<CompiledPolicy> run() {
+    GR_TRY(assign_zone_ids());
+    GR_TRY(assign_workload_ids());
+    GR_TRY(bind_cgroups());
+    GR_TRY(collect_identities());
+    GR_TRY(compile_flows());
+    for (const Zone& zone : policy_.zones) GR_TRY(compile_egress(zone));
+    compile_host_policies();
+    collect_runtime_sockets();
+    sort_entries();
+    return std::move(out_);
+  }
+
+ private:
+  Result<void> assign_zone_ids();
+  Result<void> assign_workload_ids();
+  std::uint32_t add_workload(const std::string& name, std::uint32_t zone_id, bool exclusive,
+                             std::uint32_t id);
+  Result<void> bind_cgroups();
+  Result<std::uint32_t> workload_of(const WorkloadBinding& b);
+  Result<void> collect_identities();
+  std::uint32_t peer_id(const Peer& p) const;
+  std::string id_name(std::uint32_t id);
+  Result<void> compile_flows();
+  Result<void> compile_egress(const Zone& zone);
+  void compile_host_policies();
+  void collect_runtime_sockets();
+  void sort_entries();
+
+  const Policy& policy_;
+  std::span<const WorkloadBinding> bindings_;
+  CompiledPolicy out_;
+  std::map<std::string, std::uint32_t> zone_ids_;
+  std::map<std::uint32_t, Mode> zone_modes_;
+  std::map<std::string, std::uint32_t> workload_ids_;
+  std::map<std::uint32_t, std::vector<Cidr>> claims_;  // workload id -> addresses it claims
+  std::uint32_t first_anonymous_ = 0;
+  std::uint32_t next_id_ = GR_WORKLOAD_ID_BASE;
+};
+
+// Zones: GR_ZONE_ID_MIN.. in file order.
+Result<void> Compiler::assign_zone_ids() {
+  constexpr std::size_t kMaxZones = GR_ZONE_ID_MAX - GR_ZONE_ID_MIN + 1;
+  if (policy_.zones.size() > kMaxZones)
+    return fail("policy '" + policy_.name + "' has " + std::to_string(policy_.zones.size()) +
+                " zones; at most " + std::to_string(kMaxZones) + " are supported");
+  for (std::size_t i = 0; i < policy_.zones.size(); ++i) {
+    const Zone& zone = policy_.zones[i];
+    const auto id = static_cast<std::uint32_t>(GR_ZONE_ID_MIN + i);
+    zone_ids_[zone.name] = id;
+    zone_modes_[id] = zone.mode.value_or(policy_.mode);
+    out_.zone_names[id] = zone.name;
+  }
+  return {};
+}
+
+std::uint32_t Compiler::add_workload(const std::string& name, std::uint32_t zone_id, bool exclusive,
+                                     std::uint32_t id) {
+  out_.workload_names[id] = name;
+  out_.workload_zone[id] = zone_id;
+  out_.workload_flags[id] = flags_for(zone_modes_[zone_id], exclusive);
+  claims_[id];
+  next_id_ = std::max(next_id_, id + 1);
+  return id;
+}
+
+// Named workloads: GR_WORKLOAD_ID_BASE.. in file order, with their static addresses.
+Result<void> Compiler::assign_workload_ids() {
+  first_anonymous_ = static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + policy_.workloads.size());
   // Ids the caller chose for anonymous members (kept stable across re-scans) are taken first,
   // so the ones compile picks never collide with them.
-  for (const WorkloadBinding& b : bindings)
-    if (b.workload.empty() && b.anonymous_id >= first_anonymous)
-      next_id = std::max(next_id, b.anonymous_id + 1);
-  for (const Workload& w : policy.workloads) {
-    const auto zone = zone_ids.find(w.zone);
-    if (zone == zone_ids.end())
+  for (const WorkloadBinding& b : bindings_)
+    if (b.workload.empty() && b.anonymous_id >= first_anonymous_)
+      next_id_ = std::max(next_id_, b.anonymous_id + 1);
+  for (const Workload& w : policy_.workloads) {
+    const auto zone = zone_ids_.find(w.zone);
+    if (zone == zone_ids_.end())
       return fail("workload '" + w.name + "' names unknown zone '" + w.zone + "'");
-    const auto id = static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + workload_ids.size());
-    workload_ids[w.name] = add_workload(w.name, zone->second, w.exclusive, id);
-    claims[id] = w.addresses;
+    const auto id = static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + workload_ids_.size());
+    workload_ids_[w.name] = add_workload(w.name, zone->second, w.exclusive, id);
+    claims_[id] = w.addresses;
   }
+  return {};
+}
 
+// The workload id of a binding: its named workload, or a new anonymous member of its zone.
+Result<std::uint32_t> Compiler::workload_of(const WorkloadBinding& b) {
+  if (!b.workload.empty()) {
+    const auto w = workload_ids_.find(b.workload);
+    if (w == workload_ids_.end())
+      return fail("cgroup " + b.cgroup_path + " is bound to unknown workload '" + b.workload + "'");
+    const std::string& zone = out_.zone_names[out_.workload_zone[w->second]];
+    if (!b.zone.empty() && b.zone != zone)
+      return fail("cgroup " + b.cgroup_path + " is bound to workload '" + b.workload +
+                  "' in zone '" + b.zone + "', but the workload belongs to zone '" + zone + "'");
+    return w->second;
+  }
+  const auto zone = zone_ids_.find(b.zone);
+  if (zone == zone_ids_.end())
+    return fail("cgroup " + b.cgroup_path + " is bound to unknown zone '" + b.zone + "'");
+  std::uint32_t chosen = b.anonymous_id;
+  if (chosen < first_anonymous_ || out_.workload_names.contains(chosen)) chosen = next_id_;
+  return add_workload(b.zone + ":" + b.cgroup_path, zone->second, false, chosen);
+}
+
+// Cgroups: one entry per bound cgroup; what discovery found adds to the workload's claims.
+Result<void> Compiler::bind_cgroups() {
   std::map<std::uint64_t, const WorkloadBinding*> bound;
-  for (const WorkloadBinding& b : bindings) {
-    std::uint32_t id = 0;
-    if (!b.workload.empty()) {
-      const auto w = workload_ids.find(b.workload);
-      if (w == workload_ids.end())
-        return fail("cgroup " + b.cgroup_path + " is bound to unknown workload '" + b.workload +
-                    "'");
-      const std::string& zone = out.zone_names[out.workload_zone[w->second]];
-      if (!b.zone.empty() && b.zone != zone)
-        return fail("cgroup " + b.cgroup_path + " is bound to workload '" + b.workload +
-                    "' in zone '" + b.zone + "', but the workload belongs to zone '" + zone + "'");
-      id = w->second;
-    } else {
-      const auto zone = zone_ids.find(b.zone);
-      if (zone == zone_ids.end())
-        return fail("cgroup " + b.cgroup_path + " is bound to unknown zone '" + b.zone + "'");
-      std::uint32_t chosen = b.anonymous_id;
-      if (chosen < first_anonymous || out.workload_names.contains(chosen)) chosen = next_id;
-      id = add_workload(b.zone + ":" + b.cgroup_path, zone->second, false, chosen);
-    }
+  for (const WorkloadBinding& b : bindings_) {
+    const auto id = workload_of(b);
+    if (!id) return propagate(id);
     if (const auto [first, inserted] = bound.try_emplace(b.cgroup_id, &b); !inserted)
       return fail("cgroup id " + std::to_string(b.cgroup_id) + " is bound twice (" +
                   first->second->cgroup_path + " and " + b.cgroup_path + ")");
-    auto& addresses = claims[id];
+    auto& addresses = claims_[*id];
     addresses.insert(addresses.end(), b.addresses.begin(), b.addresses.end());
-    const std::uint32_t flags = out.workload_flags[id] | (b.quarantined ? GR_WL_QUARANTINE : 0);
-    out.cgroups.push_back({b.cgroup_id, gr_workload{id, out.workload_zone[id], flags, 0}});
+    const std::uint32_t flags = out_.workload_flags[*id] | (b.quarantined ? GR_WL_QUARANTINE : 0);
+    out_.cgroups.push_back({b.cgroup_id, gr_workload{*id, out_.workload_zone[*id], flags, 0}});
   }
+  return {};
+}
 
-  // Identities: one entry per (prefix, address); two workloads may not claim the same one.
+// Identities: one entry per (prefix, address); two workloads may not claim the same one.
+Result<void> Compiler::collect_identities() {
   std::map<std::pair<Address, std::uint32_t>, gr_identity> identities;
-  for (const auto& [id, claimed] : claims) {
+  for (const auto& [id, claimed] : claims_) {
     for (const Cidr& cidr : claimed) {
       const auto key = std::pair(cidr.addr, static_cast<std::uint32_t>(cidr.mapped_prefix_len()));
-      const gr_identity value{id, out.workload_zone[id], out.workload_flags[id], 0};
+      const gr_identity value{id, out_.workload_zone[id], out_.workload_flags[id], 0};
       const auto [it, inserted] = identities.try_emplace(key, value);
       if (!inserted && it->second.workload_id != id)
         return fail("address " + prefix_text(key.first, static_cast<int>(key.second)) +
-                    " is claimed by both workload '" + out.workload_names[it->second.workload_id] +
-                    "' and workload '" + out.workload_names[id] +
+                    " is claimed by both workload '" + out_.workload_names[it->second.workload_id] +
+                    "' and workload '" + out_.workload_names[id] +
                     "'; an address may belong to one workload only");
     }
   }
@@ -168,21 +221,26 @@ Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBin
     gr_ip_key k{};
     k.prefixlen = key.second;
     std::memcpy(k.addr, key.first.data(), 16);
-    out.identities.emplace_back(k, value);
+    out_.identities.emplace_back(k, value);
   }
+  return {};
+}
 
-  // Flows: one entry per (source, destination), the ranges of every rule between them.
-  auto peer_id = [&](const Peer& p) -> std::uint32_t {
-    const auto& ids = p.kind == Peer::Kind::Zone ? zone_ids : workload_ids;
-    const auto it = ids.find(p.name);
-    return it == ids.end() ? 0 : it->second;
-  };
-  auto id_name = [&](std::uint32_t id) {
-    return id < GR_WORKLOAD_ID_BASE ? "zone '" + out.zone_names[id] + "'"
-                                    : "workload '" + out.workload_names[id] + "'";
-  };
+std::uint32_t Compiler::peer_id(const Peer& p) const {
+  const auto& ids = p.kind == Peer::Kind::Zone ? zone_ids_ : workload_ids_;
+  const auto it = ids.find(p.name);
+  return it == ids.end() ? 0 : it->second;
+}
+
+std::string Compiler::id_name(std::uint32_t id) {
+  return id < GR_WORKLOAD_ID_BASE ? "zone '" + out_.zone_names[id] + "'"
+                                  : "workload '" + out_.workload_names[id] + "'";
+}
+
+// Flows: one entry per (source, destination), the ranges of every rule between them.
+Result<void> Compiler::compile_flows() {
   std::map<std::pair<std::uint32_t, std::uint32_t>, Ranges> flows;
-  for (const Flow& f : policy.flows) {
+  for (const Flow& f : policy_.flows) {
     const std::uint32_t src = peer_id(f.from);
     const std::uint32_t dst = peer_id(f.to);
     if (!src || !dst)
@@ -193,42 +251,46 @@ Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBin
     auto set =
         portset_of(ranges, "the flow from " + id_name(key.first) + " to " + id_name(key.second));
     if (!set) return propagate(set);
-    out.flows.emplace_back(gr_flow_key{key.first, key.second}, *set);
+    out_.flows.emplace_back(gr_flow_key{key.first, key.second}, *set);
   }
+  return {};
+}
 
-  // Egress: the BPF side does one longest-prefix lookup, so each prefix also carries the ranges
-  // of every less specific prefix of its zone that contains it.
-  for (const Zone& zone : policy.zones) {
-    const std::uint32_t zone_id = zone_ids[zone.name];
-    std::map<std::pair<Address, int>, Ranges> own;
-    for (const EgressRule& rule : zone.egress)
-      merge_ranges(own[{rule.cidr.addr, rule.cidr.mapped_prefix_len()}],
-                   ranges_of(rule.protocol, rule.ports));
-    // Containing prefixes from the nearest outwards.
-    std::vector<std::pair<Address, int>> by_length;
-    for (const auto& [key, ranges] : own) by_length.push_back(key);
-    std::ranges::stable_sort(by_length, std::greater<>{}, &std::pair<Address, int>::second);
-    for (const auto& [key, ranges] : own) {
-      Ranges all = ranges;
-      for (const auto& outer : by_length)
-        if (outer.second < key.second && prefix_matches(outer.first, key.first, outer.second))
-          merge_ranges(all, own[outer]);
-      auto set = portset_of(all, "egress of zone '" + zone.name + "' to " +
-                                     prefix_text(key.first, key.second) +
-                                     " (with the ranges it inherits from containing prefixes)");
-      if (!set) return propagate(set);
-      gr_zone_ip_key k{};
-      k.prefixlen = static_cast<std::uint32_t>(32 + key.second);
-      k.zone_id = zone_id;
-      std::memcpy(k.addr, key.first.data(), 16);
-      out.egress.emplace_back(k, *set);
-    }
+// Egress: the BPF side does one longest-prefix lookup, so each prefix also carries the ranges
+// of every less specific prefix of its zone that contains it.
+Result<void> Compiler::compile_egress(const Zone& zone) {
+  const std::uint32_t zone_id = zone_ids_[zone.name];
+  std::map<std::pair<Address, int>, Ranges> own;
+  for (const EgressRule& rule : zone.egress)
+    merge_ranges(own[{rule.cidr.addr, rule.cidr.mapped_prefix_len()}],
+                 ranges_of(rule.protocol, rule.ports));
+  // Containing prefixes from the nearest outwards.
+  std::vector<std::pair<Address, int>> by_length;
+  for (const auto& [key, ranges] : own) by_length.push_back(key);
+  std::ranges::stable_sort(by_length, std::greater<>{}, &std::pair<Address, int>::second);
+  for (const auto& [key, ranges] : own) {
+    Ranges all = ranges;
+    for (const auto& outer : by_length)
+      if (outer.second < key.second && prefix_matches(outer.first, key.first, outer.second))
+        merge_ranges(all, own[outer]);
+    auto set = portset_of(all, "egress of zone '" + zone.name + "' to " +
+                                   prefix_text(key.first, key.second) +
+                                   " (with the ranges it inherits from containing prefixes)");
+    if (!set) return propagate(set);
+    gr_zone_ip_key k{};
+    k.prefixlen = static_cast<std::uint32_t>(32 + key.second);
+    k.zone_id = zone_id;
+    std::memcpy(k.addr, key.first.data(), 16);
+    out_.egress.emplace_back(k, *set);
   }
+  return {};
+}
 
-  // Host guards: one entry per zone, unguarded zones included (all zeros).
-  for (const Zone& zone : policy.zones) {
-    const std::uint32_t zone_id = zone_ids[zone.name];
-    const bool audit = zone_modes[zone_id] == Mode::Audit;
+// Host guards: one entry per zone, unguarded zones included (all zeros).
+void Compiler::compile_host_policies() {
+  for (const Zone& zone : policy_.zones) {
+    const std::uint32_t zone_id = zone_ids_[zone.name];
+    const bool audit = zone_modes_[zone_id] == Mode::Audit;
     auto action = [&](Action a) {
       if (audit && (a == Action::Deny || a == Action::Kill)) a = Action::Audit;
       return static_cast<std::uint8_t>(a);
@@ -241,16 +303,23 @@ Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBin
     hp.action[GR_GUARD_MOUNTS] = action(g.mounts);
     hp.action[GR_GUARD_RUNTIME_SOCKETS] = action(g.runtime_sockets);
     hp.action[GR_GUARD_BPF] = action(g.bpf);
-    out.host_policies.emplace_back(zone_id, hp);
+    out_.host_policies.emplace_back(zone_id, hp);
   }
-  out.runtime_socket_paths = kDefaultRuntimeSockets;
-  for (const Zone& zone : policy.zones)
-    for (const std::string& path : zone.guards.runtime_socket_paths)
-      if (std::ranges::find(out.runtime_socket_paths, path) == out.runtime_socket_paths.end())
-        out.runtime_socket_paths.push_back(path);
+}
 
-  std::ranges::sort(out.cgroups, {}, &std::pair<std::uint64_t, gr_workload>::first);
-  std::ranges::sort(out.flows, [](const auto& a, const auto& b) {
+// Runtime sockets: the defaults, then every zone's extra paths, each once.
+void Compiler::collect_runtime_sockets() {
+  out_.runtime_socket_paths = kDefaultRuntimeSockets;
+  for (const Zone& zone : policy_.zones)
+    for (const std::string& path : zone.guards.runtime_socket_paths)
+      if (std::ranges::find(out_.runtime_socket_paths, path) == out_.runtime_socket_paths.end())
+        out_.runtime_socket_paths.push_back(path);
+}
+
+// A stable order, so that equal policies give equal entries.
+void Compiler::sort_entries() {
+  std::ranges::sort(out_.cgroups, {}, &std::pair<std::uint64_t, gr_workload>::first);
+  std::ranges::sort(out_.flows, [](const auto& a, const auto& b) {
     return std::tie(a.first.src_id, a.first.dst_id) < std::tie(b.first.src_id, b.first.dst_id);
   });
   auto egress_order = [](const std::pair<gr_zone_ip_key, gr_portset>& e) {
@@ -258,8 +327,13 @@ Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBin
     std::memcpy(addr.data(), e.first.addr, 16);
     return std::tuple(e.first.zone_id, addr, e.first.prefixlen);
   };
-  std::ranges::sort(out.egress, {}, egress_order);
-  return out;
+  std::ranges::sort(out_.egress, {}, egress_order);
+}
+
+}  // namespace
+
+Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBinding> bindings) {
+  return Compiler(policy, bindings).run();
 }
 
 }  // namespace guardrail::policy

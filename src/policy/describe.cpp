@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <ostream>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "guardrail/policy/compile.hpp"
 #include "guardrail/policy/model.hpp"
@@ -15,20 +17,27 @@ namespace {
 
 std::string mode_name(Mode mode) { return mode == Mode::Audit ? "audit" : "enforce"; }
 
-std::string proto_name(std::uint8_t proto) {
-  switch (proto) {
-    case GR_PROTO_ANY:
-      return "any";
-    case GR_PROTO_ICMP:
-      return "icmp";
-    case GR_PROTO_TCP:
-      return "tcp";
-    case GR_PROTO_UDP:
-      return "udp";
-    default:
-      return "proto " + std::to_string(proto);
-  }
+// Wire value -> name, for the listing.
+struct Named {
+  std::uint8_t value;
+  std::string_view name;
+};
+
+constexpr Named kProtocols[] = {
+    {GR_PROTO_ANY, "any"}, {GR_PROTO_ICMP, "icmp"}, {GR_PROTO_TCP, "tcp"}, {GR_PROTO_UDP, "udp"}};
+constexpr Named kActions[] = {
+    {GR_ACTION_DENY, "deny"}, {GR_ACTION_AUDIT, "audit"}, {GR_ACTION_KILL, "kill"}};
+
+// The name of `value` in `table`, or "<what> <value>" for a value it does not name.
+std::string name_in(std::span<const Named> table, std::uint8_t value, std::string_view what) {
+  const auto it = std::ranges::find(table, value, &Named::value);
+  if (it != table.end()) return std::string(it->name);
+  return std::string(what) + " " + std::to_string(value);
 }
+
+std::string proto_name(std::uint8_t proto) { return name_in(kProtocols, proto, "proto"); }
+
+std::string action_name(std::uint8_t action) { return name_in(kActions, action, "action"); }
 
 // "tcp/443", "tcp/8000-8100", "tcp/all", "icmp", "any".
 std::string range_text(const gr_port_range& r) {
@@ -64,19 +73,6 @@ template <typename Map>
 std::string lookup(const Map& names, std::uint32_t id) {
   const auto it = names.find(id);
   return it == names.end() ? "#" + std::to_string(id) : it->second;
-}
-
-std::string action_name(std::uint8_t action) {
-  switch (action) {
-    case GR_ACTION_DENY:
-      return "deny";
-    case GR_ACTION_AUDIT:
-      return "audit";
-    case GR_ACTION_KILL:
-      return "kill";
-    default:
-      return "action " + std::to_string(action);
-  }
 }
 
 // "capabilities deny ALL (41) [deny]; raw sockets [deny]; ..." or "none".

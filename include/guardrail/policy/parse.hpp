@@ -9,9 +9,11 @@
 
 namespace guardrail::policy {
 
+// A validated policy, or every problem found in its file, each with its position.
+using ParseResult = std::expected<Policy, std::vector<Diagnostic>>;
+
 // Parses and validates a policy. On failure returns every problem found, each with its position.
-std::expected<Policy, std::vector<Diagnostic>> parse_policy(const std::string& text,
-                                                            const std::string& file_name);
-std::expected<Policy, std::vector<Diagnostic>> load_policy_file(const std::string& path);
+ParseResult parse_policy(const std::string& text, const std::string& file_name);
+ParseResult load_policy_file(const std::string& path);
 
 }  // namespace guardrail::policy

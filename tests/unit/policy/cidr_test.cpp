@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <string>
+
 #include "guardrail/policy/model.hpp"
 
 namespace guardrail::policy {
@@ -8,39 +10,34 @@ namespace {
 
 using Bytes = std::array<std::uint8_t, 16>;
 
-TEST(PolicyCidr, ParsesIpv4PrefixIntoMappedForm) {
-  auto c = parse_cidr("198.18.0.0/15");
+// `text` parses to this family, prefix length, mapped prefix length and address.
+void expect_cidr(const std::string& text, int family, int prefix_len, int mapped_prefix_len,
+                 const Bytes& addr) {
+  auto c = parse_cidr(text);
   ASSERT_TRUE(c) << c.error().message;
-  EXPECT_EQ(c->family, AF_INET);
-  EXPECT_EQ(c->prefix_len, 15);
-  EXPECT_EQ(c->mapped_prefix_len(), 111);
-  EXPECT_EQ(c->addr, (Bytes{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 0, 0}));
+  EXPECT_EQ(c->family, family) << text;
+  EXPECT_EQ(c->prefix_len, prefix_len) << text;
+  EXPECT_EQ(c->mapped_prefix_len(), mapped_prefix_len) << text;
+  EXPECT_EQ(c->addr, addr) << text;
+}
+
+TEST(PolicyCidr, ParsesIpv4PrefixIntoMappedForm) {
+  expect_cidr("198.18.0.0/15", AF_INET, 15, 111,
+              Bytes{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 0, 0});
+  auto c = parse_cidr("198.18.0.0/15");
+  ASSERT_TRUE(c);
   EXPECT_EQ(c->text, "198.18.0.0/15");
 }
 
 TEST(PolicyCidr, BareIpv4AddressIsAFullLengthPrefix) {
-  auto c = parse_cidr("198.18.0.2");
-  ASSERT_TRUE(c) << c.error().message;
-  EXPECT_EQ(c->family, AF_INET);
-  EXPECT_EQ(c->prefix_len, 32);
-  EXPECT_EQ(c->mapped_prefix_len(), 128);
-  EXPECT_EQ(c->addr, (Bytes{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 0, 2}));
+  expect_cidr("198.18.0.2", AF_INET, 32, 128,
+              Bytes{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 0, 2});
 }
 
 TEST(PolicyCidr, ParsesIpv6PrefixAndBareAddress) {
-  auto c = parse_cidr("2001:db8::/32");
-  ASSERT_TRUE(c) << c.error().message;
-  EXPECT_EQ(c->family, AF_INET6);
-  EXPECT_EQ(c->prefix_len, 32);
-  EXPECT_EQ(c->mapped_prefix_len(), 32);
-  EXPECT_EQ(c->addr, (Bytes{0x20, 0x01, 0x0d, 0xb8}));
-
-  auto bare = parse_cidr("fd00::2");
-  ASSERT_TRUE(bare) << bare.error().message;
-  EXPECT_EQ(bare->family, AF_INET6);
-  EXPECT_EQ(bare->prefix_len, 128);
-  EXPECT_EQ(bare->mapped_prefix_len(), 128);
-  EXPECT_EQ(bare->addr, (Bytes{0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}));
+  expect_cidr("2001:db8::/32", AF_INET6, 32, 32, Bytes{0x20, 0x01, 0x0d, 0xb8});
+  expect_cidr("fd00::2", AF_INET6, 128, 128,
+              Bytes{0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2});
 }
 
 TEST(PolicyCidr, ZeroLengthPrefixes) {

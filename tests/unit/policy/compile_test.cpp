@@ -10,6 +10,7 @@
 
 #include "guardrail/policy/model.hpp"
 #include "guardrail/policy/parse.hpp"
+#include "policy_test_helpers.hpp"
 
 namespace guardrail::policy {
 namespace {
@@ -17,18 +18,7 @@ namespace {
 using Bytes = std::array<std::uint8_t, 16>;
 
 Policy parse(const std::string& spec_body) {
-  auto p = parse_policy(
-      "apiVersion: guardrail.io/v1alpha1\nkind: GuardrailPolicy\n"
-      "metadata:\n  name: t\nspec:\n" +
-          spec_body,
-      "t.yaml");
-  if (!p) {
-    std::string all;
-    for (const auto& d : p.error()) all += d.format() + "\n";
-    ADD_FAILURE() << all;
-    return {};
-  }
-  return *p;
+  return test_helpers::parse_ok(test_helpers::doc(spec_body));
 }
 
 Cidr cidr(const std::string& text) {

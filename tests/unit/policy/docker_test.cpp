@@ -11,27 +11,16 @@
 #include "guardrail/policy/check.hpp"
 #include "guardrail/policy/model.hpp"
 #include "guardrail/policy/parse.hpp"
+#include "policy_test_helpers.hpp"
 
 namespace guardrail::policy {
 namespace {
 
 const std::string kSource = GUARDRAIL_SOURCE_DIR;
 
-// The five header lines every test document starts with; the body starts at line 6.
-std::string doc(const std::string& spec_body) {
-  return "apiVersion: guardrail.io/v1alpha1\n"
-         "kind: GuardrailPolicy\n"
-         "metadata:\n"
-         "  name: t\n"
-         "spec:\n" +
-         spec_body;
-}
-
-std::string dump(const std::vector<Diagnostic>& diagnostics) {
-  std::string out;
-  for (const auto& d : diagnostics) out += d.format() + "\n";
-  return out;
-}
+using test_helpers::doc;
+using test_helpers::dump;
+using test_helpers::parse_ok;
 
 // Every diagnostic, formatted, in order ("" when the text is valid).
 std::string errors(const std::string& text) {
@@ -39,10 +28,13 @@ std::string errors(const std::string& text) {
   return policy ? "" : dump(policy.error());
 }
 
-Policy parsed(const std::string& text) {
-  auto policy = parse_policy(text, "t.yaml");
-  EXPECT_TRUE(policy) << (policy ? "" : dump(policy.error()));
-  return policy ? *policy : Policy{};
+// Each text gives exactly its diagnostics, formatted, in order.
+struct ErrorCase {
+  std::string text;
+  std::string expected;
+};
+void expect_errors(const std::vector<ErrorCase>& cases) {
+  for (const auto& [text, expected] : cases) EXPECT_EQ(errors(text), expected) << text;
 }
 
 // A zone z (lines 6-8) whose selector body starts at line 9.
@@ -62,7 +54,7 @@ const std::string kEmptySelector =
 // ---- parsing ------------------------------------------------------------------------------
 
 TEST(PolicyDockerParse, ParsesEveryContainerField) {
-  const Policy p = parsed(doc(R"(  defaultZone: control
+  const Policy p = parse_ok(doc(R"(  defaultZone: control
   zones:
     - name: agent-sandbox
       selector:
@@ -104,16 +96,16 @@ TEST(PolicyDockerParse, ParsesEveryContainerField) {
 }
 
 TEST(PolicyDockerParse, AnyOneNonEmptySelectorFieldIsEnough) {
-  EXPECT_EQ(parsed(zone_with_selector("        labels: {a: b}\n")).zones[0].match_labels,
+  EXPECT_EQ(parse_ok(zone_with_selector("        labels: {a: b}\n")).zones[0].match_labels,
             (std::map<std::string, std::string>{{"a", "b"}}));
-  EXPECT_EQ(parsed(zone_with_selector("        names: [n]\n")).zones[0].name_globs,
+  EXPECT_EQ(parse_ok(zone_with_selector("        names: [n]\n")).zones[0].name_globs,
             std::vector<std::string>{"n"});
-  EXPECT_EQ(parsed(zone_with_selector("        images: [i]\n")).zones[0].image_globs,
+  EXPECT_EQ(parse_ok(zone_with_selector("        images: [i]\n")).zones[0].image_globs,
             std::vector<std::string>{"i"});
   // Empty fields beside a non-empty one select nothing more, and are not an error.
   const Policy p =
-      parsed(zone_with_selector("        cgroups: []\n        labels: {}\n        names:\n"
-                                "        images: [\"reg/*\"]\n"));
+      parse_ok(zone_with_selector("        cgroups: []\n        labels: {}\n        names:\n"
+                                  "        images: [\"reg/*\"]\n"));
   EXPECT_TRUE(p.zones[0].cgroup_globs.empty());
   EXPECT_TRUE(p.zones[0].match_labels.empty());
   EXPECT_TRUE(p.zones[0].name_globs.empty());
@@ -123,16 +115,16 @@ TEST(PolicyDockerParse, AnyOneNonEmptySelectorFieldIsEnough) {
 // ---- selector errors ----------------------------------------------------------------------
 
 TEST(PolicyDockerErrors, EmptySelectorListsAllFourFields) {
-  EXPECT_EQ(errors(zone_with_selector("")), "t.yaml:8:7: error: " + kEmptySelector + "\n");
-  EXPECT_EQ(errors(zone_with_selector("        labels: {}\n")),
-            "t.yaml:9:17: error: " + kEmptySelector + "\n");
-  EXPECT_EQ(errors(zone_with_selector("        images:\n")),
-            "t.yaml:9:9: error: " + kEmptySelector + "\n");
-  // Reported at the first empty field in the file, not in alphabetical order.
-  EXPECT_EQ(errors(zone_with_selector("        names: []\n        cgroups: []\n")),
-            "t.yaml:9:16: error: " + kEmptySelector + "\n");
-  EXPECT_EQ(errors(doc("  zones:\n    - name: z\n      selector: {}\n")),
-            "t.yaml:8:17: error: " + kEmptySelector + "\n");
+  expect_errors({
+      {zone_with_selector(""), "t.yaml:8:7: error: " + kEmptySelector + "\n"},
+      {zone_with_selector("        labels: {}\n"), "t.yaml:9:17: error: " + kEmptySelector + "\n"},
+      {zone_with_selector("        images:\n"), "t.yaml:9:9: error: " + kEmptySelector + "\n"},
+      // Reported at the first empty field in the file, not in alphabetical order.
+      {zone_with_selector("        names: []\n        cgroups: []\n"),
+       "t.yaml:9:16: error: " + kEmptySelector + "\n"},
+      {doc("  zones:\n    - name: z\n      selector: {}\n"),
+       "t.yaml:8:17: error: " + kEmptySelector + "\n"},
+  });
 }
 
 TEST(PolicyDockerErrors, UnknownSelectorFieldListsTheAllowedOnes) {
@@ -152,113 +144,121 @@ TEST(PolicyDockerErrors, SelectorNotAMapNamesTheFields) {
 }
 
 TEST(PolicyDockerErrors, LabelTypes) {
-  EXPECT_EQ(errors(zone_with_selector("        labels: [a]\n")),
-            "t.yaml:9:17: error: field 'labels' in selector must be a map of label names to "
-            "values, e.g. {guardrail.io/zone: agent-sandbox}; got a list\n");
-  EXPECT_EQ(errors(zone_with_selector("        labels: agent\n")),
-            "t.yaml:9:17: error: field 'labels' in selector must be a map of label names to "
-            "values, e.g. {guardrail.io/zone: agent-sandbox}; got 'agent'\n");
-  EXPECT_EQ(errors(zone_with_selector("        labels: {a: [b]}\n")),
-            "t.yaml:9:21: error: the value of label 'a' must be a string, got a list\n");
-  EXPECT_EQ(errors(zone_with_selector("        labels: {a: {b: c}}\n")),
-            "t.yaml:9:21: error: the value of label 'a' must be a string, got a map\n");
-  EXPECT_EQ(errors(zone_with_selector("        labels:\n          team:\n")),
-            "t.yaml:10:11: error: label 'team' has no value; write team: VALUE, or team: \"\" "
-            "to match an empty value\n");
-  EXPECT_EQ(errors(zone_with_selector("        labels: {\"\": x}\n")),
-            "t.yaml:9:18: error: empty label name; write name: value, e.g. {guardrail.io/zone: "
-            "agent-sandbox}\n");
-  EXPECT_EQ(errors(zone_with_selector("        labels: {[a]: x}\n")),
-            "t.yaml:9:18: error: a label name must be a string like guardrail.io/zone, got a "
-            "list\n");
-  EXPECT_EQ(errors(zone_with_selector("        labels:\n          a: x\n          a: y\n")),
-            "t.yaml:11:11: error: duplicate label 'a' (first given at line 10); keep only one\n");
+  expect_errors({
+      {zone_with_selector("        labels: [a]\n"),
+       "t.yaml:9:17: error: field 'labels' in selector must be a map of label names to "
+       "values, e.g. {guardrail.io/zone: agent-sandbox}; got a list\n"},
+      {zone_with_selector("        labels: agent\n"),
+       "t.yaml:9:17: error: field 'labels' in selector must be a map of label names to "
+       "values, e.g. {guardrail.io/zone: agent-sandbox}; got 'agent'\n"},
+      {zone_with_selector("        labels: {a: [b]}\n"),
+       "t.yaml:9:21: error: the value of label 'a' must be a string, got a list\n"},
+      {zone_with_selector("        labels: {a: {b: c}}\n"),
+       "t.yaml:9:21: error: the value of label 'a' must be a string, got a map\n"},
+      {zone_with_selector("        labels:\n          team:\n"),
+       "t.yaml:10:11: error: label 'team' has no value; write team: VALUE, or team: \"\" "
+       "to match an empty value\n"},
+      {zone_with_selector("        labels: {\"\": x}\n"),
+       "t.yaml:9:18: error: empty label name; write name: value, e.g. {guardrail.io/zone: "
+       "agent-sandbox}\n"},
+      {zone_with_selector("        labels: {[a]: x}\n"),
+       "t.yaml:9:18: error: a label name must be a string like guardrail.io/zone, got a "
+       "list\n"},
+      {zone_with_selector("        labels:\n          a: x\n          a: y\n"),
+       "t.yaml:11:11: error: duplicate label 'a' (first given at line 10); keep only one\n"},
+  });
 }
 
 TEST(PolicyDockerErrors, NameAndImageGlobTypes) {
-  EXPECT_EQ(errors(zone_with_selector("        names: agent-*\n")),
-            "t.yaml:9:16: error: field 'names' must be a list, e.g. [\"z-*\"]; got 'agent-*'\n");
-  EXPECT_EQ(errors(zone_with_selector("        images: {a: b}\n")),
-            "t.yaml:9:17: error: field 'images' must be a list, e.g. [\"registry.local/z/*\"]; "
-            "got a map\n");
-  EXPECT_EQ(errors(zone_with_selector("        names: [ok, {a: b}]\n")),
-            "t.yaml:9:21: error: a container name glob must be a string like \"z-*\", got a "
-            "map\n");
-  EXPECT_EQ(errors(zone_with_selector("        images: [[a]]\n")),
-            "t.yaml:9:18: error: an image glob must be a string like \"registry.local/z/*\", got "
-            "a list\n");
-  EXPECT_EQ(errors(zone_with_selector("        names: [\"\"]\n")),
-            "t.yaml:9:17: error: empty container name glob; write a glob like agent-*\n");
-  EXPECT_EQ(errors(zone_with_selector("        images: [\"\"]\n")),
-            "t.yaml:9:18: error: empty image glob; write a glob like registry.local/agents/*\n");
-  EXPECT_EQ(errors(zone_with_selector("        names: [\"/agent-*\"]\n")),
-            "t.yaml:9:17: error: container name glob '/agent-*' starts with '/'; names are "
-            "matched without Docker's leading '/', write 'agent-*'\n");
-  EXPECT_EQ(errors(zone_with_selector("        names: [\"/\"]\n")),
-            "t.yaml:9:17: error: container name glob '/' starts with '/'; names are matched "
-            "without Docker's leading '/', write a glob like agent-*\n");
+  expect_errors({
+      {zone_with_selector("        names: agent-*\n"),
+       "t.yaml:9:16: error: field 'names' must be a list, e.g. [\"z-*\"]; got 'agent-*'\n"},
+      {zone_with_selector("        images: {a: b}\n"),
+       "t.yaml:9:17: error: field 'images' must be a list, e.g. [\"registry.local/z/*\"]; "
+       "got a map\n"},
+      {zone_with_selector("        names: [ok, {a: b}]\n"),
+       "t.yaml:9:21: error: a container name glob must be a string like \"z-*\", got a "
+       "map\n"},
+      {zone_with_selector("        images: [[a]]\n"),
+       "t.yaml:9:18: error: an image glob must be a string like \"registry.local/z/*\", got "
+       "a list\n"},
+      {zone_with_selector("        names: [\"\"]\n"),
+       "t.yaml:9:17: error: empty container name glob; write a glob like agent-*\n"},
+      {zone_with_selector("        images: [\"\"]\n"),
+       "t.yaml:9:18: error: empty image glob; write a glob like registry.local/agents/*\n"},
+      {zone_with_selector("        names: [\"/agent-*\"]\n"),
+       "t.yaml:9:17: error: container name glob '/agent-*' starts with '/'; names are "
+       "matched without Docker's leading '/', write 'agent-*'\n"},
+      {zone_with_selector("        names: [\"/\"]\n"),
+       "t.yaml:9:17: error: container name glob '/' starts with '/'; names are matched "
+       "without Docker's leading '/', write a glob like agent-*\n"},
+  });
 }
 
 // ---- workload container -------------------------------------------------------------------
 
 TEST(PolicyDockerErrors, WorkloadContainer) {
   const std::string zone = "  zones:\n    - name: z\n  workloads:\n";  // workload at line 9
-  EXPECT_EQ(errors(doc(zone + "    - {name: w, zone: z, container: /orchestrator}\n")),
-            "t.yaml:9:37: error: container name glob '/orchestrator' starts with '/'; names are "
-            "matched without Docker's leading '/', write 'orchestrator'\n");
-  EXPECT_EQ(errors(doc(zone + "    - {name: w, zone: z, container: \"\"}\n")),
-            "t.yaml:9:37: error: empty container name glob; write a glob like agent-*\n");
-  EXPECT_EQ(errors(doc(zone + "    - {name: w, zone: z, container: [a]}\n")),
-            "t.yaml:9:37: error: field 'container' in workload must be a string, got a list\n");
-  EXPECT_EQ(errors(doc(zone + "    - name: w\n      zone: z\n      container:\n")),
-            "t.yaml:11:7: error: field 'container' in workload is empty; give it a value\n");
-  EXPECT_EQ(errors(doc(zone + "    - {name: w, zone: z, containr: a}\n")),
-            "t.yaml:9:26: error: unknown field 'containr' in workload; allowed: name, zone, "
-            "cgroup, container, addresses, exclusive; did you mean 'container'?\n");
+  expect_errors({
+      {doc(zone + "    - {name: w, zone: z, container: /orchestrator}\n"),
+       "t.yaml:9:37: error: container name glob '/orchestrator' starts with '/'; names are "
+       "matched without Docker's leading '/', write 'orchestrator'\n"},
+      {doc(zone + "    - {name: w, zone: z, container: \"\"}\n"),
+       "t.yaml:9:37: error: empty container name glob; write a glob like agent-*\n"},
+      {doc(zone + "    - {name: w, zone: z, container: [a]}\n"),
+       "t.yaml:9:37: error: field 'container' in workload must be a string, got a list\n"},
+      {doc(zone + "    - name: w\n      zone: z\n      container:\n"),
+       "t.yaml:11:7: error: field 'container' in workload is empty; give it a value\n"},
+      {doc(zone + "    - {name: w, zone: z, containr: a}\n"),
+       "t.yaml:9:26: error: unknown field 'containr' in workload; allowed: name, zone, "
+       "cgroup, container, addresses, exclusive; did you mean 'container'?\n"},
+  });
 }
 
 // ---- default zone -------------------------------------------------------------------------
 
 TEST(PolicyDockerErrors, DefaultZoneMustNameAZone) {
   const std::string zones = "  zones:\n    - name: agent-sandbox\n    - name: control\n";
-  EXPECT_EQ(errors(doc("  defaultZone: agent-sandbx\n" + zones)),
-            "t.yaml:6:16: error: unknown zone 'agent-sandbx' in defaultZone; defined zones: "
-            "agent-sandbox, control; did you mean 'agent-sandbox'?\n");
-  // Zones given after defaultZone count too.
-  EXPECT_EQ(errors(doc(zones + "  defaultZone: nope\n")),
-            "t.yaml:9:16: error: unknown zone 'nope' in defaultZone; defined zones: "
-            "agent-sandbox, control\n");
-  EXPECT_EQ(errors(doc(zones + "  defaultZone: \"\"\n")),
-            "t.yaml:9:16: error: field 'defaultZone' in spec is empty; name the zone of "
-            "containers no selector names (e.g. agent-sandbox), or remove it\n");
-  EXPECT_EQ(errors(doc(zones + "  defaultZone:\n")),
-            "t.yaml:9:3: error: field 'defaultZone' in spec is empty; give it a value\n");
-  EXPECT_EQ(errors(doc(zones + "  defaultZone: [control]\n")),
-            "t.yaml:9:16: error: field 'defaultZone' in spec must be a string, got a list\n");
-  EXPECT_EQ(errors(doc("  defaultZone: a\n  zones: []\n")),
-            "t.yaml:6:16: error: unknown zone 'a' in defaultZone; no zones are defined\n"
-            "t.yaml:7:10: error: spec.zones is empty; define at least one zone\n");
-  EXPECT_EQ(errors(doc("  defaultZon: a\n" + zones)),
-            "t.yaml:6:3: error: unknown field 'defaultZon' in spec; allowed: mode, defaultZone, "
-            "quarantineOn, zones, workloads, flows; did you mean 'defaultZone'?\n");
+  expect_errors({
+      {doc("  defaultZone: agent-sandbx\n" + zones),
+       "t.yaml:6:16: error: unknown zone 'agent-sandbx' in defaultZone; defined zones: "
+       "agent-sandbox, control; did you mean 'agent-sandbox'?\n"},
+      // Zones given after defaultZone count too.
+      {doc(zones + "  defaultZone: nope\n"),
+       "t.yaml:9:16: error: unknown zone 'nope' in defaultZone; defined zones: "
+       "agent-sandbox, control\n"},
+      {doc(zones + "  defaultZone: \"\"\n"),
+       "t.yaml:9:16: error: field 'defaultZone' in spec is empty; name the zone of "
+       "containers no selector names (e.g. agent-sandbox), or remove it\n"},
+      {doc(zones + "  defaultZone:\n"),
+       "t.yaml:9:3: error: field 'defaultZone' in spec is empty; give it a value\n"},
+      {doc(zones + "  defaultZone: [control]\n"),
+       "t.yaml:9:16: error: field 'defaultZone' in spec must be a string, got a list\n"},
+      {doc("  defaultZone: a\n  zones: []\n"),
+       "t.yaml:6:16: error: unknown zone 'a' in defaultZone; no zones are defined\n"
+       "t.yaml:7:10: error: spec.zones is empty; define at least one zone\n"},
+      {doc("  defaultZon: a\n" + zones),
+       "t.yaml:6:3: error: unknown field 'defaultZon' in spec; allowed: mode, defaultZone, "
+       "quarantineOn, zones, workloads, flows; did you mean 'defaultZone'?\n"},
+  });
 }
 
 TEST(PolicyDockerDefaultZone, Resolution) {
   // Not set, agent-sandbox exists: agent-sandbox.
-  Policy p = parsed(doc("  zones:\n    - name: control\n    - name: agent-sandbox\n"));
+  Policy p = parse_ok(doc("  zones:\n    - name: control\n    - name: agent-sandbox\n"));
   EXPECT_EQ(p.default_zone, "");
   EXPECT_EQ(p.effective_default_zone(), "agent-sandbox");
   // Not set, no agent-sandbox: none.
-  p = parsed(doc("  zones:\n    - name: control\n    - name: agents\n"));
+  p = parse_ok(doc("  zones:\n    - name: control\n    - name: agents\n"));
   EXPECT_EQ(p.default_zone, "");
   EXPECT_EQ(p.effective_default_zone(), "");
   // Set: that zone, even when agent-sandbox exists.
   p =
-      parsed(doc("  defaultZone: control\n  zones:\n    - name: agent-sandbox\n"
-                 "    - name: control\n"));
+      parse_ok(doc("  defaultZone: control\n  zones:\n    - name: agent-sandbox\n"
+                   "    - name: control\n"));
   EXPECT_EQ(p.default_zone, "control");
   EXPECT_EQ(p.effective_default_zone(), "control");
-  p = parsed(doc("  defaultZone: agents\n  zones:\n    - name: agents\n"));
+  p = parse_ok(doc("  defaultZone: agents\n  zones:\n    - name: agents\n"));
   EXPECT_EQ(p.effective_default_zone(), "agents");
 }
 
@@ -305,8 +305,7 @@ TEST(PolicyDockerCheck, ListsContainerSelectorsAndTheDefaultZone) {
       "the agent\n"
       "note: containers are matched at runtime by the agent's Docker discovery; a container no "
       "selector names, or not identified yet, is in zone sandbox\n";
-  ASSERT_GE(text.size(), tail.size()) << text;
-  EXPECT_EQ(text.substr(text.size() - tail.size()), tail) << text;
+  test_helpers::expect_ends_with(text, tail);
 }
 
 TEST(PolicyDockerCheck, ImpliedDefaultZoneIsSaid) {
@@ -326,8 +325,7 @@ TEST(PolicyDockerCheck, ImpliedDefaultZoneIsSaid) {
       "note: containers are matched at runtime by the agent's Docker discovery; a container no "
       "selector names, or not identified yet, is in zone agent-sandbox\n";
   const std::string text = out.str();
-  ASSERT_GE(text.size(), tail.size()) << text;
-  EXPECT_EQ(text.substr(text.size() - tail.size()), tail) << text;
+  test_helpers::expect_ends_with(text, tail);
   std::remove(file.c_str());
 }
 

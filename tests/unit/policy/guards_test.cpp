@@ -12,38 +12,20 @@
 #include "guardrail/policy/model.hpp"
 #include "guardrail/policy/parse.hpp"
 #include "guardrail/policy/vocabulary.hpp"
+#include "policy_test_helpers.hpp"
 
 namespace guardrail::policy {
 namespace {
 
 constexpr std::uint64_t bit(int n) { return std::uint64_t{1} << n; }
 
-// The five header lines every test document starts with, then "  zones:" (line 6) and
-// "    - name: z" (line 7); `zone_body` starts at line 8.
+using test_helpers::dump;
+using test_helpers::parse_ok;
+
+// The test document header, then "  zones:" (line 6) and "    - name: z" (line 7); `zone_body`
+// starts at line 8.
 std::string doc(const std::string& zone_body) {
-  return "apiVersion: guardrail.io/v1alpha1\n"
-         "kind: GuardrailPolicy\n"
-         "metadata:\n"
-         "  name: t\n"
-         "spec:\n"
-         "  zones:\n"
-         "    - name: z\n" +
-         zone_body;
-}
-
-std::string dump(const std::vector<Diagnostic>& diagnostics) {
-  std::string out;
-  for (const auto& d : diagnostics) out += d.format() + "\n";
-  return out;
-}
-
-Policy parse_ok(const std::string& text) {
-  auto p = parse_policy(text, "t.yaml");
-  if (!p) {
-    ADD_FAILURE() << dump(p.error());
-    return {};
-  }
-  return *p;
+  return test_helpers::doc("  zones:\n    - name: z\n" + zone_body);
 }
 
 HostGuards guards_of(const std::string& zone_body) {
@@ -55,17 +37,7 @@ HostGuards guards_of(const std::string& zone_body) {
 // Exactly one diagnostic, at line:column, whose message contains every fragment.
 void expect_error(const std::string& zone_body, int line, int column,
                   std::initializer_list<std::string> fragments) {
-  auto p = parse_policy(doc(zone_body), "t.yaml");
-  ASSERT_FALSE(p) << "parsed: " << zone_body;
-  const auto& diagnostics = p.error();
-  ASSERT_EQ(diagnostics.size(), 1u) << dump(diagnostics);
-  const Diagnostic& d = diagnostics[0];
-  EXPECT_EQ(d.pos.file, "t.yaml");
-  EXPECT_EQ(d.pos.line, line) << d.format();
-  EXPECT_EQ(d.pos.column, column) << d.format();
-  for (const auto& fragment : fragments)
-    EXPECT_NE(d.message.find(fragment), std::string::npos)
-        << "missing '" << fragment << "' in: " << d.message;
+  test_helpers::expect_one_error(doc(zone_body), line, column, fragments);
 }
 
 // --- capability names -----------------------------------------------------------------------
@@ -467,12 +439,11 @@ TEST(PolicyGuardsCompile, PolicyAuditModeDowngradesUnlessTheZoneEnforces) {
 
 TEST(PolicyGuardsCompile, RuntimeSocketPathsAreTheDefaultsThenTheExtrasOnce) {
   ASSERT_EQ(kDefaultRuntimeSockets,
-            (std::vector<std::string>{"/var/run/docker.sock", "/run/docker.sock",
-                                      "/run/containerd/containerd.sock",
-                                      "/var/run/containerd/containerd.sock",
-                                      "/run/docker/containerd/containerd.sock",
-                                      "/var/run/docker/containerd/containerd.sock",
-                                      "/run/crio/crio.sock", "/var/run/crio/crio.sock"}));
+            (std::vector<std::string>{
+                "/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock",
+                "/var/run/containerd/containerd.sock", "/run/docker/containerd/containerd.sock",
+                "/var/run/docker/containerd/containerd.sock", "/run/crio/crio.sock",
+                "/var/run/crio/crio.sock"}));
   auto compiled = compile(parse_ok(kGuardedZones), {});
   ASSERT_TRUE(compiled) << compiled.error().message;
   std::vector<std::string> expected = kDefaultRuntimeSockets;
@@ -513,8 +484,7 @@ TEST(PolicyGuardsDescribe, ListsTheGuardsPerZoneAndTheSockets) {
       "  /run/podman/podman.sock\n"
       "  /run/user/1000/podman/podman.sock\n"
       "rules: 0 (0 flows, 0 egress)\n";
-  ASSERT_GE(text.size(), expected.size()) << text;
-  EXPECT_EQ(text.substr(text.size() - expected.size()), expected) << text;
+  test_helpers::expect_ends_with(text, expected);
 }
 
 TEST(PolicyGuardsDefaultProfile, GuardsTheAgentSandbox) {

@@ -8,45 +8,16 @@
 #include <vector>
 
 #include "guardrail/policy/model.hpp"
+#include "policy_test_helpers.hpp"
 
 namespace guardrail::policy {
 namespace {
 
-// The five header lines every test document starts with; the body starts at line 6.
-std::string doc(const std::string& spec_body) {
-  return "apiVersion: guardrail.io/v1alpha1\n"
-         "kind: GuardrailPolicy\n"
-         "metadata:\n"
-         "  name: t\n"
-         "spec:\n" +
-         spec_body;
-}
-
-std::vector<Diagnostic> errors_of(const std::string& text) {
-  auto policy = parse_policy(text, "t.yaml");
-  if (policy) return {};
-  return policy.error();
-}
-
-std::string dump(const std::vector<Diagnostic>& diagnostics) {
-  std::string out;
-  for (const auto& d : diagnostics) out += d.format() + "\n";
-  return out;
-}
-
-// Exactly one diagnostic, at line:column, whose message contains every fragment.
-void expect_error(const std::string& text, int line, int column,
-                  std::initializer_list<std::string> fragments) {
-  const auto diagnostics = errors_of(text);
-  ASSERT_EQ(diagnostics.size(), 1u) << dump(diagnostics);
-  const Diagnostic& d = diagnostics[0];
-  EXPECT_EQ(d.pos.file, "t.yaml");
-  EXPECT_EQ(d.pos.line, line) << d.format();
-  EXPECT_EQ(d.pos.column, column) << d.format();
-  for (const auto& fragment : fragments)
-    EXPECT_NE(d.message.find(fragment), std::string::npos)
-        << "missing '" << fragment << "' in: " << d.message;
-}
+using test_helpers::doc;
+using test_helpers::dump;
+using test_helpers::errors_of;
+using test_helpers::expect_one_error;
+using test_helpers::expect_only_error;
 
 const std::string kZone =
     "  zones:\n"
@@ -173,22 +144,22 @@ TEST(PolicyParse, DiagnosticFormat) {
 // ---- the document ------------------------------------------------------------------------
 
 TEST(PolicyParse, YamlSyntaxError) {
-  expect_error("apiVersion: guardrail.io/v1alpha1\nspec: [1, 2\nkind: x\n", 3, 5,
-               {"invalid YAML", "end of sequence flow not found"});
+  expect_one_error("apiVersion: guardrail.io/v1alpha1\nspec: [1, 2\nkind: x\n", 3, 5,
+                   {"invalid YAML", "end of sequence flow not found"});
 }
 
 TEST(PolicyParse, EmptyFile) {
-  expect_error("", 1, 1, {"policy file is empty"});
-  expect_error("# only a comment\n", 1, 1, {"policy file is empty"});
+  expect_one_error("", 1, 1, {"policy file is empty"});
+  expect_one_error("# only a comment\n", 1, 1, {"policy file is empty"});
 }
 
 TEST(PolicyParse, DocumentMustBeAMap) {
-  expect_error("- a\n- b\n", 1, 1, {"must be a map", "got a list"});
-  expect_error("\n  hello\n", 2, 3, {"must be a map", "got 'hello'"});
+  expect_one_error("- a\n- b\n", 1, 1, {"must be a map", "got a list"});
+  expect_one_error("\n  hello\n", 2, 3, {"must be a map", "got 'hello'"});
 }
 
 TEST(PolicyParse, OnlyOneDocument) {
-  expect_error(doc(kZone) + "---\nkind: x\n", 9, 1, {"more than one YAML document"});
+  expect_one_error(doc(kZone) + "---\nkind: x\n", 9, 1, {"more than one YAML document"});
   // Document markers around one policy are fine.
   auto p = parse_policy("---\n" + doc(kZone) + "---\n", "t.yaml");
   EXPECT_TRUE(p) << dump(p.error());
@@ -228,8 +199,8 @@ TEST(PolicyParse, MissingMetadataAndSpec) {
 
 TEST(PolicyParse, MetadataName) {
   const std::string head = "apiVersion: guardrail.io/v1alpha1\nkind: GuardrailPolicy\n";
-  expect_error(head + "metadata:\n  name: t\n  labels: x\nspec:\n" + kZone, 5, 3,
-               {"unknown field 'labels' in metadata; allowed: name"});
+  expect_one_error(head + "metadata:\n  name: t\n  labels: x\nspec:\n" + kZone, 5, 3,
+                   {"unknown field 'labels' in metadata; allowed: name"});
   // Without a name, the unknown field and the missing name are both reported.
   const auto both = errors_of(head + "metadata:\n  labels: x\nspec:\n" + kZone);
   ASSERT_EQ(both.size(), 2u) << dump(both);
@@ -238,36 +209,37 @@ TEST(PolicyParse, MetadataName) {
   EXPECT_EQ(
       both[1].format(),
       "t.yaml:4:3: error: missing required field 'name' in metadata; add name: <policy name>");
-  expect_error(head + "metadata:\n  name: \"\"\nspec:\n" + kZone, 4, 9,
-               {"field 'name' in metadata is empty"});
-  expect_error(head + "metadata: {}\nspec:\n" + kZone, 3, 11,
-               {"missing required field 'name' in metadata"});
-  expect_error(head + "metadata: [a]\nspec:\n" + kZone, 3, 11,
-               {"field 'metadata' must be a map", "got a list"});
+  expect_one_error(head + "metadata:\n  name: \"\"\nspec:\n" + kZone, 4, 9,
+                   {"field 'name' in metadata is empty"});
+  expect_one_error(head + "metadata: {}\nspec:\n" + kZone, 3, 11,
+                   {"missing required field 'name' in metadata"});
+  expect_one_error(head + "metadata: [a]\nspec:\n" + kZone, 3, 11,
+                   {"field 'metadata' must be a map", "got a list"});
 }
 
 TEST(PolicyParse, MissingOrEmptyZones) {
-  expect_error(doc("  mode: audit\n"), 6, 3, {"missing required field 'zones' in spec"});
-  expect_error(doc("  zones: []\n"), 6, 10, {"spec.zones is empty; define at least one zone"});
+  expect_one_error(doc("  mode: audit\n"), 6, 3, {"missing required field 'zones' in spec"});
+  expect_one_error(doc("  zones: []\n"), 6, 10, {"spec.zones is empty; define at least one zone"});
 }
 
 TEST(PolicyParse, WrongTypes) {
-  expect_error(doc("  zones: {name: z}\n"), 6, 10, {"field 'zones' must be a list", "got a map"});
-  expect_error(doc(kZone + "  workloads: orchestrator\n"), 8, 14,
-               {"field 'workloads' must be a list", "got 'orchestrator'"});
-  expect_error(doc("  zones:\n    - z\n"), 7, 7, {"each zone must be a map", "got 'z'"});
-  expect_error(doc("  zones:\n    - name: [z]\n"), 7, 13,
-               {"field 'name' in zone must be a string, got a list"});
-  expect_error(doc("  zones:\n    - name: z\n      egress: {cidr: 10.0.0.0/8}\n"), 8, 15,
-               {"field 'egress' must be a list"});
-  expect_error(doc(kZone + "  flows:\n    - from: z\n      to: {zone: z}\n"), 9, 13,
-               {"flow 'from' must be a map naming one peer", "got 'z'"});
-  expect_error(doc(kZone + "  workloads:\n    - {name: w, zone: z, exclusive: maybe}\n"), 9, 37,
-               {"field 'exclusive' must be true or false, got 'maybe'"});
+  expect_one_error(doc("  zones: {name: z}\n"), 6, 10,
+                   {"field 'zones' must be a list", "got a map"});
+  expect_one_error(doc(kZone + "  workloads: orchestrator\n"), 8, 14,
+                   {"field 'workloads' must be a list", "got 'orchestrator'"});
+  expect_one_error(doc("  zones:\n    - z\n"), 7, 7, {"each zone must be a map", "got 'z'"});
+  expect_one_error(doc("  zones:\n    - name: [z]\n"), 7, 13,
+                   {"field 'name' in zone must be a string, got a list"});
+  expect_one_error(doc("  zones:\n    - name: z\n      egress: {cidr: 10.0.0.0/8}\n"), 8, 15,
+                   {"field 'egress' must be a list"});
+  expect_one_error(doc(kZone + "  flows:\n    - from: z\n      to: {zone: z}\n"), 9, 13,
+                   {"flow 'from' must be a map naming one peer", "got 'z'"});
+  expect_one_error(doc(kZone + "  workloads:\n    - {name: w, zone: z, exclusive: maybe}\n"), 9, 37,
+                   {"field 'exclusive' must be true or false, got 'maybe'"});
 }
 
 TEST(PolicyParse, EmptySpecIsNotAMap) {
-  expect_error(
+  expect_one_error(
       "apiVersion: guardrail.io/v1alpha1\nkind: GuardrailPolicy\nmetadata: {name: t}\nspec:\n", 4,
       1, {"field 'spec' must be a map", "got nothing"});
 }
@@ -275,93 +247,95 @@ TEST(PolicyParse, EmptySpecIsNotAMap) {
 // ---- unknown and repeated fields, at every level ----------------------------------------
 
 TEST(PolicyParse, UnknownFieldAtTopLevel) {
-  expect_error(doc(kZone) + "specs: {}\n", 8, 1,
-               {"unknown field 'specs' in policy; allowed: apiVersion, kind, metadata, spec"});
+  expect_one_error(doc(kZone) + "specs: {}\n", 8, 1,
+                   {"unknown field 'specs' in policy; allowed: apiVersion, kind, metadata, spec"});
 }
 
 TEST(PolicyParse, UnknownFieldInSpec) {
-  expect_error(doc(kZone + "  flow: []\n"), 8, 3,
-               {"unknown field 'flow' in spec; allowed: mode, defaultZone, quarantineOn, zones, "
-                "workloads, flows; did you mean 'flows'?"});
+  expect_one_error(
+      doc(kZone + "  flow: []\n"), 8, 3,
+      {"unknown field 'flow' in spec; allowed: mode, defaultZone, quarantineOn, zones, "
+       "workloads, flows; did you mean 'flows'?"});
 }
 
 TEST(PolicyParse, UnknownFieldInZoneNamesItAndTheAllowedOnes) {
-  const auto diagnostics = errors_of(doc(kZone + "      egres: []\n"));
-  ASSERT_EQ(diagnostics.size(), 1u) << dump(diagnostics);
-  EXPECT_EQ(diagnostics[0].format(),
-            "t.yaml:8:7: error: unknown field 'egres' in zone; allowed: name, mode, selector, "
-            "egress, guards; did you mean 'egress'?");
+  expect_only_error(
+      doc(kZone + "      egres: []\n"),
+      "t.yaml:8:7: error: unknown field 'egres' in zone; allowed: name, mode, selector, "
+      "egress, guards; did you mean 'egress'?");
 }
 
 TEST(PolicyParse, UnknownFieldsInNestedMaps) {
-  expect_error(doc(kZone + "      selector: {cgroup: [/a/b]}\n"), 8, 18,
-               {"unknown field 'cgroup' in selector; allowed: cgroups, labels, names, images; did "
-                "you mean 'cgroups'?"});
-  expect_error(doc(kZone + "      egress:\n        - {cidr: 10.0.0.0/8, port: [1]}\n"), 9, 30,
-               {"unknown field 'port' in egress rule; allowed: cidr, protocol, ports"});
-  expect_error(doc(kZone + "  workloads:\n    - {name: w, zone: z, address: [10.0.0.1]}\n"), 9, 26,
-               {"unknown field 'address' in workload; allowed: name, zone, cgroup, container, "
-                "addresses, "
-                "exclusive"});
-  expect_error(doc(kZone + "  flows:\n    - {from: {zone: z}, to: {zone: z}, proto: tcp}\n"), 9, 40,
-               {"unknown field 'proto' in flow; allowed: from, to, protocol, ports"});
-  expect_error(doc(kZone + "  flows:\n    - {from: {zone: z, label: x}, to: {zone: z}}\n"), 9, 24,
-               {"unknown field 'label' in flow peer; allowed: zone, workload"});
+  expect_one_error(
+      doc(kZone + "      selector: {cgroup: [/a/b]}\n"), 8, 18,
+      {"unknown field 'cgroup' in selector; allowed: cgroups, labels, names, images; did "
+       "you mean 'cgroups'?"});
+  expect_one_error(doc(kZone + "      egress:\n        - {cidr: 10.0.0.0/8, port: [1]}\n"), 9, 30,
+                   {"unknown field 'port' in egress rule; allowed: cidr, protocol, ports"});
+  expect_one_error(doc(kZone + "  workloads:\n    - {name: w, zone: z, address: [10.0.0.1]}\n"), 9,
+                   26,
+                   {"unknown field 'address' in workload; allowed: name, zone, cgroup, container, "
+                    "addresses, "
+                    "exclusive"});
+  expect_one_error(doc(kZone + "  flows:\n    - {from: {zone: z}, to: {zone: z}, proto: tcp}\n"), 9,
+                   40, {"unknown field 'proto' in flow; allowed: from, to, protocol, ports"});
+  expect_one_error(doc(kZone + "  flows:\n    - {from: {zone: z, label: x}, to: {zone: z}}\n"), 9,
+                   24, {"unknown field 'label' in flow peer; allowed: zone, workload"});
 }
 
 TEST(PolicyParse, RepeatedField) {
-  expect_error(doc(kZone + "      name: y\n"), 8, 7,
-               {"duplicate field 'name' in zone (first given at line 7)"});
+  expect_one_error(doc(kZone + "      name: y\n"), 8, 7,
+                   {"duplicate field 'name' in zone (first given at line 7)"});
 }
 
 // ---- values --------------------------------------------------------------------------------
 
 TEST(PolicyParse, InvalidMode) {
-  expect_error(doc("  mode: block\n" + kZone), 6, 9,
-               {"invalid mode 'block'; allowed: enforce, audit"});
-  expect_error(doc(kZone + "      mode: Audit\n"), 8, 13,
-               {"invalid mode 'Audit'; allowed: enforce, audit"});
+  expect_one_error(doc("  mode: block\n" + kZone), 6, 9,
+                   {"invalid mode 'block'; allowed: enforce, audit"});
+  expect_one_error(doc(kZone + "      mode: Audit\n"), 8, 13,
+                   {"invalid mode 'Audit'; allowed: enforce, audit"});
 }
 
 TEST(PolicyParse, InvalidZoneName) {
-  expect_error(doc("  zones:\n    - name: Agent_Sandbox\n"), 7, 13,
-               {"invalid zone name 'Agent_Sandbox'", "lowercase letters, digits and '-'"});
-  expect_error(doc("  zones:\n    - name: -a\n"), 7, 13, {"invalid zone name '-a'"});
-  expect_error(doc("  zones:\n    - name: " + std::string(64, 'a') + "\n"), 7, 13, {"at most 63"});
+  expect_one_error(doc("  zones:\n    - name: Agent_Sandbox\n"), 7, 13,
+                   {"invalid zone name 'Agent_Sandbox'", "lowercase letters, digits and '-'"});
+  expect_one_error(doc("  zones:\n    - name: -a\n"), 7, 13, {"invalid zone name '-a'"});
+  expect_one_error(doc("  zones:\n    - name: " + std::string(64, 'a') + "\n"), 7, 13,
+                   {"at most 63"});
 }
 
 TEST(PolicyParse, MissingZoneName) {
-  expect_error(doc("  zones:\n    - mode: audit\n"), 7, 7,
-               {"missing required field 'name' in zone"});
+  expect_one_error(doc("  zones:\n    - mode: audit\n"), 7, 7,
+                   {"missing required field 'name' in zone"});
 }
 
 TEST(PolicyParse, DuplicateZoneSaysWhereTheFirstWas) {
-  const auto diagnostics =
-      errors_of(doc("  zones:\n    - name: x\n    - name: y\n    - name: x\n"));
-  ASSERT_EQ(diagnostics.size(), 1u) << dump(diagnostics);
-  EXPECT_EQ(diagnostics[0].format(),
-            "t.yaml:9:13: error: duplicate zone 'x' (first defined at line 7); zone names must be "
-            "unique");
+  expect_only_error(
+      doc("  zones:\n    - name: x\n    - name: y\n    - name: x\n"),
+      "t.yaml:9:13: error: duplicate zone 'x' (first defined at line 7); zone names must be "
+      "unique");
 }
 
 TEST(PolicyParse, DuplicateWorkload) {
-  expect_error(doc(kZone + "  workloads:\n    - {name: w, zone: z}\n    - {name: w, zone: z}\n"),
-               10, 14, {"duplicate workload 'w' (first defined at line 9)"});
+  expect_one_error(
+      doc(kZone + "  workloads:\n    - {name: w, zone: z}\n    - {name: w, zone: z}\n"), 10, 14,
+      {"duplicate workload 'w' (first defined at line 9)"});
 }
 
 TEST(PolicyParse, WorkloadNamedLikeAZone) {
-  expect_error(doc(kZone + "  workloads:\n    - {name: z, zone: z}\n"), 9, 14,
-               {"workload 'z' has the same name as the zone defined at line 7"});
+  expect_one_error(doc(kZone + "  workloads:\n    - {name: z, zone: z}\n"), 9, 14,
+                   {"workload 'z' has the same name as the zone defined at line 7"});
 }
 
 TEST(PolicyParse, UnknownZoneInWorkload) {
-  expect_error(doc(kZone + "  workloads:\n    - name: w\n      zone: zz\n"), 10, 13,
-               {"unknown zone 'zz'; defined zones: z"});
+  expect_one_error(doc(kZone + "  workloads:\n    - name: w\n      zone: zz\n"), 10, 13,
+                   {"unknown zone 'zz'; defined zones: z"});
 }
 
 TEST(PolicyParse, MissingWorkloadZone) {
-  expect_error(doc(kZone + "  workloads:\n    - name: w\n"), 9, 7,
-               {"missing required field 'zone' in workload"});
+  expect_one_error(doc(kZone + "  workloads:\n    - name: w\n"), 9, 7,
+                   {"missing required field 'zone' in workload"});
 }
 
 TEST(PolicyParse, UnknownZoneAndWorkloadInFlowPeers) {
@@ -376,31 +350,31 @@ TEST(PolicyParse, UnknownZoneAndWorkloadInFlowPeers) {
 }
 
 TEST(PolicyParse, UnknownWorkloadWhenNoneAreDefined) {
-  expect_error(doc(kZone + "  flows:\n    - {from: {workload: w}, to: {zone: z}}\n"), 9, 25,
-               {"unknown workload 'w' in flow 'from'; no workloads are defined"});
+  expect_one_error(doc(kZone + "  flows:\n    - {from: {workload: w}, to: {zone: z}}\n"), 9, 25,
+                   {"unknown workload 'w' in flow 'from'; no workloads are defined"});
 }
 
 TEST(PolicyParse, PeerNeedsExactlyOneOfZoneAndWorkload) {
   const std::string wl = "  workloads:\n    - {name: w, zone: z}\n";
-  expect_error(
+  expect_one_error(
       doc(kZone + wl + "  flows:\n    - from: {zone: z, workload: w}\n      to: {zone: z}\n"), 11,
       13, {"flow 'from' names both a zone and a workload", "exactly one of zone: or workload:"});
-  expect_error(doc(kZone + wl + "  flows:\n    - from: {zone: z}\n      to: {}\n"), 12, 11,
-               {"flow 'to' names no peer", "exactly one of zone: or workload:"});
+  expect_one_error(doc(kZone + wl + "  flows:\n    - from: {zone: z}\n      to: {}\n"), 12, 11,
+                   {"flow 'to' names no peer", "exactly one of zone: or workload:"});
 }
 
 TEST(PolicyParse, FlowNeedsFromAndTo) {
-  expect_error(doc(kZone + "  flows:\n    - to: {zone: z}\n"), 9, 7,
-               {"missing required field 'from' in flow"});
+  expect_one_error(doc(kZone + "  flows:\n    - to: {zone: z}\n"), 9, 7,
+                   {"missing required field 'from' in flow"});
 }
 
 TEST(PolicyParse, InvalidProtocol) {
-  expect_error(doc(kZone + "  flows:\n    - {from: {zone: z}, to: {zone: z}, protocol: TCP}\n"), 9,
-               50, {"invalid protocol 'TCP'; allowed: tcp, udp, icmp, any"});
+  expect_one_error(doc(kZone + "  flows:\n    - {from: {zone: z}, to: {zone: z}, protocol: TCP}\n"),
+                   9, 50, {"invalid protocol 'TCP'; allowed: tcp, udp, icmp, any"});
 }
 
 TEST(PolicyParse, PortsWithIcmp) {
-  expect_error(
+  expect_one_error(
       doc(kZone + "      egress:\n        - {cidr: 10.0.0.0/8, protocol: icmp, ports: [1]}\n"), 9,
       53, {"ports are not allowed with protocol icmp", "remove ports"});
 }
@@ -422,15 +396,15 @@ TEST(PolicyParse, PortOutOfRange) {
 
 TEST(PolicyParse, BadPortRange) {
   const std::string flow = "  flows:\n    - from: {zone: z}\n      to: {zone: z}\n      ports: ";
-  expect_error(doc(kZone + flow + "[\"8100-8000\"]\n"), 11, 15,
-               {"bad port range '8100-8000'", "write \"8000-8100\""});
-  expect_error(doc(kZone + flow + "[\"80-\"]\n"), 11, 15, {"invalid port range '80-'"});
-  expect_error(doc(kZone + flow + "[https]\n"), 11, 15, {"invalid port 'https'"});
-  expect_error(doc(kZone + flow + "[[80]]\n"), 11, 15,
-               {"each port must be a number or a \"lo-hi\" range, got a list"});
-  expect_error(doc(kZone + flow + "443\n"), 11, 14, {"field 'ports' must be a list"});
-  expect_error(doc(kZone + flow + "[]\n"), 11, 14,
-               {"ports is empty; omit ports to allow every port"});
+  expect_one_error(doc(kZone + flow + "[\"8100-8000\"]\n"), 11, 15,
+                   {"bad port range '8100-8000'", "write \"8000-8100\""});
+  expect_one_error(doc(kZone + flow + "[\"80-\"]\n"), 11, 15, {"invalid port range '80-'"});
+  expect_one_error(doc(kZone + flow + "[https]\n"), 11, 15, {"invalid port 'https'"});
+  expect_one_error(doc(kZone + flow + "[[80]]\n"), 11, 15,
+                   {"each port must be a number or a \"lo-hi\" range, got a list"});
+  expect_one_error(doc(kZone + flow + "443\n"), 11, 14, {"field 'ports' must be a list"});
+  expect_one_error(doc(kZone + flow + "[]\n"), 11, 14,
+                   {"ports is empty; omit ports to allow every port"});
 }
 
 TEST(PolicyParse, PortRangesParse) {
@@ -446,59 +420,61 @@ TEST(PolicyParse, PortRangesParse) {
 
 TEST(PolicyParse, BadCidrSaysWhy) {
   const std::string egress = "      egress:\n        - cidr: ";
-  expect_error(doc(kZone + egress + "example.com\n"), 9, 17,
-               {"invalid cidr: 'example.com' is not an IPv4 or IPv6 address"});
-  expect_error(
+  expect_one_error(doc(kZone + egress + "example.com\n"), 9, 17,
+                   {"invalid cidr: 'example.com' is not an IPv4 or IPv6 address"});
+  expect_one_error(
       doc(kZone + egress + "10.0.0.0/40\n"), 9, 17,
       {"invalid cidr: '10.0.0.0/40': prefix length /40 is out of range for IPv4; use 0-32"});
-  expect_error(doc(kZone + egress + "198.18.200.1/24\n"), 9, 17,
-               {"invalid cidr: '198.18.200.1/24' has host bits set; use the network address "
-                "198.18.200.0/24"});
-  expect_error(doc(kZone + "      egress:\n        - protocol: tcp\n"), 9, 11,
-               {"missing required field 'cidr' in egress rule"});
+  expect_one_error(doc(kZone + egress + "198.18.200.1/24\n"), 9, 17,
+                   {"invalid cidr: '198.18.200.1/24' has host bits set; use the network address "
+                    "198.18.200.0/24"});
+  expect_one_error(doc(kZone + "      egress:\n        - protocol: tcp\n"), 9, 11,
+                   {"missing required field 'cidr' in egress rule"});
 }
 
 TEST(PolicyParse, BadWorkloadAddress) {
-  expect_error(
+  expect_one_error(
       doc(kZone + "  workloads:\n    - name: w\n      zone: z\n      addresses: [10.0.0.1, "
                   "10.0.0.300]\n"),
       11, 29, {"invalid address: '10.0.0.300' is not an IPv4 or IPv6 address"});
 }
 
 TEST(PolicyParse, StaticAddressClaimedByTwoWorkloads) {
-  expect_error(doc(kZone + "  workloads:\n    - {name: a, zone: z, addresses: [10.0.0.1]}\n"
-                           "    - {name: b, zone: z, addresses: [\"10.0.0.1/32\"]}\n"),
-               10, 38, {"address 10.0.0.1/32 is already claimed by workload 'a' (line 9)"});
+  expect_one_error(doc(kZone + "  workloads:\n    - {name: a, zone: z, addresses: [10.0.0.1]}\n"
+                               "    - {name: b, zone: z, addresses: [\"10.0.0.1/32\"]}\n"),
+                   10, 38, {"address 10.0.0.1/32 is already claimed by workload 'a' (line 9)"});
 }
 
 // ---- selectors and globs ---------------------------------------------------------------
 
 TEST(PolicyParse, EmptySelector) {
-  expect_error(doc(kZone + "      selector:\n"), 8, 7,
-               {"empty selector", "add cgroups: [\"/guardrail/z/*\"]"});
-  expect_error(doc(kZone + "      selector: {}\n"), 8, 17, {"empty selector"});
-  expect_error(doc(kZone + "      selector:\n        cgroups: []\n"), 9, 18, {"empty selector"});
-  expect_error(doc(kZone + "      selector:\n        cgroups:\n"), 9, 9, {"empty selector"});
-  expect_error(doc(kZone + "      selector:\n        cgroups: [\"\"]\n"), 9, 19,
-               {"empty cgroup glob"});
-  expect_error(doc(kZone + "      selector: [/a/b]\n"), 8, 17, {"field 'selector' must be a map"});
+  expect_one_error(doc(kZone + "      selector:\n"), 8, 7,
+                   {"empty selector", "add cgroups: [\"/guardrail/z/*\"]"});
+  expect_one_error(doc(kZone + "      selector: {}\n"), 8, 17, {"empty selector"});
+  expect_one_error(doc(kZone + "      selector:\n        cgroups: []\n"), 9, 18,
+                   {"empty selector"});
+  expect_one_error(doc(kZone + "      selector:\n        cgroups:\n"), 9, 9, {"empty selector"});
+  expect_one_error(doc(kZone + "      selector:\n        cgroups: [\"\"]\n"), 9, 19,
+                   {"empty cgroup glob"});
+  expect_one_error(doc(kZone + "      selector: [/a/b]\n"), 8, 17,
+                   {"field 'selector' must be a map"});
 }
 
 TEST(PolicyParse, BadGlobs) {
   const std::string sel = "      selector:\n        cgroups: [";
-  expect_error(doc(kZone + sel + "guardrail/z]\n"), 9, 19,
-               {"cgroup glob 'guardrail/z' must start with '/'", "write '/guardrail/z'"});
-  expect_error(doc(kZone + sel + "/]\n"), 9, 19, {"cgroup glob '/' selects the root cgroup"});
-  expect_error(doc(kZone + sel + "\"/*\"]\n"), 9, 19,
-               {"cgroup glob '/*' has a wildcard in its first component"});
-  expect_error(doc(kZone + sel + "\"/**\"]\n"), 9, 19, {"cgroup glob '/**' has a wildcard"});
-  expect_error(doc(kZone + sel + "/a/]\n"), 9, 19, {"ends with '/'"});
-  expect_error(doc(kZone + sel + "/a//b]\n"), 9, 19, {"empty path component"});
-  expect_error(doc(kZone + sel + "/a/../b]\n"), 9, 19, {"contains '..'"});
-  expect_error(doc(kZone + "  workloads:\n    - {name: w, zone: z, cgroup: w}\n"), 9, 34,
-               {"cgroup glob 'w' must start with '/'"});
-  expect_error(doc(kZone + "  workloads:\n    - name: w\n      zone: z\n      cgroup:\n"), 11, 7,
-               {"a cgroup glob must be a string", "got nothing"});
+  expect_one_error(doc(kZone + sel + "guardrail/z]\n"), 9, 19,
+                   {"cgroup glob 'guardrail/z' must start with '/'", "write '/guardrail/z'"});
+  expect_one_error(doc(kZone + sel + "/]\n"), 9, 19, {"cgroup glob '/' selects the root cgroup"});
+  expect_one_error(doc(kZone + sel + "\"/*\"]\n"), 9, 19,
+                   {"cgroup glob '/*' has a wildcard in its first component"});
+  expect_one_error(doc(kZone + sel + "\"/**\"]\n"), 9, 19, {"cgroup glob '/**' has a wildcard"});
+  expect_one_error(doc(kZone + sel + "/a/]\n"), 9, 19, {"ends with '/'"});
+  expect_one_error(doc(kZone + sel + "/a//b]\n"), 9, 19, {"empty path component"});
+  expect_one_error(doc(kZone + sel + "/a/../b]\n"), 9, 19, {"contains '..'"});
+  expect_one_error(doc(kZone + "  workloads:\n    - {name: w, zone: z, cgroup: w}\n"), 9, 34,
+                   {"cgroup glob 'w' must start with '/'"});
+  expect_one_error(doc(kZone + "  workloads:\n    - name: w\n      zone: z\n      cgroup:\n"), 11,
+                   7, {"a cgroup glob must be a string", "got nothing"});
 }
 
 // ---- all at once -------------------------------------------------------------------------

@@ -1,0 +1,174 @@
+// A zone's host guards (spec.zones[].guards): capabilities with their deny list, runtime sockets
+// with extra paths, and the guards that take only an action (raw sockets, mounts, bpf).
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parser.hpp"
+
+namespace guardrail::policy::detail {
+namespace {
+
+// The guards with only an action: field name -> where the action goes.
+constexpr std::pair<std::string_view, Action HostGuards::*> kActionGuards[] = {
+    {"rawSockets", &HostGuards::raw_sockets},
+    {"mounts", &HostGuards::mounts},
+    {"bpf", &HostGuards::bpf}};
+
+}  // namespace
+
+bool Parser::parse_guards(const Field& f, HostGuards& guards) {
+  guards.pos = position(f.mark());
+  if (f.value.IsNull()) return true;  // `guards:` with nothing: no guard
+  if (!expect_map(
+          f.value, f.mark(),
+          "field 'guards' must be a map with capabilities, rawSockets, mounts, runtimeSockets, "
+          "bpf, e.g. {rawSockets: {action: deny}}; got "))
+    return false;
+  bool ok = true;
+  const Fields fs =
+      fields(f.value, "guards", {"capabilities", "rawSockets", "mounts", "runtimeSockets", "bpf"});
+  if (fs.size() != f.value.size()) ok = false;  // unknown or duplicate fields, reported
+  if (auto it = fs.find("capabilities"); it != fs.end())
+    ok = parse_capabilities(it->second, guards) && ok;
+  if (auto it = fs.find("runtimeSockets"); it != fs.end())
+    ok = parse_runtime_sockets(it->second, guards) && ok;
+  for (const auto& [key, member] : kActionGuards)
+    ok = parse_action_guard(fs, key, guards.*member) && ok;
+  return ok;
+}
+
+// `key: {action: A}`, or `key:` alone for the default action (deny).
+bool Parser::parse_action_guard(const Fields& fs, std::string_view key, Action& out) {
+  const auto it = fs.find(std::string(key));
+  if (it == fs.end()) return true;
+  const Field& g = it->second;
+  const std::string where = "guards." + std::string(key);
+  if (!g.value.IsNull() && !g.value.IsMap()) {
+    error(g.mark(), "field '" + std::string(key) + "' in guards must be a map, e.g. " +
+                        std::string(key) + ": {action: deny}; got " + describe_node(g.value));
+    return false;
+  }
+  out = Action::Deny;
+  if (g.value.IsNull()) return true;
+  bool ok = true;
+  const Fields gfs = fields(g.value, where, {"action"});
+  if (gfs.size() != g.value.size()) ok = false;
+  if (auto a = gfs.find("action"); a != gfs.end()) {
+    if (auto v = action(a->second, where))
+      out = *v;
+    else
+      ok = false;
+  }
+  return ok;
+}
+
+bool Parser::parse_capabilities(const Field& f, HostGuards& guards) {
+  constexpr std::string_view where = "guards.capabilities";
+  const std::string example = "{deny: [ALL], action: deny} or {deny: [CAP_SYS_ADMIN, CAP_NET_RAW]}";
+  if (f.value.IsNull()) {
+    error(f.mark(), "field 'capabilities' in guards is empty; write capabilities: " + example);
+    return false;
+  }
+  if (!expect_map(f.value, f.mark(),
+                  "field 'capabilities' in guards must be a map like " + example + "; got "))
+    return false;
+  bool ok = true;
+  const Fields fs = fields(f.value, std::string(where), {"deny", "action"});
+  if (fs.size() != f.value.size()) ok = false;
+  Action act = Action::Deny;
+  if (auto a = fs.find("action"); a != fs.end()) {
+    if (auto v = action(a->second, where))
+      act = *v;
+    else
+      ok = false;
+  }
+  std::uint64_t denied = 0;
+  ok = parse_denied_capabilities(fs, f, denied) && ok;
+  if (ok) {
+    guards.capabilities = act;
+    guards.denied_caps = denied;
+  }
+  return ok;
+}
+
+// capabilities.deny: [ALL | CAP_x | x ...], required and not empty.
+bool Parser::parse_denied_capabilities(const Fields& fs, const Field& f, std::uint64_t& denied) {
+  const std::string empty_deny =
+      "the capabilities deny list is empty; list what to deny, e.g. deny: [ALL] or "
+      "deny: [CAP_SYS_ADMIN], or remove capabilities";
+  const auto d = fs.find("deny");
+  if (d == fs.end()) {
+    error(f.mark(),
+          "missing required field 'deny' in guards.capabilities; add deny: [ALL] or deny: "
+          "[CAP_SYS_ADMIN, ...]");
+    return false;
+  }
+  const Field& deny = d->second;
+  if (deny.value.IsNull() || (deny.value.IsSequence() && deny.value.size() == 0)) {
+    error(deny.mark(), empty_deny);
+    return false;
+  }
+  if (!expect_list(deny, "deny", "[ALL] or [CAP_SYS_ADMIN, CAP_NET_RAW]")) return false;
+  const auto deny_one = [&](const YAML::Node& item) {
+    const std::string& name = item.Scalar();
+    if (upper(name) == "ALL") {
+      denied |= kAllCapabilities;
+    } else if (const auto n = capability_number(name)) {
+      denied |= std::uint64_t{1} << *n;
+    } else {
+      error(item.Mark(), "unknown capability '" + name +
+                             "'; write a name from capabilities(7) such as CAP_NET_RAW (the "
+                             "CAP_ prefix and case are optional), or ALL" +
+                             did_you_mean(closest_capability(name)));
+      return false;
+    }
+    return true;
+  };
+  return each_scalar(deny.value, "each capability must be a name like CAP_NET_RAW or ALL, got ",
+                     deny_one);
+}
+
+bool Parser::parse_runtime_sockets(const Field& f, HostGuards& guards) {
+  constexpr std::string_view where = "guards.runtimeSockets";
+  if (!f.value.IsNull() && !f.value.IsMap()) {
+    error(f.mark(),
+          "field 'runtimeSockets' in guards must be a map like {action: deny, paths: "
+          "[/run/podman/podman.sock]}; got " +
+              describe_node(f.value));
+    return false;
+  }
+  guards.runtime_sockets = Action::Deny;
+  if (f.value.IsNull()) return true;
+  bool ok = true;
+  const Fields fs = fields(f.value, std::string(where), {"action", "paths"});
+  if (fs.size() != f.value.size()) ok = false;
+  if (auto a = fs.find("action"); a != fs.end()) {
+    if (auto v = action(a->second, where))
+      guards.runtime_sockets = *v;
+    else
+      ok = false;
+  }
+  if (auto p = fs.find("paths"); p != fs.end() && !p->second.value.IsNull())
+    ok = parse_socket_paths(p->second, guards.runtime_socket_paths) && ok;
+  return ok;
+}
+
+// runtimeSockets.paths: absolute socket paths beyond the defaults, each kept once.
+bool Parser::parse_socket_paths(const Field& f, std::vector<std::string>& paths) {
+  if (!expect_list(f, "paths", "[/run/podman/podman.sock]")) return false;
+  const auto add = [&](const YAML::Node& item) {
+    if (auto problem = socket_path_problem(item.Scalar())) {
+      error(item.Mark(), *problem);
+      return false;
+    }
+    if (std::ranges::find(paths, item.Scalar()) == paths.end()) paths.push_back(item.Scalar());
+    return true;
+  };
+  return each_scalar(
+      f.value, "each runtime socket path must be a string like /run/podman/podman.sock, got ", add);
+}
+
+}  // namespace guardrail::policy::detail

@@ -1,0 +1,184 @@
+// Zones: name, mode, the selector (cgroup globs, container labels, names and images) and the
+// egress allowlist.
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "parser.hpp"
+
+namespace guardrail::policy::detail {
+
+std::optional<Zone> Parser::parse_zone(const YAML::Node& node) {
+  const auto item = item_fields(node, "zone", {"name", "mode", "selector", "egress", "guards"});
+  if (!item) return std::nullopt;
+  const Fields& fs = *item;
+  Zone zone;
+  zone.pos = position(node.Mark());
+  bool ok = true;
+  if (const Field* n = require(fs, node, "name", "zone", "name: <zone name>")) {
+    if (auto v = name(*n, "zone")) {
+      zone.name = *v;
+      ok = define(zones_, *v, *n, "zone");
+    } else {
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+  if (auto it = fs.find("mode"); it != fs.end()) {
+    zone.mode = mode(it->second, "zone");
+    ok = ok && zone.mode;
+  }
+  if (auto it = fs.find("selector"); it != fs.end()) ok = parse_selector(it->second, zone) && ok;
+  if (auto it = fs.find("egress"); it != fs.end() && !it->second.value.IsNull())
+    ok = parse_egress(it->second, zone) && ok;
+  if (auto it = fs.find("guards"); it != fs.end()) ok = parse_guards(it->second, zone.guards) && ok;
+  if (!ok) return std::nullopt;
+  return zone;
+}
+
+bool Parser::parse_selector(const Field& f, Zone& zone) {
+  const std::string z = zone.name.empty() ? "<zone>" : zone.name;
+  const std::string cgroups_example = "[\"/guardrail/" + z + "/*\"]";
+  const std::string empty_selector =
+      "empty selector: it selects no cgroups and no containers; add cgroups: " + cgroups_example +
+      ", labels: {guardrail.io/zone: " + z + "}, names: [\"" + z +
+      "-*\"] or images: " + "[\"registry.local/" + z + "/*\"], or remove selector";
+  if (f.value.IsNull()) {
+    error(f.mark(), empty_selector);
+    return false;
+  }
+  if (!expect_map(f.value, f.mark(),
+                  "field 'selector' must be a map with cgroups, labels, names, images, e.g. " +
+                      std::string("{cgroups: ") + cgroups_example + "}, got "))
+    return false;
+  const Fields fs = fields(f.value, "selector", {"cgroups", "labels", "names", "images"});
+  bool ok = fs.size() == f.value.size();  // unknown or duplicate fields, reported
+  bool selects = false;                   // some field selects something
+  std::optional<YAML::Mark> first_empty;  // the first field (in the file) given empty
+  for (const auto& [key, field] : fs) {
+    const YAML::Node& v = field.value;
+    const bool given_empty =
+        v.IsNull() || ((key == "labels" ? v.IsMap() : v.IsSequence()) && v.size() == 0);
+    if (!given_empty) {
+      selects = true;
+      ok = parse_selector_field(key, field, zone) && ok;
+      continue;
+    }
+    const YAML::Mark m = field.mark();
+    if (!first_empty ||
+        std::pair(m.line, m.column) < std::pair(first_empty->line, first_empty->column))
+      first_empty = m;
+  }
+  if (!selects && (!fs.empty() || f.value.size() == 0)) {
+    // Nothing selects (when only unknown fields were given, they are reported already).
+    error(first_empty ? *first_empty : f.mark(), empty_selector);
+    ok = false;
+  }
+  return ok;
+}
+
+// One selector field that is not empty: cgroups, labels, names or images.
+bool Parser::parse_selector_field(const std::string& key, const Field& field, Zone& zone) {
+  const std::string z = zone.name.empty() ? "<zone>" : zone.name;
+  if (key == "labels") return parse_labels(field, zone.match_labels);
+  if (key == "names")
+    return glob_list(field, "names", "container name glob", z + "-*", container_name_problem,
+                     zone.name_globs);
+  if (key == "images")
+    return glob_list(field, "images", "image glob", "registry.local/" + z + "/*", image_problem,
+                     zone.image_globs);
+  if (!expect_list(field, "cgroups", "[\"/guardrail/" + z + "/*\"]")) return false;
+  bool ok = true;
+  for (const YAML::Node& item : field.value) {
+    if (auto g = glob(item, item.Mark()))
+      zone.cgroup_globs.push_back(*g);
+    else
+      ok = false;
+  }
+  return ok;
+}
+
+bool Parser::parse_labels(const Field& f, std::map<std::string, std::string>& out) {
+  if (!expect_map(f.value, f.mark(),
+                  "field 'labels' in selector must be a map of label names to values, e.g. "
+                  "{guardrail.io/zone: agent-sandbox}; got "))
+    return false;
+  bool ok = true;
+  std::map<std::string, YAML::Mark> seen;
+  for (auto it = f.value.begin(); it != f.value.end(); ++it)
+    ok = parse_label(it->first, it->second, seen, out) && ok;
+  return ok;
+}
+
+bool Parser::parse_label(const YAML::Node& key, const YAML::Node& value,
+                         std::map<std::string, YAML::Mark>& seen,
+                         std::map<std::string, std::string>& out) {
+  if (!key.IsScalar()) {
+    error(key.Mark(),
+          "a label name must be a string like guardrail.io/zone, got " + describe_node(key));
+    return false;
+  }
+  const std::string& label = key.Scalar();
+  if (label.empty()) {
+    error(key.Mark(),
+          "empty label name; write name: value, e.g. {guardrail.io/zone: agent-sandbox}");
+    return false;
+  }
+  if (const auto [first, inserted] = seen.try_emplace(label, key.Mark()); !inserted) {
+    error(key.Mark(), "duplicate label '" + label + "' (first given at line " +
+                          std::to_string(first->second.line + 1) + "); keep only one");
+    return false;
+  }
+  if (value.IsNull()) {
+    error(key.Mark(), "label '" + label + "' has no value; write " + label + ": VALUE, or " +
+                          label + ": \"\" to match an empty value");
+    return false;
+  }
+  if (!value.IsScalar()) {
+    error(value.Mark(),
+          "the value of label '" + label + "' must be a string, got " + describe_node(value));
+    return false;
+  }
+  out.emplace(label, value.Scalar());
+  return true;
+}
+
+bool Parser::parse_egress(const Field& f, Zone& zone) {
+  if (!expect_list(f, "egress", "[{cidr: 198.18.200.0/24, protocol: tcp, ports: [443]}]"))
+    return false;
+  bool ok = true;
+  for (const YAML::Node& item : f.value) {
+    if (auto rule = parse_egress_rule(item))
+      zone.egress.push_back(std::move(*rule));
+    else
+      ok = false;
+  }
+  return ok;
+}
+
+std::optional<EgressRule> Parser::parse_egress_rule(const YAML::Node& node) {
+  const auto item = item_fields(node, "egress rule", {"cidr", "protocol", "ports"});
+  if (!item) return std::nullopt;
+  const Fields& fs = *item;
+  EgressRule rule;
+  rule.pos = position(node.Mark());
+  bool ok = true;
+  const Field* c = require(fs, node, "cidr", "egress rule", "cidr: <prefix>, e.g. 198.18.200.0/24");
+  const auto text = c ? string(*c, "cidr", "egress rule") : std::nullopt;
+  if (!text) {
+    ok = false;
+  } else if (auto cidr = parse_cidr(*text)) {
+    rule.cidr = std::move(*cidr);
+  } else {
+    error(c->mark(), "invalid cidr: " + cidr.error().message);
+    ok = false;
+  }
+  ok = protocol_and_ports(fs, "egress rule", rule.protocol, rule.ports) && ok;
+  if (!ok) return std::nullopt;
+  return rule;
+}
+
+}  // namespace guardrail::policy::detail
