@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * What every Guardrail BPF object shares: the maps the agent fills (defined in net_guard, the
- * owner, and reused by fd in the other objects), the policy state and the workload lookup.
+ * What every Guardrail BPF object shares: the maps the agent fills (created by the maps-only
+ * object policy_maps.bpf.c and reused by fd in the guard objects), the policy state and the
+ * workload lookup.
  * Events are in events.bpf.h.
- * Include after defining GR_MAPS_OWNER in exactly one object.
+ * Include after defining GR_MAPS_OWNER in exactly one object: policy_maps.bpf.c.
  */
 #ifndef GUARDRAIL_COMMON_BPF_H
 #define GUARDRAIL_COMMON_BPF_H
@@ -58,12 +59,15 @@ const volatile struct {
 		__type(key, __u32);                       \
 		__array(values, struct name##_set);       \
 	} name SEC(".maps")
-#ifdef GR_MAPS_OWNER
-#define POLICY_MAP(name, map_type, max, key_type, value_type, flags)      \
-	POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags); \
-	struct name##_set name##_0 SEC(".maps");                          \
-	struct name##_set name##_1 SEC(".maps");                          \
+/* Both sets and the outer map that holds them (the owner's form). */
+#define POLICY_MAP_WITH_SETS(name, map_type, max, key_type, value_type, flags) \
+	POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags);      \
+	struct name##_set name##_0 SEC(".maps");                               \
+	struct name##_set name##_1 SEC(".maps");                               \
 	POLICY_MAP_OUTER(name) = { .values = { &name##_0, &name##_1 } }
+#ifdef GR_MAPS_OWNER
+#define POLICY_MAP(name, map_type, max, key_type, value_type, flags) \
+	POLICY_MAP_WITH_SETS(name, map_type, max, key_type, value_type, flags)
 #else
 #define POLICY_MAP(name, map_type, max, key_type, value_type, flags)      \
 	POLICY_MAP_SET(name, map_type, max, key_type, value_type, flags); \

@@ -12,8 +12,8 @@
  *
  * Allowed traffic never produces an event; every refusal produces exactly one.
  */
-#define GR_MAPS_OWNER /* this object creates the maps the other guards reuse */
 #include "common.bpf.h"
+#include "net_policy.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -22,15 +22,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define VERDICT_ALLOW 1
 #define VERDICT_DENY 0
-
-/* address -> identity */
-POLICY_MAP(identities, BPF_MAP_TYPE_LPM_TRIE, GR_MAX_IDENTITIES, struct gr_ip_key,
-	   struct gr_identity, BPF_F_NO_PREALLOC);
-/* (source identity, destination identity) -> allowed ports */
-POLICY_MAP(flows, BPF_MAP_TYPE_HASH, GR_MAX_FLOWS, struct gr_flow_key, struct gr_portset, 0);
-/* (zone, destination prefix) -> allowed ports */
-POLICY_MAP(egress_allow, BPF_MAP_TYPE_LPM_TRIE, GR_MAX_EGRESS_RULES, struct gr_zone_ip_key,
-	   struct gr_portset, BPF_F_NO_PREALLOC);
 
 /* The active policy maps, looked up once per invocation. */
 struct policy {

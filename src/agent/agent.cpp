@@ -15,6 +15,7 @@
 #include "guardrail/loader/event_consumer.hpp"
 #include "guardrail/loader/host_guard.hpp"
 #include "guardrail/loader/net_guard.hpp"
+#include "guardrail/loader/policy_maps.hpp"
 #include "guardrail/metrics/metrics.hpp"
 #include "guardrail/pipeline/alert_pipeline.hpp"
 #include "guardrail/policy/compile.hpp"
@@ -76,8 +77,9 @@ class Agent {
   std::string cgroup_root_;
   std::unique_ptr<docker::ContainerWatch> containers_;  // null without Docker discovery
   std::unique_ptr<WorkloadScan> scan_;
-  discovery::Discovered found_;      // what the policy in force was compiled with
-  policy::CompiledPolicy compiled_;  // the policy in force
+  discovery::Discovered found_;       // what the policy in force was compiled with
+  policy::CompiledPolicy compiled_;   // the policy in force
+  std::unique_ptr<PolicyMaps> maps_;  // the policy, ring buffer and counters every guard shares
   std::unique_ptr<NetGuard> net_;
   std::unique_ptr<HostGuard> host_;  // null when no zone asks for a host guard, or it failed
   std::vector<probe::GuardBackend> backends_;
@@ -154,17 +156,18 @@ Result<void> Agent::discover_workloads() {
 }
 
 Result<void> Agent::load_guards() {
-  NetGuardOptions net_options;
-  net_options.ringbuf_bytes = options_.ringbuf_bytes;
-  auto net = NetGuard::load(net_options);
+  auto maps = PolicyMaps::create({.ringbuf_bytes = options_.ringbuf_bytes});
+  if (!maps) return propagate(maps);
+  maps_ = std::move(*maps);
+  auto net = NetGuard::load(*maps_);
   if (!net) return propagate(net);
   net_ = std::move(*net);
-  // The host guards share the network guard's maps and ring buffer, so they load after it. A
-  // failure is not fatal: the network guard still runs, and the host guards say "unavailable".
+  // A host guard failure is not fatal: the network guard still runs, and the host guards say
+  // "unavailable".
   std::string host_failure;
   const auto requested = requested_host_guards(policy_);
   if (!requested.empty()) {
-    auto host = HostGuard::load(report_, *net_);
+    auto host = HostGuard::load(report_, *maps_);
     if (host) {
       host_ = std::move(*host);
     } else {
@@ -186,7 +189,7 @@ Result<void> Agent::open_sinks() {
 Result<policy::CompiledPolicy> Agent::enforce(const discovery::Discovered& found) {
   auto compiled = policy::compile(policy_, found.bindings);
   if (!compiled) return propagate(compiled);
-  GR_TRY(net_->apply(*compiled, discovery::cgroup_levels(found.bindings)));
+  GR_TRY(maps_->apply(*compiled, discovery::cgroup_levels(found.bindings)));
   for (const auto& dir : found.attach_points) {
     GR_TRY(net_->attach(dir));
     if (host_) GR_TRY(host_->attach(dir));
@@ -229,7 +232,7 @@ Result<void> Agent::start_pipeline() {
         });
       });
   auto consumer = EventConsumer::start(
-      net_->events_fd(), [this](std::span<const std::byte> r) { on_record(r); },
+      maps_->events_fd(), [this](std::span<const std::byte> r) { on_record(r); },
       options_.poll_timeout_ms);
   if (!consumer) return propagate(consumer);
   consumer_ = std::move(*consumer);
@@ -251,8 +254,8 @@ void Agent::on_record(std::span<const std::byte> record) {
 }
 
 KernelSource Agent::kernel_source() {
-  return {.events_submitted = [this] { return net_->stat(GR_STAT_EVENTS_SUBMITTED); },
-          .events_lost = [this] { return net_->stat(GR_STAT_EVENTS_LOST); },
+  return {.events_submitted = [this] { return maps_->stat(GR_STAT_EVENTS_SUBMITTED); },
+          .events_lost = [this] { return maps_->stat(GR_STAT_EVENTS_LOST); },
           .ringbuf_unread_bytes = [this] { return consumer_->unread_bytes(); },
           .ringbuf_size_bytes = options_.ringbuf_bytes,
           .program_stats =

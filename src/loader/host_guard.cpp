@@ -19,22 +19,6 @@
 namespace guardrail {
 namespace {
 
-// The maps every guard object shares with the network guard, which creates them.
-constexpr const char* kSharedMaps[] = {
-    "workloads", "host_policy", "runtime_socket_inodes", "runtime_socket_paths", "policy_state",
-    "events",    "stats"};
-
-Result<void> share_maps(bpf_object* obj, const NetGuard& owner, std::uint32_t ringbuf_bytes) {
-  for (const char* name : kSharedMaps) {
-    bpf_map* map = bpf_object__find_map_by_name(obj, name);
-    if (!map) return fail(std::string("BPF object has no map ") + name + " to share");
-    if (std::string_view(name) == "events") bpf_map__set_max_entries(map, ringbuf_bytes);
-    if (int err = bpf_map__reuse_fd(map, owner.map_fd(name)))
-      return fail_errno(std::string("share map ") + name + " with the network guard", err);
-  }
-  return {};
-}
-
 // What the fallback object serves, besides BPF-LSM for every host guard.
 constexpr std::pair<Guard, Backend> kFallbackBackends[] = {
     {Guard::RawSockets, Backend::CgroupSock}, {Guard::RuntimeSockets, Backend::CgroupConnectUnix},
@@ -99,9 +83,9 @@ Result<std::vector<BpfLink>> attach_global(bpf_object* obj,
 }  // namespace
 
 Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
-                                                   const NetGuard& owner) {
+                                                   const PolicyMaps& maps) {
   auto impl = std::make_unique<Impl>();
-  const std::uint32_t ringbuf_bytes = owner.ringbuf_bytes();
+  const std::uint32_t ringbuf_bytes = maps.ringbuf_bytes();
   // The probe's choice for each guard; only the network guard is not ours.
   for (const auto& g : report.guards)
     if (g.guard != Guard::Network) impl->backends.push_back(g);
@@ -116,7 +100,7 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
   if (lsm) {
     auto skel = BpfSkeleton<lsm_guard>::open("lsm_guard");
     if (!skel) return propagate(skel);
-    GR_TRY(share_maps((*skel)->obj, owner, ringbuf_bytes));
+    GR_TRY(maps.share_with((*skel)->obj));
     (*skel)->rodata->wakeup_bytes = ringbuf_bytes / 4;
     GR_TRY(skel->load());
     impl->skel = std::move(*skel);
@@ -136,7 +120,7 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
          {p.guard_mount, p.guard_fsmount, p.guard_move_mount, p.guard_open_tree})
       bpf_program__set_autoload(prog, mounts);
     bpf_program__set_autoload(p.guard_bpf, on(Guard::Bpf, Backend::Tracepoint));
-    GR_TRY(share_maps((*skel)->obj, owner, ringbuf_bytes));
+    GR_TRY(maps.share_with((*skel)->obj));
     (*skel)->rodata->wakeup_bytes = ringbuf_bytes / 4;
     GR_TRY(skel->load());
     for (bpf_program* prog : {p.guard_sock_create, p.guard_connect_unix})

@@ -1,64 +1,14 @@
 #include "guardrail/loader/net_guard.hpp"
 
-#include <bpf/bpf.h>
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 
-#include <cstring>
-#include <deque>
-#include <fstream>
 #include <map>
-#include <set>
 
 #include "guardrail/loader/bpf_skeleton.hpp"
 #include "guardrail/loader/programs.hpp"
-#include "guardrail/util/unique_fd.hpp"
 #include "net_guard.skel.h"
 
 namespace guardrail {
-namespace {
-
-// Makes an inactive policy map hold exactly `entries`: every stale key goes, then every entry is
-// written. The programs do not read this map until the set is flipped, so order does not matter.
-template <typename K, typename V>
-Result<void> fill_map(bpf_map* map, const std::vector<std::pair<K, V>>& entries) {
-  const int fd = bpf_map__fd(map);
-  std::vector<K> stale;
-  K key{}, next{};
-  for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
-    stale.push_back(next);
-    key = next;
-  }
-  for (const K& k : stale)
-    if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
-      return fail_errno(std::string("clear BPF map ") + bpf_map__name(map), errno);
-  for (const auto& [key, value] : entries)
-    if (bpf_map_update_elem(fd, &key, &value, BPF_NOEXIST))
-      return fail_errno(std::string("update BPF map ") + bpf_map__name(map) + " (" +
-                            std::to_string(entries.size()) + " entries; is the map too small?)",
-                        errno);
-  return {};
-}
-
-// An ARRAY map has every index: zero them all, then write the entries.
-template <typename V>
-Result<void> fill_array(bpf_map* map, const std::vector<std::pair<std::uint32_t, V>>& entries) {
-  const int fd = bpf_map__fd(map);
-  const V empty{};
-  for (std::uint32_t i = 0; i < bpf_map__max_entries(map); ++i)
-    if (bpf_map_update_elem(fd, &i, &empty, BPF_ANY))
-      return fail_errno(std::string("clear BPF map ") + bpf_map__name(map), errno);
-  for (const auto& [index, value] : entries)
-    if (bpf_map_update_elem(fd, &index, &value, BPF_ANY))
-      return fail_errno(std::string("update BPF map ") + bpf_map__name(map) + " at index " +
-                            std::to_string(index),
-                        errno);
-  return {};
-}
-
-}  // namespace
 
 struct NetGuard::Impl {
   BpfSkeleton<net_guard> skel;
@@ -69,81 +19,13 @@ struct NetGuard::Impl {
 NetGuard::NetGuard(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 NetGuard::~NetGuard() = default;
 
-Result<std::unique_ptr<NetGuard>> NetGuard::load(const NetGuardOptions& options) {
+Result<std::unique_ptr<NetGuard>> NetGuard::load(const PolicyMaps& maps) {
   auto skel = BpfSkeleton<net_guard>::open("net_guard");
   if (!skel) return propagate(skel);
-  if (options.ringbuf_bytes < 4096 || (options.ringbuf_bytes & (options.ringbuf_bytes - 1)))
-    return fail("ring buffer size " + std::to_string(options.ringbuf_bytes) +
-                " is not a power of two of at least 4096 bytes");
-  if (int err = bpf_map__set_max_entries((*skel)->maps.events, options.ringbuf_bytes))
-    return fail_errno("size the events ring buffer", err);
-  (*skel)->rodata->wakeup_bytes =
-      options.wakeup_bytes ? options.wakeup_bytes : options.ringbuf_bytes / 4;
+  GR_TRY(maps.share_with((*skel)->obj));
+  (*skel)->rodata->wakeup_bytes = maps.ringbuf_bytes() / 4;
   GR_TRY(skel->load());
   return std::make_unique<NetGuard>(std::make_unique<Impl>(std::move(*skel)));
-}
-
-namespace {
-
-// The runtime sockets as map entries: by path (cgroup/connect_unix compares the path a client
-// passes) and by inode (the LSM backend compares the socket a client reaches, however named).
-struct RuntimeSocketEntries {
-  std::vector<std::pair<gr_unix_path_key, std::uint32_t>> paths;
-  std::vector<std::pair<gr_inode_key, std::uint32_t>> inodes;
-};
-
-RuntimeSocketEntries runtime_socket_entries(const std::vector<std::string>& paths) {
-  RuntimeSocketEntries out;
-  std::set<std::pair<std::uint64_t, std::uint32_t>> seen;
-  for (std::uint32_t i = 0; i < paths.size(); ++i) {
-    gr_unix_path_key key{};
-    std::strncpy(key.path, paths[i].c_str(), sizeof key.path - 1);
-    out.paths.emplace_back(key, i);
-    struct stat st {};
-    if (::stat(paths[i].c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;  // not here
-    // The kernel's dev_t encoding (MKDEV): major << 20 | minor.
-    const std::uint32_t dev = (major(st.st_dev) << 20) | minor(st.st_dev);
-    if (!seen.emplace(st.st_ino, dev).second) continue;  // /var/run alias of a /run path
-    out.inodes.emplace_back(gr_inode_key{st.st_ino, dev, 0}, i);
-  }
-  return out;
-}
-
-}  // namespace
-
-Result<void> NetGuard::apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels) {
-  auto& maps = impl_->skel->maps;
-  const int state_fd = bpf_map__fd(maps.policy_state);
-  const std::uint32_t zero = 0;
-  gr_policy_state state{};
-  if (bpf_map_lookup_elem(state_fd, &zero, &state))
-    return fail_errno("read the policy state map", errno);
-
-  // Fill the set the programs are not reading, then flip: the new policy applies whole.
-  const bool one = (state.active_set ^ 1) == 1;
-  const auto sockets = runtime_socket_entries(policy.runtime_socket_paths);
-  if (auto r = fill_map(one ? maps.workloads_1 : maps.workloads_0, policy.cgroups); !r) return r;
-  if (auto r = fill_map(one ? maps.identities_1 : maps.identities_0, policy.identities); !r)
-    return r;
-  if (auto r = fill_map(one ? maps.flows_1 : maps.flows_0, policy.flows); !r) return r;
-  if (auto r = fill_map(one ? maps.egress_allow_1 : maps.egress_allow_0, policy.egress); !r)
-    return r;
-  if (auto r = fill_array(one ? maps.host_policy_1 : maps.host_policy_0, policy.host_policies); !r)
-    return r;
-  if (auto r =
-          fill_map(one ? maps.runtime_socket_paths_1 : maps.runtime_socket_paths_0, sockets.paths);
-      !r)
-    return r;
-  if (auto r = fill_map(one ? maps.runtime_socket_inodes_1 : maps.runtime_socket_inodes_0,
-                        sockets.inodes);
-      !r)
-    return r;
-
-  state.active_set ^= 1;
-  state.cgroup_levels = cgroup_levels;
-  if (bpf_map_update_elem(state_fd, &zero, &state, BPF_ANY))
-    return fail_errno("switch to the new policy (policy state map)", errno);
-  return {};
 }
 
 Result<void> NetGuard::attach(const std::string& cgroup_dir) {
@@ -156,17 +38,6 @@ Result<void> NetGuard::attach(const std::string& cgroup_dir) {
   impl_->links.emplace(cgroup_dir, std::move(*links));
   spdlog::debug("network guard attached to {}", cgroup_dir);
   return {};
-}
-
-int NetGuard::events_fd() const { return bpf_map__fd(impl_->skel->maps.events); }
-
-std::uint32_t NetGuard::ringbuf_bytes() const {
-  return bpf_map__max_entries(impl_->skel->maps.events);
-}
-
-int NetGuard::map_fd(const char* name) const {
-  bpf_map* map = bpf_object__find_map_by_name(impl_->skel->obj, name);
-  return map ? bpf_map__fd(map) : -1;
 }
 
 int NetGuard::program_fd(Program program) const {
@@ -190,17 +61,6 @@ int NetGuard::program_fd(Program program) const {
 
 std::vector<ProgramStats> NetGuard::program_stats() const {
   return loaded_program_stats(impl_->skel->obj);
-}
-
-std::uint64_t NetGuard::stat(gr_stat which) const {
-  const int ncpus = libbpf_num_possible_cpus();
-  if (ncpus <= 0) return 0;
-  std::vector<std::uint64_t> values(ncpus);
-  std::uint32_t key = which;
-  if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.stats), &key, values.data())) return 0;
-  std::uint64_t sum = 0;
-  for (auto v : values) sum += v;
-  return sum;
 }
 
 }  // namespace guardrail

@@ -115,10 +115,13 @@ class NetGuardVerdicts : public ::testing::Test {
     if (geteuid() != 0) GTEST_SKIP() << "SKIPPED: needs root to load BPF programs (run as root)";
     self_cgroup_ = own_cgroup_id();
     ASSERT_NE(self_cgroup_, 0u) << "cannot find this process's cgroup v2 id";
-    auto guard = NetGuard::load({});
+    auto maps = PolicyMaps::create({});
+    ASSERT_TRUE(maps) << maps.error().message;
+    maps_ = std::move(*maps);
+    auto guard = NetGuard::load(*maps_);
     ASSERT_TRUE(guard) << guard.error().message;
     guard_ = std::move(*guard);
-    rb_.reset(ring_buffer__new(guard_->events_fd(), &NetGuardVerdicts::on_event, this, nullptr));
+    rb_.reset(ring_buffer__new(maps_->events_fd(), &NetGuardVerdicts::on_event, this, nullptr));
     ASSERT_TRUE(rb_);
     apply(0);
   }
@@ -140,7 +143,7 @@ class NetGuardVerdicts : public ::testing::Test {
     auto net = mapped("198.18.200.0");
     std::memcpy(allow.addr, net.data(), 16);
     p.egress = {{allow, ports({{443, 443, GR_PROTO_TCP, {}}})}};
-    auto applied = guard_->apply(p, 0);
+    auto applied = maps_->apply(p, 0);
     ASSERT_TRUE(applied) << applied.error().message;
   }
 
@@ -169,6 +172,7 @@ class NetGuardVerdicts : public ::testing::Test {
     void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
   };
   std::uint64_t self_cgroup_ = 0;
+  std::unique_ptr<PolicyMaps> maps_;
   std::unique_ptr<NetGuard> guard_;
   std::unique_ptr<ring_buffer, FreeRb> rb_;
   std::vector<gr_net_event> events_;
@@ -330,7 +334,7 @@ TEST_F(NetGuardVerdicts, AllowedTrafficNeverQueuesAnEvent) {
   for (int i = 0; i < 1000; i++)
     run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 6, 40000, 8080));
   EXPECT_TRUE(drain().empty());
-  EXPECT_EQ(guard_->stat(GR_STAT_EVENTS_SUBMITTED), 0u);
+  EXPECT_EQ(maps_->stat(GR_STAT_EVENTS_SUBMITTED), 0u);
 }
 
 }  // namespace

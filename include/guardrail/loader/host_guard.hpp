@@ -1,14 +1,15 @@
 // The host guards (capabilities, raw sockets, mounts, runtime sockets, bpf()): the BPF-LSM
 // object where the kernel runs LSM programs, else the fallback object (cgroup sock_create and
-// connect_unix for prevention, tp_btf and syscall tracepoints for detection). Both share the
-// network guard's maps, ring buffer and counters, so one policy and one pipeline serve all.
+// connect_unix for prevention, tp_btf and syscall tracepoints for detection). Both run on the
+// shared maps of PolicyMaps (policy, ring buffer, counters), so one policy and one pipeline serve
+// all.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "guardrail/loader/net_guard.hpp"
+#include "guardrail/loader/policy_maps.hpp"
 #include "guardrail/loader/program_stats.hpp"
 #include "guardrail/probe/probe.hpp"
 #include "guardrail/util/result.hpp"
@@ -21,7 +22,7 @@ class HostGuard {
   // the programs that act host-wide (LSM, tracing). Guards no backend can serve are reported
   // "unavailable" by backends().
   static Result<std::unique_ptr<HostGuard>> load(const probe::Report& report,
-                                                 const NetGuard& owner);
+                                                 const PolicyMaps& maps);
   // Whether load() can run `guard` on `backend` (Unavailable counts: nothing to load). The
   // probe's chooser must answer only pairs for which this holds (a unit test checks every one).
   static bool loads(Guard guard, Backend backend);

@@ -1,0 +1,48 @@
+// The one owner of the maps every guard object shares: both policy map sets behind their
+// ARRAY_OF_MAPS (bpf/common.bpf.h, bpf/net_policy.bpf.h), the policy state that flips between
+// them, the ring buffer and the counters. The network and host guards only load and attach their
+// programs; before they load, share_with() points their maps at these.
+#pragma once
+
+#include <bpf/libbpf.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "guardrail.h"
+#include "guardrail/policy/compile.hpp"
+#include "guardrail/util/result.hpp"
+
+namespace guardrail {
+
+struct PolicyMapsOptions {
+  std::uint32_t ringbuf_bytes = GR_DEFAULT_RINGBUF_BYTES;  // a power of two, >= 4096
+};
+
+class PolicyMaps {
+ public:
+  static Result<std::unique_ptr<PolicyMaps>> create(const PolicyMapsOptions& options);
+  struct Impl;
+  explicit PolicyMaps(std::unique_ptr<Impl> impl);  // through create()
+  ~PolicyMaps();
+  PolicyMaps(const PolicyMaps&) = delete;
+  PolicyMaps& operator=(const PolicyMaps&) = delete;
+
+  // Before `obj` loads: every map of it that is one of ours (by name) reuses our map, so all
+  // objects judge by one policy and write one ring buffer. Its other maps stay its own.
+  Result<void> share_with(bpf_object* obj) const;
+
+  // Makes the programs judge by `policy`, whole: fills the map set they are not reading, then
+  // flips to it. cgroup_levels: bit n set when a workload cgroup sits at level n.
+  Result<void> apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels);
+
+  int events_fd() const;
+  std::uint32_t ringbuf_bytes() const;
+  // Sums a per-CPU counter of the `stats` map (enum gr_stat).
+  std::uint64_t stat(gr_stat which) const;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace guardrail
