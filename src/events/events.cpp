@@ -175,9 +175,12 @@ std::string WallClock::format(std::uint64_t boot_ns) const {
   return fmt::format("{}.{:09}Z", date, wall % 1'000'000'000);
 }
 
-nlohmann::ordered_json to_json(const gr_net_event& ev, const NameTable& names,
-                               const WallClock& clock) {
-  const std::string comm(ev.comm, strnlen(ev.comm, sizeof ev.comm));
+namespace {
+
+// The fields every alert starts with, in this order, whatever the record's kind.
+template <typename Record>
+nlohmann::ordered_json common_fields(const Record& ev, const NameTable& names,
+                                     const WallClock& clock) {
   return {
       {"time", clock.format(ev.hdr.ts_ns)},
       {"kind", kind_name(ev.hdr.type)},
@@ -189,7 +192,16 @@ nlohmann::ordered_json to_json(const gr_net_event& ev, const NameTable& names,
       {"cgroup_id", ev.cgroup_id},
       {"pid", ev.pid},
       {"tid", ev.tid},
-      {"comm", comm},
+      {"comm", std::string(ev.comm, strnlen(ev.comm, sizeof ev.comm))},
+  };
+}
+
+}  // namespace
+
+nlohmann::ordered_json to_json(const gr_net_event& ev, const NameTable& names,
+                               const WallClock& clock) {
+  nlohmann::ordered_json j = common_fields(ev, names, clock);
+  j.update(nlohmann::ordered_json{
       {"direction", ev.direction == GR_DIR_INGRESS ? "ingress" : "egress"},
       {"protocol", protocol_name(ev.protocol)},
       {"family", ev.family == AF_INET ? "ipv4" : "ipv6"},
@@ -200,7 +212,8 @@ nlohmann::ordered_json to_json(const gr_net_event& ev, const NameTable& names,
       {"peer_workload", names.workload(ev.peer_workload_id)},
       {"peer_zone", names.zone(ev.peer_zone_id)},
       {"rule", rule_name(ev.rule)},
-  };
+  });
+  return j;
 }
 
 }  // namespace guardrail::events
@@ -247,19 +260,7 @@ std::string socket_type_name(std::uint32_t type) {
 
 nlohmann::ordered_json to_json(const gr_host_event& ev, const NameTable& names,
                                const WallClock& clock) {
-  nlohmann::ordered_json j = {
-      {"time", clock.format(ev.hdr.ts_ns)},
-      {"kind", kind_name(ev.hdr.type)},
-      {"verdict", verdict_name(ev.verdict)},
-      {"backend", backend_name(ev.backend)},
-      {"policy", names.policy},
-      {"workload", names.workload(ev.workload_id)},
-      {"zone", names.zone(ev.zone_id)},
-      {"cgroup_id", ev.cgroup_id},
-      {"pid", ev.pid},
-      {"tid", ev.tid},
-      {"comm", text(ev.comm)},
-  };
+  nlohmann::ordered_json j = common_fields(ev, names, clock);
   switch (ev.hdr.type) {
     case GR_EV_CAPABILITY:
       j["capability"] = policy::capability_name(ev.capability);

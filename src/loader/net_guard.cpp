@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <map>
 
 #include "guardrail/loader/bpf_skeleton.hpp"
@@ -14,6 +15,13 @@ struct NetGuard::Impl {
   BpfSkeleton<net_guard> skel;
   // Links per attached cgroup path; destroying them detaches the programs.
   std::map<std::string, std::vector<BpfLink>> links;
+
+  // Every program, in the order of NetGuard::Program.
+  std::array<bpf_program*, 6> programs() const {
+    auto& p = skel->progs;
+    return {p.guard_connect4, p.guard_connect6, p.guard_sendmsg4,
+            p.guard_sendmsg6, p.guard_egress,   p.guard_ingress};
+  }
 };
 
 NetGuard::NetGuard(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -30,9 +38,7 @@ Result<std::unique_ptr<NetGuard>> NetGuard::load(const PolicyMaps& maps) {
 
 Result<void> NetGuard::attach(const std::string& cgroup_dir) {
   if (impl_->links.contains(cgroup_dir)) return {};
-  auto& progs = impl_->skel->progs;
-  bpf_program* const programs[] = {progs.guard_connect4, progs.guard_connect6, progs.guard_sendmsg4,
-                                   progs.guard_sendmsg6, progs.guard_egress,   progs.guard_ingress};
+  const auto programs = impl_->programs();
   auto links = attach_to_cgroup(programs, cgroup_dir);
   if (!links) return propagate(links);
   impl_->links.emplace(cgroup_dir, std::move(*links));
@@ -41,22 +47,7 @@ Result<void> NetGuard::attach(const std::string& cgroup_dir) {
 }
 
 int NetGuard::program_fd(Program program) const {
-  auto& progs = impl_->skel->progs;
-  switch (program) {
-    case Program::Connect4:
-      return bpf_program__fd(progs.guard_connect4);
-    case Program::Connect6:
-      return bpf_program__fd(progs.guard_connect6);
-    case Program::Sendmsg4:
-      return bpf_program__fd(progs.guard_sendmsg4);
-    case Program::Sendmsg6:
-      return bpf_program__fd(progs.guard_sendmsg6);
-    case Program::Egress:
-      return bpf_program__fd(progs.guard_egress);
-    case Program::Ingress:
-      return bpf_program__fd(progs.guard_ingress);
-  }
-  return -1;
+  return bpf_program__fd(impl_->programs().at(static_cast<std::size_t>(program)));
 }
 
 std::vector<ProgramStats> NetGuard::program_stats() const {
