@@ -1,5 +1,5 @@
-// Hardening posture of a running container against the baseline (DESIGN.md "Hardening
-// posture"): read from /proc (what the kernel actually applies) and from the Docker API (how it
+// Hardening posture of a running container against the baseline (README "Running workloads
+// hardened"): read from /proc (what the kernel actually applies) and from the Docker API (how it
 // was configured). One-shot as `guardrail audit`, continuous in the agent.
 #pragma once
 
@@ -15,10 +15,9 @@
 
 namespace guardrail::posture {
 
-// The checks, by the names used in alerts and in guardrail_posture_violations_total{check}.
-// capabilities_dropped, bounding_set_empty, seccomp_filter, no_new_privs, non_root_uid,
-// read_only_rootfs, no_host_mounts, no_runtime_socket, no_secret_env, cpu_limit, memory_limit,
-// pids_limit, not_privileged, apparmor (only where the host has AppArmor enabled).
+// One check's result, by the name used in alerts and in guardrail_posture_violations_total{check}.
+// The checks and their report order: check_table() in checks.hpp (apparmor only where the host
+// has AppArmor enabled).
 struct Finding {
   std::string check;
   bool passed = false;

@@ -1,6 +1,8 @@
-// assess() on hand-written inspect documents (Engine API 1.41) and /proc status values.
+// assess() on hand-written inspect documents (Engine API 1.41, in testdata/) and /proc status
+// values.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -11,97 +13,31 @@ namespace {
 
 using nlohmann::json;
 
+// A Docker inspect document under tests/unit/posture/testdata.
+json read_json(const std::string& name) {
+  std::ifstream in(std::string(GUARDRAIL_SOURCE_DIR) + "/tests/unit/posture/testdata/" + name);
+  EXPECT_TRUE(in) << name;
+  return json::parse(in);
+}
+
 // docker run --read-only --cap-drop ALL --security-opt no-new-privileges --user 65534:65534
 //   --cpus 0.5 --memory 256m --pids-limit 64 --tmpfs /run/secrets -v agent-cache:/cache
 //   -e LANG=C.UTF-8 registry.example/agent:1.4
-json hardened_inspect() {
-  return json::parse(R"({
-    "Id": "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b",
-    "Name": "/agent-7",
-    "State": {"Status": "running", "Running": true, "Pid": 41234},
-    "AppArmorProfile": "docker-default",
-    "HostConfig": {
-      "Binds": null,
-      "CapAdd": null,
-      "CapDrop": ["ALL"],
-      "Privileged": false,
-      "ReadonlyRootfs": true,
-      "SecurityOpt": ["no-new-privileges"],
-      "Memory": 268435456,
-      "NanoCpus": 500000000,
-      "CpuQuota": 0,
-      "CpuPeriod": 0,
-      "PidsLimit": 64,
-      "Tmpfs": {"/run/secrets": ""}
-    },
-    "Mounts": [
-      {"Type": "volume", "Name": "agent-cache",
-       "Source": "/var/lib/docker/volumes/agent-cache/_data", "Destination": "/cache",
-       "Driver": "local", "Mode": "z", "RW": true, "Propagation": ""},
-      {"Type": "tmpfs", "Source": "", "Destination": "/run/secrets", "Mode": "", "RW": true,
-       "Propagation": ""}
-    ],
-    "Config": {
-      "User": "65534:65534",
-      "Env": ["LANG=C.UTF-8", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-      "Image": "registry.example/agent:1.4",
-      "Labels": {"guardrail.zone": "agent-sandbox"}
-    }
-  })");
-}
+json hardened_inspect() { return read_json("inspect_hardened.json"); }
 
 ProcStatus hardened_proc() {
-  ProcStatus s;
-  s.cap_eff = 0;
-  s.cap_bnd = 0;
-  s.seccomp = 2;
-  s.no_new_privs = true;
-  s.uid = 65534;
-  return s;
+  return {.cap_eff = 0, .cap_bnd = 0, .seccomp = 2, .no_new_privs = true, .uid = 65534};
 }
 
 // docker run --privileged -v /var/run/docker.sock:/var/run/docker.sock -e SECRET_TOKEN=x nginx
-json privileged_inspect() {
-  return json::parse(R"({
-    "Id": "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b",
-    "Name": "/web",
-    "State": {"Status": "running", "Running": true, "Pid": 50001},
-    "AppArmorProfile": "unconfined",
-    "HostConfig": {
-      "Binds": ["/var/run/docker.sock:/var/run/docker.sock"],
-      "CapAdd": null,
-      "CapDrop": null,
-      "Privileged": true,
-      "ReadonlyRootfs": false,
-      "SecurityOpt": ["label=disable"],
-      "Memory": 0,
-      "NanoCpus": 0,
-      "CpuQuota": 0,
-      "CpuPeriod": 0,
-      "PidsLimit": null
-    },
-    "Mounts": [
-      {"Type": "bind", "Source": "/var/run/docker.sock", "Destination": "/var/run/docker.sock",
-       "Mode": "", "RW": true, "Propagation": "rprivate"}
-    ],
-    "Config": {
-      "User": "",
-      "Env": ["SECRET_TOKEN=x", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-              "NGINX_VERSION=1.27.3"],
-      "Image": "nginx",
-      "Labels": {"maintainer": "NGINX Docker Maintainers"}
-    }
-  })");
-}
+json privileged_inspect() { return read_json("inspect_privileged.json"); }
 
 ProcStatus privileged_proc() {
-  ProcStatus s;
-  s.cap_eff = 0x1ffffffffffULL;
-  s.cap_bnd = 0x1ffffffffffULL;
-  s.seccomp = 0;
-  s.no_new_privs = false;
-  s.uid = 0;
-  return s;
+  return {.cap_eff = 0x1ffffffffffULL,
+          .cap_bnd = 0x1ffffffffffULL,
+          .seccomp = 0,
+          .no_new_privs = false,
+          .uid = 0};
 }
 
 std::map<std::string, Finding> by_check(const std::vector<Finding>& findings) {
@@ -116,34 +52,48 @@ std::vector<std::string> names(const std::vector<Finding>& findings) {
   return out;
 }
 
-const std::vector<std::string> kAllChecks = {"capabilities_dropped", "bounding_set_empty",
-                                             "seccomp_filter",       "no_new_privs",
-                                             "non_root_uid",         "read_only_rootfs",
-                                             "no_host_mounts",       "no_runtime_socket",
-                                             "no_secret_env",        "cpu_limit",
-                                             "memory_limit",         "pids_limit",
-                                             "not_privileged",       "apparmor"};
+// Every check in report order, with its detail on the hardened and on the privileged container.
+struct ExpectedDetail {
+  const char* check;
+  const char* hardened;
+  const char* privileged;
+};
+const ExpectedDetail kDetails[] = {
+    {"capabilities_dropped", "CapEff 0000000000000000",
+     "CapEff 000001ffffffffff (41 capabilities)"},
+    {"bounding_set_empty", "CapBnd 0000000000000000; HostConfig.CapDrop [ALL], CapAdd []",
+     "CapBnd 000001ffffffffff; HostConfig.CapDrop [], CapAdd []"},
+    {"seccomp_filter", "Seccomp 2 (filter)", "Seccomp 0 (disabled)"},
+    {"no_new_privs", "NoNewPrivs 1", "NoNewPrivs 0 (--security-opt no-new-privileges sets it)"},
+    {"non_root_uid", "uid 65534 (baseline 65534); Config.User \"65534:65534\"",
+     "uid 0 (baseline 65534); Config.User \"\""},
+    {"read_only_rootfs", "HostConfig.ReadonlyRootfs true", "HostConfig.ReadonlyRootfs false"},
+    {"no_host_mounts", "no host bind mounts",
+     "host bind mounts: /var/run/docker.sock -> /var/run/docker.sock"},
+    {"no_runtime_socket", "no runtime socket mounted",
+     "runtime socket reachable through: /var/run/docker.sock -> /var/run/docker.sock"},
+    {"no_secret_env", "no secret-like names in Config.Env",
+     "SECRET_TOKEN in env (pass secrets as files on tmpfs)"},
+    {"cpu_limit", "HostConfig.NanoCpus 500000000, CpuQuota 0, CpuPeriod 0",
+     "HostConfig.NanoCpus 0, CpuQuota 0, CpuPeriod 0 (set --cpus)"},
+    {"memory_limit", "HostConfig.Memory 268435456", "HostConfig.Memory 0 (set --memory)"},
+    {"pids_limit", "HostConfig.PidsLimit 64", "HostConfig.PidsLimit 0 (set --pids-limit)"},
+    {"not_privileged", "HostConfig.Privileged false", "HostConfig.Privileged true"},
+    {"apparmor", "AppArmorProfile \"docker-default\"", "AppArmorProfile \"unconfined\""},
+};
+
+const std::vector<std::string> kAllChecks = [] {
+  std::vector<std::string> out;
+  for (const auto& row : kDetails) out.push_back(row.check);
+  return out;
+}();
 
 TEST(PostureChecks, HardenedContainerPassesEveryCheck) {
   const auto findings = assess(hardened_inspect(), hardened_proc(), true);
   EXPECT_EQ(names(findings), kAllChecks);
   for (const auto& f : findings) EXPECT_TRUE(f.passed) << f.check << ": " << f.detail;
   auto f = by_check(findings);
-  EXPECT_EQ(f["capabilities_dropped"].detail, "CapEff 0000000000000000");
-  EXPECT_EQ(f["bounding_set_empty"].detail,
-            "CapBnd 0000000000000000; HostConfig.CapDrop [ALL], CapAdd []");
-  EXPECT_EQ(f["seccomp_filter"].detail, "Seccomp 2 (filter)");
-  EXPECT_EQ(f["no_new_privs"].detail, "NoNewPrivs 1");
-  EXPECT_EQ(f["non_root_uid"].detail, "uid 65534 (baseline 65534); Config.User \"65534:65534\"");
-  EXPECT_EQ(f["read_only_rootfs"].detail, "HostConfig.ReadonlyRootfs true");
-  EXPECT_EQ(f["no_host_mounts"].detail, "no host bind mounts");
-  EXPECT_EQ(f["no_runtime_socket"].detail, "no runtime socket mounted");
-  EXPECT_EQ(f["no_secret_env"].detail, "no secret-like names in Config.Env");
-  EXPECT_EQ(f["cpu_limit"].detail, "HostConfig.NanoCpus 500000000, CpuQuota 0, CpuPeriod 0");
-  EXPECT_EQ(f["memory_limit"].detail, "HostConfig.Memory 268435456");
-  EXPECT_EQ(f["pids_limit"].detail, "HostConfig.PidsLimit 64");
-  EXPECT_EQ(f["not_privileged"].detail, "HostConfig.Privileged false");
-  EXPECT_EQ(f["apparmor"].detail, "AppArmorProfile \"docker-default\"");
+  for (const auto& row : kDetails) EXPECT_EQ(f[row.check].detail, row.hardened) << row.check;
 }
 
 TEST(PostureChecks, NoAppArmorCheckWhereTheHostHasNone) {
@@ -157,24 +107,7 @@ TEST(PostureChecks, PrivilegedContainerFailsEachCheckByName) {
   EXPECT_EQ(names(findings), kAllChecks);
   auto f = by_check(findings);
   for (const auto& name : kAllChecks) EXPECT_FALSE(f[name].passed) << name;
-
-  EXPECT_EQ(f["capabilities_dropped"].detail, "CapEff 000001ffffffffff (41 capabilities)");
-  EXPECT_EQ(f["bounding_set_empty"].detail,
-            "CapBnd 000001ffffffffff; HostConfig.CapDrop [], CapAdd []");
-  EXPECT_EQ(f["seccomp_filter"].detail, "Seccomp 0 (disabled)");
-  EXPECT_EQ(f["no_new_privs"].detail, "NoNewPrivs 0 (--security-opt no-new-privileges sets it)");
-  EXPECT_EQ(f["non_root_uid"].detail, "uid 0 (baseline 65534); Config.User \"\"");
-  EXPECT_EQ(f["read_only_rootfs"].detail, "HostConfig.ReadonlyRootfs false");
-  EXPECT_EQ(f["no_host_mounts"].detail,
-            "host bind mounts: /var/run/docker.sock -> /var/run/docker.sock");
-  EXPECT_EQ(f["no_runtime_socket"].detail,
-            "runtime socket reachable through: /var/run/docker.sock -> /var/run/docker.sock");
-  EXPECT_EQ(f["no_secret_env"].detail, "SECRET_TOKEN in env (pass secrets as files on tmpfs)");
-  EXPECT_EQ(f["cpu_limit"].detail, "HostConfig.NanoCpus 0, CpuQuota 0, CpuPeriod 0 (set --cpus)");
-  EXPECT_EQ(f["memory_limit"].detail, "HostConfig.Memory 0 (set --memory)");
-  EXPECT_EQ(f["pids_limit"].detail, "HostConfig.PidsLimit 0 (set --pids-limit)");
-  EXPECT_EQ(f["not_privileged"].detail, "HostConfig.Privileged true");
-  EXPECT_EQ(f["apparmor"].detail, "AppArmorProfile \"unconfined\"");
+  for (const auto& row : kDetails) EXPECT_EQ(f[row.check].detail, row.privileged) << row.check;
 
   for (const auto& finding : findings) EXPECT_EQ(finding.detail.find("=x"), std::string::npos);
 }

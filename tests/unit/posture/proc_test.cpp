@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "guardrail/posture/posture.hpp"
 
@@ -53,24 +55,21 @@ constexpr const char* kDefault =
     "Seccomp:\t2\n"
     "Seccomp_filters:\t1\n";
 
+// The parsed fields as one value, so that a test states them all at once.
+auto fields(const ProcStatus& s) {
+  return std::tuple(s.cap_eff, s.cap_bnd, s.seccomp, s.no_new_privs, s.uid, s.missing);
+}
+using Missing = std::vector<std::string>;
+
 TEST(PostureProc, ParsesHardenedStatus) {
-  const ProcStatus s = parse_proc_status(kHardened);
-  EXPECT_EQ(s.cap_eff, 0ULL);
-  EXPECT_EQ(s.cap_bnd, 0ULL);
-  EXPECT_EQ(s.seccomp, 2);
-  EXPECT_TRUE(s.no_new_privs);
-  EXPECT_EQ(s.uid, 65534);
-  EXPECT_TRUE(s.missing.empty());
+  EXPECT_EQ(fields(parse_proc_status(kHardened)),
+            std::tuple(0ULL, 0ULL, 2, true, 65534L, Missing{}));
 }
 
 TEST(PostureProc, ParsesDefaultStatusAndTakesEffectiveUid) {
-  const ProcStatus s = parse_proc_status(kDefault);
-  EXPECT_EQ(s.cap_eff, 0xa80425fbULL);
-  EXPECT_EQ(s.cap_bnd, 0xa80425fbULL);
-  EXPECT_EQ(s.seccomp, 2);
-  EXPECT_FALSE(s.no_new_privs);
-  EXPECT_EQ(s.uid, 1000);  // the second field: effective, not real
-  EXPECT_TRUE(s.missing.empty());
+  // uid 1000 is the second field: effective, not real.
+  EXPECT_EQ(fields(parse_proc_status(kDefault)),
+            std::tuple(0xa80425fbULL, 0xa80425fbULL, 2, false, 1000L, Missing{}));
 }
 
 TEST(PostureProc, MissingAndGarbledFieldsAreListedNotTakenAsZero) {
