@@ -63,6 +63,9 @@ class Agent {
   // Compiles what discovery found and makes the kernel enforce it: maps first, then attachment,
   // so a cgroup is never attached before the rules that judge it are in place.
   Result<policy::CompiledPolicy> enforce(const discovery::Discovered& found);
+  // Records a policy the maps now enforce: the names alerts use, the policy metrics (its
+  // generation counts from 1), and what it was compiled from.
+  void put_in_force(discovery::Discovered found, policy::CompiledPolicy compiled);
   // Re-scans and, when the workloads changed, recompiles and swaps the policy maps.
   void rescan();
   // On the consumer thread: count first, then hand over; formatting happens downstream and only
@@ -201,14 +204,18 @@ Result<void> Agent::enforce_first() {
   auto compiled = enforce(found_);
   if (!compiled)
     return fail(compiled.error().message + "; the agent exits and detaches everything");
-  generation_ = 1;
-  metrics_.set_policy_rules(compiled->rule_count());
-  metrics_.set_policy_generation(generation_);
-  metrics_.set_workloads(workloads_per_zone(policy_, found_));
   metrics_.set_guard_backends(backends_);
-  names_.set(name_table(*compiled));
-  compiled_ = std::move(*compiled);
+  put_in_force(std::move(found_), std::move(*compiled));
   return {};
+}
+
+void Agent::put_in_force(discovery::Discovered found, policy::CompiledPolicy compiled) {
+  names_.set(name_table(compiled));
+  metrics_.set_policy_rules(compiled.rule_count());
+  metrics_.set_policy_generation(++generation_);
+  metrics_.set_workloads(workloads_per_zone(policy_, found));
+  found_ = std::move(found);
+  compiled_ = std::move(compiled);
 }
 
 Result<void> Agent::start_pipeline() {
@@ -299,12 +306,7 @@ void Agent::rescan() {
   spdlog::info("workloads changed: {} workload cgroups, {} rules", again->bindings.size(),
                recompiled->rule_count());
   if (containers_) report_identified(containers_->take_started(), *again, metrics_);
-  names_.set(name_table(*recompiled));
-  metrics_.set_policy_rules(recompiled->rule_count());
-  metrics_.set_policy_generation(++generation_);
-  metrics_.set_workloads(workloads_per_zone(policy_, *again));
-  found_ = std::move(*again);
-  compiled_ = std::move(*recompiled);
+  put_in_force(std::move(*again), std::move(*recompiled));
 }
 
 int Agent::run() {

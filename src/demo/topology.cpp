@@ -133,29 +133,23 @@ Result<void> Topology::setup() {
     GR_TRY(run_command(args));
     return {};
   };
-  if (auto r = add_netns(switch_ns_); !r) return r;
-  if (auto r =
-          ip({"-n", switch_ns_, "link", "add", bridge_, "type", "bridge", "forward_delay", "0"});
-      !r)
-    return r;
-  if (auto r = ip({"-n", switch_ns_, "link", "set", bridge_, "up"}); !r) return r;
+  GR_TRY(add_netns(switch_ns_));
+  GR_TRY(ip({"-n", switch_ns_, "link", "add", bridge_, "type", "bridge", "forward_delay", "0"}));
+  GR_TRY(ip({"-n", switch_ns_, "link", "set", bridge_, "up"}));
   for (auto& n : nodes_) {
     if (stop_requested()) return fail("interrupted");
-    if (auto r = add_netns(n.netns); !r) return r;
+    GR_TRY(add_netns(n.netns));
     const std::string port = prefix_ + (n.key == "orchestrator" ? "o" : n.key.substr(6));
-    if (auto r = ip({"-n", switch_ns_, "link", "add", port, "type", "veth", "peer", "name", "eth0",
-                     "netns", n.netns});
-        !r)
-      return r;
-    if (auto r = ip({"-n", switch_ns_, "link", "set", port, "master", bridge_}); !r) return r;
-    if (auto r = ip({"-n", switch_ns_, "link", "set", port, "up"}); !r) return r;
-    if (auto r = ip({"-n", n.netns, "addr", "add", n.ip + "/24", "dev", "eth0"}); !r) return r;
-    if (auto r = ip({"-n", n.netns, "link", "set", "eth0", "up"}); !r) return r;
+    GR_TRY(ip({"-n", switch_ns_, "link", "add", port, "type", "veth", "peer", "name", "eth0",
+               "netns", n.netns}));
+    GR_TRY(ip({"-n", switch_ns_, "link", "set", port, "master", bridge_}));
+    GR_TRY(ip({"-n", switch_ns_, "link", "set", port, "up"}));
+    GR_TRY(ip({"-n", n.netns, "addr", "add", n.ip + "/24", "dev", "eth0"}));
+    GR_TRY(ip({"-n", n.netns, "link", "set", "eth0", "up"}));
     n.netns_fd.reset(::open(("/run/netns/" + n.netns).c_str(), O_RDONLY | O_CLOEXEC));
     if (!n.netns_fd) return fail_errno("open /run/netns/" + n.netns, errno);
   }
-  for (auto& n : nodes_)
-    if (auto r = mkdir_cgroup(n.cgroup_rel); !r) return r;
+  for (auto& n : nodes_) GR_TRY(mkdir_cgroup(n.cgroup_rel));
   return {};
 }
 

@@ -85,7 +85,6 @@ Result<std::vector<BpfLink>> attach_global(bpf_object* obj,
 Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
                                                    const PolicyMaps& maps) {
   auto impl = std::make_unique<Impl>();
-  const std::uint32_t ringbuf_bytes = maps.ringbuf_bytes();
   // The probe's choice for each guard; only the network guard is not ours.
   for (const auto& g : report.guards)
     if (g.guard != Guard::Network) impl->backends.push_back(g);
@@ -100,9 +99,7 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
   if (lsm) {
     auto skel = BpfSkeleton<lsm_guard>::open("lsm_guard");
     if (!skel) return propagate(skel);
-    GR_TRY(maps.share_with((*skel)->obj));
-    (*skel)->rodata->wakeup_bytes = ringbuf_bytes / 4;
-    GR_TRY(skel->load());
+    GR_TRY(load_on_shared_maps(*skel, maps));
     impl->skel = std::move(*skel);
   } else {
     auto skel = BpfSkeleton<fallback_guard>::open("fallback_guard");
@@ -120,9 +117,7 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
          {p.guard_mount, p.guard_fsmount, p.guard_move_mount, p.guard_open_tree})
       bpf_program__set_autoload(prog, mounts);
     bpf_program__set_autoload(p.guard_bpf, on(Guard::Bpf, Backend::Tracepoint));
-    GR_TRY(maps.share_with((*skel)->obj));
-    (*skel)->rodata->wakeup_bytes = ringbuf_bytes / 4;
-    GR_TRY(skel->load());
+    GR_TRY(load_on_shared_maps(*skel, maps));
     for (bpf_program* prog : {p.guard_sock_create, p.guard_connect_unix})
       if (bpf_program__autoload(prog)) impl->cgroup_programs.push_back(prog);
     impl->skel = std::move(*skel);

@@ -30,9 +30,7 @@ NetGuard::~NetGuard() = default;
 Result<std::unique_ptr<NetGuard>> NetGuard::load(const PolicyMaps& maps) {
   auto skel = BpfSkeleton<net_guard>::open("net_guard");
   if (!skel) return propagate(skel);
-  GR_TRY(maps.share_with((*skel)->obj));
-  (*skel)->rodata->wakeup_bytes = maps.ringbuf_bytes() / 4;
-  GR_TRY(skel->load());
+  GR_TRY(load_on_shared_maps(*skel, maps));
   return std::make_unique<NetGuard>(std::make_unique<Impl>(std::move(*skel)));
 }
 

@@ -127,22 +127,14 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
   // Fill the set the programs are not reading, then flip: the new policy applies whole.
   const bool one = (state.active_set ^ 1) == 1;
   const auto sockets = runtime_socket_entries(policy.runtime_socket_paths);
-  if (auto r = fill_map(one ? maps.workloads_1 : maps.workloads_0, policy.cgroups); !r) return r;
-  if (auto r = fill_map(one ? maps.identities_1 : maps.identities_0, policy.identities); !r)
-    return r;
-  if (auto r = fill_map(one ? maps.flows_1 : maps.flows_0, policy.flows); !r) return r;
-  if (auto r = fill_map(one ? maps.egress_allow_1 : maps.egress_allow_0, policy.egress); !r)
-    return r;
-  if (auto r = fill_array(one ? maps.host_policy_1 : maps.host_policy_0, policy.host_policies); !r)
-    return r;
-  if (auto r =
-          fill_map(one ? maps.runtime_socket_paths_1 : maps.runtime_socket_paths_0, sockets.paths);
-      !r)
-    return r;
-  if (auto r = fill_map(one ? maps.runtime_socket_inodes_1 : maps.runtime_socket_inodes_0,
-                        sockets.inodes);
-      !r)
-    return r;
+  GR_TRY(fill_map(one ? maps.workloads_1 : maps.workloads_0, policy.cgroups));
+  GR_TRY(fill_map(one ? maps.identities_1 : maps.identities_0, policy.identities));
+  GR_TRY(fill_map(one ? maps.flows_1 : maps.flows_0, policy.flows));
+  GR_TRY(fill_map(one ? maps.egress_allow_1 : maps.egress_allow_0, policy.egress));
+  GR_TRY(fill_array(one ? maps.host_policy_1 : maps.host_policy_0, policy.host_policies));
+  GR_TRY(fill_map(one ? maps.runtime_socket_paths_1 : maps.runtime_socket_paths_0, sockets.paths));
+  GR_TRY(
+      fill_map(one ? maps.runtime_socket_inodes_1 : maps.runtime_socket_inodes_0, sockets.inodes));
 
   state.active_set ^= 1;
   state.cgroup_levels = cgroup_levels;

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "guardrail.h"
+#include "guardrail/loader/bpf_skeleton.hpp"
 #include "guardrail/policy/compile.hpp"
 #include "guardrail/util/result.hpp"
 
@@ -44,5 +45,14 @@ class PolicyMaps {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// Loads a guard object on the shared maps: its maps point at ours, and its programs wake the
+// consumer only when the unread data passes a quarter of the ring buffer (bpf/events.bpf.h).
+template <typename T>
+Result<void> load_on_shared_maps(BpfSkeleton<T>& skel, const PolicyMaps& maps) {
+  GR_TRY(maps.share_with(skel->obj));
+  skel->rodata->wakeup_bytes = maps.ringbuf_bytes() / 4;
+  return skel.load();
+}
 
 }  // namespace guardrail
