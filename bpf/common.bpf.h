@@ -106,35 +106,42 @@ static __always_inline void *active(void *outer, __u32 set)
 	return bpf_map_lookup_elem(outer, &set);
 }
 
-/* Where a workload lookup starts: the calling task's cgroup, or the cgroup of the socket that
- * owns a packet (cgroup_skb also runs in softirq context, where the current task is anybody's).
- * Callers pass a constant, so each program keeps only the helpers its type may call. */
+/* Where a workload lookup starts: the calling task's cgroup, the cgroup of the socket that owns a
+ * packet (cgroup_skb also runs in softirq context, where the current task is anybody's), or the
+ * cgroup of a socket found by bpf_sk_lookup_*(). Callers pass a constant, so each program keeps
+ * only the helpers its type may call. */
 enum cgroup_origin {
 	CGROUP_OF_TASK,
 	CGROUP_OF_SKB,
+	CGROUP_OF_SOCK,
 };
 
-static __always_inline __u64 origin_cgroup_id(enum cgroup_origin origin, struct __sk_buff *skb)
+static __always_inline __u64 origin_cgroup_id(enum cgroup_origin origin, void *obj)
 {
-	return origin == CGROUP_OF_SKB ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
+	if (origin == CGROUP_OF_SKB)
+		return bpf_skb_cgroup_id(obj);
+	if (origin == CGROUP_OF_SOCK)
+		return bpf_sk_cgroup_id(obj);
+	return bpf_get_current_cgroup_id();
 }
 
 /* The id of the origin's ancestor at `level` (the root is level 0); 0 above the cgroup itself. */
-static __always_inline __u64 origin_ancestor_id(enum cgroup_origin origin, struct __sk_buff *skb,
-						int level)
+static __always_inline __u64 origin_ancestor_id(enum cgroup_origin origin, void *obj, int level)
 {
-	return origin == CGROUP_OF_SKB ? bpf_skb_ancestor_cgroup_id(skb, level) :
-					 bpf_get_current_ancestor_cgroup_id(level);
+	if (origin == CGROUP_OF_SKB)
+		return bpf_skb_ancestor_cgroup_id(obj, level);
+	if (origin == CGROUP_OF_SOCK)
+		return bpf_sk_ancestor_cgroup_id(obj, level);
+	return bpf_get_current_ancestor_cgroup_id(level);
 }
 
 /* The workload that owns the origin's cgroup: the cgroup itself, else its ancestor at each level
  * where workload cgroups sit, deepest first. A cgroup that is no workload's costs one lookup per
  * such level (usually one or two). */
 static __always_inline struct gr_workload *workload_of_cgroup(void *workloads_map, __u32 levels,
-							      enum cgroup_origin origin,
-							      struct __sk_buff *skb)
+							      enum cgroup_origin origin, void *obj)
 {
-	__u64 id = origin_cgroup_id(origin, skb);
+	__u64 id = origin_cgroup_id(origin, obj);
 	struct gr_workload *w = bpf_map_lookup_elem(workloads_map, &id);
 
 	if (w || !levels)
@@ -142,7 +149,7 @@ static __always_inline struct gr_workload *workload_of_cgroup(void *workloads_ma
 	for (int level = GR_MAX_CGROUP_DEPTH; level >= 1; level--) {
 		if (!(levels & (1u << level)))
 			continue;
-		id = origin_ancestor_id(origin, skb, level);
+		id = origin_ancestor_id(origin, obj, level);
 		if (!id)
 			continue;
 		w = bpf_map_lookup_elem(workloads_map, &id);
@@ -163,6 +170,13 @@ static __always_inline struct gr_workload *workload_of_skb(void *workloads_map, 
 							   struct __sk_buff *skb)
 {
 	return workload_of_cgroup(workloads_map, levels, CGROUP_OF_SKB, skb);
+}
+
+/* The workload of a socket that bpf_sk_lookup_*() found (cgroup_skb). */
+static __always_inline struct gr_workload *workload_of_sock(void *workloads_map, __u32 levels,
+							    struct bpf_sock *sk)
+{
+	return workload_of_cgroup(workloads_map, levels, CGROUP_OF_SOCK, sk);
 }
 
 #endif /* GUARDRAIL_COMMON_BPF_H */

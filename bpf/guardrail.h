@@ -25,7 +25,10 @@
 /* gr_workload.flags and gr_identity.flags */
 #define GR_WL_AUDIT (1u << 0)	   /* evaluate and alert, never block */
 #define GR_WL_EXCLUSIVE (1u << 1)  /* zone-wide rules do not apply; only rules naming it */
-#define GR_WL_QUARANTINE (1u << 2) /* failed a required posture check: no network but loopback */
+#define GR_WL_QUARANTINE (1u << 2) /* failed a required posture check: no network but its own
+				      sockets */
+#define GR_WL_ON_THIS_HOST (1u << 3) /* a cgroup of this host is bound to it: its hooks run here
+				      (in identities; an address-only workload runs elsewhere) */
 
 /* Map sizes: the agent may raise them before load; these are the defaults. */
 #define GR_MAX_WORKLOAD_CGROUPS 16384
@@ -102,6 +105,31 @@ struct gr_zone_ip_key {
 	__u8 addr[16];
 };
 
+/* zone_id of the egress_allow keys that name services of this host (sockets no workload owns,
+ * reached over loopback or any local address): the zone's rules whose CIDR lies inside
+ * 127.0.0.0/8 or ::1/128. A host service is reachable only through those, never through a wider
+ * rule such as 0.0.0.0/0. The program looks them up with the address as loopback. */
+#define GR_ZONE_LOCAL_HOST (1u << 31)
+
+/* Exchanges that the policy allowed for UDP and ICMP (map `exchanges`, LRU hash): written where
+ * a datagram was allowed as a new flow (at the sender's egress and at the receiver's ingress),
+ * read where one claims to be its reply. Ports are 0 for ICMP (echo replies and errors match by
+ * address). An entry older than GR_EXCHANGE_TIMEOUT_NS answers nothing. */
+#define GR_MAX_EXCHANGES 65536
+#define GR_EXCHANGE_TIMEOUT_NS (120ull * 1000 * 1000 * 1000)
+
+struct gr_exchange_key {
+	__u32 workload_id; /* the workload on this host that took part */
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 protocol;
+	__u8 opener; /* GR_DIR_EGRESS: this workload sent first; GR_DIR_INGRESS: the remote did.
+			Only the other side's answers use it: a sender's next datagram needs its
+			rule again, so a policy change applies to it at once. */
+	__u8 reserved[2];
+	__u8 remote_addr[16]; /* IPv4-mapped as in gr_ip_key */
+};
+
 /* ---------------------------------------------------------------------------------------------
  * Events. Every record starts with gr_event_header; `type` is the wire id of the body that
  * follows. Bump GR_EVENT_VERSION whenever a body's layout changes.
@@ -152,6 +180,16 @@ enum gr_rule {
 	GR_RULE_DEFAULT_DENY = 0, /* no flow or egress rule allows it */
 	GR_RULE_ISOLATION = 1,	  /* an exclusive workload: only rules naming it apply */
 	GR_RULE_QUARANTINE = 2,	  /* the workload is quarantined for its posture */
+	GR_RULE_NOT_A_REPLY = 3,  /* claims to answer a connection or exchange that the policy
+				     never allowed (a TCP segment that is no SYN, a UDP datagram or
+				     ICMP reply with no exchange behind it) */
+};
+
+/* How the peer of a network event was identified. */
+enum gr_peer_scope {
+	GR_PEER_BY_ADDRESS = 0,	    /* by its address (map identities) */
+	GR_PEER_LOCAL_WORKLOAD = 1, /* same network namespace: the workload owning the socket */
+	GR_PEER_LOCAL_HOST = 2,	    /* same network namespace: a socket no workload owns */
 };
 
 struct gr_event_header {
@@ -181,7 +219,8 @@ struct gr_net_event {
 	__u8 direction;		/* enum gr_direction */
 	__u8 family;		/* AF_INET or AF_INET6 */
 	__u8 protocol;		/* GR_PROTO_* */
-	__u8 reserved[3];
+	__u8 peer_scope;	/* enum gr_peer_scope */
+	__u8 reserved[2];
 	__u16 sport;
 	__u16 dport;
 	__u8 saddr[16];

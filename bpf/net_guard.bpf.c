@@ -7,10 +7,24 @@
  *   cgroup/connect4,6   refuse connect() to a peer the policy does not allow (EPERM)
  *   cgroup/sendmsg4,6   refuse unconnected UDP sends the same way
  *   cgroup_skb/egress   backstop for packets that never passed connect/sendmsg
- *   cgroup_skb/ingress  drop packets from peers the receiver may not hear from; traffic between
- *                       two workloads of one zone that arrives anyway is an east-west bypass
+ *   cgroup_skb/ingress  drop packets from peers the receiver may not hear from
  *
- * Allowed traffic never produces an event; every refusal produces exactly one.
+ * What is allowed is decided by state, not by port numbers:
+ *   - a packet that opens something (a TCP SYN, a datagram, an ICMP echo request) needs a flow
+ *     rule, or an egress allowlist entry when the destination is the world (no workload, no
+ *     zone: allowlists never reach workloads);
+ *   - a TCP segment that is no SYN belongs to a socket: one whose SYN was allowed (marked in
+ *     socket storage), or one accepted from a peer that may open it;
+ *   - a UDP datagram or ICMP reply answers an exchange that was allowed the other way (map
+ *     `exchanges`, LRU with expiry), written where the opening datagram passed;
+ *   - traffic that stays in one network namespace (it leaves through or arrives on loopback,
+ *     whatever the address) is judged by who owns the socket at the other end: the same
+ *     workload passes, another workload needs a flow, a socket no workload owns (a host service)
+ *     needs an allowlist entry for loopback.
+ *
+ * Allowed traffic never produces an event; every refusal produces exactly one. A refusal at the
+ * receiver is an east-west bypass when the sender is a workload of this host whose own hooks,
+ * had they run, would have refused the packet.
  */
 #include "common.bpf.h"
 #include "net_policy.bpf.h"
@@ -22,6 +36,20 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define VERDICT_ALLOW 1
 #define VERDICT_DENY 0
+
+/* Every network namespace's loopback device has this index: packets that stay inside the
+ * namespace (to 127.0.0.1, ::1, or any of its own addresses) leave and arrive through it. */
+#define LOOPBACK_IFINDEX 1
+
+#define ICMP_ECHOREPLY 0
+#define ICMP_DEST_UNREACH 3
+#define ICMP_ECHO 8
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
+#define ICMPV6_DEST_UNREACH 1
+#define ICMPV6_PARAMPROB 4
+#define ICMPV6_ECHO_REQUEST 128
+#define ICMPV6_ECHO_REPLY 129
 
 /* The active policy maps, looked up once per invocation. */
 struct policy {
@@ -46,20 +74,39 @@ static __always_inline bool load_policy(struct policy *p)
 	return p->workloads && p->identities && p->flows && p->egress_allow;
 }
 
-/* Sockets whose attempt was already reported as audited by connect/sendmsg: their packets pass
- * the cgroup_skb hooks silently, so audit mode reports each attempt once, not each packet. */
+/* What the guard remembers of a socket. */
+#define SOCK_AUDITED (1u << 0) /* connect/sendmsg reported it as audited: its packets pass */
+#define SOCK_ALLOWED (1u << 1) /* a TCP connection whose SYN (or acceptance) the policy allowed */
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
 	__type(value, __u8);
-} audited_sockets SEC(".maps");
+} socket_marks SEC(".maps");
+
+/* UDP and ICMP exchanges the policy allowed, by the workload that took part (guardrail.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GR_MAX_EXCHANGES);
+	__type(key, struct gr_exchange_key);
+	__type(value, __u64); /* bpf_ktime_get_boot_ns() of the last packet that used it */
+} exchanges SEC(".maps");
 
 /* One side of a flow: who it is, as far as the maps know. */
 struct party {
 	__u32 workload_id;
 	__u32 zone_id;
 	__u32 flags;
+	__u8 scope; /* enum gr_peer_scope */
+};
+
+/* What a packet is, for the question "does it need a rule, or a state behind it?". */
+enum packet_kind {
+	PKT_OPENS,	/* a TCP SYN, a UDP datagram, an ICMP echo request or other ICMP */
+	PKT_CONTINUES,	/* a TCP segment that is no SYN */
+	PKT_ANSWERS,	/* an ICMP echo reply */
+	PKT_ICMP_ERROR, /* an ICMP error about a packet this side sent (inner_* below) */
 };
 
 /* What a hook saw, in the family-neutral form the maps use. */
@@ -70,7 +117,13 @@ struct tuple {
 	__u16 dport;
 	__u8 family;
 	__u8 protocol;
+	__u8 kind; /* enum packet_kind */
 	bool tcp_syn_only; /* a TCP connection's opening packet (SYN without ACK) */
+	/* PKT_ICMP_ERROR: the packet the error is about, as it was sent */
+	__u8 inner_daddr[16];
+	__u16 inner_sport;
+	__u16 inner_dport;
+	__u8 inner_protocol;
 };
 
 static __always_inline void map_ipv4(__u8 out[16], __u32 addr_be)
@@ -96,7 +149,7 @@ static __always_inline bool is_loopback(const __u8 addr[16])
 static __always_inline struct party identify(const struct policy *pol, const __u8 addr[16])
 {
 	struct gr_ip_key key = { .prefixlen = 128 };
-	struct party p = { .zone_id = GR_IDENTITY_WORLD };
+	struct party p = { .zone_id = GR_IDENTITY_WORLD, .scope = GR_PEER_BY_ADDRESS };
 
 	__builtin_memcpy(key.addr, addr, 16);
 	struct gr_identity *id = bpf_map_lookup_elem(pol->identities, &key);
@@ -108,17 +161,47 @@ static __always_inline struct party identify(const struct policy *pol, const __u
 	return p;
 }
 
-static __always_inline bool portset_allows(const struct gr_portset *set, __u8 proto, __u16 port)
+/* A miss means a socket under an attached cgroup that the maps do not (yet) name: fail closed,
+ * enforcing, with no rule able to allow it. */
+static __always_inline struct party party_of(const struct gr_workload *w, __u8 scope)
 {
+	struct party p = { .scope = scope };
+
+	if (w) {
+		p.workload_id = w->workload_id;
+		p.zone_id = w->zone_id;
+		p.flags = w->flags | GR_WL_ON_THIS_HOST;
+	}
+	return p;
+}
+
+/* A socket of this host that no workload owns: a host service, or a host client. */
+static __always_inline struct party local_host(void)
+{
+	struct party p = { .zone_id = GR_IDENTITY_WORLD, .scope = GR_PEER_LOCAL_HOST };
+	return p;
+}
+
+static __always_inline bool is_world(const struct party *p)
+{
+	return !p->workload_id && p->zone_id == GR_IDENTITY_WORLD;
+}
+
+/* A global function: the verifier checks it once, not once per path through every caller (the
+ * range loop inlined at each of the many rule lookups makes the programs too large to verify). */
+__noinline int portset_allows(const struct gr_portset *set, __u32 proto, __u32 port)
+{
+	if (!set)
+		return 0;
 	for (int i = 0; i < GR_MAX_PORT_RANGES; i++) {
 		if (i >= set->count)
 			break;
 		const struct gr_port_range *r = &set->ranges[i];
 		if ((r->proto == GR_PROTO_ANY || r->proto == proto) && port >= r->lo &&
 		    port <= r->hi)
-			return true;
+			return 1;
 	}
-	return false;
+	return 0;
 }
 
 static __always_inline bool flow_pair_allows(const struct policy *pol, __u32 src_id, __u32 dst_id,
@@ -133,7 +216,13 @@ static __always_inline bool flow_pair_allows(const struct policy *pol, __u32 src
 	return set && portset_allows(set, proto, port);
 }
 
-/* Does a flow rule let `src` send to `dst` on this port? Rules may name either side by workload
+/* ICMPv6 shares the policy's `icmp` protocol. */
+static __always_inline __u8 policy_proto(__u8 proto)
+{
+	return proto == GR_PROTO_ICMPV6 ? GR_PROTO_ICMP : proto;
+}
+
+/* Does a flow rule let `src` open to `dst` on this port? Rules may name either side by workload
  * or by zone; an exclusive workload only honours rules that name it. */
 static __always_inline bool flow_allows(const struct policy *pol, const struct party *src,
 					const struct party *dst, __u8 proto, __u16 port)
@@ -141,27 +230,47 @@ static __always_inline bool flow_allows(const struct policy *pol, const struct p
 	__u32 src_zone = (src->flags & GR_WL_EXCLUSIVE) ? 0 : src->zone_id;
 	__u32 dst_zone = (dst->flags & GR_WL_EXCLUSIVE) ? 0 : dst->zone_id;
 
+	proto = policy_proto(proto);
 	return flow_pair_allows(pol, src->workload_id, dst->workload_id, proto, port) ||
 	       flow_pair_allows(pol, src->workload_id, dst_zone, proto, port) ||
 	       flow_pair_allows(pol, src_zone, dst->workload_id, proto, port) ||
 	       flow_pair_allows(pol, src_zone, dst_zone, proto, port);
 }
 
-static __always_inline bool egress_allows(const struct policy *pol, __u32 zone_id,
-					  const __u8 addr[16], __u8 proto, __u16 port)
+/* The zone's egress allowlist, for destinations in the world only. A host service is looked up
+ * among the zone's loopback entries (GR_ZONE_LOCAL_HOST), by its loopback address whatever local
+ * address was used to reach it. */
+static __always_inline bool allowlist_allows(const struct policy *pol, const struct party *self,
+					     const struct party *peer, const __u8 addr[16],
+					     __u8 family, __u8 proto, __u16 port)
 {
-	struct gr_zone_ip_key key = { .prefixlen = 32 + 128, .zone_id = zone_id };
+	struct gr_zone_ip_key key = { .prefixlen = 32 + 128, .zone_id = self->zone_id };
 	struct gr_portset *set;
 
-	__builtin_memcpy(key.addr, addr, 16);
+	if (!is_world(peer))
+		return false;
+	if (peer->scope == GR_PEER_LOCAL_HOST) {
+		key.zone_id |= GR_ZONE_LOCAL_HOST;
+		if (is_loopback(addr))
+			__builtin_memcpy(key.addr, addr, 16);
+		else if (family == AF_INET)
+			map_ipv4(key.addr, bpf_htonl(0x7f000001));
+		else
+			key.addr[15] = 1;
+	} else {
+		__builtin_memcpy(key.addr, addr, 16);
+	}
 	set = bpf_map_lookup_elem(pol->egress_allow, &key);
-	return set && portset_allows(set, proto, port);
+	return set && portset_allows(set, policy_proto(proto), port);
 }
 
-/* ICMPv6 shares the policy's `icmp` protocol. */
-static __always_inline __u8 policy_proto(__u8 proto)
+/* May `self` open this towards `peer` (at daddr:dport)? */
+static __always_inline bool may_open(const struct policy *pol, const struct party *self,
+				     const struct party *peer, const __u8 daddr[16], __u8 family,
+				     __u8 proto, __u16 dport)
 {
-	return proto == GR_PROTO_ICMPV6 ? GR_PROTO_ICMP : proto;
+	return flow_allows(pol, self, peer, proto, dport) ||
+	       allowlist_allows(pol, self, peer, daddr, family, proto, dport);
 }
 
 static __always_inline bool same_workload(const struct party *a, const struct party *b)
@@ -169,64 +278,96 @@ static __always_inline bool same_workload(const struct party *a, const struct pa
 	return a->workload_id && a->workload_id == b->workload_id;
 }
 
-/* May `self` send this? As a new flow, to an allowlisted destination, or as the reply to a
- * flow that the peer was allowed to open towards `self` (then t->sport is the served port). */
-static __always_inline bool egress_permitted(const struct policy *pol, const struct party *self,
-					     const struct party *peer, const struct tuple *t,
-					     bool may_be_reply)
-{
-	__u8 proto = policy_proto(t->protocol);
+/* ---- state: sockets and exchanges --------------------------------------------------------- */
 
-	if (is_loopback(t->daddr))
-		return true;
-	if (self->flags & GR_WL_QUARANTINE)
-		return false;
-	if (same_workload(self, peer))
-		return true;
-	if (flow_allows(pol, self, peer, proto, t->dport))
-		return true;
-	if (egress_allows(pol, self->zone_id, t->daddr, proto, t->dport))
-		return true;
-	return may_be_reply && flow_allows(pol, peer, self, proto, t->sport);
+static __always_inline struct bpf_sock *full_sock_of(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+
+	return sk ? bpf_sk_fullsock(sk) : NULL;
 }
 
-/* May `self` receive this from `peer`? As a flow the peer may open, or as the reply to a flow
- * `self` may open (to a workload or an allowlisted destination). */
-static __always_inline bool ingress_permitted(const struct policy *pol, const struct party *self,
-					      const struct party *peer, const struct tuple *t)
+static __always_inline __u8 socket_mark(struct bpf_sock *sk)
 {
-	__u8 proto = policy_proto(t->protocol);
+	__u8 *mark = sk ? bpf_sk_storage_get(&socket_marks, sk, 0, 0) : NULL;
 
-	if (is_loopback(t->saddr))
-		return true;
-	if (self->flags & GR_WL_QUARANTINE)
-		return false;
-	if (same_workload(self, peer))
-		return true;
-	if (flow_allows(pol, peer, self, proto, t->dport))
-		return true;
-	if (flow_allows(pol, self, peer, proto, t->sport))
-		return true;
-	return egress_allows(pol, self->zone_id, t->saddr, proto, t->sport);
+	return mark ? *mark : 0;
 }
 
-/* A miss means a socket under an attached cgroup that the maps do not (yet) name: fail closed,
- * enforcing, with no rule able to allow it. */
-static __always_inline struct party party_of(const struct gr_workload *w)
+static __always_inline void set_socket_mark(struct bpf_sock *sk, __u8 bit)
 {
-	struct party p = {};
+	__u8 *mark =
+		sk ? bpf_sk_storage_get(&socket_marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE) : NULL;
 
-	if (w) {
-		p.workload_id = w->workload_id;
-		p.zone_id = w->zone_id;
-		p.flags = w->flags;
+	if (mark)
+		*mark |= bit;
+}
+
+static __always_inline bool is_listener(struct bpf_sock *sk)
+{
+	return sk->state == BPF_TCP_LISTEN;
+}
+
+/* A TCP socket in a real state other than listening: a connection (the kernel delivers to it
+ * only segments of its own 4-tuple). */
+static __always_inline bool is_connection(struct bpf_sock *sk)
+{
+	__u32 state = sk->state;
+
+	return state >= BPF_TCP_ESTABLISHED && state <= BPF_TCP_CLOSING &&
+	       state != BPF_TCP_LISTEN && state != BPF_TCP_CLOSE;
+}
+
+static __always_inline void exchange_key(struct gr_exchange_key *key, __u8 opener,
+					 __u32 workload_id, __u16 local_port,
+					 const __u8 remote[16], __u16 remote_port, __u8 proto)
+{
+	__builtin_memset(key, 0, sizeof(*key));
+	key->opener = opener;
+	key->workload_id = workload_id;
+	key->protocol = policy_proto(proto);
+	if (key->protocol != GR_PROTO_ICMP) {
+		key->local_port = local_port;
+		key->remote_port = remote_port;
 	}
-	return p;
+	__builtin_memcpy(key->remote_addr, remote, 16);
 }
 
-static __always_inline void report(__u16 type, __u8 backend, __u8 direction, __u64 cgroup_id,
-				   const struct party *self, const struct party *peer,
-				   const struct tuple *t, bool with_task)
+/* Is there a live exchange of `workload_id` with remote:remote_port that `opener` began?
+ * Refreshes it. */
+static __always_inline bool exchange_live(__u8 opener, __u32 workload_id, __u16 local_port,
+					  const __u8 remote[16], __u16 remote_port, __u8 proto)
+{
+	struct gr_exchange_key key;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	exchange_key(&key, opener, workload_id, local_port, remote, remote_port, proto);
+	__u64 *seen = bpf_map_lookup_elem(&exchanges, &key);
+	if (!seen || now - *seen > GR_EXCHANGE_TIMEOUT_NS)
+		return false;
+	*seen = now;
+	return true;
+}
+
+/* Record that the policy allowed this exchange (a map write at most once a second per entry). */
+static __always_inline void remember_exchange(__u8 opener, __u32 workload_id, __u16 local_port,
+					      const __u8 remote[16], __u16 remote_port, __u8 proto)
+{
+	struct gr_exchange_key key;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	exchange_key(&key, opener, workload_id, local_port, remote, remote_port, proto);
+	__u64 *seen = bpf_map_lookup_elem(&exchanges, &key);
+	if (seen && now - *seen < 1000000000ull)
+		return;
+	bpf_map_update_elem(&exchanges, &key, &now, BPF_ANY);
+}
+
+/* ---- reporting ---------------------------------------------------------------------------- */
+
+static __always_inline void report(__u16 type, __u8 backend, __u8 direction, __u32 rule,
+				   __u64 cgroup_id, const struct party *self,
+				   const struct party *peer, const struct tuple *t, bool with_task)
 {
 	struct gr_net_event *ev = reserve_event(type, sizeof(*ev));
 
@@ -239,7 +380,9 @@ static __always_inline void report(__u16 type, __u8 backend, __u8 direction, __u
 	ev->zone_id = self->zone_id;
 	ev->peer_workload_id = peer->workload_id;
 	ev->peer_zone_id = peer->zone_id;
+	ev->peer_scope = peer->scope;
 	ev->rule = (self->flags & GR_WL_QUARANTINE)		   ? GR_RULE_QUARANTINE :
+		   rule == GR_RULE_NOT_A_REPLY			   ? GR_RULE_NOT_A_REPLY :
 		   ((self->flags | peer->flags) & GR_WL_EXCLUSIVE) ? GR_RULE_ISOLATION :
 								     GR_RULE_DEFAULT_DENY;
 	ev->verdict = (self->flags & GR_WL_AUDIT) ? GR_VERDICT_AUDITED : GR_VERDICT_BLOCKED;
@@ -293,29 +436,98 @@ static __always_inline void sock_addr_tuple(struct bpf_sock_addr *ctx, struct tu
 		t->sport = sk->src_port;
 }
 
+/* The workload that owns a cgroup, from the cgroup itself up: for hooks without
+ * bpf_sk_cgroup_id(), which read the cgroup of a socket through its kernel struct. */
+static __always_inline struct gr_workload *workload_of_cgroup_struct(const struct policy *pol,
+								     struct cgroup *cg)
+{
+	for (int i = 0; i <= GR_MAX_CGROUP_DEPTH && cg; i++) {
+		__u64 id = BPF_CORE_READ(cg, kn, id);
+		struct gr_workload *w = bpf_map_lookup_elem(pol->workloads, &id);
+		if (w)
+			return w;
+		/* a cgroup's own css is its first member: the parent css is the parent cgroup */
+		cg = (struct cgroup *)BPF_CORE_READ(cg, self.parent);
+	}
+	return NULL;
+}
+
+/* connect() over loopback: the owner of the socket that listens there (false: none listens, or
+ * it cannot be read; cgroup_skb then judges the SYN). */
+static __always_inline bool loopback_listener(struct bpf_sock_addr *ctx, const struct policy *pol,
+					      const struct tuple *t, struct party *owner)
+{
+	struct bpf_sock_tuple tuple = {};
+	struct cgroup *cg = NULL;
+	__u32 size;
+
+	if (t->family == AF_INET) {
+		__builtin_memcpy(&tuple.ipv4.saddr, &t->saddr[12], 4);
+		__builtin_memcpy(&tuple.ipv4.daddr, &t->daddr[12], 4);
+		tuple.ipv4.sport = bpf_htons(t->sport);
+		tuple.ipv4.dport = bpf_htons(t->dport);
+		size = sizeof(tuple.ipv4);
+	} else {
+		__builtin_memcpy(tuple.ipv6.saddr, t->saddr, 16);
+		__builtin_memcpy(tuple.ipv6.daddr, t->daddr, 16);
+		tuple.ipv6.sport = bpf_htons(t->sport);
+		tuple.ipv6.dport = bpf_htons(t->dport);
+		size = sizeof(tuple.ipv6);
+	}
+	struct bpf_sock *sk = bpf_sk_lookup_tcp(ctx, &tuple, size, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return false;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	if (tp)
+		cg = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup);
+	bpf_sk_release(sk);
+	if (!cg)
+		return false;
+	struct gr_workload *w = workload_of_cgroup_struct(pol, cg);
+	*owner = w ? party_of(w, GR_PEER_LOCAL_WORKLOAD) : local_host();
+	return true;
+}
+
+/*
+ * connect() and sendmsg() to an address outside this network namespace: the destination is
+ * judged by its address. Over loopback, a TCP connect() is judged by the owner of the listening
+ * socket; anything else passes here, and cgroup_skb/egress judges the packet by the owner of the
+ * socket it reaches (a refused UDP send still fails with EPERM). A connect() to another local
+ * address of the namespace is judged here by that address and again at cgroup_skb by the owner.
+ */
 static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, __u16 type)
 {
 	struct policy pol;
 	struct tuple t;
+	struct party peer;
 
 	if (!load_policy(&pol))
 		return VERDICT_DENY;
-	struct party self = party_of(workload_of_task(pol.workloads, pol.levels));
+	struct party self = party_of(workload_of_task(pol.workloads, pol.levels), 0);
 	sock_addr_tuple(ctx, &t, v6);
-	struct party peer = identify(&pol, t.daddr);
-	/* A UDP server answers with sendmsg: from its served port back to a client. */
-	bool may_be_reply = type == GR_EV_NET_SEND && t.sport != 0;
-	if (egress_permitted(&pol, &self, &peer, &t, may_be_reply))
-		return VERDICT_ALLOW;
-
-	report(type, GR_BACKEND_CGROUP_SOCK_ADDR, GR_DIR_EGRESS, bpf_get_current_cgroup_id(), &self,
-	       &peer, &t, true);
-	if ((self.flags & GR_WL_AUDIT) && ctx->sk) {
-		__u8 *mark = bpf_sk_storage_get(&audited_sockets, ctx->sk, 0,
-						BPF_SK_STORAGE_GET_F_CREATE);
-		if (mark)
-			*mark = 1;
+	if (is_loopback(t.daddr)) {
+		if (type != GR_EV_NET_CONNECT || t.protocol != GR_PROTO_TCP ||
+		    !loopback_listener(ctx, &pol, &t, &peer))
+			return VERDICT_ALLOW;
+	} else {
+		peer = identify(&pol, t.daddr);
 	}
+	if (same_workload(&self, &peer))
+		return VERDICT_ALLOW;
+	if (!(self.flags & GR_WL_QUARANTINE)) {
+		if (may_open(&pol, &self, &peer, t.daddr, t.family, t.protocol, t.dport))
+			return VERDICT_ALLOW;
+		/* A UDP server answers with sendmsg, from its port, to a client it heard from. */
+		if (type == GR_EV_NET_SEND && t.sport &&
+		    exchange_live(GR_DIR_INGRESS, self.workload_id, t.sport, t.daddr, t.dport,
+				  t.protocol))
+			return VERDICT_ALLOW;
+	}
+
+	report(type, GR_BACKEND_CGROUP_SOCK_ADDR, GR_DIR_EGRESS, GR_RULE_DEFAULT_DENY,
+	       bpf_get_current_cgroup_id(), &self, &peer, &t, true);
+	if ((self.flags & GR_WL_AUDIT) && ctx->sk)
+		set_socket_mark(ctx->sk, SOCK_AUDITED);
 	return refuse(&self);
 }
 
@@ -343,62 +555,269 @@ int guard_sendmsg6(struct bpf_sock_addr *ctx)
 	return guard_sock_addr(ctx, true, GR_EV_NET_SEND);
 }
 
-/* ---- cgroup_skb --------------------------------------------------------------------------- */
+/* ---- cgroup_skb: reading the packet ------------------------------------------------------- */
 
-/* Reads addresses, protocol and ports from the IP header at the start of the skb. Returns false
+static __always_inline bool is_icmp_error(__u8 proto, __u8 type)
+{
+	if (proto == GR_PROTO_ICMP)
+		return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED ||
+		       type == ICMP_PARAMETERPROB;
+	return type >= ICMPV6_DEST_UNREACH && type <= ICMPV6_PARAMPROB;
+}
+
+/* The IP header at `offset`: addresses, protocol, and where its payload starts. Returns false
  * for what the guard does not judge: non-IP, and IPv4 fragments after the first (they carry no
  * ports, and cannot be reassembled without the first, which is judged). */
-static __always_inline bool skb_tuple(struct __sk_buff *skb, struct tuple *t)
+static __always_inline bool read_ip(struct __sk_buff *skb, __u32 offset, bool v6, __u8 saddr[16],
+				    __u8 daddr[16], __u8 *protocol, __u32 *l4_offset)
 {
-	__u32 l4_offset;
-
-	__builtin_memset(t, 0, sizeof(*t));
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+	if (!v6) {
 		struct iphdr iph;
-		if (bpf_skb_load_bytes(skb, 0, &iph, sizeof(iph)))
+		if (bpf_skb_load_bytes(skb, offset, &iph, sizeof(iph)))
 			return false;
 		if (bpf_ntohs(iph.frag_off) & 0x1fff)
 			return false;
-		t->family = AF_INET;
-		t->protocol = iph.protocol;
-		map_ipv4(t->saddr, iph.saddr);
-		map_ipv4(t->daddr, iph.daddr);
-		l4_offset = iph.ihl * 4;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr ip6h;
-		if (bpf_skb_load_bytes(skb, 0, &ip6h, sizeof(ip6h)))
-			return false;
-		t->family = AF_INET6;
-		t->protocol = ip6h.nexthdr;
-		__builtin_memcpy(t->saddr, &ip6h.saddr, 16);
-		__builtin_memcpy(t->daddr, &ip6h.daddr, 16);
-		l4_offset = sizeof(ip6h);
+		*protocol = iph.protocol;
+		map_ipv4(saddr, iph.saddr);
+		map_ipv4(daddr, iph.daddr);
+		*l4_offset = offset + iph.ihl * 4;
 	} else {
-		return false;
+		struct ipv6hdr ip6h;
+		if (bpf_skb_load_bytes(skb, offset, &ip6h, sizeof(ip6h)))
+			return false;
+		*protocol = ip6h.nexthdr;
+		__builtin_memcpy(saddr, &ip6h.saddr, 16);
+		__builtin_memcpy(daddr, &ip6h.daddr, 16);
+		*l4_offset = offset + sizeof(ip6h);
 	}
+	return true;
+}
+
+/* TCP and UDP both start with the two ports. */
+static __always_inline void read_ports(struct __sk_buff *skb, __u32 offset, __u16 *sport,
+				       __u16 *dport)
+{
+	__be16 ports[2];
+
+	if (bpf_skb_load_bytes(skb, offset, ports, sizeof(ports)) == 0) {
+		*sport = bpf_ntohs(ports[0]);
+		*dport = bpf_ntohs(ports[1]);
+	}
+}
+
+/* An ICMP error carries the start of the packet it is about: where that packet went. */
+static __always_inline void read_icmp_error(struct __sk_buff *skb, __u32 offset, bool v6,
+					    struct tuple *t)
+{
+	__u8 inner_saddr[16];
+	__u32 inner_l4;
+
+	if (!read_ip(skb, offset, v6, inner_saddr, t->inner_daddr, &t->inner_protocol,
+		     &inner_l4))
+		return;
+	if (t->inner_protocol == GR_PROTO_TCP || t->inner_protocol == GR_PROTO_UDP)
+		read_ports(skb, inner_l4, &t->inner_sport, &t->inner_dport);
+}
+
+static __always_inline bool skb_tuple(struct __sk_buff *skb, struct tuple *t)
+{
+	__u32 l4_offset;
+	bool v6;
+
+	__builtin_memset(t, 0, sizeof(*t));
+	if (skb->protocol == bpf_htons(ETH_P_IP))
+		v6 = false;
+	else if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		v6 = true;
+	else
+		return false;
+	t->family = v6 ? AF_INET6 : AF_INET;
+	if (!read_ip(skb, 0, v6, t->saddr, t->daddr, &t->protocol, &l4_offset))
+		return false;
+	t->kind = PKT_OPENS;
 	if (t->protocol == GR_PROTO_TCP) {
 		struct tcphdr tcph;
 		if (bpf_skb_load_bytes(skb, l4_offset, &tcph, sizeof(tcph)) == 0) {
 			t->sport = bpf_ntohs(tcph.source);
 			t->dport = bpf_ntohs(tcph.dest);
 			t->tcp_syn_only = tcph.syn && !tcph.ack;
+			if (!t->tcp_syn_only)
+				t->kind = PKT_CONTINUES;
 		}
 	} else if (t->protocol == GR_PROTO_UDP) {
-		__be16 ports[2];
-		if (bpf_skb_load_bytes(skb, l4_offset, ports, sizeof(ports)) == 0) {
-			t->sport = bpf_ntohs(ports[0]);
-			t->dport = bpf_ntohs(ports[1]);
+		read_ports(skb, l4_offset, &t->sport, &t->dport);
+	} else if (t->protocol == GR_PROTO_ICMP || t->protocol == GR_PROTO_ICMPV6) {
+		__u8 type;
+		if (bpf_skb_load_bytes(skb, l4_offset, &type, 1) == 0) {
+			if (type == ICMP_ECHOREPLY || type == ICMPV6_ECHO_REPLY)
+				t->kind = PKT_ANSWERS;
+			else if (is_icmp_error(t->protocol, type)) {
+				t->kind = PKT_ICMP_ERROR;
+				read_icmp_error(skb, l4_offset + 8, v6, t);
+			}
 		}
 	}
 	return true;
 }
 
+/* ---- cgroup_skb: who is at the other end -------------------------------------------------- */
+
+/*
+ * Traffic inside one network namespace: the peer is whoever owns the socket at the other end,
+ * found as the kernel would find it. At egress that is the socket the packet is for; at ingress
+ * the sender's, the one a packet going back would reach. No socket: nothing listens (a TCP SYN
+ * gets a reset, a datagram is dropped), or the packet came from the kernel itself.
+ */
+static __always_inline bool local_peer(const struct policy *pol, struct __sk_buff *skb,
+				       const struct tuple *t, bool ingress, struct party *peer)
+{
+	struct bpf_sock_tuple tuple = {};
+	const __u8 *from = ingress ? t->daddr : t->saddr;
+	const __u8 *to = ingress ? t->saddr : t->daddr;
+	__u16 from_port = ingress ? t->dport : t->sport;
+	__u16 to_port = ingress ? t->sport : t->dport;
+	struct bpf_sock *sk;
+	__u32 size;
+
+	if (t->protocol != GR_PROTO_TCP && t->protocol != GR_PROTO_UDP)
+		return false;
+	if (t->family == AF_INET) {
+		__builtin_memcpy(&tuple.ipv4.saddr, &from[12], 4);
+		__builtin_memcpy(&tuple.ipv4.daddr, &to[12], 4);
+		tuple.ipv4.sport = bpf_htons(from_port);
+		tuple.ipv4.dport = bpf_htons(to_port);
+		size = sizeof(tuple.ipv4);
+	} else {
+		__builtin_memcpy(tuple.ipv6.saddr, from, 16);
+		__builtin_memcpy(tuple.ipv6.daddr, to, 16);
+		tuple.ipv6.sport = bpf_htons(from_port);
+		tuple.ipv6.dport = bpf_htons(to_port);
+		size = sizeof(tuple.ipv6);
+	}
+	if (t->protocol == GR_PROTO_TCP)
+		sk = bpf_sk_lookup_tcp(skb, &tuple, size, BPF_F_CURRENT_NETNS, 0);
+	else
+		sk = bpf_sk_lookup_udp(skb, &tuple, size, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return false;
+	struct gr_workload *w = workload_of_sock(pol->workloads, pol->levels, sk);
+	*peer = w ? party_of(w, GR_PEER_LOCAL_WORKLOAD) : local_host();
+	bpf_sk_release(sk);
+	return true;
+}
+
+/* ---- cgroup_skb: the decisions ------------------------------------------------------------ */
+
+/* May `sender` send this packet to `receiver`, by the sender's rules and the state the policy
+ * keeps for it? `sk` is the sender's socket when known. Used for the sender's own egress, and at
+ * the receiver to tell what the sender's hooks would have answered. */
+static __always_inline bool egress_permitted(const struct policy *pol, const struct party *sender,
+					     const struct party *receiver, const struct tuple *t,
+					     struct bpf_sock *sk)
+{
+	if (same_workload(sender, receiver))
+		return true;
+	if (may_open(pol, sender, receiver, t->daddr, t->family, t->protocol, t->dport))
+		return true;
+	if (t->kind == PKT_CONTINUES) /* its own connection, or the server side of one the
+					receiver opened */
+		return (socket_mark(sk) & SOCK_ALLOWED) ||
+		       flow_allows(pol, receiver, sender, t->protocol, t->sport);
+	if (t->kind == PKT_OPENS && t->protocol != GR_PROTO_UDP)
+		return false;
+	/* a UDP datagram, an ICMP reply or error: the answer to an exchange the receiver began */
+	return exchange_live(GR_DIR_INGRESS, sender->workload_id, t->sport, t->daddr, t->dport,
+			      t->protocol) ||
+	       (t->kind != PKT_OPENS && flow_allows(pol, receiver, sender, t->protocol, 0));
+}
+
+/* What an allowed packet leaves behind at the sender: the state its answers will need. */
+static __always_inline void egress_remember(const struct party *self, const struct tuple *t,
+					    struct bpf_sock *sk)
+{
+	if (t->protocol == GR_PROTO_TCP) {
+		if (t->tcp_syn_only)
+			set_socket_mark(sk, SOCK_ALLOWED);
+	} else if (t->kind == PKT_OPENS) {
+		remember_exchange(GR_DIR_EGRESS, self->workload_id, t->sport, t->daddr, t->dport,
+				  t->protocol);
+	}
+}
+
+/* The outcome of judging a packet at the receiver. */
+enum ingress_answer {
+	IN_ALLOW,
+	IN_DENY,	/* nothing allows it */
+	IN_NOT_A_REPLY, /* claims to answer something the policy never allowed */
+};
+
+/* May `self` receive this from `peer`? Allowed packets leave state behind (exchanges, marks). */
+static __always_inline enum ingress_answer ingress_decide(const struct policy *pol,
+							  const struct party *self,
+							  const struct party *peer,
+							  const struct tuple *t, struct bpf_sock *sk)
+{
+	if (same_workload(self, peer))
+		return IN_ALLOW;
+	bool opens_ok = flow_allows(pol, peer, self, t->protocol, t->dport);
+
+	switch (t->kind) {
+	case PKT_OPENS:
+		if (opens_ok) {
+			if (t->protocol != GR_PROTO_TCP)
+				remember_exchange(GR_DIR_INGRESS, self->workload_id, t->dport,
+						  t->saddr, t->sport, t->protocol);
+			return IN_ALLOW;
+		}
+		if (t->protocol != GR_PROTO_UDP)
+			return IN_DENY;
+		if (exchange_live(GR_DIR_EGRESS, self->workload_id, t->dport, t->saddr, t->sport,
+				  t->protocol))
+			return IN_ALLOW;
+		/* from a port `self` may send to: it claims to be the answer */
+		return may_open(pol, self, peer, t->saddr, t->family, t->protocol, t->sport) ?
+			       IN_NOT_A_REPLY :
+			       IN_DENY;
+	case PKT_CONTINUES:
+		if (sk && (socket_mark(sk) & SOCK_ALLOWED) && !is_listener(sk))
+			return IN_ALLOW;
+		/* the handshake or data of a connection the peer may open (accepted here), or a
+		 * connection that existed before the guard ran (no mark, but the kernel only
+		 * delivers a connection's own segments to it) */
+		if (opens_ok || (sk && is_connection(sk) &&
+				 may_open(pol, self, peer, t->saddr, t->family, t->protocol,
+					  t->sport))) {
+			if (sk && is_connection(sk))
+				set_socket_mark(sk, SOCK_ALLOWED);
+			return IN_ALLOW;
+		}
+		return IN_NOT_A_REPLY;
+	case PKT_ANSWERS:
+		return exchange_live(GR_DIR_EGRESS, self->workload_id, 0, t->saddr, 0, t->protocol) ?
+			       IN_ALLOW :
+			       IN_NOT_A_REPLY;
+	case PKT_ICMP_ERROR:
+		if (t->inner_protocol == GR_PROTO_TCP) {
+			struct party target = identify(pol, t->inner_daddr);
+			return may_open(pol, self, &target, t->inner_daddr, t->family,
+					t->inner_protocol, t->inner_dport) ?
+				       IN_ALLOW :
+				       IN_NOT_A_REPLY;
+		}
+		return exchange_live(GR_DIR_EGRESS, self->workload_id, t->inner_sport,
+				     t->inner_daddr, t->inner_dport, t->inner_protocol) ?
+			       IN_ALLOW :
+			       IN_NOT_A_REPLY;
+	}
+	return IN_DENY;
+}
+
 /* In audit mode a packet is reported only where enforce mode would have stopped the attempt: a
  * connection's opening packet (TCP SYN) or a datagram, not on a socket whose connect/sendmsg was
  * already reported, and not at a receiver whose audited sender already reported it. */
-static __always_inline bool audit_already_reported(struct __sk_buff *skb, const struct tuple *t,
-						   const struct party *self,
-						   const struct party *peer, bool ingress)
+static __always_inline bool audit_already_reported(const struct tuple *t, const struct party *self,
+						   const struct party *peer, struct bpf_sock *sk,
+						   bool ingress)
 {
 	if (!(self->flags & GR_WL_AUDIT))
 		return false;
@@ -406,15 +825,22 @@ static __always_inline bool audit_already_reported(struct __sk_buff *skb, const 
 		return true;
 	if (ingress && (peer->flags & GR_WL_AUDIT))
 		return true;
-	struct bpf_sock *sk = skb->sk;
-	if (!sk)
-		return false;
-	sk = bpf_sk_fullsock(sk);
-	return sk && bpf_sk_storage_get(&audited_sockets, sk, 0, 0);
+	return socket_mark(sk) & SOCK_AUDITED;
 }
 
-/* Both directions: the receiver judges by the sender's address, the sender by the destination's.
- */
+/* A refusal at the receiver is an east-west bypass when the sender is a workload whose hooks run
+ * on this host and would have refused the packet themselves. */
+static __always_inline __u16 ingress_event_type(const struct policy *pol, const struct party *self,
+						const struct party *peer, const struct tuple *t)
+{
+	if (!peer->workload_id || !(peer->flags & GR_WL_ON_THIS_HOST) ||
+	    (peer->flags & GR_WL_AUDIT) || (self->flags & GR_WL_QUARANTINE))
+		return GR_EV_NET_INGRESS;
+	if (!(peer->flags & GR_WL_QUARANTINE) && egress_permitted(pol, peer, self, t, NULL))
+		return GR_EV_NET_INGRESS;
+	return GR_EV_EAST_WEST_BYPASS;
+}
+
 static __always_inline int guard_skb(struct __sk_buff *skb, bool ingress)
 {
 	struct policy pol;
@@ -424,20 +850,40 @@ static __always_inline int guard_skb(struct __sk_buff *skb, bool ingress)
 		return VERDICT_ALLOW;
 	if (!load_policy(&pol))
 		return VERDICT_DENY;
-	struct party self = party_of(workload_of_skb(pol.workloads, pol.levels, skb));
-	struct party peer = identify(&pol, ingress ? t.saddr : t.daddr);
-	bool permitted = ingress ? ingress_permitted(&pol, &self, &peer, &t) :
-				   egress_permitted(&pol, &self, &peer, &t, true);
-	if (permitted || audit_already_reported(skb, &t, &self, &peer, ingress))
+	struct party self = party_of(workload_of_skb(pol.workloads, pol.levels, skb), 0);
+	struct bpf_sock *sk = full_sock_of(skb);
+	struct party peer;
+	if (skb->ifindex == LOOPBACK_IFINDEX) {
+		/* Nobody at the other end: nothing to reach, or the kernel's own answer. */
+		if (!local_peer(&pol, skb, &t, ingress, &peer))
+			return VERDICT_ALLOW;
+	} else {
+		peer = identify(&pol, ingress ? t.saddr : t.daddr);
+	}
+
+	__u32 rule = GR_RULE_DEFAULT_DENY;
+	bool quarantined = self.flags & GR_WL_QUARANTINE;
+	if (!ingress) {
+		if (quarantined ? same_workload(&self, &peer) :
+				  egress_permitted(&pol, &self, &peer, &t, sk)) {
+			if (!quarantined)
+				egress_remember(&self, &t, sk);
+			return VERDICT_ALLOW;
+		}
+	} else {
+		enum ingress_answer answer = quarantined ?
+						     (same_workload(&self, &peer) ? IN_ALLOW : IN_DENY) :
+						     ingress_decide(&pol, &self, &peer, &t, sk);
+		if (answer == IN_ALLOW)
+			return VERDICT_ALLOW;
+		if (answer == IN_NOT_A_REPLY)
+			rule = GR_RULE_NOT_A_REPLY;
+	}
+	if (audit_already_reported(&t, &self, &peer, sk, ingress))
 		return VERDICT_ALLOW;
 
-	__u16 type = GR_EV_NET_EGRESS;
-	/* Two workloads of one zone never talk: if it got here, the sender's hooks were
-	 * bypassed. */
-	if (ingress)
-		type = peer.workload_id && peer.zone_id == self.zone_id ? GR_EV_EAST_WEST_BYPASS :
-									  GR_EV_NET_INGRESS;
-	report(type, GR_BACKEND_CGROUP_SKB, ingress ? GR_DIR_INGRESS : GR_DIR_EGRESS,
+	__u16 type = ingress ? ingress_event_type(&pol, &self, &peer, &t) : GR_EV_NET_EGRESS;
+	report(type, GR_BACKEND_CGROUP_SKB, ingress ? GR_DIR_INGRESS : GR_DIR_EGRESS, rule,
 	       bpf_skb_cgroup_id(skb), &self, &peer, &t, false);
 	return refuse(&self);
 }

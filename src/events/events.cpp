@@ -131,8 +131,27 @@ std::string protocol_name(std::uint8_t protocol) {
 std::string_view mount_op_name(std::uint32_t op) { return name_of(kMountOps, op, "unknown"); }
 
 std::string_view rule_name(std::uint32_t rule) {
-  if (rule == GR_RULE_QUARANTINE) return "quarantine";
-  return rule == GR_RULE_ISOLATION ? "isolation" : "default-deny";
+  switch (rule) {
+    case GR_RULE_QUARANTINE:
+      return "quarantine";
+    case GR_RULE_ISOLATION:
+      return "isolation";
+    case GR_RULE_NOT_A_REPLY:
+      return "not-a-reply";
+    default:
+      return "default-deny";
+  }
+}
+
+std::string_view peer_scope_name(std::uint8_t scope) {
+  switch (scope) {
+    case GR_PEER_LOCAL_WORKLOAD:
+      return "local-workload";
+    case GR_PEER_LOCAL_HOST:
+      return "local-host";
+    default:
+      return "address";
+  }
 }
 
 std::string NameTable::zone(std::uint32_t id) const {
@@ -211,6 +230,7 @@ nlohmann::ordered_json to_json(const gr_net_event& ev, const NameTable& names,
       {"dport", ev.dport},
       {"peer_workload", names.workload(ev.peer_workload_id)},
       {"peer_zone", names.zone(ev.peer_zone_id)},
+      {"peer_scope", peer_scope_name(ev.peer_scope)},
       {"rule", rule_name(ev.rule)},
   });
   return j;

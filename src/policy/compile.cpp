@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <map>
+#include <set>
+#include <span>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -48,6 +51,13 @@ Result<gr_portset> portset_of(const Ranges& ranges, const std::string& what) {
   set.count = static_cast<std::uint32_t>(ranges.size());
   std::ranges::copy(ranges, set.ranges);
   return set;
+}
+
+// Whether a prefix lies inside 127.0.0.0/8 or is ::1.
+bool is_loopback(const Cidr& c) {
+  if (c.family == AF_INET) return c.prefix_len >= 8 && c.addr[12] == 127;
+  static constexpr Address kIpv6Loopback{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return c.prefix_len == 128 && c.addr == kIpv6Loopback;
 }
 
 // Whether the first `bits` bits of `a` and `b` are equal.
@@ -105,6 +115,8 @@ class Compiler {
   std::string id_name(std::uint32_t id);
   Result<void> compile_flows();
   Result<void> compile_egress(const Zone& zone);
+  Result<void> compile_egress_rules(const Zone& zone, std::uint32_t key_zone,
+                                    std::span<const EgressRule> rules);
   void compile_host_policies();
   void collect_runtime_sockets();
   void sort_entries();
@@ -116,6 +128,7 @@ class Compiler {
   std::map<std::uint32_t, Mode> zone_modes_;
   std::map<std::string, std::uint32_t> workload_ids_;
   std::map<std::uint32_t, std::vector<Cidr>> claims_;  // workload id -> addresses it claims
+  std::set<std::uint32_t> bound_here_;                 // workloads a cgroup of this host binds
   std::uint32_t first_anonymous_ = 0;
   std::uint32_t next_id_ = GR_WORKLOAD_ID_BASE;
 };
@@ -198,6 +211,7 @@ Result<void> Compiler::bind_cgroups() {
     addresses.insert(addresses.end(), b.addresses.begin(), b.addresses.end());
     const std::uint32_t flags = out_.workload_flags[*id] | (b.quarantined ? GR_WL_QUARANTINE : 0);
     out_.cgroups.push_back({b.cgroup_id, gr_workload{*id, out_.workload_zone[*id], flags, 0}});
+    bound_here_.insert(*id);
   }
   return {};
 }
@@ -208,7 +222,10 @@ Result<void> Compiler::collect_identities() {
   for (const auto& [id, claimed] : claims_) {
     for (const Cidr& cidr : claimed) {
       const auto key = std::pair(cidr.addr, static_cast<std::uint32_t>(cidr.mapped_prefix_len()));
-      const gr_identity value{id, out_.workload_zone[id], out_.workload_flags[id], 0};
+      // Whether its hooks run here tells the receiver if a refused packet bypassed them.
+      const std::uint32_t flags =
+          out_.workload_flags[id] | (bound_here_.contains(id) ? GR_WL_ON_THIS_HOST : 0);
+      const gr_identity value{id, out_.workload_zone[id], flags, 0};
       const auto [it, inserted] = identities.try_emplace(key, value);
       if (!inserted && it->second.workload_id != id)
         return fail("address " + prefix_text(key.first, static_cast<int>(key.second)) +
@@ -260,8 +277,19 @@ Result<void> Compiler::compile_flows() {
 // of every less specific prefix of its zone that contains it.
 Result<void> Compiler::compile_egress(const Zone& zone) {
   const std::uint32_t zone_id = zone_ids_[zone.name];
+  GR_TRY(compile_egress_rules(zone, zone_id, zone.egress));
+  // Services of this host (sockets no workload owns, reached inside one network namespace) are
+  // reachable only through the rules that name loopback, never through a wider prefix.
+  std::vector<EgressRule> loopback;
+  std::ranges::copy_if(zone.egress, std::back_inserter(loopback),
+                       [](const EgressRule& r) { return is_loopback(r.cidr); });
+  return compile_egress_rules(zone, zone_id | GR_ZONE_LOCAL_HOST, loopback);
+}
+
+Result<void> Compiler::compile_egress_rules(const Zone& zone, std::uint32_t key_zone,
+                                            std::span<const EgressRule> rules) {
   std::map<std::pair<Address, int>, Ranges> own;
-  for (const EgressRule& rule : zone.egress)
+  for (const EgressRule& rule : rules)
     merge_ranges(own[{rule.cidr.addr, rule.cidr.mapped_prefix_len()}],
                  ranges_of(rule.protocol, rule.ports));
   // Containing prefixes from the nearest outwards.
@@ -279,7 +307,7 @@ Result<void> Compiler::compile_egress(const Zone& zone) {
     if (!set) return propagate(set);
     gr_zone_ip_key k{};
     k.prefixlen = static_cast<std::uint32_t>(32 + key.second);
-    k.zone_id = zone_id;
+    k.zone_id = key_zone;
     std::memcpy(k.addr, key.first.data(), 16);
     out_.egress.emplace_back(k, *set);
   }

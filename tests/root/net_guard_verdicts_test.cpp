@@ -10,6 +10,7 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,6 +52,18 @@ std::uint64_t own_cgroup_id() {
   struct stat st {};
   if (::stat((find_cgroup2_mount() + path).c_str(), &st) != 0) return 0;
   return st.st_ino;
+}
+
+// A device other than loopback: packets the test runs on it come from or go to another network
+// namespace or host (on loopback the guard judges by the socket at the other end instead).
+unsigned outside_ifindex() {
+  unsigned found = 0;
+  if (struct if_nameindex* all = if_nameindex()) {
+    for (struct if_nameindex* i = all; i->if_index != 0 && !found; ++i)
+      if (i->if_index != 1) found = i->if_index;
+    if_freenameindex(all);
+  }
+  return found;
 }
 
 gr_portset ports(std::initializer_list<gr_port_range> ranges) {
@@ -115,6 +128,8 @@ class NetGuardVerdicts : public ::testing::Test {
     if (geteuid() != 0) GTEST_SKIP() << "SKIPPED: needs root to load BPF programs (run as root)";
     self_cgroup_ = own_cgroup_id();
     ASSERT_NE(self_cgroup_, 0u) << "cannot find this process's cgroup v2 id";
+    outside_ifindex_ = outside_ifindex();
+    if (outside_ifindex_ == 0) GTEST_SKIP() << "SKIPPED: needs a network device besides loopback";
     auto maps = PolicyMaps::create({});
     ASSERT_TRUE(maps) << maps.error().message;
     maps_ = std::move(*maps);
@@ -127,29 +142,48 @@ class NetGuardVerdicts : public ::testing::Test {
   }
 
   // The scene: this process is agent A; B is another agent; an orchestrator and a vector DB.
-  void apply(std::uint32_t self_flags, bool orchestrator_reachable = true) {
+  // Agent B runs on this host (its hooks would judge what it sends); the vector DB elsewhere.
+  // The orchestrator may open TCP to agents on any port and send them UDP on 5353; agents may
+  // reach it on 8080 (any protocol) and ping it. Agents may reach 198.18.200.0/24 on TCP 443,
+  // and with `world_https` the whole world on TCP 443: the common rule "agents may call APIs".
+  void apply(std::uint32_t self_flags, bool orchestrator_reachable = true,
+             bool world_https = false) {
+    constexpr std::uint32_t kHere = GR_WL_ON_THIS_HOST;
     policy::CompiledPolicy p;
     p.cgroups = {{self_cgroup_, gr_workload{kSelf, kAgentZone, self_flags, 0}}};
-    p.identities = {identity(mapped("198.18.0.3"), kSelf, kAgentZone, self_flags),
-                    identity(mapped("198.18.0.4"), kAgentB, kAgentZone),
-                    identity(mapped("198.18.0.2"), kOrchestrator, kControlZone),
+    p.identities = {identity(mapped("198.18.0.3"), kSelf, kAgentZone, self_flags | kHere),
+                    identity(mapped("198.18.0.4"), kAgentB, kAgentZone, kHere),
+                    identity(mapped("198.18.0.2"), kOrchestrator, kControlZone, kHere),
                     identity(mapped("198.18.0.5"), kVectorDb, kDataZone),
-                    identity(ipv6("fd00::2"), kOrchestrator, kControlZone),
-                    identity(ipv6("fd00::4"), kAgentB, kAgentZone)};
-    p.flows = {{{kOrchestrator, kAgentZone}, ports({{0, 65535, GR_PROTO_TCP, {}}})}};
+                    identity(ipv6("fd00::2"), kOrchestrator, kControlZone, kHere),
+                    identity(ipv6("fd00::4"), kAgentB, kAgentZone, kHere)};
+    p.flows = {{{kOrchestrator, kAgentZone},
+                ports({{0, 65535, GR_PROTO_TCP, {}}, {5353, 5353, GR_PROTO_UDP, {}}})}};
     if (orchestrator_reachable)
-      p.flows.push_back({{kAgentZone, kOrchestrator}, ports({{8080, 8080, GR_PROTO_ANY, {}}})});
+      p.flows.push_back({{kAgentZone, kOrchestrator},
+                         ports({{8080, 8080, GR_PROTO_ANY, {}}, {0, 65535, GR_PROTO_ICMP, {}}})});
     gr_zone_ip_key allow{32 + 96 + 24, kAgentZone, {}};
     auto net = mapped("198.18.200.0");
     std::memcpy(allow.addr, net.data(), 16);
     p.egress = {{allow, ports({{443, 443, GR_PROTO_TCP, {}}})}};
+    if (world_https) {
+      gr_zone_ip_key world{32 + 96, kAgentZone, {}};
+      auto any = mapped("0.0.0.0");
+      std::memcpy(world.addr, any.data(), 16);
+      p.egress.push_back({world, ports({{443, 443, GR_PROTO_TCP, {}}})});
+    }
     auto applied = maps_->apply(p, 0);
     ASSERT_TRUE(applied) << applied.error().message;
   }
 
-  int run(NetGuard::Program program, const std::vector<std::uint8_t>& packet) {
+  // Runs on a device from outside unless `on_loopback`.
+  int run(NetGuard::Program program, const std::vector<std::uint8_t>& packet,
+          bool on_loopback = false) {
+    __sk_buff ctx{};
+    ctx.ifindex = on_loopback ? 1 : outside_ifindex_;
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = packet.data(),
-                .data_size_in = static_cast<__u32>(packet.size()), .repeat = 1);
+                .data_size_in = static_cast<__u32>(packet.size()), .ctx_in = &ctx,
+                .ctx_size_in = sizeof ctx, .repeat = 1);
     int err = bpf_prog_test_run_opts(guard_->program_fd(program), &opts);
     EXPECT_EQ(err, 0) << "BPF_PROG_TEST_RUN failed: " << strerror(errno);
     return static_cast<int>(opts.retval);
@@ -172,6 +206,7 @@ class NetGuardVerdicts : public ::testing::Test {
     void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
   };
   std::uint64_t self_cgroup_ = 0;
+  unsigned outside_ifindex_ = 0;
   std::unique_ptr<PolicyMaps> maps_;
   std::unique_ptr<NetGuard> guard_;
   std::unique_ptr<ring_buffer, FreeRb> rb_;
@@ -227,8 +262,8 @@ TEST_F(NetGuardVerdicts, EgressAllowlistHonoursCidrAndPort) {
   EXPECT_EQ(evs[0].peer_zone_id, GR_IDENTITY_WORLD);
 }
 
-TEST_F(NetGuardVerdicts, IngressRepliesFromTheOrchestratorPass) {
-  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.2"), mapped("198.18.0.3"), 6, 8080, 40000)),
+TEST_F(NetGuardVerdicts, IngressConnectionsTheOrchestratorMayOpenPass) {
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.2"), mapped("198.18.0.3"), 6, 40000, 22)),
             kPass);
   EXPECT_TRUE(drain().empty());
 }
@@ -292,9 +327,12 @@ TEST_F(NetGuardVerdicts, Ipv6FollowsTheSameRules) {
   EXPECT_EQ(evs[0].peer_workload_id, kAgentB);
 }
 
-TEST_F(NetGuardVerdicts, LoopbackAlwaysPasses) {
-  EXPECT_EQ(run(P::Egress, frame(mapped("127.0.0.1"), mapped("127.0.0.1"), 6, 40000, 9)), kPass);
-  EXPECT_EQ(run(P::Ingress, frame(mapped("127.0.0.1"), mapped("127.0.0.1"), 6, 40000, 9)), kPass);
+// On loopback the peer is the socket at the other end; nobody listens on port 9 here.
+TEST_F(NetGuardVerdicts, LoopbackToNoSocketPasses) {
+  EXPECT_EQ(run(P::Egress, frame(mapped("127.0.0.1"), mapped("127.0.0.1"), 6, 40000, 9), true),
+            kPass);
+  EXPECT_EQ(run(P::Ingress, frame(mapped("127.0.0.1"), mapped("127.0.0.1"), 6, 40000, 9), true),
+            kPass);
   EXPECT_TRUE(drain().empty());
 }
 
@@ -323,7 +361,8 @@ TEST_F(NetGuardVerdicts, AQuarantinedWorkloadLosesEveryFlowButLoopback) {
             kDrop);
   EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.2"), mapped("198.18.0.3"), 6, 8080, 40000)),
             kDrop);
-  EXPECT_EQ(run(P::Egress, frame(mapped("127.0.0.1"), mapped("127.0.0.1"), 6, 40000, 9)), kPass);
+  EXPECT_EQ(run(P::Egress, frame(mapped("127.0.0.1"), mapped("127.0.0.1"), 6, 40000, 9), true),
+            kPass);
   auto evs = drain();
   ASSERT_EQ(evs.size(), 2u);
   EXPECT_EQ(evs[0].rule, GR_RULE_QUARANTINE);
@@ -335,6 +374,137 @@ TEST_F(NetGuardVerdicts, AllowedTrafficNeverQueuesAnEvent) {
     run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 6, 40000, 8080));
   EXPECT_TRUE(drain().empty());
   EXPECT_EQ(maps_->stat(GR_STAT_EVENTS_SUBMITTED), 0u);
+}
+
+
+// ---- replies by state, allowlists for the world only (each an attack seen before) ----------
+
+constexpr std::uint8_t kAck = 0x10, kSynAck = 0x12;
+
+// "Agents may call APIs" (0.0.0.0/0 TCP 443) never lets an agent reach another agent on 443.
+TEST_F(NetGuardVerdicts, AWorldAllowlistNeverReachesAWorkload) {
+  apply(0, true, true);
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 6, 40000, 443)),
+            kDrop);
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 6, 40000, 443)),
+            kDrop);
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.77.1"), 6, 40000, 443)),
+            kPass);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[0].peer_workload_id, kAgentB);
+  EXPECT_EQ(evs[1].peer_workload_id, kOrchestrator);
+}
+
+// Agent B binds source port 443 and sends agent A a SYN to 443 (its own hooks bypassed): port
+// numbers make nothing a reply, and B's hooks would have refused it: an east-west bypass.
+TEST_F(NetGuardVerdicts, ASynFromAnAllowlistedPortIsNoReply) {
+  apply(0, true, true);
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.4"), mapped("198.18.0.3"), 6, 443, 443)),
+            kDrop);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].hdr.type, GR_EV_EAST_WEST_BYPASS);
+  EXPECT_EQ(evs[0].rule, GR_RULE_DEFAULT_DENY);
+}
+
+// A segment that is no SYN, to a socket that never connected there: refused as not a reply.
+TEST_F(NetGuardVerdicts, ATcpSegmentWithoutItsConnectionIsNotAReply) {
+  apply(0, true, true);
+  EXPECT_EQ(run(P::Ingress,
+                frame(mapped("198.18.0.4"), mapped("198.18.0.3"), 6, 443, 40000, false, 0, kAck)),
+            kDrop);
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.200.5"), mapped("198.18.0.3"), 6, 443, 22,
+                                  false, 0, kSynAck)),
+            kDrop);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[0].rule, GR_RULE_NOT_A_REPLY);
+  EXPECT_EQ(evs[0].hdr.type, GR_EV_EAST_WEST_BYPASS);  // B's hooks would have refused it too
+  EXPECT_EQ(evs[1].rule, GR_RULE_NOT_A_REPLY);
+  EXPECT_EQ(evs[1].hdr.type, GR_EV_NET_INGRESS);  // the world has no hooks here
+  EXPECT_EQ(evs[1].peer_zone_id, GR_IDENTITY_WORLD);
+}
+
+// A host outside every zone, from the allowlisted port 443, opens nothing.
+TEST_F(NetGuardVerdicts, TheWorldFromAnAllowlistedPortOpensNothing) {
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.200.5"), mapped("198.18.0.3"), 6, 443, 22)),
+            kDrop);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].hdr.type, GR_EV_NET_INGRESS);
+  EXPECT_EQ(evs[0].rule, GR_RULE_DEFAULT_DENY);
+}
+
+// UDP: the answer needs the datagram it answers. An agent that binds 5353 (the orchestrator
+// may send it there) cannot use that to send to any orchestrator port, until the orchestrator
+// sent from that port; then it is a reply.
+TEST_F(NetGuardVerdicts, AUdpAnswerNeedsTheExchangeItAnswers) {
+  const auto to_orchestrator = frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 17, 5353, 9999);
+  EXPECT_EQ(run(P::Egress, to_orchestrator), kDrop);
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.2"), mapped("198.18.0.3"), 17, 9999, 5353)),
+            kPass);
+  EXPECT_EQ(run(P::Egress, to_orchestrator), kPass);
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 17, 5353, 9998)),
+            kDrop);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[0].dport, 9999);
+  EXPECT_EQ(evs[1].dport, 9998);
+}
+
+// The agent asked the orchestrator on 8080: its answers come back to that port only.
+TEST_F(NetGuardVerdicts, UdpRepliesReachOnlyThePortThatAsked) {
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 17, 40000, 8080)),
+            kPass);
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.2"), mapped("198.18.0.3"), 17, 8080, 40000)),
+            kPass);
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.2"), mapped("198.18.0.3"), 17, 8080, 40001)),
+            kDrop);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].rule, GR_RULE_NOT_A_REPLY);
+  // the orchestrator's own hooks (it runs here) would have refused that datagram too
+  EXPECT_EQ(evs[0].hdr.type, GR_EV_EAST_WEST_BYPASS);
+}
+
+// An exchange answers the other side only: the side that began it needs its rule for every
+// datagram, so a policy that stops allowing it stops it at once.
+TEST_F(NetGuardVerdicts, AnExchangeNeverAllowsItsOwnOpenerAgain) {
+  const auto ask = frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 17, 40000, 8080);
+  EXPECT_EQ(run(P::Egress, ask), kPass);
+  apply(0, false);
+  EXPECT_EQ(run(P::Egress, ask), kDrop);
+  EXPECT_EQ(drain().size(), 1u);
+}
+
+std::vector<std::uint8_t> icmp_echo(const char* src, const char* dst, std::uint8_t type) {
+  auto f = frame(mapped(src), mapped(dst), GR_PROTO_ICMP, 0, 0);
+  f[sizeof(ethhdr) + sizeof(iphdr)] = type;  // the ports' place holds type and code
+  f[sizeof(ethhdr) + sizeof(iphdr) + 1] = 0;
+  return f;
+}
+
+TEST_F(NetGuardVerdicts, AnEchoReplyNeedsTheRequestItAnswers) {
+  EXPECT_EQ(run(P::Ingress, icmp_echo("198.18.0.2", "198.18.0.3", 0)), kDrop);
+  EXPECT_EQ(run(P::Egress, icmp_echo("198.18.0.3", "198.18.0.2", 8)), kPass);
+  EXPECT_EQ(run(P::Ingress, icmp_echo("198.18.0.2", "198.18.0.3", 0)), kPass);
+  EXPECT_EQ(run(P::Ingress, icmp_echo("198.18.0.5", "198.18.0.3", 0)), kDrop);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[0].rule, GR_RULE_NOT_A_REPLY);
+  EXPECT_EQ(evs[0].protocol, GR_PROTO_ICMP);
+  EXPECT_EQ(evs[1].peer_workload_id, kVectorDb);
+}
+
+// The receiver names a bypass only when the sender is a workload whose hooks run on this host.
+TEST_F(NetGuardVerdicts, AWorkloadElsewhereIsNoBypass) {
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.5"), mapped("198.18.0.3"), 17, 5000, 7000)),
+            kDrop);
+  auto evs = drain();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].hdr.type, GR_EV_NET_INGRESS);
+  EXPECT_EQ(evs[0].peer_workload_id, kVectorDb);
 }
 
 }  // namespace

@@ -30,7 +30,10 @@ Result<Event> decode(std::span<const std::byte> record);
 std::string_view kind_name(std::uint16_t type);       // "net_connect", "east_west_bypass", ...
 std::string_view verdict_name(std::uint8_t verdict);  // "blocked", "audited", ...
 std::string protocol_name(std::uint8_t protocol);     // "tcp", "udp", "icmp", or the number
-std::string_view rule_name(std::uint32_t rule);       // "default-deny", "isolation"
+std::string_view rule_name(std::uint32_t rule);  // "default-deny", "isolation", "not-a-reply", ...
+// How the peer was identified: "address", "local-workload" (the owner of the socket at the other
+// end, in the same network namespace) or "local-host" (a socket of this host no workload owns).
+std::string_view peer_scope_name(std::uint8_t scope);
 
 // Turns ids into the names the policy gave them.
 struct NameTable {

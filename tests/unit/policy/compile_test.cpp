@@ -106,7 +106,7 @@ TEST(PolicyCompile, StaticAddressesBecomeIpv4MappedIdentities) {
   EXPECT_EQ(bytes(k4.addr), v4(198, 18, 0, 2));
   EXPECT_EQ(id4.workload_id, GR_WORKLOAD_ID_BASE);
   EXPECT_EQ(id4.zone_id, GR_ZONE_ID_MIN + 1u);
-  EXPECT_EQ(id4.flags, 0u);
+  EXPECT_EQ(id4.flags, 0u);  // no cgroup of this host is bound to it: not GR_WL_ON_THIS_HOST
   EXPECT_EQ(id4.reserved, 0u);
   const auto& [k6, id6] = c->identities[1];
   EXPECT_EQ(k6.prefixlen, 128u);
@@ -164,13 +164,15 @@ TEST(PolicyCompile, BindingsMapCgroupsToNamedAndAnonymousWorkloads) {
     entries.push_back({bytes(k.addr), k.prefixlen, v.workload_id, v.zone_id, v.flags});
   const Bytes fd00_2 = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
   const Bytes fd00_a = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xa};
+  // Every one of them is bound on this host: its hooks run here.
+  constexpr std::uint32_t kHere = GR_WL_ON_THIS_HOST;
   EXPECT_EQ(entries, (std::vector<Entry>{
-                         {v4(10, 0, 0, 1), 128, anon_a, agents, GR_WL_AUDIT},
-                         {v4(10, 0, 0, 2), 128, anon_b, agents, GR_WL_AUDIT},
-                         {v4(10, 1, 0, 9), 128, spire, control, GR_WL_EXCLUSIVE},
-                         {v4(198, 18, 0, 2), 128, orch, control, 0},
-                         {fd00_2, 128, orch, control, 0},
-                         {fd00_a, 128, anon_a, agents, GR_WL_AUDIT},
+                         {v4(10, 0, 0, 1), 128, anon_a, agents, GR_WL_AUDIT | kHere},
+                         {v4(10, 0, 0, 2), 128, anon_b, agents, GR_WL_AUDIT | kHere},
+                         {v4(10, 1, 0, 9), 128, spire, control, GR_WL_EXCLUSIVE | kHere},
+                         {v4(198, 18, 0, 2), 128, orch, control, kHere},
+                         {fd00_2, 128, orch, control, kHere},
+                         {fd00_a, 128, anon_a, agents, GR_WL_AUDIT | kHere},
                      }));
 }
 
@@ -310,6 +312,33 @@ TEST(PolicyCompile, EgressKeysCarryZoneAndMappedPrefix) {
   EXPECT_EQ(bytes(k6.addr), (Bytes{0x20, 0x01, 0x0d, 0xb8}));
   EXPECT_EQ(ranges(s6), (std::vector<Range>{{0, 65535, GR_PROTO_UDP}}));
   EXPECT_EQ(c->rule_count(), 2u);
+}
+
+// Host services (reached inside one network namespace, owned by no workload) are named only by
+// rules for loopback: those also go under GR_ZONE_LOCAL_HOST; 0.0.0.0/0 and ::/0 never do.
+TEST(PolicyCompile, OnlyLoopbackRulesNameHostServices) {
+  const Policy p = parse(R"(  zones:
+    - name: a
+      egress:
+        - {cidr: 0.0.0.0/0, protocol: tcp, ports: [443]}
+        - {cidr: "::/0", protocol: tcp, ports: [443]}
+        - {cidr: 127.0.0.53, protocol: udp, ports: [53]}
+        - {cidr: "::1", protocol: tcp, ports: [8080]}
+)");
+  auto c = compile(p, {});
+  ASSERT_TRUE(c) << c.error().message;
+  std::vector<std::pair<Bytes, std::uint32_t>> host;
+  std::size_t world = 0;
+  for (const auto& [k, s] : c->egress) {
+    if (k.zone_id == (GR_ZONE_ID_MIN | GR_ZONE_LOCAL_HOST))
+      host.emplace_back(bytes(k.addr), k.prefixlen);
+    else
+      ++world;
+  }
+  const Bytes ipv6_loopback = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  EXPECT_EQ(host, (std::vector<std::pair<Bytes, std::uint32_t>>{
+                      {ipv6_loopback, 32 + 128}, {v4(127, 0, 0, 53), 32 + 128}}));
+  EXPECT_EQ(world, 4u);
 }
 
 TEST(PolicyCompile, MoreSpecificEgressPrefixesInheritContainingOnes) {
