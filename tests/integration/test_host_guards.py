@@ -430,7 +430,7 @@ _COMMON = {
 _NET = {"kind": "net_connect", "verdict": "blocked", "backend": "cgroup_sock_addr",
         "direction": "egress", "protocol": "tcp", "family": "ipv4", "src": "0.0.0.0", "sport": 0,
         "dst": "198.18.0.4", "dport": 80, "peer_workload": "", "peer_zone": "world",
-        "rule": "default-deny"}
+        "peer_scope": "address", "rule": "default-deny"}
 _HOST = {
     "capability": {"verdict": "detected", "backend": "tp_btf", "capability": "CAP_NET_RAW",
                    "capability_number": 13},

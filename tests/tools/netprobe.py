@@ -9,16 +9,24 @@ belongs to that cgroup and namespace from its first instruction. Then it renames
 "netprobe" (the alert's comm field) and runs COMMAND:
 
     connect HOST PORT [--echo TEXT] [--timeout S] [--count N] [--interval S] [--linger S]
-                                                    TCP client, one JSON line per attempt (N
+            [--sport P]                             TCP client, one JSON line per attempt (N
                                                     attempts, one socket each, S seconds apart;
-                                                    then stays alive --linger seconds)
-    sendto HOST PORT [--count N] [--sport P] [--payload TEXT]
-                                                    unconnected UDP sendto(), one JSON line per send
+                                                    then stays alive --linger seconds); --sport
+                                                    binds that source port first
+    sendto HOST PORT [--count N] [--sport P] [--payload TEXT] [--wait-reply S]
+                                                    unconnected UDP sendto(), one JSON line per
+                                                    send (with --wait-reply: and the answer that
+                                                    came back within S seconds, or null)
+    ping HOST [--timeout S]                         one ICMP echo through a ping socket; the
+                                                    netns must allow it (ping_group_range)
     flood HOST PORT [--count N] [--seconds S]       unconnected UDP sendto() as fast as one process
                                                     can, at most N sends and S seconds; one JSON
                                                     line: attempts, ok, errors by errno name
     serve-tcp PORT                                  TCP echo server (one line per connection)
-    listen-udp PORT                                 prints one JSON line per datagram received
+    listen-udp PORT [--echo]                        prints one JSON line per datagram received
+                                                    (--echo: and sends it back)
+
+HOST may be an IPv6 address (then the socket is AF_INET6); servers listen on both families.
     exec ARGV...                                    exec ARGV (e.g. a `sleep` that pins a workload)
 
 Host-guard probes (one JSON line each: {"result": "ok"|"error", "errno": NAME, "pid": PID, ...}):
@@ -86,9 +94,21 @@ def cmd_connect(args):
     return 0
 
 
+def _family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _bind_port(sock, family, port):
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
+
+
 def connect_once(args):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    family = _family(args.host)
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.settimeout(args.timeout)
+    if args.sport:
+        _bind_port(sock, family, args.sport)
     start = time.monotonic()
     try:
         sock.connect((args.host, args.port))
@@ -113,14 +133,22 @@ def connect_once(args):
 
 
 def cmd_sendto(args):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    family = _family(args.host)
+    sock = socket.socket(family, socket.SOCK_DGRAM)
     if args.sport:
-        sock.bind(("0.0.0.0", args.sport))
+        _bind_port(sock, family, args.sport)
     for i in range(args.count):
         payload = "%s-%d" % (args.payload, i)
         try:
             sent = sock.sendto(payload.encode(), (args.host, args.port))
-            _emit({"result": "ok", "sent": sent, "payload": payload, "pid": os.getpid()})
+            out = {"result": "ok", "sent": sent, "payload": payload, "pid": os.getpid()}
+            if args.wait_reply:
+                sock.settimeout(args.wait_reply)
+                try:
+                    out["reply"] = sock.recvfrom(65535)[0].decode(errors="replace")
+                except OSError:  # includes socket.timeout
+                    out["reply"] = None
+            _emit(out)
         except OSError as exc:
             _emit({"result": "error", "errno": _errno_name(exc), "payload": payload,
                    "pid": os.getpid()})
@@ -154,14 +182,29 @@ def cmd_flood(args):
     return 0
 
 
+def _dual_stack(type_):
+    """A socket on :: that also takes IPv4; an IPv4 one where the netns has no IPv6."""
+    try:
+        sock = socket.socket(socket.AF_INET6, type_)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        return sock, socket.AF_INET6
+    except OSError:
+        return socket.socket(socket.AF_INET, type_), socket.AF_INET
+
+
+def _peer(addr):
+    host = addr[0]
+    return [host[7:] if host.startswith("::ffff:") else host, addr[1]]
+
+
 def cmd_serve_tcp(args):
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", args.port))
+    srv, family = _dual_stack(socket.SOCK_STREAM)
+    _bind_port(srv, family, args.port)
     srv.listen(16)
     print("READY", flush=True)
     while True:
         conn, peer = srv.accept()
+        peer = _peer(peer)
         conn.settimeout(5)
         try:
             data = _read_line(conn)
@@ -175,12 +218,39 @@ def cmd_serve_tcp(args):
 
 
 def cmd_listen_udp(args):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("0.0.0.0", args.port))
+    sock, family = _dual_stack(socket.SOCK_DGRAM)
+    _bind_port(sock, family, args.port)
     print("READY", flush=True)
     while True:
-        data, peer = sock.recvfrom(65535)
-        _emit({"src": peer[0], "sport": peer[1], "payload": data.decode(errors="replace")})
+        data, addr = sock.recvfrom(65535)
+        src, sport = _peer(addr)
+        out = {"src": src, "sport": sport, "payload": data.decode(errors="replace")}
+        if args.echo:
+            try:
+                sock.sendto(data, addr)
+                out["echoed"] = "ok"
+            except OSError as exc:
+                out["echoed"] = _errno_name(exc)
+        _emit(out)
+
+
+def cmd_ping(args):
+    """One echo request through an unprivileged ICMP socket: the kernel fills in the id."""
+    family = _family(args.host)
+    proto = socket.IPPROTO_ICMPV6 if family == socket.AF_INET6 else socket.IPPROTO_ICMP
+    request = bytes([128 if family == socket.AF_INET6 else 8, 0, 0, 0, 0, 0, 0, 1]) + b"probe"
+    start = time.monotonic()
+    try:
+        sock = socket.socket(family, socket.SOCK_DGRAM, proto)
+        sock.settimeout(args.timeout)
+        sock.sendto(request, (args.host, 0))
+        reply = sock.recv(65535)
+        _emit({"result": "ok", "type": reply[0], "elapsed": time.monotonic() - start,
+               "pid": os.getpid()})
+    except OSError as exc:
+        name = "ETIMEDOUT" if isinstance(exc, socket.timeout) else _errno_name(exc)
+        _emit({"result": "error", "errno": name, "pid": os.getpid()})
+    return 0
 
 
 # ---- host-guard probes ---------------------------------------------------------------------------
@@ -421,14 +491,17 @@ SUBCOMMANDS = {
         _HOST, _PORT, _arg("--echo"), _arg("--timeout", type=float, default=3.0),
         _arg("--count", type=int, default=1), _arg("--interval", type=float, default=0.0),
         _arg("--linger", type=float, default=0.0,
-             help="seconds to stay alive after the last attempt (for /proc enrichment)")]),
+             help="seconds to stay alive after the last attempt (for /proc enrichment)"),
+        _arg("--sport", type=int, default=0)]),
     "flood": (cmd_flood, [_HOST, _PORT, _arg("--count", type=int, default=200000),
                           _arg("--seconds", type=float, default=10.0)]),
     "sendto": (cmd_sendto, [
         _HOST, _PORT, _arg("--count", type=int, default=1), _arg("--sport", type=int, default=0),
-        _arg("--payload", default="probe"), _arg("--interval", type=float, default=0.05)]),
+        _arg("--payload", default="probe"), _arg("--interval", type=float, default=0.05),
+        _arg("--wait-reply", type=float, default=0.0)]),
+    "ping": (cmd_ping, [_HOST, _arg("--timeout", type=float, default=2.0)]),
     "serve-tcp": (cmd_serve_tcp, [_PORT]),
-    "listen-udp": (cmd_listen_udp, [_PORT]),
+    "listen-udp": (cmd_listen_udp, [_PORT, _arg("--echo", action="store_true")]),
     "exec": (None, [_REST]),
     "raw-socket": (cmd_raw_socket, [
         _arg("--family", choices=["inet", "inet6"], default="inet"),

@@ -34,7 +34,7 @@ COMMON_ALERT_FIELDS = {
 }
 NET_ALERT_FIELDS = {
     "direction": str, "protocol": str, "family": str, "src": str, "sport": int, "dst": str,
-    "dport": int, "peer_workload": str, "peer_zone": str, "rule": str,
+    "dport": int, "peer_workload": str, "peer_zone": str, "peer_scope": str, "rule": str,
 }
 HOST_ALERT_FIELDS = {
     "capability": {"capability": str, "capability_number": int},

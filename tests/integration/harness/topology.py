@@ -200,6 +200,9 @@ class Topology:
              "for k in all default; do echo 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6; done"],
             check=False)
         run(["ip", "-n", name, "link", "set", "lo", "up"])
+        # Ping sockets for root (ICMP without CAP_NET_RAW, as a workload would ping).
+        run(["ip", "netns", "exec", name, "sh", "-c",
+             "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range"])
 
     def _setup(self):
         assert len(self.bridge) <= 15 and len(self.prefix) + 3 <= 15, self.prefix
@@ -309,12 +312,18 @@ class Topology:
 
     # ---- processes --------------------------------------------------------------------------
 
-    def spawn(self, node, probe_args, in_cgroup=True, label=None):
+    def spawn(self, node, probe_args, in_cgroup=True, label=None, netns=None):
         """Start netprobe.py in node's netns, and in its cgroup unless in_cgroup is False (then
-        it stays in the test runner's own cgroup, outside every workload)."""
+        it stays in the test runner's own cgroup, outside every workload). `netns` puts it in
+        another node's network namespace instead (two workloads sharing one), or "host" in the
+        host's (a host-network workload)."""
         if isinstance(node, str):
             node = self.nodes[node]
-        argv = [sys.executable, NETPROBE, "--netns", node.netns_path]
+        argv = [sys.executable, NETPROBE]
+        if netns is None:
+            argv += ["--netns", node.netns_path]
+        elif netns != "host":
+            argv += ["--netns", self.nodes[netns].netns_path]
         if in_cgroup:
             if not node.cgroup_dir:
                 raise ValueError("%s has no cgroup" % node.key)
@@ -323,20 +332,21 @@ class Topology:
         self._procs.append(proc)
         return proc
 
-    def probe(self, node, *probe_args, in_cgroup=True, timeout=15):
+    def probe(self, node, *probe_args, in_cgroup=True, timeout=15, netns=None):
         """Run a client probe to completion; return (proc, its JSON result lines)."""
-        proc = self.spawn(node, [str(a) for a in probe_args], in_cgroup=in_cgroup)
+        proc = self.spawn(node, [str(a) for a in probe_args], in_cgroup=in_cgroup, netns=netns)
         rc = proc.wait_exit(timeout)
         if rc != 0:
             raise RuntimeError("probe %s exited %d: %s" % (probe_args, rc, proc.stderr()))
         self._procs.remove(proc)
         return proc, proc.json_lines()
 
-    def connect(self, node, host, port, echo=None, in_cgroup=True, timeout=3.0):
-        args = ["connect", host, port, "--timeout", timeout]
+    def connect(self, node, host, port, echo=None, in_cgroup=True, timeout=3.0, sport=0,
+                netns=None):
+        args = ["connect", host, port, "--timeout", timeout, "--sport", sport]
         if echo is not None:
             args += ["--echo", echo]
-        proc, out = self.probe(node, *args, in_cgroup=in_cgroup)
+        proc, out = self.probe(node, *args, in_cgroup=in_cgroup, netns=netns)
         assert len(out) == 1, out
         out[0]["pid"] = proc.pid
         return out[0]
@@ -360,17 +370,24 @@ class Topology:
         assert len(out) == 1, out
         return out[0]
 
-    def sendto(self, node, host, port, count=1, sport=0, payload="probe", in_cgroup=True):
+    def sendto(self, node, host, port, count=1, sport=0, payload="probe", in_cgroup=True,
+               wait_reply=0.0, netns=None):
         proc, out = self.probe(node, "sendto", host, port, "--count", count, "--sport", sport,
-                               "--payload", payload, in_cgroup=in_cgroup)
+                               "--payload", payload, "--wait-reply", wait_reply,
+                               in_cgroup=in_cgroup, netns=netns)
         assert len(out) == count, out
         for o in out:
             o["pid"] = proc.pid
         return out
 
+    def ping(self, node, host, in_cgroup=True, timeout=2.0):
+        proc, out = self.probe(node, "ping", host, "--timeout", timeout, in_cgroup=in_cgroup)
+        assert len(out) == 1, out
+        return out[0]
+
     @contextlib.contextmanager
-    def tcp_server(self, node, port, in_cgroup=True):
-        proc = self.spawn(node, ["serve-tcp", str(port)], in_cgroup=in_cgroup)
+    def tcp_server(self, node, port, in_cgroup=True, netns=None):
+        proc = self.spawn(node, ["serve-tcp", str(port)], in_cgroup=in_cgroup, netns=netns)
         try:
             proc.wait_ready()
             yield proc
@@ -380,8 +397,9 @@ class Topology:
                 self._procs.remove(proc)
 
     @contextlib.contextmanager
-    def udp_listener(self, node, port, in_cgroup=True):
-        proc = self.spawn(node, ["listen-udp", str(port)], in_cgroup=in_cgroup)
+    def udp_listener(self, node, port, in_cgroup=True, echo=False, netns=None):
+        proc = self.spawn(node, ["listen-udp", str(port)] + (["--echo"] if echo else []),
+                          in_cgroup=in_cgroup, netns=netns)
         try:
             proc.wait_ready()
             yield UdpListener(proc)
