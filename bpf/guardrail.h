@@ -22,13 +22,16 @@
 #define GR_IDENTITY_WORLD 1023
 #define GR_WORKLOAD_ID_BASE 1024
 
-/* gr_workload.flags and gr_identity.flags */
-#define GR_WL_AUDIT (1u << 0)	   /* evaluate and alert, never block */
-#define GR_WL_EXCLUSIVE (1u << 1)  /* zone-wide rules do not apply; only rules naming it */
-#define GR_WL_QUARANTINE (1u << 2) /* failed a required posture check: no network but its own
-				      sockets */
-#define GR_WL_ON_THIS_HOST (1u << 3) /* a cgroup of this host is bound to it: its hooks run here
-				      (in identities; an address-only workload runs elsewhere) */
+/* gr_workload.flags and gr_identity.flags:
+ *   AUDIT        evaluate and alert, never block
+ *   EXCLUSIVE    zone-wide rules do not apply; only rules naming it
+ *   QUARANTINE   failed a required posture check: no network but its own sockets
+ *   ON_THIS_HOST (identities) a cgroup of this host is bound to it, so its hooks run here; an
+ *                address-only workload runs elsewhere */
+#define GR_WL_AUDIT (1u << 0)
+#define GR_WL_EXCLUSIVE (1u << 1)
+#define GR_WL_QUARANTINE (1u << 2)
+#define GR_WL_ON_THIS_HOST (1u << 3)
 
 /* Map sizes: the agent may raise them before load; these are the defaults. */
 #define GR_MAX_WORKLOAD_CGROUPS 16384

@@ -117,7 +117,7 @@ struct tuple {
 	__u16 dport;
 	__u8 family;
 	__u8 protocol;
-	__u8 kind; /* enum packet_kind */
+	__u8 kind;	   /* enum packet_kind */
 	bool tcp_syn_only; /* a TCP connection's opening packet (SYN without ACK) */
 	/* PKT_ICMP_ERROR: the packet the error is about, as it was sent */
 	__u8 inner_daddr[16];
@@ -296,8 +296,8 @@ static __always_inline __u8 socket_mark(struct bpf_sock *sk)
 
 static __always_inline void set_socket_mark(struct bpf_sock *sk, __u8 bit)
 {
-	__u8 *mark =
-		sk ? bpf_sk_storage_get(&socket_marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE) : NULL;
+	__u8 *mark = sk ? bpf_sk_storage_get(&socket_marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE) :
+			  NULL;
 
 	if (mark)
 		*mark |= bit;
@@ -319,8 +319,8 @@ static __always_inline bool is_connection(struct bpf_sock *sk)
 }
 
 static __always_inline void exchange_key(struct gr_exchange_key *key, __u8 opener,
-					 __u32 workload_id, __u16 local_port,
-					 const __u8 remote[16], __u16 remote_port, __u8 proto)
+					 __u32 workload_id, __u16 local_port, const __u8 remote[16],
+					 __u16 remote_port, __u8 proto)
 {
 	__builtin_memset(key, 0, sizeof(*key));
 	key->opener = opener;
@@ -612,8 +612,7 @@ static __always_inline void read_icmp_error(struct __sk_buff *skb, __u32 offset,
 	__u8 inner_saddr[16];
 	__u32 inner_l4;
 
-	if (!read_ip(skb, offset, v6, inner_saddr, t->inner_daddr, &t->inner_protocol,
-		     &inner_l4))
+	if (!read_ip(skb, offset, v6, inner_saddr, t->inner_daddr, &t->inner_protocol, &inner_l4))
 		return;
 	if (t->inner_protocol == GR_PROTO_TCP || t->inner_protocol == GR_PROTO_UDP)
 		read_ports(skb, inner_l4, &t->inner_sport, &t->inner_dport);
@@ -727,7 +726,7 @@ static __always_inline bool egress_permitted(const struct policy *pol, const str
 		return false;
 	/* a UDP datagram, an ICMP reply or error: the answer to an exchange the receiver began */
 	return exchange_live(GR_DIR_INGRESS, sender->workload_id, t->sport, t->daddr, t->dport,
-			      t->protocol) ||
+			     t->protocol) ||
 	       (t->kind != PKT_OPENS && flow_allows(pol, receiver, sender, t->protocol, 0));
 }
 
@@ -752,10 +751,9 @@ enum ingress_answer {
 };
 
 /* May `self` receive this from `peer`? Allowed packets leave state behind (exchanges, marks). */
-static __always_inline enum ingress_answer ingress_decide(const struct policy *pol,
-							  const struct party *self,
-							  const struct party *peer,
-							  const struct tuple *t, struct bpf_sock *sk)
+static __always_inline enum ingress_answer
+ingress_decide(const struct policy *pol, const struct party *self, const struct party *peer,
+	       const struct tuple *t, struct bpf_sock *sk)
 {
 	if (same_workload(self, peer))
 		return IN_ALLOW;
@@ -784,16 +782,17 @@ static __always_inline enum ingress_answer ingress_decide(const struct policy *p
 		/* the handshake or data of a connection the peer may open (accepted here), or a
 		 * connection that existed before the guard ran (no mark, but the kernel only
 		 * delivers a connection's own segments to it) */
-		if (opens_ok || (sk && is_connection(sk) &&
-				 may_open(pol, self, peer, t->saddr, t->family, t->protocol,
-					  t->sport))) {
+		if (opens_ok ||
+		    (sk && is_connection(sk) &&
+		     may_open(pol, self, peer, t->saddr, t->family, t->protocol, t->sport))) {
 			if (sk && is_connection(sk))
 				set_socket_mark(sk, SOCK_ALLOWED);
 			return IN_ALLOW;
 		}
 		return IN_NOT_A_REPLY;
 	case PKT_ANSWERS:
-		return exchange_live(GR_DIR_EGRESS, self->workload_id, 0, t->saddr, 0, t->protocol) ?
+		return exchange_live(GR_DIR_EGRESS, self->workload_id, 0, t->saddr, 0,
+				     t->protocol) ?
 			       IN_ALLOW :
 			       IN_NOT_A_REPLY;
 	case PKT_ICMP_ERROR:
@@ -871,9 +870,9 @@ static __always_inline int guard_skb(struct __sk_buff *skb, bool ingress)
 			return VERDICT_ALLOW;
 		}
 	} else {
-		enum ingress_answer answer = quarantined ?
-						     (same_workload(&self, &peer) ? IN_ALLOW : IN_DENY) :
-						     ingress_decide(&pol, &self, &peer, &t, sk);
+		enum ingress_answer answer =
+			quarantined ? (same_workload(&self, &peer) ? IN_ALLOW : IN_DENY) :
+				      ingress_decide(&pol, &self, &peer, &t, sk);
 		if (answer == IN_ALLOW)
 			return VERDICT_ALLOW;
 		if (answer == IN_NOT_A_REPLY)

@@ -376,7 +376,6 @@ TEST_F(NetGuardVerdicts, AllowedTrafficNeverQueuesAnEvent) {
   EXPECT_EQ(maps_->stat(GR_STAT_EVENTS_SUBMITTED), 0u);
 }
 
-
 // ---- replies by state, allowlists for the world only (each an attack seen before) ----------
 
 constexpr std::uint8_t kAck = 0x10, kSynAck = 0x12;
@@ -400,8 +399,7 @@ TEST_F(NetGuardVerdicts, AWorldAllowlistNeverReachesAWorkload) {
 // numbers make nothing a reply, and B's hooks would have refused it: an east-west bypass.
 TEST_F(NetGuardVerdicts, ASynFromAnAllowlistedPortIsNoReply) {
   apply(0, true, true);
-  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.4"), mapped("198.18.0.3"), 6, 443, 443)),
-            kDrop);
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.4"), mapped("198.18.0.3"), 6, 443, 443)), kDrop);
   auto evs = drain();
   ASSERT_EQ(evs.size(), 1u);
   EXPECT_EQ(evs[0].hdr.type, GR_EV_EAST_WEST_BYPASS);
@@ -414,8 +412,8 @@ TEST_F(NetGuardVerdicts, ATcpSegmentWithoutItsConnectionIsNotAReply) {
   EXPECT_EQ(run(P::Ingress,
                 frame(mapped("198.18.0.4"), mapped("198.18.0.3"), 6, 443, 40000, false, 0, kAck)),
             kDrop);
-  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.200.5"), mapped("198.18.0.3"), 6, 443, 22,
-                                  false, 0, kSynAck)),
+  EXPECT_EQ(run(P::Ingress,
+                frame(mapped("198.18.200.5"), mapped("198.18.0.3"), 6, 443, 22, false, 0, kSynAck)),
             kDrop);
   auto evs = drain();
   ASSERT_EQ(evs.size(), 2u);

@@ -336,8 +336,8 @@ TEST(PolicyCompile, OnlyLoopbackRulesNameHostServices) {
       ++world;
   }
   const Bytes ipv6_loopback = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-  EXPECT_EQ(host, (std::vector<std::pair<Bytes, std::uint32_t>>{
-                      {ipv6_loopback, 32 + 128}, {v4(127, 0, 0, 53), 32 + 128}}));
+  EXPECT_EQ(host, (std::vector<std::pair<Bytes, std::uint32_t>>{{ipv6_loopback, 32 + 128},
+                                                                {v4(127, 0, 0, 53), 32 + 128}}));
   EXPECT_EQ(world, 4u);
 }
 
