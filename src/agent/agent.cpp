@@ -1,6 +1,7 @@
 #include "guardrail/agent/agent.hpp"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 
 #include <cmath>
@@ -252,8 +253,10 @@ Result<void> Agent::start_pipeline() {
         });
       });
   const double period = options_.tamper_check_seconds;
+  // A finding no event explains yet waits for one a little longer than the ring buffer poll.
+  const auto hold_ns = std::uint64_t(2 * options_.poll_timeout_ms + 50) * 1'000'000;
   tamper_ = std::make_unique<TamperCheck>(static_cast<std::uint64_t>(std::llround(period * 1e9)),
-                                          boot_clock_ns());
+                                          boot_clock_ns(), hold_ns);
   auto consumer = EventConsumer::start(
       maps_->events_fd(), [this](std::span<const std::byte> r) { on_record(r); },
       options_.poll_timeout_ms);
@@ -356,6 +359,8 @@ void Agent::alert_repair(events::TamperRepair repair) {
       repair.workload = b.workload.empty() ? b.zone + ":" + b.cgroup_path : b.workload;
       if (b.cgroup_path == rel) break;
     }
+  struct stat st {};
+  if (::stat(repair.cgroup.c_str(), &st) == 0) repair.cgroup_id = st.st_ino;
   std::size_t failed = 0;
   for (const auto& p : repair.missing) failed += !p.reattached;
   metrics_.count_tamper_repair(events::tamper_source_name(repair.detected_by),

@@ -22,8 +22,11 @@ std::uint64_t boot_clock_ns();  // CLOCK_BOOTTIME, the clock of kernel event tim
 
 class TamperCheck {
  public:
-  // period_ns 0: no periodic check, only after tamper events.
-  TamperCheck(std::uint64_t period_ns, std::uint64_t now_ns);
+  // period_ns 0: no periodic check, only after tamper events. hold_ns: how long a finding no
+  // event explains yet waits for one (the workload's event may still be in the ring buffer:
+  // more than the consumer's poll timeout) before it is reported as the periodic check's.
+  TamperCheck(std::uint64_t period_ns, std::uint64_t now_ns,
+              std::uint64_t hold_ns = kDefaultHoldNs);
 
   // Any thread: a tamper event arrived. Commands that take programs away (detach, update,
   // replace) start the window at the event's time; fetching by id only asks for a check.
@@ -46,6 +49,7 @@ class TamperCheck {
   // How long after a destructive event the check keeps looking for the detach to show.
   static constexpr std::uint64_t kBurstNs = 200'000'000;
   static constexpr std::uint64_t kBurstStepNs = 1'000'000;
+  static constexpr std::uint64_t kDefaultHoldNs = 100'000'000;
 
  private:
   const std::uint64_t period_ns_;
@@ -54,6 +58,15 @@ class TamperCheck {
   std::uint64_t next_periodic_ns_ = 0;
   std::uint64_t last_clean_ns_;  // the last check that found everything attached
   std::uint64_t burst_until_ns_ = 0;
+  const std::uint64_t hold_ns_;
+  // Re-attached already, not reported yet: waiting for the event that explains it.
+  struct Held {
+    std::vector<MissingProgram> missing;
+    std::uint64_t last_clean_ns;
+    std::uint64_t restored_ns;
+    std::uint64_t deadline_ns;
+  };
+  std::vector<Held> held_;
 };
 
 // Groups what the loaders found missing by cgroup, one repair record per cgroup.

@@ -29,14 +29,20 @@ nlohmann::ordered_json tamper_repair_alert(const TamperRepair& r, const std::str
   // Microsecond resolution: the window is milliseconds, the clocks nanoseconds.
   const double window_ms = std::round(r.window_ms() * 1000) / 1000;
   const bool at_most = r.detected_by == TamperSource::PeriodicCheck;
+  // The common fields of every alert, as far as they apply: no process did this (the agent
+  // found it), so pid, comm and exe are empty.
   return {
       {"time", clock.format(r.restored_ns)},
       {"kind", "tamper"},
       {"verdict", "detected"},
       {"backend", "agent"},
       {"policy", policy},
-      {"workload", r.workload},
-      {"zone", r.zone},
+      {"workload", r.workload.empty() ? std::string("unknown") : r.workload},
+      {"zone", r.zone.empty() ? std::string("unknown") : r.zone},
+      {"cgroup_id", r.cgroup_id},
+      {"pid", 0},
+      {"tid", 0},
+      {"comm", ""},
       {"cgroup", r.cgroup},
       {"detected_by", tamper_source_name(r.detected_by)},
       {"missing", std::move(missing)},
@@ -51,7 +57,14 @@ nlohmann::ordered_json tamper_repair_alert(const TamperRepair& r, const std::str
            "bpf() cannot be refused); " +
            (r.restored() ? "the agent re-attached them" : "re-attaching FAILED") + " after " +
            (at_most ? "at most " : "") + fmt::format("{:.3f}", window_ms) + " ms"},
+      {"count", 1},
+      {"first_time", clock.format(r.interrupted_ns)},
+      {"last_time", clock.format(r.restored_ns)},
+      {"exe", ""},
+      {"ppid", 0},
+      {"parent_exe", ""},
       {"node", node},
+      {"labels", nlohmann::ordered_json::object()},
   };
 }
 

@@ -30,6 +30,7 @@ struct TamperRepair {
   };
   TamperSource detected_by = TamperSource::Event;
   std::string cgroup;  // the attach point
+  std::uint64_t cgroup_id = 0;
   std::string workload;
   std::string zone;
   std::vector<Program> missing;

@@ -86,14 +86,34 @@ TEST(TamperCheck, ABurstThatFindsNothingEnds) {
 }
 
 TEST(TamperCheck, APeriodicFindingIsBoundedByTheLastCleanCheck) {
-  TamperCheck check(1000 * kMs, 0);
+  TamperCheck check(1000 * kMs, 0, 50 * kMs);
   Fixture f;
   check.run(false, 1000 * kMs, f.repair(), [] { return 1000 * kMs; });  // clean
   f.next = connect4_missing();
+  // Re-attached at once, reported once no event explained it within the hold.
   auto out = check.run(false, 2000 * kMs, f.repair(), [] { return 2001 * kMs; });
+  EXPECT_TRUE(out.repairs.empty());
+  EXPECT_EQ(f.runs, 2);
+  EXPECT_EQ(check.timeout_ms(2001 * kMs), 1);
+  EXPECT_TRUE(check.run(false, 2030 * kMs, f.repair()).repairs.empty());
+  out = check.run(false, 2050 * kMs, f.repair());
   ASSERT_EQ(out.repairs.size(), 1u);
   EXPECT_EQ(out.repairs[0].detected_by, events::TamperSource::PeriodicCheck);
   EXPECT_DOUBLE_EQ(out.repairs[0].window_ms(), 1001.0);
+}
+
+TEST(TamperCheck, AFindingWhoseEventIsStillInTheRingBufferIsCreditedToIt) {
+  TamperCheck check(1000 * kMs, 0, 100 * kMs);
+  Fixture f;
+  f.next = connect4_missing();
+  // The periodic check runs between the workload's detach (t=995 ms) and its event's arrival.
+  EXPECT_TRUE(check.run(false, 1000 * kMs, f.repair(), [] { return 1001 * kMs; }).repairs.empty());
+  check.on_event(tamper(34, 995 * kMs));
+  auto out = check.run(false, 1010 * kMs, f.repair());
+  ASSERT_EQ(out.repairs.size(), 1u);
+  EXPECT_EQ(out.repairs[0].detected_by, events::TamperSource::Event);
+  EXPECT_DOUBLE_EQ(out.repairs[0].window_ms(), 6.0);  // detach -> the re-attach at 1001 ms
+  EXPECT_EQ(check.timeout_ms(1010 * kMs), 990);     // nothing held, no burst
 }
 
 TEST(TamperCheck, GroupsMissingProgramsByCgroup) {
