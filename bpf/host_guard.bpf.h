@@ -123,7 +123,8 @@ static __always_inline __u32 prog_id_of_fd(__u32 fd)
 }
 
 /* The caller, when it is any workload: tampering is reported for every workload, whether or not
- * its zone guards bpf(); the zone's bpf action (kill, audit) applies where it has one. */
+ * its zone guards bpf(); the zone's bpf action (kill, audit) applies where it has one, else deny
+ * (audit for a workload in audit mode). */
 static __always_inline bool workload_of_caller(struct subject *s)
 {
 	if (subject_of_task(GR_GUARD_BPF, s))
@@ -138,7 +139,8 @@ static __always_inline bool workload_of_caller(struct subject *s)
 	if (!w)
 		return false;
 	s->workload = *w;
-	s->action = GR_ACTION_DENY;
+	/* An audit-mode workload is reported, never refused (lsm/bpf). */
+	s->action = (w->flags & GR_WL_AUDIT) ? GR_ACTION_AUDIT : GR_ACTION_DENY;
 	s->denied_caps = 0;
 	s->active_set = state.active_set;
 	return true;
@@ -170,8 +172,8 @@ static __always_inline void report_tamper(__u32 cmd, const __u32 *attr, const st
 			break;
 		case BPF_PROG_DETACH:
 		case BPF_PROG_ATTACH:
-			ev->protocol = cmd == BPF_PROG_ATTACH && attr[4] ? prog_id_of_fd(attr[4])
-									 : prog_id_of_fd(attr[1]);
+			ev->protocol = cmd == BPF_PROG_ATTACH && attr[4] ? prog_id_of_fd(attr[4]) :
+									   prog_id_of_fd(attr[1]);
 			ev->family = attr[2];
 			ev->flags = attr[3];
 			break;
@@ -191,7 +193,8 @@ static __always_inline void report_tamper(__u32 cmd, const __u32 *attr, const st
 static __always_inline bool reads_tamper_attr(__u32 cmd)
 {
 	return cmd == BPF_PROG_ATTACH || cmd == BPF_LINK_DETACH || cmd == BPF_LINK_UPDATE ||
-	       cmd == BPF_PROG_DETACH || cmd == BPF_LINK_GET_FD_BY_ID || cmd == BPF_PROG_GET_FD_BY_ID;
+	       cmd == BPF_PROG_DETACH || cmd == BPF_LINK_GET_FD_BY_ID ||
+	       cmd == BPF_PROG_GET_FD_BY_ID;
 }
 
 #endif /* GUARDRAIL_HOST_GUARD_BPF_H */

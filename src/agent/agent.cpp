@@ -1,8 +1,8 @@
 #include "guardrail/agent/agent.hpp"
 
 #include <signal.h>
-#include <sys/stat.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <iostream>
@@ -103,7 +103,7 @@ class Agent {
   const events::WallClock clock_;
   std::unique_ptr<pipeline::AlertPipeline> alerts_;
   std::unique_ptr<posture::PostureWatch> posture_;  // continuous posture, with Docker only
-  std::unique_ptr<TamperCheck> tamper_;  // before the consumer, which feeds it
+  std::unique_ptr<TamperCheck> tamper_;             // before the consumer, which feeds it
   std::unique_ptr<EventConsumer> consumer_;
 };
 
@@ -375,13 +375,12 @@ void Agent::alert_repair(events::TamperRepair repair) {
 }
 
 int Agent::run() {
-  const auto rescan_ns =
-      static_cast<std::uint64_t>(std::llround(options_.rescan_seconds * 1e9));
+  const auto rescan_ns = static_cast<std::uint64_t>(std::llround(options_.rescan_seconds * 1e9));
   std::uint64_t next_rescan = boot_clock_ns() + rescan_ns;
   for (;;) {
     std::uint64_t now = boot_clock_ns();
-    int timeout = next_rescan > now ? static_cast<int>((next_rescan - now + 999'999) / 1'000'000)
-                                    : 0;
+    int timeout =
+        next_rescan > now ? static_cast<int>((next_rescan - now + 999'999) / 1'000'000) : 0;
     if (const int check = tamper_->timeout_ms(now); check >= 0) timeout = std::min(timeout, check);
     const auto received = signals_->wait(timeout);
     if (received.stop) {

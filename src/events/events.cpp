@@ -97,14 +97,14 @@ std::string_view name_of(const std::array<std::string_view, N>& names, std::size
 
 constexpr std::array<std::string_view, GR_EV_TYPE_MAX> kKinds = {
     "",           "net_connect", "net_send", "net_egress",     "net_ingress", "east_west_bypass",
-    "capability", "raw_socket",  "mount",    "runtime_socket", "bpf",
-    "tamper"};
+    "capability", "raw_socket",  "mount",    "runtime_socket", "bpf",         "tamper"};
 constexpr std::array<std::string_view, 5> kVerdicts = {"", "blocked", "audited", "detected",
                                                        "killed"};
 constexpr std::array<std::string_view, 8> kMountOps = {
     "", "mount", "fsopen", "fsconfig", "fsmount", "move_mount", "open_tree", "new_superblock"};
 
-static_assert(GR_EV_BPF == 10 && GR_EV_TAMPER == 11 && GR_VERDICT_KILLED == 4 && GR_MOUNT_OP_NEW_SUPER == 7,
+static_assert(GR_EV_BPF == 10 && GR_EV_TAMPER == 11 && GR_VERDICT_KILLED == 4 &&
+                  GR_MOUNT_OP_NEW_SUPER == 7,
               "a wire id changed: update the name tables");
 
 }  // namespace

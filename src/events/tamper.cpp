@@ -11,9 +11,7 @@ std::string_view tamper_source_name(TamperSource source) {
   return source == TamperSource::Event ? "event" : "periodic_check";
 }
 
-bool TamperRepair::restored() const {
-  return std::ranges::all_of(missing, &Program::reattached);
-}
+bool TamperRepair::restored() const { return std::ranges::all_of(missing, &Program::reattached); }
 
 nlohmann::ordered_json tamper_repair_alert(const TamperRepair& r, const std::string& policy,
                                            const WallClock& clock, const std::string& node) {
@@ -52,7 +50,8 @@ nlohmann::ordered_json tamper_repair_alert(const TamperRepair& r, const std::str
       {"window_ms", window_ms},
       {"window", at_most ? "at_most" : "measured"},
       {"message",
-       std::string("enforcement on ") + r.cgroup + " was interrupted: a privileged workload "
+       std::string("enforcement on ") + r.cgroup +
+           " was interrupted: a privileged workload "
            "detached or replaced the agent's programs (BPF-LSM is unavailable on this kernel, so "
            "bpf() cannot be refused); " +
            (r.restored() ? "the agent re-attached them" : "re-attaching FAILED") + " after " +

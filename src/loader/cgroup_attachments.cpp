@@ -24,8 +24,7 @@ std::vector<ExpectedProgram> missing_programs(
   return missing;
 }
 
-Result<std::vector<std::uint32_t>> query_cgroup_programs(int cgroup_fd,
-                                                         std::uint32_t attach_type) {
+Result<std::vector<std::uint32_t>> query_cgroup_programs(int cgroup_fd, std::uint32_t attach_type) {
   // A workload cgroup carries a handful of programs per hook; 64 leaves room for others'.
   std::array<__u32, 64> ids{};
   __u32 count = ids.size();

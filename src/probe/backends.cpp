@@ -105,12 +105,13 @@ constexpr HostGuardRow kHostGuards[] = {
 
 // Where BPF-LSM cannot refuse bpf() to a workload, a privileged one (CAP_SYS_ADMIN or CAP_BPF
 // + CAP_NET_ADMIN) can detach the cgroup programs. Measured on the development VM (kernel 6.18,
-// tests/integration/test_tamper.py): re-attached 20-40 ms after a detach from a workload (the
+// tests/integration/test_tamper.py): re-attached 1-20 ms after a detach from a workload (the
 // ring buffer poll, --poll-ms 20, dominates), at most one --tamper-check-seconds otherwise.
 constexpr const char* kInterruptible =
     "BPF-LSM unavailable: a privileged workload can detach these cgroup programs (bpf() "
     "cannot be refused to it) and so interrupt enforcement until the agent re-attaches them: "
-    "within tens of milliseconds when the tamper event is seen (measured here: 20-40 ms), at "
+    "within tens of milliseconds when the tamper event is seen (measured here: 3-20 ms, bounded by "
+    "the ring buffer poll, --poll-ms 20), at "
     "most one --tamper-check-seconds (default 1 s) when it is not; each interruption is "
     "alerted (kind tamper) with its window.";
 

@@ -159,3 +159,14 @@ def test_a_detach_no_event_saw_is_repaired_by_the_periodic_check(topo, agent, ma
     assert not [a for a in agent.alerts()[mark:] if a.get("kind") == "tamper"
                 and a.get("backend") != "agent"], "a detach from outside raised a kernel event"
     assert agent.metric("guardrail_tamper_total", detected_by="periodic_check") == 1
+
+
+def test_probe_says_a_workload_can_interrupt_the_network_guard(guardrail_bin):
+    res = subprocess.run([guardrail_bin, "probe"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    (row,) = [l for l in res.stdout.splitlines() if l.startswith("network ")]
+    assert row.split()[-2:] == ["prevention", "(interruptible)"], row
+    (note,) = [l for l in res.stdout.splitlines() if l.startswith("network: ")]
+    assert "interrupt enforcement until the agent re-attaches" in note, note
+    assert "measured here" in note and "--tamper-check-seconds" in note, note

@@ -15,7 +15,7 @@
 namespace guardrail::events {
 
 enum class TamperSource {
-  Event,           // a tamper event from a workload triggered the check
+  Event,          // a tamper event from a workload triggered the check
   PeriodicCheck,  // the periodic check found it with no event (e.g. detached from outside)
 };
 std::string_view tamper_source_name(TamperSource source);  // "event", "periodic_check"

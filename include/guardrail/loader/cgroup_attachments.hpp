@@ -18,7 +18,7 @@ namespace guardrail {
 
 // One of our programs as the kernel knows it.
 struct ExpectedProgram {
-  std::string name;              // the program's name in its object
+  std::string name;               // the program's name in its object
   std::uint32_t attach_type = 0;  // enum bpf_attach_type
   std::uint32_t prog_id = 0;
 };

@@ -113,7 +113,7 @@ TEST(TamperCheck, AFindingWhoseEventIsStillInTheRingBufferIsCreditedToIt) {
   ASSERT_EQ(out.repairs.size(), 1u);
   EXPECT_EQ(out.repairs[0].detected_by, events::TamperSource::Event);
   EXPECT_DOUBLE_EQ(out.repairs[0].window_ms(), 6.0);  // detach -> the re-attach at 1001 ms
-  EXPECT_EQ(check.timeout_ms(1010 * kMs), 990);     // nothing held, no burst
+  EXPECT_EQ(check.timeout_ms(1010 * kMs), 990);       // nothing held, no burst
 }
 
 TEST(TamperCheck, GroupsMissingProgramsByCgroup) {

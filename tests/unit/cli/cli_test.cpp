@@ -46,8 +46,7 @@ TEST(Cli, AgentRejectsAnUnknownOption) {
 TEST(Cli, AgentRejectsATamperCheckTooOftenOrNegative) {
   for (const char* bad : {"-1", "0.001", "nan"})
     expect_cli({"agent", "--policy", "x.yaml", std::string("--tamper-check-seconds=") + bad}, 2,
-               Printed::Err,
-               "--tamper-check-seconds must be 0 (off) or at least 0.01");
+               Printed::Err, "--tamper-check-seconds must be 0 (off) or at least 0.01");
 }
 
 TEST(Cli, AgentHelpListsItsOptions) {

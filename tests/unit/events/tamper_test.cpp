@@ -30,9 +30,7 @@ std::vector<std::byte> bytes(const gr_host_event& ev) {
   return out;
 }
 
-NameTable names() {
-  return {"p", {{1, "agent-sandbox"}}, {{GR_WORKLOAD_ID_BASE + 1, "agent-a"}}};
-}
+NameTable names() { return {"p", {{1, "agent-sandbox"}}, {{GR_WORKLOAD_ID_BASE + 1, "agent-a"}}}; }
 
 TEST(EventsTamper, TheKindIsNamedTamperAndNumberTwelveIsLeftForUnixSockets) {
   EXPECT_EQ(GR_EV_TAMPER, 11);

@@ -52,8 +52,9 @@ TEST(ProbeBackends, ThisHostWithoutLsmFallsBack) {
   EXPECT_EQ(backend(guards, "network"), "cgroup_sock_addr+cgroup_skb");
   // Without BPF-LSM a privileged workload can detach the programs until the agent re-attaches.
   EXPECT_EQ(guard(guards, "network").guarantee, "prevention (interruptible)");
-  EXPECT_NE(guard(guards, "network").note.find("interrupt enforcement until the agent "
-                                               "re-attaches"),
+  EXPECT_NE(guard(guards, "network")
+                .note.find("interrupt enforcement until the agent "
+                           "re-attaches"),
             std::string::npos);
   EXPECT_NE(guard(guards, "network").note.find("measured here"), std::string::npos);
   EXPECT_NE(guard(guards, "raw-sockets").note.find("re-attaches"), std::string::npos);

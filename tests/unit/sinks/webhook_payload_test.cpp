@@ -125,10 +125,11 @@ TEST(WebhookPayload, SeverityFollowsKindAndVerdict) {
 }
 
 TEST(WebhookPayload, TamperTargetsSayWhatWasDetachedOrRepaired) {
-  ordered_json kernel = {{"kind", "tamper"}, {"verdict", "detected"}, {"zone", "z"},
-                         {"bpf_command", "link_detach"}, {"link_id", 17}, {"prog_id", 42}};
-  ordered_json repair = {{"kind", "tamper"}, {"verdict", "detected"}, {"zone", "z"},
-                         {"cgroup", "/sys/fs/cgroup/a"}};
+  ordered_json kernel = {{"kind", "tamper"}, {"verdict", "detected"},
+                         {"zone", "z"},      {"bpf_command", "link_detach"},
+                         {"link_id", 17},    {"prog_id", 42}};
+  ordered_json repair = {
+      {"kind", "tamper"}, {"verdict", "detected"}, {"zone", "z"}, {"cgroup", "/sys/fs/cgroup/a"}};
   const std::vector<ordered_json> alerts{kernel, repair};
   const json payload = alertmanager_payload(alerts, "n", "");
   EXPECT_EQ(payload[0]["labels"]["target"], "link_detach link 17 prog 42");
