@@ -175,10 +175,9 @@ Result<void> Agent::load_guards() {
   auto net = NetGuard::load(*maps_);
   if (!net) return propagate(net);
   net_ = std::move(*net);
-  // A host guard failure is not fatal: the network guard still runs, and the host guards say
-  // "unavailable".
-  // Loaded even when no zone asks for a host guard: its bpf() program reports (or, with BPF-LSM,
-  // refuses) workloads tampering with the agent's programs.
+  // The host guard object loads even when no zone asks for a host guard: its bpf() program
+  // reports (or, with BPF-LSM, refuses) workloads tampering with the agent's programs. A failure
+  // is not fatal: the network guard still runs, and the host guards say "unavailable".
   std::string host_failure;
   const auto requested = requested_host_guards(policy_);
   auto host = HostGuard::load(report_, *maps_, requested);
@@ -353,12 +352,17 @@ void Agent::check_attachments(bool poked) {
 void Agent::alert_repair(events::TamperRepair repair) {
   // The workload the attach point belongs to (its own cgroup, or the first one below it).
   const std::string rel = repair.cgroup.substr(std::min(cgroup_root_.size(), repair.cgroup.size()));
+  const policy::WorkloadBinding* owner = nullptr;
   for (const auto& b : found_.bindings)
-    if (b.cgroup_path == rel || b.cgroup_path.starts_with(rel + "/")) {
-      repair.zone = b.zone;
-      repair.workload = b.workload.empty() ? b.zone + ":" + b.cgroup_path : b.workload;
+    if (b.cgroup_path == rel || (!owner && b.cgroup_path.starts_with(rel + "/"))) {
+      owner = &b;
       if (b.cgroup_path == rel) break;
     }
+  if (owner) {
+    repair.zone = owner->zone;
+    repair.workload =
+        owner->workload.empty() ? owner->zone + ":" + owner->cgroup_path : owner->workload;
+  }
   struct stat st {};
   if (::stat(repair.cgroup.c_str(), &st) == 0) repair.cgroup_id = st.st_ino;
   std::size_t failed = 0;
