@@ -9,7 +9,9 @@
  *   tp_btf/cap_capable      capabilities: detection after the check passed; kill sends SIGKILL
  *   tracepoint/syscalls/... the mount family and bpf(): detection at syscall entry; kill sends
  *                           SIGKILL, which lands before the syscall returns but the operation
- *                           itself may still happen
+ *                           itself may still happen. bpf() commands that detach or replace the
+ *                           agent's programs are reported as tampering from every workload
+ *                           (the agent re-attaches what they took away).
  * Verdicts say which: blocked, detected, killed (or audited).
  */
 #include "host_guard.bpf.h"
@@ -200,16 +202,29 @@ int guard_open_tree(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+/* ---- bpf(): the guard, and tampering with the agent's own programs ------------------------ */
+
 SEC("tracepoint/syscalls/sys_enter_bpf")
 int guard_bpf(struct trace_event_raw_sys_enter *ctx)
 {
 	struct subject s;
+	__u32 cmd = ctx->args[0];
+	__u32 attr[GR_TAMPER_ATTR_WORDS] = {};
 
+	if (reads_tamper_attr(cmd))
+		bpf_probe_read_user(attr, sizeof(attr), (const void *)ctx->args[1]);
+	if (is_tamper_command(cmd, attr[3])) {
+		if (!workload_of_caller(&s))
+			return 0;
+		report_tamper(cmd, attr, &s, GR_BACKEND_TRACEPOINT, detected(&s));
+		kill_if_asked(&s);
+		return 0;
+	}
 	if (!subject_of_task(GR_GUARD_BPF, &s))
 		return 0;
 	struct gr_host_event *ev = new_host_event(GR_EV_BPF, GR_BACKEND_TRACEPOINT, &s);
 	if (ev) {
-		ev->op = ctx->args[0];
+		ev->op = cmd;
 		ev->verdict = detected(&s);
 		submit_event(ev);
 	}

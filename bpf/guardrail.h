@@ -151,7 +151,10 @@ enum gr_event_type {
 	GR_EV_MOUNT = 8,	    /* any new mount: mount(2), fsmount, open_tree, move_mount */
 	GR_EV_RUNTIME_SOCKET = 9,   /* a connect to a container runtime's socket */
 	GR_EV_BPF = 10,		    /* the bpf() syscall from a workload */
-	GR_EV_TYPE_MAX = 11,
+	GR_EV_TAMPER = 11,	    /* a workload reached for the agent's programs: detach, replace,
+				       or fetch a link or program by id (fallback: sys_enter_bpf) */
+	/* 12 is GR_EV_UNIX_SOCKET (another branch) */
+	GR_EV_TYPE_MAX = 13,
 };
 
 enum gr_verdict {
@@ -303,11 +306,13 @@ struct gr_host_event {
 	__u32 family;	  /* GR_EV_RAW_SOCKET */
 	__u32 type;
 	__u32 protocol;
-	__u32 op;    /* GR_EV_MOUNT: enum gr_mount_op; GR_EV_BPF: the bpf command */
-	__u64 flags; /* GR_EV_MOUNT: mount flags */
+	__u32 op;    /* GR_EV_MOUNT: enum gr_mount_op; GR_EV_BPF, GR_EV_TAMPER: the bpf command */
+	__u64 flags; /* GR_EV_MOUNT: mount flags; GR_EV_TAMPER: attach flags */
 	__u64 ino;   /* GR_EV_RUNTIME_SOCKET (LSM backend) */
 	__u32 dev;
 	__u32 reserved2;
+	/* GR_EV_TAMPER reuses fields: type = link id, protocol = program id (0 where the
+	 * arguments name none), family = attach type (BPF_PROG_ATTACH/DETACH). */
 	char path[GR_HOST_PATH_LEN];	 /* mount target, socket path */
 	char source[GR_HOST_SOURCE_LEN]; /* mount source */
 	char fstype[GR_FSTYPE_LEN];	 /* mount filesystem type */

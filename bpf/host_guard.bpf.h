@@ -60,4 +60,141 @@ static __always_inline struct gr_host_event *new_host_event(__u16 type, __u8 bac
 	return ev;
 }
 
+/* ---- Tampering: bpf() commands that take the agent's programs away (both backends) -------- */
+
+#define BPF_F_REPLACE (1U << 2)
+
+/* The bpf() commands that take the agent's enforcement away, or are the first step to it
+ * (fetching a link or program by id, as `bpftool cgroup show` + `bpftool link detach` do).
+ * BPF_PROG_ATTACH is tampering only with BPF_F_REPLACE: the agent attaches with
+ * BPF_F_ALLOW_MULTI, so another program on the same cgroup can only refuse more, never less. */
+static __always_inline bool is_tamper_command(__u32 cmd, __u32 attach_flags)
+{
+	switch (cmd) {
+	case BPF_LINK_DETACH:
+	case BPF_LINK_UPDATE:
+	case BPF_PROG_DETACH:
+	case BPF_LINK_GET_FD_BY_ID:
+	case BPF_PROG_GET_FD_BY_ID:
+		return true;
+	case BPF_PROG_ATTACH:
+		return attach_flags & BPF_F_REPLACE;
+	default:
+		return false;
+	}
+}
+
+/* What the caller's fd refers to (file->private_data: a struct bpf_link or bpf_prog for fds
+ * the bpf() call is about to use); NULL for an fd that is not open. */
+static __always_inline void *fd_private_data(__u32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds = NULL;
+	struct file *file = NULL;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (!fds || bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return NULL;
+	return BPF_CORE_READ(file, private_data);
+}
+
+static __always_inline __u32 link_id_of_fd(__u32 fd)
+{
+	struct bpf_link *link = fd_private_data(fd);
+
+	return link ? BPF_CORE_READ(link, id) : 0;
+}
+
+static __always_inline __u32 link_prog_id_of_fd(__u32 fd)
+{
+	struct bpf_link *link = fd_private_data(fd);
+
+	return link ? BPF_CORE_READ(link, prog, aux, id) : 0;
+}
+
+static __always_inline __u32 prog_id_of_fd(__u32 fd)
+{
+	struct bpf_prog *prog = fd_private_data(fd);
+
+	return prog ? BPF_CORE_READ(prog, aux, id) : 0;
+}
+
+/* The caller, when it is any workload: tampering is reported for every workload, whether or not
+ * its zone guards bpf(); the zone's bpf action (kill, audit) applies where it has one, else deny
+ * (audit for a workload in audit mode). */
+static __always_inline bool workload_of_caller(struct subject *s)
+{
+	if (subject_of_task(GR_GUARD_BPF, s))
+		return true;
+	struct gr_policy_state state;
+	if (!read_policy_state(&state))
+		return false;
+	void *workloads_map = active(&workloads, state.active_set);
+	if (!workloads_map)
+		return false;
+	struct gr_workload *w = workload_of_task(workloads_map, state.cgroup_levels);
+	if (!w)
+		return false;
+	s->workload = *w;
+	/* An audit-mode workload is reported, never refused (lsm/bpf). */
+	s->action = (w->flags & GR_WL_AUDIT) ? GR_ACTION_AUDIT : GR_ACTION_DENY;
+	s->denied_caps = 0;
+	s->active_set = state.active_set;
+	return true;
+}
+
+/* The first words of union bpf_attr, where the tamper commands keep their fds and ids. */
+#define GR_TAMPER_ATTR_WORDS 5
+
+/* A tamper attempt: which link and program it names. The first words of union bpf_attr hold
+ * the fds or ids of these commands (BPF_PROG_ATTACH/DETACH: target_fd, attach_bpf_fd,
+ * attach_type, attach_flags, replace_bpf_fd; BPF_LINK_UPDATE: link_fd, new_prog_fd, flags,
+ * old_prog_fd; BPF_LINK_DETACH: link_fd; *_GET_FD_BY_ID: the id). */
+static __always_inline void report_tamper(__u32 cmd, const __u32 *attr, const struct subject *s,
+					  __u8 backend, __u8 verdict)
+{
+	struct gr_host_event *ev = new_host_event(GR_EV_TAMPER, backend, s);
+
+	if (ev) {
+		ev->op = cmd;
+		switch (cmd) {
+		case BPF_LINK_DETACH:
+			ev->type = link_id_of_fd(attr[0]);
+			ev->protocol = link_prog_id_of_fd(attr[0]);
+			break;
+		case BPF_LINK_UPDATE:
+			ev->type = link_id_of_fd(attr[0]);
+			ev->protocol = link_prog_id_of_fd(attr[0]);
+			ev->flags = attr[2];
+			break;
+		case BPF_PROG_DETACH:
+		case BPF_PROG_ATTACH:
+			ev->protocol = cmd == BPF_PROG_ATTACH && attr[4] ? prog_id_of_fd(attr[4]) :
+									   prog_id_of_fd(attr[1]);
+			ev->family = attr[2];
+			ev->flags = attr[3];
+			break;
+		case BPF_LINK_GET_FD_BY_ID:
+			ev->type = attr[0];
+			break;
+		case BPF_PROG_GET_FD_BY_ID:
+			ev->protocol = attr[0];
+			break;
+		}
+		ev->verdict = verdict;
+		submit_event(ev);
+	}
+}
+
+/* Whether the command's first attr words are worth reading (is_tamper_command needs them). */
+static __always_inline bool reads_tamper_attr(__u32 cmd)
+{
+	return cmd == BPF_PROG_ATTACH || cmd == BPF_LINK_DETACH || cmd == BPF_LINK_UPDATE ||
+	       cmd == BPF_PROG_DETACH || cmd == BPF_LINK_GET_FD_BY_ID ||
+	       cmd == BPF_PROG_GET_FD_BY_ID;
+}
+
 #endif /* GUARDRAIL_HOST_GUARD_BPF_H */

@@ -10,6 +10,7 @@
  *   lsm/move_mount          move_mount(2), e.g. after open_tree(CLONE)      -> -EPERM
  *   lsm/unix_stream_connect a runtime socket, matched by inode              -> -EPERM
  *   lsm/bpf                 the bpf() syscall                               -> -EPERM
+ *                           (detaching or fetching the agent's programs: from every workload)
  * Audit mode reports and allows; kill also sends SIGKILL.
  */
 #include "host_guard.bpf.h"
@@ -177,11 +178,22 @@ int BPF_PROG(guard_unix_stream_connect, struct sock *sock, struct sock *other, s
 	return answer(&s);
 }
 
+/* Tampering (detaching, replacing or fetching the agent's links and programs) is refused to
+ * every workload, whether or not its zone guards bpf(): it would switch every other guard off. */
 SEC("lsm/bpf")
 int BPF_PROG(guard_bpf, int cmd, union bpf_attr *attr, unsigned int size)
 {
 	struct subject s;
+	__u32 words[GR_TAMPER_ATTR_WORDS] = {};
 
+	if (reads_tamper_attr(cmd))
+		bpf_probe_read_kernel(words, sizeof(words), attr);
+	if (is_tamper_command(cmd, words[3])) {
+		if (!workload_of_caller(&s))
+			return 0;
+		report_tamper(cmd, words, &s, GR_BACKEND_LSM, verdict_of(&s));
+		return answer(&s);
+	}
 	if (!subject_of_task(GR_GUARD_BPF, &s))
 		return 0;
 	struct gr_host_event *ev = new_host_event(GR_EV_BPF, GR_BACKEND_LSM, &s);

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "guardrail/discovery/discovery.hpp"
 #include "guardrail/docker/watch.hpp"
 #include "guardrail/events/events.hpp"
+#include "guardrail/events/tamper.hpp"
 #include "guardrail/loader/event_consumer.hpp"
 #include "guardrail/loader/host_guard.hpp"
 #include "guardrail/loader/net_guard.hpp"
@@ -29,6 +31,7 @@
 #include "names.hpp"
 #include "report.hpp"
 #include "signal_inbox.hpp"
+#include "tamper_check.hpp"
 #include "workload_scan.hpp"
 
 namespace guardrail::agent {
@@ -68,6 +71,12 @@ class Agent {
   void put_in_force(discovery::Discovered found, policy::CompiledPolicy compiled);
   // Re-scans and, when the workloads changed, recompiles and swaps the policy maps.
   void rescan();
+  // Runs the tamper check when it is due: every attached cgroup must carry the guards'
+  // programs; what a workload detached is re-attached and alerted with the window it was gone.
+  void check_attachments(bool poked);
+  void alert_repair(events::TamperRepair repair);
+  // Where BPF-LSM refuses bpf() to every workload, nobody can detach the programs.
+  bool bpf_refused() const;
   // On the consumer thread: count first, then hand over; formatting happens downstream and only
   // for what leaves dedup and the rate limit.
   void on_record(std::span<const std::byte> record);
@@ -84,7 +93,7 @@ class Agent {
   policy::CompiledPolicy compiled_;   // the policy in force
   std::unique_ptr<PolicyMaps> maps_;  // the policy, ring buffer and counters every guard shares
   std::unique_ptr<NetGuard> net_;
-  std::unique_ptr<HostGuard> host_;  // null when no zone asks for a host guard, or it failed
+  std::unique_ptr<HostGuard> host_;  // null when it failed to load
   std::vector<probe::GuardBackend> backends_;
   Metrics metrics_;
   std::unique_ptr<JsonLinesSink> sink_;
@@ -94,6 +103,7 @@ class Agent {
   const events::WallClock clock_;
   std::unique_ptr<pipeline::AlertPipeline> alerts_;
   std::unique_ptr<posture::PostureWatch> posture_;  // continuous posture, with Docker only
+  std::unique_ptr<TamperCheck> tamper_;             // before the consumer, which feeds it
   std::unique_ptr<EventConsumer> consumer_;
 };
 
@@ -165,18 +175,17 @@ Result<void> Agent::load_guards() {
   auto net = NetGuard::load(*maps_);
   if (!net) return propagate(net);
   net_ = std::move(*net);
-  // A host guard failure is not fatal: the network guard still runs, and the host guards say
-  // "unavailable".
+  // The host guard object loads even when no zone asks for a host guard: its bpf() program
+  // reports (or, with BPF-LSM, refuses) workloads tampering with the agent's programs. A failure
+  // is not fatal: the network guard still runs, and the host guards say "unavailable".
   std::string host_failure;
   const auto requested = requested_host_guards(policy_);
-  if (!requested.empty()) {
-    auto host = HostGuard::load(report_, *maps_);
-    if (host) {
-      host_ = std::move(*host);
-    } else {
-      host_failure = host.error().message;
-      spdlog::error("host guards unavailable: {}", host_failure);
-    }
+  auto host = HostGuard::load(report_, *maps_, requested);
+  if (host) {
+    host_ = std::move(*host);
+  } else {
+    host_failure = host.error().message;
+    spdlog::error("host guards and tamper events unavailable: {}", host_failure);
   }
   backends_ = running_backends(report_, host_.get(), host_failure, requested);
   return {};
@@ -205,6 +214,10 @@ Result<void> Agent::enforce_first() {
   if (!compiled)
     return fail(compiled.error().message + "; the agent exits and detaches everything");
   metrics_.set_guard_backends(backends_);
+  for (const auto& g : backends_)
+    if (g.guard == Guard::Network || g.backend == Backend::CgroupSock ||
+        g.backend == Backend::CgroupConnectUnix)
+      metrics_.set_guard_interruptible(guard_name(g.guard), !bpf_refused());
   put_in_force(std::move(found_), std::move(*compiled));
   return {};
 }
@@ -238,6 +251,11 @@ Result<void> Agent::start_pipeline() {
           return pipeline::format_alert(a, table, clock_, options_.node_name);
         });
       });
+  const double period = options_.tamper_check_seconds;
+  // A finding no event explains yet waits for one a little longer than the ring buffer poll.
+  const auto hold_ns = std::uint64_t(2 * options_.poll_timeout_ms + 50) * 1'000'000;
+  tamper_ = std::make_unique<TamperCheck>(static_cast<std::uint64_t>(std::llround(period * 1e9)),
+                                          boot_clock_ns(), hold_ns);
   auto consumer = EventConsumer::start(
       maps_->events_fd(), [this](std::span<const std::byte> r) { on_record(r); },
       options_.poll_timeout_ms);
@@ -257,6 +275,8 @@ void Agent::on_record(std::span<const std::byte> record) {
   metrics_.count_violation(
       events::kind_name(events::header(*event).type), events::verdict_name(events::verdict(*event)),
       names_.with([&](const auto& table) { return table.zone(events::zone_id(*event)); }));
+  if (const auto* host = std::get_if<gr_host_event>(&*event); host && tamper_->on_event(*host))
+    SignalInbox::poke_check();  // the main loop owns the guards: it re-attaches
   alerts_->submit(*event);
 }
 
@@ -309,10 +329,64 @@ void Agent::rescan() {
   put_in_force(std::move(*again), std::move(*recompiled));
 }
 
+bool Agent::bpf_refused() const {
+  return host_ && std::ranges::any_of(host_->backends(), [](const probe::GuardBackend& g) {
+           return g.guard == Guard::Bpf && g.backend == Backend::Lsm;
+         });
+}
+
+void Agent::check_attachments(bool poked) {
+  auto outcome = tamper_->run(poked, boot_clock_ns(), [this] {
+    auto missing = net_->repair();
+    if (host_) {
+      auto more = host_->repair();
+      missing.insert(missing.end(), std::make_move_iterator(more.begin()),
+                     std::make_move_iterator(more.end()));
+    }
+    return missing;
+  });
+  if (outcome.ran) metrics_.count_tamper_check();
+  for (auto& repair : outcome.repairs) alert_repair(std::move(repair));
+}
+
+void Agent::alert_repair(events::TamperRepair repair) {
+  // The workload the attach point belongs to (its own cgroup, or the first one below it).
+  const std::string rel = repair.cgroup.substr(std::min(cgroup_root_.size(), repair.cgroup.size()));
+  const policy::WorkloadBinding* owner = nullptr;
+  for (const auto& b : found_.bindings)
+    if (b.cgroup_path == rel || (!owner && b.cgroup_path.starts_with(rel + "/"))) {
+      owner = &b;
+      if (b.cgroup_path == rel) break;
+    }
+  if (owner) {
+    repair.zone = owner->zone;
+    repair.workload =
+        owner->workload.empty() ? owner->zone + ":" + owner->cgroup_path : owner->workload;
+  }
+  struct stat st {};
+  if (::stat(repair.cgroup.c_str(), &st) == 0) repair.cgroup_id = st.st_ino;
+  std::size_t failed = 0;
+  for (const auto& p : repair.missing) failed += !p.reattached;
+  metrics_.count_tamper_repair(events::tamper_source_name(repair.detected_by),
+                               repair.window_ms() / 1000, repair.missing.size() - failed, failed);
+  auto alert = events::tamper_repair_alert(repair, policy_.name, clock_, options_.node_name);
+  if (failed)
+    spdlog::error("{}", alert["message"].get<std::string>());
+  else
+    spdlog::warn("{}", alert["message"].get<std::string>());
+  if (sink_->write(alert)) metrics_.count_delivered("jsonl", 0, 1);
+  if (webhook_) webhook_->enqueue(std::move(alert));
+}
+
 int Agent::run() {
-  const int rescan_ms = static_cast<int>(std::lround(options_.rescan_seconds * 1000));
+  const auto rescan_ns = static_cast<std::uint64_t>(std::llround(options_.rescan_seconds * 1e9));
+  std::uint64_t next_rescan = boot_clock_ns() + rescan_ns;
   for (;;) {
-    const auto received = signals_->wait(rescan_ms);
+    std::uint64_t now = boot_clock_ns();
+    int timeout =
+        next_rescan > now ? static_cast<int>((next_rescan - now + 999'999) / 1'000'000) : 0;
+    if (const int check = tamper_->timeout_ms(now); check >= 0) timeout = std::min(timeout, check);
+    const auto received = signals_->wait(timeout);
     if (received.stop) {
       spdlog::info("received {}, detaching and exiting",
                    received.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
@@ -321,9 +395,13 @@ int Agent::run() {
     if (received.reopen) {
       spdlog::info("received SIGHUP, reopening {}", sink_->path());
       sink_->request_reopen();
-      continue;
     }
-    rescan();
+    now = boot_clock_ns();
+    if (received.rescan || now >= next_rescan) {
+      rescan();
+      next_rescan = boot_clock_ns() + rescan_ns;
+    }
+    check_attachments(received.check);
   }
 }
 

@@ -12,6 +12,7 @@ namespace guardrail::agent {
 namespace {
 
 constexpr int kRescanBit = 0;  // no signal has number 0
+constexpr int kCheckBit = 31;  // above every signal the inbox handles (SIGINT, SIGTERM, SIGHUP)
 int g_fd = -1;
 std::atomic<unsigned> g_pending{0};
 
@@ -30,6 +31,7 @@ Result<SignalInbox> SignalInbox::install() {
 }
 
 void SignalInbox::poke() { on_signal(kRescanBit); }
+void SignalInbox::poke_check() { on_signal(kCheckBit); }
 
 SignalInbox::Received SignalInbox::wait(int timeout_ms) {
   pollfd p{fd_.get(), POLLIN, 0};
@@ -41,6 +43,7 @@ SignalInbox::Received SignalInbox::wait(int timeout_ms) {
   Received r;
   r.reopen = bits & (1u << SIGHUP);
   r.rescan = bits & (1u << kRescanBit);
+  r.check = bits & (1u << kCheckBit);
   r.stop_signal = (bits & (1u << SIGINT)) ? SIGINT : (bits & (1u << SIGTERM)) ? SIGTERM : 0;
   r.stop = r.stop_signal != 0;
   return r;

@@ -14,12 +14,15 @@ class SignalInbox {
     bool stop = false;    // SIGINT or SIGTERM
     bool reopen = false;  // SIGHUP
     bool rescan = false;  // poke(): something changed, scan now
+    bool check = false;   // poke_check(): a tamper event, check the attachments now
     int stop_signal = 0;
   };
 
   static Result<SignalInbox> install();
   // Wakes wait() from any thread, asking for a re-scan.
   static void poke();
+  // Wakes wait() from any thread, asking for a tamper check.
+  static void poke_check();
   // What arrived within timeout_ms (nothing when the time passed quietly).
   Received wait(int timeout_ms);
 

@@ -110,6 +110,10 @@ int agent_command(const std::vector<std::string>& args, std::ostream& out) {
       "longest time an event waits in the ring buffer before the agent reads it");
   add("rescan-seconds", po::value(&o.rescan_seconds)->default_value(o.rescan_seconds),
       "how often the cgroup tree is re-scanned for new workloads");
+  add("tamper-check-seconds",
+      po::value(&o.tamper_check_seconds)->default_value(o.tamper_check_seconds),
+      "how often every workload cgroup is checked for the agent's programs, re-attaching what "
+      "a workload detached (0: only when a tamper event arrives)");
   add("verbose,v", "debug logging, libbpf's included");
   for (const auto& a : args)
     if (a == "--help" || a == "-h") {
@@ -120,6 +124,8 @@ int agent_command(const std::vector<std::string>& args, std::ostream& out) {
   if (o.poll_timeout_ms < 1 || o.poll_timeout_ms > 1000)
     throw UsageError{"--poll-ms must be between 1 and 1000"};
   if (o.rescan_seconds < 0.1) throw UsageError{"--rescan-seconds must be at least 0.1"};
+  if (o.tamper_check_seconds != 0 && !(o.tamper_check_seconds >= 0.01))
+    throw UsageError{"--tamper-check-seconds must be 0 (off) or at least 0.01"};
   if (dedup_seconds < 0) throw UsageError{"--dedup-window-seconds must not be negative"};
   if (o.pipeline.rate_limit < 0) throw UsageError{"--rate-limit must not be negative"};
   if (o.pipeline.queue_capacity < 1) throw UsageError{"--queue-capacity must be at least 1"};

@@ -63,6 +63,7 @@ Result<Event> decode(std::span<const std::byte> record) {
     case GR_EV_MOUNT:
     case GR_EV_RUNTIME_SOCKET:
     case GR_EV_BPF:
+    case GR_EV_TAMPER:
       return body<gr_host_event>(header, record);
     default:
       return fail("unknown event type " + std::to_string(header.type));
@@ -96,13 +97,14 @@ std::string_view name_of(const std::array<std::string_view, N>& names, std::size
 
 constexpr std::array<std::string_view, GR_EV_TYPE_MAX> kKinds = {
     "",           "net_connect", "net_send", "net_egress",     "net_ingress", "east_west_bypass",
-    "capability", "raw_socket",  "mount",    "runtime_socket", "bpf"};
+    "capability", "raw_socket",  "mount",    "runtime_socket", "bpf",         "tamper"};
 constexpr std::array<std::string_view, 5> kVerdicts = {"", "blocked", "audited", "detected",
                                                        "killed"};
 constexpr std::array<std::string_view, 8> kMountOps = {
     "", "mount", "fsopen", "fsconfig", "fsmount", "move_mount", "open_tree", "new_superblock"};
 
-static_assert(GR_EV_BPF == 10 && GR_VERDICT_KILLED == 4 && GR_MOUNT_OP_NEW_SUPER == 7,
+static_assert(GR_EV_BPF == 10 && GR_EV_TAMPER == 11 && GR_VERDICT_KILLED == 4 &&
+                  GR_MOUNT_OP_NEW_SUPER == 7,
               "a wire id changed: update the name tables");
 
 }  // namespace
@@ -129,6 +131,26 @@ std::string protocol_name(std::uint8_t protocol) {
 }
 
 std::string_view mount_op_name(std::uint32_t op) { return name_of(kMountOps, op, "unknown"); }
+
+std::string bpf_command_name(std::uint32_t cmd) {
+  // The commands a tamper event can carry, by their uapi numbers (linux/bpf.h).
+  switch (cmd) {
+    case 8:
+      return "prog_attach";
+    case 9:
+      return "prog_detach";
+    case 13:
+      return "prog_get_fd_by_id";
+    case 29:
+      return "link_update";
+    case 30:
+      return "link_get_fd_by_id";
+    case 34:
+      return "link_detach";
+    default:
+      return std::to_string(cmd);
+  }
+}
 
 std::string_view rule_name(std::uint32_t rule) {
   switch (rule) {
@@ -304,6 +326,17 @@ nlohmann::ordered_json to_json(const gr_host_event& ev, const NameTable& names,
       break;
     case GR_EV_BPF:
       j["bpf_command"] = ev.op;
+      break;
+    case GR_EV_TAMPER:
+      j["bpf_command"] = bpf_command_name(ev.op);
+      j["link_id"] = ev.type;
+      j["prog_id"] = ev.protocol;
+      if (ev.family || ev.flags) {
+        j["attach_type"] = ev.family;
+        j["attach_flags"] = ev.flags;
+      }
+      j["detected_by"] = "event";
+      j["guarantee"] = kTamperGuarantee;
       break;
   }
   return j;

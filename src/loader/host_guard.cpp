@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <set>
 #include <utility>
 #include <variant>
 
 #include "fallback_guard.skel.h"
 #include "guardrail/loader/bpf_skeleton.hpp"
+#include "guardrail/loader/cgroup_attachments.hpp"
 #include "guardrail/loader/programs.hpp"
 #include "guardrail/util/unique_fd.hpp"
 #include "lsm_guard.skel.h"
@@ -38,8 +40,8 @@ bool HostGuard::loads(Guard guard, Backend backend) {
 struct HostGuard::Impl {
   std::variant<std::monostate, BpfSkeleton<lsm_guard>, BpfSkeleton<fallback_guard>> skel;
   std::vector<BpfLink> global_links;
-  std::map<std::string, std::vector<BpfLink>> cgroup_links;
   std::vector<bpf_program*> cgroup_programs;  // attached per workload cgroup
+  CgroupAttachments cgroups;                  // cgroup_programs on every attached cgroup
   std::vector<probe::GuardBackend> backends;
 
   bpf_object* obj() const {
@@ -83,12 +85,16 @@ Result<std::vector<BpfLink>> attach_global(bpf_object* obj,
 }  // namespace
 
 Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
-                                                   const PolicyMaps& maps) {
+                                                   const PolicyMaps& maps,
+                                                   const std::set<Guard>& requested) {
   auto impl = std::make_unique<Impl>();
   // The probe's choice for each guard; only the network guard is not ours.
   for (const auto& g : report.guards)
     if (g.guard != Guard::Network) impl->backends.push_back(g);
+  // The bpf() program always loads: it reports tampering with the agent's programs from every
+  // workload, whatever the zones guard. The fallback's other programs load only when asked for.
   auto on = [&](Guard guard, Backend backend) {
+    if (guard != Guard::Bpf && !requested.contains(guard)) return false;
     return std::ranges::any_of(impl->backends, [&](const probe::GuardBackend& g) {
       return g.guard == guard && g.backend == backend;
     });
@@ -122,6 +128,7 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
       if (bpf_program__autoload(prog)) impl->cgroup_programs.push_back(prog);
     impl->skel = std::move(*skel);
   }
+  impl->cgroups = CgroupAttachments(impl->cgroup_programs);
   auto links = attach_global(impl->obj(), impl->cgroup_programs);
   if (!links) return propagate(links);
   impl->global_links = std::move(*links);
@@ -129,12 +136,10 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
 }
 
 Result<void> HostGuard::attach(const std::string& cgroup_dir) {
-  if (impl_->cgroup_programs.empty() || impl_->cgroup_links.contains(cgroup_dir)) return {};
-  auto links = attach_to_cgroup(impl_->cgroup_programs, cgroup_dir);
-  if (!links) return propagate(links);
-  impl_->cgroup_links.emplace(cgroup_dir, std::move(*links));
-  return {};
+  return impl_->cgroups.attach(cgroup_dir);
 }
+
+std::vector<MissingProgram> HostGuard::repair() { return impl_->cgroups.repair(); }
 
 const std::vector<probe::GuardBackend>& HostGuard::backends() const { return impl_->backends; }
 

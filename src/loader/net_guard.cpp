@@ -3,9 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <map>
 
 #include "guardrail/loader/bpf_skeleton.hpp"
+#include "guardrail/loader/cgroup_attachments.hpp"
 #include "guardrail/loader/programs.hpp"
 #include "net_guard.skel.h"
 
@@ -13,8 +13,8 @@ namespace guardrail {
 
 struct NetGuard::Impl {
   BpfSkeleton<net_guard> skel;
-  // Links per attached cgroup path; destroying them detaches the programs.
-  std::map<std::string, std::vector<BpfLink>> links;
+  // The programs on every attached cgroup (destroying the links detaches them).
+  CgroupAttachments cgroups;
 
   // Every program, in the order of NetGuard::Program.
   std::array<bpf_program*, 6> programs() const {
@@ -31,18 +31,19 @@ Result<std::unique_ptr<NetGuard>> NetGuard::load(const PolicyMaps& maps) {
   auto skel = BpfSkeleton<net_guard>::open("net_guard");
   if (!skel) return propagate(skel);
   GR_TRY(load_on_shared_maps(*skel, maps));
-  return std::make_unique<NetGuard>(std::make_unique<Impl>(std::move(*skel)));
+  auto impl = std::make_unique<Impl>(std::move(*skel));
+  const auto programs = impl->programs();
+  impl->cgroups = CgroupAttachments({programs.begin(), programs.end()});
+  return std::make_unique<NetGuard>(std::move(impl));
 }
 
 Result<void> NetGuard::attach(const std::string& cgroup_dir) {
-  if (impl_->links.contains(cgroup_dir)) return {};
-  const auto programs = impl_->programs();
-  auto links = attach_to_cgroup(programs, cgroup_dir);
-  if (!links) return propagate(links);
-  impl_->links.emplace(cgroup_dir, std::move(*links));
+  GR_TRY(impl_->cgroups.attach(cgroup_dir));
   spdlog::debug("network guard attached to {}", cgroup_dir);
   return {};
 }
+
+std::vector<MissingProgram> NetGuard::repair() { return impl_->cgroups.repair(); }
 
 int NetGuard::program_fd(Program program) const {
   return bpf_program__fd(impl_->programs().at(static_cast<std::size_t>(program)));

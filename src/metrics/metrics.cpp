@@ -175,6 +175,37 @@ Metrics::Metrics()
                          .Name("guardrail_guard_backend")
                          .Help("1 for the backend each guard uses on this kernel")
                          .Register(*registry_)),
+      guard_interruptible_(
+          BuildGauge()
+              .Name("guardrail_guard_interruptible")
+              .Help("1 when a privileged workload can detach the guard's programs and so "
+                    "interrupt it until the agent re-attaches them (no BPF-LSM to refuse bpf())")
+              .Register(*registry_)),
+      tamper_checks_(BuildCounter()
+                         .Name("guardrail_tamper_checks_total")
+                         .Help("Checks that every workload cgroup still carries the agent's "
+                               "programs")
+                         .Register(*registry_)
+                         .Add({})),
+      tamper_repairs_(BuildCounter()
+                          .Name("guardrail_tamper_total")
+                          .Help("Workload cgroups found without some of the agent's programs, by "
+                                "what found it (a tamper event or the periodic check)")
+                          .Register(*registry_)),
+      reattach_(BuildCounter()
+                    .Name("guardrail_reattach_total")
+                    .Help("Programs the agent re-attached to a workload cgroup, by result")
+                    .Register(*registry_)),
+      tamper_window_(BuildHistogram()
+                         .Name("guardrail_tamper_window_seconds")
+                         .Help("From a tamper event (or the last clean check) to the programs "
+                               "being attached again: how long enforcement was interrupted")
+                         .Register(*registry_)),
+      tamper_last_window_(BuildGauge()
+                              .Name("guardrail_tamper_last_window_seconds")
+                              .Help("The last measured tamper window")
+                              .Register(*registry_)
+                              .Add({})),
       kernel_(std::make_shared<KernelView>(*this)) {
   BuildGauge()
       .Name("guardrail_build_info")
@@ -187,6 +218,8 @@ Metrics::Metrics()
     alerts_.Add({{"sink", sink}});
   }
   suppressed_.Add({{"reason", "rate_limit"}});
+  for (const char* by : {"event", "periodic_check"}) tamper_repairs_.Add({{"detected_by", by}});
+  reattach_.Add({{"result", "ok"}});
 }
 
 void Metrics::count_violation(std::string_view kind, std::string_view verdict,
@@ -250,6 +283,26 @@ void Metrics::set_guard_backends(const std::vector<probe::GuardBackend>& guards)
         .Add({{"guard", std::string(guard_name(g.guard))},
               {"backend", std::string(backend_name(g.backend))}})
         .Set(1);
+}
+
+void Metrics::set_guard_interruptible(std::string_view guard, bool interruptible) {
+  guard_interruptible_.Add({{"guard", std::string(guard)}}).Set(interruptible ? 1 : 0);
+}
+
+void Metrics::count_tamper_check() { tamper_checks_.Increment(); }
+
+void Metrics::count_tamper_repair(std::string_view detected_by, double window_seconds,
+                                  std::size_t programs, std::size_t failed) {
+  const std::string by(detected_by);
+  tamper_repairs_.Add({{"detected_by", by}}).Increment();
+  reattach_.Add({{"result", "ok"}}).Increment(double(programs));
+  if (failed) reattach_.Add({{"result", "failed"}}).Increment(double(failed));
+  tamper_window_
+      .Add({{"detected_by", by}},
+           prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                   0.25, 0.5, 1, 2.5, 5})
+      .Observe(window_seconds);
+  tamper_last_window_.Set(window_seconds);
 }
 
 void Metrics::export_kernel(KernelSource source) { kernel_->set_source(std::move(source)); }

@@ -42,6 +42,11 @@ GuardBackend observed(Guard guard, Backend backend, const Available& has, const 
               kill_clause(has) + " " + consequence};
 }
 
+// The fallback's cgroup programs can be detached like the network guard's (see kInterruptible).
+constexpr const char* kCgroupInterruptible =
+    "A privileged workload can detach this cgroup program until the agent re-attaches it "
+    "(see the network guard).";
+
 GuardBackend raw_sockets_fallback(const Available& has) {
   return {Guard::RawSockets, Backend::CgroupSock,
           has("tracepoint") ? "prevention (raw inet); " + kill_guarantee(has) + " (packet)"
@@ -49,14 +54,15 @@ GuardBackend raw_sockets_fallback(const Available& has) {
           "BPF-LSM unavailable: cgroup/sock_create denies raw inet and inet6 sockets; the kernel "
           "does not run it for packet (AF_PACKET) sockets, which are only observed at socket() "
           "entry (tracepoint/syscalls/sys_enter_socket); " +
-              kill_clause(has) + " the socket is still created."};
+              kill_clause(has) + " the socket is still created. " + kCgroupInterruptible};
 }
 
 GuardBackend runtime_sockets_fallback(const Available&) {
   return {Guard::RuntimeSockets, Backend::CgroupConnectUnix, "prevention (by path)",
           "BPF-LSM unavailable: cgroup/connect_unix denies connect() by the socket path given, so "
           "the path must match the policy's (a symlink or hard link under another name is not "
-          "recognised)."};
+          "recognised). " +
+              std::string(kCgroupInterruptible)};
 }
 
 GuardBackend capabilities_fallback(const Available& has) {
@@ -97,9 +103,25 @@ constexpr HostGuardRow kHostGuards[] = {
      "bpf() guard unavailable: it needs bpf_lsm or tracepoint (see their reasons)."},
 };
 
+// Where BPF-LSM cannot refuse bpf() to a workload, a privileged one (CAP_SYS_ADMIN or CAP_BPF
+// + CAP_NET_ADMIN) can detach the cgroup programs. Measured on the development VM (kernel 6.18,
+// tests/integration/test_tamper.py): re-attached 1-20 ms after a detach from a workload (the
+// ring buffer poll, --poll-ms 20, dominates), at most one --tamper-check-seconds otherwise.
+constexpr const char* kInterruptible =
+    "BPF-LSM unavailable: a privileged workload can detach these cgroup programs (bpf() "
+    "cannot be refused to it) and so interrupt enforcement until the agent re-attaches them: "
+    "within tens of milliseconds when the tamper event is seen (measured here: 3-20 ms, bounded by "
+    "the ring buffer poll, --poll-ms 20), at "
+    "most one --tamper-check-seconds (default 1 s) when it is not; each interruption is "
+    "alerted (kind tamper) with its window.";
+
 GuardBackend network_backend(const Available& has) {
-  if (has("cgroup_skb") && has("cgroup_sock_addr"))
+  if (has("cgroup_skb") && has("cgroup_sock_addr")) {
+    if (!has("bpf_lsm"))
+      return {Guard::Network, Backend::CgroupSockAddrSkb, "prevention (interruptible)",
+              kInterruptible};
     return {Guard::Network, Backend::CgroupSockAddrSkb, kPrevention, ""};
+  }
   return {Guard::Network, Backend::Unavailable, kNone,
           "Network guard unavailable: it needs both the cgroup_sock_addr and the cgroup_skb "
           "feature (see their reasons)."};

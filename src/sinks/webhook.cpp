@@ -66,6 +66,11 @@ std::string host_target_of(const ordered_json& alert, const std::string& kind) {
   }
   if (kind == "runtime_socket") return text(alert, "path");
   if (kind == "bpf") return "bpf command " + text(alert, "bpf_command");
+  if (kind == "tamper")  // the kernel's: what the workload did; the agent's: what it repaired
+    return alert.contains("cgroup")
+               ? "repaired " + text(alert, "cgroup")
+               : text(alert, "bpf_command") + " link " + text(alert, "link_id") + " prog " +
+                     text(alert, "prog_id");
   return "";
 }
 
@@ -87,7 +92,9 @@ std::string target_of(const ordered_json& alert) {
 
 std::string severity_of(const ordered_json& alert) {
   const std::string verdict = text(alert, "verdict");
-  if (text(alert, "kind") == "east_west_bypass" || verdict == "blocked" || verdict == "killed")
+  // A tamper alert means enforcement was (or is about to be) switched off.
+  const std::string kind = text(alert, "kind");
+  if (kind == "east_west_bypass" || kind == "tamper" || verdict == "blocked" || verdict == "killed")
     return "critical";
   return "warning";
 }

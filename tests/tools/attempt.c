@@ -20,6 +20,8 @@
 //   userns-mount DIR           unshare(CLONE_NEWUSER | CLONE_NEWNS), then mount -t tmpfs on DIR
 //   connect-unix PATH          connect a unix stream socket to PATH
 //   bpf-map-create             bpf(BPF_MAP_CREATE) of a 1-entry array
+//   link-get-fd                bpf(BPF_LINK_GET_NEXT_ID), then BPF_LINK_GET_FD_BY_ID of that link
+//                              (the first step of `bpftool link detach`)
 //
 //   serve-unix PATH            listen on a unix stream socket at PATH and accept forever
 //   run-in-cgroup DIR -- CMD [ARG...]
@@ -231,6 +233,23 @@ static int do_bpf_map_create(void) {
   return ok();
 }
 
+/* The first step of detaching someone's link: find one by id and get an fd to it (what
+ * `bpftool link detach id N` does before BPF_LINK_DETACH). Closes the fd again: detaching the
+ * agent's link from outside every workload would disturb the tests that follow. */
+static int do_link_get_fd(void) {
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  if (syscall(SYS_bpf, BPF_LINK_GET_NEXT_ID, &attr, sizeof attr) != 0)
+    return fail("bpf(BPF_LINK_GET_NEXT_ID)");
+  __u32 id = attr.next_id;
+  memset(&attr, 0, sizeof attr);
+  attr.link_id = id;
+  int fd = syscall(SYS_bpf, BPF_LINK_GET_FD_BY_ID, &attr, sizeof attr);
+  if (fd < 0) return fail("bpf(BPF_LINK_GET_FD_BY_ID)");
+  close(fd);
+  return ok();
+}
+
 static int do_run_in_cgroup(const char* dir, char** cmd) {
   char path[4096], pid[32];
   snprintf(path, sizeof path, "%s/cgroup.procs", dir);
@@ -255,7 +274,8 @@ static int usage(void) {
           "usage: attempt raw-socket | packet-socket | net-admin | sys-admin | mount-tmpfs DIR |\n"
           "       bind-mount SRC DIR | new-mount-api DIR | fsmount-detached |\n"
           "       open-tree-clone SRC DIR | remount DIR | userns-mount DIR | connect-unix PATH |\n"
-          "       bpf-map-create | serve-unix PATH | run-in-cgroup DIR -- CMD [ARG...]\n");
+          "       bpf-map-create | link-get-fd | serve-unix PATH |\n"
+          "       run-in-cgroup DIR -- CMD [ARG...]\n");
   return 2;
 }
 
@@ -278,6 +298,7 @@ int main(int argc, char** argv) {
   if (!strcmp(c, "userns-mount") && n == 1) return do_userns_mount(a[0]);
   if (!strcmp(c, "connect-unix") && n == 1) return do_connect_unix(a[0]);
   if (!strcmp(c, "bpf-map-create") && n == 0) return do_bpf_map_create();
+  if (!strcmp(c, "link-get-fd") && n == 0) return do_link_get_fd();
   if (!strcmp(c, "serve-unix") && n == 1) return do_serve_unix(a[0]);
   if (!strcmp(c, "run-in-cgroup") && n >= 3 && !strcmp(a[1], "--"))
     return do_run_in_cgroup(a[0], a + 2);

@@ -41,6 +41,14 @@ Host-guard probes (one JSON line each: {"result": "ok"|"error", "errno": NAME, "
     serve-unix PATH                                 AF_UNIX stream server: greets every client
                                                     with "hello", one JSON line per connection
     bpf-map-create                                  bpf(BPF_MAP_CREATE) of a 1-entry array map
+    detach-and-connect CGROUP HOST PORT [--seconds S] [--bpftool PATH]
+                                                    tampering: find the link of CGROUP's connect4
+                                                    program (bpftool cgroup show + link show),
+                                                    detach it (bpftool link detach), then UDP
+                                                    connect() to HOST:PORT every ~1 ms for S
+                                                    seconds; one JSON line: link and program ids,
+                                                    detach time (CLOCK_BOOTTIME ns), and the
+                                                    attempts that passed and were refused
     drop-caps-except CAPS -- COMMAND ...            keep only CAPS (comma-separated, e.g.
                                                     net_raw or CAP_NET_RAW,CAP_SYS_ADMIN, or
                                                     "none") in every capability set (bounding,
@@ -448,6 +456,63 @@ def effective_caps():
     return set()
 
 
+def _bpftool_json(bpftool, *args):
+    import subprocess
+    out = subprocess.run([bpftool, "-j"] + list(args), check=True, stdout=subprocess.PIPE,
+                         text=True, timeout=20).stdout.strip()
+    return json.loads(out) if out else []
+
+
+def cmd_detach_and_connect(args):
+    """Everything runs from inside the workload (bpftool inherits the cgroup), as an attacker
+    would: the kernel sees every bpf() call of it come from the workload."""
+    import subprocess
+    progs = [p for p in _bpftool_json(args.bpftool, "cgroup", "show", args.cgroup)
+             if p.get("attach_type") in ("cgroup_inet4_connect", "connect4")]
+    if not progs:
+        _emit({"result": "error", "errno": "no connect4 program on " + args.cgroup})
+        return 0
+    prog_id = progs[0]["id"]
+    cgroup_id = os.stat(args.cgroup).st_ino
+    links = [l for l in _bpftool_json(args.bpftool, "link", "show")
+             if l.get("prog_id") == prog_id and l.get("cgroup_id", cgroup_id) == cgroup_id]
+    if not links:
+        _emit({"result": "error", "errno": "no link holds program %d" % prog_id})
+        return 0
+    link_id = links[0]["id"]
+    res = subprocess.run([args.bpftool, "link", "detach", "id", str(link_id)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=20)
+    detached_ns = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+    if res.returncode != 0:
+        _emit({"result": "error", "errno": "bpftool link detach: " + res.stderr.strip(),
+               "link_id": link_id, "prog_id": prog_id})
+        return 0
+    passed, refused = [], []  # CLOCK_BOOTTIME ns of each attempt
+    other = {}
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.connect((args.host, args.port))
+            passed.append(time.clock_gettime_ns(time.CLOCK_BOOTTIME))
+        except OSError as exc:
+            name = _errno_name(exc)
+            if name == "EPERM":
+                refused.append(time.clock_gettime_ns(time.CLOCK_BOOTTIME))
+            else:
+                other[name] = other.get(name, 0) + 1
+        finally:
+            sock.close()
+        time.sleep(0.001)
+    last_pass = passed[-1] if passed else 0
+    _emit({"result": "ok", "pid": os.getpid(), "link_id": link_id, "prog_id": prog_id,
+           "detached_ns": detached_ns, "passed": passed, "refused_count": len(refused),
+           "first_refused_ns": refused[0] if refused else 0,
+           "refused_again_ns": next((t for t in refused if t > last_pass), 0),
+           "refused_after_pass": sum(1 for t in refused if t > last_pass), "other": other})
+    return 0
+
+
 CLONE_NEWNET = 0x40000000
 
 
@@ -513,6 +578,9 @@ SUBCOMMANDS = {
     "connect-unix": (cmd_connect_unix, [_arg("path"), _arg("--timeout", type=float, default=3.0)]),
     "serve-unix": (cmd_serve_unix, [_arg("path")]),
     "bpf-map-create": (cmd_bpf_map_create, []),
+    "detach-and-connect": (cmd_detach_and_connect, [
+        _arg("cgroup"), _HOST, _PORT, _arg("--seconds", type=float, default=2.0),
+        _arg("--bpftool", default="/usr/sbin/bpftool")]),
     "drop-caps-except": (None, [_arg("caps"), _REST]),
 }
 

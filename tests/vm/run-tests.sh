@@ -18,6 +18,8 @@ OUTSIDE=$CG/vmtest/other
 # refuses CAP_SYS_ADMIN (fsopen, open_tree, unshare) or CAP_BPF (bpf() on 6.1) before the mount
 # and bpf hooks are reached, which is right but would test the capability guard again.
 MOUNTER=$CG/vmtest/mounter
+# A zone with no host guard: lsm/bpf still refuses it the commands that detach the agent's links.
+TAMPERER=$CG/vmtest/tamper
 AGENT_CG=$CG/vmtest/agent
 ALERTS=/tmp/alerts.jsonl
 AGENT_LOG=/tmp/agent.log
@@ -110,7 +112,7 @@ fi
 # Fixtures: the two cgroups, mount targets, a host path to bind, a tmpfs to remount, and a fake
 # container runtime socket with a symlink and a hard link to it (the server stays in the root
 # cgroup, outside every zone).
-mkdir -p "$INSIDE" "$OUTSIDE" "$MOUNTER" /mnt/target /mnt/hostpath /mnt/remount
+mkdir -p "$INSIDE" "$OUTSIDE" "$MOUNTER" "$TAMPERER" /mnt/target /mnt/hostpath /mnt/remount
 echo secret >/mnt/hostpath/file
 mount -t tmpfs -o size=1m tmpfs /mnt/remount
 "$A" serve-unix /run/fake-runtime.sock >/tmp/serve.out 2>&1 &
@@ -159,6 +161,8 @@ check open-tree-clone mount open-tree-clone /mnt/hostpath /mnt/target
 check remount mount remount /mnt/remount
 check userns-mount mount userns-mount /mnt/target
 check bpf-map-create bpf bpf-map-create
+INSIDE=$TAMPERER
+check link-get-fd tamper link-get-fd
 INSIDE=$AGENT_CG
 check runtime-socket-path runtime_socket connect-unix /run/fake-runtime.sock
 check runtime-socket-symlink runtime_socket connect-unix /tmp/runtime-symlink.sock

@@ -20,6 +20,9 @@ struct AgentOptions {
   unsigned ringbuf_bytes = GR_DEFAULT_RINGBUF_BYTES;
   int poll_timeout_ms = 20;
   double rescan_seconds = 2.0;
+  // How often the workload cgroups are checked for the agent's programs (0: only on a tamper
+  // event). Where BPF-LSM cannot refuse bpf(), a privileged workload can detach them.
+  double tamper_check_seconds = 1.0;
   std::uint64_t alerts_max_bytes = 100ull << 20;  // rotate the alerts file past this size
   int alerts_keep = 5;                            // rotated files kept
   pipeline::PipelineOptions pipeline;

@@ -64,5 +64,14 @@ nlohmann::ordered_json to_json(const gr_host_event& event, const NameTable& name
 nlohmann::ordered_json to_json(const Event& event, const NameTable& names, const WallClock& clock);
 
 std::string_view mount_op_name(std::uint32_t op);  // "mount", "fsopen", "move_mount", ...
+// A tamper event's bpf command: "link_detach", "prog_detach", "link_get_fd_by_id", ... or the
+// number.
+std::string bpf_command_name(std::uint32_t cmd);
+
+// What a tamper alert says about the guarantee (the fallback: no BPF-LSM to refuse bpf()).
+inline constexpr std::string_view kTamperGuarantee =
+    "BPF-LSM unavailable: a privileged workload can detach the agent's programs and so "
+    "interrupt enforcement until the agent re-attaches them (within milliseconds of this "
+    "event; at most one tamper-check interval when no event is seen)";
 
 }  // namespace guardrail::events

@@ -6,9 +6,11 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "guardrail/loader/cgroup_attachments.hpp"
 #include "guardrail/loader/policy_maps.hpp"
 #include "guardrail/loader/program_stats.hpp"
 #include "guardrail/probe/probe.hpp"
@@ -20,9 +22,11 @@ class HostGuard {
  public:
   // Picks the backend of each host guard from the probe report, loads what can run, attaches
   // the programs that act host-wide (LSM, tracing). Guards no backend can serve are reported
-  // "unavailable" by backends().
+  // "unavailable" by backends(). On the fallback only the `requested` guards' programs load,
+  // and the bpf() one always: it reports tampering with the agent's programs.
   static Result<std::unique_ptr<HostGuard>> load(const probe::Report& report,
-                                                 const PolicyMaps& maps);
+                                                 const PolicyMaps& maps,
+                                                 const std::set<Guard>& requested);
   // Whether load() can run `guard` on `backend` (Unavailable counts: nothing to load). The
   // probe's chooser must answer only pairs for which this holds (a unit test checks every one).
   static bool loads(Guard guard, Backend backend);
@@ -35,6 +39,8 @@ class HostGuard {
 
   // Attaches the per-cgroup programs (fallback: sock_create, connect_unix) to a workload cgroup.
   Result<void> attach(const std::string& cgroup_dir);
+  // Re-attaches every per-cgroup program an attached cgroup no longer carries.
+  std::vector<MissingProgram> repair();
 
   // The backend each host guard really runs with (Lsm, CgroupSock, CgroupConnectUnix, TpBtf,
   // Tracepoint or Unavailable), with the guarantee.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "guardrail.h"
+#include "guardrail/loader/cgroup_attachments.hpp"
 #include "guardrail/loader/policy_maps.hpp"
 #include "guardrail/loader/program_stats.hpp"
 #include "guardrail/util/result.hpp"
@@ -28,6 +29,9 @@ class NetGuard {
 
   // Attaches every program to the cgroup (descendants inherit them). Idempotent per path.
   Result<void> attach(const std::string& cgroup_dir);
+  // Re-attaches every program an attached cgroup no longer carries (a workload detached or
+  // replaced it); returns what was missing.
+  std::vector<MissingProgram> repair();
 
   int program_fd(Program program) const;
   // Run count and time per program; empty unless sysctl kernel.bpf_stats_enabled is 1.

@@ -61,6 +61,15 @@ class Metrics {
   void set_policy_generation(std::uint64_t generation);
   void set_workloads(const std::map<std::string, std::size_t>& per_zone);
   void set_guard_backends(const std::vector<probe::GuardBackend>& guards);
+  // Whether a privileged workload can interrupt `guard` (detach its programs) until the agent
+  // re-attaches them: 1 where BPF-LSM cannot refuse bpf() to workloads.
+  void set_guard_interruptible(std::string_view guard, bool interruptible);
+  // The tamper check: one run; one cgroup found missing programs, re-attached after `window`
+  // seconds (an upper bound when the periodic check found it); `programs` re-attached, `failed`
+  // not.
+  void count_tamper_check();
+  void count_tamper_repair(std::string_view detected_by, double window_seconds,
+                           std::size_t programs, std::size_t failed);
   void export_kernel(KernelSource source);
 
   // Starts serving /metrics on "HOST:PORT". Fails with the address and the fix when the port is
@@ -92,6 +101,12 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& policy_generation_;
   prometheus::Family<prometheus::Gauge>& workloads_;
   prometheus::Family<prometheus::Gauge>& guard_backend_;
+  prometheus::Family<prometheus::Gauge>& guard_interruptible_;
+  prometheus::Counter& tamper_checks_;
+  prometheus::Family<prometheus::Counter>& tamper_repairs_;
+  prometheus::Family<prometheus::Counter>& reattach_;
+  prometheus::Family<prometheus::Histogram>& tamper_window_;
+  prometheus::Gauge& tamper_last_window_;
   std::array<std::atomic<std::uint64_t>, 5> lost_{};  // by LossStage, userspace stages
   std::shared_ptr<KernelView> kernel_;
   std::unique_ptr<prometheus::Exposer> exposer_;

@@ -42,6 +42,9 @@ HOST_ALERT_FIELDS = {
     "mount": {"operation": str, "source": str, "target": str, "fstype": str, "flags": int},
     "runtime_socket": {"path": str, "inode": int},
     "bpf": {"bpf_command": int},
+    # the kernel's (link_id, prog_id, bpf_command) and the agent's repair (backend "agent":
+    # cgroup, missing, window_ms, ...) both say what found it
+    "tamper": {"detected_by": str},
 }
 HOST_KINDS = frozenset(HOST_ALERT_FIELDS)
 # The fields of a network alert (what every alert had before the host guards).

@@ -43,6 +43,12 @@ TEST(Cli, AgentRejectsAnUnknownOption) {
   expect_cli({"agent", "--policy", "x.yaml", "--frob"}, 2, Printed::Err, "frob");
 }
 
+TEST(Cli, AgentRejectsATamperCheckTooOftenOrNegative) {
+  for (const char* bad : {"-1", "0.001", "nan"})
+    expect_cli({"agent", "--policy", "x.yaml", std::string("--tamper-check-seconds=") + bad}, 2,
+               Printed::Err, "--tamper-check-seconds must be 0 (off) or at least 0.01");
+}
+
 TEST(Cli, AgentHelpListsItsOptions) {
   auto r = cli({"agent", "--help"});
   EXPECT_EQ(r.code, 0);

@@ -25,6 +25,32 @@ TEST(Metrics, CountsViolationsByKindVerdictAndZone) {
       << text;
 }
 
+TEST(Metrics, TamperChecksRepairsAndTheirWindow) {
+  Metrics m;
+  auto text = m.scrape();
+  // Present from the start, so a rule can tell "never tampered" from "not exported".
+  EXPECT_TRUE(has_line(text, R"(guardrail_tamper_total{detected_by="event"} 0)")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_tamper_total{detected_by="periodic_check"} 0)"));
+  EXPECT_TRUE(has_line(text, R"(guardrail_reattach_total{result="ok"} 0)"));
+  m.set_guard_interruptible("network", true);
+  m.count_tamper_check();
+  m.count_tamper_check();
+  m.count_tamper_repair("event", 0.02, 1, 0);
+  m.count_tamper_repair("periodic_check", 0.7, 2, 1);
+  text = m.scrape();
+  EXPECT_TRUE(has_line(text, R"(guardrail_guard_interruptible{guard="network"} 1)")) << text;
+  EXPECT_TRUE(has_line(text, "guardrail_tamper_checks_total 2")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_tamper_total{detected_by="event"} 1)")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_reattach_total{result="ok"} 3)")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_reattach_total{result="failed"} 1)")) << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_tamper_window_seconds_count{detected_by="event"} 1)"))
+      << text;
+  EXPECT_TRUE(
+      has_line(text, R"(guardrail_tamper_window_seconds_bucket{detected_by="event",le="0.025"} 1)"))
+      << text;
+  EXPECT_TRUE(has_line(text, "guardrail_tamper_last_window_seconds 0.7")) << text;
+}
+
 TEST(Metrics, ExportsPolicyBackendsBuildAndKernelCounters) {
   Metrics m;
   m.set_policy_rules(7);

@@ -112,6 +112,7 @@ TEST(WebhookPayload, SeverityFollowsKindAndVerdict) {
       {"net_egress", "audited", "warning"},         {"net_connect", "detected", "warning"},
       {"east_west_bypass", "detected", "critical"}, {"east_west_bypass", "audited", "critical"},
       {"net_ingress", "blocked", "critical"},       {"net_ingress", "detected", "warning"},
+      {"tamper", "detected", "critical"},
   };
   for (const Case& c : cases) {
     ordered_json alert = egress_alert();
@@ -121,6 +122,19 @@ TEST(WebhookPayload, SeverityFollowsKindAndVerdict) {
     const json payload = alertmanager_payload(alerts, "n", "");
     EXPECT_EQ(payload[0]["labels"]["severity"], c.severity) << c.kind << " " << c.verdict;
   }
+}
+
+TEST(WebhookPayload, TamperTargetsSayWhatWasDetachedOrRepaired) {
+  ordered_json kernel = {{"kind", "tamper"}, {"verdict", "detected"},
+                         {"zone", "z"},      {"bpf_command", "link_detach"},
+                         {"link_id", 17},    {"prog_id", 42}};
+  ordered_json repair = {
+      {"kind", "tamper"}, {"verdict", "detected"}, {"zone", "z"}, {"cgroup", "/sys/fs/cgroup/a"}};
+  const std::vector<ordered_json> alerts{kernel, repair};
+  const json payload = alertmanager_payload(alerts, "n", "");
+  EXPECT_EQ(payload[0]["labels"]["target"], "link_detach link 17 prog 42");
+  EXPECT_EQ(payload[1]["labels"]["target"], "repaired /sys/fs/cgroup/a");
+  EXPECT_EQ(payload[1]["labels"]["severity"], "critical");
 }
 
 TEST(WebhookPayload, LabelsAndAnnotationsAreStringsInBatchOrder) {

@@ -1,0 +1,125 @@
+// The tamper kind: the kernel's record (GR_EV_TAMPER) and the agent's repair alert.
+#include "guardrail/events/tamper.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "guardrail/events/events.hpp"
+
+namespace guardrail::events {
+namespace {
+
+gr_host_event tamper_sample(std::uint32_t cmd) {
+  gr_host_event ev{};
+  ev.hdr = {GR_EV_TAMPER, GR_EVENT_VERSION, sizeof(gr_host_event), 5};
+  ev.workload_id = GR_WORKLOAD_ID_BASE + 1;
+  ev.zone_id = 1;
+  ev.pid = ev.tid = 40;
+  std::strcpy(ev.comm, "bpftool");
+  ev.verdict = GR_VERDICT_DETECTED;
+  ev.backend = GR_BACKEND_TRACEPOINT;
+  ev.op = cmd;
+  return ev;
+}
+
+std::vector<std::byte> bytes(const gr_host_event& ev) {
+  std::vector<std::byte> out(sizeof ev);
+  std::memcpy(out.data(), &ev, sizeof ev);
+  return out;
+}
+
+NameTable names() { return {"p", {{1, "agent-sandbox"}}, {{GR_WORKLOAD_ID_BASE + 1, "agent-a"}}}; }
+
+TEST(EventsTamper, TheKindIsNamedTamperAndNumberTwelveIsLeftForUnixSockets) {
+  EXPECT_EQ(GR_EV_TAMPER, 11);
+  EXPECT_EQ(GR_EV_TYPE_MAX, 13);
+  EXPECT_EQ(kind_name(GR_EV_TAMPER), "tamper");
+  EXPECT_EQ(kind_name(12), "unknown");
+}
+
+TEST(EventsTamper, DecodesAsAHostRecord) {
+  auto decoded = decode(bytes(tamper_sample(34)));
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  ASSERT_TRUE(std::holds_alternative<gr_host_event>(*decoded));
+  EXPECT_EQ(header(*decoded).type, GR_EV_TAMPER);
+}
+
+TEST(EventsTamper, NamesTheCommandsThatDetachOrFetch) {
+  EXPECT_EQ(bpf_command_name(34), "link_detach");
+  EXPECT_EQ(bpf_command_name(29), "link_update");
+  EXPECT_EQ(bpf_command_name(9), "prog_detach");
+  EXPECT_EQ(bpf_command_name(8), "prog_attach");
+  EXPECT_EQ(bpf_command_name(30), "link_get_fd_by_id");
+  EXPECT_EQ(bpf_command_name(13), "prog_get_fd_by_id");
+  EXPECT_EQ(bpf_command_name(0), "0");
+}
+
+TEST(EventsTamper, AlertCarriesTheLinkAndProgramAndSaysEnforcementCanBeInterrupted) {
+  auto ev = tamper_sample(34);
+  ev.type = 17;      // link id
+  ev.protocol = 42;  // program id
+  auto j = to_json(Event{ev}, names(), WallClock(0));
+  EXPECT_EQ(j["kind"], "tamper");
+  EXPECT_EQ(j["verdict"], "detected");
+  EXPECT_EQ(j["backend"], "tracepoint");
+  EXPECT_EQ(j["workload"], "agent-a");
+  EXPECT_EQ(j["bpf_command"], "link_detach");
+  EXPECT_EQ(j["link_id"], 17);
+  EXPECT_EQ(j["prog_id"], 42);
+  EXPECT_EQ(j["detected_by"], "event");
+  EXPECT_FALSE(j.contains("attach_type"));
+  EXPECT_NE(j["guarantee"].get<std::string>().find("interrupt enforcement"), std::string::npos);
+
+  auto detach = tamper_sample(9);
+  detach.family = 10;  // BPF_CGROUP_INET4_CONNECT
+  detach.protocol = 42;
+  j = to_json(Event{detach}, names(), WallClock(0));
+  EXPECT_EQ(j["bpf_command"], "prog_detach");
+  EXPECT_EQ(j["attach_type"], 10);
+}
+
+TEST(EventsTamper, RepairAlertSaysWhatWasMissingAndTheWindow) {
+  TamperRepair r;
+  r.detected_by = TamperSource::Event;
+  r.cgroup = "/sys/fs/cgroup/unified/a";
+  r.workload = "agent-a";
+  r.zone = "agent-sandbox";
+  r.missing = {{"guard_connect4", 10, 42, true, ""}};
+  r.interrupted_ns = 1'000'000'000;
+  r.restored_ns = 1'012'345'678;
+  auto j = tamper_repair_alert(r, "p", WallClock(0), "node1");
+  EXPECT_EQ(j["kind"], "tamper");
+  EXPECT_EQ(j["verdict"], "detected");
+  EXPECT_EQ(j["backend"], "agent");
+  EXPECT_EQ(j["detected_by"], "event");
+  EXPECT_EQ(j["window"], "measured");
+  EXPECT_DOUBLE_EQ(j["window_ms"].get<double>(), 12.346);
+  EXPECT_EQ(j["restored"], true);
+  EXPECT_EQ(j["missing"][0]["program"], "guard_connect4");
+  EXPECT_EQ(j["missing"][0]["prog_id"], 42);
+  EXPECT_EQ(j["interrupted_at"], "1970-01-01T00:00:01.000000000Z");
+  EXPECT_EQ(j["restored_at"], "1970-01-01T00:00:01.012345678Z");
+  EXPECT_NE(j["message"].get<std::string>().find("interrupted"), std::string::npos);
+  EXPECT_NE(j["message"].get<std::string>().find("12.346 ms"), std::string::npos);
+}
+
+TEST(EventsTamper, APeriodicFindingGivesAnUpperBoundAndAFailureIsSaid) {
+  TamperRepair r;
+  r.detected_by = TamperSource::PeriodicCheck;
+  r.cgroup = "/x";
+  r.missing = {{"guard_egress", 15, 7, false, "re-attach guard_egress to /x: No such device"}};
+  r.interrupted_ns = 0;
+  r.restored_ns = 900'000'000;
+  auto j = tamper_repair_alert(r, "p", WallClock(0), "n");
+  EXPECT_EQ(j["detected_by"], "periodic_check");
+  EXPECT_EQ(j["window"], "at_most");
+  EXPECT_EQ(j["restored"], false);
+  EXPECT_EQ(j["missing"][0]["error"], "re-attach guard_egress to /x: No such device");
+  EXPECT_NE(j["message"].get<std::string>().find("FAILED"), std::string::npos);
+  EXPECT_NE(j["message"].get<std::string>().find("at most 900.000 ms"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace guardrail::events
