@@ -124,8 +124,13 @@ Metrics::Metrics()
                   .Register(*registry_)),
       suppressed_(BuildCounter()
                       .Name("guardrail_events_suppressed_total")
-                      .Help("Violation events counted but not alerted, by reason")
+                      .Help("Violation events counted but not alerted, by reason and kind")
                       .Register(*registry_)),
+      targets_overflow_(BuildCounter()
+                            .Name("guardrail_alert_targets_overflow_total")
+                            .Help("Distinct alert targets, by kind, that found the memory of "
+                                  "targets full: their first alert went through the rate limit")
+                            .Register(*registry_)),
       deduplicated_(BuildCounter()
                         .Name("guardrail_events_deduplicated_total")
                         .Help("Violation events folded into another alert's count by dedup")
@@ -186,7 +191,6 @@ Metrics::Metrics()
     delivered_.Add({{"sink", sink}});
     alerts_.Add({{"sink", sink}});
   }
-  suppressed_.Add({{"reason", "rate_limit"}});
 }
 
 void Metrics::count_violation(std::string_view kind, std::string_view verdict,
@@ -210,8 +214,14 @@ void Metrics::count_delivered(std::string_view sink, std::uint64_t events, std::
 
 void Metrics::count_deduplicated(std::uint64_t events) { deduplicated_.Increment(double(events)); }
 
-void Metrics::count_suppressed(std::string_view reason, std::uint64_t events) {
-  suppressed_.Add({{"reason", std::string(reason)}}).Increment(double(events));
+void Metrics::count_suppressed(std::string_view reason, std::string_view kind,
+                               std::uint64_t events) {
+  suppressed_.Add({{"reason", std::string(reason)}, {"kind", std::string(kind)}})
+      .Increment(double(events));
+}
+
+void Metrics::count_targets_overflow(std::string_view kind) {
+  targets_overflow_.Add({{"kind", std::string(kind)}}).Increment();
 }
 
 void Metrics::observe_latency(double seconds) { latency_.Observe(seconds); }
