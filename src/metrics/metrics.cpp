@@ -128,8 +128,8 @@ Metrics::Metrics()
                       .Register(*registry_)),
       targets_overflow_(BuildCounter()
                             .Name("guardrail_alert_targets_overflow_total")
-                            .Help("Distinct alert targets, by kind, that found the memory of "
-                                  "targets full: their first alert went through the rate limit")
+                            .Help("Alerts of a new target, by kind, that found the memory of "
+                                  "targets full: they went through the rate limit like repeats")
                             .Register(*registry_)),
       deduplicated_(BuildCounter()
                         .Name("guardrail_events_deduplicated_total")

@@ -66,6 +66,10 @@ std::optional<PendingAlert> Deduplicator::offer(PendingAlert alert, std::uint64_
   std::string key = dedup_key(alert.event);
   auto it = windows_.find(key);
   if (it == windows_.end()) {
+    if (windows_.size() >= max_windows_) {
+      unfolded_++;
+      return alert;
+    }
     windows_.emplace(key, Window{now_ns, std::nullopt});
     by_age_.emplace_back(now_ns, std::move(key));
     return alert;

@@ -21,7 +21,7 @@ struct SuppressionSummary {
   std::uint64_t first_ns = 0;  // kernel timestamps of the first and last event counted
   std::uint64_t last_ns = 0;
   std::map<std::uint16_t, std::uint64_t> suppressed;  // kind -> events
-  std::map<std::uint16_t, std::uint64_t> overflow;    // kind -> distinct targets not tracked
+  std::map<std::uint16_t, std::uint64_t> overflow;    // kind -> alerts of new targets not tracked
   std::uint64_t suppressed_events() const;
 };
 

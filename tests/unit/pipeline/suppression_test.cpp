@@ -230,6 +230,17 @@ TEST_F(Suppression, DedupStillFoldsAndTheFoldedAlertIsLimitedNotTheFirst) {
   expect_accounted(evs.size());
 }
 
+TEST(PipelineDedupBound, PastTheBoundNewTargetsLeaveUnfoldedAndNothingGrows) {
+  Deduplicator d(10s, 16);
+  for (std::uint16_t port = 1; port <= 1000; port++)
+    ASSERT_TRUE(d.offer(PendingAlert::of(connect_event(port)), 0)) << port;
+  EXPECT_EQ(d.open_windows(), 16u);
+  EXPECT_EQ(d.unfolded(), 1000u - 16);
+  EXPECT_FALSE(d.offer(PendingAlert::of(connect_event(1)), 1)) << "an open window still folds";
+  EXPECT_TRUE(d.offer(PendingAlert::of(mount_event("/m")), 1));
+  EXPECT_EQ(d.open_windows(), 16u);
+}
+
 TEST(PipelineKindBudgets, EachKindOfAWorkloadHasItsOwnBucket) {
   RateLimiter r(KindBudget{1, 2}, {{GR_EV_MOUNT, KindBudget{1, 1}}});
   EXPECT_TRUE(r.allow(1, GR_EV_NET_CONNECT, 0));
