@@ -6,6 +6,8 @@
 
 #include <exception>
 
+#include "guardrail/events/events.hpp"
+
 namespace guardrail {
 namespace {
 
@@ -190,6 +192,13 @@ Metrics::Metrics()
   for (const char* sink : {"jsonl", "webhook"}) {
     delivered_.Add({{"sink", sink}});
     alerts_.Add({{"sink", sink}});
+  }
+  // Every kind's series from 0, so that increase() in the rules sees the first suppression.
+  for (std::uint16_t type = 1; type < GR_EV_TYPE_MAX; type++) {
+    const std::string kind(events::kind_name(type));
+    if (kind == "unknown") continue;
+    suppressed_.Add({{"reason", "rate_limit"}, {"kind", kind}});
+    targets_overflow_.Add({{"kind", kind}});
   }
 }
 

@@ -82,6 +82,12 @@ TEST(Metrics, CountsDeliveriesSuppressionsAndDedup) {
       << text;
   EXPECT_TRUE(has_line(text, R"(guardrail_alert_targets_overflow_total{kind="net_send"} 1)"))
       << text;
+  // Every kind starts at 0, so that increase() sees the first suppression.
+  EXPECT_TRUE(
+      has_line(text, R"(guardrail_events_suppressed_total{kind="bpf",reason="rate_limit"} 0)"))
+      << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_alert_targets_overflow_total{kind="capability"} 0)"))
+      << text;
   EXPECT_TRUE(has_line(text, "guardrail_events_deduplicated_total 4")) << text;
   EXPECT_TRUE(has_line(text, R"(guardrail_event_latency_seconds_bucket{le="0.005"} 1)")) << text;
   EXPECT_TRUE(has_line(text, "guardrail_policy_generation 3")) << text;
