@@ -87,9 +87,10 @@ int agent_command(const std::vector<std::string>& args, std::ostream& out) {
   add("dedup-window-seconds", po::value(&dedup_seconds)->default_value(dedup_seconds),
       "fold repeats of an alert (same workload, kind, target) within this window (0: off)");
   add("rate-limit", po::value(&o.pipeline.rate_limit)->default_value(o.pipeline.rate_limit),
-      "alerts per second per workload (0: unlimited); the rest are counted, not alerted");
+      "alerts per second per workload and kind (0: unlimited); the rest are counted, not "
+      "alerted, but the first alert of each target always leaves");
   add("rate-burst", po::value(&o.pipeline.rate_burst)->default_value(o.pipeline.rate_burst),
-      "alerts a workload may send at once before the rate limit applies");
+      "alerts of one kind a workload may send at once before the rate limit applies");
   add("rate-limit-kind", po::value(&kind_budgets)->composing(),
       "KIND=RATE[/BURST]: a budget of its own for one alert kind (repeatable), e.g. mount=5/20; "
       "every kind has its own bucket per workload, the others at --rate-limit/--rate-burst");
