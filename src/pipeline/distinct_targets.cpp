@@ -4,7 +4,7 @@ namespace guardrail::pipeline {
 
 void DistinctTargets::forget_old(Set& set, std::uint64_t now_ns) {
   while (!set.by_age.empty() && now_ns - set.by_age.front().first >= memory_ns_) {
-    set.keys.erase(set.by_age.front().second);
+    set.keys.erase(set.keys.find(*set.by_age.front().second));
     set.by_age.pop_front();
   }
 }
@@ -15,8 +15,8 @@ DistinctTargets::Seen DistinctTargets::offer(std::uint16_t kind, const std::stri
   forget_old(set, now_ns);
   if (set.keys.contains(key)) return Seen::Known;
   if (set.keys.size() >= capacity_) return Seen::Full;
-  set.keys.insert(key);
-  set.by_age.emplace_back(now_ns, key);
+  const auto [it, inserted] = set.keys.insert(key);
+  set.by_age.emplace_back(now_ns, &*it);
   return Seen::New;
 }
 

@@ -32,7 +32,9 @@ class DistinctTargets {
  private:
   struct Set {
     std::unordered_set<std::string> keys;
-    std::deque<std::pair<std::uint64_t, std::string>> by_age;  // first-seen order
+    // First-seen order; the keys live once, in `keys` (a node container: their addresses stay
+    // put until erased).
+    std::deque<std::pair<std::uint64_t, const std::string*>> by_age;
   };
   void forget_old(Set& set, std::uint64_t now_ns);
 
