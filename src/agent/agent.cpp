@@ -246,9 +246,16 @@ Result<void> Agent::start_pipeline() {
     webhook_ = std::move(*started);
   }
   alerts_ = std::make_unique<pipeline::AlertPipeline>(
-      options_.pipeline, metrics_, *sink_, webhook_.get(), [this](const pipeline::PendingAlert& a) {
+      options_.pipeline, metrics_, *sink_, webhook_.get(),
+      [this](const pipeline::PendingAlert& a) {
         return names_.with([&](const events::NameTable& table) {
           return pipeline::format_alert(a, table, clock_, options_.node_name);
+        });
+      },
+      [this](const pipeline::SuppressionSummary& s) {
+        return names_.with([&](const events::NameTable& table) {
+          return pipeline::format_summary(s, table, clock_, options_.node_name,
+                                          options_.pipeline.summary_interval);
         });
       });
   const double period = options_.tamper_check_seconds;

@@ -88,6 +88,18 @@ void print_summary(const AgentOptions& options, const policy::Policy& policy,
                  options.rescan_seconds);
   spdlog::info("alerts: {}; metrics: http://{}/metrics",
                options.alerts == "-" ? "stdout" : options.alerts, options.metrics_address);
+  const auto& p = options.pipeline;
+  std::string budgets;
+  for (const auto& [kind, b] : p.kind_budgets)
+    budgets += fmt::format(", {} {}/s burst {}", events::kind_name(kind), b.rate, b.burst);
+  if (p.rate_limit > 0 || !p.kind_budgets.empty())
+    spdlog::info("rate limit per workload and kind: {}/s burst {}{}; the first alert of each "
+                 "target always leaves ({} targets per kind, {}s); suppression summaries every {}s",
+                 p.rate_limit, p.rate_burst, budgets, p.distinct_targets,
+                 std::chrono::duration<double>(p.distinct_target_memory).count(),
+                 std::chrono::duration<double>(p.summary_interval).count());
+  else
+    spdlog::info("rate limit: off (every alert leaves)");
 }
 
 }  // namespace guardrail::agent

@@ -67,6 +67,9 @@ int agent_command(const std::vector<std::string>& args, std::ostream& out) {
   AgentOptions o;
   o.node_name = host_name();
   double dedup_seconds = 10;
+  double summary_seconds = 30;
+  double target_seconds = 600;
+  std::vector<std::string> kind_budgets;
   long webhook_timeout_ms = o.webhook.timeout.count();
   po::options_description opts("guardrail agent options");
   auto add = opts.add_options();
@@ -84,9 +87,20 @@ int agent_command(const std::vector<std::string>& args, std::ostream& out) {
   add("dedup-window-seconds", po::value(&dedup_seconds)->default_value(dedup_seconds),
       "fold repeats of an alert (same workload, kind, target) within this window (0: off)");
   add("rate-limit", po::value(&o.pipeline.rate_limit)->default_value(o.pipeline.rate_limit),
-      "alerts per second per workload (0: unlimited); the rest are counted, not alerted");
+      "alerts per second per workload and kind (0: unlimited); the rest are counted, not "
+      "alerted, but the first alert of each target always leaves");
   add("rate-burst", po::value(&o.pipeline.rate_burst)->default_value(o.pipeline.rate_burst),
-      "alerts a workload may send at once before the rate limit applies");
+      "alerts of one kind a workload may send at once before the rate limit applies");
+  add("rate-limit-kind", po::value(&kind_budgets)->composing(),
+      "KIND=RATE[/BURST]: a budget of its own for one alert kind (repeatable), e.g. mount=5/20; "
+      "every kind has its own bucket per workload, the others at --rate-limit/--rate-burst");
+  add("summary-interval-seconds", po::value(&summary_seconds)->default_value(summary_seconds),
+      "at most this often, one alert per workload naming what the rate limit suppressed");
+  add("distinct-targets",
+      po::value(&o.pipeline.distinct_targets)->default_value(o.pipeline.distinct_targets),
+      "targets remembered per kind whose first alert is never rate limited; past it, counted");
+  add("distinct-target-seconds", po::value(&target_seconds)->default_value(target_seconds),
+      "how long a target is remembered as seen");
   add("queue-capacity",
       po::value(&o.pipeline.queue_capacity)->default_value(o.pipeline.queue_capacity),
       "events waiting between the ring buffer consumer and the pipeline");
@@ -128,12 +142,31 @@ int agent_command(const std::vector<std::string>& args, std::ostream& out) {
     throw UsageError{"--tamper-check-seconds must be 0 (off) or at least 0.01"};
   if (dedup_seconds < 0) throw UsageError{"--dedup-window-seconds must not be negative"};
   if (o.pipeline.rate_limit < 0) throw UsageError{"--rate-limit must not be negative"};
+  if (o.pipeline.rate_burst < 1 && o.pipeline.rate_limit > 0)
+    throw UsageError{"--rate-burst must be at least 1"};
+  for (const auto& spec : kind_budgets) {
+    auto budget = pipeline::parse_kind_budget(spec);
+    if (!budget) throw UsageError{budget.error().message};
+    if (!o.pipeline.kind_budgets.emplace(budget->first, budget->second).second)
+      throw UsageError{"--rate-limit-kind names kind '" + spec.substr(0, spec.find('=')) +
+                       "' twice"};
+  }
+  if (!(summary_seconds >= 0.1) || summary_seconds > 86400)
+    throw UsageError{"--summary-interval-seconds must be between 0.1 and 86400"};
+  if (o.pipeline.distinct_targets < 1 || o.pipeline.distinct_targets > 1'000'000)
+    throw UsageError{"--distinct-targets must be between 1 and 1000000 (per kind)"};
+  if (!(target_seconds >= 1) || target_seconds > 86400)
+    throw UsageError{"--distinct-target-seconds must be between 1 and 86400"};
   if (o.pipeline.queue_capacity < 1) throw UsageError{"--queue-capacity must be at least 1"};
   if (o.alerts_keep < 1) throw UsageError{"--alerts-keep must be at least 1"};
   if (webhook_timeout_ms < 1) throw UsageError{"--webhook-timeout-ms must be at least 1"};
   if (o.webhook.retries < 0) throw UsageError{"--webhook-retries must not be negative"};
   o.pipeline.dedup_window =
       std::chrono::nanoseconds(static_cast<std::int64_t>(dedup_seconds * 1e9));
+  o.pipeline.summary_interval =
+      std::chrono::nanoseconds(static_cast<std::int64_t>(summary_seconds * 1e9));
+  o.pipeline.distinct_target_memory =
+      std::chrono::nanoseconds(static_cast<std::int64_t>(target_seconds * 1e9));
   o.webhook.timeout = std::chrono::milliseconds(webhook_timeout_ms);
   if (vm.count("no-docker")) o.docker_socket.clear();
   setup_logging(vm.count("verbose") > 0);

@@ -6,6 +6,8 @@
 
 #include <exception>
 
+#include "guardrail/events/events.hpp"
+
 namespace guardrail {
 namespace {
 
@@ -124,8 +126,13 @@ Metrics::Metrics()
                   .Register(*registry_)),
       suppressed_(BuildCounter()
                       .Name("guardrail_events_suppressed_total")
-                      .Help("Violation events counted but not alerted, by reason")
+                      .Help("Violation events counted but not alerted, by reason and kind")
                       .Register(*registry_)),
+      targets_overflow_(BuildCounter()
+                            .Name("guardrail_alert_targets_overflow_total")
+                            .Help("Alerts of a new target, by kind, that found the memory of "
+                                  "targets full: they went through the rate limit like repeats")
+                            .Register(*registry_)),
       deduplicated_(BuildCounter()
                         .Name("guardrail_events_deduplicated_total")
                         .Help("Violation events folded into another alert's count by dedup")
@@ -217,7 +224,13 @@ Metrics::Metrics()
     delivered_.Add({{"sink", sink}});
     alerts_.Add({{"sink", sink}});
   }
-  suppressed_.Add({{"reason", "rate_limit"}});
+  // Every kind's series from 0, so that increase() in the rules sees the first suppression.
+  for (std::uint16_t type = 1; type < GR_EV_TYPE_MAX; type++) {
+    const std::string kind(events::kind_name(type));
+    if (kind == "unknown") continue;
+    suppressed_.Add({{"reason", "rate_limit"}, {"kind", kind}});
+    targets_overflow_.Add({{"kind", kind}});
+  }
   for (const char* by : {"event", "periodic_check"}) tamper_repairs_.Add({{"detected_by", by}});
   reattach_.Add({{"result", "ok"}});
 }
@@ -243,8 +256,14 @@ void Metrics::count_delivered(std::string_view sink, std::uint64_t events, std::
 
 void Metrics::count_deduplicated(std::uint64_t events) { deduplicated_.Increment(double(events)); }
 
-void Metrics::count_suppressed(std::string_view reason, std::uint64_t events) {
-  suppressed_.Add({{"reason", std::string(reason)}}).Increment(double(events));
+void Metrics::count_suppressed(std::string_view reason, std::string_view kind,
+                               std::uint64_t events) {
+  suppressed_.Add({{"reason", std::string(reason)}, {"kind", std::string(kind)}})
+      .Increment(double(events));
+}
+
+void Metrics::count_targets_overflow(std::string_view kind) {
+  targets_overflow_.Add({{"kind", std::string(kind)}}).Increment();
 }
 
 void Metrics::observe_latency(double seconds) { latency_.Observe(seconds); }

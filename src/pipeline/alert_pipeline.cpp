@@ -31,15 +31,19 @@ nlohmann::ordered_json format_alert(const PendingAlert& alert, const events::Nam
 }
 
 AlertPipeline::AlertPipeline(PipelineOptions options, Metrics& metrics, JsonLinesSink& jsonl,
-                             WebhookSink* webhook, Formatter format)
+                             WebhookSink* webhook, Formatter format,
+                             SummaryFormatter format_summary)
     : options_(options),
       metrics_(metrics),
       jsonl_(jsonl),
       webhook_(webhook),
       format_(std::move(format)),
+      format_summary_(std::move(format_summary)),
       queue_(options.queue_capacity),
       dedup_(options.dedup_window),
-      limiter_(options.rate_limit, options.rate_burst),
+      limiter_(KindBudget{options.rate_limit, options.rate_burst}, options.kind_budgets),
+      targets_(options.distinct_targets, options.distinct_target_memory),
+      ledger_(options.summary_interval),
       thread_([this] { run(); }) {}
 
 AlertPipeline::~AlertPipeline() {
@@ -56,6 +60,7 @@ void AlertPipeline::run() {
     auto event = queue_.pop_for(kTick);
     std::uint64_t now = boot_ns();
     for (auto& folded : dedup_.expire(now)) emit(std::move(folded), now);
+    emit_summaries(ledger_.take(now));
     if (!event) {
       if (queue_.drained()) break;
       continue;
@@ -65,14 +70,38 @@ void AlertPipeline::run() {
     if (auto first = dedup_.offer(std::move(alert), now)) emit(std::move(*first), now);
   }
   for (auto& folded : dedup_.flush()) emit(std::move(folded), boot_ns());
+  emit_summaries(ledger_.flush());
+}
+
+bool AlertPipeline::admit(const PendingAlert& alert, std::uint64_t now_ns) {
+  const std::uint16_t kind = events::header(alert.event).type;
+  if (!limiter_.limits(kind)) return true;
+  // Asked before the bucket, so that a first alert still spends a token when there is one.
+  const auto seen = targets_.offer(kind, dedup_key(alert.event), now_ns);
+  if (seen == DistinctTargets::Seen::Full) {
+    metrics_.count_targets_overflow(events::kind_name(kind));
+    ledger_.overflowed(alert.event);
+  }
+  const bool token = limiter_.allow(events::workload_id(alert.event), kind, now_ns);
+  if (token || seen == DistinctTargets::Seen::New) return true;
+  metrics_.count_suppressed("rate_limit", events::kind_name(kind), alert.count);
+  ledger_.suppressed(alert.event, alert.count);
+  return false;
+}
+
+void AlertPipeline::emit_summaries(std::vector<SuppressionSummary> summaries) {
+  for (const auto& summary : summaries) {
+    if (summary.suppressed.empty() && summary.overflow.empty()) continue;
+    auto json = format_summary_(summary);
+    // A summary stands for no delivered event: it counts as an alert, outside the identity.
+    if (jsonl_.write(json)) metrics_.count_delivered("jsonl", 0, 1);
+    if (webhook_) webhook_->enqueue(std::move(json));
+  }
 }
 
 void AlertPipeline::emit(PendingAlert alert, std::uint64_t now_ns) {
   if (alert.count > 1) metrics_.count_deduplicated(alert.count);
-  if (!limiter_.allow(events::workload_id(alert.event), now_ns)) {
-    metrics_.count_suppressed("rate_limit", alert.count);
-    return;
-  }
+  if (!admit(alert, now_ns)) return;
   // Only what leaves dedup and the rate limit is formatted.
   auto json = format_(alert);
   if (jsonl_.write(json)) {

@@ -33,6 +33,7 @@ std::string host_key(const gr_host_event& ev) {
     std::uint16_t type;
     std::int32_t capability;
     std::uint32_t family, sock_type, op;
+    std::uint64_t ino;  // a runtime socket on the LSM backends: the same socket by any name
   } key;
   std::memset(&key, 0, sizeof key);  // the padding is part of the key's bytes
   key.workload_id = ev.workload_id;
@@ -41,6 +42,7 @@ std::string host_key(const gr_host_event& ev) {
   key.family = ev.family;
   key.sock_type = ev.type;
   key.op = ev.op;
+  key.ino = ev.ino;
   std::string out(reinterpret_cast<const char*>(&key), sizeof key);
   out.append(ev.path, strnlen(ev.path, sizeof ev.path));
   return out;
@@ -64,6 +66,10 @@ std::optional<PendingAlert> Deduplicator::offer(PendingAlert alert, std::uint64_
   std::string key = dedup_key(alert.event);
   auto it = windows_.find(key);
   if (it == windows_.end()) {
+    if (windows_.size() >= max_windows_) {
+      unfolded_++;
+      return alert;
+    }
     windows_.emplace(key, Window{now_ns, std::nullopt});
     by_age_.emplace_back(now_ns, std::move(key));
     return alert;

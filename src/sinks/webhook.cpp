@@ -114,6 +114,36 @@ std::string summary_of(const ordered_json& alert, const std::string& target, std
   return out;
 }
 
+// A suppression summary: "agent-sandbox:W: 160 alerts suppressed (net_connect 160); 3 targets
+// past the memory of targets (net_connect 3) in 30s".
+std::string suppressed_summary_of(const ordered_json& alert) {
+  auto list = [&](const char* field) {
+    std::string out;
+    std::uint64_t total = 0;
+    if (auto it = alert.find(field); it != alert.end() && it->is_object())
+      for (const auto& [kind, n] : it->items()) {
+        const std::uint64_t v = n.is_number_unsigned() ? n.get<std::uint64_t>()
+                                : n.is_number_integer() && n.get<std::int64_t>() > 0
+                                    ? n.get<std::int64_t>()
+                                    : 0;
+        total += v;
+        out += fmt::format("{}{} {}", out.empty() ? "" : ", ", kind, v);
+      }
+    return std::pair{total, out};
+  };
+  const std::string zone = text(alert, "zone");
+  const std::string workload = text(alert, "workload");
+  std::string out = fmt::format("{}:{}: ", zone, workload);
+  auto [events, kinds] = list("suppressed");
+  out += fmt::format("{} alert event(s) suppressed by the rate limit", events);
+  if (!kinds.empty()) out += " (" + kinds + ")";
+  auto [targets, overflow] = list("targets_overflow");
+  if (targets > 0)
+    out +=
+        fmt::format("; {} new target(s) found the memory of targets full ({})", targets, overflow);
+  return out;
+}
+
 struct CurlDeleter {
   void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
 };
@@ -199,7 +229,8 @@ nlohmann::json alertmanager_payload(std::span<const nlohmann::ordered_json> aler
     auto label = [&](const char* name, std::string value) {
       if (!value.empty()) labels[name] = std::move(value);
     };
-    label("alertname", "GuardrailViolation");
+    const bool summary = text(alert, "kind") == "suppressed";
+    label("alertname", summary ? "GuardrailAlertsSuppressed" : "GuardrailViolation");
     label("kind", text(alert, "kind"));
     label("verdict", text(alert, "verdict"));
     label("zone", text(alert, "zone"));
@@ -211,7 +242,7 @@ nlohmann::json alertmanager_payload(std::span<const nlohmann::ordered_json> aler
     nlohmann::json entry = {
         {"labels", std::move(labels)},
         {"annotations",
-         {{"summary", summary_of(alert, target, count)},
+         {{"summary", summary ? suppressed_summary_of(alert) : summary_of(alert, target, count)},
           {"description", alert.dump(-1, ' ', false, ordered_json::error_handler_t::replace)},
           {"count", std::to_string(count)}}},
     };

@@ -65,6 +65,36 @@ def test_alerts_reach_alertmanager(topo, start_agent, servers, guardrail_bin, tm
     wait_quiescent(agent)
 
 
+def test_suppression_summary_reaches_alertmanager(topo, start_agent, servers, guardrail_bin,
+                                                  tmp_path):
+    require_flags(guardrail_bin, "--webhook-url", "--summary-interval-seconds")
+    am = start_alertmanager(str(tmp_path / "alertmanager"))
+    servers.append(am)
+    agent = start_agent(extra_args=webhook_args(
+        am.base, "--dedup-window-seconds", "0", "--rate-limit", "1", "--rate-burst", "2",
+        "--summary-interval-seconds", "1"))
+    a, b = topo["agent-a"], topo["agent-b"]
+    results = topo.connects("agent-a", b.ip, 8080, count=10)
+    assert [r.get("errno") for r in results] == ["EPERM"] * 10, results
+    c = wait_quiescent(agent)
+    assert c["suppressed"] > 0, c
+
+    def summaries():
+        return [x for x in am_alerts(am)
+                if x.get("labels", {}).get("alertname") == "GuardrailAlertsSuppressed"]
+    got = wait_until(summaries, 15, interval=0.25)
+    assert got, "no GuardrailAlertsSuppressed in Alertmanager: %r" % (am_alerts(am),)
+    labels = got[0]["labels"]
+    assert labels.get("kind") == "suppressed" and labels.get("workload") == a.workload, got
+    assert labels.get("zone") == "agent-sandbox" and labels.get("severity") == "warning", got
+    assert labels.get("node") == NODE, got
+    ann = got[0]["annotations"]
+    assert "suppressed by the rate limit" in ann["summary"] and "net_connect" in ann["summary"], ann
+    line = json.loads(ann["description"])
+    assert schema_errors(line) == [], schema_errors(line)
+    assert line["kind"] == "suppressed" and line["suppressed"]["net_connect"] > 0, line
+
+
 def test_dead_webhook_never_delays_enforcement(topo, start_agent, guardrail_bin):
     require_flags(guardrail_bin, "--webhook-url", "--webhook-retries", "--webhook-timeout-ms")
     dead = "http://127.0.0.1:%d" % free_port()  # nothing listens there

@@ -48,7 +48,11 @@ class Metrics {
   // `alerts` alerts holding `events` events in all reached the sink.
   void count_delivered(std::string_view sink, std::uint64_t events, std::uint64_t alerts = 1);
   void count_deduplicated(std::uint64_t events);
-  void count_suppressed(std::string_view reason, std::uint64_t events);
+  // Events of `kind` not alerted for `reason` (rate_limit).
+  void count_suppressed(std::string_view reason, std::string_view kind, std::uint64_t events);
+  // A distinct target of `kind` found the pipeline's memory of targets full: its first alert was
+  // not guaranteed.
+  void count_targets_overflow(std::string_view kind);
   void observe_latency(double seconds);
   // From a container's start event to its identity in the maps.
   void observe_identify(double seconds);
@@ -91,6 +95,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& delivered_;
   prometheus::Family<prometheus::Counter>& alerts_;
   prometheus::Family<prometheus::Counter>& suppressed_;
+  prometheus::Family<prometheus::Counter>& targets_overflow_;
   prometheus::Counter& deduplicated_;
   prometheus::Counter& decode_errors_;
   prometheus::Histogram& latency_;

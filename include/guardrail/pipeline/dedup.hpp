@@ -22,8 +22,12 @@ std::string dedup_key(const events::Event& event);
 
 class Deduplicator {
  public:
-  // A zero window disables dedup: every alert leaves at once.
-  explicit Deduplicator(std::chrono::nanoseconds window) : window_ns_(window.count()) {}
+  // A zero window disables dedup: every alert leaves at once. At most `max_windows` windows are
+  // open at a time (a flood of distinct targets must not grow the map for a whole window): past
+  // it, an alert of a new target leaves at once without opening a window (nothing is hidden; it
+  // is just not folded) and is counted in unfolded().
+  explicit Deduplicator(std::chrono::nanoseconds window, std::size_t max_windows = 65536)
+      : window_ns_(window.count()), max_windows_(max_windows) {}
 
   // The alert to emit now, or nothing when it folded into an open window. Call expire(now_ns)
   // first so that no closed window is still open.
@@ -33,6 +37,7 @@ class Deduplicator {
   // Every open window's repeats, at shutdown.
   std::vector<PendingAlert> flush();
   std::size_t open_windows() const { return windows_.size(); }
+  std::uint64_t unfolded() const { return unfolded_; }
 
  private:
   struct Window {
@@ -40,6 +45,8 @@ class Deduplicator {
     std::optional<PendingAlert> repeats;
   };
   std::int64_t window_ns_;
+  std::size_t max_windows_;
+  std::uint64_t unfolded_ = 0;
   std::unordered_map<std::string, Window> windows_;
   std::deque<std::pair<std::uint64_t, std::string>> by_age_;  // windows open in time order
 };

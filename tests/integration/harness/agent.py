@@ -46,6 +46,11 @@ HOST_ALERT_FIELDS = {
     # cgroup, missing, window_ms, ...) both say what found it
     "tamper": {"detected_by": str},
 }
+# The pipeline's own alert: what the rate limit suppressed, per workload (docs/events.md).
+SUMMARY_ALERT_FIELDS = {
+    "suppressed_events": int, "suppressed": dict, "targets_overflow": dict,
+    "interval_seconds": float,
+}
 HOST_KINDS = frozenset(HOST_ALERT_FIELDS)
 # The fields of a network alert (what every alert had before the host guards).
 ALERT_FIELDS = dict(COMMON_ALERT_FIELDS, **NET_ALERT_FIELDS)
@@ -55,6 +60,8 @@ def alert_fields(kind):
     """The contract fields (name -> type) of an alert of `kind`, pipeline fields excluded."""
     if kind in HOST_ALERT_FIELDS:
         return dict(COMMON_ALERT_FIELDS, **HOST_ALERT_FIELDS[kind])
+    if kind == "suppressed":
+        return dict(COMMON_ALERT_FIELDS, **SUMMARY_ALERT_FIELDS)
     return ALERT_FIELDS
 # Fields of the alerts and metrics pipeline (dedup, enrichment). An alert that has "count" comes
 # from an agent with the pipeline, and is then validated against schema/alert.schema.json too.

@@ -49,11 +49,38 @@ TEST(Cli, AgentRejectsATamperCheckTooOftenOrNegative) {
                Printed::Err, "--tamper-check-seconds must be 0 (off) or at least 0.01");
 }
 
+// The alert budgets and the summary: bad values are usage errors that name the option, before
+// anything is loaded (the policy file x.yaml does not exist).
+TEST(Cli, AgentRejectsBadAlertBudgets) {
+  auto agent = [](std::vector<std::string> more) {
+    std::vector<std::string> args{"agent", "--policy", "x.yaml"};
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  expect_cli(agent({"--rate-limit-kind", "frob=1"}), 2, Printed::Err,
+             "--rate-limit-kind 'frob=1': unknown kind 'frob' (kinds: net_connect");
+  expect_cli(agent({"--rate-limit-kind", "mount"}), 2, Printed::Err,
+             "expected KIND=RATE or KIND=RATE/BURST");
+  expect_cli(agent({"--rate-limit-kind", "mount=1/0"}), 2, Printed::Err,
+             "the burst must be at least 1");
+  expect_cli(agent({"--rate-limit-kind", "mount=1", "--rate-limit-kind", "mount=2"}), 2,
+             Printed::Err, "names kind 'mount' twice");
+  expect_cli(agent({"--summary-interval-seconds", "0"}), 2, Printed::Err,
+             "--summary-interval-seconds must be between 0.1 and 86400");
+  expect_cli(agent({"--distinct-targets", "0"}), 2, Printed::Err,
+             "--distinct-targets must be between 1 and 1000000");
+  expect_cli(agent({"--distinct-target-seconds", "0.5"}), 2, Printed::Err,
+             "--distinct-target-seconds must be between 1 and 86400");
+  expect_cli(agent({"--rate-burst", "0"}), 2, Printed::Err, "--rate-burst must be at least 1");
+}
+
 TEST(Cli, AgentHelpListsItsOptions) {
   auto r = cli({"agent", "--help"});
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("--metrics-address"), std::string::npos);
   EXPECT_NE(r.out.find("--alerts"), std::string::npos);
+  EXPECT_NE(r.out.find("--rate-limit-kind"), std::string::npos);
+  EXPECT_NE(r.out.find("--summary-interval-seconds"), std::string::npos);
 }
 
 TEST(Cli, PolicyCheckNeedsFiles) {

@@ -89,7 +89,9 @@ TEST(Metrics, CountsDeliveriesSuppressionsAndDedup) {
   Metrics m;
   m.count_delivered("jsonl", 4);
   m.count_delivered("webhook", 6, 2);
-  m.count_suppressed("rate_limit", 3);
+  m.count_suppressed("rate_limit", "net_connect", 3);
+  m.count_suppressed("rate_limit", "mount", 1);
+  m.count_targets_overflow("net_send");
   m.count_deduplicated(4);
   m.observe_latency(0.002);
   m.set_policy_generation(3);
@@ -98,7 +100,19 @@ TEST(Metrics, CountsDeliveriesSuppressionsAndDedup) {
   EXPECT_TRUE(has_line(text, R"(guardrail_alerts_total{sink="jsonl"} 1)")) << text;
   EXPECT_TRUE(has_line(text, R"(guardrail_events_delivered_total{sink="webhook"} 6)")) << text;
   EXPECT_TRUE(has_line(text, R"(guardrail_alerts_total{sink="webhook"} 2)")) << text;
-  EXPECT_TRUE(has_line(text, R"(guardrail_events_suppressed_total{reason="rate_limit"} 3)"))
+  EXPECT_TRUE(has_line(
+      text, R"(guardrail_events_suppressed_total{kind="net_connect",reason="rate_limit"} 3)"))
+      << text;
+  EXPECT_TRUE(
+      has_line(text, R"(guardrail_events_suppressed_total{kind="mount",reason="rate_limit"} 1)"))
+      << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_alert_targets_overflow_total{kind="net_send"} 1)"))
+      << text;
+  // Every kind starts at 0, so that increase() sees the first suppression.
+  EXPECT_TRUE(
+      has_line(text, R"(guardrail_events_suppressed_total{kind="bpf",reason="rate_limit"} 0)"))
+      << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_alert_targets_overflow_total{kind="capability"} 0)"))
       << text;
   EXPECT_TRUE(has_line(text, "guardrail_events_deduplicated_total 4")) << text;
   EXPECT_TRUE(has_line(text, R"(guardrail_event_latency_seconds_bucket{le="0.005"} 1)")) << text;

@@ -56,9 +56,12 @@ class PipelineAccounting : public ::testing::Test {
     events::NameTable names{"p", {{1, "agent-sandbox"}}, {}};
     const events::WallClock clock(0);
     {
-      AlertPipeline p(options, metrics_, **sink, nullptr, [&](const PendingAlert& a) {
-        return format_alert(a, names, clock, "node-1");
-      });
+      AlertPipeline p(
+          options, metrics_, **sink, nullptr,
+          [&](const PendingAlert& a) { return format_alert(a, names, clock, "node-1"); },
+          [&](const SuppressionSummary& s) {
+            return format_summary(s, names, clock, "node-1", options.summary_interval);
+          });
       for (const auto& ev : events) p.submit(ev);
     }  // destruction drains and flushes every dedup window
   }
@@ -86,12 +89,16 @@ TEST_F(PipelineAccounting, DedupFoldsRepeatsAndTheCountsAddUp) {
 }
 
 TEST_F(PipelineAccounting, RateLimitSuppressesAndCounts) {
-  std::vector<gr_net_event> evs;
-  for (std::uint16_t port = 1; port <= 10; port++) evs.push_back(event(GR_WORKLOAD_ID_BASE, port));
+  // Repeats of one target (the first alert of a target is never limited).
+  std::vector<gr_net_event> evs(10, event(GR_WORKLOAD_ID_BASE, 53));
   run({.dedup_window = 0s, .rate_limit = 0.001, .rate_burst = 3}, evs);
-  EXPECT_EQ(lines(dir_ / "alerts.json").size(), 3u);
+  const auto alerts = lines(dir_ / "alerts.json");
+  ASSERT_EQ(alerts.size(), 4u);  // the burst, then the summary at shutdown
+  EXPECT_EQ(alerts[3]["kind"], "suppressed");
+  EXPECT_EQ(alerts[3]["suppressed"]["net_send"], 7);
   const auto text = metrics_.scrape();
-  EXPECT_EQ(metric(text, R"(guardrail_events_suppressed_total{reason="rate_limit"})"), 7);
+  EXPECT_EQ(
+      metric(text, R"(guardrail_events_suppressed_total{kind="net_send",reason="rate_limit"})"), 7);
   EXPECT_EQ(metric(text, R"(guardrail_events_delivered_total{sink="jsonl"})"), 3);
 }
 

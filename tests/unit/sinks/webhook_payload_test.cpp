@@ -212,6 +212,37 @@ TEST(WebhookUrl, RejectsBadOptions) {
             "webhook CA file /nonexistent/ca.pem: No such file or directory");
 }
 
+TEST(AlertmanagerPayload, ASuppressionSummaryIsAnAlertOfItsOwnName) {
+  const ordered_json summary = {
+      {"time", "2024-05-01T10:00:05.000000000Z"},
+      {"first_time", "2024-05-01T10:00:01.000000000Z"},
+      {"last_time", "2024-05-01T10:00:05.000000000Z"},
+      {"count", 1},
+      {"kind", "suppressed"},
+      {"verdict", "suppressed"},
+      {"backend", "pipeline"},
+      {"workload", "agent-a"},
+      {"zone", "agent-sandbox"},
+      {"suppressed_events", 157},
+      {"suppressed", {{"net_connect", 150}, {"net_send", 7}}},
+      {"targets_overflow", {{"net_connect", 3}}},
+  };
+  const std::vector<ordered_json> alerts{summary};
+  const json out = alertmanager_payload(alerts, "node-1", "");
+  ASSERT_EQ(out.size(), 1u);
+  const auto& labels = out[0]["labels"];
+  EXPECT_EQ(labels["alertname"], "GuardrailAlertsSuppressed");
+  EXPECT_EQ(labels["kind"], "suppressed");
+  EXPECT_EQ(labels["workload"], "agent-a");
+  EXPECT_EQ(labels["severity"], "warning");
+  EXPECT_FALSE(labels.contains("target"));
+  EXPECT_EQ(out[0]["annotations"]["summary"],
+            "agent-sandbox:agent-a: 157 alert event(s) suppressed by the rate limit "
+            "(net_connect 150, net_send 7); 3 new target(s) found the memory of targets full "
+            "(net_connect 3)");
+  EXPECT_EQ(out[0]["startsAt"], "2024-05-01T10:00:01.000000000Z");
+}
+
 TEST(WebhookUrl, EndpointAppendsTheAlertsPathOnce) {
   const std::vector<std::pair<std::string, std::string>> cases{
       {"http://127.0.0.1:9093", "http://127.0.0.1:9093/api/v2/alerts"},
