@@ -333,34 +333,39 @@ static __always_inline void exchange_key(struct gr_exchange_key *key, __u8 opene
 	__builtin_memcpy(key->remote_addr, remote, 16);
 }
 
-/* Is there a live exchange of `workload_id` with remote:remote_port that `opener` began?
- * Refreshes it. */
+/* The exchange of `workload_id` with remote:remote_port that `opener` began: whether it is live
+ * (seen within GR_EXCHANGE_TIMEOUT_NS), refreshed if so (at most once a second, so a busy flow
+ * does not write its entry on every packet); `create` records it when it is not. */
+static __always_inline bool touch_exchange(bool create, __u8 opener, __u32 workload_id,
+					   __u16 local_port, const __u8 remote[16],
+					   __u16 remote_port, __u8 proto)
+{
+	struct gr_exchange_key key;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	exchange_key(&key, opener, workload_id, local_port, remote, remote_port, proto);
+	__u64 *seen = bpf_map_lookup_elem(&exchanges, &key);
+	if (seen && now - *seen <= GR_EXCHANGE_TIMEOUT_NS) {
+		if (now - *seen > 1000000000ull)
+			*seen = now;
+		return true;
+	}
+	if (create)
+		bpf_map_update_elem(&exchanges, &key, &now, BPF_ANY);
+	return false;
+}
+
 static __always_inline bool exchange_live(__u8 opener, __u32 workload_id, __u16 local_port,
 					  const __u8 remote[16], __u16 remote_port, __u8 proto)
 {
-	struct gr_exchange_key key;
-	__u64 now = bpf_ktime_get_boot_ns();
-
-	exchange_key(&key, opener, workload_id, local_port, remote, remote_port, proto);
-	__u64 *seen = bpf_map_lookup_elem(&exchanges, &key);
-	if (!seen || now - *seen > GR_EXCHANGE_TIMEOUT_NS)
-		return false;
-	*seen = now;
-	return true;
+	return touch_exchange(false, opener, workload_id, local_port, remote, remote_port, proto);
 }
 
-/* Record that the policy allowed this exchange (a map write at most once a second per entry). */
+/* Record that the policy allowed this exchange. */
 static __always_inline void remember_exchange(__u8 opener, __u32 workload_id, __u16 local_port,
 					      const __u8 remote[16], __u16 remote_port, __u8 proto)
 {
-	struct gr_exchange_key key;
-	__u64 now = bpf_ktime_get_boot_ns();
-
-	exchange_key(&key, opener, workload_id, local_port, remote, remote_port, proto);
-	__u64 *seen = bpf_map_lookup_elem(&exchanges, &key);
-	if (seen && now - *seen < 1000000000ull)
-		return;
-	bpf_map_update_elem(&exchanges, &key, &now, BPF_ANY);
+	touch_exchange(true, opener, workload_id, local_port, remote, remote_port, proto);
 }
 
 /* ---- reporting ---------------------------------------------------------------------------- */

@@ -138,3 +138,11 @@ def pytest_sessionfinish(session, exitstatus):
     ran = sum(len(reporter.stats.get(k, [])) for k in ("passed", "failed", "error"))
     if ran == 0 and reporter.stats.get("skipped"):
         session.exitstatus = SKIPPED_EXIT_CODE
+
+
+@pytest.fixture
+def mark(agent):
+    """Alert count before the test (for a module that defines the fixture `agent`); also fails
+    the test if the agent died meanwhile."""
+    assert agent.running(), "agent exited:\n" + agent.logs()
+    return agent.mark()

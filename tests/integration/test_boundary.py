@@ -31,18 +31,10 @@ def boundary_policy(topo):
 
 @pytest.fixture(scope="module")
 def agent(guardrail_bin, topo, tmp_path_factory):
-    a = harness.agent.start_agent(guardrail_bin, str(tmp_path_factory.mktemp("boundary")), topo,
-                                  mode="enforce", policy=boundary_policy(topo), label="boundary")
-    try:
+    with harness.agent.running(guardrail_bin, tmp_path_factory, topo, "boundary",
+                               policy=boundary_policy(topo)) as a:
         yield a
-    finally:
-        harness.agent.shutdown(a)
 
-
-@pytest.fixture
-def mark(agent):
-    assert agent.running(), "agent exited:\n" + agent.logs()
-    return agent.mark()
 
 
 def assert_eperm(res):

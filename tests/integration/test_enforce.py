@@ -11,19 +11,10 @@ BLOCKED_EGRESS = dict(verdict="blocked", backend="cgroup_sock_addr", policy="ite
 
 @pytest.fixture(scope="module")
 def agent(guardrail_bin, topo, tmp_path_factory):
-    a = harness.agent.start_agent(guardrail_bin, str(tmp_path_factory.mktemp("enforce")), topo,
-                             mode="enforce", label="enforce")
-    try:
+    with harness.agent.running(guardrail_bin, tmp_path_factory, topo, "enforce",
+                               mode="enforce") as a:
         yield a
-    finally:
-        harness.agent.shutdown(a)
 
-
-@pytest.fixture
-def mark(agent):
-    """Alert count before the test; also fails the test if the agent died meanwhile."""
-    assert agent.running(), "agent exited:\n" + agent.logs()
-    return agent.mark()
 
 
 def sender_fields(topo, node, pid):

@@ -35,19 +35,10 @@ CHECK_SECONDS = 1.0
 def agent(guardrail_bin, topo, tmp_path_factory):
     if not os.access(BPFTOOL, os.X_OK):
         pytest.skip("SKIPPED (environment): %s is needed to detach links" % BPFTOOL)
-    a = harness.agent.start_agent(guardrail_bin, str(tmp_path_factory.mktemp("tamper")), topo,
-                                  extra_args=["--tamper-check-seconds", str(CHECK_SECONDS)],
-                                  label="tamper")
-    try:
+    with harness.agent.running(guardrail_bin, tmp_path_factory, topo, "tamper",
+                               extra_args=["--tamper-check-seconds", str(CHECK_SECONDS)]) as a:
         yield a
-    finally:
-        harness.agent.shutdown(a)
 
-
-@pytest.fixture
-def mark(agent):
-    assert agent.running(), "agent exited:\n" + agent.logs()
-    return agent.mark()
 
 
 def our_programs(topo, node):

@@ -1,4 +1,5 @@
 """Running `guardrail agent` under test: policy files, readiness, alerts, metrics, bpftool."""
+import contextlib
 import json
 import os
 import re
@@ -428,6 +429,17 @@ def shutdown(agent):
         agent.kill()
         if agent in LIVE_AGENTS:
             LIVE_AGENTS.remove(agent)
+
+
+@contextlib.contextmanager
+def running(binary, tmp_path_factory, topo, label, **kwargs):
+    """A module's agent: started in a fresh directory named after `label`, shut down after the
+    last test of the module (also when one failed)."""
+    a = start_agent(binary, str(tmp_path_factory.mktemp(label)), topo, label=label, **kwargs)
+    try:
+        yield a
+    finally:
+        shutdown(a)
 
 
 def start_agent(binary, workdir, topo, mode="enforce", extra_args=(), policy=None, label="agent",
