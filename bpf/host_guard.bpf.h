@@ -16,18 +16,23 @@ struct subject {
 	__u32 active_set;
 };
 
+/* The calling task's workload under the policy in force (read into `state`), or NULL. */
+static __always_inline struct gr_workload *
+workload_of_caller_in_force(struct gr_policy_state *state)
+{
+	if (!read_policy_state(state))
+		return NULL;
+	void *workloads_map = active(&workloads, state->active_set);
+	return workloads_map ? workload_of_task(workloads_map, state->cgroup_levels) : NULL;
+}
+
 /* Fills `s` and returns true when the calling task is a workload and its zone guards `guard`.
  * Anything else (the rest of the host) costs one or two hash lookups and returns false. */
 static __always_inline bool subject_of_task(enum gr_host_guard guard, struct subject *s)
 {
 	struct gr_policy_state state;
+	struct gr_workload *w = workload_of_caller_in_force(&state);
 
-	if (!read_policy_state(&state))
-		return false;
-	void *workloads_map = active(&workloads, state.active_set);
-	if (!workloads_map)
-		return false;
-	struct gr_workload *w = workload_of_task(workloads_map, state.cgroup_levels);
 	if (!w)
 		return false;
 	void *policies = active(&host_policy, state.active_set);
@@ -130,12 +135,7 @@ static __always_inline bool workload_of_caller(struct subject *s)
 	if (subject_of_task(GR_GUARD_BPF, s))
 		return true;
 	struct gr_policy_state state;
-	if (!read_policy_state(&state))
-		return false;
-	void *workloads_map = active(&workloads, state.active_set);
-	if (!workloads_map)
-		return false;
-	struct gr_workload *w = workload_of_task(workloads_map, state.cgroup_levels);
+	struct gr_workload *w = workload_of_caller_in_force(&state);
 	if (!w)
 		return false;
 	s->workload = *w;

@@ -15,7 +15,7 @@ import pytest
 import harness.agent
 import harness.services
 from harness.agent import Agent, policy_yaml
-from harness.topology import Topology, cgroup2_mount
+from harness.topology import Topology, cgroup2_mount, is_mounted, run
 
 
 def pytest_addoption(parser):
@@ -146,3 +146,16 @@ def mark(agent):
     the test if the agent died meanwhile."""
     assert agent.running(), "agent exited:\n" + agent.logs()
     return agent.mark()
+
+
+@pytest.fixture
+def mount_dir(tmp_path):
+    """An empty directory to mount on; whatever is mounted there is unmounted afterwards."""
+    path = tmp_path / "mnt"
+    path.mkdir()
+    yield str(path)
+    for _ in range(10):
+        if not is_mounted(str(path)):
+            break
+        run(["umount", "-l", str(path)], check=False)
+    assert not is_mounted(str(path)), "could not unmount " + str(path)

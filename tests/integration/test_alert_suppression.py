@@ -8,12 +8,10 @@ their exact count. The accounting identity of docs/metrics.md must still hold.
 
 With one budget per workload (before per-kind budgets) the "tight" case and the case where the
 mount comes while 10000 connects are still being refused both lose the mount alert."""
-import os
-
 import pytest
 
 from harness.agent import (check_alert_schema, policy_yaml, require_flags, wait_quiescent)
-from harness.topology import run, wait_until
+from harness.topology import wait_until
 
 CONNECTS = 200
 
@@ -26,22 +24,6 @@ def mount_guarded_policy(topo):
     return text.replace(anchor, anchor + "      guards:\n        mounts: {action: deny}\n")
 
 
-def _is_mounted(path):
-    real = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == real for line in f)
-
-
-@pytest.fixture
-def mount_dir(tmp_path):
-    path = tmp_path / "mnt"
-    path.mkdir()
-    yield str(path)
-    for _ in range(10):
-        if not _is_mounted(str(path)):
-            break
-        run(["umount", "-l", str(path)], check=False)
-    assert not _is_mounted(str(path)), "could not unmount " + str(path)
 
 
 def suppressed_by_kind(agent):

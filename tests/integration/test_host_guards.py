@@ -29,7 +29,7 @@ import pytest
 import harness.agent
 from harness.agent import assert_alert, schema_errors, wait_metric
 from harness import BUILD_ATTEMPT, NETPROBE
-from harness.topology import Proc, run, wait_until
+from harness.topology import is_mounted, Proc, run, wait_until
 
 # zone suffix -> the guards of that zone (YAML flow mappings, one per line)
 ZONE_GUARDS = {
@@ -180,11 +180,6 @@ def _try_rmdir(path):
     return True
 
 
-def _is_mounted(path):
-    real = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == real for line in f)
-
 
 @pytest.fixture(scope="module")
 def env(topo, guardrail_bin, tmp_path_factory):
@@ -200,18 +195,6 @@ def agent(env):
     assert env.agent.running(), "the module's agent exited:\n" + env.agent.logs()
     return env.agent
 
-
-@pytest.fixture
-def mount_dir(tmp_path):
-    """An empty directory to mount on; whatever is mounted there is unmounted afterwards."""
-    path = tmp_path / "mnt"
-    path.mkdir()
-    yield str(path)
-    for _ in range(10):
-        if not _is_mounted(str(path)):
-            break
-        run(["umount", "-l", str(path)], check=False)
-    assert not _is_mounted(str(path)), "could not unmount " + str(path)
 
 
 # ---- raw and packet sockets ---------------------------------------------------------------------
@@ -510,10 +493,10 @@ def mount_dirs(tmp_path):
     yield str(target), str(host), str(remount)
     for d in (target, remount):
         for _ in range(10):
-            if not _is_mounted(str(d)):
+            if not is_mounted(str(d)):
                 break
             run(["umount", "-l", str(d)], check=False)
-        assert not _is_mounted(str(d)), "could not unmount %s" % d
+        assert not is_mounted(str(d)), "could not unmount %s" % d
 
 
 def new_alerts(agent, mark, kind):

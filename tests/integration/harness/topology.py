@@ -48,6 +48,13 @@ def run(cmd, check=True, timeout=20):
     return res
 
 
+def is_mounted(path):
+    """Whether something is mounted on `path` (as /proc/self/mountinfo says)."""
+    real = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == real for line in f)
+
+
 def wait_until(predicate, timeout, interval=0.05):
     """Poll predicate() until it returns a truthy value or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
