@@ -11,7 +11,8 @@
 /* The caller, when it is a workload whose zone guards `guard`. */
 struct subject {
 	struct gr_workload workload;
-	__u8 action; /* enum gr_action, never GR_ACTION_NONE */
+	__u8 action;	/* enum gr_action, never GR_ACTION_NONE */
+	__u8 unix_mode; /* enum gr_unix_mode */
 	__u64 denied_caps;
 	__u32 active_set;
 };
@@ -39,6 +40,7 @@ static __always_inline bool subject_of_task(enum gr_host_guard guard, struct sub
 		return false;
 	s->workload = *w;
 	s->action = p->action[guard];
+	s->unix_mode = p->unix_mode;
 	s->denied_caps = p->denied_caps;
 	s->active_set = state.active_set;
 	return true;

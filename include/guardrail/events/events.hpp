@@ -61,5 +61,6 @@ nlohmann::ordered_json to_json(const gr_host_event& event, const NameTable& name
 nlohmann::ordered_json to_json(const Event& event, const NameTable& names, const WallClock& clock);
 
 std::string_view mount_op_name(std::uint32_t op);  // "mount", "fsopen", "move_mount", ...
+std::string_view unix_reason_name(std::uint32_t reason);  // "not_allowed", "other_workload", ...
 
 }  // namespace guardrail::events
