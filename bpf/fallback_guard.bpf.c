@@ -95,6 +95,7 @@ int guard_packet_socket(struct trace_event_raw_sys_enter *ctx)
 struct unix_scratch {
 	char raw[GR_UNIX_PATH_LEN];	    /* sun_path, exactly the bytes the caller passed */
 	struct gr_zone_unix_path_key key; /* zone and address: a path up to its NUL, or '@name' */
+	char pad[4];			  /* zero: canonical_path() reads past the path's end */
 };
 
 struct {
@@ -139,31 +140,31 @@ static __always_inline int read_unix_address(struct bpf_sock_addr *ctx, struct u
 }
 
 /* True for an absolute path with no empty, '.' or '..' component and not under /proc: the
- * one spelling the runtime socket map can match. */
+ * one spelling the runtime socket map can match. `p` is a key's path followed by the zeroed
+ * padding of unix_scratch, so p[i + 3] is readable for every i of the path. Each position is
+ * judged by itself and the three after it (no state carried from one to the next keeps the
+ * verifier's work linear in the path length). */
 static __always_inline bool canonical_path(const char *p)
 {
 	if (p[0] != '/')
 		return false;
 	if (p[1] == 'p' && p[2] == 'r' && p[3] == 'o' && p[4] == 'c' && (p[5] == '/' || p[5] == 0))
 		return false;
-	__u32 component = 0;
-	bool dots = true;
-	for (int i = 1; i < GR_UNIX_PATH_LEN; i++) {
+	for (int i = 0; i < GR_UNIX_PATH_LEN; i++) {
 		char c = p[i];
-		if (c == '/' || c == 0) {
-			if (component == 0 || (dots && component <= 2))
-				return false; /* "//", a trailing '/', "/./" or "/../" */
-			if (c == 0)
-				return true;
-			component = 0;
-			dots = true;
+		if (c == 0)
+			return true;
+		if (c != '/')
 			continue;
-		}
-		component++;
-		if (c != '.')
-			dots = false;
+		char a = p[i + 1], b = p[i + 2], d = p[i + 3];
+		if (a == '/' || a == 0)
+			return false; /* "//" or a trailing '/' */
+		if (a == '.' && (b == '/' || b == 0))
+			return false; /* "/./" or a trailing "/." */
+		if (a == '.' && b == '.' && (d == '/' || d == 0))
+			return false; /* "/../" or a trailing "/.." */
 	}
-	return false;
+	return false; /* no NUL: longer than any key */
 }
 
 /* connect() or sendto() of a unix socket by a guarded workload: in allowlist mode only the

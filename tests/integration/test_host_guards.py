@@ -263,7 +263,7 @@ def test_runtime_socket_path_blocked_inside_works_outside(env, agent):
     (alert,) = agent.wait_alerts(mark, 1)
     assert_alert(alert, **env.expected("sock", pid, kind="runtime_socket", verdict="blocked",
                                        backend="cgroup_connect_unix", path=env.runtime_socket,
-                                       inode=0))
+                                       inode=0, reason="runtime_socket"))
 
 
 def test_runtime_socket_through_symlink_is_not_caught(env, agent):
@@ -439,7 +439,9 @@ _HOST = {
     "mount": {"verdict": "killed", "backend": "tracepoint", "operation": "mount",
               "source": "tmpfs", "target": "/mnt", "fstype": "tmpfs", "flags": 0},
     "runtime_socket": {"verdict": "blocked", "backend": "cgroup_connect_unix",
-                       "path": "/run/docker.sock", "inode": 0},
+                       "path": "/run/docker.sock", "inode": 0, "reason": "runtime_socket"},
+    "unix_socket": {"verdict": "blocked", "backend": "lsm", "path": "@spire", "inode": 0,
+                    "reason": "other_workload", "peer_workload": "agent-b"},
     "bpf": {"verdict": "detected", "backend": "tracepoint", "bpf_command": 0},
 }
 

@@ -40,8 +40,9 @@ HOST_ALERT_FIELDS = {
     "capability": {"capability": str, "capability_number": int},
     "raw_socket": {"socket_family": str, "socket_type": str, "socket_protocol": int},
     "mount": {"operation": str, "source": str, "target": str, "fstype": str, "flags": int},
-    "runtime_socket": {"path": str, "inode": int},
+    "runtime_socket": {"path": str, "inode": int, "reason": str},
     "bpf": {"bpf_command": int},
+    "unix_socket": {"path": str, "inode": int, "reason": str, "peer_workload": str},
 }
 HOST_KINDS = frozenset(HOST_ALERT_FIELDS)
 # The fields of a network alert (what every alert had before the host guards).
