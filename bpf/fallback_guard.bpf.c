@@ -93,7 +93,7 @@ int guard_packet_socket(struct trace_event_raw_sys_enter *ctx)
 
 /* The address a unix connect or send names, keyed the way the maps hold it. */
 struct unix_scratch {
-	char raw[GR_UNIX_PATH_LEN];	    /* sun_path, exactly the bytes the caller passed */
+	char raw[GR_UNIX_PATH_LEN];	  /* sun_path, exactly the bytes the caller passed */
 	struct gr_zone_unix_path_key key; /* zone and address: a path up to its NUL, or '@name' */
 	char pad[4];			  /* zero: canonical_path() reads past the path's end */
 };

@@ -256,9 +256,9 @@ struct gr_zone_inode_key {
 
 /* Why a unix socket was refused (gr_host_event.op of GR_EV_RUNTIME_SOCKET, GR_EV_UNIX_SOCKET). */
 enum gr_unix_reason {
-	GR_UNIX_REASON_RUNTIME = 1,	  /* a runtime socket (denylist) */
-	GR_UNIX_REASON_NOT_ALLOWED = 2,	  /* not on the zone's allowlist */
-	GR_UNIX_REASON_NONCANONICAL = 3,  /* a path not absolute and canonical (denylist mode) */
+	GR_UNIX_REASON_RUNTIME = 1,	   /* a runtime socket (denylist) */
+	GR_UNIX_REASON_NOT_ALLOWED = 2,	   /* not on the zone's allowlist */
+	GR_UNIX_REASON_NONCANONICAL = 3,   /* a path not absolute and canonical (denylist mode) */
 	GR_UNIX_REASON_OTHER_WORKLOAD = 4, /* the peer socket belongs to another workload */
 };
 

@@ -15,6 +15,7 @@ struct subject {
 	__u8 unix_mode; /* enum gr_unix_mode */
 	__u64 denied_caps;
 	__u32 active_set;
+	__u32 cgroup_levels; /* of the same policy state as active_set */
 };
 
 /* Fills `s` and returns true when the calling task is a workload and its zone guards `guard`.
@@ -43,6 +44,7 @@ static __always_inline bool subject_of_task(enum gr_host_guard guard, struct sub
 	s->unix_mode = p->unix_mode;
 	s->denied_caps = p->denied_caps;
 	s->active_set = state.active_set;
+	s->cgroup_levels = state.cgroup_levels;
 	return true;
 }
 

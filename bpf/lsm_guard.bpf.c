@@ -198,12 +198,7 @@ static __always_inline bool flow_allows(__u32 set, const struct gr_workload *fro
 	return bpf_map_lookup_elem(f, &k) != NULL;
 }
 
-/* What unix_stream_connect and unix_may_send decide about the socket `other` (the listener, or
- * the datagram receiver), in this order:
- *   another workload's socket, no flow between the two and not on an allowlist: refused
- *   allowlist mode: refused unless its inode (a path socket) or '@name' (abstract) is allowed
- *   denylist mode: refused when its inode is a runtime socket's
- * Returns the reason (enum gr_unix_reason) or 0 to allow; fills the event's key fields. */
+/* What judge_unix_peer() found: the event's kind, reason and key fields. */
 struct unix_verdict {
 	struct gr_inode_key inode;
 	__u32 peer_workload_id;
@@ -227,6 +222,12 @@ static __always_inline bool allowed_abstract(const struct subject *s, struct uni
 	return allowed && bpf_map_lookup_elem(allowed, &key);
 }
 
+/* What unix_stream_connect and unix_may_send decide about the socket `other` (the listener, or
+ * the datagram receiver), in this order:
+ *   another workload's socket, no flow between the two and not on an allowlist: refused
+ *   allowlist mode: refused unless its inode (a path socket) or '@name' (abstract) is allowed
+ *   denylist mode: refused when its inode is a runtime socket's
+ * v->reason is the reason (enum gr_unix_reason), or 0 to allow. */
 static __always_inline void judge_unix_peer(const struct subject *s, struct sock *other,
 					    struct unix_verdict *v)
 {
@@ -240,9 +241,9 @@ static __always_inline void judge_unix_peer(const struct subject *s, struct sock
 	}
 	if (s->unix_mode == GR_UNIX_ALLOWLIST) {
 		if (inode) {
-			struct gr_zone_inode_key key = {
-				.ino = v->inode.ino, .dev = v->inode.dev, .zone_id = s->workload.zone_id
-			};
+			struct gr_zone_inode_key key = { .ino = v->inode.ino,
+							 .dev = v->inode.dev,
+							 .zone_id = s->workload.zone_id };
 			void *allowed = active(&unix_allow_inodes, s->active_set);
 			allowlisted = allowed && bpf_map_lookup_elem(allowed, &key);
 		} else {
@@ -251,9 +252,8 @@ static __always_inline void judge_unix_peer(const struct subject *s, struct sock
 	}
 
 	void *workloads_map = active(&workloads, s->active_set);
-	struct gr_policy_state state;
-	if (workloads_map && read_policy_state(&state)) {
-		struct gr_workload *peer = workload_of_sock(workloads_map, state.cgroup_levels, other);
+	if (workloads_map) {
+		struct gr_workload *peer = workload_of_sock(workloads_map, s->cgroup_levels, other);
 		if (peer && peer->workload_id != s->workload.workload_id) {
 			v->peer_workload_id = peer->workload_id;
 			struct gr_workload self = s->workload;

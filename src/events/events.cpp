@@ -109,8 +109,8 @@ constexpr std::array<std::string_view, 8> kMountOps = {
 constexpr std::array<std::string_view, 5> kUnixReasons = {"", "runtime_socket", "not_allowed",
                                                           "non_canonical", "other_workload"};
 
-static_assert(GR_EV_BPF == 10 && GR_EV_UNIX_SOCKET == 12 &&
-                  GR_UNIX_REASON_OTHER_WORKLOAD == 4 && GR_VERDICT_KILLED == 4 && GR_MOUNT_OP_NEW_SUPER == 7,
+static_assert(GR_EV_BPF == 10 && GR_EV_UNIX_SOCKET == 12 && GR_UNIX_REASON_OTHER_WORKLOAD == 4 &&
+                  GR_VERDICT_KILLED == 4 && GR_MOUNT_OP_NEW_SUPER == 7,
               "a wire id changed: update the name tables");
 
 }  // namespace

@@ -306,7 +306,8 @@ void Compiler::compile_host_policies() {
     if (g.runtime_sockets != Action::None) {
       hp.unix_mode = static_cast<std::uint8_t>(g.unix_mode);
       if (g.unix_mode == UnixMode::Allowlist)
-        for (const std::string& address : g.unix_allow) out_.unix_allow.emplace_back(zone_id, address);
+        for (const std::string& address : g.unix_allow)
+          out_.unix_allow.emplace_back(zone_id, address);
     }
     out_.host_policies.emplace_back(zone_id, hp);
   }

@@ -267,9 +267,9 @@ def test_runtime_socket_path_blocked_inside_works_outside(env, agent):
 
 
 def test_runtime_socket_through_symlink_is_not_caught(env, agent):
-    """DOCUMENTED LIMITATION of the cgroup/connect_unix fallback (see `guardrail probe`: "the
-    path must match the policy's (a symlink or hard link under another name is not
-    recognised)"): the program compares the path the client passed, so a workload that connects
+    """DOCUMENTED LIMITATION of the cgroup/connect_unix fallback in denylist mode (see `guardrail
+    probe`: "a symlink, hard link or bind mount under another canonical name is not
+    recognised"; allowlist mode closes it, tests/integration/test_unix_sockets.py): the program compares the path the client passed, so a workload that connects
     through a symlink to the runtime socket reaches it, and no alert is raised.
 
     This test pins the hole as it is: the connect succeeds and no event is raised. When the

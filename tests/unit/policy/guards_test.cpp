@@ -588,21 +588,23 @@ TEST(PolicyGuardsUnixSockets, Errors) {
                {"field 'allow' in guards.runtimeSockets needs mode: allowlist"});
   expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: [run/spire/agent.sock]}}\n",
                8, 58,
-               {"allowed unix socket 'run/spire/agent.sock' is not absolute", "/run/spire/agent.sock",
-                "'@run/spire/agent.sock'"});
-  expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: [/run//spire/./x/../agent.sock]}}\n",
-               8, 58, {"is not in canonical form", "write /run/spire/agent.sock"});
+               {"allowed unix socket 'run/spire/agent.sock' is not absolute",
+                "/run/spire/agent.sock", "'@run/spire/agent.sock'"});
+  expect_error(
+      "      guards: {runtimeSockets: {mode: allowlist, allow: [/run//spire/./x/../agent.sock]}}\n",
+      8, 58, {"is not in canonical form", "write /run/spire/agent.sock"});
   expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: [/run/spire/]}}\n", 8, 58,
                {"is not in canonical form", "write /run/spire"});
-  expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: [/proc/self/root/run/a.sock]}}\n",
-               8, 58, {"is under /proc"});
+  expect_error(
+      "      guards: {runtimeSockets: {mode: allowlist, allow: [/proc/self/root/run/a.sock]}}\n", 8,
+      58, {"is under /proc"});
   const std::string too_long = "/run/" + std::string(103, 'a');  // 108 bytes
   expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: [" + too_long + "]}}\n", 8,
                58, {"is 108 bytes long; a unix socket path (sun_path) has at most 107 bytes"});
   expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: ['@']}}\n", 8, 58,
                {"'@' has no name"});
-  expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: ['@" + std::string(108, 'n') +
-                   "']}}\n",
+  expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: ['@" +
+                   std::string(108, 'n') + "']}}\n",
                8, 58, {"has a 108-byte name; an abstract name has at most 107 bytes"});
   expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: /run/a.sock}}\n", 8, 57,
                {"field 'allow' must be a list, e.g. [/run/spire/agent.sock, '@name']"});
