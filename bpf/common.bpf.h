@@ -35,6 +35,8 @@ const volatile struct {
 	struct gr_host_policy host_policy;
 	struct gr_inode_key inode_key;
 	struct gr_unix_path_key unix_path_key;
+	struct gr_zone_unix_path_key zone_unix_path_key;
+	struct gr_zone_inode_key zone_inode_key;
 	struct gr_policy_state policy_state;
 } gr_btf_types = {};
 
@@ -81,6 +83,9 @@ POLICY_MAP(host_policy, BPF_MAP_TYPE_ARRAY, GR_ZONE_ID_MAX + 1, __u32, struct gr
 /* runtime sockets by inode (LSM) and by path (cgroup/connect_unix) -> index in the policy */
 POLICY_MAP(runtime_socket_inodes, BPF_MAP_TYPE_HASH, 256, struct gr_inode_key, __u32, 0);
 POLICY_MAP(runtime_socket_paths, BPF_MAP_TYPE_HASH, 256, struct gr_unix_path_key, __u32, 0);
+/* allowlist zones: (zone, unix address as allowed) and (zone, inode of an allowed path) */
+POLICY_MAP(unix_allow_paths, BPF_MAP_TYPE_HASH, 1024, struct gr_zone_unix_path_key, __u32, 0);
+POLICY_MAP(unix_allow_inodes, BPF_MAP_TYPE_HASH, 1024, struct gr_zone_inode_key, __u32, 0);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -170,6 +175,42 @@ static __always_inline struct gr_workload *workload_of_skb(void *workloads_map, 
 							   struct __sk_buff *skb)
 {
 	return workload_of_cgroup(workloads_map, levels, CGROUP_OF_SKB, skb);
+}
+
+/* The workload that owns a cgroup given by its kernel struct (for hooks without a cgroup-id
+ * helper for the object at hand): the cgroup itself, else its ancestor at each level where
+ * workload cgroups sit, deepest first. */
+static __always_inline struct gr_workload *
+workload_of_cgroup_struct(void *workloads_map, __u32 levels, struct cgroup *cg)
+{
+	if (!cg)
+		return NULL;
+	__u64 id = BPF_CORE_READ(cg, kn, id);
+	struct gr_workload *w = bpf_map_lookup_elem(workloads_map, &id);
+	if (w || !levels)
+		return w;
+	int own_level = BPF_CORE_READ(cg, level);
+	for (int level = GR_MAX_CGROUP_DEPTH; level >= 1; level--) {
+		if (!(levels & (1u << level)) || level > own_level)
+			continue;
+		struct cgroup *ancestor = NULL;
+		bpf_core_read(&ancestor, sizeof(ancestor), &cg->ancestors[level]);
+		if (!ancestor)
+			continue;
+		id = BPF_CORE_READ(ancestor, kn, id);
+		w = bpf_map_lookup_elem(workloads_map, &id);
+		if (w)
+			return w;
+	}
+	return NULL;
+}
+
+/* The workload that owns a kernel socket: the cgroup the socket was made in (sk_cgrp_data). */
+static __always_inline struct gr_workload *workload_of_kernel_sock(void *workloads_map,
+								   __u32 levels, struct sock *sk)
+{
+	return workload_of_cgroup_struct(workloads_map, levels,
+					 BPF_CORE_READ(sk, sk_cgrp_data.cgroup));
 }
 
 /* The workload of a socket that bpf_sk_lookup_*() found (cgroup_skb). */

@@ -4,8 +4,11 @@
  *   cgroup/sock_create      raw inet/inet6 sockets: prevention (EPERM), per workload cgroup;
  *                           the kernel runs it for inet sockets only, so packet (AF_PACKET)
  *                           sockets are detected at socket() entry by a syscall tracepoint
- *   cgroup/connect_unix     runtime sockets: prevention, but by the path the client passes
- *                           (a symlink or hard link under another name is not seen)
+ *   cgroup/connect_unix,    unix sockets: prevention by the address the client passes. In
+ *   cgroup/sendmsg_unix     allowlist mode only the zone's listed addresses pass (fail closed);
+ *                           in denylist mode the runtime sockets and every non-canonical path
+ *                           are refused, but a symlink or hard link under another canonical
+ *                           name is not seen. Neither sees the peer socket's workload.
  *   tp_btf/cap_capable      capabilities: detection after the check passed; kill sends SIGKILL
  *   tracepoint/syscalls/... the mount family and bpf(): detection at syscall entry; kill sends
  *                           SIGKILL, which lands before the syscall returns but the operation
@@ -90,30 +93,139 @@ int guard_packet_socket(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("cgroup/connect_unix")
-int guard_connect_unix(struct bpf_sock_addr *ctx)
+/* The address a unix connect or send names, keyed the way the maps hold it. */
+struct unix_scratch {
+	char raw[GR_UNIX_PATH_LEN];	  /* sun_path, exactly the bytes the caller passed */
+	struct gr_zone_unix_path_key key; /* zone and address: a path up to its NUL, or '@name' */
+	char pad[4];			  /* zero: canonical_path() reads past the path's end */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct unix_scratch);
+} unix_scratch SEC(".maps");
+
+enum unix_address_kind {
+	UNIX_ADDR_NONE = -1,	/* no name: the kernel refuses or autobinds, nothing to judge */
+	UNIX_ADDR_PATH = 0,	/* key.path holds the path up to its first NUL */
+	UNIX_ADDR_ABSTRACT = 1, /* key.path holds '@' and the name's bytes */
+	UNIX_ADDR_LONG = 2,	/* a 108-byte path without NUL: no key can hold it */
+};
+
+/* Reads the caller's sun_path by the address length the kernel will use (bytes past it are
+ * whatever the kernel's copy of the address held before, so a NUL-terminated read would see
+ * other bytes than the kernel does). */
+static __always_inline int read_unix_address(struct bpf_sock_addr *ctx, struct unix_scratch *sc)
+{
+	struct bpf_sock_addr_kern *sa = bpf_cast_to_kern_ctx(ctx);
+	const struct sockaddr_un *addr = (const struct sockaddr_un *)sa->uaddr;
+	__u32 len = sa->uaddrlen;
+
+	if (len <= 2 || len > 2 + GR_UNIX_PATH_LEN)
+		return UNIX_ADDR_NONE; /* the kernel answers EINVAL, or autobinds */
+	len -= 2;
+	__builtin_memset(sc, 0, sizeof(*sc));
+	if (bpf_probe_read_kernel(sc->raw, len, addr->sun_path))
+		return UNIX_ADDR_NONE;
+	if (sc->raw[0] == 0) {
+		sc->key.path[0] = '@';
+		if (len > 1 && len - 1 <= GR_UNIX_PATH_LEN - 1)
+			bpf_probe_read_kernel(&sc->key.path[1], len - 1, &sc->raw[1]);
+		return UNIX_ADDR_ABSTRACT;
+	}
+	long n = bpf_probe_read_kernel_str(sc->key.path, sizeof(sc->key.path), sc->raw);
+	if (n == GR_UNIX_PATH_LEN && sc->raw[GR_UNIX_PATH_LEN - 1] != 0)
+		return UNIX_ADDR_LONG;
+	return UNIX_ADDR_PATH;
+}
+
+/* True for an absolute path with no empty, '.' or '..' component and not under /proc: the
+ * one spelling the runtime socket map can match. `p` is a key's path followed by the zeroed
+ * padding of unix_scratch, so p[i + 3] is readable for every i of the path. Each position is
+ * judged by itself and the three after it (no state carried from one to the next keeps the
+ * verifier's work linear in the path length). */
+static __always_inline bool canonical_path(const char *p)
+{
+	if (p[0] != '/')
+		return false;
+	if (p[1] == 'p' && p[2] == 'r' && p[3] == 'o' && p[4] == 'c' && (p[5] == '/' || p[5] == 0))
+		return false;
+	for (int i = 0; i < GR_UNIX_PATH_LEN; i++) {
+		char c = p[i];
+		if (c == 0)
+			return true;
+		if (c != '/')
+			continue;
+		char a = p[i + 1], b = p[i + 2], d = p[i + 3];
+		if (a == '/' || a == 0)
+			return false; /* "//" or a trailing '/' */
+		if (a == '.' && (b == '/' || b == 0))
+			return false; /* "/./" or a trailing "/." */
+		if (a == '.' && b == '.' && (d == '/' || d == 0))
+			return false; /* "/../" or a trailing "/.." */
+	}
+	return false; /* no NUL: longer than any key */
+}
+
+/* connect() or sendto() of a unix socket by a guarded workload: in allowlist mode only the
+ * zone's allowed addresses pass; in denylist mode the runtime sockets, and every path not
+ * spelled canonically, are refused. */
+static __always_inline int judge_unix_address(struct bpf_sock_addr *ctx)
 {
 	struct subject s;
-	struct gr_unix_path_key key = {};
+	__u32 zero = 0;
+	__u32 reason;
 
 	if (!subject_of_task(GR_GUARD_RUNTIME_SOCKETS, &s))
 		return 1;
-	struct bpf_sock_addr_kern *sa = bpf_cast_to_kern_ctx(ctx);
-	struct sockaddr_un *addr = (struct sockaddr_un *)sa->uaddr;
-	if (bpf_probe_read_kernel_str(key.path, sizeof(key.path), addr->sun_path) <= 0)
+	struct unix_scratch *sc = bpf_map_lookup_elem(&unix_scratch, &zero);
+	if (!sc)
 		return 1;
-	void *sockets = active(&runtime_socket_paths, s.active_set);
-	if (!sockets || !bpf_map_lookup_elem(sockets, &key))
+	int kind = read_unix_address(ctx, sc);
+	if (kind == UNIX_ADDR_NONE)
 		return 1;
+	if (s.unix_mode == GR_UNIX_ALLOWLIST) {
+		sc->key.zone_id = s.workload.zone_id;
+		void *allowed = active(&unix_allow_paths, s.active_set);
+		if (kind != UNIX_ADDR_LONG && allowed && bpf_map_lookup_elem(allowed, &sc->key))
+			return 1;
+		reason = GR_UNIX_REASON_NOT_ALLOWED;
+	} else if (kind == UNIX_ADDR_ABSTRACT) {
+		return 1; /* the denylist names paths; abstract sockets need allowlist mode */
+	} else if (kind == UNIX_ADDR_LONG || !canonical_path(sc->key.path)) {
+		reason = GR_UNIX_REASON_NONCANONICAL;
+	} else {
+		void *sockets = active(&runtime_socket_paths, s.active_set);
+		if (!sockets || !bpf_map_lookup_elem(sockets, sc->key.path))
+			return 1;
+		reason = GR_UNIX_REASON_RUNTIME;
+	}
 	struct gr_host_event *ev =
 		new_host_event(GR_EV_RUNTIME_SOCKET, GR_BACKEND_CGROUP_CONNECT_UNIX, &s);
 	if (ev) {
 		ev->family = AF_UNIX;
-		__builtin_memcpy(ev->path, key.path, sizeof(key.path));
+		ev->op = reason;
+		bpf_probe_read_kernel(ev->path, sizeof(sc->key.path), sc->key.path);
 		ev->verdict = prevented(&s);
 		submit_event(ev);
 	}
 	return prevent(&s);
+}
+
+SEC("cgroup/connect_unix")
+int guard_connect_unix(struct bpf_sock_addr *ctx)
+{
+	return judge_unix_address(ctx);
+}
+
+/* A datagram sent with an address (sendto, sendmsg with msg_name); a connected datagram
+ * socket's peer was judged at connect(). */
+SEC("cgroup/sendmsg_unix")
+int guard_sendmsg_unix(struct bpf_sock_addr *ctx)
+{
+	return judge_unix_address(ctx);
 }
 
 /* Fires on every capability check of every task: the workload lookup comes first. Only checks

@@ -153,7 +153,7 @@ enum gr_event_type {
 	GR_EV_BPF = 10,		    /* the bpf() syscall from a workload */
 	GR_EV_TAMPER = 11,	    /* a workload reached for the agent's programs: detach, replace,
 				       or fetch a link or program by id (fallback: sys_enter_bpf) */
-	/* 12 is GR_EV_UNIX_SOCKET (another branch) */
+	GR_EV_UNIX_SOCKET = 12,	    /* a unix socket connect/send from one workload to another */
 	GR_EV_TYPE_MAX = 13,
 };
 
@@ -253,10 +253,17 @@ enum gr_host_guard {
 	GR_HOST_GUARDS = 5,
 };
 
+/* How a zone's runtime-socket guard judges a unix socket address (gr_host_policy.unix_mode). */
+enum gr_unix_mode {
+	GR_UNIX_DENYLIST = 0,  /* refuse the runtime sockets; a non-canonical path is refused too */
+	GR_UNIX_ALLOWLIST = 1, /* refuse every unix address but the zone's allowed ones */
+};
+
 struct gr_host_policy {
 	__u64 denied_caps;	     /* bit n: capability n (capabilities(7) numbers) */
 	__u8 action[GR_HOST_GUARDS]; /* enum gr_action, indexed by enum gr_host_guard */
-	__u8 reserved[3];
+	__u8 unix_mode;		     /* enum gr_unix_mode */
+	__u8 reserved[2];
 };
 
 /* A runtime socket by its inode (map `runtime_socket_inodes`, for the LSM backend): a symlink,
@@ -274,6 +281,29 @@ struct gr_inode_key {
  * path exactly as the client passed it, zero-padded. */
 struct gr_unix_path_key {
 	char path[GR_UNIX_PATH_LEN];
+};
+
+/* A unix address a zone in allowlist mode may reach (map `unix_allow_paths`): the path exactly
+ * as allowed, or '@' and the name of an abstract socket (sun_path[0] == 0), zero-padded. */
+struct gr_zone_unix_path_key {
+	__u32 zone_id;
+	char path[GR_UNIX_PATH_LEN];
+};
+
+/* The inode of an allowed path socket (map `unix_allow_inodes`, for the LSM backend), resolved
+ * by the agent when it applies the policy and on every re-scan. */
+struct gr_zone_inode_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 zone_id;
+};
+
+/* Why a unix socket was refused (gr_host_event.op of GR_EV_RUNTIME_SOCKET, GR_EV_UNIX_SOCKET). */
+enum gr_unix_reason {
+	GR_UNIX_REASON_RUNTIME = 1,	   /* a runtime socket (denylist) */
+	GR_UNIX_REASON_NOT_ALLOWED = 2,	   /* not on the zone's allowlist */
+	GR_UNIX_REASON_NONCANONICAL = 3,   /* a path not absolute and canonical (denylist mode) */
+	GR_UNIX_REASON_OTHER_WORKLOAD = 4, /* the peer socket belongs to another workload */
 };
 
 enum gr_mount_op {
@@ -306,14 +336,15 @@ struct gr_host_event {
 	__u32 family;	  /* GR_EV_RAW_SOCKET */
 	__u32 type;
 	__u32 protocol;
-	__u32 op;    /* GR_EV_MOUNT: enum gr_mount_op; GR_EV_BPF, GR_EV_TAMPER: the bpf command */
+	__u32 op;    /* GR_EV_MOUNT: enum gr_mount_op; GR_EV_BPF, GR_EV_TAMPER: the bpf command;
+		      * GR_EV_RUNTIME_SOCKET, GR_EV_UNIX_SOCKET: enum gr_unix_reason */
 	__u64 flags; /* GR_EV_MOUNT: mount flags; GR_EV_TAMPER: attach flags */
 	__u64 ino;   /* GR_EV_RUNTIME_SOCKET (LSM backend) */
 	__u32 dev;
-	__u32 reserved2;
+	__u32 peer_workload_id; /* GR_EV_UNIX_SOCKET: the listener's workload */
 	/* GR_EV_TAMPER reuses fields: type = link id, protocol = program id (0 where the
 	 * arguments name none), family = attach type (BPF_PROG_ATTACH/DETACH). */
-	char path[GR_HOST_PATH_LEN];	 /* mount target, socket path */
+	char path[GR_HOST_PATH_LEN];	 /* mount target, socket path ('@name': abstract) */
 	char source[GR_HOST_SOURCE_LEN]; /* mount source */
 	char fstype[GR_FSTYPE_LEN];	 /* mount filesystem type */
 };

@@ -11,9 +11,11 @@
 /* The caller, when it is a workload whose zone guards `guard`. */
 struct subject {
 	struct gr_workload workload;
-	__u8 action; /* enum gr_action, never GR_ACTION_NONE */
+	__u8 action;	/* enum gr_action, never GR_ACTION_NONE */
+	__u8 unix_mode; /* enum gr_unix_mode */
 	__u64 denied_caps;
 	__u32 active_set;
+	__u32 cgroup_levels; /* of the same policy state as active_set */
 };
 
 /* The calling task's workload under the policy in force (read into `state`), or NULL. */
@@ -44,8 +46,10 @@ static __always_inline bool subject_of_task(enum gr_host_guard guard, struct sub
 		return false;
 	s->workload = *w;
 	s->action = p->action[guard];
+	s->unix_mode = p->unix_mode;
 	s->denied_caps = p->denied_caps;
 	s->active_set = state.active_set;
+	s->cgroup_levels = state.cgroup_levels;
 	return true;
 }
 

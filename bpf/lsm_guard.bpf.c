@@ -8,12 +8,15 @@
  *   lsm/sb_mount            mount(2): new, bind, remount, move              -> -EPERM
  *   lsm/sb_kern_mount       a new superblock (fsopen/fsconfig/fsmount)      -> -EPERM
  *   lsm/move_mount          move_mount(2), e.g. after open_tree(CLONE)      -> -EPERM
- *   lsm/unix_stream_connect a runtime socket, matched by inode              -> -EPERM
+ *   lsm/unix_stream_connect a runtime socket (by inode); in allowlist mode  -> -EPERM
+ *   lsm/unix_may_send       any unix socket not allowed (inode or '@name');
+ *                           another workload's socket without a flow
  *   lsm/bpf                 the bpf() syscall                               -> -EPERM
  *                           (detaching or fetching the agent's programs: from every workload)
  * Audit mode reports and allows; kill also sends SIGKILL.
  */
 #include "host_guard.bpf.h"
+#include "net_policy.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -145,37 +148,171 @@ int BPF_PROG(guard_move_mount, const struct path *from_path, const struct path *
 	return answer(&s);
 }
 
+/* Some flow between the two workloads (by workload or by zone, on either side): a unix socket
+ * between them is then allowed, whatever its ports say (a unix socket has none). */
+static __always_inline bool flow_allows(__u32 set, const struct gr_workload *from,
+					const struct gr_workload *to)
+{
+	void *f = active(&flows, set);
+
+	if (!f)
+		return false;
+	struct gr_flow_key k = { .src_id = from->workload_id, .dst_id = to->workload_id };
+	if (bpf_map_lookup_elem(f, &k))
+		return true;
+	k.dst_id = to->zone_id;
+	if (bpf_map_lookup_elem(f, &k))
+		return true;
+	k.src_id = from->zone_id;
+	if (bpf_map_lookup_elem(f, &k))
+		return true;
+	k.dst_id = to->workload_id;
+	return bpf_map_lookup_elem(f, &k) != NULL;
+}
+
+/* What judge_unix_peer() found: the event's kind, reason and key fields. */
+struct unix_verdict {
+	struct gr_inode_key inode;
+	__u32 peer_workload_id;
+	__u32 reason;
+	__u16 type;
+};
+
+static __always_inline bool allowed_abstract(const struct subject *s, struct unix_sock *u)
+{
+	struct gr_zone_unix_path_key key = { .zone_id = s->workload.zone_id };
+	struct unix_address *addr = BPF_CORE_READ(u, addr);
+
+	if (!addr)
+		return false;
+	int len = BPF_CORE_READ(addr, len) - 2; /* sun_path bytes, the leading NUL included */
+	if (len < 2 || len > GR_UNIX_PATH_LEN)
+		return false;
+	key.path[0] = '@';
+	bpf_probe_read_kernel(&key.path[1], (len - 1) & 0x7f, &addr->name[0].sun_path[1]);
+	void *allowed = active(&unix_allow_paths, s->active_set);
+	return allowed && bpf_map_lookup_elem(allowed, &key);
+}
+
+/* What unix_stream_connect and unix_may_send decide about the socket `other` (the listener, or
+ * the datagram receiver), in this order:
+ *   another workload's socket, no flow between the two and not on an allowlist: refused
+ *   allowlist mode: refused unless its inode (a path socket) or '@name' (abstract) is allowed
+ *   denylist mode: refused when its inode is a runtime socket's
+ * v->reason is the reason (enum gr_unix_reason), or 0 to allow. */
+static __always_inline void judge_unix_peer(const struct subject *s, struct sock *other,
+					    struct unix_verdict *v)
+{
+	struct unix_sock *u = (struct unix_sock *)other;
+	struct inode *inode = BPF_CORE_READ(u, path.dentry, d_inode);
+	bool allowlisted = false;
+
+	if (inode) {
+		v->inode.ino = BPF_CORE_READ(inode, i_ino);
+		v->inode.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	}
+	if (s->unix_mode == GR_UNIX_ALLOWLIST) {
+		if (inode) {
+			struct gr_zone_inode_key key = { .ino = v->inode.ino,
+							 .dev = v->inode.dev,
+							 .zone_id = s->workload.zone_id };
+			void *allowed = active(&unix_allow_inodes, s->active_set);
+			allowlisted = allowed && bpf_map_lookup_elem(allowed, &key);
+		} else {
+			allowlisted = allowed_abstract(s, u);
+		}
+	}
+
+	void *workloads_map = active(&workloads, s->active_set);
+	if (workloads_map) {
+		struct gr_workload *peer =
+			workload_of_kernel_sock(workloads_map, s->cgroup_levels, other);
+		if (peer && peer->workload_id != s->workload.workload_id) {
+			v->peer_workload_id = peer->workload_id;
+			struct gr_workload self = s->workload;
+			struct gr_workload them = *peer;
+			if (!allowlisted && !flow_allows(s->active_set, &self, &them)) {
+				v->type = GR_EV_UNIX_SOCKET;
+				v->reason = GR_UNIX_REASON_OTHER_WORKLOAD;
+				return;
+			}
+		}
+	}
+	v->type = GR_EV_RUNTIME_SOCKET;
+	if (s->unix_mode == GR_UNIX_ALLOWLIST) {
+		if (!allowlisted)
+			v->reason = GR_UNIX_REASON_NOT_ALLOWED;
+		return;
+	}
+	if (!inode)
+		return;
+	void *sockets = active(&runtime_socket_inodes, s->active_set);
+	if (sockets && bpf_map_lookup_elem(sockets, &v->inode))
+		v->reason = GR_UNIX_REASON_RUNTIME;
+}
+
+/* The event and the answer for a refused peer socket. */
+static __always_inline int refuse_unix_peer(const struct subject *s, struct sock *other,
+					    const struct unix_verdict *v)
+{
+	struct gr_host_event *ev = new_host_event(v->type, GR_BACKEND_LSM, s);
+
+	if (ev) {
+		ev->family = AF_UNIX;
+		ev->op = v->reason;
+		ev->ino = v->inode.ino;
+		ev->dev = v->inode.dev;
+		ev->peer_workload_id = v->peer_workload_id;
+		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)other, addr);
+		if (addr) {
+			int len = BPF_CORE_READ(addr, len) - 2;
+			const char *sun_path = &addr->name[0].sun_path[0];
+			char first = 0;
+			bpf_probe_read_kernel(&first, 1, sun_path);
+			if (first == 0 && len > 1 && len <= GR_UNIX_PATH_LEN) {
+				ev->path[0] = '@';
+				bpf_probe_read_kernel(&ev->path[1], (len - 1) & 0x7f, sun_path + 1);
+			} else {
+				bpf_probe_read_kernel_str(ev->path, sizeof(ev->path), sun_path);
+			}
+		}
+		ev->verdict = verdict_of(s);
+		submit_event(ev);
+	}
+	return answer(s);
+}
+
 SEC("lsm/unix_stream_connect")
 int BPF_PROG(guard_unix_stream_connect, struct sock *sock, struct sock *other, struct sock *newsk)
 {
 	struct subject s;
+	struct unix_verdict v = {};
 
 	if (!subject_of_task(GR_GUARD_RUNTIME_SOCKETS, &s))
 		return 0;
 	/* The listening socket's inode: the same whatever path, symlink or hard link reached it. */
-	struct inode *inode = BPF_CORE_READ((struct unix_sock *)other, path.dentry, d_inode);
-	if (!inode)
+	judge_unix_peer(&s, other, &v);
+	if (!v.reason)
 		return 0;
-	struct gr_inode_key key = {
-		.ino = BPF_CORE_READ(inode, i_ino),
-		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
-	};
-	void *sockets = active(&runtime_socket_inodes, s.active_set);
-	if (!sockets || !bpf_map_lookup_elem(sockets, &key))
+	return refuse_unix_peer(&s, other, &v);
+}
+
+/* A datagram to `other` (sendto, or connect() of a datagram socket). */
+SEC("lsm/unix_may_send")
+int BPF_PROG(guard_unix_may_send, struct socket *sock, struct socket *other)
+{
+	struct subject s;
+	struct unix_verdict v = {};
+
+	if (!subject_of_task(GR_GUARD_RUNTIME_SOCKETS, &s))
 		return 0;
-	struct gr_host_event *ev = new_host_event(GR_EV_RUNTIME_SOCKET, GR_BACKEND_LSM, &s);
-	if (ev) {
-		ev->family = AF_UNIX;
-		ev->ino = key.ino;
-		ev->dev = key.dev;
-		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)other, addr);
-		if (addr)
-			bpf_probe_read_kernel_str(ev->path, sizeof(ev->path),
-						  &addr->name[0].sun_path[0]);
-		ev->verdict = verdict_of(&s);
-		submit_event(ev);
-	}
-	return answer(&s);
+	struct sock *sk = BPF_CORE_READ(other, sk);
+	if (!sk)
+		return 0;
+	judge_unix_peer(&s, sk, &v);
+	if (!v.reason)
+		return 0;
+	return refuse_unix_peer(&s, sk, &v);
 }
 
 /* Tampering (detaching, replacing or fetching the agent's links and programs) is refused to

@@ -441,22 +441,6 @@ static __always_inline void sock_addr_tuple(struct bpf_sock_addr *ctx, struct tu
 		t->sport = sk->src_port;
 }
 
-/* The workload that owns a cgroup, from the cgroup itself up: for hooks without
- * bpf_sk_cgroup_id(), which read the cgroup of a socket through its kernel struct. */
-static __always_inline struct gr_workload *workload_of_cgroup_struct(const struct policy *pol,
-								     struct cgroup *cg)
-{
-	for (int i = 0; i <= GR_MAX_CGROUP_DEPTH && cg; i++) {
-		__u64 id = BPF_CORE_READ(cg, kn, id);
-		struct gr_workload *w = bpf_map_lookup_elem(pol->workloads, &id);
-		if (w)
-			return w;
-		/* a cgroup's own css is its first member: the parent css is the parent cgroup */
-		cg = (struct cgroup *)BPF_CORE_READ(cg, self.parent);
-	}
-	return NULL;
-}
-
 /* connect() over loopback: the owner of the socket that listens there (false: none listens, or
  * it cannot be read; cgroup_skb then judges the SYN). */
 static __always_inline bool loopback_listener(struct bpf_sock_addr *ctx, const struct policy *pol,
@@ -488,7 +472,8 @@ static __always_inline bool loopback_listener(struct bpf_sock_addr *ctx, const s
 	bpf_sk_release(sk);
 	if (!cg)
 		return false;
-	struct gr_workload *w = workload_of_cgroup_struct(pol, cg);
+	/* connect hooks have no bpf_sk_cgroup_id(): the cgroup is read from the socket */
+	struct gr_workload *w = workload_of_cgroup_struct(pol->workloads, pol->levels, cg);
 	*owner = w ? party_of(w, GR_PEER_LOCAL_WORKLOAD) : local_host();
 	return true;
 }

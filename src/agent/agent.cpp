@@ -323,7 +323,9 @@ void Agent::rescan() {
     spdlog::warn("re-scan failed: {}", again.error().message);
     return;
   }
-  if (same_bindings(*again, found_)) return;
+  // Allowed unix socket paths are matched by inode on the LSM backend: re-apply when one was
+  // made or re-made since, even if no workload changed.
+  if (same_bindings(*again, found_) && !maps_->unix_allow_inodes_changed(compiled_)) return;
   auto recompiled = enforce(*again);
   if (!recompiled) {
     spdlog::error("re-scan found a policy conflict, keeping the previous state: {}",

@@ -22,6 +22,7 @@ static_assert(sizeof(gr_ip_key) == 20);
 static_assert(sizeof(gr_zone_ip_key) == 24);
 static_assert(sizeof(gr_host_event) == 328);
 static_assert(sizeof(gr_host_policy) == 16 && sizeof(gr_inode_key) == 16);
+static_assert(sizeof(gr_zone_inode_key) == 16 && sizeof(gr_zone_unix_path_key) == 112);
 static_assert(sizeof(gr_flow_key) == 8 && sizeof(gr_workload) == 16 && sizeof(gr_identity) == 16);
 
 namespace {
@@ -64,6 +65,7 @@ Result<Event> decode(std::span<const std::byte> record) {
     case GR_EV_RUNTIME_SOCKET:
     case GR_EV_BPF:
     case GR_EV_TAMPER:
+    case GR_EV_UNIX_SOCKET:
       return body<gr_host_event>(header, record);
     default:
       return fail("unknown event type " + std::to_string(header.type));
@@ -97,13 +99,18 @@ std::string_view name_of(const std::array<std::string_view, N>& names, std::size
 
 constexpr std::array<std::string_view, GR_EV_TYPE_MAX> kKinds = {
     "",           "net_connect", "net_send", "net_egress",     "net_ingress", "east_west_bypass",
-    "capability", "raw_socket",  "mount",    "runtime_socket", "bpf",         "tamper"};
+    "capability", "raw_socket",  "mount",    "runtime_socket", "bpf",         "tamper",
+    "unix_socket"};
 constexpr std::array<std::string_view, 5> kVerdicts = {"", "blocked", "audited", "detected",
                                                        "killed"};
 constexpr std::array<std::string_view, 8> kMountOps = {
     "", "mount", "fsopen", "fsconfig", "fsmount", "move_mount", "open_tree", "new_superblock"};
 
-static_assert(GR_EV_BPF == 10 && GR_EV_TAMPER == 11 && GR_VERDICT_KILLED == 4 &&
+constexpr std::array<std::string_view, 5> kUnixReasons = {"", "runtime_socket", "not_allowed",
+                                                          "non_canonical", "other_workload"};
+
+static_assert(GR_EV_BPF == 10 && GR_EV_TAMPER == 11 && GR_EV_UNIX_SOCKET == 12 &&
+                  GR_UNIX_REASON_OTHER_WORKLOAD == 4 && GR_VERDICT_KILLED == 4 &&
                   GR_MOUNT_OP_NEW_SUPER == 7,
               "a wire id changed: update the name tables");
 
@@ -150,6 +157,10 @@ std::string bpf_command_name(std::uint32_t cmd) {
     default:
       return std::to_string(cmd);
   }
+}
+
+std::string_view unix_reason_name(std::uint32_t reason) {
+  return name_of(kUnixReasons, reason, "unknown");
 }
 
 std::string_view rule_name(std::uint32_t rule) {
@@ -323,6 +334,13 @@ nlohmann::ordered_json to_json(const gr_host_event& ev, const NameTable& names,
     case GR_EV_RUNTIME_SOCKET:
       j["path"] = text(ev.path);
       j["inode"] = ev.ino;
+      j["reason"] = unix_reason_name(ev.op);
+      break;
+    case GR_EV_UNIX_SOCKET:
+      j["path"] = text(ev.path);
+      j["inode"] = ev.ino;
+      j["reason"] = unix_reason_name(ev.op);
+      j["peer_workload"] = names.workload(ev.peer_workload_id);
       break;
     case GR_EV_BPF:
       j["bpf_command"] = ev.op;

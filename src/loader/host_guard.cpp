@@ -115,8 +115,9 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
     const bool raw = on(Guard::RawSockets, Backend::CgroupSock);
     bpf_program__set_autoload(p.guard_sock_create, raw);
     bpf_program__set_autoload(p.guard_packet_socket, raw && report.has("tracepoint"));
-    bpf_program__set_autoload(p.guard_connect_unix,
-                              on(Guard::RuntimeSockets, Backend::CgroupConnectUnix));
+    const bool unix_sockets = on(Guard::RuntimeSockets, Backend::CgroupConnectUnix);
+    bpf_program__set_autoload(p.guard_connect_unix, unix_sockets);
+    bpf_program__set_autoload(p.guard_sendmsg_unix, unix_sockets);
     bpf_program__set_autoload(p.guard_cap_capable, on(Guard::Capabilities, Backend::TpBtf));
     const bool mounts = on(Guard::Mounts, Backend::Tracepoint);
     for (bpf_program* prog :
@@ -124,7 +125,7 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
       bpf_program__set_autoload(prog, mounts);
     bpf_program__set_autoload(p.guard_bpf, on(Guard::Bpf, Backend::Tracepoint));
     GR_TRY(load_on_shared_maps(*skel, maps));
-    for (bpf_program* prog : {p.guard_sock_create, p.guard_connect_unix})
+    for (bpf_program* prog : {p.guard_sock_create, p.guard_connect_unix, p.guard_sendmsg_unix})
       if (bpf_program__autoload(prog)) impl->cgroup_programs.push_back(prog);
     impl->skel = std::move(*skel);
   }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 #include <string>
@@ -58,6 +59,7 @@ Result<void> fill_array(bpf_map* map, const std::vector<std::pair<std::uint32_t,
 
 struct PolicyMaps::Impl {
   BpfSkeleton<policy_maps> skel;
+  std::vector<std::pair<gr_zone_inode_key, std::uint32_t>> allow_inodes;  // as last applied
 };
 
 PolicyMaps::PolicyMaps(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -114,6 +116,34 @@ RuntimeSocketEntries runtime_socket_entries(const std::vector<std::string>& path
   return out;
 }
 
+// The allowlist zones' unix addresses: by address as allowed (cgroup/connect_unix compares the
+// address the client passes; '@name' for abstract sockets) and, for path sockets that exist
+// now, by inode (the LSM backend). A socket made at an allowed path after this has no inode
+// entry until the next apply (policy load or re-scan): until then the LSM backend refuses it.
+struct UnixAllowEntries {
+  std::vector<std::pair<gr_zone_unix_path_key, std::uint32_t>> paths;
+  std::vector<std::pair<gr_zone_inode_key, std::uint32_t>> inodes;
+};
+
+UnixAllowEntries unix_allow_entries(
+    const std::vector<std::pair<std::uint32_t, std::string>>& allow) {
+  UnixAllowEntries out;
+  for (std::uint32_t i = 0; i < allow.size(); ++i) {
+    const auto& [zone_id, address] = allow[i];
+    gr_zone_unix_path_key key{};
+    key.zone_id = zone_id;
+    // '@name' is kept as written: the programs spell an abstract name the same way.
+    std::memcpy(key.path, address.data(), std::min(address.size(), sizeof key.path));
+    out.paths.emplace_back(key, i);
+    if (address.starts_with('@')) continue;
+    struct stat st {};
+    if (::stat(address.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    const std::uint32_t dev = (major(st.st_dev) << 20) | minor(st.st_dev);
+    out.inodes.emplace_back(gr_zone_inode_key{st.st_ino, dev, zone_id}, i);
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels) {
@@ -135,12 +165,25 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
   GR_TRY(fill_map(one ? maps.runtime_socket_paths_1 : maps.runtime_socket_paths_0, sockets.paths));
   GR_TRY(
       fill_map(one ? maps.runtime_socket_inodes_1 : maps.runtime_socket_inodes_0, sockets.inodes));
+  const auto allow = unix_allow_entries(policy.unix_allow);
+  GR_TRY(fill_map(one ? maps.unix_allow_paths_1 : maps.unix_allow_paths_0, allow.paths));
+  GR_TRY(fill_map(one ? maps.unix_allow_inodes_1 : maps.unix_allow_inodes_0, allow.inodes));
 
   state.active_set ^= 1;
   state.cgroup_levels = cgroup_levels;
   if (bpf_map_update_elem(state_fd, &zero, &state, BPF_ANY))
     return fail_errno("switch to the new policy (policy state map)", errno);
+  impl_->allow_inodes = allow.inodes;
   return {};
+}
+
+bool PolicyMaps::unix_allow_inodes_changed(const policy::CompiledPolicy& policy) const {
+  const auto now = unix_allow_entries(policy.unix_allow).inodes;
+  const auto same = [](const auto& a, const auto& b) {
+    return a.first.ino == b.first.ino && a.first.dev == b.first.dev &&
+           a.first.zone_id == b.first.zone_id && a.second == b.second;
+  };
+  return !std::ranges::equal(now, impl_->allow_inodes, same);
 }
 
 int PolicyMaps::events_fd() const { return bpf_map__fd(impl_->skel->maps.events); }

@@ -331,6 +331,12 @@ void Compiler::compile_host_policies() {
     hp.action[GR_GUARD_MOUNTS] = action(g.mounts);
     hp.action[GR_GUARD_RUNTIME_SOCKETS] = action(g.runtime_sockets);
     hp.action[GR_GUARD_BPF] = action(g.bpf);
+    if (g.runtime_sockets != Action::None) {
+      hp.unix_mode = static_cast<std::uint8_t>(g.unix_mode);
+      if (g.unix_mode == UnixMode::Allowlist)
+        for (const std::string& address : g.unix_allow)
+          out_.unix_allow.emplace_back(zone_id, address);
+    }
     out_.host_policies.emplace_back(zone_id, hp);
   }
 }

@@ -96,7 +96,8 @@ std::string host_policy_text(const gr_host_policy& p) {
   add(GR_GUARD_CAPABILITIES, "capabilities deny " + caps);
   add(GR_GUARD_RAW_SOCKETS, "raw sockets");
   add(GR_GUARD_MOUNTS, "mounts");
-  add(GR_GUARD_RUNTIME_SOCKETS, "runtime sockets");
+  add(GR_GUARD_RUNTIME_SOCKETS,
+      p.unix_mode == GR_UNIX_ALLOWLIST ? "unix sockets allowlist only" : "runtime sockets");
   add(GR_GUARD_BPF, "bpf");
   return out.empty() ? "none" : out;
 }
@@ -160,6 +161,17 @@ void describe(const CompiledPolicy& c, std::ostream& out) {
   out << "runtime sockets:\n";
   none(c.runtime_socket_paths.empty());
   for (const auto& path : c.runtime_socket_paths) out << "  " << path << "\n";
+
+  const bool allowlist = std::ranges::any_of(c.host_policies, [](const auto& zp) {
+    return zp.second.action[GR_GUARD_RUNTIME_SOCKETS] != GR_ACTION_NONE &&
+           zp.second.unix_mode == GR_UNIX_ALLOWLIST;
+  });
+  if (allowlist) {
+    out << "unix sockets allowed (allowlist zones; every other unix address is refused):\n";
+    none(c.unix_allow.empty());
+    for (const auto& [zone_id, address] : c.unix_allow)
+      out << "  " << lookup(c.zone_names, zone_id) << ": " << address << "\n";
+  }
 
   out << "rules: " << c.rule_count() << " (" << c.flows.size() << " flows, " << c.egress.size()
       << " egress)\n";

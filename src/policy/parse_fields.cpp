@@ -111,6 +111,12 @@ std::optional<Mode> Parser::mode(const Field& f, std::string_view where) {
                       false);
 }
 
+std::optional<UnixMode> Parser::unix_mode(const Field& f, std::string_view where) {
+  return one_of<UnixMode>(f, "mode", where,
+                          {{"denylist", UnixMode::Denylist}, {"allowlist", UnixMode::Allowlist}},
+                          " in " + std::string(where), true);
+}
+
 std::optional<Protocol> Parser::protocol(const Field& f, std::string_view where) {
   return one_of<Protocol>(f, "protocol", where,
                           {{"tcp", Protocol::Tcp},

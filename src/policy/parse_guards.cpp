@@ -131,19 +131,22 @@ bool Parser::parse_denied_capabilities(const Fields& fs, const Field& f, std::ui
                      deny_one);
 }
 
+// runtimeSockets: {action, mode, paths, allow}. The default mode, denylist, refuses the runtime
+// sockets (plus `paths`); allowlist refuses every unix address but `allow`, so that no other
+// spelling of a forbidden path (relative, '..', a symlink...) can be the way through.
 bool Parser::parse_runtime_sockets(const Field& f, HostGuards& guards) {
   constexpr std::string_view where = "guards.runtimeSockets";
   if (!f.value.IsNull() && !f.value.IsMap()) {
     error(f.mark(),
           "field 'runtimeSockets' in guards must be a map like {action: deny, paths: "
-          "[/run/podman/podman.sock]}; got " +
+          "[/run/podman/podman.sock]} or {mode: allowlist, allow: [/run/spire/agent.sock]}; got " +
               describe_node(f.value));
     return false;
   }
   guards.runtime_sockets = Action::Deny;
   if (f.value.IsNull()) return true;
   bool ok = true;
-  const Fields fs = fields(f.value, std::string(where), {"action", "paths"});
+  const Fields fs = fields(f.value, std::string(where), {"action", "mode", "paths", "allow"});
   if (fs.size() != f.value.size()) ok = false;
   if (auto a = fs.find("action"); a != fs.end()) {
     if (auto v = action(a->second, where))
@@ -151,9 +154,42 @@ bool Parser::parse_runtime_sockets(const Field& f, HostGuards& guards) {
     else
       ok = false;
   }
+  if (auto m = fs.find("mode"); m != fs.end()) {
+    if (auto v = unix_mode(m->second, where))
+      guards.unix_mode = *v;
+    else
+      ok = false;
+  }
   if (auto p = fs.find("paths"); p != fs.end() && !p->second.value.IsNull())
     ok = parse_socket_paths(p->second, guards.runtime_socket_paths) && ok;
+  if (auto a = fs.find("allow"); a != fs.end()) {
+    if (ok && guards.unix_mode != UnixMode::Allowlist) {
+      error(a->second.mark(),
+            "field 'allow' in guards.runtimeSockets needs mode: allowlist (the default mode, "
+            "denylist, refuses the listed runtime sockets: use paths there)");
+      ok = false;
+    } else if (!a->second.value.IsNull()) {
+      ok = parse_unix_allow(a->second, guards.unix_allow) && ok;
+    }
+  }
   return ok;
+}
+
+// runtimeSockets.allow: the unix addresses an allowlist zone may reach, each kept once.
+bool Parser::parse_unix_allow(const Field& f, std::vector<std::string>& allow) {
+  if (!expect_list(f, "allow", "[/run/spire/agent.sock, '@name']")) return false;
+  const auto add = [&](const YAML::Node& item) {
+    if (auto problem = allowed_unix_address_problem(item.Scalar())) {
+      error(item.Mark(), *problem);
+      return false;
+    }
+    if (std::ranges::find(allow, item.Scalar()) == allow.end()) allow.push_back(item.Scalar());
+    return true;
+  };
+  return each_scalar(f.value,
+                     "each allowed unix socket must be a path like /run/spire/agent.sock or an "
+                     "abstract name like '@name', got ",
+                     add);
 }
 
 // runtimeSockets.paths: absolute socket paths beyond the defaults, each kept once.

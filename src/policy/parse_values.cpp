@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "parser.hpp"
 
@@ -58,6 +59,66 @@ std::optional<std::string> socket_path_problem(const std::string& path) {
     return "runtime socket path '" + path + "' is " + std::to_string(path.size()) +
            " bytes long; a unix socket path has at most " + std::to_string(GR_UNIX_PATH_LEN - 1) +
            " bytes";
+  return std::nullopt;
+}
+
+namespace {
+
+// The path with '.', '..' and empty components resolved lexically ("/run//x/./y" -> "/run/x/y").
+std::string lexically_canonical(const std::string& path) {
+  std::vector<std::string> parts;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    const std::string part = path.substr(start, end - start);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    start = end + 1;
+  }
+  std::string out;
+  for (const auto& part : parts) out += "/" + part;
+  return out.empty() ? "/" : out;
+}
+
+}  // namespace
+
+std::optional<std::string> allowed_unix_address_problem(const std::string& address) {
+  if (address.find('\0') != std::string::npos)
+    return "allowed unix socket contains a NUL byte; write an abstract socket as '@name'";
+  if (address.empty())
+    return "empty allowed unix socket; write an absolute path such as /run/spire/agent.sock or "
+           "an abstract name such as '@name'";
+  if (address.front() == '@') {
+    if (address.size() == 1)
+      return "allowed abstract unix socket '@' has no name; write '@' and the name, e.g. "
+             "'@spire-agent'";
+    if (address.size() > GR_UNIX_PATH_LEN)
+      return "allowed abstract unix socket '" + address + "' has a " +
+             std::to_string(address.size() - 1) + "-byte name; an abstract name has at most " +
+             std::to_string(GR_UNIX_PATH_LEN - 1) + " bytes";
+    return std::nullopt;
+  }
+  if (address.front() != '/')
+    return "allowed unix socket '" + address +
+           "' is not absolute; clients are matched by the path they pass, so write the full "
+           "path starting with '/', e.g. /" +
+           address + " (or '@" + address + "' for an abstract socket)";
+  if (address.size() >= GR_UNIX_PATH_LEN)
+    return "allowed unix socket '" + address + "' is " + std::to_string(address.size()) +
+           " bytes long; a unix socket path (sun_path) has at most " +
+           std::to_string(GR_UNIX_PATH_LEN - 1) + " bytes";
+  const std::string canonical = lexically_canonical(address);
+  if (canonical != address)
+    return "allowed unix socket '" + address +
+           "' is not in canonical form ('//', '.', '..' or a trailing '/'); write " + canonical;
+  if (address == "/proc" || address.starts_with("/proc/"))
+    return "allowed unix socket '" + address +
+           "' is under /proc, which reaches other paths by another name; write the socket's "
+           "own path";
   return std::nullopt;
 }
 

@@ -80,6 +80,8 @@ std::string closest_capability(const std::string& word);
 bool valid_name(const std::string& name);
 // Why each cannot be used, or nullopt when it is fine.
 std::optional<std::string> socket_path_problem(const std::string& path);
+// An entry of runtimeSockets.allow: a canonical absolute path, or '@name' (abstract socket).
+std::optional<std::string> allowed_unix_address_problem(const std::string& address);
 std::optional<std::string> glob_problem(const std::string& glob);
 std::optional<std::string> container_name_problem(const std::string& glob);
 std::optional<std::string> image_problem(const std::string& glob);
@@ -159,6 +161,7 @@ class Parser {
   bool protocol_and_ports(const Fields& fs, std::string_view where, Protocol& protocol,
                           std::vector<PortRange>& ports);
   std::optional<Action> action(const Field& f, std::string_view where);
+  std::optional<UnixMode> unix_mode(const Field& f, std::string_view where);
   std::optional<std::string> glob(const YAML::Node& node, const YAML::Mark& mark);
   bool glob_list(const Field& f, std::string_view key, std::string_view what,
                  std::string_view example,
@@ -193,6 +196,7 @@ class Parser {
   bool parse_capabilities(const Field& f, HostGuards& guards);
   bool parse_denied_capabilities(const Fields& fs, const Field& f, std::uint64_t& denied);
   bool parse_runtime_sockets(const Field& f, HostGuards& guards);
+  bool parse_unix_allow(const Field& f, std::vector<std::string>& allow);
   bool parse_socket_paths(const Field& f, std::vector<std::string>& paths);
 
   // Workloads and flows (parse_workload.cpp).

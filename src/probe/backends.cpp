@@ -58,10 +58,14 @@ GuardBackend raw_sockets_fallback(const Available& has) {
 }
 
 GuardBackend runtime_sockets_fallback(const Available&) {
-  return {Guard::RuntimeSockets, Backend::CgroupConnectUnix, "prevention (by path)",
-          "BPF-LSM unavailable: cgroup/connect_unix denies connect() by the socket path given, so "
-          "the path must match the policy's (a symlink or hard link under another name is not "
-          "recognised). " +
+  return {Guard::RuntimeSockets, Backend::CgroupConnectUnix, "prevention (by address)",
+          "BPF-LSM unavailable: cgroup/connect_unix and cgroup/sendmsg_unix judge the unix address "
+          "the client passes and never see the peer socket. mode: allowlist fails closed (only "
+          "the listed spellings pass; abstract sockets only as a listed @name). mode: denylist "
+          "refuses the listed paths and every path not absolute and canonical, but a symlink, "
+          "hard link or bind mount under another canonical name is not recognised. Unix sockets "
+          "between two workloads are not told apart (no unix_socket alerts): only the "
+          "allowlist stands between them; fd passing of a connected socket is never seen. " +
               std::string(kCgroupInterruptible)};
 }
 

@@ -65,6 +65,7 @@ std::string host_target_of(const ordered_json& alert, const std::string& kind) {
     return text(alert, "operation") + (target.empty() ? "" : " " + target);
   }
   if (kind == "runtime_socket") return text(alert, "path");
+  if (kind == "unix_socket") return text(alert, "path") + " of " + text(alert, "peer_workload");
   if (kind == "bpf") return "bpf command " + text(alert, "bpf_command");
   if (kind == "tamper")  // the kernel's: what the workload did; the agent's: what it repaired
     return alert.contains("cgroup")

@@ -246,13 +246,13 @@ def test_runtime_socket_path_blocked_inside_works_outside(env, agent):
     (alert,) = agent.wait_alerts(mark, 1)
     assert_alert(alert, **env.expected("sock", pid, kind="runtime_socket", verdict="blocked",
                                        backend="cgroup_connect_unix", path=env.runtime_socket,
-                                       inode=0))
+                                       inode=0, reason="runtime_socket"))
 
 
 def test_runtime_socket_through_symlink_is_not_caught(env, agent):
-    """DOCUMENTED LIMITATION of the cgroup/connect_unix fallback (see `guardrail probe`: "the
-    path must match the policy's (a symlink or hard link under another name is not
-    recognised)"): the program compares the path the client passed, so a workload that connects
+    """DOCUMENTED LIMITATION of the cgroup/connect_unix fallback in denylist mode (see `guardrail
+    probe`: "a symlink, hard link or bind mount under another canonical name is not
+    recognised"; allowlist mode closes it, tests/integration/test_unix_sockets.py): the program compares the path the client passed, so a workload that connects
     through a symlink to the runtime socket reaches it, and no alert is raised.
 
     This test pins the hole as it is: the connect succeeds and no event is raised. When the
@@ -422,7 +422,9 @@ _HOST = {
     "mount": {"verdict": "killed", "backend": "tracepoint", "operation": "mount",
               "source": "tmpfs", "target": "/mnt", "fstype": "tmpfs", "flags": 0},
     "runtime_socket": {"verdict": "blocked", "backend": "cgroup_connect_unix",
-                       "path": "/run/docker.sock", "inode": 0},
+                       "path": "/run/docker.sock", "inode": 0, "reason": "runtime_socket"},
+    "unix_socket": {"verdict": "blocked", "backend": "lsm", "path": "@spire", "inode": 0,
+                    "reason": "other_workload", "peer_workload": "agent-b"},
     "bpf": {"verdict": "detected", "backend": "tracepoint", "bpf_command": 0},
 }
 

@@ -18,12 +18,14 @@
 //   open-tree-clone SRC DIR    open_tree(SRC, OPEN_TREE_CLONE) + move_mount to DIR
 //   remount DIR                mount(MS_REMOUNT) of the mount at DIR
 //   userns-mount DIR           unshare(CLONE_NEWUSER | CLONE_NEWNS), then mount -t tmpfs on DIR
-//   connect-unix PATH          connect a unix stream socket to PATH
+//   connect-unix PATH          connect a unix stream socket to PATH ('@name': abstract)
+//   sendto-unix PATH           one datagram from a unix datagram socket to PATH
 //   bpf-map-create             bpf(BPF_MAP_CREATE) of a 1-entry array
 //   link-get-fd                bpf(BPF_LINK_GET_NEXT_ID), then BPF_LINK_GET_FD_BY_ID of that link
 //                              (the first step of `bpftool link detach`)
 //
 //   serve-unix PATH            listen on a unix stream socket at PATH and accept forever
+//   serve-unix-dgram PATH      bind a unix datagram socket at PATH and receive forever
 //   run-in-cgroup DIR -- CMD [ARG...]
 //                              write our pid to DIR/cgroup.procs, then exec CMD
 #define _GNU_SOURCE
@@ -34,6 +36,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,7 +186,8 @@ static int do_userns_mount(const char* dir) {
   return ok();
 }
 
-static int unix_addr(const char* path, struct sockaddr_un* a) {
+// PATH, or '@name' for an abstract socket (sun_path[0] == 0, the name's exact length).
+static int unix_addr(const char* path, struct sockaddr_un* a, socklen_t* len) {
   memset(a, 0, sizeof *a);
   a->sun_family = AF_UNIX;
   if (strlen(path) >= sizeof a->sun_path) {
@@ -191,34 +195,61 @@ static int unix_addr(const char* path, struct sockaddr_un* a) {
     return -1;
   }
   strcpy(a->sun_path, path);
+  *len = sizeof *a;
+  if (path[0] == '@') {
+    a->sun_path[0] = 0;
+    *len = offsetof(struct sockaddr_un, sun_path) + strlen(path);
+  }
   return 0;
 }
 
 static int do_connect_unix(const char* path) {
   struct sockaddr_un a;
-  if (unix_addr(path, &a) < 0) return fail("socket path");
+  socklen_t len;
+  if (unix_addr(path, &a, &len) < 0) return fail("socket path");
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return fail("socket(AF_UNIX)");
-  if (connect(fd, (struct sockaddr*)&a, sizeof a) < 0) return fail("connect");
+  if (connect(fd, (struct sockaddr*)&a, len) < 0) return fail("connect");
   close(fd);
   return ok();
 }
 
-static int do_serve_unix(const char* path) {
+// One datagram to PATH (sendto: unix_may_send on the LSM backend).
+static int do_sendto_unix(const char* path) {
   struct sockaddr_un a;
-  if (unix_addr(path, &a) < 0) return fail("socket path");
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  socklen_t len;
+  if (unix_addr(path, &a, &len) < 0) return fail("socket path");
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail("socket(AF_UNIX, SOCK_DGRAM)");
+  if (sendto(fd, "x", 1, 0, (struct sockaddr*)&a, len) < 0) return fail("sendto");
+  close(fd);
+  return ok();
+}
+
+static int serve(const char* path, int type) {
+  struct sockaddr_un a;
+  socklen_t len;
+  if (unix_addr(path, &a, &len) < 0) return fail("socket path");
+  int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return fail("socket(AF_UNIX)");
-  unlink(path);
-  if (bind(fd, (struct sockaddr*)&a, sizeof a) < 0) return fail("bind");
-  if (listen(fd, 64) < 0) return fail("listen");
+  if (path[0] != '@') unlink(path);
+  if (bind(fd, (struct sockaddr*)&a, len) < 0) return fail("bind");
+  if (type == SOCK_STREAM && listen(fd, 64) < 0) return fail("listen");
   ok();
   fflush(stdout);
+  char buf[64];
   for (;;) {
+    if (type == SOCK_DGRAM) {
+      if (recv(fd, buf, sizeof buf, 0) < 0 && errno != EINTR) return fail("recv");
+      continue;
+    }
     int c = accept(fd, NULL, NULL);
     if (c >= 0) close(c);
   }
 }
+
+static int do_serve_unix(const char* path) { return serve(path, SOCK_STREAM); }
+static int do_serve_unix_dgram(const char* path) { return serve(path, SOCK_DGRAM); }
 
 static int do_bpf_map_create(void) {
   union bpf_attr attr;
@@ -274,7 +305,8 @@ static int usage(void) {
           "usage: attempt raw-socket | packet-socket | net-admin | sys-admin | mount-tmpfs DIR |\n"
           "       bind-mount SRC DIR | new-mount-api DIR | fsmount-detached |\n"
           "       open-tree-clone SRC DIR | remount DIR | userns-mount DIR | connect-unix PATH |\n"
-          "       bpf-map-create | link-get-fd | serve-unix PATH |\n"
+          "       sendto-unix PATH | bpf-map-create | link-get-fd | serve-unix PATH |\n"
+          "       serve-unix-dgram PATH |\n"
           "       run-in-cgroup DIR -- CMD [ARG...]\n");
   return 2;
 }
@@ -297,9 +329,11 @@ int main(int argc, char** argv) {
   if (!strcmp(c, "remount") && n == 1) return do_remount(a[0]);
   if (!strcmp(c, "userns-mount") && n == 1) return do_userns_mount(a[0]);
   if (!strcmp(c, "connect-unix") && n == 1) return do_connect_unix(a[0]);
+  if (!strcmp(c, "sendto-unix") && n == 1) return do_sendto_unix(a[0]);
   if (!strcmp(c, "bpf-map-create") && n == 0) return do_bpf_map_create();
   if (!strcmp(c, "link-get-fd") && n == 0) return do_link_get_fd();
   if (!strcmp(c, "serve-unix") && n == 1) return do_serve_unix(a[0]);
+  if (!strcmp(c, "serve-unix-dgram") && n == 1) return do_serve_unix_dgram(a[0]);
   if (!strcmp(c, "run-in-cgroup") && n >= 3 && !strcmp(a[1], "--"))
     return do_run_in_cgroup(a[0], a + 2);
   return usage();

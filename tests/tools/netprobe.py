@@ -36,9 +36,12 @@ Host-guard probes (one JSON line each: {"result": "ok"|"error", "errno": NAME, "
                                                     socket(), default htons(ETH_P_ALL))
     mount-tmpfs DIR [--keep]                        mount(2) a tmpfs on DIR, then unmount it
                                                     (--keep: leave it mounted)
-    connect-unix PATH [--timeout S]                 AF_UNIX stream connect(), reads the server's
+    connect-unix PATH [--timeout S] [--chdir DIR] [--dgram]
+                                                    AF_UNIX stream connect() ('@name': abstract;
+                                                    --chdir first, for relative paths; --dgram:
+                                                    one sendto() instead), reads the server's
                                                     greeting line
-    serve-unix PATH                                 AF_UNIX stream server: greets every client
+    serve-unix PATH [--dgram]                       AF_UNIX stream server: greets every client
                                                     with "hello", one JSON line per connection
     bpf-map-create                                  bpf(BPF_MAP_CREATE) of a 1-entry array map
     detach-and-connect CGROUP HOST PORT [--seconds S] [--bpftool PATH]
@@ -319,11 +322,29 @@ def cmd_mount_tmpfs(args):
     return 0
 
 
+def _unix_address(path):
+    """'@name' names an abstract socket (sun_path[0] == 0); anything else is a path as given."""
+    return "\0" + path[1:] if path.startswith("@") else path
+
+
 def cmd_connect_unix(args):
+    if args.chdir:
+        os.chdir(args.chdir)
+    if args.dgram:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.sendto(b"ping\n", _unix_address(args.path))
+        except OSError as exc:
+            _emit({"result": "error", "errno": _errno_name(exc), "pid": os.getpid()})
+            return 0
+        finally:
+            sock.close()
+        _emit({"result": "ok", "greeting": "sent", "pid": os.getpid()})
+        return 0
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(args.timeout)
     try:
-        sock.connect(args.path)
+        sock.connect(_unix_address(args.path))
         data = b""
         while not data.endswith(b"\n"):
             chunk = sock.recv(4096)
@@ -342,8 +363,15 @@ def cmd_connect_unix(args):
 
 
 def cmd_serve_unix(args):
+    if args.dgram:
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        srv.bind(_unix_address(args.path))
+        print("READY", flush=True)
+        while True:
+            srv.recv(4096)
+            _emit({"received": True})
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(args.path)
+    srv.bind(_unix_address(args.path))
     srv.listen(16)
     print("READY", flush=True)
     while True:
@@ -575,8 +603,10 @@ SUBCOMMANDS = {
                                           _arg("--protocol", type=int, default=None)]),
     "mount-tmpfs": (cmd_mount_tmpfs, [
         _arg("dir"), _arg("--keep", action="store_true", help="leave the tmpfs mounted")]),
-    "connect-unix": (cmd_connect_unix, [_arg("path"), _arg("--timeout", type=float, default=3.0)]),
-    "serve-unix": (cmd_serve_unix, [_arg("path")]),
+    "connect-unix": (cmd_connect_unix, [_arg("path"), _arg("--timeout", type=float, default=3.0),
+                                        _arg("--chdir", default=None),
+                                        _arg("--dgram", action="store_true")]),
+    "serve-unix": (cmd_serve_unix, [_arg("path"), _arg("--dgram", action="store_true")]),
     "bpf-map-create": (cmd_bpf_map_create, []),
     "detach-and-connect": (cmd_detach_and_connect, [
         _arg("cgroup"), _HOST, _PORT, _arg("--seconds", type=float, default=2.0),

@@ -43,6 +43,45 @@ count_blocked_lsm() {
 }
 oneline() { tr '\n' ' ' | cut -c1-"${1:-400}"; }
 
+# check_allowed NAME CGROUP ATTEMPT-ARGS...: the action works in CGROUP and raises no alert.
+check_allowed() {
+  name=$1 cgroup=$2
+  shift 2
+  before=$(alert_lines)
+  out=$(timeout 20 "$A" run-in-cgroup "$cgroup" -- "$A" "$@" 2>/tmp/attempt.err)
+  err=$(oneline 200 </tmp/attempt.err)
+  usleep $((SETTLE_TICKS * 100000))
+  n_all=$(($(alert_lines) - before))
+  details=""
+  [ "$out" = "OK" ] || details="attempt printed '$out' (want 'OK') [$err];"
+  [ "$n_all" -eq 0 ] || details="$details $n_all new alerts (want 0): $(new_alerts "$before" | oneline 600)"
+  if [ -n "$details" ]; then fail "$name" "$details"; else pass "$name"; fi
+}
+
+# last_alert_has NAME KIND FRAGMENT...: the last alert of KIND holds every FRAGMENT (a JSON
+# "key": "value" pair as the agent writes it).
+last_alert_has() {
+  name=$1 kind=$2
+  shift 2
+  line=$(grep "\"kind\": *\"$kind\"" "$ALERTS" | tail -n 1)
+  for fragment in "$@"; do
+    if ! echo "$line" | grep -q "$fragment"; then
+      fail "$name" "no '$fragment' in: $(echo "$line" | oneline 600)"
+      return
+    fi
+  done
+  pass "$name"
+}
+
+# serve CGROUP ATTEMPT-ARGS...: a server in CGROUP, in the background; its pid joins $servers.
+servers=""
+serve() {
+  cgroup=$1
+  shift
+  "$A" run-in-cgroup "$cgroup" -- "$A" "$@" >/dev/null 2>&1 &
+  servers="$servers $!"
+}
+
 # check NAME KIND ATTEMPT-ARGS...: the inside and the outside run of one action.
 check() {
   name=$1 kind=$2
@@ -121,11 +160,26 @@ i=0
 while [ ! -S /run/fake-runtime.sock ] && [ "$i" -lt 50 ]; do usleep 100000; i=$((i + 1)); done
 ln -sf /run/fake-runtime.sock /tmp/runtime-symlink.sock
 ln -f /run/fake-runtime.sock /run/runtime-hardlink.sock
+# Unix sockets: allowed and other addresses served from the root cgroup (no workload), and two
+# workloads of zone unix-peers, b serving what a must not reach.
+UXALLOW=$CG/vmtest/uxallow
+PEER_A=$CG/vmtest/peers/a
+PEER_B=$CG/vmtest/peers/b
+mkdir -p "$UXALLOW" "$PEER_A" "$PEER_B"
+serve "$CG" serve-unix /run/allowed.sock
+serve "$CG" serve-unix @vm-ok
+serve "$CG" serve-unix @vm-other
+serve "$CG" serve-unix-dgram /run/other-dgram.sock
+serve "$PEER_B" serve-unix @vm-peer
+serve "$PEER_B" serve-unix /run/peer.sock
+serve "$PEER_B" serve-unix-dgram /run/peer-dgram.sock
+usleep 500000
+ln -sf /run/allowed.sock /tmp/allowed-symlink.sock
 
 echo "--- starting the agent"
 t0=$(cut -d' ' -f1 /proc/uptime)
 "$G" agent --policy /test/policy.yaml --alerts "$ALERTS" --metrics-address 127.0.0.1:9464 \
-  --dedup-window-seconds 0 --rate-limit 0 >"$AGENT_LOG" 2>&1 &
+  --dedup-window-seconds 0 --rate-limit 0 --rescan-seconds 1 >"$AGENT_LOG" 2>&1 &
 agent_pid=$!
 i=0
 ready=0
@@ -168,10 +222,47 @@ check runtime-socket-path runtime_socket connect-unix /run/fake-runtime.sock
 check runtime-socket-symlink runtime_socket connect-unix /tmp/runtime-symlink.sock
 check runtime-socket-hardlink runtime_socket connect-unix /run/runtime-hardlink.sock
 
+# Allowlist mode: every address not listed is refused (a runtime socket by any name, an abstract
+# socket not listed, a datagram); listed ones work, under any name of the same inode.
+INSIDE=$UXALLOW
+check unix-allowlist-runtime-socket runtime_socket connect-unix /run/fake-runtime.sock
+check unix-allowlist-runtime-symlink runtime_socket connect-unix /tmp/runtime-symlink.sock
+check unix-allowlist-abstract-not-listed runtime_socket connect-unix @vm-other
+last_alert_has unix-allowlist-abstract-not-listed/fields runtime_socket \
+  '"reason": *"not_allowed"' '"path": *"@vm-other"' '"zone": *"unix-allow"'
+check unix-allowlist-dgram-not-listed runtime_socket sendto-unix /run/other-dgram.sock
+check_allowed unix-allowlist-path "$UXALLOW" connect-unix /run/allowed.sock
+check_allowed unix-allowlist-symlink-to-allowed "$UXALLOW" connect-unix /tmp/allowed-symlink.sock
+check_allowed unix-allowlist-abstract-listed "$UXALLOW" connect-unix @vm-ok
+# A socket made at an allowed path after the policy was applied: the agent resolves it to its
+# inode on the next re-scan (--rescan-seconds 1 here).
+serve "$CG" serve-unix /run/late.sock
+usleep 3000000
+check_allowed unix-allowlist-socket-made-later "$UXALLOW" connect-unix /run/late.sock
+# No workload changed: only the new inode at an allowed path made the re-scan re-apply.
+if grep -q "workloads changed" "$AGENT_LOG"; then
+  pass unix-allowlist-reresolved-on-rescan
+else
+  fail unix-allowlist-reresolved-on-rescan "no re-apply in the agent log after /run/late.sock appeared"
+fi
+
+# Workload to workload: a's connect or datagram to b's sockets (abstract or path) is refused;
+# b reaching its own socket is not.
+INSIDE=$PEER_A
+check unix-other-workload-abstract unix_socket connect-unix @vm-peer
+last_alert_has unix-other-workload-abstract/fields unix_socket '"reason": *"other_workload"' \
+  '"path": *"@vm-peer"' '"peer_workload": *"unix-peers:/vmtest/peers/b"' '"zone": *"unix-peers"'
+check unix-other-workload-path unix_socket connect-unix /run/peer.sock
+last_alert_has unix-other-workload-path/fields unix_socket '"reason": *"other_workload"' \
+  '"path": *"/run/peer.sock"' '"peer_workload": *"unix-peers:/vmtest/peers/b"'
+check unix-other-workload-dgram unix_socket sendto-unix /run/peer-dgram.sock
+check_allowed unix-same-workload-abstract "$PEER_B" connect-unix @vm-peer
+INSIDE=$AGENT_CG
+
 if [ "$ready" = 1 ]; then
   if kill -0 "$agent_pid" 2>/dev/null; then pass agent-alive; else fail agent-alive "the agent died during the tests"; fi
 fi
-kill "$agent_pid" "$serve_pid" 2>/dev/null
+kill "$agent_pid" "$serve_pid" $servers 2>/dev/null
 wait "$agent_pid" 2>/dev/null
 
 echo "--- $(alert_lines) alerts in all"

@@ -63,7 +63,8 @@ nlohmann::ordered_json to_json(const gr_host_event& event, const NameTable& name
                                const WallClock& clock);
 nlohmann::ordered_json to_json(const Event& event, const NameTable& names, const WallClock& clock);
 
-std::string_view mount_op_name(std::uint32_t op);  // "mount", "fsopen", "move_mount", ...
+std::string_view mount_op_name(std::uint32_t op);         // "mount", "fsopen", "move_mount", ...
+std::string_view unix_reason_name(std::uint32_t reason);  // "not_allowed", "other_workload", ...
 // A tamper event's bpf command: "link_detach", "prog_detach", "link_get_fd_by_id", ... or the
 // number.
 std::string bpf_command_name(std::uint32_t cmd);

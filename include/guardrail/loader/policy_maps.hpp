@@ -36,6 +36,10 @@ class PolicyMaps {
   // Makes the programs judge by `policy`, whole: fills the map set they are not reading, then
   // flips to it. cgroup_levels: bit n set when a workload cgroup sits at level n.
   Result<void> apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels);
+  // True when an allowed unix socket path now names another inode (or none) than at the last
+  // apply(): a socket made, re-made or removed at an allowed path since. The agent re-applies
+  // on its re-scan so the LSM backend, which matches by inode, follows.
+  bool unix_allow_inodes_changed(const policy::CompiledPolicy& policy) const;
 
   int events_fd() const;
   std::uint32_t ringbuf_bytes() const;

@@ -46,6 +46,8 @@ struct CompiledPolicy {
   std::vector<std::pair<std::uint32_t, gr_host_policy>> host_policies;
   // Defaults plus every zone's extra paths, each once, in a stable order.
   std::vector<std::string> runtime_socket_paths;
+  // Allowlist zones: (zone id, allowed unix address) pairs, in zone then file order.
+  std::vector<std::pair<std::uint32_t, std::string>> unix_allow;
 
   // Flow entries plus egress entries: what guardrail_policy_rules reports.
   std::size_t rule_count() const { return flows.size() + egress.size(); }

@@ -96,6 +96,12 @@ enum class Action : std::uint8_t {
   Kill = GR_ACTION_KILL
 };
 
+// How the runtime-socket guard judges unix socket addresses (GR_UNIX_* values).
+enum class UnixMode : std::uint8_t {
+  Denylist = GR_UNIX_DENYLIST,   // refuse the runtime sockets (and paths not spelled canonically)
+  Allowlist = GR_UNIX_ALLOWLIST  // refuse every unix address but `unix_allow`
+};
+
 // The zone's host guards (spec.zones[].guards). A guard left out is not applied (None).
 struct HostGuards {
   Action capabilities = Action::None;
@@ -104,6 +110,10 @@ struct HostGuards {
   Action mounts = Action::None;
   Action runtime_sockets = Action::None;
   std::vector<std::string> runtime_socket_paths;  // beyond the defaults
+  UnixMode unix_mode = UnixMode::Denylist;
+  // Allowlist mode: the unix addresses the zone may reach, canonical absolute paths or '@name'
+  // for an abstract socket.
+  std::vector<std::string> unix_allow;
   Action bpf = Action::None;
   Position pos;
 };

@@ -41,8 +41,9 @@ HOST_ALERT_FIELDS = {
     "capability": {"capability": str, "capability_number": int},
     "raw_socket": {"socket_family": str, "socket_type": str, "socket_protocol": int},
     "mount": {"operation": str, "source": str, "target": str, "fstype": str, "flags": int},
-    "runtime_socket": {"path": str, "inode": int},
+    "runtime_socket": {"path": str, "inode": int, "reason": str},
     "bpf": {"bpf_command": int},
+    "unix_socket": {"path": str, "inode": int, "reason": str, "peer_workload": str},
     # the kernel's (link_id, prog_id, bpf_command) and the agent's repair (backend "agent":
     # cgroup, missing, window_ms, ...) both say what found it
     "tamper": {"detected_by": str},

@@ -271,8 +271,8 @@ TEST(PolicyGuardsErrors, UnknownKeysNameTheAllowedOnes) {
       "      guards:\n"
       "        runtimeSockets: {action: deny, path: [/run/podman/podman.sock]}\n",
       9, 40,
-      {"unknown field 'path' in guards.runtimeSockets; allowed: action, paths; did you "
-       "mean 'paths'?"});
+      {"unknown field 'path' in guards.runtimeSockets; allowed: action, mode, paths, "
+       "allow; did you mean 'paths'?"});
   expect_error("      guardz: {bpf: {}}\n", 8, 7,
                {"unknown field 'guardz' in zone; allowed: name, mode, selector, egress, guards; "
                 "did you mean 'guards'?"});
@@ -364,6 +364,7 @@ const gr_host_policy* find_host_policy(const CompiledPolicy& c, std::uint32_t zo
 struct Expected {
   std::uint64_t caps;
   std::uint8_t capabilities, raw, mounts, runtime, bpf;
+  std::uint8_t unix_mode = GR_UNIX_DENYLIST;
 };
 
 void expect_host_policy(const CompiledPolicy& c, std::uint32_t zone_id, const Expected& e) {
@@ -375,7 +376,8 @@ void expect_host_policy(const CompiledPolicy& c, std::uint32_t zone_id, const Ex
   EXPECT_EQ(p->action[GR_GUARD_MOUNTS], e.mounts) << "zone " << zone_id;
   EXPECT_EQ(p->action[GR_GUARD_RUNTIME_SOCKETS], e.runtime) << "zone " << zone_id;
   EXPECT_EQ(p->action[GR_GUARD_BPF], e.bpf) << "zone " << zone_id;
-  EXPECT_EQ(p->reserved[0] | p->reserved[1] | p->reserved[2], 0) << "zone " << zone_id;
+  EXPECT_EQ(p->unix_mode, e.unix_mode) << "zone " << zone_id;
+  EXPECT_EQ(p->reserved[0] | p->reserved[1], 0) << "zone " << zone_id;
 }
 
 const std::string kGuardedZones = R"(apiVersion: guardrail.io/v1alpha1
@@ -499,6 +501,8 @@ TEST(PolicyGuardsDefaultProfile, GuardsTheAgentSandbox) {
   EXPECT_EQ(g.mounts, Action::Deny);
   EXPECT_EQ(g.runtime_sockets, Action::Deny);
   EXPECT_TRUE(g.runtime_socket_paths.empty());
+  EXPECT_EQ(g.unix_mode, UnixMode::Allowlist);
+  EXPECT_EQ(g.unix_allow, std::vector<std::string>{"/run/spire/agent.sock"});
   EXPECT_EQ(g.bpf, Action::Deny);
 
   auto compiled = compile(*policy, {});
@@ -506,7 +510,9 @@ TEST(PolicyGuardsDefaultProfile, GuardsTheAgentSandbox) {
   ASSERT_EQ(compiled->host_policies.size(), 3u);
   expect_host_policy(*compiled, 1,
                      {0x1FFFFFFFFFFull, GR_ACTION_DENY, GR_ACTION_DENY, GR_ACTION_DENY,
-                      GR_ACTION_DENY, GR_ACTION_DENY});
+                      GR_ACTION_DENY, GR_ACTION_DENY, GR_UNIX_ALLOWLIST});
+  EXPECT_EQ(compiled->unix_allow,
+            (std::vector<std::pair<std::uint32_t, std::string>>{{1, "/run/spire/agent.sock"}}));
   expect_host_policy(*compiled, 2, {0, 0, 0, 0, 0, 0});  // control-plane
   expect_host_policy(*compiled, 3, {0, 0, 0, 0, 0, 0});  // data-plane
   EXPECT_EQ(compiled->runtime_socket_paths, kDefaultRuntimeSockets);
@@ -515,11 +521,101 @@ TEST(PolicyGuardsDefaultProfile, GuardsTheAgentSandbox) {
   describe(*compiled, out);
   EXPECT_NE(out.str().find("host guards:\n"
                            "  agent-sandbox: capabilities deny ALL (41) [deny]; raw sockets "
-                           "[deny]; mounts [deny]; runtime sockets [deny]; bpf [deny]\n"
+                           "[deny]; mounts [deny]; unix sockets allowlist only [deny]; bpf [deny]\n"
                            "  control-plane: none\n"
                            "  data-plane: none\n"),
             std::string::npos)
       << out.str();
+}
+
+// --- unix sockets: allowlist mode ---------------------------------------------------------
+
+TEST(PolicyGuardsUnixSockets, AllowlistModeParsesAndCompiles) {
+  const HostGuards g = guards_of(
+      "      guards:\n"
+      "        runtimeSockets:\n"
+      "          mode: allowlist\n"
+      "          allow: [/run/spire/agent.sock, '@spire', /run/spire/agent.sock]\n");
+  EXPECT_EQ(g.runtime_sockets, Action::Deny);
+  EXPECT_EQ(g.unix_mode, UnixMode::Allowlist);
+  EXPECT_EQ(g.unix_allow, (std::vector<std::string>{"/run/spire/agent.sock", "@spire"}));
+
+  // The default mode is denylist; an empty allowlist refuses every unix address.
+  EXPECT_EQ(guards_of("      guards: {runtimeSockets: {}}\n").unix_mode, UnixMode::Denylist);
+  EXPECT_EQ(guards_of("      guards: {runtimeSockets: {mode: denylist}}\n").unix_mode,
+            UnixMode::Denylist);
+  const HostGuards empty =
+      guards_of("      guards: {runtimeSockets: {mode: allowlist, allow: []}}\n");
+  EXPECT_EQ(empty.unix_mode, UnixMode::Allowlist);
+  EXPECT_TRUE(empty.unix_allow.empty());
+
+  auto compiled = compile(parse_ok(doc("      guards:\n"
+                                       "        runtimeSockets:\n"
+                                       "          action: audit\n"
+                                       "          mode: allowlist\n"
+                                       "          allow: [/run/a.sock, '@b']\n")),
+                          {});
+  ASSERT_TRUE(compiled) << compiled.error().message;
+  expect_host_policy(*compiled, 1, {0, 0, 0, 0, GR_ACTION_AUDIT, 0, GR_UNIX_ALLOWLIST});
+  EXPECT_EQ(compiled->unix_allow,
+            (std::vector<std::pair<std::uint32_t, std::string>>{{1, "/run/a.sock"}, {1, "@b"}}));
+  // The runtime-socket denylist stays (the LSM backend still names it in alerts).
+  EXPECT_EQ(compiled->runtime_socket_paths, kDefaultRuntimeSockets);
+
+  std::ostringstream out;
+  describe(*compiled, out);
+  EXPECT_NE(out.str().find("unix sockets allowed (allowlist zones; every other unix address is "
+                           "refused):\n  z: /run/a.sock\n  z: @b\n"),
+            std::string::npos)
+      << out.str();
+}
+
+TEST(PolicyGuardsUnixSockets, DenylistZoneCompilesNoAllowEntries) {
+  auto compiled = compile(parse_ok(doc("      guards: {runtimeSockets: {action: deny}}\n")), {});
+  ASSERT_TRUE(compiled) << compiled.error().message;
+  expect_host_policy(*compiled, 1, {0, 0, 0, 0, GR_ACTION_DENY, 0, GR_UNIX_DENYLIST});
+  EXPECT_TRUE(compiled->unix_allow.empty());
+  std::ostringstream out;
+  describe(*compiled, out);
+  EXPECT_EQ(out.str().find("unix sockets allowed"), std::string::npos) << out.str();
+}
+
+TEST(PolicyGuardsUnixSockets, Errors) {
+  expect_error("      guards: {runtimeSockets: {mode: allowlst}}\n", 8, 39,
+               {"invalid mode 'allowlst' in guards.runtimeSockets; allowed: denylist, allowlist; "
+                "did you mean 'allowlist'?"});
+  expect_error("      guards: {runtimeSockets: {allow: [/run/a.sock]}}\n", 8, 40,
+               {"field 'allow' in guards.runtimeSockets needs mode: allowlist"});
+  expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: [run/spire/agent.sock]}}\n",
+               8, 58,
+               {"allowed unix socket 'run/spire/agent.sock' is not absolute",
+                "/run/spire/agent.sock", "'@run/spire/agent.sock'"});
+  expect_error(
+      "      guards: {runtimeSockets: {mode: allowlist, allow: [/run//spire/./x/../agent.sock]}}\n",
+      8, 58, {"is not in canonical form", "write /run/spire/agent.sock"});
+  expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: [/run/spire/]}}\n", 8, 58,
+               {"is not in canonical form", "write /run/spire"});
+  expect_error(
+      "      guards: {runtimeSockets: {mode: allowlist, allow: [/proc/self/root/run/a.sock]}}\n", 8,
+      58, {"is under /proc"});
+  const std::string too_long = "/run/" + std::string(103, 'a');  // 108 bytes
+  expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: [" + too_long + "]}}\n", 8,
+               58, {"is 108 bytes long; a unix socket path (sun_path) has at most 107 bytes"});
+  expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: ['@']}}\n", 8, 58,
+               {"'@' has no name"});
+  expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: ['@" +
+                   std::string(108, 'n') + "']}}\n",
+               8, 58, {"has a 108-byte name; an abstract name has at most 107 bytes"});
+  expect_error("      guards: {runtimeSockets: {mode: allowlist, allow: /run/a.sock}}\n", 8, 57,
+               {"field 'allow' must be a list, e.g. [/run/spire/agent.sock, '@name']"});
+}
+
+TEST(PolicyGuardsUnixSockets, LongestAllowedAddresses) {
+  const std::string path = "/run/" + std::string(102, 'a');  // 107 bytes
+  const std::string abstract = "@" + std::string(107, 'n');  // a 107-byte name
+  const HostGuards g = guards_of("      guards: {runtimeSockets: {mode: allowlist, allow: [" +
+                                 path + ", '" + abstract + "']}}\n");
+  EXPECT_EQ(g.unix_allow, (std::vector<std::string>{path, abstract}));
 }
 
 }  // namespace

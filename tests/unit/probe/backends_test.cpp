@@ -64,7 +64,11 @@ TEST(ProbeBackends, ThisHostWithoutLsmFallsBack) {
             "prevention (raw inet); detection (+kill) (packet)");
   EXPECT_NE(guard(guards, "raw-sockets").note.find("AF_PACKET"), std::string::npos);
   EXPECT_EQ(backend(guards, "runtime-sockets"), "cgroup_connect_unix");
-  EXPECT_EQ(guard(guards, "runtime-sockets").guarantee, "prevention (by path)");
+  EXPECT_EQ(guard(guards, "runtime-sockets").guarantee, "prevention (by address)");
+  EXPECT_NE(guard(guards, "runtime-sockets").note.find("mode: allowlist fails closed"),
+            std::string::npos);
+  EXPECT_NE(guard(guards, "runtime-sockets").note.find("between two workloads are not told apart"),
+            std::string::npos);
   EXPECT_EQ(backend(guards, "bpf"), "tracepoint");
   EXPECT_EQ(backend(guards, "capabilities"), "tp_btf");
   EXPECT_EQ(guard(guards, "capabilities").guarantee, "detection (+kill)");

@@ -101,6 +101,28 @@ TEST(WebhookPayload, IngressAlertTargetsTheSourceAndFallsBackToTime) {
   EXPECT_EQ(alert["startsAt"], "2024-05-01T10:00:05.000000000Z");
 }
 
+TEST(WebhookPayload, UnixSocketAlertsTargetTheAddress) {
+  ordered_json alert = egress_alert();
+  for (const char* field :
+       {"direction", "protocol", "family", "src", "sport", "dst", "dport", "peer_zone", "rule"})
+    alert.erase(field);
+  alert["kind"] = "unix_socket";
+  alert["backend"] = "lsm";
+  alert["path"] = "@spire";
+  alert["inode"] = 0;
+  alert["reason"] = "other_workload";
+  alert["peer_workload"] = "agent-sandbox:/x/b";
+  json payload = alertmanager_payload(std::vector<ordered_json>{alert}, "n", "");
+  EXPECT_EQ(payload[0]["labels"]["target"], "@spire of agent-sandbox:/x/b");
+
+  alert["kind"] = "runtime_socket";
+  alert["path"] = "../run/docker.sock";
+  alert["reason"] = "non_canonical";
+  alert.erase("peer_workload");
+  payload = alertmanager_payload(std::vector<ordered_json>{alert}, "n", "");
+  EXPECT_EQ(payload[0]["labels"]["target"], "../run/docker.sock");
+}
+
 TEST(WebhookPayload, SeverityFollowsKindAndVerdict) {
   struct Case {
     const char* kind;
