@@ -32,11 +32,13 @@ std::vector<std::byte> bytes(const gr_host_event& ev) {
 
 NameTable names() { return {"p", {{1, "agent-sandbox"}}, {{GR_WORKLOAD_ID_BASE + 1, "agent-a"}}}; }
 
-TEST(EventsTamper, TheKindIsNamedTamperAndNumberTwelveIsLeftForUnixSockets) {
+TEST(EventsTamper, TheKindIsNamedTamperNextToUnixSockets) {
   EXPECT_EQ(GR_EV_TAMPER, 11);
+  EXPECT_EQ(GR_EV_UNIX_SOCKET, 12);
   EXPECT_EQ(GR_EV_TYPE_MAX, 13);
   EXPECT_EQ(kind_name(GR_EV_TAMPER), "tamper");
-  EXPECT_EQ(kind_name(12), "unknown");
+  EXPECT_EQ(kind_name(GR_EV_UNIX_SOCKET), "unix_socket");
+  EXPECT_EQ(kind_name(GR_EV_TYPE_MAX), "unknown");
 }
 
 TEST(EventsTamper, DecodesAsAHostRecord) {
