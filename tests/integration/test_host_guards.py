@@ -29,7 +29,7 @@ import pytest
 import harness.agent
 from harness.agent import assert_alert, schema_errors, wait_metric
 from harness import BUILD_ATTEMPT, NETPROBE
-from harness.topology import is_mounted, Proc, run, wait_until
+from harness.topology import is_mounted, Proc, run, wait_until, try_rmdir
 
 # zone suffix -> the guards of that zone (YAML flow mappings, one per line)
 ZONE_GUARDS = {
@@ -128,7 +128,7 @@ class HostGuardEnv:
                     if f.read().strip():
                         with open(os.path.join(path, "cgroup.kill"), "w") as k:
                             k.write("1")
-            if not wait_until(lambda: _try_rmdir(path), 5):
+            if not wait_until(lambda: try_rmdir(path), 5):
                 errors.append("could not remove cgroup " + path)
         if errors:
             raise RuntimeError("host guard teardown: " + "; ".join(errors))
@@ -168,16 +168,6 @@ class HostGuardEnv:
             "netprobe %s (%s) exited %d with %r; stderr: %s"
             % (" ".join(map(str, args)), zone or "outside", rc, out, err))
         return out[0], pid
-
-
-def _try_rmdir(path):
-    try:
-        os.rmdir(path)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        return False
-    return True
 
 
 

@@ -24,7 +24,7 @@ import pytest
 import harness.agent
 from harness.agent import assert_alert
 from harness import NETPROBE
-from harness.topology import Proc, wait_until
+from harness.topology import Proc, wait_until, try_rmdir
 
 ZONES = ("allow", "deny")
 
@@ -128,7 +128,7 @@ class UnixEnv:
                     if f.read().strip():
                         with open(os.path.join(path, "cgroup.kill"), "w") as k:
                             k.write("1")
-            if not wait_until(lambda: _try_rmdir(path), 5):
+            if not wait_until(lambda: try_rmdir(path), 5):
                 errors.append("could not remove cgroup " + path)
         if errors:
             raise RuntimeError("unix socket teardown: " + "; ".join(errors))
@@ -163,15 +163,6 @@ class UnixEnv:
             path, rc, out, proc.stderr())
         return out[0], proc.pid
 
-
-def _try_rmdir(path):
-    try:
-        os.rmdir(path)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")

@@ -55,6 +55,18 @@ def is_mounted(path):
         return any(line.split()[4] == real for line in f)
 
 
+def try_rmdir(path):
+    """Removes an (empty) directory: true when it is gone, false while it is still busy (a
+    cgroup whose last process has not left yet)."""
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return True
+
+
 def wait_until(predicate, timeout, interval=0.05):
     """Poll predicate() until it returns a truthy value or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
@@ -265,7 +277,7 @@ class Topology:
                         with open(kill, "w") as f:
                             f.write("1")
                     wait_until(lambda: not self._cgroup_has_procs(path), 5)
-                wait_until(lambda: self._try_rmdir(path), 5)
+                wait_until(lambda: try_rmdir(path), 5)
                 if os.path.isdir(path):
                     errors.append("could not remove cgroup " + path)
             except OSError as exc:
@@ -285,16 +297,6 @@ class Topology:
             with open(os.path.join(path, "cgroup.procs")) as f:
                 return bool(f.read().strip())
         except FileNotFoundError:
-            return False
-
-    @staticmethod
-    def _try_rmdir(path):
-        try:
-            os.rmdir(path)
-            return True
-        except FileNotFoundError:
-            return True
-        except OSError:
             return False
 
     # ---- queries ----------------------------------------------------------------------------
