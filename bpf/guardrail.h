@@ -353,7 +353,11 @@ struct gr_host_event {
 enum gr_stat {
 	GR_STAT_EVENTS_SUBMITTED = 0,
 	GR_STAT_EVENTS_LOST = 1, /* bpf_ringbuf_reserve failed: the ring buffer was full */
-	GR_STAT_MAX = 2,
+	/* Written by the agent, never by a program: the GR_STAT_EVENTS_LOST sum it has reported
+	 * (in CPU 0's slot). The counters are pinned, so the next agent learns what was lost while
+	 * none ran. */
+	GR_STAT_LOST_SEEN = 2,
+	GR_STAT_MAX = 3,
 };
 
 #endif /* GUARDRAIL_SHARED_H */

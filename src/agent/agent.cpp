@@ -17,6 +17,7 @@
 #include "guardrail/loader/event_consumer.hpp"
 #include "guardrail/loader/host_guard.hpp"
 #include "guardrail/loader/net_guard.hpp"
+#include "guardrail/loader/pin_dir.hpp"
 #include "guardrail/loader/policy_maps.hpp"
 #include "guardrail/metrics/metrics.hpp"
 #include "guardrail/pipeline/alert_pipeline.hpp"
@@ -44,8 +45,20 @@ namespace {
 class Agent {
  public:
   explicit Agent(const AgentOptions& options) : options_(options) {}
-  // /metrics reads the consumer and the guards at scrape time: it stops before they go.
-  ~Agent() { metrics_.stop_serving(); }
+  // /metrics reads the consumer and the guards at scrape time: it stops before they go. The
+  // pins go (with --detach-on-exit) before the members close their fds, so closing detaches.
+  ~Agent() {
+    metrics_.stop_serving();
+    if (maps_) maps_->mark_lost_seen();
+    if (pins_ && options_.detach_on_exit) {
+      auto removed = pins_->remove_all();
+      if (removed)
+        spdlog::info("--detach-on-exit: removed {} pins from {}; every program detaches now",
+                     *removed, pins_->path());
+      else
+        spdlog::error("--detach-on-exit: {}", removed.error().message);
+    }
+  }
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
@@ -56,9 +69,13 @@ class Agent {
   Result<void> load_policy();
   Result<void> probe_kernel();
   Result<void> discover_workloads();
+  Result<void> open_pins();
   Result<void> load_guards();
   Result<void> open_sinks();
   Result<void> enforce_first();
+  // After the first enforce(): the pinned links no attach point claimed, and the report of
+  // what was adopted from a previous agent.
+  void adopt_pinned();
   Result<void> start_pipeline();
   void watch_posture();
   Result<void> serve_metrics();
@@ -91,6 +108,7 @@ class Agent {
   std::unique_ptr<WorkloadScan> scan_;
   discovery::Discovered found_;       // what the policy in force was compiled with
   policy::CompiledPolicy compiled_;   // the policy in force
+  std::optional<PinDir> pins_;        // null: enforcement ends with the agent
   std::unique_ptr<PolicyMaps> maps_;  // the policy, ring buffer and counters every guard shares
   std::unique_ptr<NetGuard> net_;
   std::unique_ptr<HostGuard> host_;  // null when it failed to load
@@ -114,9 +132,11 @@ Result<void> Agent::start() {
   GR_TRY(load_policy());
   GR_TRY(probe_kernel());
   GR_TRY(discover_workloads());
+  GR_TRY(open_pins());
   GR_TRY(load_guards());
   GR_TRY(open_sinks());
   GR_TRY(enforce_first());
+  adopt_pinned();
   GR_TRY(start_pipeline());
   watch_posture();
   // /metrics answers only once the policy is enforced: a scrape that succeeds means "ready".
@@ -168,8 +188,30 @@ Result<void> Agent::discover_workloads() {
   return {};
 }
 
+Result<void> Agent::open_pins() {
+  if (options_.pin_dir.empty()) {
+    spdlog::warn("--pin-dir is empty: nothing is pinned, enforcement ends with this agent");
+    return {};
+  }
+  auto pins = PinDir::open(options_.pin_dir);
+  if (pins) {
+    if (PinDir::holds_pins(options_.pin_dir))
+      spdlog::info("{} holds a previous agent's enforcement: adopting it", options_.pin_dir);
+    pins_.emplace(std::move(*pins));
+    return {};
+  }
+  // Two agents on one directory would attach everything twice.
+  if (pins.error().code == std::errc::operation_would_block)
+    return fail(pins.error().message + "; nothing was attached");
+  // Enforcing unpinned is still enforcing (never fail open), with the gap at exit said plainly.
+  spdlog::error("{}; enforcing without pins: enforcement ends with this agent",
+                pins.error().message);
+  return {};
+}
+
 Result<void> Agent::load_guards() {
-  auto maps = PolicyMaps::create({.ringbuf_bytes = options_.ringbuf_bytes});
+  auto maps = PolicyMaps::create(
+      {.ringbuf_bytes = options_.ringbuf_bytes, .pins = pins_ ? &*pins_ : nullptr});
   if (!maps) return propagate(maps);
   maps_ = std::move(*maps);
   auto net = NetGuard::load(*maps_);
@@ -206,6 +248,9 @@ Result<policy::CompiledPolicy> Agent::enforce(const discovery::Discovered& found
     GR_TRY(net_->attach(dir));
     if (host_) GR_TRY(host_->attach(dir));
   }
+  // An attach point above older ones judges them now: their own links would judge twice.
+  net_->retire_covered();
+  if (host_) host_->retire_covered();
   return compiled;
 }
 
@@ -220,6 +265,42 @@ Result<void> Agent::enforce_first() {
       metrics_.set_guard_interruptible(guard_name(g.guard), !bpf_refused());
   put_in_force(std::move(found_), std::move(*compiled));
   return {};
+}
+
+void Agent::adopt_pinned() {
+  net_->adopt_remaining(cgroup_root_);
+  if (host_) host_->adopt_remaining(cgroup_root_);
+  Adoption a = maps_->adoption();
+  a += net_->adoption();
+  if (host_) a += host_->adoption();
+  for (const auto& note : a.notes) spdlog::warn("{}", note);
+  const std::uint64_t lost = maps_->lost_since_last_seen();
+  if (a.adopted())
+    spdlog::info(
+        "adopted the enforcement pinned at {}: maps {} reused, {} new; programs {} kept, {} "
+        "replaced, {} new; links {} kept, {} switched to new programs, {} new, {} removed",
+        pins_->path(), a.maps_reused, a.maps_created, a.programs_kept, a.programs_replaced,
+        a.programs_new, a.links_kept, a.links_replaced, a.links_new, a.links_removed);
+  else if (pins_)
+    spdlog::info("nothing to adopt at {}: attached fresh; {} links pinned", pins_->path(),
+                 a.links_new);
+  if (lost)
+    spdlog::warn(
+        "{} events were lost while no agent read the ring buffer (it was full); the "
+        "ones it held are delivered now",
+        lost);
+  maps_->mark_lost_seen();
+  metrics_.set_pinning(pins_.has_value(),
+                       {{{"map", "reused"}, a.maps_reused},
+                        {{"map", "created"}, a.maps_created},
+                        {{"program", "kept"}, a.programs_kept},
+                        {{"program", "replaced"}, a.programs_replaced},
+                        {{"program", "new"}, a.programs_new},
+                        {{"link", "kept"}, a.links_kept},
+                        {{"link", "replaced"}, a.links_replaced},
+                        {{"link", "new"}, a.links_new},
+                        {{"link", "removed"}, a.links_removed}},
+                       lost);
 }
 
 void Agent::put_in_force(discovery::Discovered found, policy::CompiledPolicy compiled) {
@@ -397,10 +478,17 @@ int Agent::run() {
     if (const int check = tamper_->timeout_ms(now); check >= 0) timeout = std::min(timeout, check);
     const auto received = signals_->wait(timeout);
     if (received.stop) {
-      spdlog::info("received {}, detaching and exiting",
-                   received.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+      const char* name = received.stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+      if (!pins_ || options_.detach_on_exit)
+        spdlog::info("received {}, detaching and exiting", name);
+      else
+        spdlog::info(
+            "received {}, exiting; the programs keep enforcing the last policy from {} "
+            "(the next agent adopts them; `guardrail uninstall` removes them)",
+            name, pins_->path());
       return 0;
     }
+    maps_->mark_lost_seen();
     if (received.reopen) {
       spdlog::info("received SIGHUP, reopening {}", sink_->path());
       sink_->request_reopen();

@@ -30,6 +30,7 @@ constexpr const char* kUsage =
     "  policy check FILE...    validate policy files and print what they compile to\n"
     "  audit [--json]          check running containers against the hardening baseline\n"
     "  demo                    a self-contained demonstration on this machine (root)\n"
+    "  uninstall               detach every program agents left pinned (enforcement ends)\n"
     "  version                 print the version\n"
     "\n"
     "`guardrail <command> --help` lists a command's options.\n";
@@ -128,6 +129,12 @@ int agent_command(const std::vector<std::string>& args, std::ostream& out) {
       po::value(&o.tamper_check_seconds)->default_value(o.tamper_check_seconds),
       "how often every workload cgroup is checked for the agent's programs, re-attaching what "
       "a workload detached (0: only when a tamper event arrives)");
+  add("pin-dir", po::value(&o.pin_dir)->default_value(o.pin_dir),
+      "bpffs directory where programs, links and maps are pinned so that enforcement outlives "
+      "the agent (a restart adopts them); empty: pin nothing");
+  add("detach-on-exit", po::bool_switch(&o.detach_on_exit),
+      "on SIGINT/SIGTERM remove every pin and detach every program (default: keep enforcing "
+      "the last policy until the next agent adopts it or `guardrail uninstall`)");
   add("verbose,v", "debug logging, libbpf's included");
   for (const auto& a : args)
     if (a == "--help" || a == "-h") {
@@ -254,6 +261,23 @@ int policy_command(const std::vector<std::string>& args, std::ostream& out, std:
   return policy::run_policy_check(files, out, err);
 }
 
+int uninstall_command(const std::vector<std::string>& args, std::ostream& out) {
+  std::string pin_dir = AgentOptions{}.pin_dir;
+  po::options_description opts("guardrail uninstall options");
+  opts.add_options()("help,h", "show this help")(
+      "pin-dir", po::value(&pin_dir)->default_value(pin_dir), "the agent's bpffs pin directory");
+  auto vm = parse(args, opts);
+  if (vm.count("help")) {
+    out << "usage: guardrail uninstall [--pin-dir DIR]\n"
+           "Removes every program, link and map Guardrail agents pinned at DIR: enforcement\n"
+           "stops. Refuses while an agent runs on DIR (stop it first).\n"
+        << opts;
+    return 0;
+  }
+  setup_logging(false);
+  return uninstall(pin_dir, out);
+}
+
 }  // namespace
 
 int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -269,6 +293,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     if (command == "policy") return policy_command(rest, out, err);
     if (command == "audit") return audit_command(rest, out, err);
     if (command == "demo") return demo_command(rest, out);
+    if (command == "uninstall") return uninstall_command(rest, out);
     if (command == "version" || command == "--version") {
       out << "guardrail " << GUARDRAIL_VERSION << "\n";
       return 0;

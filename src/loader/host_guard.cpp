@@ -14,6 +14,7 @@
 #include "fallback_guard.skel.h"
 #include "guardrail/loader/bpf_skeleton.hpp"
 #include "guardrail/loader/cgroup_attachments.hpp"
+#include "guardrail/loader/pinning.hpp"
 #include "guardrail/loader/programs.hpp"
 #include "guardrail/util/unique_fd.hpp"
 #include "lsm_guard.skel.h"
@@ -39,10 +40,13 @@ bool HostGuard::loads(Guard guard, Backend backend) {
 
 struct HostGuard::Impl {
   std::variant<std::monostate, BpfSkeleton<lsm_guard>, BpfSkeleton<fallback_guard>> skel;
-  std::vector<BpfLink> global_links;
-  std::vector<bpf_program*> cgroup_programs;  // attached per workload cgroup
-  CgroupAttachments cgroups;                  // cgroup_programs on every attached cgroup
+  std::string object;  // lsm_guard or fallback_guard: its name in the pin directory
+  std::vector<PinnedProgram> global_programs;  // act host-wide (LSM, tracing)
+  std::vector<UniqueFd> global_links;          // parallel; pinned, so they outlive the agent
+  std::vector<bpf_program*> cgroup_programs;   // attached per workload cgroup
+  CgroupAttachments cgroups;                   // cgroup_programs on every attached cgroup
   std::vector<probe::GuardBackend> backends;
+  Adoption loaded;  // maps, programs and host-wide links adopted at load
 
   bpf_object* obj() const {
     return std::visit(
@@ -61,25 +65,77 @@ HostGuard::~HostGuard() = default;
 
 namespace {
 
-// Attaches every loaded program that acts host-wide (LSM, tracing).
-Result<std::vector<BpfLink>> attach_global(bpf_object* obj,
-                                           const std::vector<bpf_program*>& per_cgroup) {
-  std::vector<BpfLink> links;
+// Every loaded program that acts host-wide (LSM, tracing), in object order.
+std::vector<bpf_program*> global_programs(bpf_object* obj,
+                                          const std::vector<bpf_program*>& per_cgroup) {
+  std::vector<bpf_program*> out;
   bpf_program* prog;
   bpf_object__for_each_program(prog, obj) {
-    if (!bpf_program__autoload(prog) || std::ranges::find(per_cgroup, prog) != per_cgroup.end())
+    if (bpf_program__autoload(prog) && std::ranges::find(per_cgroup, prog) == per_cgroup.end())
+      out.push_back(prog);
+  }
+  return out;
+}
+
+// Attaches each host-wide program, or adopts the pinned link that already runs it. An upgraded
+// program is attached before the old link goes (LSM and tracing links cannot switch programs):
+// for a moment both run, never neither.
+Result<std::vector<UniqueFd>> attach_global(const std::string& object,
+                                            std::vector<PinnedProgram>& programs,
+                                            const PinDir* pins, Adoption& adoption) {
+  std::vector<UniqueFd> links;
+  for (PinnedProgram& p : programs) {
+    const std::string rel = link_pin(object, p.name);
+    UniqueFd old = pins ? pins->get(rel) : UniqueFd();
+    if (old && link_program_id(old.get()) == p.id) {
+      ++adoption.links_kept;
+      links.push_back(std::move(old));
       continue;
-    BpfLink link(bpf_program__attach(prog));
+    }
+    if (p.kept()) {
+      // The same program, but its link is gone: libbpf attaches by program, so ours runs.
+      p.kept_fd.reset();
+      bpf_prog_info info{};
+      __u32 len = sizeof info;
+      if (bpf_prog_get_info_by_fd(p.loaded_fd, &info, &len) == 0) p.id = info.id;
+      if (pins) GR_TRY(pins->pin(p.loaded_fd, program_pin(object, p.name)));
+    }
+    BpfLink link(bpf_program__attach(p.prog));
     if (!link)
       return fail_errno(
-          std::string("attach ") + bpf_program__section_name(prog) +
-              (std::string_view(bpf_program__section_name(prog)).starts_with("tracepoint")
+          std::string("attach ") + bpf_program__section_name(p.prog) +
+              (std::string_view(bpf_program__section_name(p.prog)).starts_with("tracepoint")
                    ? " (is tracefs mounted at /sys/kernel/tracing?)"
                    : ""),
           errno);
-    links.push_back(std::move(link));
-  }
+    // The kernel link lives on in our fd and its pin; libbpf's object only goes (disconnected,
+    // so that it does not detach: for a tracepoint it would disable the perf event).
+    UniqueFd fd(::fcntl(bpf_link__fd(link.get()), F_DUPFD_CLOEXEC, 0));
+    if (!fd) return fail_errno("keep the link of " + p.name, errno);
+    bpf_link__disconnect(link.get());
+    if (pins)
+      if (auto pinned = pins->pin(fd.get(), rel); !pinned)
+        adoption.notes.push_back(pinned.error().message + ": " + p.name + " ends with the agent");
+    ++(old ? adoption.links_replaced : adoption.links_new);
+    links.push_back(std::move(fd));
+  }  // an old link closes here, after its successor runs
   return links;
+}
+
+// Pins of this object that no loaded program claims (a guard the policy no longer asks for):
+// removed, so what only they held is detached.
+void remove_unclaimed(const std::string& object, const std::vector<bpf_program*>& loaded,
+                      const PinDir& pins, Adoption& adoption) {
+  std::set<std::string> names;
+  for (bpf_program* prog : loaded) names.insert(bpf_program__name(prog));
+  for (const auto& name : pins.list("progs/" + object))
+    if (!names.contains(name)) pins.unpin(program_pin(object, name));
+  for (const auto& name : pins.list("links/" + object)) {
+    const std::string program = name.substr(0, name.find('@'));
+    if (names.contains(program)) continue;
+    pins.unpin("links/" + object + "/" + name);
+    ++adoption.links_removed;
+  }
 }
 
 }  // namespace
@@ -105,7 +161,7 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
   if (lsm) {
     auto skel = BpfSkeleton<lsm_guard>::open("lsm_guard");
     if (!skel) return propagate(skel);
-    GR_TRY(load_on_shared_maps(*skel, maps));
+    GR_TRY(load_on_shared_maps(*skel, maps, impl->loaded));
     impl->skel = std::move(*skel);
   } else {
     auto skel = BpfSkeleton<fallback_guard>::open("fallback_guard");
@@ -124,15 +180,29 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
          {p.guard_mount, p.guard_fsmount, p.guard_move_mount, p.guard_open_tree})
       bpf_program__set_autoload(prog, mounts);
     bpf_program__set_autoload(p.guard_bpf, on(Guard::Bpf, Backend::Tracepoint));
-    GR_TRY(load_on_shared_maps(*skel, maps));
+    GR_TRY(load_on_shared_maps(*skel, maps, impl->loaded));
     for (bpf_program* prog : {p.guard_sock_create, p.guard_connect_unix, p.guard_sendmsg_unix})
       if (bpf_program__autoload(prog)) impl->cgroup_programs.push_back(prog);
     impl->skel = std::move(*skel);
   }
-  impl->cgroups = CgroupAttachments(impl->cgroup_programs);
-  auto links = attach_global(impl->obj(), impl->cgroup_programs);
+  impl->object = lsm ? "lsm_guard" : "fallback_guard";
+  const PinDir* pins = maps.pins();
+  Adoption& adoption = impl->loaded;
+  auto per_cgroup = adopt_programs(impl->object, impl->cgroup_programs, pins, adoption);
+  if (!per_cgroup) return propagate(per_cgroup);
+  impl->cgroups = CgroupAttachments(impl->object, std::move(*per_cgroup), pins);
+  const auto global = global_programs(impl->obj(), impl->cgroup_programs);
+  auto adopted = adopt_programs(impl->object, global, pins, adoption);
+  if (!adopted) return propagate(adopted);
+  impl->global_programs = std::move(*adopted);
+  auto links = attach_global(impl->object, impl->global_programs, pins, adoption);
   if (!links) return propagate(links);
   impl->global_links = std::move(*links);
+  if (pins) {
+    std::vector<bpf_program*> loaded = global;
+    loaded.insert(loaded.end(), impl->cgroup_programs.begin(), impl->cgroup_programs.end());
+    remove_unclaimed(impl->object, loaded, *pins, adoption);
+  }
   return std::make_unique<HostGuard>(std::move(impl));
 }
 
@@ -142,10 +212,25 @@ Result<void> HostGuard::attach(const std::string& cgroup_dir) {
 
 std::vector<MissingProgram> HostGuard::repair() { return impl_->cgroups.repair(); }
 
+void HostGuard::adopt_remaining(const std::string& cgroup2_root) {
+  impl_->cgroups.adopt_remaining(cgroup2_root);
+}
+
+void HostGuard::retire_covered() { impl_->cgroups.retire_covered(); }
+
+Adoption HostGuard::adoption() const {
+  Adoption all = impl_->loaded;
+  all += impl_->cgroups.adoption();
+  return all;
+}
+
 const std::vector<probe::GuardBackend>& HostGuard::backends() const { return impl_->backends; }
 
 std::vector<ProgramStats> HostGuard::program_stats() const {
-  return loaded_program_stats(impl_->obj());
+  auto stats = program_stats_of(impl_->global_programs);
+  auto more = program_stats_of(impl_->cgroups.programs());
+  stats.insert(stats.end(), more.begin(), more.end());
+  return stats;
 }
 
 }  // namespace guardrail

@@ -6,6 +6,7 @@
 
 #include "guardrail/loader/bpf_skeleton.hpp"
 #include "guardrail/loader/cgroup_attachments.hpp"
+#include "guardrail/loader/pinning.hpp"
 #include "guardrail/loader/programs.hpp"
 #include "net_guard.skel.h"
 
@@ -15,6 +16,7 @@ struct NetGuard::Impl {
   BpfSkeleton<net_guard> skel;
   // The programs on every attached cgroup (destroying the links detaches them).
   CgroupAttachments cgroups;
+  Adoption loaded;  // maps and programs adopted at load
 
   // Every program, in the order of NetGuard::Program.
   std::array<bpf_program*, 6> programs() const {
@@ -30,10 +32,14 @@ NetGuard::~NetGuard() = default;
 Result<std::unique_ptr<NetGuard>> NetGuard::load(const PolicyMaps& maps) {
   auto skel = BpfSkeleton<net_guard>::open("net_guard");
   if (!skel) return propagate(skel);
-  GR_TRY(load_on_shared_maps(*skel, maps));
+  Adoption adoption;
+  GR_TRY(load_on_shared_maps(*skel, maps, adoption));
   auto impl = std::make_unique<Impl>(std::move(*skel));
   const auto programs = impl->programs();
-  impl->cgroups = CgroupAttachments({programs.begin(), programs.end()});
+  auto pinned = adopt_programs("net_guard", programs, maps.pins(), adoption);
+  if (!pinned) return propagate(pinned);
+  impl->cgroups = CgroupAttachments("net_guard", std::move(*pinned), maps.pins());
+  impl->loaded = std::move(adoption);
   return std::make_unique<NetGuard>(std::move(impl));
 }
 
@@ -45,12 +51,24 @@ Result<void> NetGuard::attach(const std::string& cgroup_dir) {
 
 std::vector<MissingProgram> NetGuard::repair() { return impl_->cgroups.repair(); }
 
+void NetGuard::adopt_remaining(const std::string& cgroup2_root) {
+  impl_->cgroups.adopt_remaining(cgroup2_root);
+}
+
+void NetGuard::retire_covered() { impl_->cgroups.retire_covered(); }
+
+Adoption NetGuard::adoption() const {
+  Adoption all = impl_->loaded;
+  all += impl_->cgroups.adoption();
+  return all;
+}
+
 int NetGuard::program_fd(Program program) const {
   return bpf_program__fd(impl_->programs().at(static_cast<std::size_t>(program)));
 }
 
 std::vector<ProgramStats> NetGuard::program_stats() const {
-  return loaded_program_stats(impl_->skel->obj);
+  return program_stats_of(impl_->cgroups.programs());
 }
 
 }  // namespace guardrail

@@ -59,6 +59,8 @@ Result<void> fill_array(bpf_map* map, const std::vector<std::pair<std::uint32_t,
 
 struct PolicyMaps::Impl {
   BpfSkeleton<policy_maps> skel;
+  const PinDir* pins = nullptr;
+  Adoption adoption;
   std::vector<std::pair<gr_zone_inode_key, std::uint32_t>> allow_inodes;  // as last applied
 };
 
@@ -73,8 +75,36 @@ Result<std::unique_ptr<PolicyMaps>> PolicyMaps::create(const PolicyMapsOptions& 
   if (!skel) return propagate(skel);
   if (int err = bpf_map__set_max_entries((*skel)->maps.events, options.ringbuf_bytes))
     return fail_errno("size the events ring buffer", err);
+  Adoption adoption;
+  std::vector<std::string> own;
+  if (options.pins) {
+    auto reused = reuse_pinned_maps((*skel)->obj, *options.pins, adoption);
+    if (!reused) return propagate(reused);
+    own = std::move(*reused);
+  }
   GR_TRY(skel->load());
-  return std::make_unique<PolicyMaps>(std::make_unique<Impl>(std::move(*skel)));
+  if (options.pins) GR_TRY(pin_maps((*skel)->obj, own, *options.pins));
+  auto impl = std::make_unique<Impl>(std::move(*skel));
+  impl->pins = options.pins;
+  impl->adoption = std::move(adoption);
+  return std::make_unique<PolicyMaps>(std::move(impl));
+}
+
+const PinDir* PolicyMaps::pins() const { return impl_->pins; }
+const Adoption& PolicyMaps::adoption() const { return impl_->adoption; }
+
+std::uint64_t PolicyMaps::lost_since_last_seen() const {
+  const std::uint64_t lost = stat(GR_STAT_EVENTS_LOST), seen = stat(GR_STAT_LOST_SEEN);
+  return lost > seen ? lost - seen : 0;
+}
+
+void PolicyMaps::mark_lost_seen() const {
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return;
+  std::vector<std::uint64_t> values(ncpus, 0);
+  values[0] = stat(GR_STAT_EVENTS_LOST);
+  std::uint32_t key = GR_STAT_LOST_SEEN;
+  bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.stats), &key, values.data(), BPF_ANY);
 }
 
 Result<void> PolicyMaps::share_with(bpf_object* obj) const {

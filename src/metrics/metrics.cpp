@@ -213,6 +213,22 @@ Metrics::Metrics()
                               .Help("The last measured tamper window")
                               .Register(*registry_)
                               .Add({})),
+      pinned_(BuildGauge()
+                  .Name("guardrail_pinned")
+                  .Help("1 when the programs, links and maps are pinned under bpffs, so that "
+                        "enforcement outlives the agent; 0 when it ends with the agent")
+                  .Register(*registry_)),
+      adopted_(BuildGauge()
+                   .Name("guardrail_adopted")
+                   .Help("What this agent found pinned by a previous one at start-up, by object "
+                         "(map, program, link) and result (reused, created, kept, replaced, new, "
+                         "removed)")
+                   .Register(*registry_)),
+      lost_unattended_(BuildGauge()
+                           .Name("guardrail_events_lost_unattended")
+                           .Help("Events the kernel dropped (ring buffer full) while no agent "
+                                 "read it, found at start-up")
+                           .Register(*registry_)),
       kernel_(std::make_shared<KernelView>(*this)) {
   BuildGauge()
       .Name("guardrail_build_info")
@@ -309,6 +325,16 @@ void Metrics::set_guard_interruptible(std::string_view guard, bool interruptible
 }
 
 void Metrics::count_tamper_check() { tamper_checks_.Increment(); }
+
+void Metrics::set_pinning(
+    bool pinned,
+    const std::vector<std::pair<std::pair<std::string, std::string>, std::size_t>>& adopted,
+    std::uint64_t lost_unattended) {
+  pinned_.Add({}).Set(pinned ? 1 : 0);
+  for (const auto& [what, count] : adopted)
+    adopted_.Add({{"object", what.first}, {"result", what.second}}).Set(static_cast<double>(count));
+  lost_unattended_.Add({}).Set(static_cast<double>(lost_unattended));
+}
 
 void Metrics::count_tamper_repair(std::string_view detected_by, double window_seconds,
                                   std::size_t programs, std::size_t failed) {

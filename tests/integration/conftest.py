@@ -92,10 +92,10 @@ def start_agent(guardrail_bin, topo, tmp_path):
     test ends."""
     agents = []
 
-    def start(mode="enforce", extra_args=(), policy=None, label=None, exact=True):
+    def start(mode="enforce", extra_args=(), policy=None, label=None, exact=True, **kwargs):
         agent = Agent(guardrail_bin, str(tmp_path), policy or policy_yaml(topo, mode=mode),
                       extra_args=extra_args, label=label or "agent%d" % len(agents),
-                      exact=exact)
+                      exact=exact, **kwargs)
         agents.append(agent)
         return agent.start()
 
@@ -132,6 +132,8 @@ SKIPPED_EXIT_CODE = 77
 
 
 def pytest_sessionfinish(session, exitstatus):
+    # What a test's agents left pinned (a test that failed before its teardown) is detached.
+    shutil.rmtree(harness.agent.TEST_PIN_ROOT, ignore_errors=True)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None or exitstatus != 0:
         return

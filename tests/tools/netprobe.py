@@ -193,6 +193,30 @@ def cmd_flood(args):
     return 0
 
 
+def cmd_connect_loop(args):
+    """A forbidden connect() every --interval seconds for --seconds: the prober of the restart
+    and upgrade tests. UDP connect() sends nothing, so only cgroup/connect4,6 decides. Reports
+    every attempt that succeeded with its time (CLOCK_MONOTONIC ns, as the test reads it)."""
+    family = _family(args.host)
+    ok_at, errors, attempts = [], {}, 0
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline:
+        attempts += 1
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.connect((args.host, args.port))
+            ok_at.append(time.monotonic_ns())
+        except OSError as exc:
+            name = _errno_name(exc)
+            errors[name] = errors.get(name, 0) + 1
+        finally:
+            sock.close()
+        time.sleep(args.interval)
+    _emit({"attempts": attempts, "ok": len(ok_at), "ok_at": ok_at[:100], "errors": errors,
+           "pid": os.getpid()})
+    return 0
+
+
 def _dual_stack(type_):
     """A socket on :: that also takes IPv4; an IPv4 one where the netns has no IPv6."""
     try:
@@ -586,6 +610,9 @@ SUBCOMMANDS = {
         _arg("--linger", type=float, default=0.0,
              help="seconds to stay alive after the last attempt (for /proc enrichment)"),
         _arg("--sport", type=int, default=0)]),
+    "connect-loop": (cmd_connect_loop, [_HOST, _PORT,
+                                        _arg("--interval", type=float, default=0.01),
+                                        _arg("--seconds", type=float, default=5.0)]),
     "flood": (cmd_flood, [_HOST, _PORT, _arg("--count", type=int, default=200000),
                           _arg("--seconds", type=float, default=10.0)]),
     "sendto": (cmd_sendto, [

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 
 #include "guardrail.h"
@@ -29,10 +30,18 @@ struct AgentOptions {
   WebhookOptions webhook;  // url empty: no webhook
   std::string node_name;   // a label on every alert; the host name by default
   std::string docker_socket = docker::kDefaultSocket;  // empty: no Docker discovery
+  // Where maps, programs and links are pinned (bpffs), so enforcement outlives the process and
+  // the next agent adopts it. Empty: nothing is pinned, enforcement ends with the agent.
+  std::string pin_dir = "/sys/fs/bpf/guardrail";
+  bool detach_on_exit = false;  // on SIGINT/SIGTERM, unpin and detach everything
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit code; every failure is logged with
 // what failed and what to do.
 int run_agent(const AgentOptions& options);
+
+// `guardrail uninstall`: removes what agents pinned at pin_dir, which detaches every program
+// they left enforcing. Refuses while an agent holds the directory. Returns the exit code.
+int uninstall(const std::string& pin_dir, std::ostream& out);
 
 }  // namespace guardrail

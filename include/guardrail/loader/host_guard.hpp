@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "guardrail/loader/cgroup_attachments.hpp"
+#include "guardrail/loader/pinning.hpp"
 #include "guardrail/loader/policy_maps.hpp"
 #include "guardrail/loader/program_stats.hpp"
 #include "guardrail/probe/probe.hpp"
@@ -41,6 +42,11 @@ class HostGuard {
   Result<void> attach(const std::string& cgroup_dir);
   // Re-attaches every per-cgroup program an attached cgroup no longer carries.
   std::vector<MissingProgram> repair();
+  // See CgroupAttachments (per-cgroup programs only; host-wide links are adopted at load).
+  void adopt_remaining(const std::string& cgroup2_root);
+  void retire_covered();
+  // What was found pinned and what was done with it (maps, programs, links).
+  Adoption adoption() const;
 
   // The backend each host guard really runs with (Lsm, CgroupSock, CgroupConnectUnix, TpBtf,
   // Tracepoint or Unavailable), with the guarantee.

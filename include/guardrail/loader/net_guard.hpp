@@ -9,6 +9,7 @@
 
 #include "guardrail.h"
 #include "guardrail/loader/cgroup_attachments.hpp"
+#include "guardrail/loader/pinning.hpp"
 #include "guardrail/loader/policy_maps.hpp"
 #include "guardrail/loader/program_stats.hpp"
 #include "guardrail/util/result.hpp"
@@ -32,6 +33,12 @@ class NetGuard {
   // Re-attaches every program an attached cgroup no longer carries (a workload detached or
   // replaced it); returns what was missing.
   std::vector<MissingProgram> repair();
+  // See CgroupAttachments: the pinned links no attach point claimed, and links made redundant
+  // by an attach point above them.
+  void adopt_remaining(const std::string& cgroup2_root);
+  void retire_covered();
+  // What was found pinned and what was done with it (maps, programs, links).
+  Adoption adoption() const;
 
   int program_fd(Program program) const;
   // Run count and time per program; empty unless sysctl kernel.bpf_stats_enabled is 1.

@@ -11,6 +11,8 @@
 
 #include "guardrail.h"
 #include "guardrail/loader/bpf_skeleton.hpp"
+#include "guardrail/loader/pin_dir.hpp"
+#include "guardrail/loader/pinning.hpp"
 #include "guardrail/policy/compile.hpp"
 #include "guardrail/util/result.hpp"
 
@@ -18,6 +20,8 @@ namespace guardrail {
 
 struct PolicyMapsOptions {
   std::uint32_t ringbuf_bytes = GR_DEFAULT_RINGBUF_BYTES;  // a power of two, >= 4096
+  // Where the maps are pinned (and adopted from); null: they end with the agent.
+  const PinDir* pins = nullptr;
 };
 
 class PolicyMaps {
@@ -42,6 +46,13 @@ class PolicyMaps {
   bool unix_allow_inodes_changed(const policy::CompiledPolicy& policy) const;
 
   int events_fd() const;
+  // The pin directory the maps live in (null without pinning), and what was adopted from it.
+  const PinDir* pins() const;
+  const Adoption& adoption() const;
+  // Events lost (ring buffer full) since the last agent read the counter: while no agent ran.
+  // mark_lost_seen() records the count this agent has reported, in the pinned counters.
+  std::uint64_t lost_since_last_seen() const;
+  void mark_lost_seen() const;
   std::uint32_t ringbuf_bytes() const;
   // Sums a per-CPU counter of the `stats` map (enum gr_stat).
   std::uint64_t stat(gr_stat which) const;
@@ -50,13 +61,22 @@ class PolicyMaps {
   std::unique_ptr<Impl> impl_;
 };
 
-// Loads a guard object on the shared maps: its maps point at ours, and its programs wake the
-// consumer only when the unread data passes a quarter of the ring buffer (bpf/events.bpf.h).
+// Loads a guard object on the shared maps: its maps point at ours, its own maps (socket marks,
+// exchanges, ...) are adopted from the pin directory when pinned there, and its programs wake
+// the consumer only when the unread data passes a quarter of the ring buffer (bpf/events.bpf.h).
 template <typename T>
-Result<void> load_on_shared_maps(BpfSkeleton<T>& skel, const PolicyMaps& maps) {
+Result<void> load_on_shared_maps(BpfSkeleton<T>& skel, const PolicyMaps& maps, Adoption& adoption) {
   GR_TRY(maps.share_with(skel->obj));
+  std::vector<std::string> own;
+  if (maps.pins()) {
+    auto reused = reuse_pinned_maps(skel->obj, *maps.pins(), adoption);
+    if (!reused) return propagate(reused);
+    own = std::move(*reused);
+  }
   skel->rodata->wakeup_bytes = maps.ringbuf_bytes() / 4;
-  return skel.load();
+  GR_TRY(skel.load());
+  if (maps.pins()) GR_TRY(pin_maps(skel->obj, own, *maps.pins()));
+  return {};
 }
 
 }  // namespace guardrail

@@ -1,5 +1,4 @@
-// What every guard object does with its programs: attach a set of them to a cgroup, and read
-// their run statistics.
+// What every guard object does with its programs: read their run statistics.
 #pragma once
 
 #include <bpf/libbpf.h>
@@ -9,18 +8,14 @@
 #include <vector>
 
 #include "guardrail/loader/bpf_skeleton.hpp"
+#include "guardrail/loader/pinning.hpp"
 #include "guardrail/loader/program_stats.hpp"
 #include "guardrail/util/result.hpp"
 
 namespace guardrail {
 
-// Attaches each program to the cgroup directory (descendants inherit them); on failure the
-// links made so far are destroyed, so nothing is half attached.
-Result<std::vector<BpfLink>> attach_to_cgroup(std::span<bpf_program* const> programs,
-                                              const std::string& cgroup_dir);
-
-// Run count and time of every loaded program of the object; empty unless sysctl
-// kernel.bpf_stats_enabled is 1 (the kernel only counts then).
-std::vector<ProgramStats> loaded_program_stats(bpf_object* obj);
+// Run count and time of each program in use (a kept program is the previous agent's, not
+// the object's); empty unless sysctl kernel.bpf_stats_enabled is 1 (the kernel only counts then).
+std::vector<ProgramStats> program_stats_of(std::span<const PinnedProgram> programs);
 
 }  // namespace guardrail

@@ -75,6 +75,13 @@ class Metrics {
   void count_tamper_repair(std::string_view detected_by, double window_seconds,
                            std::size_t programs, std::size_t failed);
   void export_kernel(KernelSource source);
+  // Pinning, set once at start-up: whether enforcement outlives the agent (pinned under bpffs),
+  // what was adopted from a previous agent ({object, result} -> count, e.g. {"link","kept"}),
+  // and how many events the kernel lost while no agent read the ring buffer.
+  void set_pinning(
+      bool pinned,
+      const std::vector<std::pair<std::pair<std::string, std::string>, std::size_t>>& adopted,
+      std::uint64_t lost_unattended);
 
   // Starts serving /metrics on "HOST:PORT". Fails with the address and the fix when the port is
   // taken or the address is not local.
@@ -112,6 +119,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& reattach_;
   prometheus::Family<prometheus::Histogram>& tamper_window_;
   prometheus::Gauge& tamper_last_window_;
+  prometheus::Family<prometheus::Gauge>& pinned_;
+  prometheus::Family<prometheus::Gauge>& adopted_;
+  prometheus::Family<prometheus::Gauge>& lost_unattended_;
   std::array<std::atomic<std::uint64_t>, 5> lost_{};  // by LossStage, userspace stages
   std::shared_ptr<KernelView> kernel_;
   std::unique_ptr<prometheus::Exposer> exposer_;

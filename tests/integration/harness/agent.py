@@ -3,6 +3,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,9 @@ BPFTOOL = "/usr/sbin/bpftool"
 
 # Agents started and not yet shut down (their logs go into the report of a failing test).
 LIVE_AGENTS = []
+# Every test agent's pin directory lies below this one (removed at the end of the session).
+TEST_PIN_ROOT = "/sys/fs/bpf/guardrail-test"
+_PIN_DIRS = 0
 
 # The attach types of the network guard, as bpftool names them (new and old spellings).
 NET_ATTACH_TYPES = {
@@ -203,7 +207,8 @@ class AgentError(AssertionError):
 class Agent:
     """One `guardrail agent` process; alerts go to a file, logs to a file."""
 
-    def __init__(self, binary, workdir, policy_text, extra_args=(), label="agent", exact=True):
+    def __init__(self, binary, workdir, policy_text, extra_args=(), label="agent", exact=True,
+                 pin_dir=None, detach_on_exit=True):
         self.binary = binary
         self.workdir = workdir
         self.label = label
@@ -224,8 +229,27 @@ class Agent:
                 if flag in known and not any(a == flag or a.startswith(flag + "=")
                                              for a in self.extra_args):
                     self.extra_args += [flag, value]
+        # Each agent pins under its own bpffs directory (never the host's /sys/fs/bpf/guardrail),
+        # and detaches on a clean stop unless the test is about what outlives the agent.
+        self.pin_dir = None
+        if "--pin-dir" in agent_flags(binary) and "--pin-dir" not in self.extra_args:
+            global _PIN_DIRS
+            _PIN_DIRS += 1
+            self.pin_dir = pin_dir or os.path.join(TEST_PIN_ROOT, "%s-%d-%d" % (
+                label, os.getpid(), _PIN_DIRS))
+            self.extra_args += ["--pin-dir", self.pin_dir]
+            if detach_on_exit:
+                self.extra_args.append("--detach-on-exit")
         self.proc = None
         self.returncode = None
+
+    def remove_pins(self):
+        """Detach whatever this agent left pinned (`guardrail uninstall` on its directory)."""
+        if self.pin_dir and os.path.exists(self.pin_dir):
+            subprocess.run([self.binary, "uninstall", "--pin-dir", self.pin_dir],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+            if os.path.exists(self.pin_dir):  # the command failed: unlink by hand
+                shutil.rmtree(self.pin_dir, ignore_errors=True)
 
     @property
     def argv(self):
@@ -422,12 +446,14 @@ def wait_quiescent(agent, timeout=10.0, stable=0.6):
 
 
 def shutdown(agent):
-    """Fixture teardown: SIGTERM (then SIGKILL) an agent if it still runs; forget it."""
+    """Fixture teardown: SIGTERM (then SIGKILL) an agent if it still runs, remove what it left
+    pinned; forget it."""
     try:
         if agent.running():
             agent.stop()
     finally:
         agent.kill()
+        agent.remove_pins()
         if agent in LIVE_AGENTS:
             LIVE_AGENTS.remove(agent)
 
@@ -444,11 +470,11 @@ def running(binary, tmp_path_factory, topo, label, **kwargs):
 
 
 def start_agent(binary, workdir, topo, mode="enforce", extra_args=(), policy=None, label="agent",
-                exact=True):
+                exact=True, **kwargs):
     """A running agent. exact=True (the default) adds --dedup-window-seconds 0 --rate-limit 0
     (one alert per attempt) unless extra_args set them; exact=False leaves the agent's defaults."""
     agent = Agent(binary, workdir, policy or policy_yaml(topo, mode=mode),
-                  extra_args=extra_args, label=label, exact=exact)
+                  extra_args=extra_args, label=label, exact=exact, **kwargs)
     return agent.start()
 
 

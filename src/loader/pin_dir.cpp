@@ -1,0 +1,118 @@
+#include "guardrail/loader/pin_dir.hpp"
+
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include <filesystem>
+#include <system_error>
+
+namespace guardrail {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr long kBpfFsMagic = 0xcafe4a11;  // BPF_FS_MAGIC (linux/magic.h)
+constexpr const char* kBpfFsMount = "/sys/fs/bpf";
+
+bool on_bpffs(const std::string& path) {
+  struct statfs st {};
+  return ::statfs(path.c_str(), &st) == 0 && st.f_type == kBpfFsMagic;
+}
+
+// The nearest existing ancestor of `path` (itself when it exists).
+std::string existing_ancestor(fs::path path) {
+  std::error_code ec;
+  while (!path.empty() && !fs::exists(path, ec)) path = path.parent_path();
+  return path.empty() ? "/" : path.string();
+}
+
+// systemd mounts bpffs at /sys/fs/bpf; a bare host or a container may not have it yet.
+Result<void> mount_bpffs_if_missing(const std::string& path) {
+  if (on_bpffs(existing_ancestor(path))) return {};
+  if (!path.starts_with(std::string(kBpfFsMount) + "/"))
+    return fail("pin directory " + path +
+                " is not on bpffs; give --pin-dir a directory under a bpffs mount (e.g. " +
+                kDefaultPinDir + ")");
+  if (on_bpffs(kBpfFsMount)) return {};
+  if (::mount("bpf", kBpfFsMount, "bpf", 0, "mode=0700") != 0)
+    return fail_errno(std::string("mount bpffs at ") + kBpfFsMount +
+                          " (mount -t bpf bpf /sys/fs/bpf, or mount the host's into the container)",
+                      errno);
+  return {};
+}
+
+}  // namespace
+
+Result<PinDir> PinDir::open(const std::string& path) {
+  GR_TRY(mount_bpffs_if_missing(path));
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) return fail("create pin directory " + path + ": " + ec.message());
+  if (!on_bpffs(path))
+    return fail("pin directory " + path + " is not on bpffs; mount it: mount -t bpf bpf " +
+                kBpfFsMount);
+  // Pinned objects open for whoever may open the directory: only root.
+  if (::chmod(path.c_str(), 0700) != 0) return fail_errno("chmod 0700 " + path, errno);
+  UniqueFd lock(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!lock) return fail_errno("open pin directory " + path, errno);
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK)
+      return std::unexpected(
+          Error{"another guardrail agent holds " + path +
+                    "; stop it first (one agent per pin directory, or give --pin-dir another)",
+                std::make_error_code(std::errc::operation_would_block)});
+    return fail_errno("lock pin directory " + path, errno);
+  }
+  return PinDir(path, std::move(lock));
+}
+
+bool PinDir::holds_pins(const std::string& path) {
+  std::error_code ec;
+  for (const auto& entry : fs::recursive_directory_iterator(path, ec))
+    if (!entry.is_directory(ec)) return true;
+  return false;
+}
+
+UniqueFd PinDir::get(const std::string& rel) const {
+  const std::string at = path_ + "/" + rel;
+  struct stat st {};
+  if (::stat(at.c_str(), &st) != 0) return {};
+  return UniqueFd(bpf_obj_get(at.c_str()));
+}
+
+Result<void> PinDir::pin(int fd, const std::string& rel) const {
+  const fs::path at = fs::path(path_) / rel;
+  std::error_code ec;
+  fs::create_directories(at.parent_path(), ec);
+  if (ec) return fail("create pin directory " + at.parent_path().string() + ": " + ec.message());
+  // Replacing: the caller holds both objects, so the old one lives until the caller lets go.
+  if (::unlink(at.c_str()) != 0 && errno != ENOENT)
+    return fail_errno("unpin " + at.string(), errno);
+  if (bpf_obj_pin(fd, at.c_str()) != 0) return fail_errno("pin " + at.string(), errno);
+  return {};
+}
+
+void PinDir::unpin(const std::string& rel) const { ::unlink((fs::path(path_) / rel).c_str()); }
+
+std::vector<std::string> PinDir::list(const std::string& rel) const {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(fs::path(path_) / rel, ec))
+    names.push_back(entry.path().filename().string());
+  return names;
+}
+
+Result<std::size_t> PinDir::remove_all() {
+  std::error_code ec;
+  std::size_t pins = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(path_, ec))
+    if (!entry.is_directory(ec)) ++pins;
+  fs::remove_all(path_, ec);
+  if (ec) return fail("remove pin directory " + path_ + ": " + ec.message());
+  return pins;
+}
+
+}  // namespace guardrail
