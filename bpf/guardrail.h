@@ -56,6 +56,11 @@
 struct gr_policy_state {
 	__u32 active_set;    /* 0 or 1 */
 	__u32 cgroup_levels; /* bit n: some workload cgroup is at level n (the root is level 0) */
+	/* The agent's, never read by a program: every workload id below it has been given out. The
+	 * state is pinned, so a restarted agent goes on above it and never hands a live id (one the
+	 * socket and exchange state may still carry) to another workload. */
+	__u32 next_workload_id;
+	__u32 reserved;
 };
 
 /* cgroup id -> the workload that owns the cgroup (map `workloads`). */

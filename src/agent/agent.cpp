@@ -51,7 +51,7 @@ class Agent {
     metrics_.stop_serving();
     if (maps_) maps_->mark_lost_seen();
     if (pins_ && options_.detach_on_exit) {
-      auto removed = pins_->remove_all();
+      auto removed = pins_->remove_all(false);
       if (removed)
         spdlog::info("--detach-on-exit: removed {} pins from {}; every program detaches now",
                      *removed, pins_->path());
@@ -131,9 +131,9 @@ Result<void> Agent::start() {
   signals_.emplace(std::move(*signals));
   GR_TRY(load_policy());
   GR_TRY(probe_kernel());
-  GR_TRY(discover_workloads());
   GR_TRY(open_pins());
   GR_TRY(load_guards());
+  GR_TRY(discover_workloads());
   GR_TRY(open_sinks());
   GR_TRY(enforce_first());
   adopt_pinned();
@@ -182,6 +182,11 @@ Result<void> Agent::discover_workloads() {
     containers_ = std::make_unique<docker::ContainerWatch>(options_.docker_socket,
                                                            [] { SignalInbox::poke(); });
   scan_ = std::make_unique<WorkloadScan>(policy_, cgroup_root_, containers_.get());
+  // Adopted maps carry the previous agent's workload ids: keep them, never hand one out again.
+  if (maps_->adoption().maps_reused) {
+    auto previous = maps_->workload_ids();
+    scan_->ids().adopt(previous.by_cgroup, previous.next);
+  }
   auto found = scan_->scan();
   if (!found) return propagate(found);
   found_ = std::move(*found);
@@ -243,7 +248,7 @@ Result<void> Agent::open_sinks() {
 Result<policy::CompiledPolicy> Agent::enforce(const discovery::Discovered& found) {
   auto compiled = policy::compile(policy_, found.bindings);
   if (!compiled) return propagate(compiled);
-  GR_TRY(maps_->apply(*compiled, discovery::cgroup_levels(found.bindings)));
+  GR_TRY(maps_->apply(*compiled, discovery::cgroup_levels(found.bindings), scan_->ids().next()));
   for (const auto& dir : found.attach_points) {
     GR_TRY(net_->attach(dir));
     if (host_) GR_TRY(host_->attach(dir));

@@ -17,7 +17,7 @@ int uninstall(const std::string& pin_dir, std::ostream& out) {
     out << "guardrail uninstall: " << pins.error().message << "\n";
     return 1;
   }
-  auto removed = pins->remove_all();
+  auto removed = pins->remove_all(true);
   if (!removed) {
     out << "guardrail uninstall: " << removed.error().message << "\n";
     return 1;

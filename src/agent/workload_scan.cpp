@@ -1,5 +1,6 @@
 #include "workload_scan.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <utility>
@@ -18,6 +19,16 @@ void AnonymousIds::forget_all_but(const std::vector<policy::WorkloadBinding>& bo
   std::set<std::uint64_t> keep;
   for (const auto& b : bound) keep.insert(b.cgroup_id);
   std::erase_if(ids_, [&](const auto& e) { return !keep.contains(e.first); });
+}
+
+void AnonymousIds::adopt(const std::vector<std::pair<std::uint64_t, std::uint32_t>>& by_cgroup,
+                         std::uint32_t next) {
+  next_ = std::max(next_, next);
+  for (const auto& [cgroup_id, id] : by_cgroup) {
+    if (id < first_) continue;  // a named workload's: by its place in the policy
+    ids_[cgroup_id] = id;
+    next_ = std::max(next_, id + 1);
+  }
 }
 
 WorkloadScan::WorkloadScan(const policy::Policy& policy, std::string cgroup_root,

@@ -20,12 +20,19 @@ namespace guardrail::agent {
 // event in flight while the policy changes is still named right.
 class AnonymousIds {
  public:
-  explicit AnonymousIds(std::uint32_t first) : next_(first) {}
+  explicit AnonymousIds(std::uint32_t first) : first_(first), next_(first) {}
   std::uint32_t id_of(std::uint64_t cgroup_id);
   void forget_all_but(const std::vector<policy::WorkloadBinding>& bound);
+  // A previous agent's ids (from the pinned maps): its anonymous workloads keep theirs, and new
+  // ones are numbered from `next` (every id below it may still be in the kernel's state).
+  void adopt(const std::vector<std::pair<std::uint64_t, std::uint32_t>>& by_cgroup,
+             std::uint32_t next);
+  // Every id below this one has been given out.
+  std::uint32_t next() const { return next_; }
 
  private:
   std::map<std::uint64_t, std::uint32_t> ids_;
+  std::uint32_t first_;
   std::uint32_t next_;
 };
 
@@ -39,6 +46,7 @@ class WorkloadScan {
   void watch_posture(posture::PostureWatch* posture) { posture_ = posture; }
 
   Result<discovery::Discovered> scan();
+  AnonymousIds& ids() { return ids_; }
 
  private:
   void assess_posture(const std::vector<docker::Container>& listed);

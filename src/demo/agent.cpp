@@ -109,8 +109,10 @@ Result<void> DemoAgent::start(const std::string& dir, const std::string& policy_
     argv.push_back(a);
     shown += " " + a;
   }
+  // The demo's enforcement is its own (never the host agent's pins) and ends with it.
   for (const char* a :
-       {"--dedup-window-seconds", "0", "--rate-limit", "0", "--node-name", "guardrail-demo"})
+       {"--dedup-window-seconds", "0", "--rate-limit", "0", "--node-name", "guardrail-demo",
+        "--pin-dir", "/sys/fs/bpf/guardrail-demo", "--detach-on-exit"})
     argv.emplace_back(a);
   if (o_.verbose) argv.push_back("-v");
   alerts_tail_ = std::make_unique<FileTail>(alerts);

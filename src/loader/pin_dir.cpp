@@ -7,7 +7,10 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
+#include <vector>
 #include <system_error>
 
 namespace guardrail {
@@ -105,14 +108,35 @@ std::vector<std::string> PinDir::list(const std::string& rel) const {
   return names;
 }
 
-Result<std::size_t> PinDir::remove_all() {
+Result<std::size_t> PinDir::remove_all(bool wait_detached) {
+  // The links first, by id: the kernel lets go of an unpinned link asynchronously, and the
+  // caller is promised that nothing enforces any more once this returns.
+  std::vector<std::uint32_t> links;
   std::error_code ec;
   std::size_t pins = 0;
-  for (const auto& entry : fs::recursive_directory_iterator(path_, ec))
-    if (!entry.is_directory(ec)) ++pins;
+  for (const auto& entry : fs::recursive_directory_iterator(path_, ec)) {
+    if (entry.is_directory(ec)) continue;
+    ++pins;
+    UniqueFd fd(bpf_obj_get(entry.path().c_str()));
+    bpf_link_info info{};
+    __u32 len = sizeof info;
+    if (fd && bpf_link_get_info_by_fd(fd.get(), &info, &len) == 0) links.push_back(info.id);
+  }
   fs::remove_all(path_, ec);
   if (ec) return fail("remove pin directory " + path_ + ": " + ec.message());
-  return pins;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    std::erase_if(links, [](std::uint32_t id) {
+      UniqueFd fd(bpf_link_get_fd_by_id(id));
+      return !fd && errno == ENOENT;
+    });
+    if (links.empty() || !wait_detached) return pins;
+    if (std::chrono::steady_clock::now() >= deadline)
+      return fail(std::to_string(links.size()) + " links pinned at " + path_ +
+                  " are still attached after 5 s: another process holds them (an agent that "
+                  "still runs?)");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 }  // namespace guardrail

@@ -176,7 +176,8 @@ UnixAllowEntries unix_allow_entries(
 
 }  // namespace
 
-Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels) {
+Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels,
+                               std::uint32_t next_workload_id) {
   auto& maps = impl_->skel->maps;
   const int state_fd = bpf_map__fd(maps.policy_state);
   const std::uint32_t zero = 0;
@@ -201,10 +202,28 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
 
   state.active_set ^= 1;
   state.cgroup_levels = cgroup_levels;
+  state.next_workload_id = next_workload_id;
   if (bpf_map_update_elem(state_fd, &zero, &state, BPF_ANY))
     return fail_errno("switch to the new policy (policy state map)", errno);
   impl_->allow_inodes = allow.inodes;
   return {};
+}
+
+PolicyMaps::WorkloadIds PolicyMaps::workload_ids() const {
+  auto& maps = impl_->skel->maps;
+  WorkloadIds out;
+  const std::uint32_t zero = 0;
+  gr_policy_state state{};
+  if (bpf_map_lookup_elem(bpf_map__fd(maps.policy_state), &zero, &state)) return out;
+  out.next = state.next_workload_id;
+  const int fd = bpf_map__fd(state.active_set ? maps.workloads_1 : maps.workloads_0);
+  std::uint64_t key = 0, next = 0;
+  for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+    key = next;
+    gr_workload w{};
+    if (bpf_map_lookup_elem(fd, &key, &w) == 0) out.by_cgroup.emplace_back(key, w.workload_id);
+  }
+  return out;
 }
 
 bool PolicyMaps::unix_allow_inodes_changed(const policy::CompiledPolicy& policy) const {

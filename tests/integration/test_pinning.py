@@ -207,3 +207,25 @@ def test_a_second_agent_on_the_same_pins_refuses_to_start(topo, start_agent, gua
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
     assert res.returncode == 1 and "another guardrail agent holds" in res.stdout, res.stdout
     assert programs(topo, SENDER) == before
+
+
+def test_events_past_the_ring_buffer_while_no_agent_runs_are_counted_and_reported(
+        topo, start_agent):
+    first = start_agent(detach_on_exit=False, extra_args=["--ringbuf-bytes", "16384"])
+    os.kill(first.pid, signal.SIGKILL)
+    first.kill()
+    # Refused sends with no agent to read their events: far more than 16 KiB of records.
+    _, (flood,) = topo.probe(SENDER, "flood", topo[PEER].ip, PORT, "--count", "5000",
+                             "--seconds", "10", timeout=30)
+    assert flood["ok"] == 0 and flood["errors"].get("EPERM") == flood["attempts"], flood
+    second = start_agent(pin_dir=first.pin_dir, label="returned",
+                         extra_args=["--ringbuf-bytes", "16384"])
+    lost = second.metric("guardrail_events_lost_unattended")
+    assert lost and lost > 0, "no unattended loss reported after %d refusals into 16 KiB" % (
+        flood["attempts"])
+    assert "events were lost while no agent read the ring buffer" in second.stderr_text()
+    # What the ring buffer held is alerted now; with what was lost, it is every refusal.
+    assert wait_until(lambda: sum(1 for a in second.alerts() if a.get("kind") == "net_send")
+                      > 0, 10), "nothing the ring buffer held was alerted"
+    delivered = sum(1 for a in second.alerts() if a.get("kind") == "net_send")
+    assert delivered + lost >= flood["attempts"] * 0.99, (delivered, lost, flood["attempts"])

@@ -172,7 +172,7 @@ class NetGuardVerdicts : public ::testing::Test {
       std::memcpy(world.addr, any.data(), 16);
       p.egress.push_back({world, ports({{443, 443, GR_PROTO_TCP, {}}})});
     }
-    auto applied = maps_->apply(p, 0);
+    auto applied = maps_->apply(p, 0, GR_WORKLOAD_ID_BASE + 100);
     ASSERT_TRUE(applied) << applied.error().message;
   }
 

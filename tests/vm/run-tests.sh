@@ -254,8 +254,46 @@ INSIDE=$AGENT_CG
 if [ "$ready" = 1 ]; then
   if kill -0 "$agent_pid" 2>/dev/null; then pass agent-alive; else fail agent-alive "the agent died during the tests"; fi
 fi
-kill "$agent_pid" "$serve_pid" $servers 2>/dev/null
+
+# Enforcement outlives the agent: after kill -9 the pinned LSM programs still refuse, the
+# refusal's event waits in the pinned ring buffer, and a restarted agent adopts everything and
+# alerts it. `guardrail uninstall` then removes it all.
+INSIDE=$AGENT_CG
+kill -9 "$agent_pid" 2>/dev/null
 wait "$agent_pid" 2>/dev/null
+before=$(alert_lines)
+out=$(timeout 20 "$A" run-in-cgroup "$INSIDE" -- "$A" raw-socket 2>/tmp/attempt.err)
+if [ "$out" = "ERR EPERM" ]; then pass pinned-after-kill-9; else
+  fail pinned-after-kill-9 "raw-socket with the agent killed printed '$out' (want 'ERR EPERM')"; fi
+"$G" agent --policy /test/policy.yaml --alerts "$ALERTS" --metrics-address 127.0.0.1:9464 \
+  --dedup-window-seconds 0 --rate-limit 0 --rescan-seconds 1 >"$AGENT_LOG.2" 2>&1 &
+agent_pid=$!
+i=0
+while [ "$i" -lt "$READY_TICKS" ] && ! wget -q -O /tmp/metrics.txt "$METRICS" 2>/dev/null; do
+  kill -0 "$agent_pid" 2>/dev/null || break
+  usleep 100000
+  i=$((i + 1))
+done
+if grep -q "adopted the enforcement pinned at" "$AGENT_LOG.2" &&
+  ! grep -q 'guardrail_adopted{object="link",result="new"} [1-9]' /tmp/metrics.txt; then
+  pass restart-adopts-pins
+else
+  fail restart-adopts-pins "$(grep -E 'adopt|nothing to adopt' "$AGENT_LOG.2" | oneline 400) $(grep guardrail_adopted /tmp/metrics.txt | oneline 400)"
+fi
+i=0
+while [ "$i" -lt "$ALERT_WAIT_TICKS" ] && [ "$(count_kind "$before" raw_socket)" -lt 1 ]; do
+  usleep 100000
+  i=$((i + 1))
+done
+if [ "$(count_kind "$before" raw_socket)" -ge 1 ]; then pass event-waited-in-pinned-ring-buffer; else
+  fail event-waited-in-pinned-ring-buffer "the refusal made while no agent ran was never alerted"; fi
+kill "$agent_pid" 2>/dev/null
+wait "$agent_pid" 2>/dev/null
+out=$(timeout 20 "$A" run-in-cgroup "$INSIDE" -- "$A" raw-socket 2>/tmp/attempt.err)
+[ "$out" = "ERR EPERM" ] && pass pinned-after-sigterm || fail pinned-after-sigterm "printed '$out'"
+"$G" uninstall >/tmp/uninstall.txt 2>&1 && pass uninstall || fail uninstall "$(oneline 300 </tmp/uninstall.txt)"
+check_allowed uninstalled-nothing-enforces "$INSIDE" raw-socket
+kill "$serve_pid" $servers 2>/dev/null
 
 echo "--- $(alert_lines) alerts in all"
 if [ "$fails" -gt 0 ]; then

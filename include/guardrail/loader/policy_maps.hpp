@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "guardrail.h"
 #include "guardrail/loader/bpf_skeleton.hpp"
@@ -39,7 +41,16 @@ class PolicyMaps {
 
   // Makes the programs judge by `policy`, whole: fills the map set they are not reading, then
   // flips to it. cgroup_levels: bit n set when a workload cgroup sits at level n.
-  Result<void> apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels);
+  // next_workload_id: every workload id below it has been given out (kept in the pinned state).
+  Result<void> apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels,
+                     std::uint32_t next_workload_id);
+  // The workload ids the kernel holds now (cgroup id -> workload id, from the active set) and
+  // the next free id: a previous agent's, when its maps were adopted.
+  struct WorkloadIds {
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> by_cgroup;
+    std::uint32_t next = 0;
+  };
+  WorkloadIds workload_ids() const;
   // True when an allowed unix socket path now names another inode (or none) than at the last
   // apply(): a socket made, re-made or removed at an allowed path since. The agent re-applies
   // on its re-scan so the LSM backend, which matches by inode, follows.

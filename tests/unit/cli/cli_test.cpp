@@ -39,6 +39,17 @@ TEST(Cli, UnknownCommandIsNamed) {
 
 TEST(Cli, AgentNeedsAPolicy) { expect_cli({"agent"}, 2, Printed::Err, "--policy"); }
 
+TEST(Cli, AgentHelpNamesPinningAndDetaching) {
+  expect_cli({"agent", "--help"}, 0, Printed::Out, "--pin-dir");
+  expect_cli({"agent", "--help"}, 0, Printed::Out, "--detach-on-exit");
+}
+
+TEST(Cli, UninstallWithNothingPinnedSaysSo) {
+  expect_cli({"uninstall", "--pin-dir", "/nonexistent/guardrail-pins"}, 0, Printed::Out,
+             "nothing pinned at /nonexistent/guardrail-pins");
+  expect_cli({"help"}, 0, Printed::Out, "uninstall");
+}
+
 TEST(Cli, AgentRejectsAnUnknownOption) {
   expect_cli({"agent", "--policy", "x.yaml", "--frob"}, 2, Printed::Err, "frob");
 }
