@@ -150,7 +150,9 @@ Result<void> Agent::load_policy() {
   if (!loaded) {
     for (const auto& d : loaded.error()) std::cerr << d.format() << "\n";
     return fail("policy " + options_.policy_file + " is invalid (" +
-                std::to_string(loaded.error().size()) + " problems); nothing was attached");
+                std::to_string(loaded.error().size()) +
+                " problems); nothing was attached or changed (what a previous agent pinned "
+                "keeps enforcing)");
   }
   policy_ = std::move(*loaded);
   if (options_.force_audit) {
@@ -262,7 +264,9 @@ Result<policy::CompiledPolicy> Agent::enforce(const discovery::Discovered& found
 Result<void> Agent::enforce_first() {
   auto compiled = enforce(found_);
   if (!compiled)
-    return fail(compiled.error().message + "; the agent exits and detaches everything");
+    return fail(compiled.error().message +
+                (pins_ ? "; the agent exits (what is pinned keeps enforcing)"
+                       : "; the agent exits and detaches everything"));
   metrics_.set_guard_backends(backends_);
   for (const auto& g : backends_)
     if (g.guard == Guard::Network || g.backend == Backend::CgroupSock ||

@@ -9,9 +9,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <system_error>
 #include <thread>
 #include <vector>
-#include <system_error>
 
 namespace guardrail {
 namespace fs = std::filesystem;
