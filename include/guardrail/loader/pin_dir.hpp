@@ -41,8 +41,8 @@ class PinDir {
   // The names in the subdirectory `rel` (empty when it does not exist).
   std::vector<std::string> list(const std::string& rel) const;
   // Unpins everything and removes the directory: whatever only the pins held is detached and
-  // freed. With wait_detached, returns only once every pinned link is gone from the kernel
-  // (it lets go asynchronously), failing after 5 s when another process still holds one; the
+  // freed. With wait_detached, returns only once every pinned program is gone from the kernel
+  // (it lets go asynchronously), failing after 10 s when another process still holds one; the
   // agent, which holds its links itself and closes them next, does not wait. Returns how many
   // pins were removed.
   Result<std::size_t> remove_all(bool wait_detached);
