@@ -2,7 +2,7 @@
 # The sanitizer and fuzzing checks (after scripts/setup.sh installed clang 19): configures
 # build-sanitize/ with clang 19, ASan, UBSan and libFuzzer (cmake/Sanitizers.cmake), builds only
 # the unit tests and the fuzz targets, then runs the unit tests under the sanitizers
-# (ctest -L sanitize) and each fuzz target for GUARDRAIL_FUZZ_SECONDS (ctest -L fuzz, default 60).
+# (ctest -L unit there) and each fuzz target for GUARDRAIL_FUZZ_SECONDS (ctest -L fuzz, default 60).
 # The main build directory is not touched. Extra arguments go to both ctest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,6 @@ cmake --build "$dir" -j"$jobs" --target unit_tests fuzz_targets
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 rc=0
-ctest --test-dir "$dir" -L sanitize --output-on-failure -j"$jobs" "$@" || rc=$?
+ctest --test-dir "$dir" -L unit --output-on-failure -j"$jobs" "$@" || rc=$?
 ctest --test-dir "$dir" -L fuzz --output-on-failure "$@" || rc=$?
 exit "$rc"

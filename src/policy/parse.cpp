@@ -21,6 +21,7 @@ namespace {
 
 constexpr std::string_view kApiVersion = "guardrail.io/v1alpha1";
 constexpr std::string_view kKind = "GuardrailPolicy";
+constexpr std::size_t kMaxDiagnostics = 100;  // reported of one file
 
 }  // namespace
 
@@ -64,6 +65,14 @@ ParseResult Parser::parse(const std::string& text) {
   std::ranges::stable_sort(diagnostics_, [](const Diagnostic& a, const Diagnostic& b) {
     return std::pair(a.pos.line, a.pos.column) < std::pair(b.pos.line, b.pos.column);
   });
+  // A file of 100,000 bad entries gets the first ones and a count, not 100,000 lines.
+  if (diagnostics_.size() > kMaxDiagnostics) {
+    const std::size_t more = diagnostics_.size() - kMaxDiagnostics;
+    diagnostics_.resize(kMaxDiagnostics);
+    diagnostics_.push_back({diagnostics_.back().pos, "and " + std::to_string(more) +
+                                                         " more errors after this one; fix "
+                                                         "these first"});
+  }
   return failed();
 }
 

@@ -8,12 +8,12 @@
 
 #include <cstddef>
 #include <deque>
+#include <expected>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
-
-#include "guardrail/util/result.hpp"
 
 namespace guardrail::policy::detail::yaml {
 

@@ -11,11 +11,7 @@
 namespace guardrail::policy {
 namespace {
 
-using test_helpers::doc;
-using test_helpers::dump;
-using test_helpers::errors_of;
-using test_helpers::expect_one_error;
-using test_helpers::parse_ok;
+using namespace test_helpers;  // doc, dump, errors_of, expect_one_error, parse_ok
 
 const std::string kZone = "  zones:\n    - name: agents\n      selector: {cgroups: [\"/g/a/*\"]}\n";
 
@@ -105,6 +101,18 @@ TEST(PolicyBounded, HugeFileIsNotReadWhole) {
   ASSERT_EQ(p.error().size(), 1u) << dump(p.error());
   EXPECT_NE(p.error()[0].message.find("more than 1048576 bytes"), std::string::npos);
   EXPECT_EQ(p.error()[0].pos.file, "/dev/zero");
+}
+
+TEST(PolicyBounded, ManyErrorsAreCountedAfterTheFirstHundred) {
+  std::string ports;
+  for (int i = 0; i < 1000; ++i) ports += (i ? ", " : "") + std::string("x") + std::to_string(i);
+  const auto diagnostics =
+      errors_of(doc("  zones:\n    - name: agents\n      selector: {cgroups: [\"/g/a/*\"]}\n"
+                    "      egress: [{cidr: 198.18.0.0/15, protocol: tcp, ports: [" +
+                    ports + "]}]\n"));
+  ASSERT_EQ(diagnostics.size(), 101u);
+  EXPECT_NE(diagnostics[99].message.find("invalid port 'x99'"), std::string::npos);
+  EXPECT_EQ(diagnostics[100].message, "and 900 more errors after this one; fix these first");
 }
 
 TEST(PolicyBounded, NotUtf8) {
