@@ -12,7 +12,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 set +e
 "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
   -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$work/found" "$corpus" 2>&1 |
-  grep -v '^#[0-9]*.*\(NEW\|REDUCE\|pulse\)'
+  grep -av '^#[0-9]*.*\(NEW\|REDUCE\|pulse\)'
 rc=${PIPESTATUS[0]}
 set -e
 if [ "$rc" -ne 0 ]; then

@@ -17,5 +17,6 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:detect_stack
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 rc=0
 ctest --test-dir "$dir" -L unit --output-on-failure -j"$jobs" "$@" || rc=$?
-ctest --test-dir "$dir" -L fuzz --output-on-failure "$@" || rc=$?
+# The fuzzers are single-threaded: two at a time on two cores.
+ctest --test-dir "$dir" -L fuzz --output-on-failure -j"$jobs" "$@" || rc=$?
 exit "$rc"
