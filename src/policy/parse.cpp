@@ -196,7 +196,8 @@ ParseResult load_policy_file(const std::string& path) {
   } else {
     char buf[65536];
     std::size_t n;
-    // No more than one byte past the limit: a huge file (or /dev/zero) is refused, not read.
+    // Stops once past the limit (one buffer at most): a huge file (or /dev/zero) is refused,
+    // not read whole.
     while (text.size() <= kMaxPolicyBytes && (n = std::fread(buf, 1, sizeof buf, file)) > 0)
       text.append(buf, n);
     if (std::ferror(file)) err = errno ? errno : EIO;

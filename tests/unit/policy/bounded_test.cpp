@@ -95,7 +95,7 @@ TEST(PolicyBounded, SizeLimit) {
 }
 
 TEST(PolicyBounded, HugeFileIsNotReadWhole) {
-  // /dev/zero never ends: the reader stops one byte past the limit.
+  // /dev/zero never ends: the reader stops once past the limit.
   const auto p = load_policy_file("/dev/zero");
   ASSERT_FALSE(p);
   ASSERT_EQ(p.error().size(), 1u) << dump(p.error());
