@@ -18,11 +18,14 @@ fi
 # libbpf >= 1.4 and bpftool >= 7.5 come from bookworm-backports (1.1 lacks cgroup/connect_unix).
 backports_pkgs=(libbpf-dev bpftool)
 pkgs=(build-essential cmake clang llvm pkg-config libelf-dev zlib1g-dev
-      libboost-program-options-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libyaml-cpp-dev
+      libboost-program-options-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libyaml-dev
       nlohmann-json3-dev libgtest-dev libgmock-dev googletest libcurl4-openssl-dev
       iproute2 iputils-ping netcat-openbsd socat curl python3 python3-pytest clang-format
       python3-jsonschema prometheus prometheus-alertmanager
-      qemu-system-x86 busybox-static cpio apparmor systemd python3-seccomp docker.io)
+      qemu-system-x86 busybox-static cpio apparmor systemd python3-seccomp docker.io
+      clang-19 libclang-rt-19-dev)
+# clang-19 and its runtimes (ASan, UBSan, libFuzzer) are for scripts/sanitize.sh: clang 14
+# cannot build libstdc++ 12's <expected>.
 
 missing=()
 for p in "${pkgs[@]}" "${backports_pkgs[@]}"; do

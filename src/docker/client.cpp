@@ -227,12 +227,14 @@ const json& member(const json& j, const char* key) {
   return it == j.end() ? kNull : *it;
 }
 
-// A JSON object's members as strings (non-string values as their JSON text).
+// A JSON object's members as strings (numbers and booleans as their JSON text). Lists and maps
+// are left out: no label is one (Docker's are strings), and their text recurses as deep as they
+// nest (a deeply nested one overflowed the stack; fuzz/corpus/docker).
 std::map<std::string, std::string> string_map(const json& j) {
   std::map<std::string, std::string> out;
   if (!j.is_object()) return out;
   for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it->is_null()) continue;
+    if (it->is_null() || it->is_structured()) continue;
     out[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
   }
   return out;

@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
 
 #include "guardrail/events/guards.hpp"
@@ -218,7 +220,11 @@ std::string address(const std::uint8_t (&raw)[16], std::uint8_t family) {
 WallClock::WallClock() : offset_ns_(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME)) {}
 
 std::string WallClock::format(std::uint64_t boot_ns) const {
-  const std::int64_t wall = std::int64_t(boot_ns) + offset_ns_;
+  // Saturating, from 1970 to 2262: a corrupt timestamp must not overflow (found by fuzzing).
+  const auto boot = static_cast<std::int64_t>(std::min<std::uint64_t>(boot_ns, INT64_MAX));
+  std::int64_t wall = 0;
+  if (__builtin_add_overflow(boot, offset_ns_, &wall)) wall = offset_ns_ < 0 ? 0 : INT64_MAX;
+  wall = std::max<std::int64_t>(wall, 0);
   const time_t seconds = wall / 1'000'000'000;
   tm utc{};
   gmtime_r(&seconds, &utc);

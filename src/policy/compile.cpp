@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "guardrail/policy/capacity.hpp"
 #include "guardrail/policy/model.hpp"
 #include "guardrail/policy/vocabulary.hpp"
 
@@ -367,7 +368,9 @@ void Compiler::sort_entries() {
 }  // namespace
 
 Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBinding> bindings) {
-  return Compiler(policy, bindings).run();
+  auto compiled = Compiler(policy, bindings).run();
+  if (compiled) GR_TRY(check_capacity(*compiled));  // the maps' limits, for check and agent alike
+  return compiled;
 }
 
 }  // namespace guardrail::policy

@@ -3,8 +3,6 @@
 // document and its spec; parser.hpp lists the steps below them.
 #include "guardrail/policy/parse.hpp"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -23,37 +21,34 @@ namespace {
 
 constexpr std::string_view kApiVersion = "guardrail.io/v1alpha1";
 constexpr std::string_view kKind = "GuardrailPolicy";
-
-// The documents of `text` that are not empty (a stray "---" does not count).
-std::vector<YAML::Node> documents_of(const std::string& text) {
-  std::vector<YAML::Node> documents = YAML::LoadAll(text);
-  std::erase_if(documents, [](const YAML::Node& d) { return d.IsNull(); });
-  return documents;
-}
+constexpr std::size_t kMaxDiagnostics = 100;  // reported of one file
 
 }  // namespace
 
 ParseResult Parser::failed() { return std::unexpected(std::move(diagnostics_)); }
 
 ParseResult Parser::parse(const std::string& text) {
-  std::vector<YAML::Node> documents;
-  try {
-    documents = documents_of(text);
-  } catch (const YAML::Exception& e) {
-    error(e.mark, "invalid YAML: " + e.msg +
-                      "; fix the syntax here (indent with spaces, check "
-                      "colons, quotes and brackets)");
+  if (text.size() > kMaxPolicyBytes) {
+    error(yaml::Mark{0, 0}, "the policy file has more than " + std::to_string(kMaxPolicyBytes) +
+                                " bytes (1 MiB, the limit, as for a ConfigMap); shorten the "
+                                "allowlists (wider CIDRs, port ranges) or split the policy");
     return failed();
   }
+  auto stream = yaml::load_all(text);
+  if (!stream) {
+    error(stream.error().mark, stream.error().message);
+    return failed();
+  }
+  const std::vector<yaml::Node>& documents = stream->documents;
   if (documents.empty()) {
-    error(YAML::Mark(),
+    error(yaml::Mark{0, 0},
           "the policy file is empty; write a GuardrailPolicy document (apiVersion, kind, "
           "metadata, spec)");
     return failed();
   }
   if (documents.size() > 1)
     error(documents[1].Mark(), "more than one YAML document; put one policy per file");
-  const YAML::Node& root = documents[0];
+  const yaml::Node& root = documents[0];
   if (!expect_map(root, root.Mark(),
                   "a policy must be a map with apiVersion, kind, metadata and spec; got "))
     return failed();
@@ -70,11 +65,19 @@ ParseResult Parser::parse(const std::string& text) {
   std::ranges::stable_sort(diagnostics_, [](const Diagnostic& a, const Diagnostic& b) {
     return std::pair(a.pos.line, a.pos.column) < std::pair(b.pos.line, b.pos.column);
   });
+  // A file of 100,000 bad entries gets the first ones and a count, not 100,000 lines.
+  if (diagnostics_.size() > kMaxDiagnostics) {
+    const std::size_t more = diagnostics_.size() - kMaxDiagnostics;
+    diagnostics_.resize(kMaxDiagnostics);
+    diagnostics_.push_back({diagnostics_.back().pos, "and " + std::to_string(more) +
+                                                         " more errors after this one; fix "
+                                                         "these first"});
+  }
   return failed();
 }
 
 // apiVersion and kind, which must be these exact values.
-void Parser::parse_header(const Fields& fs, const YAML::Node& root) {
+void Parser::parse_header(const Fields& fs, const yaml::Node& root) {
   if (const Field* f =
           require(fs, root, "apiVersion", "policy", "apiVersion: " + std::string(kApiVersion))) {
     if (auto v = string(*f, "apiVersion", "policy"); v && *v != kApiVersion)
@@ -110,7 +113,7 @@ void Parser::parse_spec(const Field& f, Policy& policy) {
               describe_node(f.value));
     return;
   }
-  const YAML::Node& spec = f.value;
+  const yaml::Node& spec = f.value;
   const Fields fs =
       fields(spec, "spec", {"mode", "defaultZone", "quarantineOn", "zones", "workloads", "flows"});
   if (auto it = fs.find("mode"); it != fs.end()) {
@@ -127,12 +130,12 @@ void Parser::parse_spec(const Field& f, Policy& policy) {
   if (const Field* q = given("quarantineOn")) parse_quarantine_on(*q, policy);
   if (const Field* w = given("workloads")) {
     if (expect_list(*w, "workloads", "[{name: orchestrator, zone: control-plane}]"))
-      for (const YAML::Node& node : w->value)
+      for (const yaml::Node& node : w->value)
         if (auto workload = parse_workload(node)) policy.workloads.push_back(std::move(*workload));
   }
   if (const Field* fl = given("flows")) {
     if (expect_list(*fl, "flows", "[{from: {zone: a}, to: {zone: b}}]"))
-      for (const YAML::Node& node : fl->value)
+      for (const yaml::Node& node : fl->value)
         if (auto flow = parse_flow(node)) policy.flows.push_back(std::move(*flow));
   }
 }
@@ -140,7 +143,7 @@ void Parser::parse_spec(const Field& f, Policy& policy) {
 void Parser::parse_zones(const Field& f, Policy& policy) {
   if (!expect_list(f, "zones", "[{name: agent-sandbox}]")) return;
   if (f.value.size() == 0) error(f.mark(), "spec.zones is empty; define at least one zone");
-  for (const YAML::Node& node : f.value)
+  for (const yaml::Node& node : f.value)
     if (auto zone = parse_zone(node)) policy.zones.push_back(std::move(*zone));
 }
 
@@ -164,7 +167,7 @@ void Parser::parse_default_zone(const Field& f, Policy& policy) {
 // spec.quarantineOn: names from the posture checks' one list (vocabulary.hpp).
 void Parser::parse_quarantine_on(const Field& f, Policy& policy) {
   if (!expect_list(f, "quarantineOn", "[not_privileged, no_runtime_socket]")) return;
-  for (const YAML::Node& item : f.value) {
+  for (const yaml::Node& item : f.value) {
     const bool known =
         item.IsScalar() && std::ranges::find(kPostureChecks, item.Scalar()) != kPostureChecks.end();
     if (known) {
@@ -193,7 +196,10 @@ ParseResult load_policy_file(const std::string& path) {
   } else {
     char buf[65536];
     std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, file)) > 0) text.append(buf, n);
+    // Stops once past the limit (one buffer at most): a huge file (or /dev/zero) is refused,
+    // not read whole.
+    while (text.size() <= kMaxPolicyBytes && (n = std::fread(buf, 1, sizeof buf, file)) > 0)
+      text.append(buf, n);
     if (std::ferror(file)) err = errno ? errno : EIO;
     std::fclose(file);
   }

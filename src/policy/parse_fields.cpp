@@ -11,12 +11,10 @@
 
 namespace guardrail::policy::detail {
 
-Fields Parser::fields(const YAML::Node& map, std::string_view where,
+Fields Parser::fields(const yaml::Node& map, std::string_view where,
                       std::initializer_list<std::string_view> allowed) {
   Fields out;
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    // A copy (a node is a handle): `it->` goes through a temporary proxy.
-    const YAML::Node key = it->first;
+  for (const auto& [key, value] : map.entries()) {
     if (!key.IsScalar()) {
       error(key.Mark(), "a key in " + std::string(where) + " is " + describe_node(key) +
                             ", not a field name; allowed: " + join(allowed));
@@ -28,7 +26,7 @@ Fields Parser::fields(const YAML::Node& map, std::string_view where,
                             "; allowed: " + join(allowed) + suggestion(name, allowed));
       continue;
     }
-    const auto [first, inserted] = out.try_emplace(name, Field{key.Mark(), it->second});
+    const auto [first, inserted] = out.try_emplace(name, Field{key.Mark(), value});
     if (!inserted)
       error(key.Mark(), "duplicate field '" + name + "' in " + std::string(where) +
                             " (first given at line " +
@@ -37,7 +35,7 @@ Fields Parser::fields(const YAML::Node& map, std::string_view where,
   return out;
 }
 
-std::optional<Fields> Parser::item_fields(const YAML::Node& node, std::string_view what,
+std::optional<Fields> Parser::item_fields(const yaml::Node& node, std::string_view what,
                                           std::initializer_list<std::string_view> allowed) {
   if (!expect_map(node, node.Mark(),
                   "each " + std::string(what) + " must be a map with " + join(allowed) + "; got "))
@@ -45,7 +43,7 @@ std::optional<Fields> Parser::item_fields(const YAML::Node& node, std::string_vi
   return fields(node, what, allowed);
 }
 
-const Field* Parser::require(const Fields& fs, const YAML::Node& map, const std::string& name,
+const Field* Parser::require(const Fields& fs, const yaml::Node& map, const std::string& name,
                              std::string_view where, std::string_view hint) {
   const auto it = fs.find(name);
   if (it != fs.end()) return &it->second;
@@ -83,7 +81,7 @@ std::optional<std::string> Parser::name(const Field& f, std::string_view what) {
   return value;
 }
 
-bool Parser::expect_map(const YAML::Node& node, const YAML::Mark& mark,
+bool Parser::expect_map(const yaml::Node& node, const yaml::Mark& mark,
                         const std::string& must_be) {
   if (node.IsMap()) return true;
   error(mark, must_be + describe_node(node));
@@ -140,7 +138,7 @@ std::optional<std::vector<PortRange>> Parser::ports(const Field& f, Protocol pro
   }
   std::vector<PortRange> out;
   const bool ok = each_scalar(f.value, "each port must be a number or a \"lo-hi\" range, got ",
-                              [&](const YAML::Node& item) {
+                              [&](const yaml::Node& item) {
                                 auto range = parse_port_item(item.Scalar());
                                 if (!range) error(item.Mark(), range.error().message);
                                 if (range) out.push_back(*range);
@@ -150,7 +148,7 @@ std::optional<std::vector<PortRange>> Parser::ports(const Field& f, Protocol pro
   return out;
 }
 
-std::optional<std::string> Parser::glob(const YAML::Node& node, const YAML::Mark& mark) {
+std::optional<std::string> Parser::glob(const yaml::Node& node, const yaml::Mark& mark) {
   if (!node.IsScalar()) {
     error(mark, "a cgroup glob must be a string like \"/guardrail/<zone>/*\", got " +
                     describe_node(node));
@@ -171,7 +169,7 @@ bool Parser::glob_list(const Field& f, std::string_view key, std::string_view wh
   const std::string must_be = std::string(what.starts_with("image") ? "an " : "a ") +
                               std::string(what) + " must be a string like \"" +
                               std::string(example) + "\", got ";
-  return each_scalar(f.value, must_be, [&](const YAML::Node& item) {
+  return each_scalar(f.value, must_be, [&](const yaml::Node& item) {
     if (auto p = problem(item.Scalar())) {
       error(item.Mark(), *p);
       return false;

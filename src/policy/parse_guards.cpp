@@ -112,7 +112,7 @@ bool Parser::parse_denied_capabilities(const Fields& fs, const Field& f, std::ui
     return false;
   }
   if (!expect_list(deny, "deny", "[ALL] or [CAP_SYS_ADMIN, CAP_NET_RAW]")) return false;
-  const auto deny_one = [&](const YAML::Node& item) {
+  const auto deny_one = [&](const yaml::Node& item) {
     const std::string& name = item.Scalar();
     if (upper(name) == "ALL") {
       denied |= kAllCapabilities;
@@ -178,7 +178,7 @@ bool Parser::parse_runtime_sockets(const Field& f, HostGuards& guards) {
 // runtimeSockets.allow: the unix addresses an allowlist zone may reach, each kept once.
 bool Parser::parse_unix_allow(const Field& f, std::vector<std::string>& allow) {
   if (!expect_list(f, "allow", "[/run/spire/agent.sock, '@name']")) return false;
-  const auto add = [&](const YAML::Node& item) {
+  const auto add = [&](const yaml::Node& item) {
     if (auto problem = allowed_unix_address_problem(item.Scalar())) {
       error(item.Mark(), *problem);
       return false;
@@ -195,7 +195,7 @@ bool Parser::parse_unix_allow(const Field& f, std::vector<std::string>& allow) {
 // runtimeSockets.paths: absolute socket paths beyond the defaults, each kept once.
 bool Parser::parse_socket_paths(const Field& f, std::vector<std::string>& paths) {
   if (!expect_list(f, "paths", "[/run/podman/podman.sock]")) return false;
-  const auto add = [&](const YAML::Node& item) {
+  const auto add = [&](const yaml::Node& item) {
     if (auto problem = socket_path_problem(item.Scalar())) {
       error(item.Mark(), *problem);
       return false;

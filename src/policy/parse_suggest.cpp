@@ -9,13 +9,13 @@
 namespace guardrail::policy::detail {
 
 // How a node reads in a message: "a list", "a map", "'text'" or "nothing".
-std::string describe_node(const YAML::Node& node) {
+std::string describe_node(const yaml::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Scalar:
+    case yaml::NodeType::Scalar:
       return "'" + node.Scalar() + "'";
-    case YAML::NodeType::Sequence:
+    case yaml::NodeType::Sequence:
       return "a list";
-    case YAML::NodeType::Map:
+    case yaml::NodeType::Map:
       return "a map";
     default:
       return "nothing";

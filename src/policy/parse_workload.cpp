@@ -10,7 +10,7 @@
 
 namespace guardrail::policy::detail {
 
-std::optional<Workload> Parser::parse_workload(const YAML::Node& node) {
+std::optional<Workload> Parser::parse_workload(const yaml::Node& node) {
   const auto item = item_fields(node, "workload",
                                 {"name", "zone", "cgroup", "container", "addresses", "exclusive"});
   if (!item) return std::nullopt;
@@ -36,7 +36,7 @@ std::optional<Workload> Parser::parse_workload(const YAML::Node& node) {
 }
 
 // A unique name, and not the name of a zone (flows name both kinds alike).
-bool Parser::parse_workload_name(const Fields& fs, const YAML::Node& node, Workload& workload) {
+bool Parser::parse_workload_name(const Fields& fs, const yaml::Node& node, Workload& workload) {
   const Field* n = require(fs, node, "name", "workload", "name: <workload name>");
   const auto v = n ? name(*n, "workload") : std::nullopt;
   if (!v) return false;
@@ -51,7 +51,7 @@ bool Parser::parse_workload_name(const Fields& fs, const YAML::Node& node, Workl
   return true;
 }
 
-bool Parser::parse_workload_zone(const Fields& fs, const YAML::Node& node, Workload& workload) {
+bool Parser::parse_workload_zone(const Fields& fs, const yaml::Node& node, Workload& workload) {
   const Field* z = require(fs, node, "zone", "workload", "zone: <zone name>");
   const auto v = z ? string(*z, "zone", "workload") : std::nullopt;
   if (!v) return false;
@@ -77,7 +77,7 @@ bool Parser::parse_workload_container(const Field& f, Workload& workload) {
 // Static addresses; each belongs to one workload.
 bool Parser::parse_addresses(const Field& f, Workload& workload) {
   if (!expect_list(f, "addresses", "[\"198.18.0.2\", \"fd00::2\"]")) return false;
-  const auto claim = [&](const YAML::Node& item) {
+  const auto claim = [&](const yaml::Node& item) {
     auto cidr = parse_cidr(item.Scalar());
     if (!cidr) {
       error(item.Mark(), "invalid address: " + cidr.error().message);
@@ -149,7 +149,7 @@ std::optional<Peer> Parser::parse_peer(const Field& f, std::string_view side) {
   return peer;
 }
 
-std::optional<Flow> Parser::parse_flow(const YAML::Node& node) {
+std::optional<Flow> Parser::parse_flow(const yaml::Node& node) {
   const auto item = item_fields(node, "flow", {"from", "to", "protocol", "ports"});
   if (!item) return std::nullopt;
   const Fields& fs = *item;

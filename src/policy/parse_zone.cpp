@@ -10,7 +10,7 @@
 
 namespace guardrail::policy::detail {
 
-std::optional<Zone> Parser::parse_zone(const YAML::Node& node) {
+std::optional<Zone> Parser::parse_zone(const yaml::Node& node) {
   const auto item = item_fields(node, "zone", {"name", "mode", "selector", "egress", "guards"});
   if (!item) return std::nullopt;
   const Fields& fs = *item;
@@ -57,9 +57,9 @@ bool Parser::parse_selector(const Field& f, Zone& zone) {
   const Fields fs = fields(f.value, "selector", {"cgroups", "labels", "names", "images"});
   bool ok = fs.size() == f.value.size();  // unknown or duplicate fields, reported
   bool selects = false;                   // some field selects something
-  std::optional<YAML::Mark> first_empty;  // the first field (in the file) given empty
+  std::optional<yaml::Mark> first_empty;  // the first field (in the file) given empty
   for (const auto& [key, field] : fs) {
-    const YAML::Node& v = field.value;
+    const yaml::Node& v = field.value;
     const bool given_empty =
         v.IsNull() || ((key == "labels" ? v.IsMap() : v.IsSequence()) && v.size() == 0);
     if (!given_empty) {
@@ -67,7 +67,7 @@ bool Parser::parse_selector(const Field& f, Zone& zone) {
       ok = parse_selector_field(key, field, zone) && ok;
       continue;
     }
-    const YAML::Mark m = field.mark();
+    const yaml::Mark m = field.mark();
     if (!first_empty ||
         std::pair(m.line, m.column) < std::pair(first_empty->line, first_empty->column))
       first_empty = m;
@@ -92,7 +92,7 @@ bool Parser::parse_selector_field(const std::string& key, const Field& field, Zo
                      zone.image_globs);
   if (!expect_list(field, "cgroups", "[\"/guardrail/" + z + "/*\"]")) return false;
   bool ok = true;
-  for (const YAML::Node& item : field.value) {
+  for (const yaml::Node& item : field.value) {
     if (auto g = glob(item, item.Mark()))
       zone.cgroup_globs.push_back(*g);
     else
@@ -107,14 +107,13 @@ bool Parser::parse_labels(const Field& f, std::map<std::string, std::string>& ou
                   "{guardrail.io/zone: agent-sandbox}; got "))
     return false;
   bool ok = true;
-  std::map<std::string, YAML::Mark> seen;
-  for (auto it = f.value.begin(); it != f.value.end(); ++it)
-    ok = parse_label(it->first, it->second, seen, out) && ok;
+  std::map<std::string, yaml::Mark> seen;
+  for (const auto& [key, value] : f.value.entries()) ok = parse_label(key, value, seen, out) && ok;
   return ok;
 }
 
-bool Parser::parse_label(const YAML::Node& key, const YAML::Node& value,
-                         std::map<std::string, YAML::Mark>& seen,
+bool Parser::parse_label(const yaml::Node& key, const yaml::Node& value,
+                         std::map<std::string, yaml::Mark>& seen,
                          std::map<std::string, std::string>& out) {
   if (!key.IsScalar()) {
     error(key.Mark(),
@@ -150,7 +149,7 @@ bool Parser::parse_egress(const Field& f, Zone& zone) {
   if (!expect_list(f, "egress", "[{cidr: 198.18.200.0/24, protocol: tcp, ports: [443]}]"))
     return false;
   bool ok = true;
-  for (const YAML::Node& item : f.value) {
+  for (const yaml::Node& item : f.value) {
     if (auto rule = parse_egress_rule(item))
       zone.egress.push_back(std::move(*rule));
     else
@@ -159,7 +158,7 @@ bool Parser::parse_egress(const Field& f, Zone& zone) {
   return ok;
 }
 
-std::optional<EgressRule> Parser::parse_egress_rule(const YAML::Node& node) {
+std::optional<EgressRule> Parser::parse_egress_rule(const yaml::Node& node) {
   const auto item = item_fields(node, "egress rule", {"cidr", "protocol", "ports"});
   if (!item) return std::nullopt;
   const Fields& fs = *item;

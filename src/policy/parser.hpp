@@ -5,8 +5,6 @@
 // problem becomes a positioned Diagnostic; parsing goes on to find the others.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -21,13 +19,14 @@
 #include "guardrail/policy/model.hpp"
 #include "guardrail/policy/parse.hpp"
 #include "guardrail/util/result.hpp"
+#include "yaml_tree.hpp"
 
 namespace guardrail::policy::detail {
 
 // ---- text for diagnostics (parse_suggest.cpp) --------------------------------------------------
 
 // How a node reads in a message: "a list", "a map", "'text'" or "nothing".
-std::string describe_node(const YAML::Node& node);
+std::string describe_node(const yaml::Node& node);
 
 // "a, b, c".
 template <typename Range>
@@ -90,12 +89,12 @@ Result<PortRange> parse_port_item(const std::string& text);
 
 // ---- the parser ------------------------------------------------------------------------------
 
-// A map entry: where its key is (empty values are reported there: yaml-cpp marks an empty value
-// at the next token) and its value.
+// A map entry: where its key is (empty values are reported there: an empty value has no text of
+// its own) and its value.
 struct Field {
-  YAML::Mark key_mark;
-  YAML::Node value;
-  YAML::Mark mark() const { return value.IsNull() ? key_mark : value.Mark(); }
+  yaml::Mark key_mark;
+  yaml::Node value;
+  yaml::Mark mark() const { return value.IsNull() ? key_mark : value.Mark(); }
 };
 
 using Fields = std::map<std::string, Field>;
@@ -108,37 +107,37 @@ class Parser {
 
  private:
   struct Defined {
-    YAML::Mark mark;  // of the name
+    yaml::Mark mark;  // of the name
   };
   using Names = std::map<std::string, Defined>;
 
-  Position position(const YAML::Mark& mark) const {
+  Position position(const yaml::Mark& mark) const {
     return {file_, mark.line < 0 ? 1 : mark.line + 1, mark.column < 0 ? 1 : mark.column + 1};
   }
-  void error(const YAML::Mark& mark, std::string message) {
+  void error(const yaml::Mark& mark, std::string message) {
     diagnostics_.push_back({position(mark), std::move(message)});
   }
   ParseResult failed();
 
   // Field readers (parse_fields.cpp): each reports what is wrong and returns nullopt or false.
-  Fields fields(const YAML::Node& map, std::string_view where,
+  Fields fields(const yaml::Node& map, std::string_view where,
                 std::initializer_list<std::string_view> allowed);
   // A list item that must be a map of `allowed` fields ("each zone must be a map with name,
   // ..."): its fields, or nullopt (reported) when it is not a map.
-  std::optional<Fields> item_fields(const YAML::Node& node, std::string_view what,
+  std::optional<Fields> item_fields(const yaml::Node& node, std::string_view what,
                                     std::initializer_list<std::string_view> allowed);
-  const Field* require(const Fields& fs, const YAML::Node& map, const std::string& name,
+  const Field* require(const Fields& fs, const yaml::Node& map, const std::string& name,
                        std::string_view where, std::string_view hint);
   std::optional<std::string> string(const Field& f, std::string_view name, std::string_view where);
   bool expect_list(const Field& f, std::string_view name, std::string_view example);
   // True for a map; else reports `must_be` followed by how the node reads.
-  bool expect_map(const YAML::Node& node, const YAML::Mark& mark, const std::string& must_be);
+  bool expect_map(const yaml::Node& node, const yaml::Mark& mark, const std::string& must_be);
   // Calls `each` (returning false when it reported a problem) for every scalar of `list`, and
   // reports the other items as `must_be` followed by how they read. False when any failed.
   template <typename Each>
-  bool each_scalar(const YAML::Node& list, std::string_view must_be, Each each) {
+  bool each_scalar(const yaml::Node& list, std::string_view must_be, Each each) {
     bool ok = true;
-    for (const YAML::Node& item : list) {
+    for (const yaml::Node& item : list) {
       if (item.IsScalar()) {
         ok = each(item) && ok;
         continue;
@@ -162,7 +161,7 @@ class Parser {
                           std::vector<PortRange>& ports);
   std::optional<Action> action(const Field& f, std::string_view where);
   std::optional<UnixMode> unix_mode(const Field& f, std::string_view where);
-  std::optional<std::string> glob(const YAML::Node& node, const YAML::Mark& mark);
+  std::optional<std::string> glob(const yaml::Node& node, const yaml::Mark& mark);
   bool glob_list(const Field& f, std::string_view key, std::string_view what,
                  std::string_view example,
                  std::optional<std::string> (*problem)(const std::string&),
@@ -172,7 +171,7 @@ class Parser {
   static std::vector<std::string> names_of(const Names& names);
 
   // The document (parse.cpp).
-  void parse_header(const Fields& fs, const YAML::Node& root);
+  void parse_header(const Fields& fs, const yaml::Node& root);
   void parse_metadata(const Field& f, Policy& policy);
   void parse_spec(const Field& f, Policy& policy);
   void parse_zones(const Field& f, Policy& policy);
@@ -180,15 +179,15 @@ class Parser {
   void parse_quarantine_on(const Field& f, Policy& policy);
 
   // Zones (parse_zone.cpp).
-  std::optional<Zone> parse_zone(const YAML::Node& node);
+  std::optional<Zone> parse_zone(const yaml::Node& node);
   bool parse_selector(const Field& f, Zone& zone);
   bool parse_selector_field(const std::string& key, const Field& field, Zone& zone);
   bool parse_labels(const Field& f, std::map<std::string, std::string>& out);
-  bool parse_label(const YAML::Node& key, const YAML::Node& value,
-                   std::map<std::string, YAML::Mark>& seen,
+  bool parse_label(const yaml::Node& key, const yaml::Node& value,
+                   std::map<std::string, yaml::Mark>& seen,
                    std::map<std::string, std::string>& out);
   bool parse_egress(const Field& f, Zone& zone);
-  std::optional<EgressRule> parse_egress_rule(const YAML::Node& node);
+  std::optional<EgressRule> parse_egress_rule(const yaml::Node& node);
 
   // Host guards (parse_guards.cpp).
   bool parse_guards(const Field& f, HostGuards& guards);
@@ -200,13 +199,13 @@ class Parser {
   bool parse_socket_paths(const Field& f, std::vector<std::string>& paths);
 
   // Workloads and flows (parse_workload.cpp).
-  std::optional<Workload> parse_workload(const YAML::Node& node);
-  bool parse_workload_name(const Fields& fs, const YAML::Node& node, Workload& workload);
-  bool parse_workload_zone(const Fields& fs, const YAML::Node& node, Workload& workload);
+  std::optional<Workload> parse_workload(const yaml::Node& node);
+  bool parse_workload_name(const Fields& fs, const yaml::Node& node, Workload& workload);
+  bool parse_workload_zone(const Fields& fs, const yaml::Node& node, Workload& workload);
   bool parse_workload_container(const Field& f, Workload& workload);
   bool parse_addresses(const Field& f, Workload& workload);
   bool parse_exclusive(const Field& f, Workload& workload);
-  std::optional<Flow> parse_flow(const YAML::Node& node);
+  std::optional<Flow> parse_flow(const yaml::Node& node);
   std::optional<Peer> parse_peer(const Field& f, std::string_view side);
 
   std::string file_;
@@ -214,7 +213,7 @@ class Parser {
   Names zones_;      // every zone name seen, valid or not
   Names workloads_;  // every workload name seen
   // Static addresses already claimed: (mapped prefix, address) -> workload and where.
-  std::map<std::pair<int, std::array<std::uint8_t, 16>>, std::pair<std::string, YAML::Mark>>
+  std::map<std::pair<int, std::array<std::uint8_t, 16>>, std::pair<std::string, yaml::Mark>>
       addresses_;
 };
 

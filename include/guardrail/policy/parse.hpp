@@ -1,6 +1,7 @@
 // Reading a policy file: YAML to the validated model, or every problem with its position.
 #pragma once
 
+#include <cstddef>
 #include <expected>
 #include <string>
 #include <vector>
@@ -8,6 +9,11 @@
 #include "guardrail/policy/model.hpp"
 
 namespace guardrail::policy {
+
+// The largest policy file read (1 MiB, as a Kubernetes ConfigMap): a larger one is refused with
+// a positioned error before YAML parsing. Parsing stays linear in the size within it: nesting
+// and alias expansion are bounded too (src/policy/yaml_tree.hpp, docs/policy.md).
+inline constexpr std::size_t kMaxPolicyBytes = std::size_t{1} << 20;
 
 // A validated policy, or every problem found in its file, each with its position.
 using ParseResult = std::expected<Policy, std::vector<Diagnostic>>;

@@ -145,7 +145,7 @@ TEST(PolicyParse, DiagnosticFormat) {
 
 TEST(PolicyParse, YamlSyntaxError) {
   expect_one_error("apiVersion: guardrail.io/v1alpha1\nspec: [1, 2\nkind: x\n", 3, 5,
-                   {"invalid YAML", "end of sequence flow not found"});
+                   {"invalid YAML", "did not find expected ',' or ']'"});
 }
 
 TEST(PolicyParse, EmptyFile) {

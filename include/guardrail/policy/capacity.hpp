@@ -1,0 +1,39 @@
+// What the kernel's policy maps hold, and the one check of a compiled policy against it. The
+// compiler runs it last, so `guardrail policy check`, the agent's start-up and every reload
+// refuse the same policies: check never passes what the agent cannot load.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string_view>
+
+#include "guardrail.h"
+#include "guardrail/policy/compile.hpp"
+#include "guardrail/util/result.hpp"
+
+namespace guardrail::policy {
+
+// The runtime-socket and unix-allowlist map sizes are literals in bpf/common.bpf.h; these
+// mirror them until they move to bpf/guardrail.h with the other GR_MAX_* (a later issue makes
+// the sizes dynamic).
+inline constexpr std::size_t kMaxRuntimeSockets = 256;
+inline constexpr std::size_t kMaxUnixAllow = 1024;
+
+// One policy map: its name (as in bpf/), how many entries it holds and the constant that says
+// so, what a compiled policy puts in it, and what to do when that is too many.
+struct MapCapacity {
+  std::string_view map;
+  std::string_view constant;
+  std::size_t capacity;
+  std::string_view entries;  // what one entry is
+  std::size_t (*count)(const CompiledPolicy&);
+  std::string_view remedy;
+};
+
+// Every policy map a compiled policy fills.
+std::span<const MapCapacity> map_capacities();
+
+// Fails, naming the map, its limit, the count and what to do, when the policy does not fit.
+Result<void> check_capacity(const CompiledPolicy& policy);
+
+}  // namespace guardrail::policy

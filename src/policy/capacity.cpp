@@ -1,0 +1,56 @@
+// The capacity of the policy maps (bpf/common.bpf.h, bpf/net_policy.bpf.h), checked in one place.
+#include "guardrail/policy/capacity.hpp"
+
+#include <array>
+#include <string>
+
+namespace guardrail::policy {
+namespace {
+
+constexpr std::array kCapacities = {
+    MapCapacity{"workloads", "GR_MAX_WORKLOAD_CGROUPS", GR_MAX_WORKLOAD_CGROUPS,
+                "workload cgroups found on this host",
+                [](const CompiledPolicy& p) { return p.cgroups.size(); },
+                "select fewer cgroups or containers, or run fewer workloads on this host"},
+    MapCapacity{"identities", "GR_MAX_IDENTITIES", GR_MAX_IDENTITIES,
+                "addresses of workloads (static and found)",
+                [](const CompiledPolicy& p) { return p.identities.size(); },
+                "give workloads fewer static addresses, or wider prefixes"},
+    MapCapacity{"flows", "GR_MAX_FLOWS", GR_MAX_FLOWS,
+                "pairs of identities a flow allows (zones and workloads)",
+                [](const CompiledPolicy& p) { return p.flows.size(); },
+                "write flows between zones instead of between single workloads"},
+    MapCapacity{"egress_allow", "GR_MAX_EGRESS_RULES", GR_MAX_EGRESS_RULES,
+                "egress prefixes, one per zone and CIDR",
+                [](const CompiledPolicy& p) { return p.egress.size(); },
+                "merge the egress allowlists into fewer, wider CIDRs"},
+    MapCapacity{"host_policy", "GR_ZONE_ID_MAX", GR_ZONE_ID_MAX + 1, "zones",
+                [](const CompiledPolicy& p) { return p.host_policies.size(); },
+                "merge zones that share a boundary"},
+    MapCapacity{"runtime_socket_paths", "kMaxRuntimeSockets", kMaxRuntimeSockets,
+                "runtime socket paths (the defaults and every zone's paths)",
+                [](const CompiledPolicy& p) { return p.runtime_socket_paths.size(); },
+                "list fewer runtimeSockets.paths"},
+    MapCapacity{"unix_allow_paths", "kMaxUnixAllow", kMaxUnixAllow,
+                "allowed unix sockets, one per zone and address",
+                [](const CompiledPolicy& p) { return p.unix_allow.size(); },
+                "allow fewer unix sockets in runtimeSockets.allow"},
+};
+
+}  // namespace
+
+std::span<const MapCapacity> map_capacities() { return kCapacities; }
+
+Result<void> check_capacity(const CompiledPolicy& policy) {
+  for (const MapCapacity& m : kCapacities) {
+    const std::size_t n = m.count(policy);
+    if (n <= m.capacity) continue;
+    return fail("policy '" + policy.name + "' needs " + std::to_string(n) + " entries in map " +
+                std::string(m.map) + " (" + std::string(m.entries) + "); it holds " +
+                std::to_string(m.capacity) + " (" + std::string(m.constant) + "); " +
+                std::string(m.remedy));
+  }
+  return {};
+}
+
+}  // namespace guardrail::policy
