@@ -81,11 +81,11 @@ POLICY_MAP(workloads, BPF_MAP_TYPE_HASH, GR_MAX_WORKLOAD_CGROUPS, __u64, struct 
 /* zone id -> host guard policy */
 POLICY_MAP(host_policy, BPF_MAP_TYPE_ARRAY, GR_ZONE_ID_MAX + 1, __u32, struct gr_host_policy, 0);
 /* runtime sockets by inode (LSM) and by path (cgroup/connect_unix) -> index in the policy */
-POLICY_MAP(runtime_socket_inodes, BPF_MAP_TYPE_HASH, 256, struct gr_inode_key, __u32, 0);
-POLICY_MAP(runtime_socket_paths, BPF_MAP_TYPE_HASH, 256, struct gr_unix_path_key, __u32, 0);
+POLICY_MAP(runtime_socket_inodes, BPF_MAP_TYPE_HASH, GR_MAX_RUNTIME_SOCKETS, struct gr_inode_key, __u32, 0);
+POLICY_MAP(runtime_socket_paths, BPF_MAP_TYPE_HASH, GR_MAX_RUNTIME_SOCKETS, struct gr_unix_path_key, __u32, 0);
 /* allowlist zones: (zone, unix address as allowed) and (zone, inode of an allowed path) */
-POLICY_MAP(unix_allow_paths, BPF_MAP_TYPE_HASH, 1024, struct gr_zone_unix_path_key, __u32, 0);
-POLICY_MAP(unix_allow_inodes, BPF_MAP_TYPE_HASH, 1024, struct gr_zone_inode_key, __u32, 0);
+POLICY_MAP(unix_allow_paths, BPF_MAP_TYPE_HASH, GR_MAX_UNIX_ALLOW, struct gr_zone_unix_path_key, __u32, 0);
+POLICY_MAP(unix_allow_inodes, BPF_MAP_TYPE_HASH, GR_MAX_UNIX_ALLOW, struct gr_zone_inode_key, __u32, 0);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

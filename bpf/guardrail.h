@@ -39,6 +39,8 @@
 #define GR_MAX_FLOWS 16384
 #define GR_MAX_EGRESS_RULES 16384
 #define GR_MAX_PORT_RANGES 16
+#define GR_MAX_RUNTIME_SOCKETS 256 /* runtime socket paths (and their inodes) */
+#define GR_MAX_UNIX_ALLOW 1024     /* allowed unix sockets, per zone and address */
 #define GR_DEFAULT_RINGBUF_BYTES (1u << 20)
 /* Deepest cgroup level whose ancestors the programs walk to find a workload's cgroup. */
 #define GR_MAX_CGROUP_DEPTH 16

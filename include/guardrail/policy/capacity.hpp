@@ -13,12 +13,6 @@
 
 namespace guardrail::policy {
 
-// The runtime-socket and unix-allowlist map sizes are literals in bpf/common.bpf.h; these
-// mirror them until they move to bpf/guardrail.h with the other GR_MAX_* (a later issue makes
-// the sizes dynamic).
-inline constexpr std::size_t kMaxRuntimeSockets = 256;
-inline constexpr std::size_t kMaxUnixAllow = 1024;
-
 // One policy map: its name (as in bpf/), how many entries it holds and the constant that says
 // so, what a compiled policy puts in it, and what to do when that is too many.
 struct MapCapacity {

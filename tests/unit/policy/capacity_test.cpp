@@ -71,7 +71,7 @@ TEST(PolicyCapacity, HundredThousandEntryAllowlistIsRefused) {
 
 TEST(PolicyCapacity, UnixAllowlistBeyondTheMap) {
   std::string allow;
-  for (std::size_t i = 0; i <= kMaxUnixAllow; ++i)
+  for (std::size_t i = 0; i <= GR_MAX_UNIX_ALLOW; ++i)
     allow += (i ? ", " : "") + std::string("/run/s/") + std::to_string(i) + ".sock";
   const auto compiled = compile(
       parse_ok(
