@@ -1,5 +1,6 @@
 #include "workload_scan.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <utility>
@@ -20,6 +21,11 @@ void AnonymousIds::forget_all_but(const std::vector<policy::WorkloadBinding>& bo
   std::erase_if(ids_, [&](const auto& e) { return !keep.contains(e.first); });
 }
 
+void AnonymousIds::start_at_least(std::uint32_t first) {
+  std::erase_if(ids_, [&](const auto& e) { return e.second < first; });
+  next_ = std::max(next_, first);
+}
+
 WorkloadScan::WorkloadScan(const policy::Policy& policy, std::string cgroup_root,
                            docker::ContainerWatch* containers)
     : policy_(policy),
@@ -33,6 +39,10 @@ void WorkloadScan::assess_posture(const std::vector<docker::Container>& listed) 
     if (workload.empty()) workload = zone + ":" + discovery::cgroup_of(c.pid);
     return std::pair(workload, zone);
   });
+}
+
+void WorkloadScan::policy_changed() {
+  ids_.start_at_least(static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + policy_.workloads.size()));
 }
 
 Result<discovery::Discovered> WorkloadScan::scan() {

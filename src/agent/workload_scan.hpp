@@ -23,6 +23,9 @@ class AnonymousIds {
   explicit AnonymousIds(std::uint32_t first) : next_(first) {}
   std::uint32_t id_of(std::uint64_t cgroup_id);
   void forget_all_but(const std::vector<policy::WorkloadBinding>& bound);
+  // Ids below `first` belong to named workloads now (a reloaded policy names more): the
+  // anonymous ones there get new ids; new ids never go below it.
+  void start_at_least(std::uint32_t first);
 
  private:
   std::map<std::uint64_t, std::uint32_t> ids_;
@@ -39,6 +42,10 @@ class WorkloadScan {
   void watch_posture(posture::PostureWatch* posture) { posture_ = posture; }
 
   Result<discovery::Discovered> scan();
+
+  // The policy the scan refers to was replaced (a reload): anonymous ids start after its named
+  // workloads.
+  void policy_changed();
 
  private:
   void assess_posture(const std::vector<docker::Container>& listed);
