@@ -356,8 +356,7 @@ void Agent::rescan() {
 void Agent::watch_policy() {
   host_guards_loaded_ = requested_host_guards(policy_);
   metrics_.set_policy_info(policy_.name, policy_sha256_);
-  auto watch =
-      PolicyWatch::start(options_.policy_file, {}, [] { SignalInbox::poke_reload(); });
+  auto watch = PolicyWatch::start(options_.policy_file, {}, [] { SignalInbox::poke_reload(); });
   if (!watch) {
     spdlog::warn("{}; the policy is re-read on SIGHUP only", watch.error().message);
     return;

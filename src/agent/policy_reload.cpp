@@ -27,7 +27,10 @@ std::string sha256_hex(std::string_view data) {
 }
 
 Result<PolicyText> read_policy_text(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  struct Close {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
+  const std::unique_ptr<std::FILE, Close> file(std::fopen(path.c_str(), "rb"));
   if (!file) return fail(std::string("cannot read: ") + std::strerror(errno));
   PolicyText out;
   char buf[65536];

@@ -40,7 +40,8 @@ int ReloadDebounce::timeout_ms(std::uint64_t now_ns) const {
   return static_cast<int>(std::min<std::uint64_t>((due - now_ns + 999'999) / 1'000'000, INT_MAX));
 }
 
-// ---- names_of_interest ----------------------------------------------------------------------------
+// ---- names_of_interest
+// ----------------------------------------------------------------------------
 
 namespace {
 
@@ -63,7 +64,8 @@ std::set<std::string> names_of_interest(const std::string& path) {
   return names;
 }
 
-// ---- PolicyWatch ------------------------------------------------------------------------------------
+// ---- PolicyWatch
+// ------------------------------------------------------------------------------------
 
 namespace {
 

@@ -52,7 +52,7 @@ std::set<std::string> names_of_interest(const std::string& path);
 class PolicyWatch {
  public:
   struct Options {
-    std::uint64_t quiet_ns = 200'000'000;      // a burst ends after 200 ms without a change
+    std::uint64_t quiet_ns = 200'000'000;        // a burst ends after 200 ms without a change
     std::uint64_t max_delay_ns = 1'000'000'000;  // and reloads at most 1 s after it began
   };
   // Calls `on_change` (on the watch's own thread) once per burst of changes. Fails when inotify

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "guardrail/events/agent_alert.hpp"
+
 namespace guardrail::events {
 
 std::string_view reload_trigger_name(ReloadTrigger trigger) {
@@ -15,7 +17,7 @@ nlohmann::ordered_json policy_rejected_alert(const PolicyRejection& r, const Wal
   const std::string first = r.errors.empty() ? std::string("rejected") : r.errors.front();
   // The common fields, as far as they apply: the agent itself refused the file, so the
   // "workload" is the agent and the process is the agent's own.
-  return {
+  nlohmann::ordered_json alert{
       {"time", clock.format(r.time_ns)},
       {"kind", "policy_rejected"},
       {"verdict", "rejected"},
@@ -38,15 +40,9 @@ nlohmann::ordered_json policy_rejected_alert(const PolicyRejection& r, const Wal
                    "(sha256 {}) stays in force",
                    r.file, r.errors.size(), r.errors.size() == 1 ? "problem" : "problems", first,
                    r.active_policy, r.active_generation, r.active_sha256.substr(0, 12))},
-      {"count", 1},
-      {"first_time", clock.format(r.time_ns)},
-      {"last_time", clock.format(r.time_ns)},
-      {"exe", ""},
-      {"ppid", 0},
-      {"parent_exe", ""},
-      {"node", node},
-      {"labels", nlohmann::ordered_json::object()},
   };
+  append_agent_alert_fields(alert, clock.format(r.time_ns), clock.format(r.time_ns), node);
+  return alert;
 }
 
 }  // namespace guardrail::events

@@ -341,7 +341,8 @@ void Metrics::count_policy_reload(std::string_view result) {
 
 void Metrics::set_policy_info(const std::string& name, const std::string& sha256) {
   auto& now = policy_info_.Add({{"name", name}, {"sha256", sha256}});
-  if (policy_info_current_ && policy_info_current_ != &now) policy_info_.Remove(policy_info_current_);
+  if (policy_info_current_ && policy_info_current_ != &now)
+    policy_info_.Remove(policy_info_current_);
   now.Set(1);
   policy_info_current_ = &now;
 }

@@ -20,7 +20,7 @@ TEST(AnonymousIds, AReloadNamingMoreWorkloadsMovesTheOnesInTheWay) {
   EXPECT_EQ(ids.id_of(7), 100u);
   EXPECT_EQ(ids.id_of(8), 101u);
   EXPECT_EQ(ids.id_of(9), 102u);
-  ids.start_at_least(102);  // the new one names two more: 100 and 101 are theirs now
+  ids.start_at_least(102);        // the new one names two more: 100 and 101 are theirs now
   EXPECT_EQ(ids.id_of(9), 102u);  // kept: above the named ones
   EXPECT_EQ(ids.id_of(7), 103u);
   EXPECT_EQ(ids.id_of(8), 104u);

@@ -3,15 +3,14 @@
 #include "policy_reload.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "testing/temp_dir.hpp"
+
 namespace guardrail::agent {
 namespace {
-
-namespace fs = std::filesystem;
 
 TEST(Sha256, KnownVectors) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
@@ -33,18 +32,12 @@ spec:
 
 class PolicyFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/guardrail-policy-file-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string write(const std::string& text) {
-    const auto p = dir_ / "policy.yaml";
+    const auto p = dir_.path() / "policy.yaml";
     std::ofstream(p, std::ios::trunc) << text;
     return p.string();
   }
-  fs::path dir_;
+  test::TempDir dir_{"guardrail-policy-file"};
 };
 
 TEST_F(PolicyFileTest, AValidFileIsParsedAndHashedAsRead) {
@@ -76,7 +69,7 @@ TEST_F(PolicyFileTest, ErrorsArePositionedAsPolicyCheckPrintsThem) {
 }
 
 TEST_F(PolicyFileTest, AnUnreadableFileHasNoHash) {
-  const auto file = read_policy_file((dir_ / "missing.yaml").string(), false);
+  const auto file = read_policy_file((dir_.path() / "missing.yaml").string(), false);
   EXPECT_FALSE(file.policy.has_value());
   ASSERT_EQ(file.errors.size(), 1u);
   EXPECT_NE(file.errors[0].find("cannot read"), std::string::npos) << file.errors[0];

@@ -13,6 +13,8 @@
 #include <string>
 #include <thread>
 
+#include "testing/temp_dir.hpp"
+
 namespace guardrail::agent {
 namespace {
 
@@ -65,18 +67,10 @@ TEST(ReloadDebounce, RoundsTheTimeoutUp) {
   EXPECT_EQ(d.timeout_ms(300 * kMs), 0);
 }
 
-// A scratch directory removed afterwards.
+// A scratch directory for the policy file; the watch stops before it goes.
 class PolicyDir : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/guardrail-policy-watch-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    watch_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { watch_.reset(); }
   static void write(const fs::path& p, const std::string& text) {
     std::ofstream(p, std::ios::trunc) << text;
   }
@@ -96,7 +90,15 @@ class PolicyDir : public ::testing::Test {
     std::this_thread::sleep_for(std::chrono::milliseconds(400));
     return calls_;
   }
-  fs::path dir_;
+  // policy.yaml holding "one", watched.
+  fs::path watched(std::uint64_t quiet_ms = 30) {
+    const auto p = dir_ / "policy.yaml";
+    write(p, "one");
+    start(p, quiet_ms);
+    return p;
+  }
+  test::TempDir tmp_{"guardrail-policy-watch"};
+  const fs::path dir_ = tmp_.path();
   std::atomic<int> calls_{0};
   std::unique_ptr<PolicyWatch> watch_;
 };
@@ -116,18 +118,14 @@ TEST_F(PolicyDir, NamesOfInterestFollowAConfigMapLink) {
 }
 
 TEST_F(PolicyDir, InPlaceWriteIsOneChange) {
-  const auto p = dir_ / "policy.yaml";
-  write(p, "one");
-  start(p);
+  const auto p = watched();
   write(p, "two");
   EXPECT_GE(wait_calls(1), 1);
   EXPECT_EQ(settled_calls(), 1);
 }
 
 TEST_F(PolicyDir, OtherFilesInTheDirectoryDoNotCount) {
-  const auto p = dir_ / "policy.yaml";
-  write(p, "one");
-  start(p);
+  const auto p = watched();
   write(dir_ / "alerts.jsonl", "{}\n");
   write(dir_ / ".policy.yaml.swp", "x");
   fs::remove(dir_ / ".policy.yaml.swp");
@@ -137,9 +135,7 @@ TEST_F(PolicyDir, OtherFilesInTheDirectoryDoNotCount) {
 }
 
 TEST_F(PolicyDir, RenameOverTheFileCountsAndTheNewFileIsWatched) {
-  const auto p = dir_ / "policy.yaml";
-  write(p, "one");
-  start(p);
+  const auto p = watched();
   write(dir_ / "policy.yaml.tmp", "two");
   fs::rename(dir_ / "policy.yaml.tmp", p);  // what editors and `kubectl cp`-style tools do
   EXPECT_GE(wait_calls(1), 1);
@@ -149,9 +145,7 @@ TEST_F(PolicyDir, RenameOverTheFileCountsAndTheNewFileIsWatched) {
 }
 
 TEST_F(PolicyDir, DeletedAndRecreatedCounts) {
-  const auto p = dir_ / "policy.yaml";
-  write(p, "one");
-  start(p);
+  const auto p = watched();
   fs::remove(p);
   EXPECT_GE(wait_calls(1), 1);
   const int before = settled_calls();
@@ -180,9 +174,7 @@ TEST_F(PolicyDir, ConfigMapSymlinkSwapCountsEveryTime) {
 }
 
 TEST_F(PolicyDir, ABurstOfWritesIsFewChanges) {
-  const auto p = dir_ / "policy.yaml";
-  write(p, "0");
-  start(p, 150);
+  const auto p = watched(150);
   for (int i = 1; i <= 20; ++i) {
     write(p, "version " + std::to_string(i));
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -193,9 +185,7 @@ TEST_F(PolicyDir, ABurstOfWritesIsFewChanges) {
 }
 
 TEST_F(PolicyDir, FirstChangeTimeIsHandedOverOnce) {
-  const auto p = dir_ / "policy.yaml";
-  write(p, "one");
-  start(p);
+  const auto p = watched();
   write(p, "two");
   ASSERT_GE(wait_calls(1), 1);
   EXPECT_GT(watch_->take_first_change_ns(), 0u);
