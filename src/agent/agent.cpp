@@ -136,8 +136,8 @@ Result<void> Agent::start() {
   GR_TRY(enforce_first());
   GR_TRY(start_pipeline());
   watch_posture();
-  // /metrics answers only once the policy is enforced: a scrape that succeeds means "ready".
   watch_policy();
+  // /metrics answers only once the policy is enforced: a scrape that succeeds means "ready".
   GR_TRY(serve_metrics());
   print_summary(options_, policy_, compiled_, found_, backends_, cgroup_root_);
   return {};

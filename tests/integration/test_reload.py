@@ -486,8 +486,28 @@ def test_concurrent_probing_sees_old_or_new_policy_never_a_mix(agent, topo, tmp_
             splits += not any(explainable(r["v"], [p]) for p in policies)
         if not explainable(r["v"], policies):
             bad.append((policies, r))
+    # Within each swap window the flip happens once: rounds judged wholly by the old policy, then
+    # (at most) one cut by the flip, then wholly the new one's; never old again after new.
+    gaps = []
+    previous = 0
+    for written, applied, which in timeline:
+        inside = [r for r in rounds if r["t0"] >= written and r["t1"] <= applied]
+        seen_new = False
+        last_old_end = first_new_start = None
+        for r in inside:
+            if explainable(r["v"], [which]) and not explainable(r["v"], [previous]):
+                seen_new = True
+                first_new_start = first_new_start or r["t0"]
+            elif explainable(r["v"], [previous]) and not explainable(r["v"], [which]):
+                assert not seen_new, "the old policy judged a round after the new one had: %r" % r
+                last_old_end = r["t1"]
+        if last_old_end and first_new_start:
+            gaps.append((first_new_start - last_old_end) * 1e3)
+        previous = which
     print("reload under probing: %d rounds (%d stable, %d during a swap, %d of them cut by the "
-          "flip), %d swaps" % (len(rounds), stable, transition, splits, swaps))
+          "flip), %d swaps; the flip fell in a gap between rounds of %s ms"
+          % (len(rounds), stable, transition, splits, swaps,
+             ", ".join("%.2f" % g for g in gaps)))
     assert not bad, "%d rounds no sequence of whole policies explains, e.g. %r" % (len(bad),
                                                                                    bad[:3])
     assert stable > 100, "too few rounds between swaps to show the settled policy: %d" % stable
