@@ -117,9 +117,11 @@ class Agent {
   std::unique_ptr<posture::PostureWatch> posture_;  // continuous posture, with Docker only
   std::unique_ptr<TamperCheck> tamper_;             // before the consumer, which feeds it
   std::unique_ptr<EventConsumer> consumer_;
-  // Reload: the hash of the file in force, the host guards whose programs loaded at start-up
-  // (on the fallback no others can run without a restart), and the file watch.
+  // Reload: the hash of the file in force (and of the last one refused), the host guards whose
+  // programs loaded at start-up (on the fallback no others can run without a restart), and the file
+  // watch.
   std::string policy_sha256_;
+  std::string rejected_sha256_;  // of the last file refused, until one applies
   std::set<Guard> host_guards_loaded_;
   std::unique_ptr<PolicyWatch> policy_watch_;  // null when inotify failed: SIGHUP still reloads
 };
@@ -375,6 +377,18 @@ void Agent::reload_policy(events::ReloadTrigger trigger) {
                  generation_);
     return;
   }
+  // The file changed back to what was just refused (a touch, the same ConfigMap again): said
+  // once already; SIGHUP, an operator asking, always gets the full answer.
+  if (trigger == events::ReloadTrigger::FileChange && !file.sha256.empty() &&
+      file.sha256 == rejected_sha256_) {
+    metrics_.count_policy_reload("unchanged");
+    spdlog::warn(
+        "policy reload ({}): {} still holds the rejected content (sha256 {}); policy "
+        "'{}' generation {} stays in force",
+        events::reload_trigger_name(trigger), options_.policy_file, file.sha256, policy_.name,
+        generation_);
+    return;
+  }
   if (!file.policy) return reject_policy(trigger, file.sha256, std::move(file.errors));
   // On the fallback a host guard runs only if its programs loaded at start-up: never claim one.
   const auto restart =
@@ -391,6 +405,7 @@ void Agent::reload_policy(events::ReloadTrigger trigger) {
     return reject_policy(trigger, file.sha256,
                          {options_.policy_file + ": error: " + swapped.error().message});
   policy_sha256_ = std::move(file.sha256);
+  rejected_sha256_.clear();
   metrics_.count_policy_reload("applied");
   metrics_.set_policy_info(policy_.name, policy_sha256_);
   const std::uint64_t now = boot_clock_ns();
@@ -436,6 +451,7 @@ Result<void> Agent::swap_policy(policy::Policy next) {
 void Agent::reject_policy(events::ReloadTrigger trigger, std::string sha256,
                           std::vector<std::string> errors) {
   metrics_.count_policy_reload("rejected");
+  rejected_sha256_ = sha256;
   for (const auto& e : errors) spdlog::error("{}", e);
   events::PolicyRejection rejection{.trigger = trigger,
                                     .file = options_.policy_file,

@@ -349,6 +349,30 @@ def test_a_host_guard_whose_programs_are_not_loaded_needs_a_restart(agent, topo,
     assert alert["errors"][0].startswith(agent.policy_path + ": error: ")
 
 
+def test_sighup_with_a_bad_policy_rejects_it_once(agent, topo):
+    text = policy_b(topo) + "  flows: [\n"
+    before = reloads(agent)
+    write_in_place(agent.policy_path, text)
+    agent.send_signal(signal.SIGHUP)
+    before = wait_reload(agent, before, "rejected")
+    # The watch sees the same write: the content refused already is not alerted again.
+    wait_until(lambda: sum(reloads(agent).values()) >= sum(before.values()) + 1, 5,
+               interval=0.05)
+    time.sleep(0.5)
+    alerts = rejected_alerts(agent)
+    assert any(a["trigger"] == "sighup" for a in alerts), alerts
+    # (2 only when the machine stalled the signal past the watch's quiet period)
+    assert 1 <= len(alerts) <= 2, alerts
+    for alert in alerts:
+        check_rejected_alert(alert, agent, text, policy_a(topo), 1)
+    mark = len(alerts)
+    os.utime(agent.policy_path)  # a touch: no new alert, counted unchanged
+    now = wait_reload(agent, reloads(agent), "unchanged")
+    assert len(rejected_alerts(agent)) == mark
+    assert now["applied"] == 0, now
+    assert_enforces(topo, 0)
+
+
 def test_fixing_a_rejected_policy_applies_it(agent, topo):
     before = reloads(agent)
     write_in_place(agent.policy_path, "spec: [\n")
