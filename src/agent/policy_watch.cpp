@@ -145,7 +145,6 @@ bool PolicyWatch::drain() {
   }
   if (rewatch) {
     // The link (or what it points to) may have changed: follow it again.
-    if (file_wd_ >= 0 && ::access(path_.c_str(), F_OK) != 0) file_wd_ = -1;
     names_ = names_of_interest(path_);
     watch_file();
   } else if (file_wd_ < 0) {
