@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -444,6 +445,10 @@ Result<void> Agent::swap_policy(policy::Policy next) {
                                "the host guards failed to load at start-up (see its log)",
                                requested_host_guards(policy_));
   metrics_.replace_guard_backends(before, backends_);
+  std::map<std::string, std::size_t> gone;  // zones the new policy dropped hold no workloads
+  for (const auto& z : previous.zones)
+    if (!policy_.find_zone(z.name)) gone[z.name] = 0;
+  metrics_.set_workloads(gone);
   put_in_force(std::move(*found), std::move(*compiled));
   return {};
 }

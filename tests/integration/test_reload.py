@@ -248,11 +248,11 @@ def test_reload_rediscovers_and_attaches_new_cgroups(agent, topo):
     extra_dir = topo.cg2 + extra_rel
     os.makedirs(extra_dir)
     try:
-        def attempt():
+        def attempt(port=80):
             # A process in the new cgroup, in agent-b's network namespace.
             res = subprocess.run([sys.executable, harness.NETPROBE, "--netns",
                                   topo["agent-b"].netns_path, "--cgroup", extra_dir, "connect",
-                                  "198.18.200.5", "80", "--timeout", "2"],
+                                  "198.18.200.5", str(port), "--timeout", "2"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  timeout=20)
             assert res.returncode == 0, res.stderr
@@ -268,8 +268,15 @@ def test_reload_rediscovers_and_attaches_new_cgroups(agent, topo):
         write_by_rename(agent.policy_path, text)
         wait_reload(agent, before, "applied")
         assert agent.metric("guardrail_workloads", zone="extra") == 1
-        res = attempt()
-        assert res.get("errno") == "EPERM", res  # the new zone's default deny
+        for port in (80, 443):  # the new zone has no egress: default deny
+            assert attempt(port).get("errno") == "EPERM", port
+        before = reloads(agent)
+        write_by_rename(agent.policy_path, policy_a(topo))  # and the zone goes again
+        wait_reload(agent, before, "applied")
+        assert agent.metric("guardrail_workloads", zone="extra") == 0
+        # The programs stay attached, so the cgroup, no workload any more, fails closed.
+        for port in (80, 443):
+            assert attempt(port).get("errno") == "EPERM", port
     finally:
         for path in (extra_dir, os.path.dirname(extra_dir)):
             wait_until(lambda: not os.path.isdir(path) or harness.topology.try_rmdir(path), 5)
