@@ -19,7 +19,7 @@ fi
 backports_pkgs=(libbpf-dev bpftool)
 pkgs=(build-essential cmake clang llvm pkg-config libelf-dev zlib1g-dev
       libboost-program-options-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libyaml-dev
-      nlohmann-json3-dev libgtest-dev libgmock-dev googletest libcurl4-openssl-dev
+      nlohmann-json3-dev libgtest-dev libgmock-dev googletest libcurl4-openssl-dev libssl-dev
       iproute2 iputils-ping netcat-openbsd socat curl python3 python3-pytest clang-format
       python3-jsonschema prometheus prometheus-alertmanager
       qemu-system-x86 busybox-static cpio apparmor systemd python3-seccomp docker.io

@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -13,6 +15,7 @@
 #include "guardrail/discovery/discovery.hpp"
 #include "guardrail/docker/watch.hpp"
 #include "guardrail/events/events.hpp"
+#include "guardrail/events/policy.hpp"
 #include "guardrail/events/tamper.hpp"
 #include "guardrail/loader/event_consumer.hpp"
 #include "guardrail/loader/host_guard.hpp"
@@ -30,6 +33,8 @@
 #include "guardrail/sinks/webhook.hpp"
 #include "guardrail/util/cgroup2_mount.hpp"
 #include "names.hpp"
+#include "policy_reload.hpp"
+#include "policy_watch.hpp"
 #include "report.hpp"
 #include "signal_inbox.hpp"
 #include "tamper_check.hpp"
@@ -79,6 +84,8 @@ class Agent {
   Result<void> start_pipeline();
   void watch_posture();
   Result<void> serve_metrics();
+  // Watches the policy file; a change (or SIGHUP) reloads it.
+  void watch_policy();
 
   // Compiles what discovery found and makes the kernel enforce it: maps first, then attachment,
   // so a cgroup is never attached before the rules that judge it are in place.
@@ -88,6 +95,12 @@ class Agent {
   void put_in_force(discovery::Discovered found, policy::CompiledPolicy compiled);
   // Re-scans and, when the workloads changed, recompiles and swaps the policy maps.
   void rescan();
+  // Re-reads the policy file; a valid one is discovered with, compiled, checked against the maps
+  // and swapped in whole; a bad one is refused (log, alert, metric) and the policy in force stays.
+  void reload_policy(events::ReloadTrigger trigger);
+  Result<void> swap_policy(policy::Policy next);
+  void reject_policy(events::ReloadTrigger trigger, std::string sha256,
+                     std::vector<std::string> errors);
   // Runs the tamper check when it is due: every attached cgroup must carry the guards'
   // programs; what a workload detached is re-attached and alerted with the window it was gone.
   void check_attachments(bool poked);
@@ -123,6 +136,13 @@ class Agent {
   std::unique_ptr<posture::PostureWatch> posture_;  // continuous posture, with Docker only
   std::unique_ptr<TamperCheck> tamper_;             // before the consumer, which feeds it
   std::unique_ptr<EventConsumer> consumer_;
+  // Reload: the hash of the file in force (and of the last one refused), the host guards whose
+  // programs loaded at start-up (on the fallback no others can run without a restart), and the file
+  // watch.
+  std::string policy_sha256_;
+  std::string rejected_sha256_;  // of the last file refused, until one applies
+  std::set<Guard> host_guards_loaded_;
+  std::unique_ptr<PolicyWatch> policy_watch_;  // null when inotify failed: SIGHUP still reloads
 };
 
 Result<void> Agent::start() {
@@ -139,6 +159,7 @@ Result<void> Agent::start() {
   adopt_pinned();
   GR_TRY(start_pipeline());
   watch_posture();
+  watch_policy();
   // /metrics answers only once the policy is enforced: a scrape that succeeds means "ready".
   GR_TRY(serve_metrics());
   print_summary(options_, policy_, compiled_, found_, backends_, cgroup_root_);
@@ -146,19 +167,16 @@ Result<void> Agent::start() {
 }
 
 Result<void> Agent::load_policy() {
-  auto loaded = policy::load_policy_file(options_.policy_file);
-  if (!loaded) {
-    for (const auto& d : loaded.error()) std::cerr << d.format() << "\n";
+  auto loaded = read_policy_file(options_.policy_file, options_.force_audit);
+  if (!loaded.policy) {
+    for (const auto& e : loaded.errors) std::cerr << e << "\n";
     return fail("policy " + options_.policy_file + " is invalid (" +
-                std::to_string(loaded.error().size()) +
+                std::to_string(loaded.errors.size()) +
                 " problems); nothing was attached or changed (what a previous agent pinned "
                 "keeps enforcing)");
   }
-  policy_ = std::move(*loaded);
-  if (options_.force_audit) {
-    policy_.mode = policy::Mode::Audit;
-    for (auto& z : policy_.zones) z.mode = policy::Mode::Audit;
-  }
+  policy_ = std::move(*loaded.policy);
+  policy_sha256_ = std::move(loaded.sha256);
   return {};
 }
 
@@ -428,6 +446,125 @@ void Agent::rescan() {
   put_in_force(std::move(*again), std::move(*recompiled));
 }
 
+void Agent::watch_policy() {
+  host_guards_loaded_ = requested_host_guards(policy_);
+  metrics_.set_policy_info(policy_.name, policy_sha256_);
+  auto watch = PolicyWatch::start(options_.policy_file, {}, [] { SignalInbox::poke_reload(); });
+  if (!watch) {
+    spdlog::warn("{}; the policy is re-read on SIGHUP only", watch.error().message);
+    return;
+  }
+  policy_watch_ = std::move(*watch);
+}
+
+void Agent::reload_policy(events::ReloadTrigger trigger) {
+  const std::uint64_t began = boot_clock_ns();
+  const std::uint64_t changed = policy_watch_ ? policy_watch_->take_first_change_ns() : 0;
+  auto file = read_policy_file(options_.policy_file, options_.force_audit);
+  if (!file.sha256.empty() && file.sha256 == policy_sha256_) {
+    metrics_.count_policy_reload("unchanged");
+    spdlog::info("policy reload ({}): {} is unchanged (sha256 {}), generation {} stays in force",
+                 events::reload_trigger_name(trigger), options_.policy_file, policy_sha256_,
+                 generation_);
+    return;
+  }
+  // The file changed back to what was just refused (a touch, the same ConfigMap again): said
+  // once already; SIGHUP, an operator asking, always gets the full answer.
+  if (trigger == events::ReloadTrigger::FileChange && !file.sha256.empty() &&
+      file.sha256 == rejected_sha256_) {
+    metrics_.count_policy_reload("unchanged");
+    spdlog::warn(
+        "policy reload ({}): {} still holds the rejected content (sha256 {}); policy "
+        "'{}' generation {} stays in force",
+        events::reload_trigger_name(trigger), options_.policy_file, file.sha256, policy_.name,
+        generation_);
+    return;
+  }
+  if (!file.policy) return reject_policy(trigger, file.sha256, std::move(file.errors));
+  // On the fallback a host guard runs only if its programs loaded at start-up: never claim one.
+  const auto restart =
+      guards_needing_restart(requested_host_guards(*file.policy), host_guards_loaded_,
+                             host_ ? &host_->backends() : nullptr);
+  if (!restart.empty())
+    return reject_policy(
+        trigger, file.sha256,
+        {options_.policy_file + ": error: the policy asks for the host guards " +
+         guard_list(restart) +
+         ", whose programs are not loaded (without BPF-LSM only the guards the policy at "
+         "start-up asked for are loaded); restart the agent to enforce this policy"});
+  if (auto swapped = swap_policy(std::move(*file.policy)); !swapped)
+    return reject_policy(trigger, file.sha256,
+                         {options_.policy_file + ": error: " + swapped.error().message});
+  policy_sha256_ = std::move(file.sha256);
+  rejected_sha256_.clear();
+  metrics_.count_policy_reload("applied");
+  metrics_.set_policy_info(policy_.name, policy_sha256_);
+  const std::uint64_t now = boot_clock_ns();
+  spdlog::info(
+      "policy reload ({}): applied '{}' from {} as generation {} (sha256 {}): {} zones, {} "
+      "workload cgroups, {} rules; reloaded in {:.1f} ms{}",
+      events::reload_trigger_name(trigger), policy_.name, options_.policy_file, generation_,
+      policy_sha256_, policy_.zones.size(), found_.bindings.size(), compiled_.rule_count(),
+      double(now - began) / 1e6,
+      changed ? fmt::format(", {:.1f} ms after the file changed", double(now - changed) / 1e6)
+              : std::string());
+}
+
+Result<void> Agent::swap_policy(policy::Policy next) {
+  // Discovery reads policy_ (zones and selectors may have changed): the new one, until a step
+  // fails; then the previous policy and its maps are put back.
+  policy::Policy previous = std::exchange(policy_, std::move(next));
+  scan_->policy_changed();
+  auto restore = [&](Error error) -> Result<void> {
+    policy_ = std::move(previous);
+    scan_->policy_changed();
+    return std::unexpected(std::move(error));
+  };
+  auto found = scan_->scan();
+  if (!found) return restore(found.error());
+  auto compiled = enforce(*found);
+  if (!compiled) {
+    // enforce() failed before the flip (compile, fill) or after it (attach): either way the
+    // previous policy goes back in, whole.
+    if (auto back =
+            maps_->apply(compiled_, discovery::cgroup_levels(found_.bindings), scan_->ids().next());
+        !back)
+      spdlog::error("putting the previous policy back failed: {}", back.error().message);
+    return restore(compiled.error());
+  }
+  const auto before = backends_;
+  backends_ = running_backends(report_, host_.get(),
+                               "the host guards failed to load at start-up (see its log)",
+                               requested_host_guards(policy_));
+  metrics_.replace_guard_backends(before, backends_);
+  std::map<std::string, std::size_t> gone;  // zones the new policy dropped hold no workloads
+  for (const auto& z : previous.zones)
+    if (!policy_.find_zone(z.name)) gone[z.name] = 0;
+  metrics_.set_workloads(gone);
+  put_in_force(std::move(*found), std::move(*compiled));
+  return {};
+}
+
+void Agent::reject_policy(events::ReloadTrigger trigger, std::string sha256,
+                          std::vector<std::string> errors) {
+  metrics_.count_policy_reload("rejected");
+  rejected_sha256_ = sha256;
+  for (const auto& e : errors) spdlog::error("{}", e);
+  events::PolicyRejection rejection{.trigger = trigger,
+                                    .file = options_.policy_file,
+                                    .sha256 = std::move(sha256),
+                                    .errors = std::move(errors),
+                                    .active_policy = policy_.name,
+                                    .active_generation = generation_,
+                                    .active_sha256 = policy_sha256_,
+                                    .time_ns = boot_clock_ns(),
+                                    .agent_pid = static_cast<std::uint32_t>(::getpid())};
+  auto alert = events::policy_rejected_alert(rejection, clock_, options_.node_name);
+  spdlog::error("{}", alert["message"].get<std::string>());
+  if (sink_->write(alert)) metrics_.count_delivered("jsonl", 0, 1);
+  if (webhook_) webhook_->enqueue(std::move(alert));
+}
+
 bool Agent::bpf_refused() const {
   return host_ && std::ranges::any_of(host_->backends(), [](const probe::GuardBackend& g) {
            return g.guard == Guard::Bpf && g.backend == Backend::Lsm;
@@ -499,9 +636,12 @@ int Agent::run() {
     }
     maps_->mark_lost_seen();
     if (received.reopen) {
-      spdlog::info("received SIGHUP, reopening {}", sink_->path());
+      spdlog::info("received SIGHUP, reopening {} and re-reading the policy", sink_->path());
       sink_->request_reopen();
     }
+    if (received.reopen || received.reload)
+      reload_policy(received.reopen ? events::ReloadTrigger::Signal
+                                    : events::ReloadTrigger::FileChange);
     now = boot_clock_ns();
     if (received.rescan || now >= next_rescan) {
       rescan();

@@ -13,6 +13,7 @@ namespace {
 
 constexpr int kRescanBit = 0;  // no signal has number 0
 constexpr int kCheckBit = 31;  // above every signal the inbox handles (SIGINT, SIGTERM, SIGHUP)
+constexpr int kReloadBit = 30;
 int g_fd = -1;
 std::atomic<unsigned> g_pending{0};
 
@@ -32,6 +33,7 @@ Result<SignalInbox> SignalInbox::install() {
 
 void SignalInbox::poke() { on_signal(kRescanBit); }
 void SignalInbox::poke_check() { on_signal(kCheckBit); }
+void SignalInbox::poke_reload() { on_signal(kReloadBit); }
 
 SignalInbox::Received SignalInbox::wait(int timeout_ms) {
   pollfd p{fd_.get(), POLLIN, 0};
@@ -44,6 +46,7 @@ SignalInbox::Received SignalInbox::wait(int timeout_ms) {
   r.reopen = bits & (1u << SIGHUP);
   r.rescan = bits & (1u << kRescanBit);
   r.check = bits & (1u << kCheckBit);
+  r.reload = bits & (1u << kReloadBit);
   r.stop_signal = (bits & (1u << SIGINT)) ? SIGINT : (bits & (1u << SIGTERM)) ? SIGTERM : 0;
   r.stop = r.stop_signal != 0;
   return r;

@@ -15,6 +15,7 @@ class SignalInbox {
     bool reopen = false;  // SIGHUP
     bool rescan = false;  // poke(): something changed, scan now
     bool check = false;   // poke_check(): a tamper event, check the attachments now
+    bool reload = false;  // poke_reload(): the policy file changed, re-read it
     int stop_signal = 0;
   };
 
@@ -23,6 +24,8 @@ class SignalInbox {
   static void poke();
   // Wakes wait() from any thread, asking for a tamper check.
   static void poke_check();
+  // Wakes wait() from any thread, asking for a policy reload.
+  static void poke_reload();
   // What arrived within timeout_ms (nothing when the time passed quietly).
   Received wait(int timeout_ms);
 

@@ -31,6 +31,12 @@ void AnonymousIds::adopt(const std::vector<std::pair<std::uint64_t, std::uint32_
   }
 }
 
+void AnonymousIds::start_at_least(std::uint32_t first) {
+  std::erase_if(ids_, [&](const auto& e) { return e.second < first; });
+  first_ = std::max(first_, first);
+  next_ = std::max(next_, first);
+}
+
 WorkloadScan::WorkloadScan(const policy::Policy& policy, std::string cgroup_root,
                            docker::ContainerWatch* containers)
     : policy_(policy),
@@ -44,6 +50,10 @@ void WorkloadScan::assess_posture(const std::vector<docker::Container>& listed) 
     if (workload.empty()) workload = zone + ":" + discovery::cgroup_of(c.pid);
     return std::pair(workload, zone);
   });
+}
+
+void WorkloadScan::policy_changed() {
+  ids_.start_at_least(static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + policy_.workloads.size()));
 }
 
 Result<discovery::Discovered> WorkloadScan::scan() {

@@ -29,6 +29,9 @@ class AnonymousIds {
              std::uint32_t next);
   // Every id below this one has been given out.
   std::uint32_t next() const { return next_; }
+  // Ids below `first` belong to named workloads now (a reloaded policy names more): the
+  // anonymous ones there get new ids; new ids never go below it.
+  void start_at_least(std::uint32_t first);
 
  private:
   std::map<std::uint64_t, std::uint32_t> ids_;
@@ -47,6 +50,10 @@ class WorkloadScan {
 
   Result<discovery::Discovered> scan();
   AnonymousIds& ids() { return ids_; }
+
+  // The policy the scan refers to was replaced (a reload): anonymous ids start after its named
+  // workloads.
+  void policy_changed();
 
  private:
   void assess_posture(const std::vector<docker::Container>& listed);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "guardrail/events/agent_alert.hpp"
+
 namespace guardrail::events {
 
 std::string_view tamper_source_name(TamperSource source) {
@@ -29,7 +31,7 @@ nlohmann::ordered_json tamper_repair_alert(const TamperRepair& r, const std::str
   const bool at_most = r.detected_by == TamperSource::PeriodicCheck;
   // The common fields of every alert, as far as they apply: no process did this (the agent
   // found it), so pid, comm and exe are empty.
-  return {
+  nlohmann::ordered_json alert{
       {"time", clock.format(r.restored_ns)},
       {"kind", "tamper"},
       {"verdict", "detected"},
@@ -56,15 +58,10 @@ nlohmann::ordered_json tamper_repair_alert(const TamperRepair& r, const std::str
            "bpf() cannot be refused); " +
            (r.restored() ? "the agent re-attached them" : "re-attaching FAILED") + " after " +
            (at_most ? "at most " : "") + fmt::format("{:.3f}", window_ms) + " ms"},
-      {"count", 1},
-      {"first_time", clock.format(r.interrupted_ns)},
-      {"last_time", clock.format(r.restored_ns)},
-      {"exe", ""},
-      {"ppid", 0},
-      {"parent_exe", ""},
-      {"node", node},
-      {"labels", nlohmann::ordered_json::object()},
   };
+  append_agent_alert_fields(alert, clock.format(r.interrupted_ns), clock.format(r.restored_ns),
+                            node);
+  return alert;
 }
 
 }  // namespace guardrail::events

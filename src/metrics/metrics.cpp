@@ -229,6 +229,15 @@ Metrics::Metrics()
                            .Help("Events the kernel dropped (ring buffer full) while no agent "
                                  "read it, found at start-up")
                            .Register(*registry_)),
+      policy_reloads_(BuildCounter()
+                          .Name("guardrail_policy_reload_total")
+                          .Help("Policy reloads (SIGHUP or a change of the policy file) by result: "
+                                "applied, rejected (the policy in force stays), unchanged")
+                          .Register(*registry_)),
+      policy_info_(BuildGauge()
+                       .Name("guardrail_policy_info")
+                       .Help("1 for the policy in force: its name and the SHA-256 of its file")
+                       .Register(*registry_)),
       kernel_(std::make_shared<KernelView>(*this)) {
   BuildGauge()
       .Name("guardrail_build_info")
@@ -249,6 +258,8 @@ Metrics::Metrics()
   }
   for (const char* by : {"event", "periodic_check"}) tamper_repairs_.Add({{"detected_by", by}});
   reattach_.Add({{"result", "ok"}});
+  for (const char* result : {"applied", "rejected", "unchanged"})
+    policy_reloads_.Add({{"result", result}});
 }
 
 void Metrics::count_violation(std::string_view kind, std::string_view verdict,
@@ -348,6 +359,28 @@ void Metrics::count_tamper_repair(std::string_view detected_by, double window_se
                                                    0.25, 0.5, 1, 2.5, 5})
       .Observe(window_seconds);
   tamper_last_window_.Set(window_seconds);
+}
+
+void Metrics::count_policy_reload(std::string_view result) {
+  policy_reloads_.Add({{"result", std::string(result)}}).Increment();
+}
+
+void Metrics::set_policy_info(const std::string& name, const std::string& sha256) {
+  auto& now = policy_info_.Add({{"name", name}, {"sha256", sha256}});
+  if (policy_info_current_ && policy_info_current_ != &now)
+    policy_info_.Remove(policy_info_current_);
+  now.Set(1);
+  policy_info_current_ = &now;
+}
+
+void Metrics::replace_guard_backends(const std::vector<probe::GuardBackend>& before,
+                                     const std::vector<probe::GuardBackend>& after) {
+  auto labels = [](const probe::GuardBackend& g) -> std::map<std::string, std::string> {
+    return {{"guard", std::string(guard_name(g.guard))},
+            {"backend", std::string(backend_name(g.backend))}};
+  };
+  for (const auto& g : before) guard_backend_.Remove(&guard_backend_.Add(labels(g)));
+  set_guard_backends(after);
 }
 
 void Metrics::export_kernel(KernelSource source) { kernel_->set_source(std::move(source)); }

@@ -83,6 +83,15 @@ class Metrics {
       const std::vector<std::pair<std::pair<std::string, std::string>, std::size_t>>& adopted,
       std::uint64_t lost_unattended);
 
+  // A policy reload (SIGHUP or a change of the file) ended `result`: applied, rejected or
+  // unchanged (same file hash: nothing swapped).
+  void count_policy_reload(std::string_view result);
+  // The policy file in force: guardrail_policy_info{name,sha256} 1, one series at a time.
+  void set_policy_info(const std::string& name, const std::string& sha256);
+  // After a reload: the backend series of `before` go, those of `after` are set.
+  void replace_guard_backends(const std::vector<probe::GuardBackend>& before,
+                              const std::vector<probe::GuardBackend>& after);
+
   // Starts serving /metrics on "HOST:PORT". Fails with the address and the fix when the port is
   // taken or the address is not local.
   Result<void> serve(const std::string& address);
@@ -122,6 +131,9 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& pinned_;
   prometheus::Family<prometheus::Gauge>& adopted_;
   prometheus::Family<prometheus::Gauge>& lost_unattended_;
+  prometheus::Family<prometheus::Counter>& policy_reloads_;
+  prometheus::Family<prometheus::Gauge>& policy_info_;
+  prometheus::Gauge* policy_info_current_ = nullptr;
   std::array<std::atomic<std::uint64_t>, 5> lost_{};  // by LossStage, userspace stages
   std::shared_ptr<KernelView> kernel_;
   std::unique_ptr<prometheus::Exposer> exposer_;
