@@ -67,6 +67,7 @@ std::string host_target_of(const ordered_json& alert, const std::string& kind) {
   if (kind == "runtime_socket") return text(alert, "path");
   if (kind == "unix_socket") return text(alert, "path") + " of " + text(alert, "peer_workload");
   if (kind == "bpf") return "bpf command " + text(alert, "bpf_command");
+  if (kind == "policy_rejected") return text(alert, "file");
   if (kind == "tamper")  // the kernel's: what the workload did; the agent's: what it repaired
     return alert.contains("cgroup")
                ? "repaired " + text(alert, "cgroup")
