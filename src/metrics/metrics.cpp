@@ -213,6 +213,16 @@ Metrics::Metrics()
                               .Help("The last measured tamper window")
                               .Register(*registry_)
                               .Add({})),
+      discovery_problems_(BuildCounter()
+                              .Name("guardrail_discovery_problems_total")
+                              .Help("Problems discovery found (an address claimed by two "
+                                    "workloads, a vanished cgroup, a failed attach or source), "
+                                    "by problem; enforcement went on, fail closed")
+                              .Register(*registry_)),
+      discovery_open_(BuildGauge()
+                          .Name("guardrail_discovery_problems")
+                          .Help("Discovery problems open now, by problem")
+                          .Register(*registry_)),
       kernel_(std::make_shared<KernelView>(*this)) {
   BuildGauge()
       .Name("guardrail_build_info")
@@ -233,6 +243,21 @@ Metrics::Metrics()
   }
   for (const char* by : {"event", "periodic_check"}) tamper_repairs_.Add({{"detected_by", by}});
   reattach_.Add({{"result", "ok"}});
+  for (const char* p : {"address_conflict", "cgroup_vanished", "attach_failed", "source_failed"}) {
+    discovery_problems_.Add({{"problem", p}});
+    discovery_open_.Add({{"problem", p}});
+  }
+}
+
+void Metrics::count_discovery_problem(const std::string& problem) {
+  discovery_problems_.Add({{"problem", problem}}).Increment();
+}
+
+void Metrics::set_discovery_problems(const std::map<std::string, std::size_t>& open) {
+  for (const char* p : {"address_conflict", "cgroup_vanished", "attach_failed", "source_failed"})
+    discovery_open_.Add({{"problem", p}}).Set(0);
+  for (const auto& [problem, count] : open)
+    discovery_open_.Add({{"problem", problem}}).Set(double(count));
 }
 
 void Metrics::count_violation(std::string_view kind, std::string_view verdict,

@@ -75,6 +75,10 @@ class Metrics {
   void count_tamper_repair(std::string_view detected_by, double window_seconds,
                            std::size_t programs, std::size_t failed);
   void export_kernel(KernelSource source);
+  // Discovery problems (policy::DiscoveryProblem): one found (counted once until it goes away),
+  // and how many of each are open now.
+  void count_discovery_problem(const std::string& problem);
+  void set_discovery_problems(const std::map<std::string, std::size_t>& open);
 
   // Starts serving /metrics on "HOST:PORT". Fails with the address and the fix when the port is
   // taken or the address is not local.
@@ -112,6 +116,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& reattach_;
   prometheus::Family<prometheus::Histogram>& tamper_window_;
   prometheus::Gauge& tamper_last_window_;
+  prometheus::Family<prometheus::Counter>& discovery_problems_;
+  prometheus::Family<prometheus::Gauge>& discovery_open_;
   std::array<std::atomic<std::uint64_t>, 5> lost_{};  // by LossStage, userspace stages
   std::shared_ptr<KernelView> kernel_;
   std::unique_ptr<prometheus::Exposer> exposer_;
