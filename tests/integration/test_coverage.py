@@ -81,9 +81,12 @@ def agent_for(guardrail_bin, tmp_path):
     started = []
 
     def start(policy, *extra):
+        # No Docker unless the test names the socket; re-scans come from inotify, not a timer.
+        args = ["--rescan-seconds", "30"] + list(extra)
+        if "--docker-socket" not in extra:
+            args += ["--docker-socket", "/nonexistent.sock"]
         a = Agent(guardrail_bin, str(tmp_path / ("agent%d" % len(started))), policy,
-                  extra_args=["--rescan-seconds", "30", "--docker-socket", "/nonexistent.sock"]
-                  + list(extra))
+                  extra_args=args)
         started.append(a)
         return a.start()
     yield start
@@ -278,11 +281,15 @@ def custom_parent_dockerd(docker_containers):
 def test_new_containers_under_a_custom_cgroup_parent_are_enforced_from_their_first_instruction(
         custom_parent_dockerd, agent_for):
     daemon, parent = custom_parent_dockerd
-    agent = agent_for(DOCKER_POLICY, "--docker-socket", SOCKET)
-    assert wait_until(lambda: "--cgroup-parent %s" % parent in agent.logs(), 5), agent.logs()
     counter = Counter("198.18.0.1")
     ids = []
     try:
+        # Without the agent the connect gets through: the path works, so a refusal is the agent's.
+        c = daemon.run(cmd=("nc", "-w", "2", "198.18.0.1", str(counter.port)))
+        assert daemon.docker("wait", c.id, timeout=60).stdout.strip() == "0", daemon.logs(2000)
+        assert wait_until(lambda: counter.accepted == 1, 5), counter.accepted
+        counter.accepted = 0
+        agent = agent_for(DOCKER_POLICY, "--docker-socket", SOCKET)
         mark = agent.mark()
         for i in range(COUNT):
             labels = {"guardrail.io/zone": "agent-sandbox"} if i % 2 else None
