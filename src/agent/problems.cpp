@@ -6,8 +6,7 @@
 namespace guardrail::agent {
 
 nlohmann::ordered_json discovery_problem_alert(const policy::DiscoveryProblem& p,
-                                               const std::string& workload,
-                                               const std::string& zone,
+                                               const std::string& workload, const std::string& zone,
                                                const std::string& policy, std::uint64_t boot_ns,
                                                const events::WallClock& clock,
                                                const std::string& node) {
@@ -47,8 +46,8 @@ policy::DiscoveryProblem attach_problem(const std::string& dir, const std::strin
   if (::stat(dir.c_str(), &st) != 0)
     return {.problem = "cgroup_vanished",
             .subject = dir,
-            .message = "cgroup " + dir + " went away before the programs were attached (" +
-                       error + "); the next scan drops it"};
+            .message = "cgroup " + dir + " went away before the programs were attached (" + error +
+                       "); the next scan drops it"};
   return {.problem = "attach_failed",
           .subject = dir,
           .message = "attaching the programs to " + dir + " failed: " + error +
@@ -61,7 +60,8 @@ void ProblemReport::update(const std::vector<policy::DiscoveryProblem>& now, con
   std::map<std::pair<std::string, std::string>, policy::DiscoveryProblem> next;
   for (const auto& p : now) next.emplace(std::pair(p.problem, p.subject), p);
   for (const auto& [key, p] : open_)
-    if (!next.contains(key)) spdlog::info("discovery problem resolved: {} {}", p.problem, p.subject);
+    if (!next.contains(key))
+      spdlog::info("discovery problem resolved: {} {}", p.problem, p.subject);
   std::map<std::string, std::size_t> per_problem;
   for (const auto& [key, p] : next) {
     ++per_problem[p.problem];

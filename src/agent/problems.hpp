@@ -19,8 +19,7 @@ namespace guardrail::agent {
 // kind "discovery_problem", verdict "detected", backend "agent"; `workload` and `zone` name the
 // first workload involved and its zone, else the zone the subject was placed in.
 nlohmann::ordered_json discovery_problem_alert(const policy::DiscoveryProblem& problem,
-                                               const std::string& workload,
-                                               const std::string& zone,
+                                               const std::string& workload, const std::string& zone,
                                                const std::string& policy, std::uint64_t boot_ns,
                                                const events::WallClock& clock,
                                                const std::string& node);

@@ -83,11 +83,11 @@ void print_summary(const AgentOptions& options, const policy::Policy& policy,
   for (const auto& [zone, count] : workloads_per_zone(policy, found))
     spdlog::info("  zone {}: {} workload cgroups", zone, count);
   for (const auto& b : found.bindings) {
-    spdlog::info("  {} {} in {}: {} ({} addresses)",
-                 b.kind == policy::BindingKind::Placeholder ? "placeholder for new cgroups, as"
-                                                            : "workload",
-                 b.workload.empty() ? policy::anonymous_name(b) : b.workload, b.zone,
-                 cgroup_root + b.cgroup_path, b.addresses.size());
+    spdlog::info(
+        "  {} {} in {}: {} ({} addresses)",
+        b.kind == policy::BindingKind::Placeholder ? "placeholder for new cgroups, as" : "workload",
+        b.workload.empty() ? policy::anonymous_name(b) : b.workload, b.zone,
+        cgroup_root + b.cgroup_path, b.addresses.size());
   }
   for (const auto& g : guards)
     spdlog::info("  guard {}: backend {} ({}){}{}", guard_name(g.guard), backend_name(g.backend),

@@ -12,8 +12,8 @@
 namespace guardrail::discovery {
 namespace {
 
-constexpr std::uint32_t kEvents = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
-                                  IN_DELETE_SELF | IN_ONLYDIR;
+constexpr std::uint32_t kEvents =
+    IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_ONLYDIR;
 
 std::string parent_dir(const std::string& path) {
   const auto slash = path.rfind('/');
@@ -59,9 +59,10 @@ void CgroupWatch::watch(const std::set<std::string>& dirs) {
     if (wd >= 0)
       watches_[dir] = wd;
     else if (errno != ENOENT && errno != ENOTDIR)
-      spdlog::warn("cannot watch {} for new and removed cgroups: {}; they are found at the next "
-                   "re-scan",
-                   dir, std::strerror(errno));
+      spdlog::warn(
+          "cannot watch {} for new and removed cgroups: {}; they are found at the next "
+          "re-scan",
+          dir, std::strerror(errno));
   }
 }
 

@@ -10,8 +10,8 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -76,11 +76,6 @@ bool wanted(const policy::Cidr& c) {
                                                          0, 0, 0, 0, 0, 0, 0, 1};
   const bool link_local = c.addr[0] == 0xfe && (c.addr[1] & 0xc0) == 0x80;
   return c.addr != loopback6 && !link_local;
-}
-
-std::string parent_path(const std::string& path) {
-  const auto slash = path.rfind('/');
-  return slash == 0 || slash == std::string::npos ? "" : path.substr(0, slash);
 }
 
 std::vector<std::string> components(const std::string& path) {

@@ -115,9 +115,10 @@ std::optional<std::string> ContainerWatch::daemon_parent() {
         driver, parent.empty() ? "/" : parent);
     parent.clear();
   } else {
-    spdlog::info("Docker ({} driver{}{}) creates containers under {}: new ones are covered from "
-                 "their first instruction",
-                 driver, configured.empty() ? "" : ", --cgroup-parent ", configured, parent);
+    spdlog::info(
+        "Docker ({} driver{}{}) creates containers under {}: new ones are covered from "
+        "their first instruction",
+        driver, configured.empty() ? "" : ", --cgroup-parent ", configured, parent);
   }
   return parent;
 }

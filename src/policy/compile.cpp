@@ -213,8 +213,7 @@ Result<void> Compiler::bind_cgroups() {
     if (!id) return propagate(id);
     auto& addresses = claims_[*id];
     for (const Cidr& c : b.addresses) addresses.emplace_back(c, true);
-    const std::uint32_t flags = out_.workload_flags[*id] |
-                                (b.quarantined ? GR_WL_QUARANTINE : 0) |
+    const std::uint32_t flags = out_.workload_flags[*id] | (b.quarantined ? GR_WL_QUARANTINE : 0) |
                                 (b.kind == BindingKind::Placeholder ? GR_WL_PLACEHOLDER : 0);
     out_.cgroups.push_back({b.cgroup_id, gr_workload{*id, out_.workload_zone[*id], flags, 0}});
     bound_here_.insert(*id);
@@ -267,8 +266,8 @@ Result<void> Compiler::resolve_address_conflict(const gr_ip_key& key, const std:
   std::string names;
   for (const std::uint32_t id : ids) {
     p.workloads.push_back(out_.workload_names[id]);
-    names += std::string(names.empty() ? "" : " and ") + "workload '" + out_.workload_names[id] +
-             "'";
+    names +=
+        std::string(names.empty() ? "" : " and ") + "workload '" + out_.workload_names[id] + "'";
   }
   p.message = "address " + address + " is claimed by both " + names +
               " (e.g. workload cgroups that share a network namespace); ";

@@ -24,7 +24,7 @@ import pytest
 
 from harness import NETPROBE
 from harness.agent import Agent, check_alert_schema, shutdown
-from harness.topology import Proc, cgroup2_mount, run, try_rmdir, wait_until
+from harness.topology import Proc, cgroup2_mount, policy_document, run, try_rmdir, wait_until
 
 CYCLES = 20
 PORT = 7000
@@ -33,12 +33,7 @@ CHURN_IP = "198.18.78.20"
 
 
 def churn_policy(base):
-    return f"""\
-apiVersion: guardrail.io/v1alpha1
-kind: GuardrailPolicy
-metadata: {{name: churn}}
-spec:
-  mode: enforce
+    return policy_document("churn", f"""\
   defaultZone: zb
   zones:
     - name: recv
@@ -51,7 +46,7 @@ spec:
   flows:
     - {{from: {{workload: receiver}}, to: {{zone: za}}, protocol: tcp, ports: [{PORT}]}}
     - {{from: {{zone: za}}, to: {{workload: receiver}}, protocol: tcp}}
-"""
+""")
 
 
 @pytest.fixture

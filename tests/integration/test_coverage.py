@@ -27,7 +27,7 @@ import pytest
 from harness import TOOLS_DIR, NETPROBE
 from harness.agent import Agent, check_alert_schema, shutdown
 from harness.docker import SOCKET, dockerd, docker_containers  # noqa: F401  (pytest fixtures)
-from harness.topology import Proc, cgroup2_mount, run, try_rmdir, wait_until
+from harness.topology import Proc, cgroup2_mount, policy_document, run, try_rmdir, wait_until
 
 COUNT = 100
 FORBIDDEN = ("198.18.255.254", 9)
@@ -38,12 +38,7 @@ NET_KINDS = frozenset({"net_connect", "net_send", "net_egress", "net_ingress",
 
 
 def cgroup_policy(base):
-    return f"""\
-apiVersion: guardrail.io/v1alpha1
-kind: GuardrailPolicy
-metadata: {{name: coverage}}
-spec:
-  mode: enforce
+    return policy_document("coverage", f"""\
   defaultZone: agent-sandbox
   zones:
     - name: agent-sandbox
@@ -51,7 +46,7 @@ spec:
     - name: control-plane
   workloads:
     - {{name: orchestrator, zone: control-plane, cgroup: {base}/orchestrator}}
-"""
+""")
 
 
 @pytest.fixture(scope="module")
@@ -219,19 +214,13 @@ def test_two_workloads_in_one_netns_degrade_instead_of_exiting(base, agent_for, 
 
 # ---- containers under a dockerd with its own --cgroup-parent --------------------------------
 
-DOCKER_POLICY = """\
-apiVersion: guardrail.io/v1alpha1
-kind: GuardrailPolicy
-metadata: {name: coverage-docker}
-spec:
-  mode: enforce
-  defaultZone: agent-sandbox
+# Half the containers carry the label, half fall to the default zone: the same zone either way.
+DOCKER_POLICY = policy_document("coverage-docker", """\
   zones:
-    - name: agent-sandbox
-      selector: {labels: {guardrail.io/zone: agent-sandbox}}
-    - name: control-plane
-      selector: {labels: {guardrail.io/zone: control-plane}}
-"""
+    - {name: trusted, selector: {names: ["trusted-*"]}}
+    - {name: agent-sandbox, selector: {labels: {guardrail.io/zone: agent-sandbox}}}
+  defaultZone: agent-sandbox
+""")
 
 
 class Counter:
@@ -312,3 +301,17 @@ def test_new_containers_under_a_custom_cgroup_parent_are_enforced_from_their_fir
         assert_named(net, "agent-sandbox")
     finally:
         counter.close()
+
+
+def test_without_privileges_the_agent_says_root_is_needed(guardrail_bin, source_dir, tmp_path):
+    """Not the kernel's fault: as a user without capabilities the agent names what it lacks."""
+    os.chmod(str(tmp_path), 0o777)
+    res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          guardrail_bin, "agent", "--policy",
+                          os.path.join(source_dir, "profiles", "default.yaml"),
+                          "--metrics-address", "127.0.0.1:0", "--alerts",
+                          str(tmp_path / "alerts.jsonl")],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode != 0
+    assert "needs root" in res.stderr and "CAP_BPF" in res.stderr, res.stderr
+    assert "kernel cannot" not in res.stderr, res.stderr

@@ -15,8 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <string>
 #include <vector>
 
 #include "guardrail/events/events.hpp"
@@ -44,15 +46,21 @@ std::array<std::uint8_t, 16> ipv6(const char* text) {
   return a;
 }
 
-std::uint64_t own_cgroup_id() {
+std::string own_cgroup_path() {
   std::ifstream in("/proc/self/cgroup");
   std::string line, path;
   while (std::getline(in, line))
     if (line.starts_with("0::")) path = line.substr(3);
+  return path;
+}
+
+std::uint64_t cgroup_id_of(const std::string& path) {
   struct stat st {};
   if (::stat((find_cgroup2_mount() + path).c_str(), &st) != 0) return 0;
   return st.st_ino;
 }
+
+std::uint64_t own_cgroup_id() { return cgroup_id_of(own_cgroup_path()); }
 
 // A device other than loopback: packets the test runs on it come from or go to another network
 // namespace or host (on loopback the guard judges by the socket at the other end instead).
@@ -506,6 +514,49 @@ TEST_F(NetGuardVerdicts, AWorkloadElsewhereIsNoBypass) {
   const gr_net_event ev = only_event();
   EXPECT_EQ(ev.hdr.type, GR_EV_NET_INGRESS);
   EXPECT_EQ(ev.peer_workload_id, kVectorDb);
+}
+
+// A placeholder (GR_WL_PLACEHOLDER) names the descendants of its cgroup that no entry names: this
+// process's cgroup, below the placeholder's, is judged as the placeholder's workload.
+TEST_F(NetGuardVerdicts, AnUnnamedChildOfAPlaceholderIsThePlaceholdersWorkload) {
+  const std::string self = own_cgroup_path();
+  const auto slash = self.rfind('/');
+  if (slash == 0 || slash == std::string::npos)
+    GTEST_SKIP() << "SKIPPED: this process's cgroup " << self << " has no parent below the root";
+  const std::string parent = self.substr(0, slash);
+  const auto level = std::count(parent.begin(), parent.end(), '/');
+  policy::CompiledPolicy p;
+  p.cgroups = {{cgroup_id_of(parent), gr_workload{kSelf, kAgentZone, GR_WL_PLACEHOLDER, 0}}};
+  p.identities = {identity(mapped("198.18.0.2"), kOrchestrator, kControlZone, GR_WL_ON_THIS_HOST),
+                  identity(mapped("198.18.0.4"), kAgentB, kAgentZone, GR_WL_ON_THIS_HOST)};
+  p.flows = {{{kAgentZone, kOrchestrator}, ports({{8080, 8080, GR_PROTO_ANY, {}}})}};
+  auto applied = maps_->apply(p, 1u << level);
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 17, 40000, 8080)),
+            kPass);
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 17, 40000, 53)),
+            kDrop);
+  const auto ev = only_event();
+  EXPECT_EQ(ev.workload_id, kSelf);
+  EXPECT_EQ(ev.zone_id, kAgentZone);
+  EXPECT_EQ(ev.peer_workload_id, kAgentB);
+}
+
+// The placeholder's own cgroup is no workload: under the programs, a cgroup the maps do not name
+// is refused what no rule names (fail closed), and its event names no workload.
+TEST_F(NetGuardVerdicts, APlaceholdersOwnCgroupIsNoWorkload) {
+  policy::CompiledPolicy p;
+  p.cgroups = {{self_cgroup_, gr_workload{kSelf, kAgentZone, GR_WL_PLACEHOLDER, 0}}};
+  p.identities = {identity(mapped("198.18.0.2"), kOrchestrator, kControlZone, GR_WL_ON_THIS_HOST)};
+  p.flows = {{{kAgentZone, kOrchestrator}, ports({{8080, 8080, GR_PROTO_ANY, {}}})}};
+  const std::string self = own_cgroup_path();
+  auto applied = maps_->apply(p, 1u << std::count(self.begin(), self.end(), '/'));
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 17, 40000, 8080)),
+            kDrop);
+  const auto ev = only_event();
+  EXPECT_EQ(ev.workload_id, 0u);
+  EXPECT_EQ(ev.zone_id, 0u);
 }
 
 }  // namespace

@@ -52,10 +52,10 @@ TEST_F(DiscoveryTree, BindsNamedWorkloadsAndZoneMembersAndAttachesAtTheTop) {
   for (const auto& b : found->bindings) {
     by_path[b.cgroup_path] = {b.workload, b.zone};
     kinds[b.cgroup_path] = b.kind;
-    EXPECT_EQ(b.cgroup_id, fs::status(root_.string() + b.cgroup_path).type() ==
-                                   fs::file_type::directory
-                               ? b.cgroup_id
-                               : 0);
+    EXPECT_EQ(b.cgroup_id,
+              fs::status(root_.string() + b.cgroup_path).type() == fs::file_type::directory
+                  ? b.cgroup_id
+                  : 0);
   }
   ASSERT_EQ(by_path.size(), 4u);
   EXPECT_EQ(by_path["/g/agents/a"], std::make_pair(std::string(), std::string("agent-sandbox")));

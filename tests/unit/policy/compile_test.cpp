@@ -273,9 +273,10 @@ TEST(PolicyCompile, WithoutADefaultZoneAConflictingAddressNamesNoOne) {
 
 TEST(PolicyCompile, PlaceholdersCountForDescendantsOnly) {
   const Policy p = parse(kTwoZones);
-  std::vector<WorkloadBinding> bindings = {{"", "agents", "/guardrail/agents", 10, {}},
-                                           {"", "agents", "/guardrail/agents/a", 11, {}},
-                                           {"orchestrator", "control", "/guardrail/control", 13, {}}};
+  std::vector<WorkloadBinding> bindings = {
+      {"", "agents", "/guardrail/agents", 10, {}},
+      {"", "agents", "/guardrail/agents/a", 11, {}},
+      {"orchestrator", "control", "/guardrail/control", 13, {}}};
   bindings[0].kind = BindingKind::Placeholder;
   bindings[2].kind = BindingKind::Placeholder;
   auto c = compile(p, bindings);
