@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -519,11 +520,26 @@ TEST_F(NetGuardVerdicts, AWorkloadElsewhereIsNoBypass) {
 // A placeholder (GR_WL_PLACEHOLDER) names the descendants of its cgroup that no entry names: this
 // process's cgroup, below the placeholder's, is judged as the placeholder's workload.
 TEST_F(NetGuardVerdicts, AnUnnamedChildOfAPlaceholderIsThePlaceholdersWorkload) {
-  const std::string self = own_cgroup_path();
-  const auto slash = self.rfind('/');
-  if (slash == 0 || slash == std::string::npos)
-    GTEST_SKIP() << "SKIPPED: this process's cgroup " << self << " has no parent below the root";
-  const std::string parent = self.substr(0, slash);
+  // This process moves into a child of a cgroup made here (and back, and both are removed).
+  const std::string home = own_cgroup_path();
+  const std::string root = find_cgroup2_mount();
+  const std::string parent = "/gr-root-test-" + std::to_string(::getpid());
+  const std::string child = parent + "/unnamed";
+  ASSERT_EQ(::mkdir((root + parent).c_str(), 0755), 0) << strerror(errno);
+  ASSERT_EQ(::mkdir((root + child).c_str(), 0755), 0) << strerror(errno);
+  auto move_to = [&](const std::string& cgroup) {
+    std::ofstream(root + cgroup + "/cgroup.procs") << ::getpid() << std::flush;
+  };
+  struct Undo {
+    std::function<void()> f;
+    ~Undo() { f(); }
+  } undo{[&] {
+    move_to(home);
+    ::rmdir((root + child).c_str());
+    ::rmdir((root + parent).c_str());
+  }};
+  move_to(child);
+  ASSERT_EQ(own_cgroup_path(), child);
   const auto level = std::count(parent.begin(), parent.end(), '/');
   policy::CompiledPolicy p;
   p.cgroups = {{cgroup_id_of(parent), gr_workload{kSelf, kAgentZone, GR_WL_PLACEHOLDER, 0}}};
