@@ -141,21 +141,25 @@ static __always_inline __u64 origin_ancestor_id(enum cgroup_origin origin, void 
 }
 
 /* The workload that owns the origin's cgroup: the cgroup itself, else its ancestor at each level
- * where workload cgroups sit, deepest first. A cgroup that is no workload's costs one lookup per
- * such level (usually one or two). */
+ * where workload cgroups sit, deepest first. A placeholder entry counts for descendants only: a
+ * cgroup made after the last scan under a selector's parent is judged as the placeholder's
+ * workload from its first instruction, the parent itself is no workload. A cgroup that is no
+ * workload's costs one lookup per such level (usually one or two). */
 static __always_inline struct gr_workload *workload_of_cgroup(void *workloads_map, __u32 levels,
 							      enum cgroup_origin origin, void *obj)
 {
-	__u64 id = origin_cgroup_id(origin, obj);
-	struct gr_workload *w = bpf_map_lookup_elem(workloads_map, &id);
+	__u64 self = origin_cgroup_id(origin, obj);
+	struct gr_workload *w = bpf_map_lookup_elem(workloads_map, &self);
 
-	if (w || !levels)
+	if (w && !(w->flags & GR_WL_PLACEHOLDER))
 		return w;
+	if (!levels)
+		return NULL;
 	for (int level = GR_MAX_CGROUP_DEPTH; level >= 1; level--) {
 		if (!(levels & (1u << level)))
 			continue;
-		id = origin_ancestor_id(origin, obj, level);
-		if (!id)
+		__u64 id = origin_ancestor_id(origin, obj, level);
+		if (!id || id == self)
 			continue;
 		w = bpf_map_lookup_elem(workloads_map, &id);
 		if (w)
@@ -178,8 +182,7 @@ static __always_inline struct gr_workload *workload_of_skb(void *workloads_map, 
 }
 
 /* The workload that owns a cgroup given by its kernel struct (for hooks without a cgroup-id
- * helper for the object at hand): the cgroup itself, else its ancestor at each level where
- * workload cgroups sit, deepest first. */
+ * helper for the object at hand), by the rules of workload_of_cgroup. */
 static __always_inline struct gr_workload *
 workload_of_cgroup_struct(void *workloads_map, __u32 levels, struct cgroup *cg)
 {
@@ -187,11 +190,13 @@ workload_of_cgroup_struct(void *workloads_map, __u32 levels, struct cgroup *cg)
 		return NULL;
 	__u64 id = BPF_CORE_READ(cg, kn, id);
 	struct gr_workload *w = bpf_map_lookup_elem(workloads_map, &id);
-	if (w || !levels)
+	if (w && !(w->flags & GR_WL_PLACEHOLDER))
 		return w;
+	if (!levels)
+		return NULL;
 	int own_level = BPF_CORE_READ(cg, level);
 	for (int level = GR_MAX_CGROUP_DEPTH; level >= 1; level--) {
-		if (!(levels & (1u << level)) || level > own_level)
+		if (!(levels & (1u << level)) || level >= own_level)
 			continue;
 		struct cgroup *ancestor = NULL;
 		bpf_core_read(&ancestor, sizeof(ancestor), &cg->ancestors[level]);

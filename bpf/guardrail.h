@@ -32,6 +32,15 @@
 #define GR_WL_EXCLUSIVE (1u << 1)
 #define GR_WL_QUARANTINE (1u << 2)
 #define GR_WL_ON_THIS_HOST (1u << 3)
+/* gr_workload.flags only:
+ *   PLACEHOLDER  the entry is for the cgroup's descendants only, never for the cgroup itself: a
+ *                child that no entry names yet (made after the last scan, under a selector's
+ *                parent or the container runtime's) is judged as this workload (the zone of the
+ *                selector, or the default zone: fail closed) from its first instruction, until
+ *                discovery identifies it. The cgroup itself is no workload: under the programs
+ *                attached there, the guards refuse it what they refuse any cgroup they cannot
+ *                name (fail closed) */
+#define GR_WL_PLACEHOLDER (1u << 4)
 
 /* Map sizes: the agent may raise them before load; these are the defaults. */
 #define GR_MAX_WORKLOAD_CGROUPS 16384

@@ -35,6 +35,8 @@
 #include "names.hpp"
 #include "policy_reload.hpp"
 #include "policy_watch.hpp"
+#include "privileges.hpp"
+#include "problems.hpp"
 #include "report.hpp"
 #include "signal_inbox.hpp"
 #include "tamper_check.hpp"
@@ -101,6 +103,8 @@ class Agent {
   Result<void> swap_policy(policy::Policy next);
   void reject_policy(events::ReloadTrigger trigger, std::string sha256,
                      std::vector<std::string> errors);
+  // Alerts and counts the discovery problems that are new since the last round.
+  void report_problems(const discovery::Discovered& found, const policy::CompiledPolicy& compiled);
   // Runs the tamper check when it is due: every attached cgroup must carry the guards'
   // programs; what a workload detached is re-attached and alerted with the window it was gone.
   void check_attachments(bool poked);
@@ -132,6 +136,10 @@ class Agent {
   std::uint64_t generation_ = 0;
   Names names_;
   const events::WallClock clock_;
+  ProblemReport problems_{metrics_, [this](nlohmann::ordered_json alert) {
+                            if (sink_->write(alert)) metrics_.count_delivered("jsonl", 0, 1);
+                            if (webhook_) webhook_->enqueue(std::move(alert));
+                          }};
   std::unique_ptr<pipeline::AlertPipeline> alerts_;
   std::unique_ptr<posture::PostureWatch> posture_;  // continuous posture, with Docker only
   std::unique_ptr<TamperCheck> tamper_;             // before the consumer, which feeds it
@@ -181,6 +189,11 @@ Result<void> Agent::load_policy() {
 }
 
 Result<void> Agent::probe_kernel() {
+  // Without the privileges every load fails, and the probe would blame the kernel.
+  if (auto missing = missing_capabilities(effective_capabilities()); !missing.empty())
+    return fail("guardrail agent needs root (or the capabilities " + missing +
+                ", which this process lacks): run it as root, e.g. with sudo or as the shipped "
+                "systemd unit or DaemonSet; nothing was attached");
   report_ = probe::run_probe();
   const probe::GuardBackend* network = report_.guard(Guard::Network);
   if (!network || network->backend == Backend::Unavailable)
@@ -201,15 +214,14 @@ Result<void> Agent::discover_workloads() {
   if (!options_.docker_socket.empty())
     containers_ = std::make_unique<docker::ContainerWatch>(options_.docker_socket,
                                                            [] { SignalInbox::poke(); });
-  scan_ = std::make_unique<WorkloadScan>(policy_, cgroup_root_, containers_.get());
+  scan_ = std::make_unique<WorkloadScan>(policy_, cgroup_root_, containers_.get(),
+                                         [] { SignalInbox::poke(); });
   // Adopted maps carry the previous agent's workload ids: keep them, never hand one out again.
   if (maps_->adoption().maps_reused) {
     auto previous = maps_->workload_ids();
     scan_->ids().adopt(previous.by_cgroup, previous.next);
   }
-  auto found = scan_->scan();
-  if (!found) return propagate(found);
-  found_ = std::move(*found);
+  found_ = scan_->scan();
   return {};
 }
 
@@ -269,9 +281,12 @@ Result<policy::CompiledPolicy> Agent::enforce(const discovery::Discovered& found
   auto compiled = policy::compile(policy_, found.bindings);
   if (!compiled) return propagate(compiled);
   GR_TRY(maps_->apply(*compiled, discovery::cgroup_levels(found.bindings), scan_->ids().next()));
+  // One cgroup that cannot take the programs (gone since the scan, or refused) must not leave
+  // the others unattached: it is reported, and the next scan tries again.
   for (const auto& dir : found.attach_points) {
-    GR_TRY(net_->attach(dir));
-    if (host_) GR_TRY(host_->attach(dir));
+    auto attached = net_->attach(dir);
+    if (attached && host_) attached = host_->attach(dir);
+    if (!attached) compiled->problems.push_back(attach_problem(dir, attached.error().message));
   }
   // An attach point above older ones judges them now: their own links would judge twice.
   net_->retire_covered();
@@ -331,7 +346,8 @@ void Agent::adopt_pinned() {
 }
 
 void Agent::put_in_force(discovery::Discovered found, policy::CompiledPolicy compiled) {
-  names_.set(name_table(compiled));
+  names_.set(name_table(compiled, found));
+  report_problems(found, compiled);
   metrics_.set_policy_rules(compiled.rule_count());
   metrics_.set_policy_generation(++generation_);
   metrics_.set_workloads(workloads_per_zone(policy_, found));
@@ -425,25 +441,38 @@ void Agent::watch_posture() {
 
 Result<void> Agent::serve_metrics() { return metrics_.serve(options_.metrics_address); }
 
+void Agent::report_problems(const discovery::Discovered& found,
+                            const policy::CompiledPolicy& compiled) {
+  auto all = found.problems;
+  all.insert(all.end(), compiled.problems.begin(), compiled.problems.end());
+  problems_.update(
+      all,
+      [&](const std::string& workload) {
+        for (const auto& [id, name] : compiled.workload_names)
+          if (name == workload) return compiled.zone_names.at(compiled.workload_zone.at(id));
+        return std::string();
+      },
+      policy_.name, boot_clock_ns(), clock_, options_.node_name);
+}
+
 void Agent::rescan() {
   auto again = scan_->scan();
-  if (!again) {
-    spdlog::warn("re-scan failed: {}", again.error().message);
-    return;
-  }
   // Allowed unix socket paths are matched by inode on the LSM backend: re-apply when one was
   // made or re-made since, even if no workload changed.
-  if (same_bindings(*again, found_) && !maps_->unix_allow_inodes_changed(compiled_)) return;
-  auto recompiled = enforce(*again);
+  if (same_bindings(again, found_) && !maps_->unix_allow_inodes_changed(compiled_)) {
+    report_problems(again, compiled_);
+    return;
+  }
+  auto recompiled = enforce(again);
   if (!recompiled) {
     spdlog::error("re-scan found a policy conflict, keeping the previous state: {}",
                   recompiled.error().message);
     return;
   }
-  spdlog::info("workloads changed: {} workload cgroups, {} rules", again->bindings.size(),
+  spdlog::info("workloads changed: {} workload cgroups, {} rules", again.bindings.size(),
                recompiled->rule_count());
-  if (containers_) report_identified(containers_->take_started(), *again, metrics_);
-  put_in_force(std::move(*again), std::move(*recompiled));
+  if (containers_) report_identified(containers_->take_started(), again, metrics_);
+  put_in_force(std::move(again), std::move(*recompiled));
 }
 
 void Agent::watch_policy() {
@@ -521,8 +550,7 @@ Result<void> Agent::swap_policy(policy::Policy next) {
     return std::unexpected(std::move(error));
   };
   auto found = scan_->scan();
-  if (!found) return restore(found.error());
-  auto compiled = enforce(*found);
+  auto compiled = enforce(found);
   if (!compiled) {
     // enforce() failed before the flip (compile, fill) or after it (attach): either way the
     // previous policy goes back in, whole.
@@ -541,7 +569,7 @@ Result<void> Agent::swap_policy(policy::Policy next) {
   for (const auto& z : previous.zones)
     if (!policy_.find_zone(z.name)) gone[z.name] = 0;
   metrics_.set_workloads(gone);
-  put_in_force(std::move(*found), std::move(*compiled));
+  put_in_force(std::move(found), std::move(*compiled));
   return {};
 }
 
@@ -596,8 +624,7 @@ void Agent::alert_repair(events::TamperRepair repair) {
     }
   if (owner) {
     repair.zone = owner->zone;
-    repair.workload =
-        owner->workload.empty() ? owner->zone + ":" + owner->cgroup_path : owner->workload;
+    repair.workload = owner->workload.empty() ? policy::anonymous_name(*owner) : owner->workload;
   }
   struct stat st {};
   if (::stat(repair.cgroup.c_str(), &st) == 0) repair.cgroup_id = st.st_ino;

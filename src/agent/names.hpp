@@ -15,7 +15,9 @@ class Names {
   void set(events::NameTable table) {
     std::lock_guard lock(mutex_);
     if (table_.workloads.size() > 100000) table_.workloads.clear();  // bound the history
+    if (table_.cgroups.size() > 100000) table_.cgroups.clear();
     for (auto& [id, name] : table.workloads) table_.workloads[id] = std::move(name);
+    for (auto& [id, names] : table.cgroups) table_.cgroups[id] = std::move(names);
     table_.zones = std::move(table.zones);
     table_.policy = std::move(table.policy);
   }

@@ -44,12 +44,18 @@ std::map<std::string, std::size_t> workloads_per_zone(const policy::Policy& poli
                                                       const discovery::Discovered& found) {
   std::map<std::string, std::size_t> counts;
   for (const auto& z : policy.zones) counts[z.name] = 0;
-  for (const auto& b : found.bindings) counts[b.zone]++;
+  for (const auto& b : found.bindings)
+    if (b.kind == policy::BindingKind::Workload) counts[b.zone]++;
   return counts;
 }
 
-events::NameTable name_table(const policy::CompiledPolicy& compiled) {
-  return {compiled.name, compiled.zone_names, compiled.workload_names};
+events::NameTable name_table(const policy::CompiledPolicy& compiled,
+                             const discovery::Discovered& found) {
+  events::NameTable table{compiled.name, compiled.zone_names, compiled.workload_names, {}};
+  for (const auto& b : found.bindings)
+    if (b.kind == policy::BindingKind::Placeholder)
+      table.cgroups[b.cgroup_id] = {"unidentified:" + b.cgroup_path, "none"};
+  return table;
 }
 
 void report_identified(
@@ -76,10 +82,13 @@ void print_summary(const AgentOptions& options, const policy::Policy& policy,
                found.bindings.size(), compiled.rule_count());
   for (const auto& [zone, count] : workloads_per_zone(policy, found))
     spdlog::info("  zone {}: {} workload cgroups", zone, count);
-  for (const auto& b : found.bindings)
-    spdlog::info("  workload {} in {}: {} ({} addresses)",
-                 b.workload.empty() ? b.zone + ":" + b.cgroup_path : b.workload, b.zone,
-                 cgroup_root + b.cgroup_path, b.addresses.size());
+  for (const auto& b : found.bindings) {
+    spdlog::info(
+        "  {} {} in {}: {} ({} addresses)",
+        b.kind == policy::BindingKind::Placeholder ? "placeholder for new cgroups, as" : "workload",
+        b.workload.empty() ? policy::anonymous_name(b) : b.workload, b.zone,
+        cgroup_root + b.cgroup_path, b.addresses.size());
+  }
   for (const auto& g : guards)
     spdlog::info("  guard {}: backend {} ({}){}{}", guard_name(g.guard), backend_name(g.backend),
                  g.guarantee, g.note.empty() ? "" : ": ", g.note);

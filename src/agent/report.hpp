@@ -34,7 +34,10 @@ std::vector<probe::GuardBackend> running_backends(const probe::Report& report,
 std::map<std::string, std::size_t> workloads_per_zone(const policy::Policy& policy,
                                                       const discovery::Discovered& found);
 
-events::NameTable name_table(const policy::CompiledPolicy& compiled);
+// found: a placeholder's own cgroup is no workload; its alerts name it "unidentified:PATH",
+// zone "none".
+events::NameTable name_table(const policy::CompiledPolicy& compiled,
+                             const discovery::Discovered& found);
 
 // How long each started container waited for its own identity in the maps (under the default
 // zone's rules meanwhile): from its start event to the policy that names its cgroup.

@@ -1,5 +1,8 @@
 #include "workload_scan.hpp"
 
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <optional>
 #include <set>
@@ -38,16 +41,25 @@ void AnonymousIds::start_at_least(std::uint32_t first) {
 }
 
 WorkloadScan::WorkloadScan(const policy::Policy& policy, std::string cgroup_root,
-                           docker::ContainerWatch* containers)
+                           docker::ContainerWatch* containers, std::function<void()> wake)
     : policy_(policy),
       cgroup_root_(std::move(cgroup_root)),
       containers_(containers),
-      ids_(static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + policy.workloads.size())) {}
+      ids_(static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + policy.workloads.size())) {
+  if (!wake) return;
+  auto watch = discovery::CgroupWatch::start(std::move(wake));
+  if (watch)
+    cgroup_watch_ = std::move(*watch);
+  else
+    spdlog::warn("{}: new and removed cgroups are found at the next re-scan only",
+                 watch.error().message);
+}
 
 void WorkloadScan::assess_posture(const std::vector<docker::Container>& listed) {
   posture_->update(listed, [&](const docker::Container& c) {
     auto [workload, zone] = discovery::place_container(policy_, c);
-    if (workload.empty()) workload = zone + ":" + discovery::cgroup_of(c.pid);
+    if (workload.empty())
+      workload = policy::anonymous_name({.zone = zone, .cgroup_path = discovery::cgroup_of(c.pid)});
     return std::pair(workload, zone);
   });
 }
@@ -56,15 +68,38 @@ void WorkloadScan::policy_changed() {
   ids_.start_at_least(static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + policy_.workloads.size()));
 }
 
-Result<discovery::Discovered> WorkloadScan::scan() {
+discovery::Discovered WorkloadScan::scan() {
   std::optional<std::vector<docker::Container>> listed;
-  if (containers_) listed = containers_->containers();
+  std::vector<policy::DiscoveryProblem> problems;
+  if (containers_) {
+    listed = containers_->containers();
+    // An engine that is not there at all (no socket) is no failed source: nothing to discover.
+    struct stat st {};
+    const bool present = ::stat(containers_->client().socket_path().c_str(), &st) == 0;
+    if (auto why = containers_->last_error(); !why.empty() && present)
+      problems.push_back({.problem = "source_failed",
+                          .subject = "docker",
+                          .message = "Docker discovery failed (" + why + "); " +
+                                     (listed ? "the last known containers stay bound"
+                                             : "no container is known yet") +
+                                     " and new ones fall to the default zone until it answers"});
+  }
   if (listed && posture_) assess_posture(*listed);
   std::vector<std::string> parents;
   if (containers_) parents = containers_->parent_cgroups();
   auto found =
       discovery::discover(policy_, cgroup_root_, true, listed ? &*listed : nullptr, parents);
-  if (!found) return found;
+  if (!found) {
+    // Fail closed: what was bound stays bound (its programs and placeholders with it).
+    discovery::Discovered kept = last_good_.value_or(discovery::Discovered{});
+    kept.problems = std::move(problems);
+    kept.problems.push_back({.problem = "source_failed",
+                             .subject = "cgroups",
+                             .message = found.error().message +
+                                        "; the workloads found by the last good scan stay bound"});
+    return kept;
+  }
+  found->problems = std::move(problems);
   for (auto& b : found->bindings) {
     if (posture_)
       for (const auto& id : posture_->quarantined())
@@ -72,7 +107,10 @@ Result<discovery::Discovered> WorkloadScan::scan() {
     if (b.workload.empty()) b.anonymous_id = ids_.id_of(b.cgroup_id);
   }
   ids_.forget_all_but(found->bindings);
-  return found;
+  if (cgroup_watch_)
+    cgroup_watch_->watch(discovery::directories_to_watch(found->bindings, cgroup_root_));
+  last_good_ = *found;
+  return std::move(*found);
 }
 
 bool same_bindings(const discovery::Discovered& a, const discovery::Discovered& b) {
@@ -80,7 +118,7 @@ bool same_bindings(const discovery::Discovered& a, const discovery::Discovered& 
   for (std::size_t i = 0; i < a.bindings.size(); i++) {
     const auto &x = a.bindings[i], &y = b.bindings[i];
     if (x.cgroup_id != y.cgroup_id || x.workload != y.workload || x.zone != y.zone ||
-        x.addresses != y.addresses || x.quarantined != y.quarantined)
+        x.addresses != y.addresses || x.quarantined != y.quarantined || x.kind != y.kind)
       return false;
   }
   return true;

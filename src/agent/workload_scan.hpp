@@ -3,10 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "guardrail/discovery/cgroup_watch.hpp"
 #include "guardrail/discovery/discovery.hpp"
 #include "guardrail/docker/watch.hpp"
 #include "guardrail/policy/compile.hpp"
@@ -41,14 +45,18 @@ class AnonymousIds {
 
 class WorkloadScan {
  public:
-  // containers: null without Docker discovery. The references must outlive the scan.
+  // containers: null without Docker discovery. The references must outlive the scan. wake:
+  // called (on another thread) when a watched cgroup directory gained or lost a child, so the
+  // caller scans again at once.
   WorkloadScan(const policy::Policy& policy, std::string cgroup_root,
-               docker::ContainerWatch* containers);
+               docker::ContainerWatch* containers, std::function<void()> wake = {});
 
   // From now on each scan assesses the containers it lists and marks the quarantined ones.
   void watch_posture(posture::PostureWatch* posture) { posture_ = posture; }
 
-  Result<discovery::Discovered> scan();
+  // What discovery finds now. When the cgroup tree cannot be read, the last good answer stands
+  // (none yet: an empty one), with the failure among its problems: never an error.
+  discovery::Discovered scan();
   AnonymousIds& ids() { return ids_; }
 
   // The policy the scan refers to was replaced (a reload): anonymous ids start after its named
@@ -63,6 +71,8 @@ class WorkloadScan {
   docker::ContainerWatch* containers_;
   posture::PostureWatch* posture_ = nullptr;
   AnonymousIds ids_;
+  std::unique_ptr<discovery::CgroupWatch> cgroup_watch_;  // null when inotify is unavailable
+  std::optional<discovery::Discovered> last_good_;
 };
 
 // Whether two scans found the same workloads (ids, zones, addresses, quarantine, attach points):

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -76,7 +78,55 @@ bool wanted(const policy::Cidr& c) {
   return c.addr != loopback6 && !link_local;
 }
 
+std::vector<std::string> components(const std::string& path) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < path.size()) {
+    const auto slash = path.find('/', start);
+    const auto end = slash == std::string::npos ? path.size() : slash;
+    if (end > start) out.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+bool has_wildcard(const std::string& component) {
+  return component.find_first_of("*?[") != std::string::npos;
+}
+
 }  // namespace
+
+std::vector<Placeholder> placeholders_for(const policy::Policy& policy) {
+  std::map<std::string, Placeholder> by_parent;
+  std::set<std::string> conflicting;
+  const std::string default_zone = policy.effective_default_zone();
+  auto add = [&](const std::string& glob, const std::string& workload, const std::string& zone) {
+    const auto parts = components(glob);
+    const auto first_wild = std::ranges::find_if(parts, has_wildcard);
+    if (first_wild == parts.end() || first_wild == parts.begin()) return;  // exact, or the root
+    std::string parent;
+    for (auto p = parts.begin(); p != first_wild; ++p) parent += "/" + *p;
+    // A systemd slice holds host services: they must not fall to a zone for being new there.
+    if (parent.ends_with(".slice")) return;
+    // The last component is `*`: every child of the parent is the glob's. Else what appears
+    // below may be the glob's or not (another name, a level between): the default zone's until
+    // identified, and that of a cgroup there that no selector ever names (fail closed).
+    Placeholder wanted{parent, workload, zone};
+    if (first_wild + 1 != parts.end() || *first_wild != "*") wanted = {parent, "", default_zone};
+    auto [it, fresh] = by_parent.try_emplace(parent, wanted);
+    if (!fresh && (it->second.workload != wanted.workload || it->second.zone != wanted.zone))
+      it->second = {parent, "", default_zone};  // selectors disagree: fail closed
+    if (it->second.zone.empty()) conflicting.insert(parent);
+  };
+  for (const auto& w : policy.workloads)
+    if (!w.cgroup.empty()) add(w.cgroup, w.name, w.zone);
+  for (const auto& z : policy.zones)
+    for (const auto& g : z.cgroup_globs) add(g, "", z.name);
+  std::vector<Placeholder> out;
+  for (auto& [parent, p] : by_parent)
+    if (!conflicting.contains(parent)) out.push_back(std::move(p));
+  return out;
+}
 
 std::uint32_t cgroup_levels(const std::vector<policy::WorkloadBinding>& bindings) {
   std::uint32_t levels = 0;
@@ -142,36 +192,60 @@ Result<Discovered> discover(const policy::Policy& policy, const std::string& cgr
                            cgroup2_root, container_parents);
   std::set<std::uint64_t> bound;
   for (const auto& b : out.bindings) bound.insert(b.cgroup_id);
+  std::map<std::string, Placeholder> placeholders;
+  for (auto& p : placeholders_for(policy)) placeholders.emplace(p.parent, std::move(p));
 
+  // Depth first, parents before children. A cgroup removed while the walk runs is skipped, not
+  // an error: it is simply not there any more.
   std::error_code ec;
-  fs::recursive_directory_iterator it(cgroup2_root, fs::directory_options::skip_permission_denied,
-                                      ec);
-  if (ec) return fail("read the cgroup v2 tree at " + cgroup2_root + ": " + ec.message());
-  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    if (!it->is_directory(ec)) continue;
-    const std::string dir = it->path().string();
-    const std::string path = dir.substr(cgroup2_root.size());
-    auto m = match(policy, path);
-    if (!m) continue;
-
-    struct stat st {};
-    if (::stat(dir.c_str(), &st) != 0 || bound.contains(st.st_ino)) continue;
-    policy::WorkloadBinding b{m->workload, m->zone, path, st.st_ino, {}};
-    if (read_addresses) {
-      if (pid_t pid = first_process(dir)) {
-        auto addresses = netns_addresses(pid);
-        if (addresses) {
-          b.addresses = std::move(*addresses);
-        } else {
-          spdlog::warn("cgroup {}: {}; its addresses stay unknown until the next scan", path,
-                       addresses.error().message);
+  if (!fs::is_directory(cgroup2_root, ec))
+    return fail("read the cgroup v2 tree at " + cgroup2_root + ": " +
+                (ec ? ec.message() : std::string("not a directory")));
+  std::vector<std::string> pending{cgroup2_root};
+  while (!pending.empty()) {
+    const std::string current = std::move(pending.back());
+    pending.pop_back();
+    std::vector<std::string> children;
+    for (const auto& entry : fs::directory_iterator(current, ec))
+      if (entry.is_directory(ec)) children.push_back(entry.path().string());
+    if (ec && current == cgroup2_root)
+      return fail("read the cgroup v2 tree at " + cgroup2_root + ": " + ec.message());
+    ec.clear();
+    std::ranges::sort(children, std::greater<>{});  // popped in name order
+    for (const std::string& dir : children) {
+      const std::string path = dir.substr(cgroup2_root.size());
+      struct stat st {};
+      auto m = match(policy, path);
+      if (!m) {
+        pending.push_back(dir);
+        continue;
+      }
+      pending.push_back(dir);
+      placeholders.erase(path);  // a workload of its own: it covers its descendants already
+      if (::stat(dir.c_str(), &st) != 0 || bound.contains(st.st_ino)) continue;
+      policy::WorkloadBinding b{m->workload, m->zone, path, st.st_ino, {}};
+      if (read_addresses) {
+        if (pid_t pid = first_process(dir)) {
+          auto addresses = netns_addresses(pid);
+          if (addresses) {
+            b.addresses = std::move(*addresses);
+          } else {
+            spdlog::warn("cgroup {}: {}; its addresses stay unknown until the next scan", path,
+                         addresses.error().message);
+          }
         }
       }
+      bound.insert(st.st_ino);
+      out.bindings.push_back(std::move(b));
     }
+  }
+  for (const auto& [parent, p] : placeholders) {
+    struct stat st {};
+    if (::stat((cgroup2_root + parent).c_str(), &st) != 0 || bound.contains(st.st_ino)) continue;
+    policy::WorkloadBinding b{p.workload, p.zone, parent, st.st_ino, {}};
+    b.kind = policy::BindingKind::Placeholder;
     out.bindings.push_back(std::move(b));
   }
-  if (ec) return fail("read the cgroup v2 tree at " + cgroup2_root + ": " + ec.message());
   out.attach_points = top_most(out.bindings, cgroup2_root);
   return out;
 }

@@ -2,12 +2,14 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <set>
 
 #include "guardrail/discovery/discovery.hpp"
+#include "guardrail/docker/daemon_config.hpp"
 
 namespace guardrail::discovery {
 namespace {
@@ -86,15 +88,23 @@ std::vector<policy::WorkloadBinding> container_bindings(
     for (const auto& a : c.addresses)
       if (auto cidr = policy::parse_cidr(a)) b.addresses.push_back(*cidr);
     out.push_back(std::move(b));
-    // Only a parent that holds containers alone (/docker) is bound: never a systemd slice,
-    // where every host service lives (the systemd driver's system.slice/docker-<id>.scope).
+    // Only a parent that holds containers alone (/docker, a --cgroup-parent) is bound: never a
+    // systemd slice the daemon did not name, where every host service lives (the systemd
+    // driver's system.slice/docker-<id>.scope).
+    // A per-container HostConfig.CgroupParent is where its creator puts such containers.
     const std::string parent = parent_of(path);
-    if (!parent.empty() && parent.find(".slice") == std::string::npos) parents.insert(parent);
+    const bool named = !c.cgroup_parent.empty() && docker::parent_holds_only_containers(parent);
+    if (!parent.empty() && (named || !parent.ends_with(".slice"))) parents.insert(parent);
   }
   if (!default_zone.empty())
-    for (const auto& p : parents)
-      if (std::uint64_t id = cgroup_id_of(cgroup2_root + p))
-        out.push_back({"", default_zone, p, id, {}});
+    for (const auto& p : parents) {
+      const std::uint64_t id = cgroup_id_of(cgroup2_root + p);
+      const bool taken = std::ranges::any_of(out, [&](const auto& b) { return b.cgroup_id == id; });
+      if (!id || taken) continue;
+      policy::WorkloadBinding b{"", default_zone, p, id, {}};
+      b.kind = policy::BindingKind::Placeholder;
+      out.push_back(std::move(b));
+    }
   return out;
 }
 

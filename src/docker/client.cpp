@@ -276,6 +276,7 @@ Container container_from_inspect(const json& inspect) {
       }
     }
   }
+  c.cgroup_parent = str(member(inspect, "HostConfig"), "CgroupParent");
   const json& state = member(inspect, "State");
   c.state = str(state, "Status");
   const json& pid = member(state, "Pid");

@@ -239,14 +239,15 @@ namespace {
 template <typename Record>
 nlohmann::ordered_json common_fields(const Record& ev, const NameTable& names,
                                      const WallClock& clock) {
+  const auto own = ev.workload_id ? names.cgroups.end() : names.cgroups.find(ev.cgroup_id);
   return {
       {"time", clock.format(ev.hdr.ts_ns)},
       {"kind", kind_name(ev.hdr.type)},
       {"verdict", verdict_name(ev.verdict)},
       {"backend", backend_name(ev.backend)},
       {"policy", names.policy},
-      {"workload", names.workload(ev.workload_id)},
-      {"zone", names.zone(ev.zone_id)},
+      {"workload", own != names.cgroups.end() ? own->second.first : names.workload(ev.workload_id)},
+      {"zone", own != names.cgroups.end() ? own->second.second : names.zone(ev.zone_id)},
       {"cgroup_id", ev.cgroup_id},
       {"pid", ev.pid},
       {"tid", ev.tid},

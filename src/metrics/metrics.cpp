@@ -238,6 +238,16 @@ Metrics::Metrics()
                        .Name("guardrail_policy_info")
                        .Help("1 for the policy in force: its name and the SHA-256 of its file")
                        .Register(*registry_)),
+      discovery_problems_(BuildCounter()
+                              .Name("guardrail_discovery_problems_total")
+                              .Help("Problems discovery found (an address claimed by two "
+                                    "workloads, a vanished cgroup, a failed attach or source), "
+                                    "by problem; enforcement went on, fail closed")
+                              .Register(*registry_)),
+      discovery_open_(BuildGauge()
+                          .Name("guardrail_discovery_problems")
+                          .Help("Discovery problems open now, by problem")
+                          .Register(*registry_)),
       kernel_(std::make_shared<KernelView>(*this)) {
   BuildGauge()
       .Name("guardrail_build_info")
@@ -260,6 +270,21 @@ Metrics::Metrics()
   reattach_.Add({{"result", "ok"}});
   for (const char* result : {"applied", "rejected", "unchanged"})
     policy_reloads_.Add({{"result", result}});
+  for (const char* p : {"address_conflict", "cgroup_vanished", "attach_failed", "source_failed"}) {
+    discovery_problems_.Add({{"problem", p}});
+    discovery_open_.Add({{"problem", p}});
+  }
+}
+
+void Metrics::count_discovery_problem(const std::string& problem) {
+  discovery_problems_.Add({{"problem", problem}}).Increment();
+}
+
+void Metrics::set_discovery_problems(const std::map<std::string, std::size_t>& open) {
+  for (const char* p : {"address_conflict", "cgroup_vanished", "attach_failed", "source_failed"})
+    discovery_open_.Add({{"problem", p}}).Set(0);
+  for (const auto& [problem, count] : open)
+    discovery_open_.Add({{"problem", problem}}).Set(double(count));
 }
 
 void Metrics::count_violation(std::string_view kind, std::string_view verdict,

@@ -112,6 +112,8 @@ class Compiler {
   Result<void> bind_cgroups();
   Result<std::uint32_t> workload_of(const WorkloadBinding& b);
   Result<void> collect_identities();
+  Result<void> resolve_address_conflict(const gr_ip_key& key, const std::string& address,
+                                        const std::vector<std::uint32_t>& ids);
   std::uint32_t peer_id(const Peer& p) const;
   std::string id_name(std::uint32_t id);
   Result<void> compile_flows();
@@ -128,7 +130,9 @@ class Compiler {
   std::map<std::string, std::uint32_t> zone_ids_;
   std::map<std::uint32_t, Mode> zone_modes_;
   std::map<std::string, std::uint32_t> workload_ids_;
-  std::map<std::uint32_t, std::vector<Cidr>> claims_;  // workload id -> addresses it claims
+  // workload id -> the addresses it claims, each with whether discovery found it (else the
+  // policy file names it)
+  std::map<std::uint32_t, std::vector<std::pair<Cidr, bool>>> claims_;
   std::set<std::uint32_t> bound_here_;                 // workloads a cgroup of this host binds
   std::uint32_t first_anonymous_ = 0;
   std::uint32_t next_id_ = GR_WORKLOAD_ID_BASE;
@@ -174,7 +178,7 @@ Result<void> Compiler::assign_workload_ids() {
       return fail("workload '" + w.name + "' names unknown zone '" + w.zone + "'");
     const auto id = static_cast<std::uint32_t>(GR_WORKLOAD_ID_BASE + workload_ids_.size());
     workload_ids_[w.name] = add_workload(w.name, zone->second, w.exclusive, id);
-    claims_[id] = w.addresses;
+    for (const Cidr& c : w.addresses) claims_[id].emplace_back(c, false);
   }
   return {};
 }
@@ -196,51 +200,92 @@ Result<std::uint32_t> Compiler::workload_of(const WorkloadBinding& b) {
     return fail("cgroup " + b.cgroup_path + " is bound to unknown zone '" + b.zone + "'");
   std::uint32_t chosen = b.anonymous_id;
   if (chosen < first_anonymous_ || out_.workload_names.contains(chosen)) chosen = next_id_;
-  return add_workload(b.zone + ":" + b.cgroup_path, zone->second, false, chosen);
+  return add_workload(anonymous_name(b), zone->second, false, chosen);
 }
 
 // Cgroups: one entry per bound cgroup; what discovery found adds to the workload's claims.
 Result<void> Compiler::bind_cgroups() {
   std::map<std::uint64_t, const WorkloadBinding*> bound;
   for (const WorkloadBinding& b : bindings_) {
-    const auto id = workload_of(b);
-    if (!id) return propagate(id);
     if (const auto [first, inserted] = bound.try_emplace(b.cgroup_id, &b); !inserted)
       return fail("cgroup id " + std::to_string(b.cgroup_id) + " is bound twice (" +
                   first->second->cgroup_path + " and " + b.cgroup_path + ")");
+    const auto id = workload_of(b);
+    if (!id) return propagate(id);
     auto& addresses = claims_[*id];
-    addresses.insert(addresses.end(), b.addresses.begin(), b.addresses.end());
-    const std::uint32_t flags = out_.workload_flags[*id] | (b.quarantined ? GR_WL_QUARANTINE : 0);
+    for (const Cidr& c : b.addresses) addresses.emplace_back(c, true);
+    const std::uint32_t flags = out_.workload_flags[*id] | (b.quarantined ? GR_WL_QUARANTINE : 0) |
+                                (b.kind == BindingKind::Placeholder ? GR_WL_PLACEHOLDER : 0);
     out_.cgroups.push_back({b.cgroup_id, gr_workload{*id, out_.workload_zone[*id], flags, 0}});
     bound_here_.insert(*id);
   }
   return {};
 }
 
-// Identities: one entry per (prefix, address); two workloads may not claim the same one.
+// Identities: one entry per (prefix, address). Two workloads that the policy file gives one
+// address are an error; an address that discovery found claimed twice (two workload cgroups in
+// one network namespace) names the default zone instead, fail closed, and is reported.
 Result<void> Compiler::collect_identities() {
-  std::map<std::pair<Address, std::uint32_t>, gr_identity> identities;
+  using Key = std::pair<Address, std::uint32_t>;
+  std::map<Key, std::vector<std::uint32_t>> claimers;  // in workload id order
+  std::map<Key, bool> discovered;                      // some claim came from discovery
   for (const auto& [id, claimed] : claims_) {
-    for (const Cidr& cidr : claimed) {
-      const auto key = std::pair(cidr.addr, static_cast<std::uint32_t>(cidr.mapped_prefix_len()));
-      // Whether its hooks run here tells the receiver if a refused packet bypassed them.
-      const std::uint32_t flags =
-          out_.workload_flags[id] | (bound_here_.contains(id) ? GR_WL_ON_THIS_HOST : 0);
-      const gr_identity value{id, out_.workload_zone[id], flags, 0};
-      const auto [it, inserted] = identities.try_emplace(key, value);
-      if (!inserted && it->second.workload_id != id)
-        return fail("address " + prefix_text(key.first, static_cast<int>(key.second)) +
-                    " is claimed by both workload '" + out_.workload_names[it->second.workload_id] +
-                    "' and workload '" + out_.workload_names[id] +
-                    "'; an address may belong to one workload only");
+    for (const auto& [cidr, found] : claimed) {
+      const Key key(cidr.addr, static_cast<std::uint32_t>(cidr.mapped_prefix_len()));
+      auto& ids = claimers[key];
+      if (std::ranges::find(ids, id) == ids.end()) ids.push_back(id);
+      discovered[key] = discovered[key] || found;
     }
   }
-  for (const auto& [key, value] : identities) {
+  for (const auto& [key, ids] : claimers) {
     gr_ip_key k{};
     k.prefixlen = key.second;
     std::memcpy(k.addr, key.first.data(), 16);
-    out_.identities.emplace_back(k, value);
+    const std::uint32_t id = ids.front();
+    if (ids.size() == 1) {
+      // Whether its hooks run here tells the receiver if a refused packet bypassed them.
+      const std::uint32_t flags =
+          out_.workload_flags[id] | (bound_here_.contains(id) ? GR_WL_ON_THIS_HOST : 0);
+      out_.identities.emplace_back(k, gr_identity{id, out_.workload_zone[id], flags, 0});
+      continue;
+    }
+    const std::string address = prefix_text(key.first, static_cast<int>(key.second));
+    if (!discovered[key])
+      return fail("address " + address + " is claimed by both workload '" +
+                  out_.workload_names[ids[0]] + "' and workload '" + out_.workload_names[ids[1]] +
+                  "'; an address may belong to one workload only");
+    GR_TRY(resolve_address_conflict(k, address, ids));
   }
+  return {};
+}
+
+// An address several workloads claim names none of them: it names the default zone (its
+// zone-wide rules, never a workload's own), or, without one, no identity at all (the world).
+Result<void> Compiler::resolve_address_conflict(const gr_ip_key& key, const std::string& address,
+                                                const std::vector<std::uint32_t>& ids) {
+  DiscoveryProblem p{.problem = "address_conflict", .subject = address};
+  std::string names;
+  for (const std::uint32_t id : ids) {
+    p.workloads.push_back(out_.workload_names[id]);
+    names +=
+        std::string(names.empty() ? "" : " and ") + "workload '" + out_.workload_names[id] + "'";
+  }
+  p.message = "address " + address + " is claimed by both " + names +
+              " (e.g. workload cgroups that share a network namespace); ";
+  const std::string default_zone = policy_.effective_default_zone();
+  const auto zone = zone_ids_.find(default_zone);
+  if (zone != zone_ids_.end()) {
+    p.placed_in = default_zone;
+    p.message += "traffic to it is judged as the default zone '" + default_zone +
+                 "' (fail closed) until one workload alone claims it";
+    const std::uint32_t flags = flags_for(zone_modes_[zone->second], false);
+    out_.identities.emplace_back(key, gr_identity{0, zone->second, flags, 0});
+  } else {
+    p.message +=
+        "it names no workload (the world) until one workload alone claims it; set "
+        "spec.defaultZone to judge it as a zone instead";
+  }
+  out_.problems.push_back(std::move(p));
   return {};
 }
 
@@ -366,6 +411,10 @@ void Compiler::sort_entries() {
 }
 
 }  // namespace
+
+std::string anonymous_name(const WorkloadBinding& b) {
+  return b.zone + ":" + b.cgroup_path + (b.kind == BindingKind::Placeholder ? "/*" : "");
+}
 
 Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBinding> bindings) {
   auto compiled = Compiler(policy, bindings).run();

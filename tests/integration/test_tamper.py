@@ -42,9 +42,9 @@ def agent(guardrail_bin, topo, tmp_path_factory):
 
 
 def our_programs(topo, node):
-    """(attach_type, name) of the programs attached directly to the node's cgroup."""
+    """(attach_type, name) of the programs attached directly where the node is covered from."""
     return sorted((p["attach_type"], p["name"])
-                  for p in bpftool_cgroup_programs(topo[node].cgroup_dir, effective=False))
+                  for p in bpftool_cgroup_programs(topo[node].attach_dir, effective=False))
 
 
 def wait_for(agent, mark, predicate, timeout):
@@ -70,7 +70,7 @@ def test_a_workload_detaching_its_connect4_link_is_detected_and_repaired(topo, a
     assert refused(topo)
 
     # The attacker: root in agent-a's cgroup and netns, bpftool in hand.
-    proc = topo.spawn(SENDER, ["detach-and-connect", topo[SENDER].cgroup_dir, topo[PEER].ip,
+    proc = topo.spawn(SENDER, ["detach-and-connect", topo[SENDER].attach_dir, topo[PEER].ip,
                                str(PORT), "--seconds", "1.5", "--bpftool", BPFTOOL],
                       label="tamper-attacker")
     assert proc.wait_exit(30) == 0, proc.stderr()
@@ -94,8 +94,9 @@ def test_a_workload_detaching_its_connect4_link_is_detected_and_repaired(topo, a
                          and a.get("backend") == "agent", 5)
     check_alert_schema(repair)
     assert repair["detected_by"] == "event", repair
-    assert repair["cgroup"] == topo[SENDER].cgroup_dir, repair
-    assert repair["workload"] == topo[SENDER].workload and repair["zone"] == topo[SENDER].zone
+    assert repair["cgroup"] == topo[SENDER].attach_dir, repair
+    assert repair["workload"] == topo[SENDER].attach_workload, repair
+    assert repair["zone"] == topo[SENDER].zone, repair
     assert repair["restored"] is True, repair
     assert [m["program"] for m in repair["missing"]] == ["guard_connect4"], repair
     assert repair["missing"][0]["prog_id"] == out["prog_id"]
@@ -125,12 +126,12 @@ def test_a_workload_detaching_its_connect4_link_is_detected_and_repaired(topo, a
 def test_a_detach_no_event_saw_is_repaired_by_the_periodic_check(topo, agent, mark):
     node = PEER
     before = our_programs(topo, node)
-    progs = {p["name"]: p["id"] for p in bpftool_cgroup_programs(topo[node].cgroup_dir,
+    progs = {p["name"]: p["id"] for p in bpftool_cgroup_programs(topo[node].attach_dir,
                                                                    effective=False)}
     links = harness.agent.json.loads(subprocess.run(
         [BPFTOOL, "-j", "link", "show"], check=True, stdout=subprocess.PIPE, text=True).stdout)
     (link,) = [l for l in links if l.get("prog_id") == progs["guard_egress"]
-               and l.get("cgroup_id") == topo.cgroup_id(node)]
+               and l.get("cgroup_id") == os.stat(topo[node].attach_dir).st_ino]
     # From the test runner, outside every workload: no tamper event, only the check finds it.
     t0 = time.monotonic()
     subprocess.run([BPFTOOL, "link", "detach", "id", str(link["id"])], check=True)
@@ -139,7 +140,7 @@ def test_a_detach_no_event_saw_is_repaired_by_the_periodic_check(topo, agent, ma
     seen_s = time.monotonic() - t0
     check_alert_schema(repair)
     assert repair["detected_by"] == "periodic_check", repair
-    assert repair["cgroup"] == topo[node].cgroup_dir
+    assert repair["cgroup"] == topo[node].attach_dir
     assert [m["program"] for m in repair["missing"]] == ["guard_egress"], repair
     assert repair["window"] == "at_most" and repair["restored"] is True
     assert 0 < repair["window_ms"] <= CHECK_SECONDS * 1000 + 500, repair

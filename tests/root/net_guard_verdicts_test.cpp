@@ -15,8 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "guardrail/events/events.hpp"
@@ -44,15 +47,21 @@ std::array<std::uint8_t, 16> ipv6(const char* text) {
   return a;
 }
 
-std::uint64_t own_cgroup_id() {
+std::string own_cgroup_path() {
   std::ifstream in("/proc/self/cgroup");
   std::string line, path;
   while (std::getline(in, line))
     if (line.starts_with("0::")) path = line.substr(3);
+  return path;
+}
+
+std::uint64_t cgroup_id_of(const std::string& path) {
   struct stat st {};
   if (::stat((find_cgroup2_mount() + path).c_str(), &st) != 0) return 0;
   return st.st_ino;
 }
+
+std::uint64_t own_cgroup_id() { return cgroup_id_of(own_cgroup_path()); }
 
 // A device other than loopback: packets the test runs on it come from or go to another network
 // namespace or host (on loopback the guard judges by the socket at the other end instead).
@@ -506,6 +515,65 @@ TEST_F(NetGuardVerdicts, AWorkloadElsewhereIsNoBypass) {
   const gr_net_event ev = only_event();
   EXPECT_EQ(ev.hdr.type, GR_EV_NET_INGRESS);
   EXPECT_EQ(ev.peer_workload_id, kVectorDb);
+}
+
+// A placeholder (GR_WL_PLACEHOLDER) names the descendants of its cgroup that no entry names: this
+// process's cgroup, below the placeholder's, is judged as the placeholder's workload.
+TEST_F(NetGuardVerdicts, AnUnnamedChildOfAPlaceholderIsThePlaceholdersWorkload) {
+  // This process moves into a child of a cgroup made here (and back, and both are removed).
+  const std::string home = own_cgroup_path();
+  const std::string root = find_cgroup2_mount();
+  const std::string parent = "/gr-root-test-" + std::to_string(::getpid());
+  const std::string child = parent + "/unnamed";
+  ASSERT_EQ(::mkdir((root + parent).c_str(), 0755), 0) << strerror(errno);
+  ASSERT_EQ(::mkdir((root + child).c_str(), 0755), 0) << strerror(errno);
+  auto move_to = [&](const std::string& cgroup) {
+    std::ofstream(root + cgroup + "/cgroup.procs") << ::getpid() << std::flush;
+  };
+  struct Undo {
+    std::function<void()> f;
+    ~Undo() { f(); }
+  } undo{[&] {
+    move_to(home);
+    ::rmdir((root + child).c_str());
+    ::rmdir((root + parent).c_str());
+  }};
+  move_to(child);
+  ASSERT_EQ(own_cgroup_path(), child);
+  const auto level = std::count(parent.begin(), parent.end(), '/');
+  policy::CompiledPolicy p;
+  p.cgroups = {{cgroup_id_of(parent), gr_workload{kSelf, kAgentZone, GR_WL_PLACEHOLDER, 0}}};
+  p.identities = {identity(mapped("198.18.0.2"), kOrchestrator, kControlZone, GR_WL_ON_THIS_HOST),
+                  identity(mapped("198.18.0.4"), kAgentB, kAgentZone, GR_WL_ON_THIS_HOST)};
+  p.flows = {{{kAgentZone, kOrchestrator}, ports({{8080, 8080, GR_PROTO_ANY, {}}})}};
+  auto applied = maps_->apply(p, 1u << level, GR_WORKLOAD_ID_BASE + 100);
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 17, 40000, 8080)),
+            kPass);
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 17, 40000, 53)),
+            kDrop);
+  const auto ev = only_event();
+  EXPECT_EQ(ev.workload_id, kSelf);
+  EXPECT_EQ(ev.zone_id, kAgentZone);
+  EXPECT_EQ(ev.peer_workload_id, kAgentB);
+}
+
+// The placeholder's own cgroup is no workload: under the programs, a cgroup the maps do not name
+// is refused what no rule names (fail closed), and its event names no workload.
+TEST_F(NetGuardVerdicts, APlaceholdersOwnCgroupIsNoWorkload) {
+  policy::CompiledPolicy p;
+  p.cgroups = {{self_cgroup_, gr_workload{kSelf, kAgentZone, GR_WL_PLACEHOLDER, 0}}};
+  p.identities = {identity(mapped("198.18.0.2"), kOrchestrator, kControlZone, GR_WL_ON_THIS_HOST)};
+  p.flows = {{{kAgentZone, kOrchestrator}, ports({{8080, 8080, GR_PROTO_ANY, {}}})}};
+  const std::string self = own_cgroup_path();
+  auto applied =
+      maps_->apply(p, 1u << std::count(self.begin(), self.end(), '/'), GR_WORKLOAD_ID_BASE + 100);
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.2"), 17, 40000, 8080)),
+            kDrop);
+  const auto ev = only_event();
+  EXPECT_EQ(ev.workload_id, 0u);
+  EXPECT_EQ(ev.zone_id, 0u);
 }
 
 }  // namespace

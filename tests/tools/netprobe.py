@@ -519,13 +519,13 @@ def cmd_detach_and_connect(args):
     """Everything runs from inside the workload (bpftool inherits the cgroup), as an attacker
     would: the kernel sees every bpf() call of it come from the workload."""
     import subprocess
-    progs = [p for p in _bpftool_json(args.bpftool, "cgroup", "show", args.cgroup)
+    progs = [p for p in _bpftool_json(args.bpftool, "cgroup", "show", args.attach_cgroup)
              if p.get("attach_type") in ("cgroup_inet4_connect", "connect4")]
     if not progs:
-        _emit({"result": "error", "errno": "no connect4 program on " + args.cgroup})
+        _emit({"result": "error", "errno": "no connect4 program on " + args.attach_cgroup})
         return 0
     prog_id = progs[0]["id"]
-    cgroup_id = os.stat(args.cgroup).st_ino
+    cgroup_id = os.stat(args.attach_cgroup).st_ino
     links = [l for l in _bpftool_json(args.bpftool, "link", "show")
              if l.get("prog_id") == prog_id and l.get("cgroup_id", cgroup_id) == cgroup_id]
     if not links:
@@ -636,7 +636,9 @@ SUBCOMMANDS = {
     "serve-unix": (cmd_serve_unix, [_arg("path"), _arg("--dgram", action="store_true")]),
     "bpf-map-create": (cmd_bpf_map_create, []),
     "detach-and-connect": (cmd_detach_and_connect, [
-        _arg("cgroup"), _HOST, _PORT, _arg("--seconds", type=float, default=2.0),
+        # its own dest: --cgroup (where the probe runs) may differ from where the program is
+        _arg("attach_cgroup", metavar="CGROUP"), _HOST, _PORT,
+        _arg("--seconds", type=float, default=2.0),
         _arg("--bpftool", default="/usr/sbin/bpftool")]),
     "drop-caps-except": (None, [_arg("caps"), _REST]),
 }

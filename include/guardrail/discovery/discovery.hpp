@@ -17,21 +17,43 @@ namespace guardrail::discovery {
 
 struct Discovered {
   std::vector<policy::WorkloadBinding> bindings;
-  // The top-most matched cgroups (absolute directories): attaching there covers every matched
-  // cgroup below them exactly once.
+  // The top-most matched cgroups and placeholders (absolute directories): attaching there covers
+  // every bound cgroup below them exactly once, and every cgroup made below a placeholder later.
   std::vector<std::string> attach_points;
+  // What a source could not tell this time (the last good answer stands in for it).
+  std::vector<policy::DiscoveryProblem> problems;
 };
+
+// Where a cgroup that appears later must already be covered: the static parent of a selector
+// glob (the components before its first wildcard), bound as a placeholder so that a child
+// made after the last scan is judged from its first instruction. Its zone (and workload, for a
+// named workload's glob): the glob's own when its last component is `*` and the only wildcard
+// ("/g/agents/*": every child of /g/agents is what it selects); else the default zone, fail
+// closed ("/g/agents/agent-*", "/kubepods/*/pod*": a new child may be the glob's or not, and
+// one that no selector ever names stays in the default zone), also when two globs with one
+// parent disagree. None for an exact path, a glob whose first component has a wildcard (the
+// root would be the parent), a parent that is a systemd slice (host services live there), nor
+// without a zone to give. The parent itself is no workload (GR_WL_PLACEHOLDER).
+struct Placeholder {
+  std::string parent;    // "/g/agents"
+  std::string workload;  // a named workload whose `cgroup` glob it is, else ""
+  std::string zone;
+};
+std::vector<Placeholder> placeholders_for(const policy::Policy& policy);
 
 // Does the cgroup path (relative to the cgroup2 mount, "/a/b") match the selector glob?
 // `*` and `?` do not cross '/'.
 bool glob_matches(const std::string& glob, const std::string& cgroup_path);
 
 // Walks the tree under cgroup2_root. A cgroup named by a workload's `cgroup` glob belongs to
-// that workload; else one matched by a zone's selector is an anonymous member of the zone.
+// that workload; else one matched by a zone's selector is an anonymous member of the zone; the
+// selectors' placeholders (placeholders_for) are bound when their parent exists and is no
+// workload itself. A cgroup removed while the walk runs is skipped.
 // Addresses are read unless read_addresses is false (tests of the matching alone). With
 // `containers` (Docker discovery), those are bound first (see container_bindings).
-// container_parents: cgroups to bind to the default zone whether or not a container runs yet
-// (created when missing), so that the first container is covered from its first instruction.
+// container_parents: cgroups to bind as placeholders of the default zone whether or not a
+// container runs yet (created when missing), so that the first container is covered from its
+// first instruction.
 Result<Discovered> discover(const policy::Policy& policy, const std::string& cgroup2_root,
                             bool read_addresses = true,
                             const std::vector<docker::Container>* containers = nullptr,
@@ -40,9 +62,10 @@ Result<Discovered> discover(const policy::Policy& policy, const std::string& cgr
 // Running containers as bindings: each container's cgroup (from its init's /proc/PID/cgroup)
 // belongs to the named workload whose `container` glob matches its name, else to the first zone
 // whose labels, names or images select it, else to the policy's default zone (fail closed).
-// The parent cgroup of the containers (/docker with the cgroupfs driver) is bound to the default
-// zone too, so a container started after the last scan is under the default zone's rules from
-// its first instruction, until it is identified. Its addresses come from the Docker API.
+// The parent cgroup of the containers (/docker with the cgroupfs driver, or what the daemon and
+// HostConfig.CgroupParent say) is bound as a placeholder of the default zone, so a container
+// started after the last scan is under the default zone's rules from its first instruction,
+// until it is identified; the parent itself is no workload. Its addresses come from the API.
 std::vector<policy::WorkloadBinding> container_bindings(
     const policy::Policy& policy, const std::vector<docker::Container>& containers,
     const std::string& cgroup2_root, const std::vector<std::string>& container_parents = {});

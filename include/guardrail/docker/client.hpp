@@ -26,6 +26,7 @@ struct Container {
   std::vector<std::string> addresses;  // IPv4 and IPv6 addresses on every network
   std::string state;                   // "running", "exited", ...
   int pid = 0;                         // init process on the host, 0 when not running
+  std::string cgroup_parent;           // HostConfig.CgroupParent: "" for the daemon's own
 };
 
 // A container from its inspect document (GET /containers/{id}/json).

@@ -30,12 +30,15 @@ class ContainerWatch {
   // while the engine cannot be reached (the reason is logged once per outage).
   std::optional<std::vector<Container>> containers();
   bool connected() const;
+  // Why the last listing failed ("" when it worked): the containers are the last known ones.
+  std::string last_error() const;
   const Client& client() const { return client_; }
-  // The cgroups new containers are created under, to be bound to the default zone before any
-  // container exists: "/docker" with the cgroupfs driver (until the engine says it uses the
-  // systemd driver, whose containers live under system.slice, where every host service lives:
-  // then none, and a container is covered from its identification on). None while the socket
-  // does not exist.
+  // The cgroups new containers are created under, to be bound as placeholders of the default
+  // zone before any container exists, as the daemon says (daemon_config.hpp): its driver and
+  // --cgroup-parent ("/docker" by default with cgroupfs; "/docker" too until the engine first
+  // answers). None where host services live as well (the systemd driver's default
+  // system.slice: then a container is covered from its identification on), or while the socket
+  // does not exist. Asked again after each reconnect of the events stream.
   std::vector<std::string> parent_cgroups();
 
   // Containers whose start event arrived since the last call, with when it arrived.
@@ -48,7 +51,10 @@ class ContainerWatch {
   bool stale_ = true;
   bool connected_ = false;
   std::string last_error_;
-  std::optional<std::string> cgroup_driver_;
+  // Where the daemon creates containers ("" where host services live too); unknown until it
+  // answers, and again after each reconnect.
+  std::optional<std::string> parent_;
+  std::optional<std::string> daemon_parent();  // asks the daemon; nullopt when it cannot
   std::optional<std::vector<Container>> cached_;
   std::map<std::string, Clock::time_point> started_;
   std::unique_ptr<EventStream> events_;

@@ -40,6 +40,9 @@ struct NameTable {
   std::string policy;
   std::map<std::uint32_t, std::string> zones;
   std::map<std::uint32_t, std::string> workloads;
+  // Cgroups under the programs that are no workload (a placeholder's own cgroup: refused what
+  // no rule names, fail closed), by cgroup id: the workload and zone their alerts name.
+  std::map<std::uint64_t, std::pair<std::string, std::string>> cgroups;
 
   std::string zone(std::uint32_t id) const;      // "world" for GR_IDENTITY_WORLD, "unknown"
   std::string workload(std::uint32_t id) const;  // "" for 0

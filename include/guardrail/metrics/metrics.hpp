@@ -91,6 +91,10 @@ class Metrics {
   // After a reload: the backend series of `before` go, those of `after` are set.
   void replace_guard_backends(const std::vector<probe::GuardBackend>& before,
                               const std::vector<probe::GuardBackend>& after);
+  // Discovery problems (policy::DiscoveryProblem): one found (counted once until it goes away),
+  // and how many of each are open now.
+  void count_discovery_problem(const std::string& problem);
+  void set_discovery_problems(const std::map<std::string, std::size_t>& open);
 
   // Starts serving /metrics on "HOST:PORT". Fails with the address and the fix when the port is
   // taken or the address is not local.
@@ -134,6 +138,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& policy_reloads_;
   prometheus::Family<prometheus::Gauge>& policy_info_;
   prometheus::Gauge* policy_info_current_ = nullptr;
+  prometheus::Family<prometheus::Counter>& discovery_problems_;
+  prometheus::Family<prometheus::Gauge>& discovery_open_;
   std::array<std::atomic<std::uint64_t>, 5> lost_{};  // by LossStage, userspace stages
   std::shared_ptr<KernelView> kernel_;
   std::unique_ptr<prometheus::Exposer> exposer_;

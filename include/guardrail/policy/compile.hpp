@@ -15,6 +15,14 @@
 
 namespace guardrail::policy {
 
+// What a binding's cgroup is to the programs (gr_workload.flags).
+enum class BindingKind {
+  Workload,     // the cgroup and its descendants belong to the workload
+  Placeholder,  // only its descendants that no other binding names yet (GR_WL_PLACEHOLDER):
+                // the parent of a selector, so that a cgroup made after the last scan is the
+                // placeholder's workload from its first instruction
+};
+
 // What discovery found on this host for one cgroup under policy.
 struct WorkloadBinding {
   std::string workload;  // a named workload, or empty for a member of `zone`'s selector
@@ -26,6 +34,25 @@ struct WorkloadBinding {
   // For an anonymous member: the workload id it should keep (the caller's choice, so that ids
   // stay stable across re-scans and in-flight events keep their names); 0: compile picks one.
   std::uint32_t anonymous_id = 0;
+  BindingKind kind = BindingKind::Workload;
+};
+
+// The workload name of an anonymous binding, as alerts and metrics show it: "zone:/cgroup/path"
+// for a zone member, "zone:/parent/*" for a placeholder (a cgroup not yet identified below it).
+std::string anonymous_name(const WorkloadBinding& binding);
+
+// Something discovery found that the policy cannot place as it stands (two workloads claiming
+// one address, a cgroup gone between the scan and the attach, a discovery source that failed).
+// The agent never stops enforcing for one: it keeps what it can, puts the rest in the default
+// zone (fail closed), alerts and counts it.
+struct DiscoveryProblem {
+  std::string problem;  // "address_conflict", "cgroup_vanished", "attach_failed", "source_failed"
+  std::string subject;  // what it is about (an address, a cgroup path, a source): the dedup key
+  std::string message;  // the problem and what was done, in words
+  std::vector<std::string> workloads;  // the workloads involved, if any
+  std::string placed_in;               // the zone the subject was put in instead, if any
+
+  bool operator==(const DiscoveryProblem&) const = default;
 };
 
 // A policy compiled to map entries. Ids: zones GR_ZONE_ID_MIN.. in file order; named workloads
@@ -48,14 +75,18 @@ struct CompiledPolicy {
   std::vector<std::string> runtime_socket_paths;
   // Allowlist zones: (zone id, allowed unix address) pairs, in zone then file order.
   std::vector<std::pair<std::uint32_t, std::string>> unix_allow;
+  // Conflicts in what discovery found, resolved fail closed instead of refusing the policy.
+  std::vector<DiscoveryProblem> problems;
 
   // Flow entries plus egress entries: what guardrail_policy_rules reports.
   std::size_t rule_count() const { return flows.size() + egress.size(); }
 };
 
-// Compiles a validated policy with what discovery found. Fails (naming the workloads or
-// addresses involved) on conflicts the file alone cannot show: one address claimed by two
-// workloads, more than GR_MAX_PORT_RANGES port ranges between one pair of identities.
+// Compiles a validated policy with what discovery found. An address that two workloads claim
+// (e.g. two workload cgroups sharing a network namespace) is no error: it names the default
+// zone instead (no workload; none at all without a default zone), and `problems` says so. Fails
+// (naming what is involved) on what the file itself gets wrong: more than GR_MAX_PORT_RANGES
+// port ranges between one pair of identities, unknown zones or workloads.
 Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBinding> bindings);
 
 }  // namespace guardrail::policy

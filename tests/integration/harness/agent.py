@@ -51,6 +51,8 @@ HOST_ALERT_FIELDS = {
     # the kernel's (link_id, prog_id, bpf_command) and the agent's repair (backend "agent":
     # cgroup, missing, window_ms, ...) both say what found it
     "tamper": {"detected_by": str},
+    # the agent's own: discovery found what the policy cannot place, enforcement went on
+    "discovery_problem": {"problem": str, "subject": str, "workloads": list, "message": str},
 }
 # The pipeline's own alert: what the rate limit suppressed, per workload (docs/events.md).
 SUMMARY_ALERT_FIELDS = {

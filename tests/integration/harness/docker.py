@@ -244,8 +244,10 @@ class Container:
 
     @property
     def cgroup_dir(self):
-        """This container's cgroup v2 directory (cgroupfs driver: <cgroup2>/docker/<id>)."""
-        return os.path.join(cgroup2_mount(), "docker", self.id)
+        """This container's cgroup v2 directory (cgroupfs driver: <cgroup2>/<parent>/<id>, the
+        parent being /docker unless the daemon runs with --cgroup-parent)."""
+        parent = (self.daemon.cgroup_parent or "/docker").strip("/")
+        return os.path.join(cgroup2_mount(), parent, self.id)
 
     def inspect(self):
         return self.daemon.inspect(self.id)
@@ -274,6 +276,7 @@ class Dockerd:
         self._config = {}  # what daemon.json holds
         self._owner = "gr-itest-%d" % os.getpid()
         self._counter = 0
+        self.cgroup_parent = None  # dockerd --cgroup-parent (None: the default, /docker)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -364,7 +367,17 @@ class Dockerd:
         return [DOCKERD, "--config-file", self.config_path, "--data-root", self.data_root,
                 "--exec-root", EXEC_ROOT, "--pidfile", PIDFILE, "-H", "unix://" + SOCKET,
                 "--bridge", BRIDGE, "--iptables=false", "--ip-masq=false", "--ip-forward=false",
-                "--exec-opt", "native.cgroupdriver=cgroupfs"]
+                "--exec-opt", "native.cgroupdriver=cgroupfs"] + (
+                    ["--cgroup-parent", self.cgroup_parent] if self.cgroup_parent else [])
+
+    def relaunch(self, cgroup_parent=None, timeout=30.0):
+        """Stops this dockerd (its containers go with it: remove them first) and starts it
+        again on the same data root, socket and bridge with `--cgroup-parent cgroup_parent`
+        (None: none, containers under /docker)."""
+        assert self.proc is not None and self.proc.poll() is None, "dockerd is not running"
+        terminate(self.proc, 20)
+        self.cgroup_parent = cgroup_parent
+        self._launch(timeout)
 
     def _launch(self, timeout):
         """Starts dockerd (log appended) and waits until its API answers; sets start_seconds and

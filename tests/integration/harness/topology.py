@@ -176,6 +176,26 @@ class Node:
     def ip(self):
         return self.ips[0]
 
+    @property
+    def attach_rel(self):
+        """Where the agent attaches the programs that cover this node: a member of the
+        `agents/*` glob is covered from the glob's parent (its placeholder, so that a new agent
+        cgroup is enforced from birth), a named workload from its own cgroup."""
+        if self.cgroup_rel and self.zone == "agent-sandbox":
+            return self.cgroup_rel.rsplit("/", 1)[0]
+        return self.cgroup_rel
+
+    @property
+    def attach_dir(self):
+        return self.cgroup_dir[:-len(self.cgroup_rel)] + self.attach_rel if self.cgroup_dir else None
+
+    @property
+    def attach_workload(self):
+        """The workload the agent names for this node's attach point (tamper repairs)."""
+        if self.attach_rel != self.cgroup_rel:
+            return "%s:%s/*" % (self.zone, self.attach_rel)
+        return self.workload
+
 
 class Topology:
     def __init__(self, cgroup_root):
@@ -429,3 +449,10 @@ class UdpListener:
         """Datagrams received once `count` arrived or `timeout` passed (whichever first)."""
         self.proc.wait_lines(1 + count, timeout)  # +1: the READY line
         return self.received()
+
+
+def policy_document(name, spec, mode="enforce"):
+    """A GuardrailPolicy named `name` whose spec holds `mode` and the YAML lines of `spec`
+    (indented as spec's members, two spaces)."""
+    return ("apiVersion: guardrail.io/v1alpha1\nkind: GuardrailPolicy\nmetadata: {name: %s}\n"
+            "spec:\n  mode: %s\n%s" % (name, mode, spec))

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <string>
@@ -205,15 +206,92 @@ TEST(PolicyCompile, AuditFlagFollowsZoneOverrideOfPolicyMode) {
   EXPECT_EQ(with->cgroups[1].second.flags, 0u);
 }
 
-TEST(PolicyCompile, SameAddressForTwoWorkloadsIsAnError) {
-  const Policy p = parse(kTwoZones);
-  const std::vector<WorkloadBinding> bindings = {
-      {"", "agents", "/guardrail/agents/a", 901, {cidr("198.18.0.2")}}};
-  auto c = compile(p, bindings);
+TEST(PolicyCompile, SameAddressForTwoWorkloadsOfTheFileIsAnError) {
+  // The parser refuses this already (with positions); compile must not let it through either.
+  Policy p = parse(R"(  zones:
+    - name: z
+  workloads:
+    - {name: one, zone: z, addresses: ["198.18.0.2"]}
+    - {name: two, zone: z}
+)");
+  p.workloads[1].addresses = {cidr("198.18.0.2")};
+  auto c = compile(p, {});
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().message,
-            "address 198.18.0.2/32 is claimed by both workload 'orchestrator' and workload "
-            "'agents:/guardrail/agents/a'; an address may belong to one workload only");
+            "address 198.18.0.2/32 is claimed by both workload 'one' and workload 'two'; an "
+            "address may belong to one workload only");
+}
+
+// Two workload cgroups that share a network namespace both claim its address: enforcement goes
+// on, the address names the default zone (fail closed) and the problem is reported.
+TEST(PolicyCompile, AnAddressDiscoveryFoundTwiceNamesTheDefaultZone) {
+  const Policy p = parse(kTwoZones + "  defaultZone: agents\n");
+  const std::vector<WorkloadBinding> bindings = {
+      {"", "agents", "/guardrail/agents/a", 901, {cidr("198.18.0.2"), cidr("198.18.0.9")}},
+      {"", "agents", "/guardrail/agents/b", 902, {cidr("198.18.0.9")}}};
+  auto c = compile(p, bindings);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->problems.size(), 2u);
+  EXPECT_EQ(c->problems[0].problem, "address_conflict");
+  EXPECT_EQ(c->problems[0].subject, "198.18.0.2/32");
+  EXPECT_EQ(c->problems[0].workloads,
+            (std::vector<std::string>{"orchestrator", "agents:/guardrail/agents/a"}));
+  EXPECT_EQ(c->problems[0].placed_in, "agents");
+  EXPECT_NE(c->problems[0].message.find("default zone 'agents'"), std::string::npos)
+      << c->problems[0].message;
+  EXPECT_EQ(c->problems[1].subject, "198.18.0.9/32");
+  const std::uint32_t agents = c->zone_names.begin()->first;
+  for (const auto& [key, id] : c->identities) {
+    if (bytes(key.addr) == v4(198, 18, 0, 2) || bytes(key.addr) == v4(198, 18, 0, 9)) {
+      EXPECT_EQ(id.workload_id, 0u) << "no workload owns a conflicting address";
+      EXPECT_EQ(id.zone_id, agents);
+      EXPECT_EQ(id.flags, static_cast<std::uint32_t>(GR_WL_AUDIT));  // agents is in audit mode
+    }
+  }
+  // Both cgroups stay bound to their own workloads.
+  ASSERT_EQ(c->cgroups.size(), 2u);
+  EXPECT_NE(c->cgroups[0].second.workload_id, c->cgroups[1].second.workload_id);
+  // fd00::2 is the orchestrator's alone.
+  EXPECT_TRUE(std::ranges::any_of(c->identities, [](const auto& e) {
+    return e.first.prefixlen == 128 && e.second.workload_id == GR_WORKLOAD_ID_BASE;
+  }));
+}
+
+TEST(PolicyCompile, WithoutADefaultZoneAConflictingAddressNamesNoOne) {
+  Policy p = parse(R"(  zones:
+    - name: z
+)");
+  p.default_zone.clear();
+  const std::vector<WorkloadBinding> bindings = {{"", "z", "/a", 1, {cidr("198.18.0.7")}},
+                                                 {"", "z", "/b", 2, {cidr("198.18.0.7")}}};
+  auto c = compile(p, bindings);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->identities.empty());
+  ASSERT_EQ(c->problems.size(), 1u);
+  EXPECT_TRUE(c->problems[0].placed_in.empty());
+}
+
+TEST(PolicyCompile, PlaceholdersCountForDescendantsOnly) {
+  const Policy p = parse(kTwoZones);
+  std::vector<WorkloadBinding> bindings = {
+      {"", "agents", "/guardrail/agents", 10, {}},
+      {"", "agents", "/guardrail/agents/a", 11, {}},
+      {"orchestrator", "control", "/guardrail/control", 13, {}}};
+  bindings[0].kind = BindingKind::Placeholder;
+  bindings[2].kind = BindingKind::Placeholder;
+  auto c = compile(p, bindings);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->cgroups.size(), 3u);
+  const auto& [id10, placeholder] = c->cgroups[0];
+  EXPECT_EQ(id10, 10u);
+  EXPECT_EQ(placeholder.flags, static_cast<std::uint32_t>(GR_WL_AUDIT | GR_WL_PLACEHOLDER));
+  EXPECT_EQ(c->workload_names.at(placeholder.workload_id), "agents:/guardrail/agents/*");
+  EXPECT_EQ(c->zone_names.at(placeholder.zone_id), "agents");
+  EXPECT_EQ(c->cgroups[1].second.flags, static_cast<std::uint32_t>(GR_WL_AUDIT));
+  EXPECT_NE(c->cgroups[1].second.workload_id, placeholder.workload_id);
+  // A named workload's placeholder is that workload, for its descendants only.
+  EXPECT_EQ(c->cgroups[2].second.workload_id, GR_WORKLOAD_ID_BASE);
+  EXPECT_EQ(c->cgroups[2].second.flags, static_cast<std::uint32_t>(GR_WL_PLACEHOLDER));
 }
 
 TEST(PolicyCompile, FlowsUseZoneOrWorkloadIdsAndPortRanges) {
