@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include "guardrail/events/agent_alert.hpp"
+
 namespace guardrail::agent {
 
 nlohmann::ordered_json discovery_problem_alert(const policy::DiscoveryProblem& p,
@@ -30,14 +32,7 @@ nlohmann::ordered_json discovery_problem_alert(const policy::DiscoveryProblem& p
   };
   if (!p.placed_in.empty()) alert["placed_in"] = p.placed_in;
   alert["message"] = p.message;
-  alert["count"] = 1;
-  alert["first_time"] = now;
-  alert["last_time"] = now;
-  alert["exe"] = "";
-  alert["ppid"] = 0;
-  alert["parent_exe"] = "";
-  alert["node"] = node;
-  alert["labels"] = nlohmann::ordered_json::object();
+  events::append_agent_alert_fields(alert, now, now, node);
   return alert;
 }
 

@@ -29,10 +29,12 @@ def _bpftool():
 
 
 def programs(topo, node, effective=True):
-    """(attach_type, name, id) of every program in effect for (or attached to) the node's
-    cgroup."""
+    """(attach_type, name, id) of every program in effect for the node's cgroup, or (effective
+    False) attached where the agent attaches for it (the node's cgroup or the placeholder parent
+    above it)."""
+    where = topo[node].cgroup_dir if effective else topo[node].attach_dir
     return sorted((p["attach_type"], p["name"], p["id"])
-                  for p in bpftool_cgroup_programs(topo[node].cgroup_dir, effective=effective))
+                  for p in bpftool_cgroup_programs(where, effective=effective))
 
 
 def by_hook(progs):
