@@ -82,6 +82,7 @@ class Prober:
 
 
 def assert_never_allowed(out, what, min_attempts=100):
+    print("%s: %d of %d forbidden connects succeeded" % (what, out["ok"], out["attempts"]))
     assert out["attempts"] >= min_attempts, "the prober made too few attempts: %r" % out
     assert out["ok"] == 0, (
         "%d of %d forbidden connects succeeded %s (at CLOCK_MONOTONIC ns %r)"
