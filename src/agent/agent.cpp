@@ -70,6 +70,9 @@ class Agent {
   Agent& operator=(const Agent&) = delete;
 
   Result<void> start();
+  // After a failed start: what this agent pinned into a directory that held nothing goes again
+  // (a failed start attaches nothing); a previous agent's enforcement stays.
+  void abandon_start();
   int run();
 
  private:
@@ -125,6 +128,7 @@ class Agent {
   std::unique_ptr<WorkloadScan> scan_;
   discovery::Discovered found_;       // what the policy in force was compiled with
   policy::CompiledPolicy compiled_;   // the policy in force
+  bool found_pins_ = false;           // the pin directory held a previous agent's enforcement
   std::optional<PinDir> pins_;        // null: enforcement ends with the agent
   std::unique_ptr<PolicyMaps> maps_;  // the policy, ring buffer and counters every guard shares
   std::unique_ptr<NetGuard> net_;
@@ -232,7 +236,8 @@ Result<void> Agent::open_pins() {
   }
   auto pins = PinDir::open(options_.pin_dir);
   if (pins) {
-    if (PinDir::holds_pins(options_.pin_dir))
+    found_pins_ = PinDir::holds_pins(options_.pin_dir);
+    if (found_pins_)
       spdlog::info("{} holds a previous agent's enforcement: adopting it", options_.pin_dir);
     pins_.emplace(std::move(*pins));
     return {};
@@ -307,6 +312,12 @@ Result<void> Agent::enforce_first() {
       metrics_.set_guard_interruptible(guard_name(g.guard), !bpf_refused());
   put_in_force(std::move(found_), std::move(*compiled));
   return {};
+}
+
+void Agent::abandon_start() {
+  if (!pins_ || found_pins_) return;
+  if (auto removed = pins_->remove_all(false); !removed)
+    spdlog::error("removing what the failed start pinned: {}", removed.error().message);
 }
 
 void Agent::adopt_pinned() {
@@ -687,6 +698,7 @@ int run_agent(const AgentOptions& options) {
   agent::Agent daemon(options);
   if (auto started = daemon.start(); !started) {
     spdlog::error("{}", started.error().message);
+    daemon.abandon_start();
     return 1;
   }
   return daemon.run();
