@@ -95,9 +95,7 @@ Result<std::vector<UniqueFd>> attach_global(const std::string& object,
     if (p.kept()) {
       // The same program, but its link is gone: libbpf attaches by program, so ours runs.
       p.kept_fd.reset();
-      bpf_prog_info info{};
-      __u32 len = sizeof info;
-      if (bpf_prog_get_info_by_fd(p.loaded_fd, &info, &len) == 0) p.id = info.id;
+      p.id = program_id(p.loaded_fd);
       if (pins) GR_TRY(pins->pin(p.loaded_fd, program_pin(object, p.name)));
     }
     BpfLink link(bpf_program__attach(p.prog));

@@ -88,24 +88,15 @@ Result<std::vector<std::string>> reuse_pinned_maps(bpf_object* obj, const PinDir
     if (int err = bpf_map__reuse_fd(m, fd.get()))
       return fail_errno("reuse pinned map " + map_pin(object, bpf_map__name(m)), err);
   adoption.maps_reused += own.size();
-  return own;
+  return std::vector<std::string>{};  // all reused: already pinned
 }
 
-Result<void> pin_maps(bpf_object* obj, const std::vector<std::string>& own, const PinDir& pins) {
+Result<void> pin_maps(bpf_object* obj, const std::vector<std::string>& fresh, const PinDir& pins) {
   const std::string object = bpf_object__name(obj);
-  for (const auto& name : own) {
+  for (const auto& name : fresh) {
     bpf_map* map = bpf_object__find_map_by_name(obj, name.c_str());
     if (!map) continue;
-    const std::string rel = map_pin(object, name);
-    // Already pinned when reused: the same map.
-    if (UniqueFd fd = pins.get(rel); fd) {
-      bpf_map_info a{}, b{};
-      __u32 la = sizeof a, lb = sizeof b;
-      if (bpf_map_get_info_by_fd(fd.get(), &a, &la) == 0 &&
-          bpf_map_get_info_by_fd(bpf_map__fd(map), &b, &lb) == 0 && a.id == b.id)
-        continue;
-    }
-    GR_TRY(pins.pin(bpf_map__fd(map), rel));
+    GR_TRY(pins.pin(bpf_map__fd(map), map_pin(object, name)));
   }
   return {};
 }
@@ -161,15 +152,11 @@ std::uint32_t link_program_id(int link_fd) {
   return bpf_link_get_info_by_fd(link_fd, &info, &len) == 0 ? info.prog_id : 0;
 }
 
-namespace {
-
 std::uint32_t program_id(int prog_fd) {
   bpf_prog_info info{};
   __u32 len = sizeof info;
   return bpf_prog_get_info_by_fd(prog_fd, &info, &len) == 0 ? info.id : 0;
 }
-
-}  // namespace
 
 Result<std::vector<PinnedProgram>> adopt_programs(const std::string& object,
                                                   std::span<bpf_program* const> programs,

@@ -76,14 +76,14 @@ Result<std::unique_ptr<PolicyMaps>> PolicyMaps::create(const PolicyMapsOptions& 
   if (int err = bpf_map__set_max_entries((*skel)->maps.events, options.ringbuf_bytes))
     return fail_errno("size the events ring buffer", err);
   Adoption adoption;
-  std::vector<std::string> own;
+  std::vector<std::string> to_pin;
   if (options.pins) {
     auto reused = reuse_pinned_maps((*skel)->obj, *options.pins, adoption);
     if (!reused) return propagate(reused);
-    own = std::move(*reused);
+    to_pin = std::move(*reused);
   }
   GR_TRY(skel->load());
-  if (options.pins) GR_TRY(pin_maps((*skel)->obj, own, *options.pins));
+  if (options.pins) GR_TRY(pin_maps((*skel)->obj, to_pin, *options.pins));
   auto impl = std::make_unique<Impl>(std::move(*skel));
   impl->pins = options.pins;
   impl->adoption = std::move(adoption);

@@ -33,11 +33,12 @@ struct Adoption {
 
 // Before `obj` loads: the object's own maps (those share_with() did not point elsewhere, i.e.
 // without an fd yet) reuse maps/<object>/<map> when all are pinned and compatible.
-// Returns the names of the object's own maps, for pin_maps() after the load.
+// Returns the names of the maps to pin after the load: every own map when they start fresh,
+// none when they were reused (already pinned).
 Result<std::vector<std::string>> reuse_pinned_maps(bpf_object* obj, const PinDir& pins,
                                                    Adoption& adoption);
-// After the load: pins every own map that is not already pinned (a fresh one replaces a stale pin).
-Result<void> pin_maps(bpf_object* obj, const std::vector<std::string>& own, const PinDir& pins);
+// After the load: pins the maps reuse_pinned_maps() named (a fresh one replaces a stale pin).
+Result<void> pin_maps(bpf_object* obj, const std::vector<std::string>& fresh, const PinDir& pins);
 
 // A program as the links run it: the previous agent's (kept) or the one this agent loaded.
 struct PinnedProgram {
@@ -62,6 +63,8 @@ bool same_program(int a_fd, int b_fd);
 
 // The id of the program a link runs (0 when the link cannot be read).
 std::uint32_t link_program_id(int link_fd);
+// The id of a loaded program (0 when it cannot be read).
+std::uint32_t program_id(int prog_fd);
 
 // The relative pin paths.
 std::string map_pin(const std::string& object, const std::string& map);

@@ -78,15 +78,15 @@ class PolicyMaps {
 template <typename T>
 Result<void> load_on_shared_maps(BpfSkeleton<T>& skel, const PolicyMaps& maps, Adoption& adoption) {
   GR_TRY(maps.share_with(skel->obj));
-  std::vector<std::string> own;
+  std::vector<std::string> to_pin;
   if (maps.pins()) {
     auto reused = reuse_pinned_maps(skel->obj, *maps.pins(), adoption);
     if (!reused) return propagate(reused);
-    own = std::move(*reused);
+    to_pin = std::move(*reused);
   }
   skel->rodata->wakeup_bytes = maps.ringbuf_bytes() / 4;
   GR_TRY(skel.load());
-  if (maps.pins()) GR_TRY(pin_maps(skel->obj, own, *maps.pins()));
+  if (maps.pins()) GR_TRY(pin_maps(skel->obj, to_pin, *maps.pins()));
   return {};
 }
 
