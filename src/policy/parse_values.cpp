@@ -9,6 +9,26 @@
 #include "parser.hpp"
 
 namespace guardrail::policy::detail {
+std::optional<std::string> host_path_problem(const std::string& path) {
+  if (path.find('\0') != std::string::npos)
+    return "host path contains a NUL byte; a host path is a plain string";
+  if (path.empty() || path.front() != '/')
+    return "host path '" + path +
+           "' is not absolute; write the full path starting with '/', e.g. /" + path;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    const auto part = std::string_view(path).substr(start, end - start);
+    if (part == "..")
+      return "host path '" + path + "' contains '..'; write the path itself, without '..'";
+    start = end + 1;
+  }
+  if (path.size() >= 4096)
+    return "host path '" + path.substr(0, 64) + "...' is longer than PATH_MAX (4096 bytes)";
+  return std::nullopt;
+}
+
 namespace {
 
 constexpr std::size_t kMaxNameLength = 63;

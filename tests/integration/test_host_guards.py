@@ -43,6 +43,7 @@ ZONE_GUARDS = {
     "bpfkill": ["bpf: {action: kill}"],
     "netadmin": ["capabilities: {deny: [net_admin], action: deny}"],
     "sysadmin": ["capabilities: {deny: [sys_admin], action: deny}"],
+    "hostwrite": ["hostWrites: {action: deny}"],  # its tests: test_host_writes.py
 }
 
 # What `guardrail probe` must choose on a kernel without BPF-LSM, and what the agent reports.
@@ -53,6 +54,8 @@ FALLBACK_BACKENDS = {
     "capabilities": "tp_btf",
     "mounts": "tracepoint",
     "bpf": "tracepoint",
+    "host-writes": "tracepoint",
+    "cgroups": "tp_btf",
 }
 
 CAP_NET_RAW = 13

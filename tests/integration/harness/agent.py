@@ -48,6 +48,9 @@ HOST_ALERT_FIELDS = {
     "runtime_socket": {"path": str, "inode": int, "reason": str},
     "bpf": {"bpf_command": int},
     "unix_socket": {"path": str, "inode": int, "reason": str, "peer_workload": str},
+    "host_write": {"path": str, "write_target": str, "fstype": str, "inode": int,
+                   "open_flags": int},
+    "cgroup_escape": {"escape": str, "path": str},
     # the kernel's (link_id, prog_id, bpf_command) and the agent's repair (backend "agent":
     # cgroup, missing, window_ms, ...) both say what found it
     "tamper": {"detected_by": str},
