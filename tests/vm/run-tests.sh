@@ -151,6 +151,7 @@ echo secret >/mnt/hostpath/file
 # child cgroup.
 mkdir -p "$WRITER/sub" /mnt/hostdir /mnt/hostbind
 echo host >/mnt/hostdir/file
+echo ordinary >/tmp/ordinary-file
 ln -sfn /mnt/hostdir /tmp/hostdir-link
 mount --bind /mnt/hostdir /mnt/hostbind
 mount -t tmpfs -o size=1m tmpfs /mnt/remount
