@@ -373,33 +373,19 @@ static __always_inline void judge_opened_fd(long ret)
 	kill_if_asked(&s);
 }
 
-SEC("tracepoint/syscalls/sys_exit_openat")
-int guard_exit_openat(struct trace_event_raw_sys_exit *ctx)
-{
-	judge_opened_fd(ctx->ret);
-	return 0;
-}
+/* One program per open syscall's exit, each the same judgement of the fd it returned. */
+#define OPEN_EXIT_GUARD(name, syscall)                                          \
+	SEC("tracepoint/syscalls/sys_exit_" #syscall)                           \
+	int name(struct trace_event_raw_sys_exit *ctx)                          \
+	{                                                                       \
+		judge_opened_fd(ctx->ret);                                      \
+		return 0;                                                       \
+	}
 
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int guard_exit_openat2(struct trace_event_raw_sys_exit *ctx)
-{
-	judge_opened_fd(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_open")
-int guard_exit_open(struct trace_event_raw_sys_exit *ctx)
-{
-	judge_opened_fd(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_creat")
-int guard_exit_creat(struct trace_event_raw_sys_exit *ctx)
-{
-	judge_opened_fd(ctx->ret);
-	return 0;
-}
+OPEN_EXIT_GUARD(guard_exit_openat, openat)
+OPEN_EXIT_GUARD(guard_exit_openat2, openat2)
+OPEN_EXIT_GUARD(guard_exit_open, open)
+OPEN_EXIT_GUARD(guard_exit_creat, creat)
 
 /* A move out of the workload through cgroupfs, seen when the kernel makes it (whatever fd or
  * spelling the writer used): the writer is a workload and the destination lies outside its

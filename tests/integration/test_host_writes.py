@@ -13,7 +13,6 @@ Nothing here writes a host file: the attempts open for write and close (attempt 
 except write-file into the test's own temporary directory. Every attempt runs inside a zone's
 workload cgroup and again outside every workload, where it must work and raise no alert.
 """
-import contextlib
 import os
 import subprocess
 
@@ -22,7 +21,7 @@ import pytest
 import harness.agent
 from harness.agent import assert_alert
 from harness import BUILD_ATTEMPT
-from harness.topology import is_mounted, run, wait_until, try_rmdir
+from harness.topology import is_mounted, remove_cgroups, run, wait_until
 
 ZONES = {
     "hw": "hostWrites: {action: deny, paths: [%(listed)s]}",
@@ -90,14 +89,7 @@ class Env:
             if not is_mounted(self.bind):
                 break
             run(["umount", "-l", self.bind], check=False)
-        for path in reversed(self._cgroups):
-            with contextlib.suppress(FileNotFoundError):
-                with open(os.path.join(path, "cgroup.procs")) as f:
-                    if f.read().strip():
-                        with open(os.path.join(path, "cgroup.kill"), "w") as k:
-                            k.write("1")
-            if not wait_until(lambda: try_rmdir(path), 5):
-                errors.append("could not remove cgroup " + path)
+        errors += remove_cgroups(self._cgroups)
         if errors:
             raise RuntimeError("host write teardown: " + "; ".join(errors))
 
@@ -128,19 +120,7 @@ class Env:
                     **fields)
 
 
-@pytest.fixture(scope="module")
-def env(topo, guardrail_bin, tmp_path_factory):
-    e = Env(topo, guardrail_bin, str(tmp_path_factory.mktemp("hostwrites")))
-    try:
-        yield e.setup()
-    finally:
-        e.teardown()
-
-
-@pytest.fixture
-def agent(env):
-    assert env.agent.running(), "the module's agent exited:\n" + env.agent.logs()
-    return env.agent
+env, agent = harness.agent.module_agent_fixtures(Env, "hostwrites")
 
 
 def works_outside_unreported(env, agent, *args):
