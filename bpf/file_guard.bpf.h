@@ -7,8 +7,10 @@
  *                         binfmt_misc) and the host paths a zone lists (by inode, any name);
  *   the cgroup guard      cgroupfs outside the caller's workload: moving a task out (the target
  *                         cgroup's cgroup.procs or cgroup.threads), another cgroup's limits,
- *                         freeze or kill, the workload's own limits; every cgroup v1 file. On for
- *                         every workload, whatever its zone guards.
+ *                         freeze or kill, the workload's own limits; every cgroup v1 file; and
+ *                         the /proc/<pid> files of processes outside the workload (e.g. the
+ *                         agent's oom_score_adj). On for every workload, whatever its zone
+ *                         guards.
  * lsm/file_open refuses; the fallback judges the same file at the open syscalls' exit (detection).
  */
 #ifndef GUARDRAIL_FILE_GUARD_BPF_H
@@ -36,6 +38,7 @@ struct write_verdict {
 	__u16 type; /* GR_EV_HOST_WRITE or GR_EV_CGROUP_ESCAPE; 0 to allow */
 	__u32 op;   /* enum gr_host_write_target or enum gr_cgroup_escape */
 	__u32 peer_workload_id;
+	__u32 target_pid; /* GR_ESCAPE_OTHER_PROCESS */
 };
 
 /* A write open: the file is written, or truncated (O_TRUNC truncates a file opened read-only). */
@@ -196,6 +199,45 @@ static __always_inline bool judge_cgroup2_write(const struct subject *s, const s
 	return true;
 }
 
+/* The process a procfs file belongs to (/proc/<pid>/..., /proc/<pid>/task/<tid>/...), or NULL
+ * for procfs files of no process (sysctls, /proc/meminfo): every procfs inode sits in a
+ * struct proc_inode, whose pid is set for per-process files only. */
+static __always_inline struct task_struct *procfs_task(const struct dentry *dentry)
+{
+	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+	struct proc_inode *pi = (void *)inode - bpf_core_field_offset(struct proc_inode, vfs_inode);
+	struct pid *pid = BPF_CORE_READ(pi, pid);
+	if (!pid)
+		return NULL;
+	struct hlist_node *first = BPF_CORE_READ(pid, tasks[0].first); /* PIDTYPE_PID */
+	if (!first)
+		return NULL;
+	return (void *)first - bpf_core_field_offset(struct task_struct, pid_links);
+}
+
+/* A write open of another process's /proc files: refused unless that process lives in the
+ * caller's workload (its own oom_score_adj, its children's uid_map are its own business). */
+static __always_inline bool judge_procfs_process_write(const struct subject *s,
+						       struct task_struct *task,
+						       struct write_verdict *v)
+{
+	struct workload_root root;
+	struct cgroup *cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+
+	if (!caller_workload_root(s, &root) || in_workload_subtree(cg, &root))
+		return false;
+	void *workloads_map = active(&workloads, s->active_set);
+	if (workloads_map) {
+		struct gr_workload *peer = workload_of_cgroup_struct(workloads_map, s->cgroup_levels, cg);
+		if (peer)
+			v->peer_workload_id = peer->workload_id;
+	}
+	v->type = GR_EV_CGROUP_ESCAPE;
+	v->op = GR_ESCAPE_OTHER_PROCESS;
+	v->target_pid = BPF_CORE_READ(task, tgid);
+	return true;
+}
+
 /* ---- The host-write guard ------------------------------------------------------------------- */
 
 /* A procfs file: a sysctl (anything under the filesystem's top-level "sys") or sysrq-trigger. */
@@ -291,6 +333,14 @@ static __always_inline bool judge_write_open(const struct file *file, struct sub
 		v->op = GR_ESCAPE_CGROUP_V1;
 		return true;
 	}
+	if (magic == PROC_SUPER_MAGIC) {
+		struct task_struct *task = procfs_task(dentry);
+		if (task) {
+			if (!subject_for_guard(GR_GUARD_CGROUPS, true, s, &hp_flags))
+				return false;
+			return judge_procfs_process_write(s, task, v);
+		}
+	}
 	if (!subject_for_guard(GR_GUARD_HOST_WRITES, false, s, &hp_flags))
 		return false;
 	v->op = host_write_target(s, hp_flags, dentry, magic);
@@ -316,6 +366,7 @@ static __always_inline struct gr_host_event *new_write_event(const struct file *
 	ev->ino = BPF_CORE_READ(dentry, d_inode, i_ino);
 	ev->dev = BPF_CORE_READ(dentry, d_sb, s_dev);
 	ev->peer_workload_id = v->peer_workload_id;
+	ev->type = v->target_pid;
 	const char *fs_name = BPF_CORE_READ(dentry, d_sb, s_type, name);
 	if (fs_name)
 		bpf_probe_read_kernel_str(ev->fstype, sizeof(ev->fstype), fs_name);

@@ -354,7 +354,13 @@ enum gr_cgroup_escape {
 	GR_ESCAPE_CLONE_INTO = 3,  /* clone3(CLONE_INTO_CGROUP) */
 	GR_ESCAPE_CGROUP_V1 = 4,   /* opened a cgroup v1 file for write (v1 moves escape the v1
 				      controllers, e.g. devices, pids, memory) */
+	GR_ESCAPE_OTHER_PROCESS = 5, /* opened for write a /proc/<pid> file of a process outside
+					its workload (oom_score_adj, attr, mem, ...: the agent's,
+					the runtime's, another workload's) */
 };
+
+/* gr_host_event.type of GR_EV_CGROUP_ESCAPE: the process moved (GR_ESCAPE_MOVE) or whose /proc
+ * files were opened (GR_ESCAPE_OTHER_PROCESS). */
 
 /* Host-write guard paths by inode (map `host_write_inodes`): a file whose own inode or any
  * ancestor directory's (within its filesystem) is listed for the caller's zone. */

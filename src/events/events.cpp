@@ -126,8 +126,8 @@ constexpr std::array<std::string_view, 5> kUnixReasons = {"", "runtime_socket", 
 
 constexpr std::array<std::string_view, 6> kWriteTargets = {"",      "sysctl",    "sysrq_trigger",
                                                            "sysfs", "kernel_fs", "host_path"};
-constexpr std::array<std::string_view, 5> kEscapes = {"", "open", "move", "clone_into_cgroup",
-                                                      "cgroup_v1"};
+constexpr std::array<std::string_view, 6> kEscapes = {"",          "open",     "move",
+                                                      "clone_into_cgroup", "cgroup_v1", "other_process"};
 
 static_assert(GR_EV_BPF == 10 && GR_EV_TAMPER == 11 && GR_EV_UNIX_SOCKET == 12 &&
                   GR_EV_CGROUP_ESCAPE == 14 && GR_UNIX_REASON_OTHER_WORKLOAD == 4 &&
@@ -394,7 +394,10 @@ nlohmann::ordered_json to_json(const gr_host_event& ev, const NameTable& names,
       j["path"] = text(ev.path);
       if (ev.peer_workload_id) j["peer_workload"] = names.workload(ev.peer_workload_id);
       if (ev.op == GR_ESCAPE_MOVE) j["moved_pid"] = ev.type;
-      if (ev.op == GR_ESCAPE_OPEN || ev.op == GR_ESCAPE_CGROUP_V1) j["open_flags"] = ev.flags;
+      if (ev.op == GR_ESCAPE_OTHER_PROCESS) j["target_pid"] = ev.type;
+      if (ev.op == GR_ESCAPE_OPEN || ev.op == GR_ESCAPE_CGROUP_V1 ||
+          ev.op == GR_ESCAPE_OTHER_PROCESS)
+        j["open_flags"] = ev.flags;
       if (ev.op == GR_ESCAPE_CLONE_INTO) j["clone_flags"] = ev.flags;
       break;
   }

@@ -283,6 +283,28 @@ def test_clone_into_another_cgroup_detected(env, agent):
     works_outside_unreported(env, agent, "clone-into-cgroup", env.topo.cg2)
 
 
+def test_other_processes_proc_files_detected_own_free(env, agent):
+    """A workload may not open for write the /proc files of a process outside it (here pid 1's
+    oom_score_adj: the same holds for the agent's); its own are its own."""
+    mark = agent.mark()
+    out, rc, pid, err = env.attempt("cg", "open-write", "/proc/1/oom_score_adj")
+    assert (out, rc) == ("OK", 0), (out, err)
+    (alert,) = agent.wait_alerts(mark, 1)
+    assert_alert(alert, **env.expected("cg", pid, kind="cgroup_escape", verdict="detected",
+                                       backend="tracepoint", escape="other_process",
+                                       target_pid=1, path="/proc/1/oom_score_adj"))
+    mark = agent.mark()
+    out, rc, _, err = env.attempt("cg", "open-write", "/proc/self/oom_score_adj")
+    assert (out, rc) == ("OK", 0), (out, err)
+    agent.wait_alerts(mark, 0)
+    out, rc, pid, err = env.attempt("cgkill", "open-write", "/proc/%d/oom_score_adj" % os.getpid())
+    assert rc == -9, (rc, out, err)
+    (alert,) = agent.wait_alerts(mark, 1)
+    assert alert["escape"] == "other_process" and alert["verdict"] == "killed", alert
+    assert alert["target_pid"] == os.getpid(), alert
+    works_outside_unreported(env, agent, "open-write", "/proc/1/oom_score_adj")
+
+
 def test_runtime_moves_into_workloads_unreported(env, agent):
     """The runtime (here: the test runner, outside every workload) places processes into
     workload cgroups: every attempt above starts that way; none of it is an escape."""

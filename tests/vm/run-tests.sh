@@ -290,6 +290,10 @@ check cgroup-other-freeze cgroup_escape open-write "$OUTSIDE/cgroup.freeze"
 check cgroup-own-limits cgroup_escape open-write "$WRITER/cgroup.max.descendants"
 check cgroup-clone-into cgroup_escape clone-into-cgroup "$CG"
 last_alert_has cgroup-clone-into/fields cgroup_escape '"escape": *"clone_into_cgroup"'
+check cgroup-other-process-proc-file cgroup_escape open-write /proc/1/oom_score_adj
+last_alert_has cgroup-other-process-proc-file/fields cgroup_escape '"escape": *"other_process"' \
+  '"target_pid": *1' '"path": *"/proc/1/oom_score_adj"'
+check_allowed cgroup-own-proc-file "$WRITER" open-write /proc/self/oom_score_adj
 check_allowed cgroup-move-within-own-subtree "$WRITER" move-self "$WRITER/sub"
 check_allowed cgroup-own-child-files "$WRITER" open-write "$WRITER/sub/cgroup.max.descendants"
 INSIDE=$AGENT_CG
