@@ -235,6 +235,15 @@ TEST(EventsHost, CgroupEscapeAlertSaysHowAndWhere) {
   j = to_json(Event{clone}, names(), WallClock(0));
   EXPECT_EQ(j["escape"], "clone_into_cgroup");
   EXPECT_EQ(j["clone_flags"], 0x200000000ull);
+
+  auto proc = host_sample(GR_EV_CGROUP_ESCAPE);
+  proc.op = GR_ESCAPE_OTHER_PROCESS;
+  proc.type = 1;
+  proc.flags = 01;
+  std::strcpy(proc.path, "/proc/1/oom_score_adj");
+  test::expect_fields(to_json(Event{proc}, names(), WallClock(0)), R"({
+    "escape": "other_process", "target_pid": 1, "path": "/proc/1/oom_score_adj",
+    "open_flags": 1})");
 }
 
 TEST(EventsHost, RawSocketAndRuntimeSocketAndBpfFields) {
