@@ -86,6 +86,8 @@ POLICY_MAP(runtime_socket_paths, BPF_MAP_TYPE_HASH, GR_MAX_RUNTIME_SOCKETS, stru
 /* allowlist zones: (zone, unix address as allowed) and (zone, inode of an allowed path) */
 POLICY_MAP(unix_allow_paths, BPF_MAP_TYPE_HASH, GR_MAX_UNIX_ALLOW, struct gr_zone_unix_path_key, __u32, 0);
 POLICY_MAP(unix_allow_inodes, BPF_MAP_TYPE_HASH, GR_MAX_UNIX_ALLOW, struct gr_zone_inode_key, __u32, 0);
+/* host-write guard: (zone, inode of a listed host path) */
+POLICY_MAP(host_write_inodes, BPF_MAP_TYPE_HASH, GR_MAX_HOST_WRITE_PATHS, struct gr_zone_inode_key, __u32, 0);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -15,8 +15,16 @@
  *                           itself may still happen. bpf() commands that detach or replace the
  *                           agent's programs are reported as tampering from every workload
  *                           (the agent re-attaches what they took away).
+ *   tracepoint/syscalls/sys_exit_open*  host writes and cgroupfs writes outside the workload:
+ *                           detection of the opened file at the open's exit; kill sends SIGKILL,
+ *                           which lands before the caller can write through the fd (a truncating
+ *                           open has truncated already; another thread may hold the fd)
+ *   tp_btf/cgroup_attach_task  a task moved out of its workload: detection of the move itself
+ *   tracepoint/syscalls/sys_enter_clone3  clone3(CLONE_INTO_CGROUP) outside the workload
  * Verdicts say which: blocked, detected, killed (or audited).
  */
+#include "dentry_path.bpf.h"
+#include "file_guard.bpf.h"
 #include "host_guard.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -337,6 +345,112 @@ int guard_bpf(struct trace_event_raw_sys_enter *ctx)
 	struct gr_host_event *ev = new_host_event(GR_EV_BPF, GR_BACKEND_TRACEPOINT, &s);
 	if (ev) {
 		ev->op = cmd;
+		ev->verdict = detected(&s);
+		submit_event(ev);
+	}
+	kill_if_asked(&s);
+	return 0;
+}
+
+/* ---- Host writes and the cgroup guard: the opened file, at the open syscalls' exit --------- */
+
+static __always_inline void judge_opened_fd(long ret)
+{
+	struct subject s;
+	struct write_verdict v = {};
+
+	if (ret < 0)
+		return;
+	struct file *file = file_of_fd(ret);
+	if (!file || !opens_for_write(file) || !judge_write_open(file, &s, &v))
+		return;
+	struct gr_host_event *ev =
+		new_write_event(file, &s, &v, GR_BACKEND_TRACEPOINT, detected(&s));
+	if (ev) {
+		read_dentry_path(&file->f_path, ev->path);
+		submit_event(ev);
+	}
+	kill_if_asked(&s);
+}
+
+/* One program per open syscall's exit, each the same judgement of the fd it returned. */
+#define OPEN_EXIT_GUARD(name, syscall)                                          \
+	SEC("tracepoint/syscalls/sys_exit_" #syscall)                           \
+	int name(struct trace_event_raw_sys_exit *ctx)                          \
+	{                                                                       \
+		judge_opened_fd(ctx->ret);                                      \
+		return 0;                                                       \
+	}
+
+OPEN_EXIT_GUARD(guard_exit_openat, openat)
+OPEN_EXIT_GUARD(guard_exit_openat2, openat2)
+OPEN_EXIT_GUARD(guard_exit_open, open)
+OPEN_EXIT_GUARD(guard_exit_creat, creat)
+
+/* A move out of the workload through cgroupfs, seen when the kernel makes it (whatever fd or
+ * spelling the writer used): the writer is a workload and the destination lies outside its
+ * workload cgroup. The moved task may be another process than the writer; kill ends the writer. */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(guard_cgroup_attach_task, struct cgroup *dst_cgrp, const char *path,
+	     struct task_struct *task, bool threadgroup)
+{
+	struct subject s;
+	struct workload_root root;
+	__u8 hp_flags = 0;
+
+	if (!subject_for_guard(GR_GUARD_CGROUPS, true, &s, &hp_flags) ||
+	    !caller_workload_root(&s, &root))
+		return 0;
+	if (in_workload_subtree(dst_cgrp, &root))
+		return 0; /* within its own subtree */
+	struct gr_host_event *ev = new_host_event(GR_EV_CGROUP_ESCAPE, GR_BACKEND_TP_BTF, &s);
+	if (ev) {
+		ev->op = GR_ESCAPE_MOVE;
+		ev->type = BPF_CORE_READ(task, tgid);
+		ev->flags = threadgroup;
+		void *workloads_map = active(&workloads, s.active_set);
+		struct gr_workload *peer =
+			workloads_map ?
+				workload_of_cgroup_struct(workloads_map, s.cgroup_levels, dst_cgrp) :
+				NULL;
+		if (peer)
+			ev->peer_workload_id = peer->workload_id;
+		bpf_probe_read_kernel_str(ev->path, sizeof(ev->path), path);
+		ev->verdict = detected(&s);
+		submit_event(ev);
+	}
+	kill_if_asked(&s);
+	return 0;
+}
+
+#define CLONE_INTO_CGROUP 0x200000000ULL
+
+/* clone3(CLONE_INTO_CGROUP): the child would start in the cgroup of the directory fd in
+ * clone_args.cgroup; reported (and the caller killed, where asked) when that lies outside the
+ * caller's workload. */
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int guard_clone3(struct trace_event_raw_sys_enter *ctx)
+{
+	struct subject s;
+	struct workload_root root;
+	__u64 args[11] = {}; /* struct clone_args up to .cgroup (offset 80) */
+	__u8 hp_flags = 0;
+
+	if (bpf_probe_read_user(args, sizeof(args), (const void *)ctx->args[0]) ||
+	    !(args[0] & CLONE_INTO_CGROUP))
+		return 0;
+	if (!subject_for_guard(GR_GUARD_CGROUPS, true, &s, &hp_flags) ||
+	    !caller_workload_root(&s, &root))
+		return 0;
+	struct file *dir = file_of_fd(args[10]);
+	if (in_workload_subtree(cgroup_of_dir(dir ? BPF_CORE_READ(dir, f_path.dentry) : NULL), &root))
+		return 0;
+	struct gr_host_event *ev = new_host_event(GR_EV_CGROUP_ESCAPE, GR_BACKEND_TRACEPOINT, &s);
+	if (ev) {
+		ev->op = GR_ESCAPE_CLONE_INTO;
+		ev->flags = args[0];
+		if (dir)
+			read_dentry_path(&dir->f_path, ev->path);
 		ev->verdict = detected(&s);
 		submit_event(ev);
 	}

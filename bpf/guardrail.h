@@ -170,7 +170,12 @@ enum gr_event_type {
 	GR_EV_TAMPER = 11,	    /* a workload reached for the agent's programs: detach, replace,
 				       or fetch a link or program by id (fallback: sys_enter_bpf) */
 	GR_EV_UNIX_SOCKET = 12,	    /* a unix socket connect/send from one workload to another */
-	GR_EV_TYPE_MAX = 13,
+	GR_EV_HOST_WRITE = 13,	    /* a write open of a host sysctl, sysfs, kernel filesystem or a
+				       configured host path (enum gr_host_write_target in op) */
+	GR_EV_CGROUP_ESCAPE = 14,   /* a write to cgroupfs outside the caller's workload: a move out
+				       of it (cgroup.procs, cgroup.threads, tasks, clone3 into a
+				       cgroup), or another cgroup's limits, freeze or kill */
+	GR_EV_TYPE_MAX = 15,
 };
 
 enum gr_verdict {
@@ -266,8 +271,14 @@ enum gr_host_guard {
 	GR_GUARD_MOUNTS = 2,
 	GR_GUARD_RUNTIME_SOCKETS = 3,
 	GR_GUARD_BPF = 4,
-	GR_HOST_GUARDS = 5,
+	GR_GUARD_HOST_WRITES = 5,
+	/* On for every workload, whatever its zone says: GR_ACTION_NONE in this slot means deny. */
+	GR_GUARD_CGROUPS = 6,
+	GR_HOST_GUARDS = 7,
 };
+
+/* Slots of gr_host_policy.action: room for a guard or two more without a new map layout. */
+#define GR_HOST_GUARD_SLOTS 8
 
 /* How a zone's runtime-socket guard judges a unix socket address (gr_host_policy.unix_mode). */
 enum gr_unix_mode {
@@ -275,11 +286,15 @@ enum gr_unix_mode {
 	GR_UNIX_ALLOWLIST = 1, /* refuse every unix address but the zone's allowed ones */
 };
 
+/* gr_host_policy.flags */
+#define GR_HP_WRITE_PATHS (1u << 0) /* the zone lists host paths (map host_write_inodes) */
+
 struct gr_host_policy {
-	__u64 denied_caps;	     /* bit n: capability n (capabilities(7) numbers) */
-	__u8 action[GR_HOST_GUARDS]; /* enum gr_action, indexed by enum gr_host_guard */
-	__u8 unix_mode;		     /* enum gr_unix_mode */
-	__u8 reserved[2];
+	__u64 denied_caps;		  /* bit n: capability n (capabilities(7) numbers) */
+	__u8 action[GR_HOST_GUARD_SLOTS]; /* enum gr_action, indexed by enum gr_host_guard */
+	__u8 unix_mode;			  /* enum gr_unix_mode */
+	__u8 flags;			  /* GR_HP_* */
+	__u8 reserved[6];
 };
 
 /* A runtime socket by its inode (map `runtime_socket_inodes`, for the LSM backend): a symlink,
@@ -321,6 +336,37 @@ enum gr_unix_reason {
 	GR_UNIX_REASON_NONCANONICAL = 3,   /* a path not absolute and canonical (denylist mode) */
 	GR_UNIX_REASON_OTHER_WORKLOAD = 4, /* the peer socket belongs to another workload */
 };
+
+/* What a refused host write opened (gr_host_event.op of GR_EV_HOST_WRITE). */
+enum gr_host_write_target {
+	GR_WRITE_SYSCTL = 1,	/* procfs /proc/sys: host (or namespace) sysctls */
+	GR_WRITE_SYSRQ = 2,	/* /proc/sysrq-trigger */
+	GR_WRITE_SYSFS = 3,	/* sysfs (/sys) */
+	GR_WRITE_KERNEL_FS = 4, /* another kernel filesystem: securityfs, debugfs, tracefs,
+				   configfs, efivarfs, pstore, binfmt_misc (fstype names it) */
+	GR_WRITE_HOST_PATH = 5, /* under a host path the zone lists (by inode: any name of it) */
+};
+
+/* How a workload reached out of its cgroup (gr_host_event.op of GR_EV_CGROUP_ESCAPE). */
+enum gr_cgroup_escape {
+	GR_ESCAPE_OPEN = 1,	   /* opened a cgroupfs file for write outside its workload */
+	GR_ESCAPE_MOVE = 2,	   /* moved a task to a cgroup outside its workload (observed) */
+	GR_ESCAPE_CLONE_INTO = 3,  /* clone3(CLONE_INTO_CGROUP) */
+	GR_ESCAPE_CGROUP_V1 = 4,   /* opened a cgroup v1 file for write (v1 moves escape the v1
+				      controllers, e.g. devices, pids, memory) */
+	GR_ESCAPE_OTHER_PROCESS = 5, /* opened for write a /proc/<pid> file of a process outside
+					its workload (oom_score_adj, attr, mem, ...: the agent's,
+					the runtime's, another workload's) */
+};
+
+/* gr_host_event.type of GR_EV_CGROUP_ESCAPE: the process moved (GR_ESCAPE_MOVE) or whose /proc
+ * files were opened (GR_ESCAPE_OTHER_PROCESS). */
+
+/* Host-write guard paths by inode (map `host_write_inodes`): a file whose own inode or any
+ * ancestor directory's (within its filesystem) is listed for the caller's zone. */
+#define GR_MAX_HOST_WRITE_PATHS 256
+/* How many directories above an opened file the guards walk to find a listed host path. */
+#define GR_HOST_WRITE_DEPTH 24
 
 enum gr_mount_op {
 	GR_MOUNT_OP_MOUNT = 1, /* mount(2): new, bind, remount, move */

@@ -93,9 +93,8 @@ static __always_inline bool is_tamper_command(__u32 cmd, __u32 attach_flags)
 	}
 }
 
-/* What the caller's fd refers to (file->private_data: a struct bpf_link or bpf_prog for fds
- * the bpf() call is about to use); NULL for an fd that is not open. */
-static __always_inline void *fd_private_data(__u32 fd)
+/* The caller's open file at `fd`; NULL for an fd that is not open. */
+static __always_inline struct file *file_of_fd(__u32 fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
@@ -105,9 +104,18 @@ static __always_inline void *fd_private_data(__u32 fd)
 	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
 		return NULL;
 	fds = BPF_CORE_READ(fdt, fd);
-	if (!fds || bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+	if (!fds || bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
 		return NULL;
-	return BPF_CORE_READ(file, private_data);
+	return file;
+}
+
+/* What the caller's fd refers to (file->private_data: a struct bpf_link or bpf_prog for fds
+ * the bpf() call is about to use); NULL for an fd that is not open. */
+static __always_inline void *fd_private_data(__u32 fd)
+{
+	struct file *file = file_of_fd(fd);
+
+	return file ? BPF_CORE_READ(file, private_data) : NULL;
 }
 
 static __always_inline __u32 link_id_of_fd(__u32 fd)

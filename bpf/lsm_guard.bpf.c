@@ -13,8 +13,13 @@
  *                           another workload's socket without a flow
  *   lsm/bpf                 the bpf() syscall                               -> -EPERM
  *                           (detaching or fetching the agent's programs: from every workload)
+ *   lsm/file_open           a write open of a host sysctl, sysfs, a kernel  -> -EPERM
+ *                           filesystem or a listed host path (host writes);
+ *                           of cgroupfs outside the workload (every workload)
+ *   lsm/task_alloc          clone3(CLONE_INTO_CGROUP) (every workload)      -> -EPERM
  * Audit mode reports and allows; kill also sends SIGKILL.
  */
+#include "file_guard.bpf.h"
 #include "host_guard.bpf.h"
 #include "net_policy.bpf.h"
 
@@ -336,6 +341,48 @@ int BPF_PROG(guard_bpf, int cmd, union bpf_attr *attr, unsigned int size)
 	struct gr_host_event *ev = new_host_event(GR_EV_BPF, GR_BACKEND_LSM, &s);
 	if (ev) {
 		ev->op = cmd;
+		ev->verdict = verdict_of(&s);
+		submit_event(ev);
+	}
+	return answer(&s);
+}
+
+/* Host writes and cgroupfs writes outside the workload, judged by the opened file. Every open on
+ * the host passes here: a read-only open returns after two field reads, a write open by a
+ * caller that is no workload after the workload lookup. */
+SEC("lsm/file_open")
+int BPF_PROG(guard_file_open, struct file *file)
+{
+	struct subject s;
+	struct write_verdict v = {};
+
+	if (!opens_for_write(file) || !judge_write_open(file, &s, &v))
+		return 0;
+	struct gr_host_event *ev = new_write_event(file, &s, &v, GR_BACKEND_LSM, verdict_of(&s));
+	if (ev) {
+		bpf_d_path((struct path *)&file->f_path, ev->path, sizeof(ev->path));
+		submit_event(ev);
+	}
+	return answer(&s);
+}
+
+#define CLONE_INTO_CGROUP 0x200000000ULL
+
+/* clone3(CLONE_INTO_CGROUP) starts a child in the cgroup of a directory fd, passing no file
+ * open for write: refused to every workload (the hook cannot see which cgroup it names). */
+SEC("lsm/task_alloc")
+int BPF_PROG(guard_task_alloc, struct task_struct *task, unsigned long clone_flags)
+{
+	struct subject s;
+	__u8 hp_flags = 0;
+
+	if (!(clone_flags & CLONE_INTO_CGROUP) ||
+	    !subject_for_guard(GR_GUARD_CGROUPS, true, &s, &hp_flags))
+		return 0;
+	struct gr_host_event *ev = new_host_event(GR_EV_CGROUP_ESCAPE, GR_BACKEND_LSM, &s);
+	if (ev) {
+		ev->op = GR_ESCAPE_CLONE_INTO;
+		ev->flags = clone_flags;
 		ev->verdict = verdict_of(&s);
 		submit_event(ev);
 	}

@@ -470,7 +470,8 @@ void Agent::rescan() {
   auto again = scan_->scan();
   // Allowed unix socket paths are matched by inode on the LSM backend: re-apply when one was
   // made or re-made since, even if no workload changed.
-  if (same_bindings(again, found_) && !maps_->unix_allow_inodes_changed(compiled_)) {
+  if (same_bindings(again, found_) && !maps_->unix_allow_inodes_changed(compiled_) &&
+      !maps_->host_write_inodes_changed(compiled_)) {
     report_problems(again, compiled_);
     return;
   }

@@ -16,7 +16,10 @@ std::set<Guard> requested_host_guards(const policy::Policy& policy) {
     if (g.mounts != policy::Action::None) out.insert(Guard::Mounts);
     if (g.runtime_sockets != policy::Action::None) out.insert(Guard::RuntimeSockets);
     if (g.bpf != policy::Action::None) out.insert(Guard::Bpf);
+    if (g.host_writes != policy::Action::None) out.insert(Guard::HostWrites);
   }
+  // On for every workload, whatever the zones say.
+  out.insert(Guard::Cgroups);
   return out;
 }
 
@@ -102,11 +105,12 @@ void print_summary(const AgentOptions& options, const policy::Policy& policy,
   for (const auto& [kind, b] : p.kind_budgets)
     budgets += fmt::format(", {} {}/s burst {}", events::kind_name(kind), b.rate, b.burst);
   if (p.rate_limit > 0 || !p.kind_budgets.empty())
-    spdlog::info("rate limit per workload and kind: {}/s burst {}{}; the first alert of each "
-                 "target always leaves ({} targets per kind, {}s); suppression summaries every {}s",
-                 p.rate_limit, p.rate_burst, budgets, p.distinct_targets,
-                 std::chrono::duration<double>(p.distinct_target_memory).count(),
-                 std::chrono::duration<double>(p.summary_interval).count());
+    spdlog::info(
+        "rate limit per workload and kind: {}/s burst {}{}; the first alert of each "
+        "target always leaves ({} targets per kind, {}s); suppression summaries every {}s",
+        p.rate_limit, p.rate_burst, budgets, p.distinct_targets,
+        std::chrono::duration<double>(p.distinct_target_memory).count(),
+        std::chrono::duration<double>(p.summary_interval).count());
   else
     spdlog::info("rate limit: off (every alert leaves)");
 }

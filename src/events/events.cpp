@@ -23,7 +23,7 @@ static_assert(sizeof(gr_portset) == 8 + 8 * GR_MAX_PORT_RANGES);
 static_assert(sizeof(gr_ip_key) == 20);
 static_assert(sizeof(gr_zone_ip_key) == 24);
 static_assert(sizeof(gr_host_event) == 328);
-static_assert(sizeof(gr_host_policy) == 16 && sizeof(gr_inode_key) == 16);
+static_assert(sizeof(gr_host_policy) == 24 && sizeof(gr_inode_key) == 16);
 static_assert(sizeof(gr_zone_inode_key) == 16 && sizeof(gr_zone_unix_path_key) == 112);
 static_assert(sizeof(gr_flow_key) == 8 && sizeof(gr_workload) == 16 && sizeof(gr_identity) == 16);
 
@@ -68,6 +68,8 @@ Result<Event> decode(std::span<const std::byte> record) {
     case GR_EV_BPF:
     case GR_EV_TAMPER:
     case GR_EV_UNIX_SOCKET:
+    case GR_EV_HOST_WRITE:
+    case GR_EV_CGROUP_ESCAPE:
       return body<gr_host_event>(header, record);
     default:
       return fail("unknown event type " + std::to_string(header.type));
@@ -99,10 +101,21 @@ std::string_view name_of(const std::array<std::string_view, N>& names, std::size
   return id < N && !names[id].empty() ? names[id] : fallback;
 }
 
-constexpr std::array<std::string_view, GR_EV_TYPE_MAX> kKinds = {
-    "",           "net_connect", "net_send", "net_egress",     "net_ingress", "east_west_bypass",
-    "capability", "raw_socket",  "mount",    "runtime_socket", "bpf",         "tamper",
-    "unix_socket"};
+constexpr std::array<std::string_view, GR_EV_TYPE_MAX> kKinds = {"",
+                                                                 "net_connect",
+                                                                 "net_send",
+                                                                 "net_egress",
+                                                                 "net_ingress",
+                                                                 "east_west_bypass",
+                                                                 "capability",
+                                                                 "raw_socket",
+                                                                 "mount",
+                                                                 "runtime_socket",
+                                                                 "bpf",
+                                                                 "tamper",
+                                                                 "unix_socket",
+                                                                 "host_write",
+                                                                 "cgroup_escape"};
 constexpr std::array<std::string_view, 5> kVerdicts = {"", "blocked", "audited", "detected",
                                                        "killed"};
 constexpr std::array<std::string_view, 8> kMountOps = {
@@ -111,9 +124,15 @@ constexpr std::array<std::string_view, 8> kMountOps = {
 constexpr std::array<std::string_view, 5> kUnixReasons = {"", "runtime_socket", "not_allowed",
                                                           "non_canonical", "other_workload"};
 
+constexpr std::array<std::string_view, 6> kWriteTargets = {"",      "sysctl",    "sysrq_trigger",
+                                                           "sysfs", "kernel_fs", "host_path"};
+constexpr std::array<std::string_view, 6> kEscapes = {"",          "open",     "move",
+                                                      "clone_into_cgroup", "cgroup_v1", "other_process"};
+
 static_assert(GR_EV_BPF == 10 && GR_EV_TAMPER == 11 && GR_EV_UNIX_SOCKET == 12 &&
-                  GR_UNIX_REASON_OTHER_WORKLOAD == 4 && GR_VERDICT_KILLED == 4 &&
-                  GR_MOUNT_OP_NEW_SUPER == 7,
+                  GR_EV_CGROUP_ESCAPE == 14 && GR_UNIX_REASON_OTHER_WORKLOAD == 4 &&
+                  GR_VERDICT_KILLED == 4 && GR_MOUNT_OP_NEW_SUPER == 7 && GR_WRITE_HOST_PATH == 5 &&
+                  GR_ESCAPE_CGROUP_V1 == 4,
               "a wire id changed: update the name tables");
 
 }  // namespace
@@ -362,6 +381,24 @@ nlohmann::ordered_json to_json(const gr_host_event& ev, const NameTable& names,
       }
       j["detected_by"] = "event";
       j["guarantee"] = kTamperGuarantee;
+      break;
+    case GR_EV_HOST_WRITE:
+      j["path"] = text(ev.path);
+      j["write_target"] = name_of(kWriteTargets, ev.op, "unknown");
+      j["fstype"] = text(ev.fstype);
+      j["inode"] = ev.ino;
+      j["open_flags"] = ev.flags;
+      break;
+    case GR_EV_CGROUP_ESCAPE:
+      j["escape"] = name_of(kEscapes, ev.op, "unknown");
+      j["path"] = text(ev.path);
+      if (ev.peer_workload_id) j["peer_workload"] = names.workload(ev.peer_workload_id);
+      if (ev.op == GR_ESCAPE_MOVE) j["moved_pid"] = ev.type;
+      if (ev.op == GR_ESCAPE_OTHER_PROCESS) j["target_pid"] = ev.type;
+      if (ev.op == GR_ESCAPE_OPEN || ev.op == GR_ESCAPE_CGROUP_V1 ||
+          ev.op == GR_ESCAPE_OTHER_PROCESS)
+        j["open_flags"] = ev.flags;
+      if (ev.op == GR_ESCAPE_CLONE_INTO) j["clone_flags"] = ev.flags;
       break;
   }
   return j;

@@ -6,13 +6,15 @@
 namespace guardrail {
 namespace {
 
-constexpr std::array<std::pair<Guard, std::string_view>, 6> kGuardNames = {{
+constexpr std::array<std::pair<Guard, std::string_view>, 8> kGuardNames = {{
     {Guard::Network, "network"},
     {Guard::RawSockets, "raw-sockets"},
     {Guard::RuntimeSockets, "runtime-sockets"},
     {Guard::Capabilities, "capabilities"},
     {Guard::Mounts, "mounts"},
     {Guard::Bpf, "bpf"},
+    {Guard::HostWrites, "host-writes"},
+    {Guard::Cgroups, "cgroups"},
 }};
 
 constexpr std::array<std::pair<Backend, std::string_view>, 12> kBackendNames = {{
@@ -67,6 +69,10 @@ std::optional<gr_host_guard> host_guard_slot(Guard guard) {
       return GR_GUARD_RUNTIME_SOCKETS;
     case Guard::Bpf:
       return GR_GUARD_BPF;
+    case Guard::HostWrites:
+      return GR_GUARD_HOST_WRITES;
+    case Guard::Cgroups:
+      return GR_GUARD_CGROUPS;
     case Guard::Network:
       break;
   }

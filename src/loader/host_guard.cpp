@@ -26,7 +26,8 @@ namespace {
 constexpr std::pair<Guard, Backend> kFallbackBackends[] = {
     {Guard::RawSockets, Backend::CgroupSock}, {Guard::RuntimeSockets, Backend::CgroupConnectUnix},
     {Guard::Capabilities, Backend::TpBtf},    {Guard::Mounts, Backend::Tracepoint},
-    {Guard::Bpf, Backend::Tracepoint},
+    {Guard::Bpf, Backend::Tracepoint},        {Guard::HostWrites, Backend::Tracepoint},
+    {Guard::Cgroups, Backend::TpBtf},
 };
 
 }  // namespace
@@ -146,9 +147,10 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
   for (const auto& g : report.guards)
     if (g.guard != Guard::Network) impl->backends.push_back(g);
   // The bpf() program always loads: it reports tampering with the agent's programs from every
-  // workload, whatever the zones guard. The fallback's other programs load only when asked for.
+  // workload, whatever the zones guard; so do the cgroup guard's, on for every workload. The
+  // fallback's other programs load only when asked for.
   auto on = [&](Guard guard, Backend backend) {
-    if (guard != Guard::Bpf && !requested.contains(guard)) return false;
+    if (guard != Guard::Bpf && guard != Guard::Cgroups && !requested.contains(guard)) return false;
     return std::ranges::any_of(impl->backends, [&](const probe::GuardBackend& g) {
       return g.guard == guard && g.backend == backend;
     });
@@ -178,6 +180,15 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
          {p.guard_mount, p.guard_fsmount, p.guard_move_mount, p.guard_open_tree})
       bpf_program__set_autoload(prog, mounts);
     bpf_program__set_autoload(p.guard_bpf, on(Guard::Bpf, Backend::Tracepoint));
+    // The open exits serve both the host-write guard and the cgroup guard's file part.
+    const bool cgroups = on(Guard::Cgroups, Backend::TpBtf);
+    const bool opens =
+        (cgroups && report.has("tracepoint")) || on(Guard::HostWrites, Backend::Tracepoint);
+    for (bpf_program* prog :
+         {p.guard_exit_openat, p.guard_exit_openat2, p.guard_exit_open, p.guard_exit_creat})
+      bpf_program__set_autoload(prog, opens);
+    bpf_program__set_autoload(p.guard_cgroup_attach_task, cgroups);
+    bpf_program__set_autoload(p.guard_clone3, cgroups && report.has("tracepoint"));
     GR_TRY(load_on_shared_maps(*skel, maps, impl->loaded));
     for (bpf_program* prog : {p.guard_sock_create, p.guard_connect_unix, p.guard_sendmsg_unix})
       if (bpf_program__autoload(prog)) impl->cgroup_programs.push_back(prog);

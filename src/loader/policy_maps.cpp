@@ -61,7 +61,8 @@ struct PolicyMaps::Impl {
   BpfSkeleton<policy_maps> skel;
   const PinDir* pins = nullptr;
   Adoption adoption;
-  std::vector<std::pair<gr_zone_inode_key, std::uint32_t>> allow_inodes;  // as last applied
+  std::vector<std::pair<gr_zone_inode_key, std::uint32_t>> allow_inodes;       // as last applied
+  std::vector<std::pair<gr_zone_inode_key, std::uint32_t>> host_write_inodes;  // likewise
 };
 
 PolicyMaps::PolicyMaps(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -174,6 +175,29 @@ UnixAllowEntries unix_allow_entries(
   return out;
 }
 
+// The host-write zones' listed paths by inode, for those that exist now (a symlink counts as
+// what it names). A path made after this has no entry until the next apply (policy load or
+// re-scan).
+std::vector<std::pair<gr_zone_inode_key, std::uint32_t>> host_write_entries(
+    const std::vector<std::pair<std::uint32_t, std::string>>& paths) {
+  std::vector<std::pair<gr_zone_inode_key, std::uint32_t>> out;
+  for (std::uint32_t i = 0; i < paths.size(); ++i) {
+    struct stat st {};
+    if (::stat(paths[i].second.c_str(), &st) != 0) continue;
+    const std::uint32_t dev = (major(st.st_dev) << 20) | minor(st.st_dev);
+    out.emplace_back(gr_zone_inode_key{st.st_ino, dev, paths[i].first}, i);
+  }
+  return out;
+}
+
+bool same_inode_entries(const std::vector<std::pair<gr_zone_inode_key, std::uint32_t>>& a,
+                        const std::vector<std::pair<gr_zone_inode_key, std::uint32_t>>& b) {
+  return std::ranges::equal(a, b, [](const auto& x, const auto& y) {
+    return x.first.ino == y.first.ino && x.first.dev == y.first.dev &&
+           x.first.zone_id == y.first.zone_id && x.second == y.second;
+  });
+}
+
 }  // namespace
 
 Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels,
@@ -199,6 +223,8 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
   const auto allow = unix_allow_entries(policy.unix_allow);
   GR_TRY(fill_map(one ? maps.unix_allow_paths_1 : maps.unix_allow_paths_0, allow.paths));
   GR_TRY(fill_map(one ? maps.unix_allow_inodes_1 : maps.unix_allow_inodes_0, allow.inodes));
+  auto host_writes = host_write_entries(policy.host_write_paths);
+  GR_TRY(fill_map(one ? maps.host_write_inodes_1 : maps.host_write_inodes_0, host_writes));
 
   state.active_set ^= 1;
   state.cgroup_levels = cgroup_levels;
@@ -206,6 +232,7 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
   if (bpf_map_update_elem(state_fd, &zero, &state, BPF_ANY))
     return fail_errno("switch to the new policy (policy state map)", errno);
   impl_->allow_inodes = allow.inodes;
+  impl_->host_write_inodes = std::move(host_writes);
   return {};
 }
 
@@ -227,12 +254,11 @@ PolicyMaps::WorkloadIds PolicyMaps::workload_ids() const {
 }
 
 bool PolicyMaps::unix_allow_inodes_changed(const policy::CompiledPolicy& policy) const {
-  const auto now = unix_allow_entries(policy.unix_allow).inodes;
-  const auto same = [](const auto& a, const auto& b) {
-    return a.first.ino == b.first.ino && a.first.dev == b.first.dev &&
-           a.first.zone_id == b.first.zone_id && a.second == b.second;
-  };
-  return !std::ranges::equal(now, impl_->allow_inodes, same);
+  return !same_inode_entries(unix_allow_entries(policy.unix_allow).inodes, impl_->allow_inodes);
+}
+
+bool PolicyMaps::host_write_inodes_changed(const policy::CompiledPolicy& policy) const {
+  return !same_inode_entries(host_write_entries(policy.host_write_paths), impl_->host_write_inodes);
 }
 
 int PolicyMaps::events_fd() const { return bpf_map__fd(impl_->skel->maps.events); }

@@ -35,6 +35,10 @@ constexpr std::array kCapacities = {
                 "allowed unix sockets, one per zone and address",
                 [](const CompiledPolicy& p) { return p.unix_allow.size(); },
                 "allow fewer unix sockets in runtimeSockets.allow"},
+    MapCapacity{"host_write_inodes", "GR_MAX_HOST_WRITE_PATHS", GR_MAX_HOST_WRITE_PATHS,
+                "host paths of the host-write guard, one per zone and path",
+                [](const CompiledPolicy& p) { return p.host_write_paths.size(); },
+                "list fewer paths in hostWrites.paths"},
 };
 
 }  // namespace

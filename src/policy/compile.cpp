@@ -133,7 +133,7 @@ class Compiler {
   // workload id -> the addresses it claims, each with whether discovery found it (else the
   // policy file names it)
   std::map<std::uint32_t, std::vector<std::pair<Cidr, bool>>> claims_;
-  std::set<std::uint32_t> bound_here_;                 // workloads a cgroup of this host binds
+  std::set<std::uint32_t> bound_here_;  // workloads a cgroup of this host binds
   std::uint32_t first_anonymous_ = 0;
   std::uint32_t next_id_ = GR_WORKLOAD_ID_BASE;
 };
@@ -377,6 +377,14 @@ void Compiler::compile_host_policies() {
     hp.action[GR_GUARD_MOUNTS] = action(g.mounts);
     hp.action[GR_GUARD_RUNTIME_SOCKETS] = action(g.runtime_sockets);
     hp.action[GR_GUARD_BPF] = action(g.bpf);
+    hp.action[GR_GUARD_HOST_WRITES] = action(g.host_writes);
+    // On for every workload: a zone that says nothing denies.
+    hp.action[GR_GUARD_CGROUPS] = action(g.cgroups == Action::None ? Action::Deny : g.cgroups);
+    if (g.host_writes != Action::None && !g.host_write_paths.empty()) {
+      hp.flags |= GR_HP_WRITE_PATHS;
+      for (const std::string& path : g.host_write_paths)
+        out_.host_write_paths.emplace_back(zone_id, path);
+    }
     if (g.runtime_sockets != Action::None) {
       hp.unix_mode = static_cast<std::uint8_t>(g.unix_mode);
       if (g.unix_mode == UnixMode::Allowlist)

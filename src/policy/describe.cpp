@@ -99,6 +99,9 @@ std::string host_policy_text(const gr_host_policy& p) {
   add(GR_GUARD_RUNTIME_SOCKETS,
       p.unix_mode == GR_UNIX_ALLOWLIST ? "unix sockets allowlist only" : "runtime sockets");
   add(GR_GUARD_BPF, "bpf");
+  add(GR_GUARD_HOST_WRITES, std::string("host writes (sysctls, sysfs, kernel filesystems") +
+                                (p.flags & GR_HP_WRITE_PATHS ? ", listed paths)" : ")"));
+  add(GR_GUARD_CGROUPS, "cgroup writes outside the workload");
   return out.empty() ? "none" : out;
 }
 
@@ -171,6 +174,12 @@ void describe(const CompiledPolicy& c, std::ostream& out) {
     none(c.unix_allow.empty());
     for (const auto& [zone_id, address] : c.unix_allow)
       out << "  " << lookup(c.zone_names, zone_id) << ": " << address << "\n";
+  }
+
+  if (!c.host_write_paths.empty()) {
+    out << "host paths (host-write zones; matched by inode, everything below a directory):\n";
+    for (const auto& [zone_id, path] : c.host_write_paths)
+      out << "  " << lookup(c.zone_names, zone_id) << ": " << path << "\n";
   }
 
   out << "rules: " << c.rule_count() << " (" << c.flows.size() << " flows, " << c.egress.size()

@@ -1,5 +1,6 @@
 // A zone's host guards (spec.zones[].guards): capabilities with their deny list, runtime sockets
-// with extra paths, and the guards that take only an action (raw sockets, mounts, bpf).
+// with extra paths, host writes with extra paths, and the guards that take only an action (raw
+// sockets, mounts, bpf, cgroups).
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -15,7 +16,8 @@ namespace {
 constexpr std::pair<std::string_view, Action HostGuards::*> kActionGuards[] = {
     {"rawSockets", &HostGuards::raw_sockets},
     {"mounts", &HostGuards::mounts},
-    {"bpf", &HostGuards::bpf}};
+    {"bpf", &HostGuards::bpf},
+    {"cgroups", &HostGuards::cgroups}};
 
 }  // namespace
 
@@ -25,16 +27,19 @@ bool Parser::parse_guards(const Field& f, HostGuards& guards) {
   if (!expect_map(
           f.value, f.mark(),
           "field 'guards' must be a map with capabilities, rawSockets, mounts, runtimeSockets, "
-          "bpf, e.g. {rawSockets: {action: deny}}; got "))
+          "bpf, hostWrites, cgroups, e.g. {rawSockets: {action: deny}}; got "))
     return false;
   bool ok = true;
-  const Fields fs =
-      fields(f.value, "guards", {"capabilities", "rawSockets", "mounts", "runtimeSockets", "bpf"});
+  const Fields fs = fields(
+      f.value, "guards",
+      {"capabilities", "rawSockets", "mounts", "runtimeSockets", "bpf", "hostWrites", "cgroups"});
   if (fs.size() != f.value.size()) ok = false;  // unknown or duplicate fields, reported
   if (auto it = fs.find("capabilities"); it != fs.end())
     ok = parse_capabilities(it->second, guards) && ok;
   if (auto it = fs.find("runtimeSockets"); it != fs.end())
     ok = parse_runtime_sockets(it->second, guards) && ok;
+  if (auto it = fs.find("hostWrites"); it != fs.end())
+    ok = parse_host_writes(it->second, guards) && ok;
   for (const auto& [key, member] : kActionGuards)
     ok = parse_action_guard(fs, key, guards.*member) && ok;
   return ok;
@@ -205,6 +210,44 @@ bool Parser::parse_socket_paths(const Field& f, std::vector<std::string>& paths)
   };
   return each_scalar(
       f.value, "each runtime socket path must be a string like /run/podman/podman.sock, got ", add);
+}
+
+// hostWrites: {action, paths}. The kernel's own writable files (sysctls, sysrq-trigger, sysfs,
+// securityfs, debugfs, tracefs, configfs, efivarfs, pstore, binfmt_misc) are always covered;
+// `paths` adds host files and directories (everything below a directory), each kept once.
+bool Parser::parse_host_writes(const Field& f, HostGuards& guards) {
+  constexpr std::string_view where = "guards.hostWrites";
+  if (!f.value.IsNull() && !f.value.IsMap()) {
+    error(f.mark(),
+          "field 'hostWrites' in guards must be a map like {action: deny} or {action: deny, "
+          "paths: [/etc, /var/lib/kubelet]}; got " +
+              describe_node(f.value));
+    return false;
+  }
+  guards.host_writes = Action::Deny;
+  if (f.value.IsNull()) return true;
+  bool ok = true;
+  const Fields fs = fields(f.value, std::string(where), {"action", "paths"});
+  if (fs.size() != f.value.size()) ok = false;
+  if (auto a = fs.find("action"); a != fs.end()) {
+    if (auto v = action(a->second, where))
+      guards.host_writes = *v;
+    else
+      ok = false;
+  }
+  auto p = fs.find("paths");
+  if (p == fs.end() || p->second.value.IsNull()) return ok;
+  if (!expect_list(p->second, "paths", "[/etc, /var/lib/kubelet]")) return false;
+  const auto add = [&](const yaml::Node& item) {
+    if (auto problem = host_path_problem(item.Scalar())) {
+      error(item.Mark(), *problem);
+      return false;
+    }
+    auto& paths = guards.host_write_paths;
+    if (std::ranges::find(paths, item.Scalar()) == paths.end()) paths.push_back(item.Scalar());
+    return true;
+  };
+  return each_scalar(p->second.value, "each host path must be a string like /etc, got ", add) && ok;
 }
 
 }  // namespace guardrail::policy::detail

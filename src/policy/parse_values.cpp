@@ -36,6 +36,17 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Whether an absolute path has a ".." component.
+bool has_dot_dot(std::string_view path) {
+  for (std::size_t start = 1; start <= path.size();) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (path.substr(start, end - start) == "..") return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<std::string> socket_path_problem(const std::string& path) {
@@ -46,19 +57,26 @@ std::optional<std::string> socket_path_problem(const std::string& path) {
   if (path.front() != '/')
     return "runtime socket path '" + path +
            "' is not absolute; write the full path starting with '/', e.g. /" + path;
-  std::size_t start = 1;
-  while (start <= path.size()) {
-    std::size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
-    if (path.compare(start, end - start, "..") == 0)
-      return "runtime socket path '" + path +
-             "' contains '..'; write the path the clients connect to, without '..'";
-    start = end + 1;
-  }
+  if (has_dot_dot(path))
+    return "runtime socket path '" + path +
+           "' contains '..'; write the path the clients connect to, without '..'";
   if (path.size() >= GR_UNIX_PATH_LEN)
     return "runtime socket path '" + path + "' is " + std::to_string(path.size()) +
            " bytes long; a unix socket path has at most " + std::to_string(GR_UNIX_PATH_LEN - 1) +
            " bytes";
+  return std::nullopt;
+}
+
+std::optional<std::string> host_path_problem(const std::string& path) {
+  if (path.find('\0') != std::string::npos)
+    return "host path contains a NUL byte; a host path is a plain string";
+  if (path.empty() || path.front() != '/')
+    return "host path '" + path +
+           "' is not absolute; write the full path starting with '/', e.g. /" + path;
+  if (has_dot_dot(path))
+    return "host path '" + path + "' contains '..'; write the path itself, without '..'";
+  if (path.size() >= 4096)
+    return "host path '" + path.substr(0, 64) + "...' is longer than PATH_MAX (4096 bytes)";
   return std::nullopt;
 }
 

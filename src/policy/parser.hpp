@@ -79,6 +79,8 @@ std::string closest_capability(const std::string& word);
 bool valid_name(const std::string& name);
 // Why each cannot be used, or nullopt when it is fine.
 std::optional<std::string> socket_path_problem(const std::string& path);
+// Why a hostWrites path is not usable (not absolute, '..', NUL), or nullopt.
+std::optional<std::string> host_path_problem(const std::string& path);
 // An entry of runtimeSockets.allow: a canonical absolute path, or '@name' (abstract socket).
 std::optional<std::string> allowed_unix_address_problem(const std::string& address);
 std::optional<std::string> glob_problem(const std::string& glob);
@@ -197,6 +199,7 @@ class Parser {
   bool parse_runtime_sockets(const Field& f, HostGuards& guards);
   bool parse_unix_allow(const Field& f, std::vector<std::string>& allow);
   bool parse_socket_paths(const Field& f, std::vector<std::string>& paths);
+  bool parse_host_writes(const Field& f, HostGuards& guards);
 
   // Workloads and flows (parse_workload.cpp).
   std::optional<Workload> parse_workload(const yaml::Node& node);

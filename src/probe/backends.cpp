@@ -84,6 +84,23 @@ GuardBackend bpf_fallback(const Available& has) {
                   "tracepoint/syscalls/sys_enter_bpf", "the call may still succeed.");
 }
 
+GuardBackend host_writes_fallback(const Available& has) {
+  return observed(Guard::HostWrites, Backend::Tracepoint, has, "write opens of host files",
+                  "tracepoint/syscalls/sys_exit_open*, judged by the opened file",
+                  "the file is open for write (SIGKILL lands before the caller can write through "
+                  "the fd, unless another thread holds it; a truncating open has truncated). "
+                  "Opens through io_uring are not seen.");
+}
+
+GuardBackend cgroups_fallback(const Available& has) {
+  return observed(Guard::Cgroups, Backend::TpBtf, has,
+                  "cgroupfs writes and moves out of the workload",
+                  "tracepoint/syscalls/sys_exit_open* for the file, tp_btf/cgroup_attach_task for "
+                  "the move, tracepoint/syscalls/sys_enter_clone3 for CLONE_INTO_CGROUP",
+                  "the write or move may still happen (a write open is killed before it can "
+                  "write, a move is seen once made).");
+}
+
 // A host guard: BPF-LSM where the kernel runs it, else the fallback its feature allows, else
 // unavailable with the reason.
 struct HostGuardRow {
@@ -105,6 +122,10 @@ constexpr HostGuardRow kHostGuards[] = {
      "Mount guard unavailable: it needs bpf_lsm or tracepoint (see their reasons)."},
     {Guard::Bpf, "tracepoint", bpf_fallback,
      "bpf() guard unavailable: it needs bpf_lsm or tracepoint (see their reasons)."},
+    {Guard::HostWrites, "tracepoint", host_writes_fallback,
+     "Host-write guard unavailable: it needs bpf_lsm or tracepoint (see their reasons)."},
+    {Guard::Cgroups, "tp_btf", cgroups_fallback,
+     "Cgroup guard unavailable: it needs bpf_lsm or tp_btf (see their reasons)."},
 };
 
 // Where BPF-LSM cannot refuse bpf() to a workload, a privileged one (CAP_SYS_ADMIN or CAP_BPF

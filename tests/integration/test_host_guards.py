@@ -29,7 +29,7 @@ import pytest
 import harness.agent
 from harness.agent import assert_alert, schema_errors, wait_metric
 from harness import BUILD_ATTEMPT, NETPROBE
-from harness.topology import is_mounted, Proc, run, wait_until, try_rmdir
+from harness.topology import is_mounted, Proc, remove_cgroups, run, wait_until
 
 # zone suffix -> the guards of that zone (YAML flow mappings, one per line)
 ZONE_GUARDS = {
@@ -43,6 +43,7 @@ ZONE_GUARDS = {
     "bpfkill": ["bpf: {action: kill}"],
     "netadmin": ["capabilities: {deny: [net_admin], action: deny}"],
     "sysadmin": ["capabilities: {deny: [sys_admin], action: deny}"],
+    "hostwrite": ["hostWrites: {action: deny}"],  # its tests: test_host_writes.py
 }
 
 # What `guardrail probe` must choose on a kernel without BPF-LSM, and what the agent reports.
@@ -53,6 +54,8 @@ FALLBACK_BACKENDS = {
     "capabilities": "tp_btf",
     "mounts": "tracepoint",
     "bpf": "tracepoint",
+    "host-writes": "tracepoint",
+    "cgroups": "tp_btf",
 }
 
 CAP_NET_RAW = 13
@@ -121,15 +124,7 @@ class HostGuardEnv:
         for path in (self.runtime_link, self.runtime_socket):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-        for path in reversed(self._cgroups):
-            procs = os.path.join(path, "cgroup.procs")
-            with contextlib.suppress(FileNotFoundError):
-                with open(procs) as f:
-                    if f.read().strip():
-                        with open(os.path.join(path, "cgroup.kill"), "w") as k:
-                            k.write("1")
-            if not wait_until(lambda: try_rmdir(path), 5):
-                errors.append("could not remove cgroup " + path)
+        errors += remove_cgroups(self._cgroups)
         if errors:
             raise RuntimeError("host guard teardown: " + "; ".join(errors))
 
@@ -171,19 +166,7 @@ class HostGuardEnv:
 
 
 
-@pytest.fixture(scope="module")
-def env(topo, guardrail_bin, tmp_path_factory):
-    e = HostGuardEnv(topo, guardrail_bin, str(tmp_path_factory.mktemp("hostguards")))
-    try:
-        yield e.setup()
-    finally:
-        e.teardown()
-
-
-@pytest.fixture
-def agent(env):
-    assert env.agent.running(), "the module's agent exited:\n" + env.agent.logs()
-    return env.agent
+env, agent = harness.agent.module_agent_fixtures(HostGuardEnv, "hostguards")
 
 
 

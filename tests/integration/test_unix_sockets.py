@@ -13,7 +13,6 @@ Every socket is served from outside every workload, in a directory this module m
 so an attempt from outside works and only the guard stands between a workload and the socket.
 """
 
-import contextlib
 import os
 import shutil
 import sys
@@ -24,7 +23,7 @@ import pytest
 import harness.agent
 from harness.agent import assert_alert
 from harness import NETPROBE
-from harness.topology import Proc, wait_until, try_rmdir
+from harness.topology import Proc, remove_cgroups
 
 ZONES = ("allow", "deny")
 
@@ -122,14 +121,7 @@ class UnixEnv:
             proc.stop()
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
-        for path in reversed(self._cgroups):
-            with contextlib.suppress(FileNotFoundError):
-                with open(os.path.join(path, "cgroup.procs")) as f:
-                    if f.read().strip():
-                        with open(os.path.join(path, "cgroup.kill"), "w") as k:
-                            k.write("1")
-            if not wait_until(lambda: try_rmdir(path), 5):
-                errors.append("could not remove cgroup " + path)
+        errors += remove_cgroups(self._cgroups)
         if errors:
             raise RuntimeError("unix socket teardown: " + "; ".join(errors))
 
@@ -165,19 +157,7 @@ class UnixEnv:
 
 
 
-@pytest.fixture(scope="module")
-def env(topo, guardrail_bin, tmp_path_factory):
-    e = UnixEnv(topo, guardrail_bin, str(tmp_path_factory.mktemp("unixsockets")))
-    try:
-        yield e.setup()
-    finally:
-        e.teardown()
-
-
-@pytest.fixture
-def agent(env):
-    assert env.agent.running(), "the module's agent exited:\n" + env.agent.logs()
-    return env.agent
+env, agent = harness.agent.module_agent_fixtures(UnixEnv, "unixsockets")
 
 
 OK = {"result": "ok", "greeting": "hello"}

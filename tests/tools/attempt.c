@@ -24,6 +24,14 @@
 //   link-get-fd                bpf(BPF_LINK_GET_NEXT_ID), then BPF_LINK_GET_FD_BY_ID of that link
 //                              (the first step of `bpftool link detach`)
 //
+//   open-write PATH            open(PATH, O_WRONLY), then close it: nothing is ever written
+//   write-file PATH TEXT       open(PATH, O_WRONLY) and write TEXT at its start (only ever used on
+//                              the tests' own files)
+//   move-self DIR              write our own pid to DIR/cgroup.procs (a cgroup move)
+//   move-pid DIR PID           write PID to DIR/cgroup.procs (move another process)
+//   clone-into-cgroup DIR      clone3(CLONE_INTO_CGROUP) of a child that exits at once into
+//                              the cgroup directory DIR
+//
 //   serve-unix PATH            listen on a unix stream socket at PATH and accept forever
 //   serve-unix-dgram PATH      bind a unix datagram socket at PATH and receive forever
 //   run-in-cgroup DIR -- CMD [ARG...]
@@ -45,7 +53,10 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <linux/sched.h>
 
 // x86_64 numbers of the new mount API (glibc 2.36 has wrappers, older ones do not).
 #ifndef SYS_open_tree
@@ -281,6 +292,58 @@ static int do_link_get_fd(void) {
   return ok();
 }
 
+static int do_open_write(const char* path) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return fail("open for write");
+  close(fd);
+  return ok();
+}
+
+static int do_write_file(const char* path, const char* text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return fail("open for write");
+  ssize_t n = (ssize_t)strlen(text);
+  if (write(fd, text, (size_t)n) != n) return fail("write");
+  close(fd);
+  return ok();
+}
+
+static int do_move_pid(const char* dir, int target) {
+  char path[4096], pid[32];
+  snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return fail("open cgroup.procs");
+  int n = snprintf(pid, sizeof pid, "%d\n", target);
+  if (write(fd, pid, n) != n) return fail("write cgroup.procs");
+  close(fd);
+  return ok();
+}
+
+static int do_move_self(const char* dir) { return do_move_pid(dir, (int)getpid()); }
+
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+static int do_clone_into_cgroup(const char* dir) {
+  int cg = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg < 0) return fail("open cgroup directory");
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = (unsigned long long)cg;
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) return fail("clone3");
+  if (pid == 0) _exit(0);
+  waitpid((pid_t)pid, NULL, 0);
+  close(cg);
+  return ok();
+}
+
 static int do_run_in_cgroup(const char* dir, char** cmd) {
   char path[4096], pid[32];
   snprintf(path, sizeof path, "%s/cgroup.procs", dir);
@@ -306,7 +369,8 @@ static int usage(void) {
           "       bind-mount SRC DIR | new-mount-api DIR | fsmount-detached |\n"
           "       open-tree-clone SRC DIR | remount DIR | userns-mount DIR | connect-unix PATH |\n"
           "       sendto-unix PATH | bpf-map-create | link-get-fd | serve-unix PATH |\n"
-          "       serve-unix-dgram PATH |\n"
+          "       serve-unix-dgram PATH | open-write PATH | write-file PATH TEXT |\n"
+          "       move-self DIR | move-pid DIR PID | clone-into-cgroup DIR |\n"
           "       run-in-cgroup DIR -- CMD [ARG...]\n");
   return 2;
 }
@@ -334,6 +398,11 @@ int main(int argc, char** argv) {
   if (!strcmp(c, "link-get-fd") && n == 0) return do_link_get_fd();
   if (!strcmp(c, "serve-unix") && n == 1) return do_serve_unix(a[0]);
   if (!strcmp(c, "serve-unix-dgram") && n == 1) return do_serve_unix_dgram(a[0]);
+  if (!strcmp(c, "open-write") && n == 1) return do_open_write(a[0]);
+  if (!strcmp(c, "write-file") && n == 2) return do_write_file(a[0], a[1]);
+  if (!strcmp(c, "move-self") && n == 1) return do_move_self(a[0]);
+  if (!strcmp(c, "move-pid") && n == 2) return do_move_pid(a[0], atoi(a[1]));
+  if (!strcmp(c, "clone-into-cgroup") && n == 1) return do_clone_into_cgroup(a[0]);
   if (!strcmp(c, "run-in-cgroup") && n >= 3 && !strcmp(a[1], "--"))
     return do_run_in_cgroup(a[0], a + 2);
   return usage();

@@ -20,6 +20,8 @@ OUTSIDE=$CG/vmtest/other
 MOUNTER=$CG/vmtest/mounter
 # A zone with no host guard: lsm/bpf still refuses it the commands that detach the agent's links.
 TAMPERER=$CG/vmtest/tamper
+# A zone guarding host writes only (the cgroup guard is on for every workload).
+WRITER=$CG/vmtest/writer
 AGENT_CG=$CG/vmtest/agent
 ALERTS=/tmp/alerts.jsonl
 AGENT_LOG=/tmp/agent.log
@@ -145,6 +147,13 @@ fi
 # cgroup, outside every zone).
 mkdir -p "$INSIDE" "$OUTSIDE" "$MOUNTER" "$TAMPERER" /mnt/target /mnt/hostpath /mnt/remount
 echo secret >/mnt/hostpath/file
+# The host-write guard's listed path, a symlink to it and a bind mount of it; the writer's own
+# child cgroup.
+mkdir -p "$WRITER/sub" /mnt/hostdir /mnt/hostbind
+echo host >/mnt/hostdir/file
+echo ordinary >/tmp/ordinary-file
+ln -sfn /mnt/hostdir /tmp/hostdir-link
+mount --bind /mnt/hostdir /mnt/hostbind
 mount -t tmpfs -o size=1m tmpfs /mnt/remount
 "$A" serve-unix /run/fake-runtime.sock >/tmp/serve.out 2>&1 &
 serve_pid=$!
@@ -249,6 +258,44 @@ last_alert_has unix-other-workload-path/fields unix_socket '"reason": *"other_wo
   '"path": *"/run/peer.sock"' '"peer_workload": *"unix-peers:/vmtest/peers/b"'
 check unix-other-workload-dgram unix_socket sendto-unix /run/peer-dgram.sock
 check_allowed unix-same-workload-abstract "$PEER_B" connect-unix @vm-peer
+INSIDE=$AGENT_CG
+
+# Host writes, judged by the opened file (lsm/file_open): host sysctls, sysrq-trigger, sysfs and
+# the listed host path, under every name of it (a symlink, a bind mount); nothing is written.
+INSIDE=$WRITER
+check host-write-sysctl host_write open-write /proc/sys/kernel/core_pattern
+last_alert_has host-write-sysctl/fields host_write '"write_target": *"sysctl"' \
+  '"path": *"/proc/sys/kernel/core_pattern"' '"fstype": *"proc"' '"zone": *"writer-sandbox"'
+check host-write-sysrq host_write open-write /proc/sysrq-trigger
+last_alert_has host-write-sysrq/fields host_write '"write_target": *"sysrq_trigger"'
+check host-write-sysfs host_write open-write /sys/class/net/lo/mtu
+last_alert_has host-write-sysfs/fields host_write '"write_target": *"sysfs"' '"fstype": *"sysfs"'
+check host-write-listed-path host_write open-write /mnt/hostdir/file
+last_alert_has host-write-listed-path/fields host_write '"write_target": *"host_path"' \
+  '"path": *"/mnt/hostdir/file"'
+check host-write-listed-path-symlink host_write open-write /tmp/hostdir-link/file
+check host-write-listed-path-bind-mount host_write open-write /mnt/hostbind/file
+last_alert_has host-write-listed-path-bind-mount/fields host_write '"path": *"/mnt/hostbind/file"'
+check_allowed host-write-elsewhere "$WRITER" open-write /tmp/ordinary-file
+
+# The cgroup guard (every workload): no move out of the workload, no other cgroup's files, not
+# its own limits; moves and files inside its own subtree work.
+check cgroup-move-to-root cgroup_escape move-self "$CG"
+last_alert_has cgroup-move-to-root/fields cgroup_escape '"escape": *"open"' \
+  '"path": *"/sys/fs/cgroup/cgroup.procs"' '"zone": *"writer-sandbox"'
+check cgroup-move-to-other-workload cgroup_escape move-self "$AGENT_CG"
+last_alert_has cgroup-move-to-other-workload/fields cgroup_escape \
+  '"peer_workload": *"agent-sandbox:/vmtest/agent"'
+check cgroup-other-freeze cgroup_escape open-write "$OUTSIDE/cgroup.freeze"
+check cgroup-own-limits cgroup_escape open-write "$WRITER/cgroup.max.descendants"
+check cgroup-clone-into cgroup_escape clone-into-cgroup "$CG"
+last_alert_has cgroup-clone-into/fields cgroup_escape '"escape": *"clone_into_cgroup"'
+check cgroup-other-process-proc-file cgroup_escape open-write /proc/1/oom_score_adj
+last_alert_has cgroup-other-process-proc-file/fields cgroup_escape '"escape": *"other_process"' \
+  '"target_pid": *1' '"path": *"/proc/1/oom_score_adj"'
+check_allowed cgroup-own-proc-file "$WRITER" open-write /proc/self/oom_score_adj
+check_allowed cgroup-move-within-own-subtree "$WRITER" move-self "$WRITER/sub"
+check_allowed cgroup-own-child-files "$WRITER" open-write "$WRITER/sub/cgroup.max.descendants"
 INSIDE=$AGENT_CG
 
 if [ "$ready" = 1 ]; then

@@ -12,12 +12,21 @@
 
 namespace guardrail {
 
-enum class Guard : std::uint8_t { Network, RawSockets, RuntimeSockets, Capabilities, Mounts, Bpf };
+enum class Guard : std::uint8_t {
+  Network,
+  RawSockets,
+  RuntimeSockets,
+  Capabilities,
+  Mounts,
+  Bpf,
+  HostWrites,
+  Cgroups,  // cgroupfs writes outside the workload: on for every workload
+};
 
 // Every guard, in report order (probe table, metrics, startup log).
-inline constexpr std::array<Guard, 6> kGuards = {Guard::Network,        Guard::RawSockets,
-                                                 Guard::RuntimeSockets, Guard::Capabilities,
-                                                 Guard::Mounts,         Guard::Bpf};
+inline constexpr std::array<Guard, 8> kGuards = {
+    Guard::Network, Guard::RawSockets, Guard::RuntimeSockets, Guard::Capabilities,
+    Guard::Mounts,  Guard::Bpf,        Guard::HostWrites,     Guard::Cgroups};
 
 enum class Backend : std::uint8_t {
   // Hook families, numbered as on the wire.

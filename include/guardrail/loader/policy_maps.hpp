@@ -55,6 +55,8 @@ class PolicyMaps {
   // apply(): a socket made, re-made or removed at an allowed path since. The agent re-applies
   // on its re-scan so the LSM backend, which matches by inode, follows.
   bool unix_allow_inodes_changed(const policy::CompiledPolicy& policy) const;
+  // Likewise for the host-write guard's listed paths (a path made, re-made or removed since).
+  bool host_write_inodes_changed(const policy::CompiledPolicy& policy) const;
 
   int events_fd() const;
   // The pin directory the maps live in (null without pinning), and what was adopted from it.

@@ -75,6 +75,9 @@ struct CompiledPolicy {
   std::vector<std::string> runtime_socket_paths;
   // Allowlist zones: (zone id, allowed unix address) pairs, in zone then file order.
   std::vector<std::pair<std::uint32_t, std::string>> unix_allow;
+  // Host-write zones: (zone id, listed host path) pairs, in zone then file order (resolved to
+  // inodes when the maps are filled).
+  std::vector<std::pair<std::uint32_t, std::string>> host_write_paths;
   // Conflicts in what discovery found, resolved fail closed instead of refusing the policy.
   std::vector<DiscoveryProblem> problems;
 

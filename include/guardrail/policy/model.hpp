@@ -115,6 +115,13 @@ struct HostGuards {
   // for an abstract socket.
   std::vector<std::string> unix_allow;
   Action bpf = Action::None;
+  // Write opens of host sysctls (/proc/sys), /proc/sysrq-trigger, sysfs and the kernel
+  // filesystems, and of anything under `host_write_paths` (absolute paths, matched by inode).
+  Action host_writes = Action::None;
+  std::vector<std::string> host_write_paths;
+  // cgroupfs writes outside the workload (moves out of it, other cgroups' limits, freeze, kill).
+  // On for every workload: None means deny.
+  Action cgroups = Action::None;
   Position pos;
 };
 

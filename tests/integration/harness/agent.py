@@ -11,6 +11,8 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+
 from . import SOURCE_DIR
 from .topology import wait_until
 
@@ -48,6 +50,9 @@ HOST_ALERT_FIELDS = {
     "runtime_socket": {"path": str, "inode": int, "reason": str},
     "bpf": {"bpf_command": int},
     "unix_socket": {"path": str, "inode": int, "reason": str, "peer_workload": str},
+    "host_write": {"path": str, "write_target": str, "fstype": str, "inode": int,
+                   "open_flags": int},
+    "cgroup_escape": {"escape": str, "path": str},
     # the kernel's (link_id, prog_id, bpf_command) and the agent's repair (backend "agent":
     # cgroup, missing, window_ms, ...) both say what found it
     "tamper": {"detected_by": str},
@@ -524,3 +529,23 @@ def wait_metric(agent, want, name, timeout=5.0, **labels):
     """Counters may lag the alert stream slightly: poll until the value equals `want`."""
     wait_until(lambda: agent.metric(name, **labels) == want, timeout, interval=0.1)
     return agent.metric(name, **labels)
+
+
+def module_agent_fixtures(make_env, name):
+    """The `env` (module scope: make_env(topo, binary, workdir).setup(), torn down after) and
+    `agent` (the module's agent, asserted still running) fixtures of a test module that runs one
+    agent for all its tests. Use: env, agent = module_agent_fixtures(MyEnv, "name")."""
+    @pytest.fixture(scope="module")
+    def env(topo, guardrail_bin, tmp_path_factory):
+        e = make_env(topo, guardrail_bin, str(tmp_path_factory.mktemp(name)))
+        try:
+            yield e.setup()
+        finally:
+            e.teardown()
+
+    @pytest.fixture
+    def agent(env):
+        assert env.agent.running(), "the module's agent exited:\n" + env.agent.logs()
+        return env.agent
+
+    return env, agent

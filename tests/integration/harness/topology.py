@@ -67,6 +67,33 @@ def try_rmdir(path):
     return True
 
 
+def remove_cgroups(paths):
+    """Removes cgroups we made, deepest first; a member still there (a probe's child) is killed
+    through cgroup.kill first. Returns the problems, one string each."""
+    def has_procs(path):
+        try:
+            with open(os.path.join(path, "cgroup.procs")) as f:
+                return bool(f.read().strip())
+        except FileNotFoundError:
+            return False
+
+    errors = []
+    for path in sorted(paths, key=lambda p: -p.count("/")):
+        try:
+            if has_procs(path):
+                kill = os.path.join(path, "cgroup.kill")
+                if os.path.exists(kill):
+                    with open(kill, "w") as f:
+                        f.write("1")
+                wait_until(lambda: not has_procs(path), 5)
+            wait_until(lambda: try_rmdir(path), 5)
+            if os.path.isdir(path):
+                errors.append("could not remove cgroup " + path)
+        except OSError as exc:
+            errors.append("cgroup %s: %s" % (path, exc))
+    return errors
+
+
 def wait_until(predicate, timeout, interval=0.05):
     """Poll predicate() until it returns a truthy value or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
@@ -287,21 +314,8 @@ class Topology:
         for proc in reversed(self._procs):
             proc.stop()
         self._procs.clear()
-        # Remove cgroups deepest first. Only our own processes can be in them; if one is still
-        # there (a probe's child), kill the cgroup's members through cgroup.kill.
-        for path in sorted(self._cgroups_created, key=lambda p: -p.count("/")):
-            try:
-                if self._cgroup_has_procs(path):
-                    kill = os.path.join(path, "cgroup.kill")
-                    if os.path.exists(kill):
-                        with open(kill, "w") as f:
-                            f.write("1")
-                    wait_until(lambda: not self._cgroup_has_procs(path), 5)
-                wait_until(lambda: try_rmdir(path), 5)
-                if os.path.isdir(path):
-                    errors.append("could not remove cgroup " + path)
-            except OSError as exc:
-                errors.append("cgroup %s: %s" % (path, exc))
+        # Only our own processes can be in them (see remove_cgroups).
+        errors += remove_cgroups(self._cgroups_created)
         self._cgroups_created.clear()
         for name in reversed(self._netns_created):
             res = run(["ip", "netns", "del", name], check=False)

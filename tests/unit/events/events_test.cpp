@@ -1,5 +1,4 @@
 #include "guardrail/events/events.hpp"
-#include "guardrail/events/guards.hpp"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -8,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "guardrail/events/guards.hpp"
 #include "testing/json_fields.hpp"
 
 namespace guardrail::events {
@@ -157,8 +157,8 @@ gr_host_event host_sample(std::uint16_t type) {
 }
 
 TEST(EventsHost, DecodesEveryHostKind) {
-  for (std::uint16_t type :
-       {GR_EV_CAPABILITY, GR_EV_RAW_SOCKET, GR_EV_MOUNT, GR_EV_RUNTIME_SOCKET, GR_EV_BPF}) {
+  for (std::uint16_t type : {GR_EV_CAPABILITY, GR_EV_RAW_SOCKET, GR_EV_MOUNT, GR_EV_RUNTIME_SOCKET,
+                             GR_EV_BPF, GR_EV_HOST_WRITE, GR_EV_CGROUP_ESCAPE}) {
     auto decoded = decode(bytes(host_sample(type)));
     ASSERT_TRUE(decoded) << decoded.error().message;
     EXPECT_EQ(header(*decoded).type, type);
@@ -187,6 +187,63 @@ TEST(EventsHost, MountAlertCarriesOperationSourceTargetAndType) {
   test::expect_fields(to_json(Event{ev}, names(), WallClock(0)), R"({
     "kind": "mount", "verdict": "detected", "backend": "tracepoint", "operation": "mount",
     "source": "none", "target": "/mnt/x", "fstype": "tmpfs"})");
+}
+
+TEST(EventsHost, HostWriteAlertNamesTheFileAndWhatItIs) {
+  auto ev = host_sample(GR_EV_HOST_WRITE);
+  ev.op = GR_WRITE_SYSCTL;
+  ev.flags = 01 | 01000;  // O_WRONLY | O_TRUNC
+  ev.ino = 4242;
+  std::strcpy(ev.path, "/proc/sys/kernel/core_pattern");
+  std::strcpy(ev.fstype, "proc");
+  auto j = to_json(Event{ev}, names(), WallClock(0));
+  test::expect_fields(j, R"({"kind": "host_write", "verdict": "blocked", "backend": "lsm",
+    "path": "/proc/sys/kernel/core_pattern", "write_target": "sysctl", "fstype": "proc",
+    "inode": 4242, "open_flags": 513})");
+  ev.op = GR_WRITE_HOST_PATH;
+  EXPECT_EQ(to_json(Event{ev}, names(), WallClock(0))["write_target"], "host_path");
+  ev.op = 99;
+  EXPECT_EQ(to_json(Event{ev}, names(), WallClock(0))["write_target"], "unknown");
+}
+
+TEST(EventsHost, CgroupEscapeAlertSaysHowAndWhere) {
+  auto open = host_sample(GR_EV_CGROUP_ESCAPE);
+  open.op = GR_ESCAPE_OPEN;
+  open.flags = 01;
+  open.peer_workload_id = GR_WORKLOAD_ID_BASE + 1;
+  std::strcpy(open.path, "/sys/fs/cgroup/cgroup.procs");
+  auto j = to_json(Event{open}, names(), WallClock(0));
+  test::expect_fields(j, R"({"kind": "cgroup_escape", "escape": "open",
+    "path": "/sys/fs/cgroup/cgroup.procs", "peer_workload": "agent-a", "open_flags": 1})");
+  EXPECT_FALSE(j.contains("moved_pid"));
+
+  auto move = host_sample(GR_EV_CGROUP_ESCAPE);
+  move.op = GR_ESCAPE_MOVE;
+  move.type = 77;
+  move.backend = GR_BACKEND_TP_BTF;
+  move.verdict = GR_VERDICT_DETECTED;
+  std::strcpy(move.path, "/");
+  j = to_json(Event{move}, names(), WallClock(0));
+  test::expect_fields(j, R"({"escape": "move", "moved_pid": 77, "path": "/",
+    "backend": "tp_btf", "verdict": "detected"})");
+  EXPECT_FALSE(j.contains("peer_workload"));  // the root is no workload
+  EXPECT_FALSE(j.contains("open_flags"));
+
+  auto clone = host_sample(GR_EV_CGROUP_ESCAPE);
+  clone.op = GR_ESCAPE_CLONE_INTO;
+  clone.flags = 0x200000000ull;
+  j = to_json(Event{clone}, names(), WallClock(0));
+  EXPECT_EQ(j["escape"], "clone_into_cgroup");
+  EXPECT_EQ(j["clone_flags"], 0x200000000ull);
+
+  auto proc = host_sample(GR_EV_CGROUP_ESCAPE);
+  proc.op = GR_ESCAPE_OTHER_PROCESS;
+  proc.type = 1;
+  proc.flags = 01;
+  std::strcpy(proc.path, "/proc/1/oom_score_adj");
+  test::expect_fields(to_json(Event{proc}, names(), WallClock(0)), R"({
+    "escape": "other_process", "target_pid": 1, "path": "/proc/1/oom_score_adj",
+    "open_flags": 1})");
 }
 
 TEST(EventsHost, RawSocketAndRuntimeSocketAndBpfFields) {

@@ -35,7 +35,7 @@ NameTable names() { return {"p", {{1, "agent-sandbox"}}, {{GR_WORKLOAD_ID_BASE +
 TEST(EventsTamper, TheKindIsNamedTamperNextToUnixSockets) {
   EXPECT_EQ(GR_EV_TAMPER, 11);
   EXPECT_EQ(GR_EV_UNIX_SOCKET, 12);
-  EXPECT_EQ(GR_EV_TYPE_MAX, 13);
+  EXPECT_EQ(GR_EV_TYPE_MAX, 15);
   EXPECT_EQ(kind_name(GR_EV_TAMPER), "tamper");
   EXPECT_EQ(kind_name(GR_EV_UNIX_SOCKET), "unix_socket");
   EXPECT_EQ(kind_name(GR_EV_TYPE_MAX), "unknown");

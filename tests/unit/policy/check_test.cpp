@@ -37,8 +37,8 @@ egress:
   agents -> 198.18.0.0/15: tcp/443
   agents -> 198.18.200.0/24: udp/8000-8100, tcp/443
 host guards:
-  agents: capabilities deny CAP_NET_RAW, CAP_SYS_ADMIN [audit]; runtime sockets [audit]; bpf [audit]
-  control: none
+  agents: capabilities deny CAP_NET_RAW, CAP_SYS_ADMIN [audit]; runtime sockets [audit]; bpf [audit]; cgroup writes outside the workload [audit]
+  control: cgroup writes outside the workload [deny]
 runtime sockets:
   /var/run/docker.sock
   /run/docker.sock

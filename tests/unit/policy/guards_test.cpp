@@ -256,7 +256,7 @@ TEST(PolicyGuardsErrors, UnknownKeysNameTheAllowedOnes) {
       "        rawSocket: {action: deny}\n",
       9, 9,
       {"unknown field 'rawSocket' in guards; allowed: capabilities, rawSockets, mounts, "
-       "runtimeSockets, bpf; did you mean 'rawSockets'?"});
+       "runtimeSockets, bpf, hostWrites, cgroups; did you mean 'rawSockets'?"});
   expect_error(
       "      guards:\n"
       "        mounts: {action: deny, hostPaths: true}\n",
@@ -339,18 +339,19 @@ TEST(PolicyGuardsErrors, AllProblemsAreCollected) {
   ASSERT_FALSE(p);
   std::vector<std::string> lines;
   for (const auto& d : p.error()) lines.push_back(d.format());
-  EXPECT_EQ(lines,
-            (std::vector<std::string>{
-                "t.yaml:9:30: error: the capabilities deny list is empty; list what to deny, "
-                "e.g. deny: [ALL] or deny: [CAP_SYS_ADMIN], or remove capabilities",
-                "t.yaml:9:42: error: invalid action 'nope' in guards.capabilities; allowed: "
-                "deny, audit, kill",
-                "t.yaml:11:9: error: unknown field 'mount' in guards; allowed: capabilities, "
-                "rawSockets, mounts, runtimeSockets, bpf; did you mean 'mounts'?",
-                "t.yaml:12:34: error: runtime socket path 'relative.sock' is not absolute; "
-                "write the full path starting with '/', e.g. /relative.sock",
-                "t.yaml:14:30: error: invalid action '1' in guards.bpf; allowed: deny, audit, "
-                "kill"}));
+  EXPECT_EQ(
+      lines,
+      (std::vector<std::string>{
+          "t.yaml:9:30: error: the capabilities deny list is empty; list what to deny, "
+          "e.g. deny: [ALL] or deny: [CAP_SYS_ADMIN], or remove capabilities",
+          "t.yaml:9:42: error: invalid action 'nope' in guards.capabilities; allowed: "
+          "deny, audit, kill",
+          "t.yaml:11:9: error: unknown field 'mount' in guards; allowed: capabilities, "
+          "rawSockets, mounts, runtimeSockets, bpf, hostWrites, cgroups; did you mean 'mounts'?",
+          "t.yaml:12:34: error: runtime socket path 'relative.sock' is not absolute; "
+          "write the full path starting with '/', e.g. /relative.sock",
+          "t.yaml:14:30: error: invalid action '1' in guards.bpf; allowed: deny, audit, "
+          "kill"}));
 }
 
 // --- compilation ----------------------------------------------------------------------------
@@ -470,10 +471,10 @@ TEST(PolicyGuardsDescribe, ListsTheGuardsPerZoneAndTheSockets) {
   const std::string expected =
       "host guards:\n"
       "  sandbox: capabilities deny ALL (41) [kill]; raw sockets [deny]; mounts [audit]; runtime "
-      "sockets [deny]; bpf [deny]\n"
+      "sockets [deny]; bpf [deny]; cgroup writes outside the workload [deny]\n"
       "  audited: capabilities deny CAP_NET_RAW, CAP_SYS_ADMIN [audit]; raw sockets [audit]; "
-      "mounts [audit]; runtime sockets [audit]\n"
-      "  plain: none\n"
+      "mounts [audit]; runtime sockets [audit]; cgroup writes outside the workload [audit]\n"
+      "  plain: cgroup writes outside the workload [deny]\n"
       "runtime sockets:\n"
       "  /var/run/docker.sock\n"
       "  /run/docker.sock\n"
@@ -521,9 +522,11 @@ TEST(PolicyGuardsDefaultProfile, GuardsTheAgentSandbox) {
   describe(*compiled, out);
   EXPECT_NE(out.str().find("host guards:\n"
                            "  agent-sandbox: capabilities deny ALL (41) [deny]; raw sockets "
-                           "[deny]; mounts [deny]; unix sockets allowlist only [deny]; bpf [deny]\n"
-                           "  control-plane: none\n"
-                           "  data-plane: none\n"),
+                           "[deny]; mounts [deny]; unix sockets allowlist only [deny]; bpf [deny]; "
+                           "host writes (sysctls, sysfs, kernel filesystems) [deny]; cgroup "
+                           "writes outside the workload [deny]\n"
+                           "  control-plane: cgroup writes outside the workload [deny]\n"
+                           "  data-plane: cgroup writes outside the workload [deny]\n"),
             std::string::npos)
       << out.str();
 }
@@ -616,6 +619,70 @@ TEST(PolicyGuardsUnixSockets, LongestAllowedAddresses) {
   const HostGuards g = guards_of("      guards: {runtimeSockets: {mode: allowlist, allow: [" +
                                  path + ", '" + abstract + "']}}\n");
   EXPECT_EQ(g.unix_allow, (std::vector<std::string>{path, abstract}));
+}
+
+// --- host writes and the cgroup guard --------------------------------------------------------
+
+TEST(PolicyGuardsHostWrites, ParsesActionAndPathsOnce) {
+  const HostGuards g = guards_of(
+      "      guards:\n"
+      "        hostWrites: {action: kill, paths: [/etc, /var/lib/kubelet, /etc]}\n"
+      "        cgroups: {action: audit}\n");
+  EXPECT_EQ(g.host_writes, Action::Kill);
+  EXPECT_EQ(g.host_write_paths, (std::vector<std::string>{"/etc", "/var/lib/kubelet"}));
+  EXPECT_EQ(g.cgroups, Action::Audit);
+  const HostGuards bare = guards_of("      guards: {hostWrites: {}}\n");
+  EXPECT_EQ(bare.host_writes, Action::Deny);
+  EXPECT_TRUE(bare.host_write_paths.empty());
+  EXPECT_EQ(bare.cgroups, Action::None);  // compiled as deny: on for every workload
+  EXPECT_EQ(guards_of("      guards: {hostWrites: }\n").host_writes, Action::Deny);
+}
+
+TEST(PolicyGuardsHostWrites, Errors) {
+  expect_error("      guards: {hostWrites: {paths: [etc]}}\n", 8, 37,
+               {"host path 'etc' is not absolute", "/etc"});
+  expect_error("      guards: {hostWrites: {paths: [/etc/../root]}}\n", 8, 37, {"'..'"});
+  expect_error("      guards: {hostWrites: [/etc]}\n", 8, 28,
+               {"'hostWrites' in guards must be a map", "paths: [/etc"});
+  expect_error("      guards: {hostWrites: {path: [/etc]}}\n", 8, 29, {"path", "paths"});
+  expect_error("      guards: {cgroups: {action: none}}\n", 8, 34, {"action"});
+}
+
+TEST(PolicyGuardsHostWrites, CompilesFlagsPathsAndAnAlwaysOnCgroupGuard) {
+  const std::string text = test_helpers::doc(
+      "  zones:\n"
+      "    - name: writer\n"
+      "      guards: {hostWrites: {paths: [/etc, /srv/data]}}\n"
+      "    - name: sysctl-only\n"
+      "      guards: {hostWrites: {action: audit}, cgroups: {action: kill}}\n"
+      "    - name: plain\n"
+      "    - name: watched\n"
+      "      mode: audit\n");
+  auto compiled = compile(parse_ok(text), {});
+  ASSERT_TRUE(compiled) << compiled.error().message;
+  ASSERT_EQ(compiled->host_policies.size(), 4u);
+  const auto& writer = compiled->host_policies[0].second;
+  EXPECT_EQ(writer.action[GR_GUARD_HOST_WRITES], GR_ACTION_DENY);
+  EXPECT_EQ(writer.flags, GR_HP_WRITE_PATHS);
+  EXPECT_EQ(writer.action[GR_GUARD_CGROUPS], GR_ACTION_DENY);
+  const auto& sysctl_only = compiled->host_policies[1].second;
+  EXPECT_EQ(sysctl_only.action[GR_GUARD_HOST_WRITES], GR_ACTION_AUDIT);
+  EXPECT_EQ(sysctl_only.flags, 0);
+  EXPECT_EQ(sysctl_only.action[GR_GUARD_CGROUPS], GR_ACTION_KILL);
+  // No guards at all: the cgroup guard denies all the same; an audit zone only reports.
+  EXPECT_EQ(compiled->host_policies[2].second.action[GR_GUARD_HOST_WRITES], GR_ACTION_NONE);
+  EXPECT_EQ(compiled->host_policies[2].second.action[GR_GUARD_CGROUPS], GR_ACTION_DENY);
+  EXPECT_EQ(compiled->host_policies[3].second.action[GR_GUARD_CGROUPS], GR_ACTION_AUDIT);
+  const std::uint32_t writer_id = compiled->host_policies[0].first;
+  EXPECT_EQ(compiled->host_write_paths, (std::vector<std::pair<std::uint32_t, std::string>>{
+                                            {writer_id, "/etc"}, {writer_id, "/srv/data"}}));
+  std::ostringstream listing;
+  describe(*compiled, listing);
+  EXPECT_NE(listing.str().find("host writes (sysctls, sysfs, kernel filesystems, listed paths) "
+                               "[deny]; cgroup writes outside the workload [deny]"),
+            std::string::npos)
+      << listing.str();
+  EXPECT_NE(listing.str().find("  writer: /srv/data\n"), std::string::npos) << listing.str();
 }
 
 }  // namespace
