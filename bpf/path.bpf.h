@@ -27,6 +27,15 @@
 _Static_assert((GR_HOST_PATH_LEN & (GR_HOST_PATH_LEN - 1)) == 0,
 	       "GR_HOST_PATH_LEN must be a power of two (path.bpf.h masks with it)");
 
+/* v & mask, computed after the compiler forgot what it knew of v: it would drop a mask it can
+ * prove changes nothing, and the verifier, which tracks less, needs it for the bounds. */
+#define MASKED(v, mask)                \
+	({                             \
+		__u32 __masked = (v);  \
+		barrier_var(__masked); \
+		(__masked & (mask));   \
+	})
+
 /* Twice the assembled length: every write is at an offset below GR_PATH_SCRATCH_LEN of at most
  * GR_PATH_SCRATCH_LEN - 1 bytes, which the verifier can see from the masks alone. */
 struct path_scratch {
@@ -67,14 +76,17 @@ static long path_step(__u32 index, void *ctx)
 
 	if (!sc)
 		return 1;
+	/* Kernel pointers in locals: BPF_CORE_READ relocates every access in its first argument, and
+	 * struct path_walk is no kernel type. */
 	const struct dentry *d = w->dentry;
-	if (!d || (d == w->root_dentry && w->vfsmnt == w->root_mnt)) {
+	const struct vfsmount *vfsmnt = w->vfsmnt;
+	if (!d || (d == w->root_dentry && vfsmnt == w->root_mnt)) {
 		w->done = true;
 		return 1;
 	}
 	const struct dentry *parent = BPF_CORE_READ(d, d_parent);
-	if (d == BPF_CORE_READ(w->vfsmnt, mnt_root) || d == parent) {
-		struct mount *m = mount_of(w->vfsmnt);
+	if (d == BPF_CORE_READ(vfsmnt, mnt_root) || d == parent) {
+		struct mount *m = mount_of(vfsmnt);
 		struct mount *up = BPF_CORE_READ(m, mnt_parent);
 		if (!up || up == m) { /* the root of the mount tree, or a detached mount */
 			w->done = true;
@@ -91,17 +103,17 @@ static long path_step(__u32 index, void *ctx)
 	if (len + 1 > pos) {
 		/* It does not fit: keep what fits of its end, and stop. */
 		if (pos && len >= pos)
-			bpf_probe_read_kernel(&sc->buf[0], pos & (GR_PATH_SCRATCH_LEN - 1),
+			bpf_probe_read_kernel(&sc->buf[0], MASKED(pos, GR_PATH_SCRATCH_LEN - 1),
 					      name + len - pos);
 		w->pos = 0;
 		w->truncated = true;
 		return 1;
 	}
 	pos -= len;
-	bpf_probe_read_kernel(&sc->buf[pos & (GR_PATH_SCRATCH_LEN - 1)],
-			      len & (GR_PATH_SCRATCH_LEN - 1), name);
+	bpf_probe_read_kernel(&sc->buf[MASKED(pos, GR_PATH_SCRATCH_LEN - 1)],
+			      MASKED(len, GR_PATH_SCRATCH_LEN - 1), name);
 	pos -= 1;
-	sc->buf[pos & (GR_PATH_SCRATCH_LEN - 1)] = '/';
+	sc->buf[MASKED(pos, GR_PATH_SCRATCH_LEN - 1)] = '/';
 	w->pos = pos;
 	w->dentry = parent;
 	return 0;
@@ -134,8 +146,8 @@ static __always_inline void read_full_path(const struct path *path, char *out)
 		if (len == 0)
 			out[0] = '/';
 		else
-			bpf_probe_read_kernel(out, len & (GR_HOST_PATH_LEN - 1),
-					      &sc->buf[pos & (GR_PATH_SCRATCH_LEN - 1)]);
+			bpf_probe_read_kernel(out, MASKED(len, GR_HOST_PATH_LEN - 1),
+					      &sc->buf[MASKED(pos, GR_PATH_SCRATCH_LEN - 1)]);
 		return;
 	}
 	/* Too long, or the walk stopped short: "..." and as much of the end as fits. */
@@ -144,8 +156,8 @@ static __always_inline void read_full_path(const struct path *path, char *out)
 		keep = GR_HOST_PATH_LEN - 4;
 	out[0] = out[1] = out[2] = '.';
 	bpf_probe_read_kernel(
-		out + 3, keep & (GR_HOST_PATH_LEN - 1),
-		&sc->buf[(GR_PATH_SCRATCH_LEN - keep) & (2 * GR_PATH_SCRATCH_LEN - 1)]);
+		out + 3, MASKED(keep, GR_HOST_PATH_LEN - 1),
+		&sc->buf[MASKED(GR_PATH_SCRATCH_LEN - keep, 2 * GR_PATH_SCRATCH_LEN - 1)]);
 }
 
 #endif /* GUARDRAIL_PATH_BPF_H */
