@@ -116,6 +116,8 @@ def test_dockerd_restart_is_refused_at_once_and_followed(dockerd, topo, guardrai
             "the agent never resolved %s to its new inode %d: %r\n%s"
             % (SOCKET, after, followed(), agent.logs()))
         changes = followed()
+        print("dockerd restarted: socket inode %d -> %d; the agent followed: %r"
+              % (before, after, changes))
         assert all(trigger == "inotify" for *_, trigger in changes), changes
         assert int(changes[0][1]) == before, changes
         assert len(changes) <= 2, changes  # replaced, or gone then appeared

@@ -48,7 +48,7 @@ check_allowed() {
   name=$1 cgroup=$2
   shift 2
   before=$(alert_lines)
-  out=$(timeout 20 "$A" run-in-cgroup "$cgroup" -- "$A" "$@" 2>/tmp/attempt.err)
+  out=$(attempt_in "$cgroup" "$@")
   err=$(oneline 200 </tmp/attempt.err)
   usleep $((SETTLE_TICKS * 100000))
   n_all=$(($(alert_lines) - before))
@@ -82,6 +82,37 @@ serve() {
   servers="$servers $!"
 }
 
+# start_gated CGROUP ATTEMPT-ARGS...: a process joins CGROUP now and runs the attempt only when
+# open_gate says so (printing what it printed). A workload's first process makes the agent
+# re-scan (cgroup.events): the gate lets that re-scan pass before the test changes anything, so
+# what the attempt then meets is what the agent did since, not what the re-scan found.
+start_gated() {
+  cgroup=$1
+  shift
+  rm -f /tmp/gate
+  mkfifo /tmp/gate
+  "$A" run-in-cgroup "$cgroup" -- sh -c 'read g </tmp/gate; exec "$@"' sh "$A" "$@" \
+    >/tmp/gated.out 2>/tmp/gated.err &
+  gated_pid=$!
+  usleep 1000000
+}
+open_gate() {
+  echo go >/tmp/gate
+  wait "$gated_pid"
+  cat /tmp/gated.out
+}
+# The attempt of check or check_allowed: through the gate with GATED=1, else run now.
+attempt_in() {
+  if [ "${GATED:-0}" = 1 ]; then
+    open_gate
+    cp /tmp/gated.err /tmp/attempt.err
+  else
+    cgroup=$1
+    shift
+    timeout 20 "$A" run-in-cgroup "$cgroup" -- "$A" "$@" 2>/tmp/attempt.err
+  fi
+}
+
 # check NAME KIND ATTEMPT-ARGS...: the inside and the outside run of one action.
 check() {
   name=$1 kind=$2
@@ -91,7 +122,7 @@ check() {
   # PAUSE_AGENT=1: the agent is stopped (SIGSTOP) around the attempt, so only the kernel decides
   # and the alert waits in the ring buffer until it goes on.
   [ "${PAUSE_AGENT:-0}" = 1 ] && kill -STOP "$agent_pid"
-  out=$(timeout 20 "$A" run-in-cgroup "$INSIDE" -- "$A" "$@" 2>/tmp/attempt.err)
+  out=$(attempt_in "$INSIDE" "$@")
   [ "${PAUSE_AGENT:-0}" = 1 ] && kill -CONT "$agent_pid"
   err=$(oneline 200 </tmp/attempt.err)
   i=0
@@ -123,7 +154,7 @@ check() {
       grep -v "\"kind\": *\"$kind\"" | oneline 600)"
   fi
 
-  check_allowed "$name/outside" "$OUTSIDE" "$@"
+  GATED=0 check_allowed "$name/outside" "$OUTSIDE" "$@"
 }
 
 echo "--- kernel $(uname -r), LSMs: $(cat /sys/kernel/security/lsm 2>/dev/null)"
@@ -252,8 +283,8 @@ check_allowed unix-allowlist-symlink-to-allowed "$UXALLOW" connect-unix /tmp/all
 check_allowed unix-allowlist-abstract-listed "$UXALLOW" connect-unix @vm-ok
 # A socket made at an allowed path after the policy was applied: the agent's inotify watch on
 # /run resolves it to its inode within milliseconds (the re-scan, every second here, would take
-# up to a second; the agent log names what found it; the second agent below, which never
-# re-scans, proves the latency without it).
+# up to a second; the agent log names what found it; the second agent below, which re-scans only
+# when a workload's first process arrives, proves the latency without it).
 wait_bound() { # PATH: until a server says OK (it listens), at most 5 s
   j=0
   while ! grep -q OK "$1" 2>/dev/null && [ "$j" -lt 500 ]; do usleep 10000; j=$((j + 1)); done
@@ -310,8 +341,9 @@ before=$(alert_lines)
 out=$(timeout 20 "$A" run-in-cgroup "$INSIDE" -- "$A" raw-socket 2>/tmp/attempt.err)
 if [ "$out" = "ERR EPERM" ]; then pass pinned-after-kill-9; else
   fail pinned-after-kill-9 "raw-socket with the agent killed printed '$out' (want 'ERR EPERM')"; fi
-# This agent never re-scans (--rescan-seconds 600): what it follows within the checks below,
-# only its inotify watch found.
+# This agent re-scans only when a workload cgroup gets its first process (--rescan-seconds 600):
+# the gated attempts below let that re-scan pass before the socket changes, so what the attempt
+# meets within ~200 ms only the inotify watch can have done.
 "$G" agent --policy /test/policy.yaml --alerts "$ALERTS" --metrics-address 127.0.0.1:9464 \
   --dedup-window-seconds 0 --rate-limit 0 --rescan-seconds 600 >"$AGENT_LOG.2" 2>&1 &
 agent_pid=$!
@@ -342,9 +374,10 @@ old_serve_pid=$serve_pid
 "$A" serve-unix /run/fake-runtime.sock.new >/tmp/serve3.out 2>&1 &
 serve_pid=$!
 wait_bound /tmp/serve3.out
+start_gated "$INSIDE" connect-unix /run/fake-runtime.sock
 mv -f /run/fake-runtime.sock.new /run/fake-runtime.sock
 usleep 200000
-check runtime-socket-renamed-over runtime_socket connect-unix /run/fake-runtime.sock
+GATED=1 check runtime-socket-renamed-over runtime_socket connect-unix /run/fake-runtime.sock
 kill "$old_serve_pid" 2>/dev/null
 if grep -q "followed runtime socket /run/fake-runtime.sock: replaced .*found by inotify" "$AGENT_LOG.2"; then
   pass runtime-socket-followed-by-inotify
@@ -359,11 +392,12 @@ else
 fi
 # An allowed path socket made after this agent started (it never re-scans): allowed within
 # ~200 ms.
+start_gated "$UXALLOW" connect-unix /run/late2.sock
 "$A" run-in-cgroup "$CG" -- "$A" serve-unix /run/late2.sock >/tmp/late2.out 2>&1 &
 servers="$servers $!"
 wait_bound /tmp/late2.out
 usleep 200000
-check_allowed unix-allowlist-made-later-without-rescan "$UXALLOW" connect-unix /run/late2.sock
+GATED=1 check_allowed unix-allowlist-made-later-without-rescan "$UXALLOW" connect-unix /run/late2.sock
 kill "$agent_pid" 2>/dev/null
 wait "$agent_pid" 2>/dev/null
 out=$(timeout 20 "$A" run-in-cgroup "$INSIDE" -- "$A" raw-socket 2>/tmp/attempt.err)
