@@ -48,7 +48,8 @@ check_allowed() {
   name=$1 cgroup=$2
   shift 2
   before=$(alert_lines)
-  out=$(attempt_in "$cgroup" "$@")
+  attempt_in "$cgroup" "$@" >/tmp/attempt.out
+  out=$(cat /tmp/attempt.out)
   err=$(oneline 200 </tmp/attempt.err)
   usleep $((SETTLE_TICKS * 100000))
   n_all=$(($(alert_lines) - before))
@@ -101,7 +102,8 @@ open_gate() {
   wait "$gated_pid"
   cat /tmp/gated.out
 }
-# The attempt of check or check_allowed: through the gate with GATED=1, else run now.
+# The attempt of check or check_allowed: through the gate with GATED=1, else run now. Runs in
+# this shell (never in a command substitution: wait needs the gated process as its child).
 attempt_in() {
   if [ "${GATED:-0}" = 1 ]; then
     open_gate
@@ -122,7 +124,8 @@ check() {
   # PAUSE_AGENT=1: the agent is stopped (SIGSTOP) around the attempt, so only the kernel decides
   # and the alert waits in the ring buffer until it goes on.
   [ "${PAUSE_AGENT:-0}" = 1 ] && kill -STOP "$agent_pid"
-  out=$(attempt_in "$INSIDE" "$@")
+  attempt_in "$INSIDE" "$@" >/tmp/attempt.out
+  out=$(cat /tmp/attempt.out)
   [ "${PAUSE_AGENT:-0}" = 1 ] && kill -CONT "$agent_pid"
   err=$(oneline 200 </tmp/attempt.err)
   i=0
