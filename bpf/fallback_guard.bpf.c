@@ -23,7 +23,7 @@
  *   tracepoint/syscalls/sys_enter_clone3  clone3(CLONE_INTO_CGROUP) outside the workload
  * Verdicts say which: blocked, detected, killed (or audited).
  */
-#include "dentry_path.bpf.h"
+#include "path.bpf.h"
 #include "file_guard.bpf.h"
 #include "host_guard.bpf.h"
 
@@ -367,7 +367,7 @@ static __always_inline void judge_opened_fd(long ret)
 	struct gr_host_event *ev =
 		new_write_event(file, &s, &v, GR_BACKEND_TRACEPOINT, detected(&s));
 	if (ev) {
-		read_dentry_path(&file->f_path, ev->path);
+		read_full_path(&file->f_path, ev->path);
 		submit_event(ev);
 	}
 	kill_if_asked(&s);
@@ -450,7 +450,7 @@ int guard_clone3(struct trace_event_raw_sys_enter *ctx)
 		ev->op = GR_ESCAPE_CLONE_INTO;
 		ev->flags = args[0];
 		if (dir)
-			read_dentry_path(&dir->f_path, ev->path);
+			read_full_path(&dir->f_path, ev->path);
 		ev->verdict = detected(&s);
 		submit_event(ev);
 	}

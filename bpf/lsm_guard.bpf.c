@@ -8,7 +8,8 @@
  *   lsm/sb_mount            mount(2): new, bind, remount, move              -> -EPERM
  *   lsm/sb_kern_mount       a new superblock (fsopen/fsconfig/fsmount)      -> -EPERM
  *   lsm/move_mount          move_mount(2), e.g. after open_tree(CLONE)      -> -EPERM
- *   lsm/unix_stream_connect a runtime socket (by inode); in allowlist mode  -> -EPERM
+ *   lsm/unix_stream_connect a runtime socket (by inode, or bound to its     -> -EPERM
+ *                           path); in allowlist mode
  *   lsm/unix_may_send       any unix socket not allowed (inode or '@name');
  *                           another workload's socket without a flow
  *   lsm/bpf                 the bpf() syscall                               -> -EPERM
@@ -22,17 +23,9 @@
 #include "file_guard.bpf.h"
 #include "host_guard.bpf.h"
 #include "net_policy.bpf.h"
+#include "path.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-/* The last component of a path (bpf_d_path is not allowed in these hooks). */
-static __always_inline void read_dentry_name(const struct path *path, char *out)
-{
-	const unsigned char *name = BPF_CORE_READ(path, dentry, d_name.name);
-
-	if (name)
-		bpf_probe_read_kernel_str(out, GR_HOST_PATH_LEN, name);
-}
 
 /* The verdict an event reports for the zone's action. */
 static __always_inline __u8 verdict_of(const struct subject *s)
@@ -110,7 +103,7 @@ int BPF_PROG(guard_sb_mount, const char *dev_name, const struct path *path, cons
 			bpf_probe_read_kernel_str(ev->source, sizeof(ev->source), dev_name);
 		if (type)
 			bpf_probe_read_kernel_str(ev->fstype, sizeof(ev->fstype), type);
-		read_dentry_name(path, ev->path);
+		read_full_path(path, ev->path); /* the mount point, not the root mounted there */
 		ev->verdict = verdict_of(&s);
 		submit_event(ev);
 	}
@@ -146,7 +139,7 @@ int BPF_PROG(guard_move_mount, const struct path *from_path, const struct path *
 	struct gr_host_event *ev = new_host_event(GR_EV_MOUNT, GR_BACKEND_LSM, &s);
 	if (ev) {
 		ev->op = GR_MOUNT_OP_MOVE_MOUNT;
-		read_dentry_name(to_path, ev->path);
+		read_full_path(to_path, ev->path);
 		ev->verdict = verdict_of(&s);
 		submit_event(ev);
 	}
@@ -199,11 +192,31 @@ static __always_inline bool allowed_abstract(const struct subject *s, struct uni
 	return allowed && bpf_map_lookup_elem(allowed, &key);
 }
 
+/* Denylist mode: the socket is bound to a runtime socket's path, spelled exactly as the policy
+ * has it (unix_sock->addr: the path its server passed to bind()). A daemon that re-made its
+ * socket at its configured path (a restart: a new inode the agent has not resolved yet) is
+ * refused from its first connect. Only ever adds a refusal: the bound name never allows anything
+ * (allowlist mode matches by inode), since whoever binds a socket chooses its name. */
+static __always_inline bool bound_to_runtime_path(const struct subject *s, struct unix_sock *u)
+{
+	struct gr_unix_path_key key = {};
+	struct unix_address *addr = BPF_CORE_READ(u, addr);
+
+	if (!addr)
+		return false;
+	/* An abstract name starts with a NUL: 1 byte read, never a path. */
+	if (bpf_probe_read_kernel_str(key.path, sizeof(key.path), &addr->name[0].sun_path[0]) <= 1)
+		return false;
+	void *paths = active(&runtime_socket_paths, s->active_set);
+	return paths && bpf_map_lookup_elem(paths, &key);
+}
+
 /* What unix_stream_connect and unix_may_send decide about the socket `other` (the listener, or
  * the datagram receiver), in this order:
  *   another workload's socket, no flow between the two and not on an allowlist: refused
  *   allowlist mode: refused unless its inode (a path socket) or '@name' (abstract) is allowed
- *   denylist mode: refused when its inode is a runtime socket's
+ *   denylist mode: refused when its inode is a runtime socket's, or when it is bound to a
+ *                  runtime socket's path (a re-made socket, before the agent resolved it)
  * v->reason is the reason (enum gr_unix_reason), or 0 to allow. */
 static __always_inline void judge_unix_peer(const struct subject *s, struct sock *other,
 					    struct unix_verdict *v)
@@ -252,7 +265,7 @@ static __always_inline void judge_unix_peer(const struct subject *s, struct sock
 	if (!inode)
 		return;
 	void *sockets = active(&runtime_socket_inodes, s->active_set);
-	if (sockets && bpf_map_lookup_elem(sockets, &v->inode))
+	if ((sockets && bpf_map_lookup_elem(sockets, &v->inode)) || bound_to_runtime_path(s, u))
 		v->reason = GR_UNIX_REASON_RUNTIME;
 }
 

@@ -39,6 +39,7 @@
 #include "problems.hpp"
 #include "report.hpp"
 #include "signal_inbox.hpp"
+#include "socket_watch.hpp"
 #include "tamper_check.hpp"
 #include "workload_scan.hpp"
 
@@ -91,6 +92,15 @@ class Agent {
   Result<void> serve_metrics();
   // Watches the policy file; a change (or SIGHUP) reloads it.
   void watch_policy();
+  // Follows the runtime sockets and allowed path sockets of the policy in force: a socket made,
+  // re-made or removed at one of their paths is re-resolved to its inode within milliseconds
+  // (inotify on their directories), and again on every re-scan.
+  void watch_sockets();
+  // After a policy was put in force: watch its socket paths, then re-resolve what changed
+  // between the apply and the watch.
+  void follow_socket_paths();
+  // Re-resolves the sockets and updates the maps in force in place; logs and counts each change.
+  void follow_sockets(std::string_view trigger);
 
   // Compiles what discovery found and makes the kernel enforce it: maps first, then attachment,
   // so a cgroup is never attached before the rules that judge it are in place.
@@ -155,6 +165,7 @@ class Agent {
   std::string rejected_sha256_;  // of the last file refused, until one applies
   std::set<Guard> host_guards_loaded_;
   std::unique_ptr<PolicyWatch> policy_watch_;  // null when inotify failed: SIGHUP still reloads
+  std::unique_ptr<SocketWatch> socket_watch_;  // null when inotify failed: re-scans still follow
 };
 
 Result<void> Agent::start() {
@@ -172,6 +183,7 @@ Result<void> Agent::start() {
   GR_TRY(start_pipeline());
   watch_posture();
   watch_policy();
+  watch_sockets();
   // /metrics answers only once the policy is enforced: a scrape that succeeds means "ready".
   GR_TRY(serve_metrics());
   print_summary(options_, policy_, compiled_, found_, backends_, cgroup_root_);
@@ -364,6 +376,7 @@ void Agent::put_in_force(discovery::Discovered found, policy::CompiledPolicy com
   metrics_.set_workloads(workloads_per_zone(policy_, found));
   found_ = std::move(found);
   compiled_ = std::move(compiled);
+  follow_socket_paths();
 }
 
 Result<void> Agent::start_pipeline() {
@@ -467,11 +480,17 @@ void Agent::report_problems(const discovery::Discovered& found,
 }
 
 void Agent::rescan() {
+  // Runtime and allowed unix sockets are matched by inode on the LSM backend: the socket watch
+  // follows them within milliseconds; the re-scan catches what inotify cannot see. The
+  // host-write guard's listed paths are matched by inode too: a path re-made is followed here.
+  follow_sockets("rescan");
+  if (auto moved = maps_->follow_host_write_paths(compiled_); !moved)
+    spdlog::error("re-resolving the host-write guard's paths: {}", moved.error().message);
+  else if (*moved)
+    spdlog::info("host-write guard: a listed path names another inode now; the maps in force "
+                 "follow it");
   auto again = scan_->scan();
-  // Allowed unix socket paths are matched by inode on the LSM backend: re-apply when one was
-  // made or re-made since, even if no workload changed.
-  if (same_bindings(again, found_) && !maps_->unix_allow_inodes_changed(compiled_) &&
-      !maps_->host_write_inodes_changed(compiled_)) {
+  if (same_bindings(again, found_)) {
     report_problems(again, compiled_);
     return;
   }
@@ -496,6 +515,52 @@ void Agent::watch_policy() {
     return;
   }
   policy_watch_ = std::move(*watch);
+}
+
+void Agent::watch_sockets() {
+  auto watch = SocketWatch::start([] { SignalInbox::poke_sockets(); });
+  if (!watch) {
+    spdlog::warn("{}; runtime and allowed unix sockets are re-resolved on every re-scan only",
+                 watch.error().message);
+    return;
+  }
+  socket_watch_ = std::move(*watch);
+  follow_socket_paths();
+}
+
+void Agent::follow_socket_paths() {
+  if (!socket_watch_) return;
+  std::vector<std::string> paths = compiled_.runtime_socket_paths;
+  for (const auto& [zone_id, address] : compiled_.unix_allow)
+    if (!address.starts_with('@')) paths.push_back(address);
+  for (const auto& failed : socket_watch_->follow(paths))
+    spdlog::warn(
+        "cannot watch {} for re-made unix sockets (is fs.inotify.max_user_watches exhausted?); "
+        "its sockets are re-resolved on every re-scan",
+        failed);
+  follow_sockets("apply");
+}
+
+void Agent::follow_sockets(std::string_view trigger) {
+  // What inotify reported is its finding, whoever asks: the event is queued before the
+  // filesystem shows the change.
+  if (socket_watch_ && socket_watch_->take_changed()) trigger = "inotify";
+  auto changes = maps_->follow_sockets(compiled_);
+  if (!changes) {
+    spdlog::error("re-resolving the runtime and allowed unix sockets: {}", changes.error().message);
+    return;
+  }
+  for (const auto& c : *changes) {
+    const char* change = !c.old_ino ? "appeared" : !c.new_ino ? "gone" : "replaced";
+    metrics_.count_unix_socket_resolution(c.allowed ? "allowed" : "runtime", change, trigger);
+    const auto zone = compiled_.zone_names.find(c.zone_id);
+    const std::string what = c.allowed
+                                 ? "allowed socket " + c.path + " of zone " +
+                                       (zone != compiled_.zone_names.end() ? zone->second : "?")
+                                 : "runtime socket " + c.path;
+    spdlog::info("followed {}: {} (inode {} -> {}, found by {}); the maps in force follow it", what,
+                 change, c.old_ino, c.new_ino, trigger);
+  }
 }
 
 void Agent::reload_policy(events::ReloadTrigger trigger) {
@@ -681,6 +746,7 @@ int Agent::run() {
     if (received.reopen || received.reload)
       reload_policy(received.reopen ? events::ReloadTrigger::Signal
                                     : events::ReloadTrigger::FileChange);
+    if (received.sockets) follow_sockets("inotify");
     now = boot_clock_ns();
     if (received.rescan || now >= next_rescan) {
       rescan();

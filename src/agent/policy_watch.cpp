@@ -11,6 +11,7 @@
 #include <cstring>
 #include <utility>
 
+#include "inotify_events.hpp"
 #include "tamper_check.hpp"
 
 namespace guardrail::agent {
@@ -125,24 +126,17 @@ void PolicyWatch::watch_file() {
 }
 
 bool PolicyWatch::drain() {
-  alignas(inotify_event) char buf[16384];
   bool relevant = false, rewatch = false;
-  for (;;) {
-    const ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
-    if (n <= 0) break;  // EAGAIN: drained
-    for (char* p = buf; p < buf + n;) {
-      const auto* ev = reinterpret_cast<const inotify_event*>(p);
-      p += sizeof(inotify_event) + ev->len;
-      if (ev->mask & IN_Q_OVERFLOW) {  // events were lost: assume the worst
-        relevant = rewatch = true;
-      } else if (ev->wd == dir_wd_ && ev->len > 0) {
-        if (names_.contains(ev->name)) relevant = rewatch = true;
-      } else if (ev->wd == file_wd_) {
-        relevant = true;
-        if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) rewatch = true;
-      }
+  for_each_inotify_event(inotify_.get(), [&](const inotify_event& ev) {
+    if (ev.mask & IN_Q_OVERFLOW) {  // events were lost: assume the worst
+      relevant = rewatch = true;
+    } else if (ev.wd == dir_wd_ && ev.len > 0) {
+      if (names_.contains(ev.name)) relevant = rewatch = true;
+    } else if (ev.wd == file_wd_) {
+      relevant = true;
+      if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) rewatch = true;
     }
-  }
+  });
   if (rewatch) {
     // The link (or what it points to) may have changed: follow it again.
     names_ = names_of_interest(path_);

@@ -14,6 +14,7 @@ namespace {
 constexpr int kRescanBit = 0;  // no signal has number 0
 constexpr int kCheckBit = 31;  // above every signal the inbox handles (SIGINT, SIGTERM, SIGHUP)
 constexpr int kReloadBit = 30;
+constexpr int kSocketsBit = 29;
 int g_fd = -1;
 std::atomic<unsigned> g_pending{0};
 
@@ -34,6 +35,7 @@ Result<SignalInbox> SignalInbox::install() {
 void SignalInbox::poke() { on_signal(kRescanBit); }
 void SignalInbox::poke_check() { on_signal(kCheckBit); }
 void SignalInbox::poke_reload() { on_signal(kReloadBit); }
+void SignalInbox::poke_sockets() { on_signal(kSocketsBit); }
 
 SignalInbox::Received SignalInbox::wait(int timeout_ms) {
   pollfd p{fd_.get(), POLLIN, 0};
@@ -47,6 +49,7 @@ SignalInbox::Received SignalInbox::wait(int timeout_ms) {
   r.rescan = bits & (1u << kRescanBit);
   r.check = bits & (1u << kCheckBit);
   r.reload = bits & (1u << kReloadBit);
+  r.sockets = bits & (1u << kSocketsBit);
   r.stop_signal = (bits & (1u << SIGINT)) ? SIGINT : (bits & (1u << SIGTERM)) ? SIGTERM : 0;
   r.stop = r.stop_signal != 0;
   return r;

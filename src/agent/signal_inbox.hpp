@@ -16,6 +16,7 @@ class SignalInbox {
     bool rescan = false;  // poke(): something changed, scan now
     bool check = false;   // poke_check(): a tamper event, check the attachments now
     bool reload = false;  // poke_reload(): the policy file changed, re-read it
+    bool sockets = false;  // poke_sockets(): a followed unix socket path changed
     int stop_signal = 0;
   };
 
@@ -26,6 +27,8 @@ class SignalInbox {
   static void poke_check();
   // Wakes wait() from any thread, asking for a policy reload.
   static void poke_reload();
+  // Wakes wait() from any thread: a runtime or allowed unix socket path changed, re-resolve it.
+  static void poke_sockets();
   // What arrived within timeout_ms (nothing when the time passed quietly).
   Received wait(int timeout_ms);
 

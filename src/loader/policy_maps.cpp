@@ -61,8 +61,6 @@ struct PolicyMaps::Impl {
   BpfSkeleton<policy_maps> skel;
   const PinDir* pins = nullptr;
   Adoption adoption;
-  std::vector<std::pair<gr_zone_inode_key, std::uint32_t>> allow_inodes;       // as last applied
-  std::vector<std::pair<gr_zone_inode_key, std::uint32_t>> host_write_inodes;  // likewise
 };
 
 PolicyMaps::PolicyMaps(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -150,7 +148,8 @@ RuntimeSocketEntries runtime_socket_entries(const std::vector<std::string>& path
 // The allowlist zones' unix addresses: by address as allowed (cgroup/connect_unix compares the
 // address the client passes; '@name' for abstract sockets) and, for path sockets that exist
 // now, by inode (the LSM backend). A socket made at an allowed path after this has no inode
-// entry until the next apply (policy load or re-scan): until then the LSM backend refuses it.
+// entry until follow_sockets() resolves it (the agent's socket watch, within milliseconds):
+// until then the LSM backend refuses it.
 struct UnixAllowEntries {
   std::vector<std::pair<gr_zone_unix_path_key, std::uint32_t>> paths;
   std::vector<std::pair<gr_zone_inode_key, std::uint32_t>> inodes;
@@ -190,14 +189,6 @@ std::vector<std::pair<gr_zone_inode_key, std::uint32_t>> host_write_entries(
   return out;
 }
 
-bool same_inode_entries(const std::vector<std::pair<gr_zone_inode_key, std::uint32_t>>& a,
-                        const std::vector<std::pair<gr_zone_inode_key, std::uint32_t>>& b) {
-  return std::ranges::equal(a, b, [](const auto& x, const auto& y) {
-    return x.first.ino == y.first.ino && x.first.dev == y.first.dev &&
-           x.first.zone_id == y.first.zone_id && x.second == y.second;
-  });
-}
-
 }  // namespace
 
 Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels,
@@ -231,8 +222,6 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
   state.next_workload_id = next_workload_id;
   if (bpf_map_update_elem(state_fd, &zero, &state, BPF_ANY))
     return fail_errno("switch to the new policy (policy state map)", errno);
-  impl_->allow_inodes = allow.inodes;
-  impl_->host_write_inodes = std::move(host_writes);
   return {};
 }
 
@@ -253,12 +242,114 @@ PolicyMaps::WorkloadIds PolicyMaps::workload_ids() const {
   return out;
 }
 
-bool PolicyMaps::unix_allow_inodes_changed(const policy::CompiledPolicy& policy) const {
-  return !same_inode_entries(unix_allow_entries(policy.unix_allow).inodes, impl_->allow_inodes);
+namespace {
+
+// Makes a map the programs read now hold exactly `entries` without a moment where one of them is
+// missing: every entry is written first (BPF_ANY), then the keys not among them go. Returns what
+// the map held before (key -> value).
+template <typename K>
+Result<std::vector<std::pair<K, std::uint32_t>>> sync_in_place(
+    bpf_map* map, const std::vector<std::pair<K, std::uint32_t>>& entries) {
+  const int fd = bpf_map__fd(map);
+  std::vector<std::pair<K, std::uint32_t>> before;
+  K key{}, next{};
+  for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+    key = next;
+    std::uint32_t value = 0;
+    if (bpf_map_lookup_elem(fd, &key, &value) == 0) before.emplace_back(key, value);
+  }
+  const auto same_key = [](const K& a, const K& b) { return std::memcmp(&a, &b, sizeof a) == 0; };
+  for (const auto& [k, v] : entries) {
+    const auto old =
+        std::ranges::find_if(before, [&](const auto& e) { return same_key(e.first, k); });
+    if (old != before.end() && old->second == v) continue;
+    if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+      return fail_errno(std::string("update BPF map ") + bpf_map__name(map) +
+                            " with a re-resolved socket inode (is the map too small?)",
+                        errno);
+  }
+  for (const auto& [k, v] : before)
+    if (std::ranges::none_of(entries, [&](const auto& e) { return same_key(e.first, k); }) &&
+        bpf_map_delete_elem(fd, &k) && errno != ENOENT)
+      return fail_errno(
+          std::string("remove a stale socket inode from BPF map ") + bpf_map__name(map), errno);
+  return before;
 }
 
-bool PolicyMaps::host_write_inodes_changed(const policy::CompiledPolicy& policy) const {
-  return !same_inode_entries(host_write_entries(policy.host_write_paths), impl_->host_write_inodes);
+// The inode each index (a path of the policy) had before and has now: one change per index whose
+// inode differs.
+template <typename K>
+void collect_changes(const std::vector<std::pair<K, std::uint32_t>>& before,
+                     const std::vector<std::pair<K, std::uint32_t>>& now, std::size_t count,
+                     const auto& describe, std::vector<PolicyMaps::SocketChange>& out) {
+  const auto ino_at = [](const auto& entries, std::uint32_t index) -> std::uint64_t {
+    for (const auto& [k, v] : entries)
+      if (v == index) return k.ino;
+    return 0;
+  };
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const std::uint64_t old_ino = ino_at(before, i), new_ino = ino_at(now, i);
+    if (old_ino == new_ino) continue;
+    PolicyMaps::SocketChange c = describe(i);
+    c.old_ino = old_ino;
+    c.new_ino = new_ino;
+    out.push_back(std::move(c));
+  }
+}
+
+}  // namespace
+
+Result<std::vector<PolicyMaps::SocketChange>> PolicyMaps::follow_sockets(
+    const policy::CompiledPolicy& policy) {
+  auto& maps = impl_->skel->maps;
+  const std::uint32_t zero = 0;
+  gr_policy_state state{};
+  if (bpf_map_lookup_elem(bpf_map__fd(maps.policy_state), &zero, &state))
+    return fail_errno("read the policy state map", errno);
+  const bool one = state.active_set == 1;
+  std::vector<SocketChange> changes;
+
+  const auto sockets = runtime_socket_entries(policy.runtime_socket_paths);
+  auto before = sync_in_place(one ? maps.runtime_socket_inodes_1 : maps.runtime_socket_inodes_0,
+                              sockets.inodes);
+  if (!before) return propagate(before);
+  collect_changes(
+      *before, sockets.inodes, policy.runtime_socket_paths.size(),
+      [&](std::uint32_t i) { return SocketChange{.path = policy.runtime_socket_paths[i]}; },
+      changes);
+
+  const auto allow = unix_allow_entries(policy.unix_allow);
+  auto allowed_before =
+      sync_in_place(one ? maps.unix_allow_inodes_1 : maps.unix_allow_inodes_0, allow.inodes);
+  if (!allowed_before) return propagate(allowed_before);
+  collect_changes(
+      *allowed_before, allow.inodes, policy.unix_allow.size(),
+      [&](std::uint32_t i) {
+        return SocketChange{.allowed = true,
+                            .zone_id = policy.unix_allow[i].first,
+                            .path = policy.unix_allow[i].second};
+      },
+      changes);
+  return changes;
+}
+
+Result<bool> PolicyMaps::follow_host_write_paths(const policy::CompiledPolicy& policy) {
+  auto& maps = impl_->skel->maps;
+  const std::uint32_t zero = 0;
+  gr_policy_state state{};
+  if (bpf_map_lookup_elem(bpf_map__fd(maps.policy_state), &zero, &state))
+    return fail_errno("read the policy state map", errno);
+  const auto now = host_write_entries(policy.host_write_paths);
+  auto before =
+      sync_in_place(state.active_set == 1 ? maps.host_write_inodes_1 : maps.host_write_inodes_0,
+                    now);
+  if (!before) return propagate(before);
+  std::vector<std::uint64_t> old_inos, new_inos;
+  for (const auto& [k, v] : *before) old_inos.push_back(k.ino ^ (std::uint64_t{v} << 48));
+  for (const auto& [k, v] : now) new_inos.push_back(k.ino ^ (std::uint64_t{v} << 48));
+  std::ranges::sort(old_inos);
+  std::ranges::sort(new_inos);
+  return old_inos != new_inos;
 }
 
 int PolicyMaps::events_fd() const { return bpf_map__fd(impl_->skel->maps.events); }

@@ -248,6 +248,12 @@ Metrics::Metrics()
                           .Name("guardrail_discovery_problems")
                           .Help("Discovery problems open now, by problem")
                           .Register(*registry_)),
+      unix_socket_resolutions_(
+          BuildCounter()
+              .Name("guardrail_unix_socket_resolutions_total")
+              .Help("Runtime sockets and allowed path sockets re-resolved to another inode "
+                    "(made, re-made or removed at their path), by socket, change and trigger")
+              .Register(*registry_)),
       kernel_(std::make_shared<KernelView>(*this)) {
   BuildGauge()
       .Name("guardrail_build_info")
@@ -274,6 +280,15 @@ Metrics::Metrics()
     discovery_problems_.Add({{"problem", p}});
     discovery_open_.Add({{"problem", p}});
   }
+}
+
+void Metrics::count_unix_socket_resolution(std::string_view socket, std::string_view change,
+                                           std::string_view trigger) {
+  unix_socket_resolutions_
+      .Add({{"socket", std::string(socket)},
+            {"change", std::string(change)},
+            {"trigger", std::string(trigger)}})
+      .Increment();
 }
 
 void Metrics::count_discovery_problem(const std::string& problem) {

@@ -50,7 +50,8 @@ check_allowed() {
   name=$1 cgroup=$2
   shift 2
   before=$(alert_lines)
-  out=$(timeout 20 "$A" run-in-cgroup "$cgroup" -- "$A" "$@" 2>/tmp/attempt.err)
+  attempt_in "$cgroup" "$@" >/tmp/attempt.out
+  out=$(cat /tmp/attempt.out)
   err=$(oneline 200 </tmp/attempt.err)
   usleep $((SETTLE_TICKS * 100000))
   n_all=$(($(alert_lines) - before))
@@ -84,13 +85,50 @@ serve() {
   servers="$servers $!"
 }
 
+# start_gated CGROUP ATTEMPT-ARGS...: a process joins CGROUP now and runs the attempt only when
+# open_gate says so (printing what it printed). A workload's first process makes the agent
+# re-scan (cgroup.events): the gate lets that re-scan pass before the test changes anything, so
+# what the attempt then meets is what the agent did since, not what the re-scan found.
+start_gated() {
+  cgroup=$1
+  shift
+  rm -f /tmp/gate
+  mkfifo /tmp/gate
+  "$A" run-in-cgroup "$cgroup" -- sh -c 'read g </tmp/gate; exec "$@"' sh "$A" "$@" \
+    >/tmp/gated.out 2>/tmp/gated.err &
+  gated_pid=$!
+  usleep 1000000
+}
+open_gate() {
+  echo go >/tmp/gate
+  wait "$gated_pid"
+  cat /tmp/gated.out
+}
+# The attempt of check or check_allowed: through the gate with GATED=1, else run now. Runs in
+# this shell (never in a command substitution: wait needs the gated process as its child).
+attempt_in() {
+  if [ "${GATED:-0}" = 1 ]; then
+    open_gate
+    cp /tmp/gated.err /tmp/attempt.err
+  else
+    cgroup=$1
+    shift
+    timeout 20 "$A" run-in-cgroup "$cgroup" -- "$A" "$@" 2>/tmp/attempt.err
+  fi
+}
+
 # check NAME KIND ATTEMPT-ARGS...: the inside and the outside run of one action.
 check() {
   name=$1 kind=$2
   shift 2
 
   before=$(alert_lines)
-  out=$(timeout 20 "$A" run-in-cgroup "$INSIDE" -- "$A" "$@" 2>/tmp/attempt.err)
+  # PAUSE_AGENT=1: the agent is stopped (SIGSTOP) around the attempt, so only the kernel decides
+  # and the alert waits in the ring buffer until it goes on.
+  [ "${PAUSE_AGENT:-0}" = 1 ] && kill -STOP "$agent_pid"
+  attempt_in "$INSIDE" "$@" >/tmp/attempt.out
+  out=$(cat /tmp/attempt.out)
+  [ "${PAUSE_AGENT:-0}" = 1 ] && kill -CONT "$agent_pid"
   err=$(oneline 200 </tmp/attempt.err)
   i=0
   # No agent, no alerts: do not wait for them.
@@ -121,7 +159,7 @@ check() {
       grep -v "\"kind\": *\"$kind\"" | oneline 600)"
   fi
 
-  check_allowed "$name/outside" "$OUTSIDE" "$@"
+  GATED=0 check_allowed "$name/outside" "$OUTSIDE" "$@"
 }
 
 echo "--- kernel $(uname -r), LSMs: $(cat /sys/kernel/security/lsm 2>/dev/null)"
@@ -146,6 +184,11 @@ fi
 # container runtime socket with a symlink and a hard link to it (the server stays in the root
 # cgroup, outside every zone).
 mkdir -p "$INSIDE" "$OUTSIDE" "$MOUNTER" "$TAMPERER" /mnt/target /mnt/hostpath /mnt/remount
+# Mount targets: a nested new directory, and one deeper than an alert's 127 bytes of target.
+mkdir -p /mnt/fresh/dir
+LONG_DIR=/mnt/long-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/long-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+LONG_DIR=$LONG_DIR/long-cccccccccccccccccccccccccccccc/long-dddddddddddddddddddddddddddddd/last
+mkdir -p "$LONG_DIR"
 echo secret >/mnt/hostpath/file
 # The host-write guard's listed path, a symlink to it and a bind mount of it; the writer's own
 # child cgroup.
@@ -209,12 +252,27 @@ check cap-net-admin capability net-admin
 check cap-sys-admin capability sys-admin
 INSIDE=$MOUNTER
 check mount-tmpfs mount mount-tmpfs /mnt/target
+# The target is the full path of the mount point (lsm: walked in the kernel), not its last name.
+last_alert_has mount-tmpfs/target mount '"operation": *"mount"' '"target": *"/mnt/target"'
+check mount-nested-dir mount mount-tmpfs /mnt/fresh/dir
+last_alert_has mount-nested-dir/target mount '"target": *"/mnt/fresh/dir"'
+# Over an existing mount (the tmpfs at /mnt/remount): the mount point, not the mounted root "/".
+check mount-over-a-mount mount mount-tmpfs /mnt/remount
+last_alert_has mount-over-a-mount/target mount '"target": *"/mnt/remount"'
+# Longer than the alert holds: "..." and the end of the path (127 bytes in all).
+check mount-long-target mount mount-tmpfs "$LONG_DIR"
+long_tail=$(echo "$LONG_DIR" | cut -c $((${#LONG_DIR} - 123))-)
+last_alert_has mount-long-target/target mount "\"target\": *\"\.\.\.$long_tail\""
 check bind-mount mount bind-mount /mnt/hostpath /mnt/target
+last_alert_has bind-mount/target mount '"source": *"/mnt/hostpath"' '"target": *"/mnt/target"'
 check new-mount-api mount new-mount-api /mnt/target
 check fsmount-detached mount fsmount-detached
 check open-tree-clone mount open-tree-clone /mnt/hostpath /mnt/target
+last_alert_has open-tree-clone/target mount '"operation": *"move_mount"' '"target": *"/mnt/target"'
 check remount mount remount /mnt/remount
+last_alert_has remount/target mount '"target": *"/mnt/remount"'
 check userns-mount mount userns-mount /mnt/target
+last_alert_has userns-mount/target mount '"target": *"/mnt/target"'
 check bpf-map-create bpf bpf-map-create
 INSIDE=$TAMPERER
 check link-get-fd tamper link-get-fd
@@ -235,16 +293,23 @@ check unix-allowlist-dgram-not-listed runtime_socket sendto-unix /run/other-dgra
 check_allowed unix-allowlist-path "$UXALLOW" connect-unix /run/allowed.sock
 check_allowed unix-allowlist-symlink-to-allowed "$UXALLOW" connect-unix /tmp/allowed-symlink.sock
 check_allowed unix-allowlist-abstract-listed "$UXALLOW" connect-unix @vm-ok
-# A socket made at an allowed path after the policy was applied: the agent resolves it to its
-# inode on the next re-scan (--rescan-seconds 1 here).
-serve "$CG" serve-unix /run/late.sock
-usleep 3000000
+# A socket made at an allowed path after the policy was applied: the agent's inotify watch on
+# /run resolves it to its inode within milliseconds (the re-scan, every second here, would take
+# up to a second; the agent log names what found it; the second agent below, which re-scans only
+# when a workload's first process arrives, proves the latency without it).
+wait_bound() { # PATH: until a server says OK (it listens), at most 5 s
+  j=0
+  while ! grep -q OK "$1" 2>/dev/null && [ "$j" -lt 500 ]; do usleep 10000; j=$((j + 1)); done
+}
+"$A" run-in-cgroup "$CG" -- "$A" serve-unix /run/late.sock >/tmp/late.out 2>&1 &
+servers="$servers $!"
+wait_bound /tmp/late.out
+usleep 200000
 check_allowed unix-allowlist-socket-made-later "$UXALLOW" connect-unix /run/late.sock
-# No workload changed: only the new inode at an allowed path made the re-scan re-apply.
-if grep -q "workloads changed" "$AGENT_LOG"; then
-  pass unix-allowlist-reresolved-on-rescan
+if grep -q "followed allowed socket /run/late.sock of zone unix-allow: appeared .*found by inotify" "$AGENT_LOG"; then
+  pass unix-allowlist-followed-by-inotify
 else
-  fail unix-allowlist-reresolved-on-rescan "no re-apply in the agent log after /run/late.sock appeared"
+  fail unix-allowlist-followed-by-inotify "no inotify resolution of /run/late.sock in the agent log: $(grep followed "$AGENT_LOG" | oneline 400)"
 fi
 
 # Workload to workload: a's connect or datagram to b's sockets (abstract or path) is refused;
@@ -298,6 +363,20 @@ check_allowed cgroup-move-within-own-subtree "$WRITER" move-self "$WRITER/sub"
 check_allowed cgroup-own-child-files "$WRITER" open-write "$WRITER/sub/cgroup.max.descendants"
 INSIDE=$AGENT_CG
 
+# A runtime socket that comes back (a daemon's restart: a new socket, a new inode, at the same
+# path). The agent is stopped (SIGSTOP) before the old server goes and until the attempt is
+# done, so it cannot have resolved the new inode: the kernel refuses by the listener's bound
+# name (the runtime path), from the first connect, and the alert waits in the ring buffer.
+kill -STOP "$agent_pid"
+kill "$serve_pid" 2>/dev/null
+wait "$serve_pid" 2>/dev/null
+"$A" serve-unix /run/fake-runtime.sock >/tmp/serve2.out 2>&1 &
+serve_pid=$!
+wait_bound /tmp/serve2.out
+PAUSE_AGENT=1 check runtime-socket-restarted runtime_socket connect-unix /run/fake-runtime.sock
+last_alert_has runtime-socket-restarted/fields runtime_socket '"reason": *"runtime_socket"' \
+  '"path": *"/run/fake-runtime.sock"' '"zone": *"agent-sandbox"'
+
 if [ "$ready" = 1 ]; then
   if kill -0 "$agent_pid" 2>/dev/null; then pass agent-alive; else fail agent-alive "the agent died during the tests"; fi
 fi
@@ -312,8 +391,11 @@ before=$(alert_lines)
 out=$(timeout 20 "$A" run-in-cgroup "$INSIDE" -- "$A" raw-socket 2>/tmp/attempt.err)
 if [ "$out" = "ERR EPERM" ]; then pass pinned-after-kill-9; else
   fail pinned-after-kill-9 "raw-socket with the agent killed printed '$out' (want 'ERR EPERM')"; fi
+# This agent re-scans only when a workload cgroup gets its first process (--rescan-seconds 600):
+# the gated attempts below let that re-scan pass before the socket changes, so what the attempt
+# meets within ~200 ms only the inotify watch can have done.
 "$G" agent --policy /test/policy.yaml --alerts "$ALERTS" --metrics-address 127.0.0.1:9464 \
-  --dedup-window-seconds 0 --rate-limit 0 --rescan-seconds 1 >"$AGENT_LOG.2" 2>&1 &
+  --dedup-window-seconds 0 --rate-limit 0 --rescan-seconds 600 >"$AGENT_LOG.2" 2>&1 &
 agent_pid=$!
 i=0
 while [ "$i" -lt "$READY_TICKS" ] && ! wget -q -O /tmp/metrics.txt "$METRICS" 2>/dev/null; do
@@ -334,6 +416,38 @@ while [ "$i" -lt "$ALERT_WAIT_TICKS" ] && [ "$(count_kind "$before" raw_socket)"
 done
 if [ "$(count_kind "$before" raw_socket)" -ge 1 ]; then pass event-waited-in-pinned-ring-buffer; else
   fail event-waited-in-pinned-ring-buffer "the refusal made while no agent ran was never alerted"; fi
+
+# A runtime socket re-made under another name and renamed over its path: its bound name is not
+# the runtime path, so only the agent's inotify watch can make the kernel refuse it (the new
+# inode), within ~200 ms.
+old_serve_pid=$serve_pid
+"$A" serve-unix /run/fake-runtime.sock.new >/tmp/serve3.out 2>&1 &
+serve_pid=$!
+wait_bound /tmp/serve3.out
+start_gated "$INSIDE" connect-unix /run/fake-runtime.sock
+mv -f /run/fake-runtime.sock.new /run/fake-runtime.sock
+usleep 200000
+GATED=1 check runtime-socket-renamed-over runtime_socket connect-unix /run/fake-runtime.sock
+kill "$old_serve_pid" 2>/dev/null
+if grep -q "followed runtime socket /run/fake-runtime.sock: replaced .*found by inotify" "$AGENT_LOG.2"; then
+  pass runtime-socket-followed-by-inotify
+else
+  fail runtime-socket-followed-by-inotify "no inotify resolution in the agent log: $(grep followed "$AGENT_LOG.2" | oneline 400)"
+fi
+wget -q -O /tmp/metrics.txt "$METRICS" 2>/dev/null
+if grep -q 'guardrail_unix_socket_resolutions_total{change="replaced",socket="runtime",trigger="inotify"} [1-9]' /tmp/metrics.txt; then
+  pass runtime-socket-resolution-counted
+else
+  fail runtime-socket-resolution-counted "$(grep guardrail_unix_socket_resolutions /tmp/metrics.txt | oneline 400)"
+fi
+# An allowed path socket made after this agent started (it never re-scans): allowed within
+# ~200 ms.
+start_gated "$UXALLOW" connect-unix /run/late2.sock
+"$A" run-in-cgroup "$CG" -- "$A" serve-unix /run/late2.sock >/tmp/late2.out 2>&1 &
+servers="$servers $!"
+wait_bound /tmp/late2.out
+usleep 200000
+GATED=1 check_allowed unix-allowlist-made-later-without-rescan "$UXALLOW" connect-unix /run/late2.sock
 kill "$agent_pid" 2>/dev/null
 wait "$agent_pid" 2>/dev/null
 out=$(timeout 20 "$A" run-in-cgroup "$INSIDE" -- "$A" raw-socket 2>/tmp/attempt.err)

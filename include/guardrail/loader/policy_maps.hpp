@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -51,12 +52,24 @@ class PolicyMaps {
     std::uint32_t next = 0;
   };
   WorkloadIds workload_ids() const;
-  // True when an allowed unix socket path now names another inode (or none) than at the last
-  // apply(): a socket made, re-made or removed at an allowed path since. The agent re-applies
-  // on its re-scan so the LSM backend, which matches by inode, follows.
-  bool unix_allow_inodes_changed(const policy::CompiledPolicy& policy) const;
-  // Likewise for the host-write guard's listed paths (a path made, re-made or removed since).
-  bool host_write_inodes_changed(const policy::CompiledPolicy& policy) const;
+  // A runtime socket or allowed path socket whose inode the maps in force did not hold: made,
+  // re-made (a daemon's restart) or removed at its path since they were filled.
+  struct SocketChange {
+    bool allowed = false;       // an allowlist zone's path socket (else a runtime socket)
+    std::uint32_t zone_id = 0;  // of an allowed one
+    std::string path;           // as the policy names it
+    std::uint64_t old_ino = 0;  // 0: no socket was there
+    std::uint64_t new_ino = 0;  // 0: no socket is there now
+  };
+  // Re-resolves the runtime sockets and allowed path sockets of `policy` (the policy in force)
+  // to their inodes and updates the map set the programs read, in place: new inodes go in
+  // before stale ones go out, so an inode that is still valid is never missing. The LSM
+  // backend, which matches by inode, follows the filesystem without a full apply. Returns what
+  // changed (nothing: the maps were right).
+  Result<std::vector<SocketChange>> follow_sockets(const policy::CompiledPolicy& policy);
+  // Likewise for the host-write guard's listed paths (a path made, re-made or removed since the
+  // maps were filled): re-resolved and updated in place. True when an inode changed.
+  Result<bool> follow_host_write_paths(const policy::CompiledPolicy& policy);
 
   int events_fd() const;
   // The pin directory the maps live in (null without pinning), and what was adopted from it.

@@ -95,6 +95,10 @@ class Metrics {
   // and how many of each are open now.
   void count_discovery_problem(const std::string& problem);
   void set_discovery_problems(const std::map<std::string, std::size_t>& open);
+  // A followed unix socket re-resolved to another inode: `socket` runtime or allowed, `change`
+  // appeared, replaced or gone, `trigger` inotify, rescan or apply.
+  void count_unix_socket_resolution(std::string_view socket, std::string_view change,
+                                    std::string_view trigger);
 
   // Starts serving /metrics on "HOST:PORT". Fails with the address and the fix when the port is
   // taken or the address is not local.
@@ -140,6 +144,7 @@ class Metrics {
   prometheus::Gauge* policy_info_current_ = nullptr;
   prometheus::Family<prometheus::Counter>& discovery_problems_;
   prometheus::Family<prometheus::Gauge>& discovery_open_;
+  prometheus::Family<prometheus::Counter>& unix_socket_resolutions_;
   std::array<std::atomic<std::uint64_t>, 5> lost_{};  // by LossStage, userspace stages
   std::shared_ptr<KernelView> kernel_;
   std::unique_ptr<prometheus::Exposer> exposer_;
