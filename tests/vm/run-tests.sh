@@ -251,6 +251,56 @@ check unix-other-workload-dgram unix_socket sendto-unix /run/peer-dgram.sock
 check_allowed unix-same-workload-abstract "$PEER_B" connect-unix @vm-peer
 INSIDE=$AGENT_CG
 
+# The agent's own process, from a guarded workload and from a zone that guards nothing: signals
+# to it (lsm/task_kill) and ptrace access (lsm/ptrace_access_check: ptrace attach, /proc/<pid>/mem)
+# are refused, one tamper alert each, and the agent lives on. open() of /proc/<pid>/mem fails
+# with EACCES: the kernel's mm_access() turns any refusal into EACCES.
+# self_attempt NAME CGROUP ERRNO ATTEMPT-ARGS...
+self_attempt() {
+  name=$1 cgroup=$2 want=$3
+  shift 3
+  before=$(alert_lines)
+  out=$(timeout 20 "$A" run-in-cgroup "$cgroup" -- "$A" "$@" 2>/tmp/attempt.err)
+  kill -CONT "$agent_pid" 2>/dev/null  # had a SIGSTOP got through, the checks after must not hang
+  i=0
+  while [ "$i" -lt "$ALERT_WAIT_TICKS" ] && [ "$(count_kind "$before" tamper)" -lt 1 ]; do
+    usleep 100000
+    i=$((i + 1))
+  done
+  usleep $((SETTLE_TICKS * 100000))
+  n_kind=$(count_kind "$before" tamper)
+  n_ok=$(count_blocked_lsm "$before" tamper)
+  details=""
+  [ "$out" = "ERR $want" ] || details="attempt printed '$out' (want 'ERR $want') [$(oneline 200 </tmp/attempt.err)];"
+  if [ "$n_kind" -ne 1 ] || [ "$n_ok" -ne 1 ]; then
+    details="$details $n_kind new tamper alerts, $n_ok blocked by lsm (want 1): $(new_alerts "$before" | oneline 600);"
+  fi
+  kill -0 "$agent_pid" 2>/dev/null || details="$details the agent is gone;"
+  if [ -n "$details" ]; then fail "$name" "$details"; else pass "$name"; fi
+}
+if [ "$ready" = 1 ]; then
+  for cg in "$AGENT_CG" "$TAMPERER"; do
+    z=${cg##*/}
+    self_attempt "self-sigterm/$z" "$cg" EPERM signal 15 "$agent_pid"
+    last_alert_has "self-sigterm/$z/fields" tamper '"tamper": *"signal"' '"signal": *"SIGTERM"' \
+      '"signal_number": *15' "\"target_pid\": *$agent_pid," '"verdict": *"blocked"' '"backend": *"lsm"'
+    self_attempt "self-sigkill/$z" "$cg" EPERM signal 9 "$agent_pid"
+    last_alert_has "self-sigkill/$z/fields" tamper '"signal": *"SIGKILL"' "\"target_pid\": *$agent_pid,"
+    self_attempt "self-sigstop/$z" "$cg" EPERM signal 19 "$agent_pid"
+    last_alert_has "self-sigstop/$z/fields" tamper '"signal": *"SIGSTOP"'
+    self_attempt "self-ptrace-attach/$z" "$cg" EPERM ptrace-attach "$agent_pid"
+    last_alert_has "self-ptrace-attach/$z/fields" tamper '"tamper": *"ptrace"' \
+      '"access": *"ptrace_may_access"' '"ptrace_mode": *"attach_realcreds"' "\"target_pid\": *$agent_pid,"
+    self_attempt "self-proc-mem/$z" "$cg" EACCES open-mem "$agent_pid"
+    last_alert_has "self-proc-mem/$z/fields" tamper '"tamper": *"ptrace"' '"ptrace_mode": *"attach_fscreds"'
+  done
+  last_alert_has self-tamper-sandbox-zone tamper '"zone": *"tamper-sandbox"'
+  # From outside every workload the same accesses work, unalerted (the operator's signals: the
+  # kill -9 and the SIGTERM below).
+  check_allowed self-ptrace-attach/outside "$OUTSIDE" ptrace-attach "$agent_pid"
+  check_allowed self-proc-mem/outside "$OUTSIDE" open-mem "$agent_pid"
+fi
+
 if [ "$ready" = 1 ]; then
   if kill -0 "$agent_pid" 2>/dev/null; then pass agent-alive; else fail agent-alive "the agent died during the tests"; fi
 fi
@@ -261,6 +311,8 @@ fi
 INSIDE=$AGENT_CG
 kill -9 "$agent_pid" 2>/dev/null
 wait "$agent_pid" 2>/dev/null
+if kill -0 "$agent_pid" 2>/dev/null; then fail operator-sigkill "the operator's kill -9 left the agent running"
+else pass operator-sigkill; fi
 before=$(alert_lines)
 out=$(timeout 20 "$A" run-in-cgroup "$INSIDE" -- "$A" raw-socket 2>/tmp/attempt.err)
 if [ "$out" = "ERR EPERM" ]; then pass pinned-after-kill-9; else
@@ -289,6 +341,9 @@ if [ "$(count_kind "$before" raw_socket)" -ge 1 ]; then pass event-waited-in-pin
   fail event-waited-in-pinned-ring-buffer "the refusal made while no agent ran was never alerted"; fi
 kill "$agent_pid" 2>/dev/null
 wait "$agent_pid" 2>/dev/null
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q "received SIGTERM" "$AGENT_LOG.2"; then pass operator-sigterm-stops-agent
+else fail operator-sigterm-stops-agent "rc=$rc: $(tail -n 3 "$AGENT_LOG.2" | oneline 300)"; fi
 out=$(timeout 20 "$A" run-in-cgroup "$INSIDE" -- "$A" raw-socket 2>/tmp/attempt.err)
 [ "$out" = "ERR EPERM" ] && pass pinned-after-sigterm || fail pinned-after-sigterm "printed '$out'"
 "$G" uninstall >/tmp/uninstall.txt 2>&1 && pass uninstall || fail uninstall "$(oneline 300 </tmp/uninstall.txt)"
