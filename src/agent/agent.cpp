@@ -722,7 +722,8 @@ SignalInbox::Received Agent::accept_signals(SignalInbox::Received r) {
       t.workload = table.workload(j.workload_id);
       t.zone = table.zone(j.zone_id);
     });
-    metrics_.count_violation("tamper", events::verdict_name(t.verdict), t.zone);
+    metrics_.count_signal_from_workload(events::signal_name(sent.signal),
+                                        events::verdict_name(t.verdict), t.zone);
     auto alert = events::signal_tamper_alert(t, policy_.name, clock_, options_.node_name);
     spdlog::warn("{}", alert["message"].get<std::string>());
     if (sink_->write(alert)) metrics_.count_delivered("jsonl", 0, 1);
