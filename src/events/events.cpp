@@ -336,18 +336,17 @@ void agent_tamper_fields(nlohmann::ordered_json& j, const gr_host_event& ev) {
 
 }  // namespace
 
-std::string_view tamper_name(std::uint8_t tamper) {
-  switch (tamper) {
-    case GR_TAMPER_BPF:
-      return "bpf";
-    case GR_TAMPER_SIGNAL:
-      return "signal";
-    case GR_TAMPER_PTRACE:
-      return "ptrace";
-    default:
-      return "unknown";
-  }
-}
+namespace {
+
+constexpr std::array<std::string_view, 3> kTampers = {"bpf", "signal", "ptrace"};
+constexpr std::array<std::string_view, 5> kPtraceAccesses = {
+    "", "ptrace_may_access", "ptrace", "process_vm_readv", "process_vm_writev"};
+static_assert(GR_TAMPER_PTRACE == 2 && GR_PTRACE_VM_WRITEV == 4,
+              "a wire id changed: update the name tables");
+
+}  // namespace
+
+std::string_view tamper_name(std::uint8_t tamper) { return name_of(kTampers, tamper, "unknown"); }
 
 std::string signal_name(int signal) {
   static constexpr std::array<std::string_view, 32> kNames = {
@@ -360,18 +359,7 @@ std::string signal_name(int signal) {
 }
 
 std::string_view ptrace_access_name(std::uint32_t access) {
-  switch (access) {
-    case GR_PTRACE_MAY_ACCESS:
-      return "ptrace_may_access";
-    case GR_PTRACE_SYSCALL:
-      return "ptrace";
-    case GR_PTRACE_VM_READV:
-      return "process_vm_readv";
-    case GR_PTRACE_VM_WRITEV:
-      return "process_vm_writev";
-    default:
-      return "unknown";
-  }
+  return name_of(kPtraceAccesses, access, "unknown");
 }
 
 std::string ptrace_mode_name(std::uint32_t mode) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "guardrail/events/events.hpp"
@@ -123,6 +124,14 @@ TEST(EventsTamper, APeriodicFindingGivesAnUpperBoundAndAFailureIsSaid) {
   EXPECT_NE(j["message"].get<std::string>().find("at most 900.000 ms"), std::string::npos);
 }
 
+// Each field of `want` holds its value in `j`.
+void expect_fields(const nlohmann::ordered_json& j, const nlohmann::ordered_json& want) {
+  for (const auto& [field, value] : want.items()) {
+    ASSERT_TRUE(j.contains(field)) << field;
+    EXPECT_EQ(j.at(field), value) << field;
+  }
+}
+
 // The agent's own process: a signal or ptrace record. An older agent's records (tamper 0) stay bpf.
 TEST(EventsTamper, TheSubjectFieldKeepsTheStructSizeAndZeroIsBpf) {
   static_assert(sizeof(gr_host_event) == 328);
@@ -149,15 +158,15 @@ TEST(EventsTamper, ASignalToTheAgentNamesTheSignalAndTheTarget) {
   auto decoded = decode(bytes_in);
   ASSERT_TRUE(decoded) << decoded.error().message;
   auto j = to_json(*decoded, names(), WallClock(0));
-  EXPECT_EQ(j["kind"], "tamper");
-  EXPECT_EQ(j["verdict"], "blocked");
-  EXPECT_EQ(j["backend"], "lsm");
-  EXPECT_EQ(j["tamper"], "signal");
-  EXPECT_EQ(j["signal"], "SIGTERM");
-  EXPECT_EQ(j["signal_number"], 15);
-  EXPECT_EQ(j["target_pid"], 4242);
-  EXPECT_EQ(j["target_tid"], 4250);
-  EXPECT_EQ(j["detected_by"], "event");
+  expect_fields(j, {{"kind", "tamper"},
+                    {"verdict", "blocked"},
+                    {"backend", "lsm"},
+                    {"tamper", "signal"},
+                    {"signal", "SIGTERM"},
+                    {"signal_number", 15},
+                    {"target_pid", 4242},
+                    {"target_tid", 4250},
+                    {"detected_by", "event"}});
   EXPECT_FALSE(j.contains("guarantee"));  // refused: nothing to qualify
   EXPECT_FALSE(j.contains("bpf_command") || j.contains("link_id") || j.contains("prog_id"));
 
@@ -171,13 +180,10 @@ TEST(EventsTamper, ASignalToTheAgentNamesTheSignalAndTheTarget) {
 }
 
 TEST(EventsTamper, SignalNames) {
-  EXPECT_EQ(signal_name(1), "SIGHUP");
-  EXPECT_EQ(signal_name(2), "SIGINT");
-  EXPECT_EQ(signal_name(9), "SIGKILL");
-  EXPECT_EQ(signal_name(15), "SIGTERM");
-  EXPECT_EQ(signal_name(19), "SIGSTOP");
-  EXPECT_EQ(signal_name(31), "SIGSYS");
-  EXPECT_EQ(signal_name(34), "SIG34");
+  const std::pair<int, const char*> names[] = {{1, "SIGHUP"},   {2, "SIGINT"},   {9, "SIGKILL"},
+                                               {15, "SIGTERM"}, {19, "SIGSTOP"}, {31, "SIGSYS"},
+                                               {34, "SIG34"}};
+  for (const auto& [number, name] : names) EXPECT_EQ(signal_name(number), name) << number;
 }
 
 TEST(EventsTamper, PtraceAccessSaysTheRouteAndTheMode) {
@@ -227,21 +233,21 @@ TEST(EventsTamper, TheAgentsOwnAlertForAWorkloadsSignal) {
                  .judged_by = "kernel",
                  .time_ns = 2'000'000'000};
   auto j = signal_tamper_alert(t, "p", WallClock(0), "node1");
-  EXPECT_EQ(j["kind"], "tamper");
-  EXPECT_EQ(j["verdict"], "blocked");
-  EXPECT_EQ(j["backend"], "agent");
-  EXPECT_EQ(j["workload"], "agent-a");
-  EXPECT_EQ(j["pid"], 5120);
-  EXPECT_EQ(j["tid"], 5121);
-  EXPECT_EQ(j["comm"], "sh");
-  EXPECT_EQ(j["tamper"], "signal");
-  EXPECT_EQ(j["signal"], "SIGTERM");
-  EXPECT_EQ(j["signal_number"], 15);
-  EXPECT_EQ(j["target_pid"], 4242);
-  EXPECT_EQ(j["detected_by"], "signal_inbox");
-  EXPECT_EQ(j["judged_by"], "kernel");
-  EXPECT_EQ(j["node"], "node1");
-  EXPECT_EQ(j["time"], "1970-01-01T00:00:02.000000000Z");
+  expect_fields(j, {{"kind", "tamper"},
+                    {"verdict", "blocked"},
+                    {"backend", "agent"},
+                    {"workload", "agent-a"},
+                    {"pid", 5120},
+                    {"tid", 5121},
+                    {"comm", "sh"},
+                    {"tamper", "signal"},
+                    {"signal", "SIGTERM"},
+                    {"signal_number", 15},
+                    {"target_pid", 4242},
+                    {"detected_by", "signal_inbox"},
+                    {"judged_by", "kernel"},
+                    {"node", "node1"},
+                    {"time", "1970-01-01T00:00:02.000000000Z"}});
   EXPECT_NE(j["message"].get<std::string>().find("ignored"), std::string::npos);
   EXPECT_FALSE(j.contains("missing") || j.contains("cgroup"));
   t.verdict = GR_VERDICT_AUDITED;
