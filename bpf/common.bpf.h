@@ -38,6 +38,7 @@ const volatile struct {
 	struct gr_zone_unix_path_key zone_unix_path_key;
 	struct gr_zone_inode_key zone_inode_key;
 	struct gr_policy_state policy_state;
+	struct gr_agent_state agent_state;
 } gr_btf_types = {};
 
 /*
@@ -95,6 +96,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct gr_policy_state);
 } policy_state SEC(".maps");
+
+/* Who the agent is (its tgid and start time, see gr_agent_state): the agent writes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gr_agent_state);
+} agent_state SEC(".maps");
 
 /* The policy state, read once per invocation so one invocation judges by one policy. */
 static __always_inline bool read_policy_state(struct gr_policy_state *out)

@@ -21,6 +21,12 @@
  *                           open has truncated already; another thread may hold the fd)
  *   tp_btf/cgroup_attach_task  a task moved out of its workload: detection of the move itself
  *   tracepoint/syscalls/sys_enter_clone3  clone3(CLONE_INTO_CGROUP) outside the workload
+ *   tp_btf/signal_generate  a signal from any workload to the agent: detection (+kill of the
+ *                           sender); SIGKILL and SIGSTOP land. SIGINT, SIGTERM and SIGHUP go to
+ *                           map agent_signals instead of the ring buffer: the agent catches
+ *                           them, asks the map who sent them, ignores a workload's and alerts.
+ *   tracepoint/syscalls/... ptrace(ATTACH, SEIZE) and process_vm_readv/writev naming the agent's
+ *                           pid, from any workload: detection (+kill) at syscall entry.
  * Verdicts say which: blocked, detected, killed (or audited).
  */
 #include "path.bpf.h"
@@ -455,5 +461,105 @@ int guard_clone3(struct trace_event_raw_sys_enter *ctx)
 		submit_event(ev);
 	}
 	kill_if_asked(&s);
+	return 0;
+}
+
+/* ---- The agent's own process: signals and ptrace from every workload ---------------------- */
+
+#define SIGHUP 1
+#define SIGINT 2
+#define SIGTERM 15
+#define PTRACE_ATTACH 16
+#define PTRACE_SEIZE 0x4206
+
+/* The catchable stop and reload signals a workload sent to the agent, by sender: the agent's
+ * signal handler sees the sender's pid, and looks it up here (struct gr_signal_sender). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GR_MAX_AGENT_SIGNALS);
+	__type(key, struct gr_signal_key);
+	__type(value, struct gr_signal_sender);
+} agent_signals SEC(".maps");
+
+/* A signal that a process sent (kill, tkill, tgkill, sigqueue, pidfd_send_signal), not one the
+ * kernel raised (a fault, SIGCHLD, SIGPIPE, a timer): SEND_SIG_NOINFO (0), or a siginfo whose
+ * si_code says a user sent it, as the kernel's SI_FROMUSER() does. */
+static __always_inline bool sent_by_a_process(struct kernel_siginfo *info)
+{
+	if ((unsigned long)info <= 1)
+		return info == 0; /* SEND_SIG_NOINFO; SEND_SIG_PRIV (1) is the kernel's */
+	return BPF_CORE_READ(info, si_code) <= 0;
+}
+
+/* Fires for every signal the kernel generates (rare next to syscalls): the first check is
+ * whether the target is the agent (one array lookup). */
+SEC("tp_btf/signal_generate")
+int BPF_PROG(guard_signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *task,
+	     int group, int result)
+{
+	struct subject s;
+
+	if (!is_agent_task(task) || !sent_by_a_process(info) || !workload_of_caller(&s))
+		return 0;
+	__u32 tgid = BPF_CORE_READ(task, tgid), tid = BPF_CORE_READ(task, pid);
+	if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+		struct gr_signal_key key = { .signal = sig };
+		struct gr_signal_sender sender = {
+			.ts_ns = bpf_ktime_get_boot_ns(),
+			.cgroup_id = bpf_get_current_cgroup_id(),
+			.workload_id = s.workload.workload_id,
+			.zone_id = s.workload.zone_id,
+			.workload_flags = s.workload.flags,
+			.killed = s.action == GR_ACTION_KILL,
+		};
+		read_caller(&key.sender_tgid, &sender.tid, sender.comm);
+		bpf_map_update_elem(&agent_signals, &key, &sender, BPF_ANY);
+	} else {
+		report_agent_tamper(GR_TAMPER_SIGNAL, sig, 0, tgid, tid, &s, GR_BACKEND_TP_BTF,
+				    detected(&s));
+	}
+	kill_if_asked(&s);
+	return 0;
+}
+
+/* A syscall that names the agent by pid. Only a caller in the initial PID namespace names pids as
+ * the agent's tgid is written; only the tgid matches (a thread of the agent named by its own tid
+ * is not seen here; the LSM backend sees every thread). */
+static __always_inline void agent_access_syscall(__u32 access, __u32 op, __u32 pid)
+{
+	struct subject s;
+	__u32 agent = agent_tgid();
+
+	if (!agent || pid != agent)
+		return;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, thread_pid, level) != 0 || !workload_of_caller(&s))
+		return;
+	report_agent_tamper(GR_TAMPER_PTRACE, op, access, agent, pid, &s, GR_BACKEND_TRACEPOINT,
+			    detected(&s));
+	kill_if_asked(&s);
+}
+
+SEC("tracepoint/syscalls/sys_enter_ptrace")
+int guard_ptrace(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 request = ctx->args[0];
+
+	if (request == PTRACE_ATTACH || request == PTRACE_SEIZE)
+		agent_access_syscall(GR_PTRACE_SYSCALL, request, ctx->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_process_vm_readv")
+int guard_process_vm_readv(struct trace_event_raw_sys_enter *ctx)
+{
+	agent_access_syscall(GR_PTRACE_VM_READV, 0, ctx->args[0]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_process_vm_writev")
+int guard_process_vm_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	agent_access_syscall(GR_PTRACE_VM_WRITEV, 0, ctx->args[0]);
 	return 0;
 }

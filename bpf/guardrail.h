@@ -393,7 +393,8 @@ struct gr_host_event {
 	__u32 zone_id;
 	__u8 verdict; /* enum gr_verdict */
 	__u8 backend; /* enum gr_backend */
-	__u8 reserved[2];
+	__u8 tamper;  /* GR_EV_TAMPER: enum gr_tamper (0, bpf, is what an older agent wrote here) */
+	__u8 reserved;
 	__s32 capability; /* GR_EV_CAPABILITY */
 	__u32 family;	  /* GR_EV_RAW_SOCKET */
 	__u32 type;
@@ -405,11 +406,73 @@ struct gr_host_event {
 	__u32 dev;
 	__u32 peer_workload_id; /* GR_EV_UNIX_SOCKET: the listener's workload */
 	/* GR_EV_TAMPER reuses fields: type = link id, protocol = program id (0 where the
-	 * arguments name none), family = attach type (BPF_PROG_ATTACH/DETACH). */
+	 * arguments name none), family = attach type (BPF_PROG_ATTACH/DETACH). For tamper
+	 * GR_TAMPER_SIGNAL and GR_TAMPER_PTRACE (the agent's own process) see gr_tamper. */
 	char path[GR_HOST_PATH_LEN];	 /* mount target, socket path ('@name': abstract) */
 	char source[GR_HOST_SOURCE_LEN]; /* mount source */
 	char fstype[GR_FSTYPE_LEN];	 /* mount filesystem type */
 };
+
+/* ---------------------------------------------------------------------------------------------
+ * The agent itself as a target. What a GR_EV_TAMPER record is about (gr_host_event.tamper):
+ *   BPF     a bpf() command on the agent's programs (fields as above)
+ *   SIGNAL  a signal from a workload to a thread of the agent: op = the signal number,
+ *           type = the agent's tgid, protocol = the thread the signal named
+ *   PTRACE  ptrace access to the agent: family = enum gr_ptrace_access, op = the
+ *           ptrace_may_access mode (PTRACE_MODE_* bits, GR_PTRACE_MAY_ACCESS) or the ptrace
+ *           request (GR_PTRACE_SYSCALL), type = the agent's tgid, protocol = the target thread
+ *           (on the syscall tracepoints: the pid the caller named)
+ */
+enum gr_tamper {
+	GR_TAMPER_BPF = 0,
+	GR_TAMPER_SIGNAL = 1,
+	GR_TAMPER_PTRACE = 2,
+};
+
+enum gr_ptrace_access {
+	GR_PTRACE_MAY_ACCESS = 1, /* LSM ptrace_access_check: ptrace attach/seize, /proc/<pid>/mem,
+				     environ, fd, ..., process_vm_readv/writev, pidfd_getfd */
+	GR_PTRACE_SYSCALL = 2,	  /* ptrace(PTRACE_ATTACH or PTRACE_SEIZE) at syscall entry */
+	GR_PTRACE_VM_READV = 3,	  /* process_vm_readv at syscall entry */
+	GR_PTRACE_VM_WRITEV = 4,  /* process_vm_writev at syscall entry */
+};
+
+/* Who the agent is, for the programs (map `agent_state`, one entry): each agent writes itself
+ * at start (a restarted agent overwrites the previous one's) and zeroes it when it exits
+ * gracefully. tgid alone would protect whatever process reuses a dead agent's pid; the start
+ * time tells them apart. */
+struct gr_agent_state {
+	__u32 tgid; /* 0: no agent */
+	__u32 reserved;
+	__u64 start_ticks; /* the agent's start time, in clock ticks after boot (proc(5)
+			      /proc/<pid>/stat field 22): its group leader's start_boottime /
+			      ns_per_tick */
+	__u64 ns_per_tick; /* 1e9 / sysconf(_SC_CLK_TCK); 0: the start time is not compared */
+};
+
+/* A SIGINT, SIGTERM or SIGHUP a workload sent to the agent (map `agent_signals` of the fallback
+ * object, LRU): the agent, which catches these, asks it who the sender was (by the pid its
+ * handler saw) and ignores the signal when it was a workload. The kernel reports no event of its
+ * own for these three: the agent's alert says what it did. */
+struct gr_signal_key {
+	__u32 sender_tgid;
+	__u32 signal;
+};
+
+struct gr_signal_sender {
+	__u64 ts_ns; /* bpf_ktime_get_boot_ns() when the signal was sent */
+	__u64 cgroup_id;
+	__u32 workload_id;
+	__u32 zone_id;
+	__u32 workload_flags; /* gr_workload.flags (GR_WL_AUDIT) */
+	__u8 killed;	      /* the zone's action is kill: the sender was sent SIGKILL */
+	__u8 reserved[3];
+	char comm[GR_COMM_LEN];
+	__u32 tid;
+	__u32 reserved2;
+};
+
+#define GR_MAX_AGENT_SIGNALS 256
 
 /* Per-CPU counters (map `stats`, PERCPU_ARRAY indexed by these). */
 enum gr_stat {

@@ -209,4 +209,49 @@ static __always_inline bool reads_tamper_attr(__u32 cmd)
 	       cmd == BPF_PROG_GET_FD_BY_ID;
 }
 
+/* ---- Tampering with the agent's process: signals, ptrace (both backends) ------------------ */
+
+/* The agent's tgid, or 0 when no agent registered itself (one array lookup: the first check of
+ * every hook below, so the rest of the host pays only this). */
+static __always_inline __u32 agent_tgid(void)
+{
+	__u32 zero = 0;
+	struct gr_agent_state *a = bpf_map_lookup_elem(&agent_state, &zero);
+
+	return a ? a->tgid : 0;
+}
+
+/* Whether `task` is a thread of the agent: its tgid is the agent's, and its group leader started
+ * when the agent did (a process that reuses a dead agent's pid is not protected). */
+static __always_inline bool is_agent_task(struct task_struct *task)
+{
+	__u32 zero = 0;
+	struct gr_agent_state *a = bpf_map_lookup_elem(&agent_state, &zero);
+
+	if (!a || !a->tgid || !task || BPF_CORE_READ(task, tgid) != a->tgid)
+		return false;
+	if (!a->ns_per_tick)
+		return true;
+	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
+	return start / a->ns_per_tick == a->start_ticks;
+}
+
+/* A tamper event about the agent's process (gr_tamper SIGNAL or PTRACE; see gr_host_event). */
+static __always_inline void report_agent_tamper(__u8 tamper, __u32 op, __u32 access,
+						__u32 target_tgid, __u32 target_tid,
+						const struct subject *s, __u8 backend, __u8 verdict)
+{
+	struct gr_host_event *ev = new_host_event(GR_EV_TAMPER, backend, s);
+
+	if (ev) {
+		ev->tamper = tamper;
+		ev->op = op;
+		ev->family = access;
+		ev->type = target_tgid;
+		ev->protocol = target_tid;
+		ev->verdict = verdict;
+		submit_event(ev);
+	}
+}
+
 #endif /* GUARDRAIL_HOST_GUARD_BPF_H */

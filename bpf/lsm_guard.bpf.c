@@ -18,6 +18,9 @@
  *                           filesystem or a listed host path (host writes);
  *                           of cgroupfs outside the workload (every workload)
  *   lsm/task_alloc          clone3(CLONE_INTO_CGROUP) (every workload)      -> -EPERM
+ *   lsm/task_kill           a signal to any thread of the agent             -> -EPERM
+ *   lsm/ptrace_access_check ptrace, /proc/<agent>/mem, process_vm_*, ...    -> -EPERM
+ *                           (the agent's process: from every workload, like bpf() tampering)
  * Audit mode reports and allows; kill also sends SIGKILL.
  */
 #include "file_guard.bpf.h"
@@ -399,5 +402,46 @@ int BPF_PROG(guard_task_alloc, struct task_struct *task, unsigned long clone_fla
 		ev->verdict = verdict_of(&s);
 		submit_event(ev);
 	}
+	return answer(&s);
+}
+
+/* ---- The agent's own process: refused to every workload, whatever its zone guards ---------- */
+
+#define PTRACE_MODE_NOAUDIT 0x04
+
+/* A signal from a workload to any thread of the agent (kill, tkill, tgkill, sigqueue,
+ * pidfd_send_signal; SIGKILL and SIGSTOP too). Signal 0 only asks whether the pid exists, which
+ * /proc tells anyone in the PID namespace anyway: allowed, not reported. `cred` (meant for the
+ * kernel's USB async-io signals) is not consulted: on 6.12 the program sees it non-NULL for a
+ * plain kill() (tests/vm), and the agent uses no USB async io. */
+SEC("lsm/task_kill")
+int BPF_PROG(guard_task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig,
+	     const struct cred *cred)
+{
+	struct subject s;
+
+	if (sig == 0 || !is_agent_task(p) || !workload_of_caller(&s))
+		return 0;
+	report_agent_tamper(GR_TAMPER_SIGNAL, sig, 0, BPF_CORE_READ(p, tgid), BPF_CORE_READ(p, pid),
+			    &s, GR_BACKEND_LSM, verdict_of(&s));
+	return answer(&s);
+}
+
+/* Every ptrace_may_access() of a workload on the agent: ptrace attach and seize, /proc/<agent>/
+ * mem, environ, fd, maps, ns, ..., process_vm_readv/writev, pidfd_getfd, kcmp. The kernel's quiet
+ * probes (PTRACE_MODE_NOAUDIT: e.g. /proc/<agent>/stat deciding whether to show the stack
+ * pointer to `ps`) are refused without a report and without kill. */
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(guard_ptrace_access_check, struct task_struct *child, unsigned int mode)
+{
+	struct subject s;
+
+	if (!is_agent_task(child) || !workload_of_caller(&s))
+		return 0;
+	if (mode & PTRACE_MODE_NOAUDIT)
+		return s.action == GR_ACTION_AUDIT ? 0 : -EPERM;
+	report_agent_tamper(GR_TAMPER_PTRACE, mode, GR_PTRACE_MAY_ACCESS,
+			    BPF_CORE_READ(child, tgid), BPF_CORE_READ(child, pid), &s,
+			    GR_BACKEND_LSM, verdict_of(&s));
 	return answer(&s);
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -40,6 +41,7 @@
 #include "report.hpp"
 #include "signal_inbox.hpp"
 #include "socket_watch.hpp"
+#include "signal_sender.hpp"
 #include "tamper_check.hpp"
 #include "workload_scan.hpp"
 
@@ -57,6 +59,7 @@ class Agent {
   // pins go (with --detach-on-exit) before the members close their fds, so closing detaches.
   ~Agent() {
     metrics_.stop_serving();
+    if (maps_) maps_->clear_agent();  // no pid stays protected once the agent is gone
     if (maps_) maps_->mark_lost_seen();
     if (pins_ && options_.detach_on_exit) {
       auto removed = pins_->remove_all(false);
@@ -122,6 +125,10 @@ class Agent {
   // programs; what a workload detached is re-attached and alerted with the window it was gone.
   void check_attachments(bool poked);
   void alert_repair(events::TamperRepair repair);
+  // The stop and reload signals that count: the operator's. A workload's SIGINT, SIGTERM or
+  // SIGHUP is ignored and alerted as tamper (audit mode: obeyed and alerted).
+  SignalInbox::Received accept_signals(SignalInbox::Received received);
+  SenderJudgement judge_signal(const SignalInbox::Sent& sent);
   // Where BPF-LSM refuses bpf() to every workload, nobody can detach the programs.
   bool bpf_refused() const;
   // On the consumer thread: count first, then hand over; formatting happens downstream and only
@@ -176,6 +183,7 @@ Result<void> Agent::start() {
   GR_TRY(probe_kernel());
   GR_TRY(open_pins());
   GR_TRY(load_guards());
+  GR_TRY(maps_->register_agent());
   GR_TRY(discover_workloads());
   GR_TRY(open_sinks());
   GR_TRY(enforce_first());
@@ -327,6 +335,7 @@ Result<void> Agent::enforce_first() {
 }
 
 void Agent::abandon_start() {
+  if (maps_) maps_->clear_agent();
   if (!pins_ || found_pins_) return;
   if (auto removed = pins_->remove_all(false); !removed)
     spdlog::error("removing what the failed start pinned: {}", removed.error().message);
@@ -718,6 +727,86 @@ void Agent::alert_repair(events::TamperRepair repair) {
   if (webhook_) webhook_->enqueue(std::move(alert));
 }
 
+SenderJudgement Agent::judge_signal(const SignalInbox::Sent& sent) {
+  SenderSources sources;
+  if (host_ && host_->records_signals()) {
+    sources.kernel_records = true;
+    sources.record = host_->take_signal_sender(sent.pid, sent.signal);
+    sources.now_ns = boot_clock_ns();
+  }
+  sources.proc_cgroup = [](std::uint32_t pid) -> std::optional<std::string> {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+    if (!in) return std::nullopt;
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  sources.owner = [this](const std::string& path) {
+    return workload_of_path(
+        path,
+        [this](const std::string& p) -> std::optional<std::uint64_t> {
+          struct stat st {};
+          if (p.find("/..") != std::string::npos || ::stat((cgroup_root_ + p).c_str(), &st) != 0)
+            return std::nullopt;  // outside this cgroup namespace's view, or gone
+          return st.st_ino;
+        },
+        [this](std::uint64_t id) -> const gr_workload* {
+          for (const auto& [cgroup, w] : compiled_.cgroups)
+            if (cgroup == id) return &w;
+          return nullptr;
+        });
+  };
+  return judge_sender(sent, sources);
+}
+
+SignalInbox::Received Agent::accept_signals(SignalInbox::Received r) {
+  // With BPF-LSM the kernel refused (or, audit mode, reported) a workload's signal itself.
+  const bool lsm = host_ && std::ranges::any_of(host_->backends(), [](const auto& g) {
+                     return g.backend == Backend::Lsm;
+                   });
+  std::set<int> accepted;
+  for (const auto& sent : r.sent) {
+    const SenderJudgement j = judge_signal(sent);
+    if (j.kind == SenderKind::Operator) {
+      accepted.insert(sent.signal);
+      continue;
+    }
+    const bool audit = j.kind == SenderKind::AuditWorkload;
+    if (audit) accepted.insert(sent.signal);
+    if (audit && lsm) continue;  // lsm/task_kill reported it (audited)
+    events::SignalTamper t{.signal = sent.signal,
+                           .sender_pid = sent.pid,
+                           .sender_tid = j.tid,
+                           .sender_uid = sent.uid,
+                           .comm = j.comm,
+                           .cgroup_id = j.cgroup_id,
+                           .verdict = static_cast<std::uint8_t>(audit      ? GR_VERDICT_AUDITED
+                                                                : j.killed ? GR_VERDICT_KILLED
+                                                                           : GR_VERDICT_BLOCKED),
+                           .agent_pid = static_cast<std::uint32_t>(::getpid()),
+                           .judged_by = j.how,
+                           .time_ns = boot_clock_ns()};
+    names_.with([&](const events::NameTable& table) {
+      t.workload = table.workload(j.workload_id);
+      t.zone = table.zone(j.zone_id);
+    });
+    metrics_.count_signal_from_workload(events::signal_name(sent.signal),
+                                        events::verdict_name(t.verdict), t.zone);
+    auto alert = events::signal_tamper_alert(t, policy_.name, clock_, options_.node_name);
+    spdlog::warn("{}", alert["message"].get<std::string>());
+    if (sink_->write(alert)) metrics_.count_delivered("jsonl", 0, 1);
+    if (webhook_) webhook_->enqueue(std::move(alert));
+  }
+  for (int sig : {SIGINT, SIGTERM, SIGHUP})
+    if ((r.lost & (1u << sig)) && !accepted.contains(sig))
+      spdlog::warn(
+          "more {} signals arrived at once than the agent keeps senders for; those whose "
+          "sender is unknown are ignored (send it again)",
+          events::signal_name(sig));
+  r.stop_signal = accepted.contains(SIGINT) ? SIGINT : accepted.contains(SIGTERM) ? SIGTERM : 0;
+  r.stop = r.stop_signal != 0;
+  r.reopen = accepted.contains(SIGHUP);
+  return r;
+}
+
 int Agent::run() {
   const auto rescan_ns = static_cast<std::uint64_t>(std::llround(options_.rescan_seconds * 1e9));
   std::uint64_t next_rescan = boot_clock_ns() + rescan_ns;
@@ -726,7 +815,7 @@ int Agent::run() {
     int timeout =
         next_rescan > now ? static_cast<int>((next_rescan - now + 999'999) / 1'000'000) : 0;
     if (const int check = tamper_->timeout_ms(now); check >= 0) timeout = std::min(timeout, check);
-    const auto received = signals_->wait(timeout);
+    const auto received = accept_signals(signals_->wait(timeout));
     if (received.stop) {
       const char* name = received.stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
       if (!pins_ || options_.detach_on_exit)

@@ -30,7 +30,8 @@ TamperCheck::TamperCheck(std::uint64_t period_ns, std::uint64_t now_ns, std::uin
       hold_ns_(hold_ns) {}
 
 bool TamperCheck::on_event(const gr_host_event& event) {
-  if (event.hdr.type != GR_EV_TAMPER) return false;
+  // Signals and ptrace on the agent's process take no program away: nothing to check.
+  if (event.hdr.type != GR_EV_TAMPER || event.tamper != GR_TAMPER_BPF) return false;
   if (takes_programs_away(event.op)) {
     std::uint64_t seen = event_ns_.load();
     while (event.hdr.ts_ns > seen && !event_ns_.compare_exchange_weak(seen, event.hdr.ts_ns)) {

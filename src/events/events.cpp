@@ -335,7 +335,65 @@ std::string socket_type_name(std::uint32_t type) {
   }
 }
 
+// A tamper record about the agent's own process (signals, ptrace): what the workload did to
+// which thread of the agent, and, where the backend could not refuse it, what that means.
+void agent_tamper_fields(nlohmann::ordered_json& j, const gr_host_event& ev) {
+  j["tamper"] = tamper_name(ev.tamper);
+  if (ev.tamper == GR_TAMPER_SIGNAL) {
+    j["signal"] = signal_name(static_cast<int>(ev.op));
+    j["signal_number"] = ev.op;
+  } else {
+    j["access"] = ptrace_access_name(ev.family);
+    if (ev.family == GR_PTRACE_MAY_ACCESS) j["ptrace_mode"] = ptrace_mode_name(ev.op);
+    if (ev.family == GR_PTRACE_SYSCALL) j["ptrace_request"] = ptrace_request_name(ev.op);
+  }
+  j["target_pid"] = ev.type;
+  j["target_tid"] = ev.protocol;
+  j["detected_by"] = "event";
+  if (ev.backend != GR_BACKEND_LSM) j["guarantee"] = kSelfTamperGuarantee;
+}
+
 }  // namespace
+
+namespace {
+
+constexpr std::array<std::string_view, 3> kTampers = {"bpf", "signal", "ptrace"};
+constexpr std::array<std::string_view, 5> kPtraceAccesses = {
+    "", "ptrace_may_access", "ptrace", "process_vm_readv", "process_vm_writev"};
+static_assert(GR_TAMPER_PTRACE == 2 && GR_PTRACE_VM_WRITEV == 4,
+              "a wire id changed: update the name tables");
+
+}  // namespace
+
+std::string_view tamper_name(std::uint8_t tamper) { return name_of(kTampers, tamper, "unknown"); }
+
+std::string signal_name(int signal) {
+  static constexpr std::array<std::string_view, 32> kNames = {
+      "",          "SIGHUP",  "SIGINT",    "SIGQUIT", "SIGILL",   "SIGTRAP", "SIGABRT", "SIGBUS",
+      "SIGFPE",    "SIGKILL", "SIGUSR1",   "SIGSEGV", "SIGUSR2",  "SIGPIPE", "SIGALRM", "SIGTERM",
+      "SIGSTKFLT", "SIGCHLD", "SIGCONT",   "SIGSTOP", "SIGTSTP",  "SIGTTIN", "SIGTTOU", "SIGURG",
+      "SIGXCPU",   "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO",   "SIGPWR",  "SIGSYS"};
+  if (signal > 0 && signal < static_cast<int>(kNames.size())) return std::string(kNames[signal]);
+  return "SIG" + std::to_string(signal);  // real-time signals: SIG34 ... SIG64
+}
+
+std::string_view ptrace_access_name(std::uint32_t access) {
+  return name_of(kPtraceAccesses, access, "unknown");
+}
+
+std::string ptrace_mode_name(std::uint32_t mode) {
+  // PTRACE_MODE_READ 0x01, ATTACH 0x02, FSCREDS 0x08, REALCREDS 0x10 (linux/ptrace.h).
+  std::string out = (mode & 0x02) ? "attach" : (mode & 0x01) ? "read" : std::to_string(mode);
+  if (mode & 0x08) out += "_fscreds";
+  if (mode & 0x10) out += "_realcreds";
+  return out;
+}
+
+std::string ptrace_request_name(std::uint32_t request) {
+  if (request == 16) return "attach";  // PTRACE_ATTACH
+  if (request == 0x4206) return "seize";
+  return std::to_string(request);
+}
 
 nlohmann::ordered_json to_json(const gr_host_event& ev, const NameTable& names,
                                const WallClock& clock) {
@@ -372,6 +430,11 @@ nlohmann::ordered_json to_json(const gr_host_event& ev, const NameTable& names,
       j["bpf_command"] = ev.op;
       break;
     case GR_EV_TAMPER:
+      if (ev.tamper != GR_TAMPER_BPF) {
+        agent_tamper_fields(j, ev);
+        break;
+      }
+      j["tamper"] = tamper_name(ev.tamper);
       j["bpf_command"] = bpf_command_name(ev.op);
       j["link_id"] = ev.type;
       j["prog_id"] = ev.protocol;

@@ -64,4 +64,40 @@ nlohmann::ordered_json tamper_repair_alert(const TamperRepair& r, const std::str
   return alert;
 }
 
+nlohmann::ordered_json signal_tamper_alert(const SignalTamper& t, const std::string& policy,
+                                           const WallClock& clock, const std::string& node) {
+  const std::string signal = signal_name(t.signal);
+  const bool obeyed = t.verdict == GR_VERDICT_AUDITED;
+  nlohmann::ordered_json alert{
+      {"time", clock.format(t.time_ns)},
+      {"kind", "tamper"},
+      {"verdict", verdict_name(t.verdict)},
+      {"backend", "agent"},
+      {"policy", policy},
+      {"workload", t.workload.empty() ? std::string("unknown") : t.workload},
+      {"zone", t.zone.empty() ? std::string("unknown") : t.zone},
+      {"cgroup_id", t.cgroup_id},
+      {"pid", t.sender_pid},
+      {"tid", t.sender_tid},
+      {"comm", t.comm},
+      {"tamper", "signal"},
+      {"signal", signal},
+      {"signal_number", t.signal},
+      {"target_pid", t.agent_pid},
+      {"target_tid", t.agent_pid},
+      {"sender_uid", t.sender_uid},
+      {"detected_by", "signal_inbox"},
+      {"judged_by", t.judged_by},
+      {"message",
+       fmt::format("{} from pid {} (uid {}) of workload {} to the agent (pid {}): {}", signal,
+                   t.sender_pid, t.sender_uid, t.workload.empty() ? "unknown" : t.workload,
+                   t.agent_pid,
+                   obeyed ? "obeyed (the workload is in audit mode)"
+                          : std::string("ignored: a workload cannot stop or reload the agent") +
+                                (t.verdict == GR_VERDICT_KILLED ? "; the sender was killed" : ""))},
+  };
+  append_agent_alert_fields(alert, clock.format(t.time_ns), clock.format(t.time_ns), node);
+  return alert;
+}
+
 }  // namespace guardrail::events

@@ -189,6 +189,10 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
       bpf_program__set_autoload(prog, opens);
     bpf_program__set_autoload(p.guard_cgroup_attach_task, cgroups);
     bpf_program__set_autoload(p.guard_clone3, cgroups && report.has("tracepoint"));
+    // Like bpf(): signals and ptrace on the agent's own process, from every workload.
+    bpf_program__set_autoload(p.guard_signal_generate, report.has("tp_btf"));
+    for (bpf_program* prog : {p.guard_ptrace, p.guard_process_vm_readv, p.guard_process_vm_writev})
+      bpf_program__set_autoload(prog, report.has("tracepoint"));
     GR_TRY(load_on_shared_maps(*skel, maps, impl->loaded));
     for (bpf_program* prog : {p.guard_sock_create, p.guard_connect_unix, p.guard_sendmsg_unix})
       if (bpf_program__autoload(prog)) impl->cgroup_programs.push_back(prog);
@@ -240,6 +244,22 @@ std::vector<ProgramStats> HostGuard::program_stats() const {
   auto more = program_stats_of(impl_->cgroups.programs());
   stats.insert(stats.end(), more.begin(), more.end());
   return stats;
+}
+
+bool HostGuard::records_signals() const {
+  const auto* fallback = std::get_if<BpfSkeleton<fallback_guard>>(&impl_->skel);
+  return fallback && bpf_program__autoload((*fallback)->progs.guard_signal_generate);
+}
+
+std::optional<gr_signal_sender> HostGuard::take_signal_sender(std::uint32_t sender_pid,
+                                                              int signal) {
+  if (!records_signals()) return std::nullopt;
+  const int fd =
+      bpf_map__fd(std::get<BpfSkeleton<fallback_guard>>(impl_->skel)->maps.agent_signals);
+  const gr_signal_key key{sender_pid, static_cast<std::uint32_t>(signal)};
+  gr_signal_sender sender{};
+  if (bpf_map_lookup_and_delete_elem(fd, &key, &sender) != 0) return std::nullopt;
+  return sender;
 }
 
 }  // namespace guardrail

@@ -3,10 +3,14 @@
 #include <bpf/bpf.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +57,27 @@ Result<void> fill_array(bpf_map* map, const std::vector<std::pair<std::uint32_t,
                             std::to_string(index),
                         errno);
   return {};
+}
+
+// This process as map agent_state holds it: tgid and start time in clock ticks (proc(5)
+// /proc/self/stat field 22, after the command name, which may hold spaces and parentheses).
+Result<gr_agent_state> own_agent_state() {
+  std::ifstream in("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');
+  const long tick = ::sysconf(_SC_CLK_TCK);
+  if (close == std::string::npos || tick <= 0)
+    return fail("read this process's start time from /proc/self/stat");
+  std::istringstream fields(stat.substr(close + 2));  // field 3 (state) onwards
+  std::string field;
+  for (int i = 3; i < 22 && fields >> field; ++i) {
+  }
+  gr_agent_state state{};
+  if (!(fields >> state.start_ticks))
+    return fail("read this process's start time from /proc/self/stat (field 22)");
+  state.tgid = static_cast<std::uint32_t>(::getpid());
+  state.ns_per_tick = 1'000'000'000ull / static_cast<std::uint64_t>(tick);
+  return state;
 }
 
 }  // namespace
@@ -350,6 +375,34 @@ Result<bool> PolicyMaps::follow_host_write_paths(const policy::CompiledPolicy& p
   std::ranges::sort(old_inos);
   std::ranges::sort(new_inos);
   return old_inos != new_inos;
+}
+
+Result<void> PolicyMaps::register_agent() const {
+  auto state = own_agent_state();
+  if (!state) return propagate(state);
+  const std::uint32_t zero = 0;
+  if (bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.agent_state), &zero, &*state, BPF_ANY))
+    return fail_errno("register the agent's pid with the programs (map agent_state)", errno);
+  return {};
+}
+
+void PolicyMaps::clear_agent() const {
+  const std::uint32_t zero = 0;
+  gr_agent_state current{};
+  const int fd = bpf_map__fd(impl_->skel->maps.agent_state);
+  // Only our own entry: a newer agent on the same pins has overwritten it already.
+  if (bpf_map_lookup_elem(fd, &zero, &current) == 0 &&
+      current.tgid == static_cast<std::uint32_t>(::getpid())) {
+    const gr_agent_state none{};
+    bpf_map_update_elem(fd, &zero, &none, BPF_ANY);
+  }
+}
+
+std::uint32_t PolicyMaps::agent_tgid() const {
+  const std::uint32_t zero = 0;
+  gr_agent_state current{};
+  if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.agent_state), &zero, &current)) return 0;
+  return current.tgid;
 }
 
 int PolicyMaps::events_fd() const { return bpf_map__fd(impl_->skel->maps.events); }

@@ -234,6 +234,11 @@ Metrics::Metrics()
                           .Help("Policy reloads (SIGHUP or a change of the policy file) by result: "
                                 "applied, rejected (the policy in force stays), unchanged")
                           .Register(*registry_)),
+      signals_refused_(BuildCounter()
+                           .Name("guardrail_agent_signals_from_workloads_total")
+                           .Help("SIGTERM, SIGINT and SIGHUP that workloads sent the agent, by "
+                                 "what it did: blocked or killed (ignored), audited (obeyed)")
+                           .Register(*registry_)),
       policy_info_(BuildGauge()
                        .Name("guardrail_policy_info")
                        .Help("1 for the policy in force: its name and the SHA-256 of its file")
@@ -399,6 +404,13 @@ void Metrics::count_tamper_repair(std::string_view detected_by, double window_se
                                                    0.25, 0.5, 1, 2.5, 5})
       .Observe(window_seconds);
   tamper_last_window_.Set(window_seconds);
+}
+
+void Metrics::count_signal_from_workload(std::string_view signal, std::string_view verdict,
+                                         const std::string& zone) {
+  signals_refused_
+      .Add({{"signal", std::string(signal)}, {"verdict", std::string(verdict)}, {"zone", zone}})
+      .Increment();
 }
 
 void Metrics::count_policy_reload(std::string_view result) {

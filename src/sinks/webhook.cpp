@@ -68,6 +68,10 @@ std::string host_target_of(const ordered_json& alert, const std::string& kind) {
   if (kind == "unix_socket") return text(alert, "path") + " of " + text(alert, "peer_workload");
   if (kind == "bpf") return "bpf command " + text(alert, "bpf_command");
   if (kind == "policy_rejected") return text(alert, "file");
+  if (kind == "tamper" && alert.contains("signal"))  // to the agent's own process
+    return text(alert, "signal") + " to agent pid " + text(alert, "target_pid");
+  if (kind == "tamper" && alert.contains("access"))
+    return text(alert, "access") + " on agent pid " + text(alert, "target_pid");
   if (kind == "tamper")  // the kernel's: what the workload did; the agent's: what it repaired
     return alert.contains("cgroup")
                ? "repaired " + text(alert, "cgroup")

@@ -23,6 +23,9 @@
 //   bpf-map-create             bpf(BPF_MAP_CREATE) of a 1-entry array
 //   link-get-fd                bpf(BPF_LINK_GET_NEXT_ID), then BPF_LINK_GET_FD_BY_ID of that link
 //                              (the first step of `bpftool link detach`)
+//   signal SIG PID             kill(PID, SIG) (SIG a number)
+//   ptrace-attach PID          ptrace(PTRACE_ATTACH, PID), then wait for the stop and detach
+//   open-mem PID               open("/proc/PID/mem", O_RDONLY)
 //
 //   open-write PATH            open(PATH, O_WRONLY), then close it: nothing is ever written
 //   write-file PATH TEXT       open(PATH, O_WRONLY) and write TEXT at its start (only ever used on
@@ -44,16 +47,17 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/sched.h>
@@ -292,6 +296,32 @@ static int do_link_get_fd(void) {
   return ok();
 }
 
+/* The agent's own process as a target (lsm/task_kill, lsm/ptrace_access_check). */
+static int do_signal(const char* sig, const char* pid) {
+  if (kill(atoi(pid), atoi(sig)) != 0) return fail("kill");
+  return ok();
+}
+
+/* Attach stops the tracee: wait for that stop, then detach at once, so that an attach that
+ * works (from outside every workload) leaves the agent running. */
+static int do_ptrace_attach(const char* pid_text) {
+  pid_t pid = atoi(pid_text);
+  if (ptrace(PTRACE_ATTACH, pid, NULL, NULL) != 0) return fail("ptrace(PTRACE_ATTACH)");
+  int status;
+  waitpid(pid, &status, __WALL);
+  if (ptrace(PTRACE_DETACH, pid, NULL, NULL) != 0) return fail("ptrace(PTRACE_DETACH)");
+  return ok();
+}
+
+static int do_open_mem(const char* pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%s/mem", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail("open /proc/PID/mem");
+  close(fd);
+  return ok();
+}
+
 static int do_open_write(const char* path) {
   int fd = open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return fail("open for write");
@@ -369,8 +399,9 @@ static int usage(void) {
           "       bind-mount SRC DIR | new-mount-api DIR | fsmount-detached |\n"
           "       open-tree-clone SRC DIR | remount DIR | userns-mount DIR | connect-unix PATH |\n"
           "       sendto-unix PATH | bpf-map-create | link-get-fd | serve-unix PATH |\n"
-          "       serve-unix-dgram PATH | open-write PATH | write-file PATH TEXT |\n"
-          "       move-self DIR | move-pid DIR PID | clone-into-cgroup DIR |\n"
+          "       serve-unix-dgram PATH | signal SIG PID | ptrace-attach PID | open-mem PID |\n"
+          "       open-write PATH | write-file PATH TEXT | move-self DIR | move-pid DIR PID |\n"
+          "       clone-into-cgroup DIR |\n"
           "       run-in-cgroup DIR -- CMD [ARG...]\n");
   return 2;
 }
@@ -396,6 +427,9 @@ int main(int argc, char** argv) {
   if (!strcmp(c, "sendto-unix") && n == 1) return do_sendto_unix(a[0]);
   if (!strcmp(c, "bpf-map-create") && n == 0) return do_bpf_map_create();
   if (!strcmp(c, "link-get-fd") && n == 0) return do_link_get_fd();
+  if (!strcmp(c, "signal") && n == 2) return do_signal(a[0], a[1]);
+  if (!strcmp(c, "ptrace-attach") && n == 1) return do_ptrace_attach(a[0]);
+  if (!strcmp(c, "open-mem") && n == 1) return do_open_mem(a[0]);
   if (!strcmp(c, "serve-unix") && n == 1) return do_serve_unix(a[0]);
   if (!strcmp(c, "serve-unix-dgram") && n == 1) return do_serve_unix_dgram(a[0]);
   if (!strcmp(c, "open-write") && n == 1) return do_open_write(a[0]);

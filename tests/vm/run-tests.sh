@@ -377,6 +377,56 @@ PAUSE_AGENT=1 check runtime-socket-restarted runtime_socket connect-unix /run/fa
 last_alert_has runtime-socket-restarted/fields runtime_socket '"reason": *"runtime_socket"' \
   '"path": *"/run/fake-runtime.sock"' '"zone": *"agent-sandbox"'
 
+# The agent's own process, from a guarded workload and from a zone that guards nothing: signals
+# to it (lsm/task_kill) and ptrace access (lsm/ptrace_access_check: ptrace attach, /proc/<pid>/mem)
+# are refused, one tamper alert each, and the agent lives on. open() of /proc/<pid>/mem fails
+# with EACCES: the kernel's mm_access() turns any refusal into EACCES.
+# self_attempt NAME CGROUP ERRNO ATTEMPT-ARGS...
+self_attempt() {
+  name=$1 cgroup=$2 want=$3
+  shift 3
+  before=$(alert_lines)
+  out=$(timeout 20 "$A" run-in-cgroup "$cgroup" -- "$A" "$@" 2>/tmp/attempt.err)
+  kill -CONT "$agent_pid" 2>/dev/null  # had a SIGSTOP got through, the checks after must not hang
+  i=0
+  while [ "$i" -lt "$ALERT_WAIT_TICKS" ] && [ "$(count_kind "$before" tamper)" -lt 1 ]; do
+    usleep 100000
+    i=$((i + 1))
+  done
+  usleep $((SETTLE_TICKS * 100000))
+  n_kind=$(count_kind "$before" tamper)
+  n_ok=$(count_blocked_lsm "$before" tamper)
+  details=""
+  [ "$out" = "ERR $want" ] || details="attempt printed '$out' (want 'ERR $want') [$(oneline 200 </tmp/attempt.err)];"
+  if [ "$n_kind" -ne 1 ] || [ "$n_ok" -ne 1 ]; then
+    details="$details $n_kind new tamper alerts, $n_ok blocked by lsm (want 1): $(new_alerts "$before" | oneline 600);"
+  fi
+  kill -0 "$agent_pid" 2>/dev/null || details="$details the agent is gone;"
+  if [ -n "$details" ]; then fail "$name" "$details"; else pass "$name"; fi
+}
+if [ "$ready" = 1 ]; then
+  for cg in "$AGENT_CG" "$TAMPERER"; do
+    z=${cg##*/}
+    self_attempt "self-sigterm/$z" "$cg" EPERM signal 15 "$agent_pid"
+    last_alert_has "self-sigterm/$z/fields" tamper '"tamper": *"signal"' '"signal": *"SIGTERM"' \
+      '"signal_number": *15' "\"target_pid\": *$agent_pid," '"verdict": *"blocked"' '"backend": *"lsm"'
+    self_attempt "self-sigkill/$z" "$cg" EPERM signal 9 "$agent_pid"
+    last_alert_has "self-sigkill/$z/fields" tamper '"signal": *"SIGKILL"' "\"target_pid\": *$agent_pid,"
+    self_attempt "self-sigstop/$z" "$cg" EPERM signal 19 "$agent_pid"
+    last_alert_has "self-sigstop/$z/fields" tamper '"signal": *"SIGSTOP"'
+    self_attempt "self-ptrace-attach/$z" "$cg" EPERM ptrace-attach "$agent_pid"
+    last_alert_has "self-ptrace-attach/$z/fields" tamper '"tamper": *"ptrace"' \
+      '"access": *"ptrace_may_access"' '"ptrace_mode": *"attach_realcreds"' "\"target_pid\": *$agent_pid,"
+    self_attempt "self-proc-mem/$z" "$cg" EACCES open-mem "$agent_pid"
+    last_alert_has "self-proc-mem/$z/fields" tamper '"tamper": *"ptrace"' '"ptrace_mode": *"attach_fscreds"'
+  done
+  last_alert_has self-tamper-sandbox-zone tamper '"zone": *"tamper-sandbox"'
+  # From outside every workload the same accesses work, unalerted (the operator's signals: the
+  # kill -9 and the SIGTERM below).
+  check_allowed self-ptrace-attach/outside "$OUTSIDE" ptrace-attach "$agent_pid"
+  check_allowed self-proc-mem/outside "$OUTSIDE" open-mem "$agent_pid"
+fi
+
 if [ "$ready" = 1 ]; then
   if kill -0 "$agent_pid" 2>/dev/null; then pass agent-alive; else fail agent-alive "the agent died during the tests"; fi
 fi
@@ -387,6 +437,8 @@ fi
 INSIDE=$AGENT_CG
 kill -9 "$agent_pid" 2>/dev/null
 wait "$agent_pid" 2>/dev/null
+if kill -0 "$agent_pid" 2>/dev/null; then fail operator-sigkill "the operator's kill -9 left the agent running"
+else pass operator-sigkill; fi
 before=$(alert_lines)
 out=$(timeout 20 "$A" run-in-cgroup "$INSIDE" -- "$A" raw-socket 2>/tmp/attempt.err)
 if [ "$out" = "ERR EPERM" ]; then pass pinned-after-kill-9; else
@@ -450,6 +502,9 @@ usleep 200000
 GATED=1 check_allowed unix-allowlist-made-later-without-rescan "$UXALLOW" connect-unix /run/late2.sock
 kill "$agent_pid" 2>/dev/null
 wait "$agent_pid" 2>/dev/null
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q "received SIGTERM" "$AGENT_LOG.2"; then pass operator-sigterm-stops-agent
+else fail operator-sigterm-stops-agent "rc=$rc: $(tail -n 3 "$AGENT_LOG.2" | oneline 300)"; fi
 out=$(timeout 20 "$A" run-in-cgroup "$INSIDE" -- "$A" raw-socket 2>/tmp/attempt.err)
 [ "$out" = "ERR EPERM" ] && pass pinned-after-sigterm || fail pinned-after-sigterm "printed '$out'"
 "$G" uninstall >/tmp/uninstall.txt 2>&1 && pass uninstall || fail uninstall "$(oneline 300 </tmp/uninstall.txt)"

@@ -72,6 +72,24 @@ std::string_view unix_reason_name(std::uint32_t reason);  // "not_allowed", "oth
 // number.
 std::string bpf_command_name(std::uint32_t cmd);
 
+// A tamper record's subject (gr_host_event.tamper): "bpf", "signal", "ptrace".
+std::string_view tamper_name(std::uint8_t tamper);
+// "SIGTERM", "SIGKILL", ...; "SIG<n>" for a number without a name (real-time signals).
+std::string signal_name(int signal);
+// A ptrace tamper record's route (enum gr_ptrace_access): "ptrace_may_access" (LSM), "ptrace",
+// "process_vm_readv", "process_vm_writev" (syscall tracepoints).
+std::string_view ptrace_access_name(std::uint32_t access);
+// The ptrace_may_access mode: "attach" or "read", with "_fscreds" or "_realcreds".
+std::string ptrace_mode_name(std::uint32_t mode);
+// The ptrace request of the syscall: "attach", "seize" (or the number).
+std::string ptrace_request_name(std::uint32_t request);
+
+// What a signal or ptrace tamper alert says where the backend could only observe.
+inline constexpr std::string_view kSelfTamperGuarantee =
+    "BPF-LSM unavailable: the signal or ptrace access reached the agent (SIGKILL and SIGSTOP "
+    "stop it; the agent ignores SIGTERM, SIGINT and SIGHUP from workloads); the pinned programs "
+    "keep enforcing while it is gone, and the next agent reports what its predecessor could not";
+
 // What a tamper alert says about the guarantee (the fallback: no BPF-LSM to refuse bpf()).
 inline constexpr std::string_view kTamperGuarantee =
     "BPF-LSM unavailable: a privileged workload can detach the agent's programs and so "

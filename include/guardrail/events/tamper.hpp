@@ -48,4 +48,26 @@ struct TamperRepair {
 nlohmann::ordered_json tamper_repair_alert(const TamperRepair& repair, const std::string& policy,
                                            const WallClock& clock, const std::string& node);
 
+// A SIGINT, SIGTERM or SIGHUP that a workload sent the agent, and what the agent did with it:
+// ignored it (verdict blocked; killed when the kernel also sent the sender SIGKILL) or, for a
+// workload in audit mode, obeyed it (audited).
+struct SignalTamper {
+  int signal = 0;
+  std::uint32_t sender_pid = 0;
+  std::uint32_t sender_tid = 0;  // 0 when only the pid is known
+  std::uint32_t sender_uid = 0;
+  std::string comm;  // the sender's, when known
+  std::string workload;
+  std::string zone;
+  std::uint64_t cgroup_id = 0;
+  std::uint8_t verdict = GR_VERDICT_BLOCKED;
+  std::uint32_t agent_pid = 0;
+  std::string_view judged_by;  // "kernel" (its record of the sender) or "cgroup" (/proc)
+  std::uint64_t time_ns = 0;   // boot clock, when the agent read it
+};
+
+// kind "tamper", tamper "signal", backend "agent", detected_by "signal_inbox".
+nlohmann::ordered_json signal_tamper_alert(const SignalTamper& tamper, const std::string& policy,
+                                           const WallClock& clock, const std::string& node);
+
 }  // namespace guardrail::events

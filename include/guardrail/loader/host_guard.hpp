@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -52,6 +53,13 @@ class HostGuard {
   // Tracepoint or Unavailable), with the guarantee.
   const std::vector<probe::GuardBackend>& backends() const;
   std::vector<ProgramStats> program_stats() const;
+
+  // Whether the kernel records who sends this agent SIGINT, SIGTERM or SIGHUP from a workload
+  // (the fallback's tp_btf/signal_generate; with BPF-LSM lsm/task_kill refuses those instead).
+  bool records_signals() const;
+  // The workload sender the kernel recorded for `signal` from `sender_pid` (the entry is taken),
+  // or nothing: no workload sent it (when records_signals()).
+  std::optional<gr_signal_sender> take_signal_sender(std::uint32_t sender_pid, int signal);
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -71,6 +71,14 @@ class PolicyMaps {
   // maps were filled): re-resolved and updated in place. True when an inode changed.
   Result<bool> follow_host_write_paths(const policy::CompiledPolicy& policy);
 
+  // Tells the programs who the agent is (map agent_state: this process's tgid and start time):
+  // a restarted agent overwrites the previous one's. clear_agent() at a graceful exit, so the
+  // pid protects nobody once the agent is gone.
+  Result<void> register_agent() const;
+  void clear_agent() const;
+  // The agent the programs protect now (its tgid; 0: none).
+  std::uint32_t agent_tgid() const;
+
   int events_fd() const;
   // The pin directory the maps live in (null without pinning), and what was adopted from it.
   const PinDir* pins() const;

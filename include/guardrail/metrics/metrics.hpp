@@ -86,6 +86,10 @@ class Metrics {
   // A policy reload (SIGHUP or a change of the file) ended `result`: applied, rejected or
   // unchanged (same file hash: nothing swapped).
   void count_policy_reload(std::string_view result);
+  // A workload sent the agent SIGTERM, SIGINT or SIGHUP: `verdict` blocked or killed (ignored),
+  // audited (obeyed).
+  void count_signal_from_workload(std::string_view signal, std::string_view verdict,
+                                  const std::string& zone);
   // The policy file in force: guardrail_policy_info{name,sha256} 1, one series at a time.
   void set_policy_info(const std::string& name, const std::string& sha256);
   // After a reload: the backend series of `before` go, those of `after` are set.
@@ -140,6 +144,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& adopted_;
   prometheus::Family<prometheus::Gauge>& lost_unattended_;
   prometheus::Family<prometheus::Counter>& policy_reloads_;
+  prometheus::Family<prometheus::Counter>& signals_refused_;
   prometheus::Family<prometheus::Gauge>& policy_info_;
   prometheus::Gauge* policy_info_current_ = nullptr;
   prometheus::Family<prometheus::Counter>& discovery_problems_;

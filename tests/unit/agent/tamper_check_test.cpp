@@ -136,5 +136,16 @@ TEST(TamperCheck, OtherEventKindsAreIgnored) {
   EXPECT_EQ(check.timeout_ms(0), -1);
 }
 
+TEST(TamperCheck, SignalsAndPtraceOnTheAgentTakeNoProgramAway) {
+  TamperCheck check(0, 0);
+  for (std::uint8_t what : {GR_TAMPER_SIGNAL, GR_TAMPER_PTRACE}) {
+    auto ev = tamper(9, 1);  // op 9: SIGKILL, not prog_detach
+    ev.tamper = what;
+    EXPECT_FALSE(check.on_event(ev));
+  }
+  EXPECT_EQ(check.timeout_ms(0), -1);
+  EXPECT_TRUE(check.on_event(tamper(9, 1)));  // tamper 0: bpf, prog_detach
+}
+
 }  // namespace
 }  // namespace guardrail::agent

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "guardrail/events/events.hpp"
@@ -121,6 +122,142 @@ TEST(EventsTamper, APeriodicFindingGivesAnUpperBoundAndAFailureIsSaid) {
   EXPECT_EQ(j["missing"][0]["error"], "re-attach guard_egress to /x: No such device");
   EXPECT_NE(j["message"].get<std::string>().find("FAILED"), std::string::npos);
   EXPECT_NE(j["message"].get<std::string>().find("at most 900.000 ms"), std::string::npos);
+}
+
+// Each field of `want` holds its value in `j`.
+void expect_fields(const nlohmann::ordered_json& j, const nlohmann::ordered_json& want) {
+  for (const auto& [field, value] : want.items()) {
+    ASSERT_TRUE(j.contains(field)) << field;
+    EXPECT_EQ(j.at(field), value) << field;
+  }
+}
+
+// The agent's own process: a signal or ptrace record. An older agent's records (tamper 0) stay bpf.
+TEST(EventsTamper, TheSubjectFieldKeepsTheStructSizeAndZeroIsBpf) {
+  static_assert(sizeof(gr_host_event) == 328);
+  EXPECT_EQ(GR_TAMPER_BPF, 0);
+  EXPECT_EQ(tamper_name(GR_TAMPER_BPF), "bpf");
+  EXPECT_EQ(tamper_name(GR_TAMPER_SIGNAL), "signal");
+  EXPECT_EQ(tamper_name(GR_TAMPER_PTRACE), "ptrace");
+  EXPECT_EQ(tamper_name(9), "unknown");
+  auto j = to_json(Event{tamper_sample(34)}, names(), WallClock(0));
+  EXPECT_EQ(j["tamper"], "bpf");
+  EXPECT_EQ(j["bpf_command"], "link_detach");
+  EXPECT_FALSE(j.contains("signal") || j.contains("target_pid"));
+}
+
+TEST(EventsTamper, ASignalToTheAgentNamesTheSignalAndTheTarget) {
+  auto ev = tamper_sample(0);
+  ev.tamper = GR_TAMPER_SIGNAL;
+  ev.op = 15;
+  ev.type = 4242;      // the agent's tgid
+  ev.protocol = 4250;  // the thread named
+  ev.backend = GR_BACKEND_LSM;
+  ev.verdict = GR_VERDICT_BLOCKED;
+  auto bytes_in = bytes(ev);
+  auto decoded = decode(bytes_in);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  auto j = to_json(*decoded, names(), WallClock(0));
+  expect_fields(j, {{"kind", "tamper"},
+                    {"verdict", "blocked"},
+                    {"backend", "lsm"},
+                    {"tamper", "signal"},
+                    {"signal", "SIGTERM"},
+                    {"signal_number", 15},
+                    {"target_pid", 4242},
+                    {"target_tid", 4250},
+                    {"detected_by", "event"}});
+  EXPECT_FALSE(j.contains("guarantee"));  // refused: nothing to qualify
+  EXPECT_FALSE(j.contains("bpf_command") || j.contains("link_id") || j.contains("prog_id"));
+
+  ev.op = 9;
+  ev.backend = GR_BACKEND_TP_BTF;
+  ev.verdict = GR_VERDICT_DETECTED;
+  j = to_json(Event{ev}, names(), WallClock(0));
+  EXPECT_EQ(j["signal"], "SIGKILL");
+  EXPECT_EQ(j["backend"], "tp_btf");
+  EXPECT_NE(j["guarantee"].get<std::string>().find("BPF-LSM unavailable"), std::string::npos);
+}
+
+TEST(EventsTamper, SignalNames) {
+  const std::pair<int, const char*> names[] = {{1, "SIGHUP"},   {2, "SIGINT"},   {9, "SIGKILL"},
+                                               {15, "SIGTERM"}, {19, "SIGSTOP"}, {31, "SIGSYS"},
+                                               {34, "SIG34"}};
+  for (const auto& [number, name] : names) EXPECT_EQ(signal_name(number), name) << number;
+}
+
+TEST(EventsTamper, PtraceAccessSaysTheRouteAndTheMode) {
+  auto ev = tamper_sample(0);
+  ev.tamper = GR_TAMPER_PTRACE;
+  ev.family = GR_PTRACE_MAY_ACCESS;
+  ev.op = 0x02 | 0x10;  // PTRACE_MODE_ATTACH_REALCREDS: ptrace attach, process_vm_*
+  ev.type = 4242;
+  ev.protocol = 4242;
+  ev.backend = GR_BACKEND_LSM;
+  auto j = to_json(Event{ev}, names(), WallClock(0));
+  EXPECT_EQ(j["tamper"], "ptrace");
+  EXPECT_EQ(j["access"], "ptrace_may_access");
+  EXPECT_EQ(j["ptrace_mode"], "attach_realcreds");
+  EXPECT_FALSE(j.contains("ptrace_request"));
+  EXPECT_EQ(j["target_pid"], 4242);
+  ev.op = 0x01 | 0x08;  // PTRACE_MODE_READ_FSCREDS: /proc/<pid>/environ
+  EXPECT_EQ(to_json(Event{ev}, names(), WallClock(0))["ptrace_mode"], "read_fscreds");
+
+  ev.family = GR_PTRACE_SYSCALL;
+  ev.op = 0x4206;
+  ev.backend = GR_BACKEND_TRACEPOINT;
+  j = to_json(Event{ev}, names(), WallClock(0));
+  EXPECT_EQ(j["access"], "ptrace");
+  EXPECT_EQ(j["ptrace_request"], "seize");
+  EXPECT_FALSE(j.contains("ptrace_mode"));
+  EXPECT_TRUE(j.contains("guarantee"));
+  ev.op = 16;
+  EXPECT_EQ(to_json(Event{ev}, names(), WallClock(0))["ptrace_request"], "attach");
+  ev.family = GR_PTRACE_VM_WRITEV;
+  EXPECT_EQ(to_json(Event{ev}, names(), WallClock(0))["access"], "process_vm_writev");
+  ev.family = GR_PTRACE_VM_READV;
+  EXPECT_EQ(to_json(Event{ev}, names(), WallClock(0))["access"], "process_vm_readv");
+}
+
+TEST(EventsTamper, TheAgentsOwnAlertForAWorkloadsSignal) {
+  SignalTamper t{.signal = 15,
+                 .sender_pid = 5120,
+                 .sender_tid = 5121,
+                 .sender_uid = 0,
+                 .comm = "sh",
+                 .workload = "agent-a",
+                 .zone = "agent-sandbox",
+                 .cgroup_id = 77,
+                 .verdict = GR_VERDICT_BLOCKED,
+                 .agent_pid = 4242,
+                 .judged_by = "kernel",
+                 .time_ns = 2'000'000'000};
+  auto j = signal_tamper_alert(t, "p", WallClock(0), "node1");
+  expect_fields(j, {{"kind", "tamper"},
+                    {"verdict", "blocked"},
+                    {"backend", "agent"},
+                    {"workload", "agent-a"},
+                    {"pid", 5120},
+                    {"tid", 5121},
+                    {"comm", "sh"},
+                    {"tamper", "signal"},
+                    {"signal", "SIGTERM"},
+                    {"signal_number", 15},
+                    {"target_pid", 4242},
+                    {"detected_by", "signal_inbox"},
+                    {"judged_by", "kernel"},
+                    {"node", "node1"},
+                    {"time", "1970-01-01T00:00:02.000000000Z"}});
+  EXPECT_NE(j["message"].get<std::string>().find("ignored"), std::string::npos);
+  EXPECT_FALSE(j.contains("missing") || j.contains("cgroup"));
+  t.verdict = GR_VERDICT_AUDITED;
+  EXPECT_NE(
+      signal_tamper_alert(t, "p", WallClock(0), "n")["message"].get<std::string>().find("obeyed"),
+      std::string::npos);
+  t.verdict = GR_VERDICT_KILLED;
+  EXPECT_NE(
+      signal_tamper_alert(t, "p", WallClock(0), "n")["message"].get<std::string>().find("killed"),
+      std::string::npos);
 }
 
 }  // namespace
