@@ -40,8 +40,8 @@
 #include "problems.hpp"
 #include "report.hpp"
 #include "signal_inbox.hpp"
-#include "socket_watch.hpp"
 #include "signal_sender.hpp"
+#include "socket_watch.hpp"
 #include "tamper_check.hpp"
 #include "workload_scan.hpp"
 
@@ -496,8 +496,9 @@ void Agent::rescan() {
   if (auto moved = maps_->follow_host_write_paths(compiled_); !moved)
     spdlog::error("re-resolving the host-write guard's paths: {}", moved.error().message);
   else if (*moved)
-    spdlog::info("host-write guard: a listed path names another inode now; the maps in force "
-                 "follow it");
+    spdlog::info(
+        "host-write guard: a listed path names another inode now; the maps in force "
+        "follow it");
   auto again = scan_->scan();
   if (same_bindings(again, found_)) {
     report_problems(again, compiled_);

@@ -20,6 +20,7 @@ std::set<Guard> requested_host_guards(const policy::Policy& policy) {
   }
   // On for every workload, whatever the zones say.
   out.insert(Guard::Cgroups);
+  out.insert(Guard::Agent);
   return out;
 }
 

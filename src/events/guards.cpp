@@ -6,7 +6,7 @@
 namespace guardrail {
 namespace {
 
-constexpr std::array<std::pair<Guard, std::string_view>, 8> kGuardNames = {{
+constexpr std::array<std::pair<Guard, std::string_view>, 9> kGuardNames = {{
     {Guard::Network, "network"},
     {Guard::RawSockets, "raw-sockets"},
     {Guard::RuntimeSockets, "runtime-sockets"},
@@ -15,6 +15,7 @@ constexpr std::array<std::pair<Guard, std::string_view>, 8> kGuardNames = {{
     {Guard::Bpf, "bpf"},
     {Guard::HostWrites, "host-writes"},
     {Guard::Cgroups, "cgroups"},
+    {Guard::Agent, "agent"},
 }};
 
 constexpr std::array<std::pair<Backend, std::string_view>, 12> kBackendNames = {{
@@ -74,6 +75,7 @@ std::optional<gr_host_guard> host_guard_slot(Guard guard) {
     case Guard::Cgroups:
       return GR_GUARD_CGROUPS;
     case Guard::Network:
+    case Guard::Agent:  // no zone slot: on for every workload (host_guard.bpf.h)
       break;
   }
   return std::nullopt;

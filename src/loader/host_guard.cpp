@@ -27,7 +27,7 @@ constexpr std::pair<Guard, Backend> kFallbackBackends[] = {
     {Guard::RawSockets, Backend::CgroupSock}, {Guard::RuntimeSockets, Backend::CgroupConnectUnix},
     {Guard::Capabilities, Backend::TpBtf},    {Guard::Mounts, Backend::Tracepoint},
     {Guard::Bpf, Backend::Tracepoint},        {Guard::HostWrites, Backend::Tracepoint},
-    {Guard::Cgroups, Backend::TpBtf},
+    {Guard::Cgroups, Backend::TpBtf},         {Guard::Agent, Backend::TpBtf},
 };
 
 }  // namespace

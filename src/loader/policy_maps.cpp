@@ -365,9 +365,8 @@ Result<bool> PolicyMaps::follow_host_write_paths(const policy::CompiledPolicy& p
   if (bpf_map_lookup_elem(bpf_map__fd(maps.policy_state), &zero, &state))
     return fail_errno("read the policy state map", errno);
   const auto now = host_write_entries(policy.host_write_paths);
-  auto before =
-      sync_in_place(state.active_set == 1 ? maps.host_write_inodes_1 : maps.host_write_inodes_0,
-                    now);
+  auto before = sync_in_place(
+      state.active_set == 1 ? maps.host_write_inodes_1 : maps.host_write_inodes_0, now);
   if (!before) return propagate(before);
   std::vector<std::uint64_t> old_inos, new_inos;
   for (const auto& [k, v] : *before) old_inos.push_back(k.ino ^ (std::uint64_t{v} << 48));

@@ -101,6 +101,16 @@ GuardBackend cgroups_fallback(const Available& has) {
                   "write, a move is seen once made).");
 }
 
+GuardBackend agent_fallback(const Available& has) {
+  return {Guard::Agent, Backend::TpBtf, kill_guarantee(has),
+          "BPF-LSM unavailable: signals and ptrace access from workloads to the agent are only "
+          "observed (tp_btf/signal_generate; tracepoint/syscalls/sys_enter_ptrace, "
+          "sys_enter_process_vm_readv/writev); the agent ignores a workload's SIGTERM, SIGINT "
+          "and SIGHUP itself, but SIGKILL and SIGSTOP land (the pinned programs keep enforcing "
+          "and the next agent reports the event); reading /proc/<agent>/mem is not seen (writing "
+          "any /proc/<pid> file of a process outside the workload is, by the cgroup guard)."};
+}
+
 // A host guard: BPF-LSM where the kernel runs it, else the fallback its feature allows, else
 // unavailable with the reason.
 struct HostGuardRow {
@@ -126,6 +136,9 @@ constexpr HostGuardRow kHostGuards[] = {
      "Host-write guard unavailable: it needs bpf_lsm or tracepoint (see their reasons)."},
     {Guard::Cgroups, "tp_btf", cgroups_fallback,
      "Cgroup guard unavailable: it needs bpf_lsm or tp_btf (see their reasons)."},
+    {Guard::Agent, "tp_btf", agent_fallback,
+     "Agent self-protection unavailable: it needs bpf_lsm or tp_btf (see their reasons); the "
+     "agent still ignores a workload's SIGTERM, SIGINT and SIGHUP when it can tell the sender."},
 };
 
 // Where BPF-LSM cannot refuse bpf() to a workload, a privileged one (CAP_SYS_ADMIN or CAP_BPF

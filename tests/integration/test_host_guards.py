@@ -56,6 +56,7 @@ FALLBACK_BACKENDS = {
     "bpf": "tracepoint",
     "host-writes": "tracepoint",
     "cgroups": "tp_btf",
+    "agent": "tp_btf",
 }
 
 CAP_NET_RAW = 13
@@ -114,11 +115,7 @@ class HostGuardEnv:
 
     def teardown(self):
         errors = []
-        if self.agent is not None:
-            try:
-                harness.agent.shutdown(self.agent)
-            except Exception as exc:  # keep cleaning up
-                errors.append("agent: %s" % exc)
+        harness.agent.shutdown_into(self.agent, errors)
         for proc in self._procs:
             proc.stop()
         for path in (self.runtime_link, self.runtime_socket):

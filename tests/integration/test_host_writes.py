@@ -80,11 +80,7 @@ class Env:
 
     def teardown(self):
         errors = []
-        if self.agent is not None:
-            try:
-                harness.agent.shutdown(self.agent)
-            except Exception as exc:  # keep cleaning up
-                errors.append("agent: %s" % exc)
+        harness.agent.shutdown_into(self.agent, errors)
         for _ in range(10):
             if not is_mounted(self.bind):
                 break

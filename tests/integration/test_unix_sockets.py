@@ -112,11 +112,7 @@ class UnixEnv:
 
     def teardown(self):
         errors = []
-        if self.agent is not None:
-            try:
-                harness.agent.shutdown(self.agent)
-            except Exception as exc:
-                errors.append("agent: %s" % exc)
+        harness.agent.shutdown_into(self.agent, errors)
         for proc in self._procs:
             proc.stop()
         if self.dir:

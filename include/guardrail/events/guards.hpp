@@ -21,12 +21,13 @@ enum class Guard : std::uint8_t {
   Bpf,
   HostWrites,
   Cgroups,  // cgroupfs writes outside the workload: on for every workload
+  Agent,    // signals and ptrace on the agent's own process: on for every workload
 };
 
 // Every guard, in report order (probe table, metrics, startup log).
-inline constexpr std::array<Guard, 8> kGuards = {
-    Guard::Network, Guard::RawSockets, Guard::RuntimeSockets, Guard::Capabilities,
-    Guard::Mounts,  Guard::Bpf,        Guard::HostWrites,     Guard::Cgroups};
+inline constexpr std::array<Guard, 9> kGuards = {
+    Guard::Network, Guard::RawSockets, Guard::RuntimeSockets, Guard::Capabilities, Guard::Mounts,
+    Guard::Bpf,     Guard::HostWrites, Guard::Cgroups,        Guard::Agent};
 
 enum class Backend : std::uint8_t {
   // Hook families, numbered as on the wire.

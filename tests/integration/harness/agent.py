@@ -531,6 +531,16 @@ def wait_metric(agent, want, name, timeout=5.0, **labels):
     return agent.metric(name, **labels)
 
 
+def shutdown_into(agent, errors):
+    """shutdown(agent) for a teardown that goes on cleaning up: a failure joins `errors`."""
+    if agent is None:
+        return
+    try:
+        shutdown(agent)
+    except Exception as exc:  # keep cleaning up
+        errors.append("agent: %s" % exc)
+
+
 def module_agent_fixtures(make_env, name):
     """The `env` (module scope: make_env(topo, binary, workdir).setup(), torn down after) and
     `agent` (the module's agent, asserted still running) fixtures of a test module that runs one
