@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -368,12 +369,15 @@ Result<bool> PolicyMaps::follow_host_write_paths(const policy::CompiledPolicy& p
   auto before = sync_in_place(
       state.active_set == 1 ? maps.host_write_inodes_1 : maps.host_write_inodes_0, now);
   if (!before) return propagate(before);
-  std::vector<std::uint64_t> old_inos, new_inos;
-  for (const auto& [k, v] : *before) old_inos.push_back(k.ino ^ (std::uint64_t{v} << 48));
-  for (const auto& [k, v] : now) new_inos.push_back(k.ino ^ (std::uint64_t{v} << 48));
-  std::ranges::sort(old_inos);
-  std::ranges::sort(new_inos);
-  return old_inos != new_inos;
+  // The map iterates in its own order: compare the entries as sets.
+  using Entry = std::tuple<std::uint64_t, std::uint32_t, std::uint32_t, std::uint32_t>;
+  const auto entries = [](const auto& pairs) {
+    std::vector<Entry> out;
+    for (const auto& [k, v] : pairs) out.emplace_back(k.ino, k.dev, k.zone_id, v);
+    std::ranges::sort(out);
+    return out;
+  };
+  return entries(*before) != entries(now);
 }
 
 Result<void> PolicyMaps::register_agent() const {
