@@ -21,6 +21,10 @@ enum class BindingKind {
   Placeholder,  // only its descendants that no other binding names yet (GR_WL_PLACEHOLDER):
                 // the parent of a selector, so that a cgroup made after the last scan is the
                 // placeholder's workload from its first instruction
+  Exempt,       // the cgroup and its descendants are under no policy (GR_WL_EXEMPT), even below
+                // a placeholder: kube-system pods, the agent's own pod
+  Remote,       // no cgroup on this host (cgroup_id 0): a peer on another node, known by its
+                // addresses only (a pod elsewhere in the cluster)
 };
 
 // What discovery found on this host for one cgroup under policy.
@@ -35,6 +39,19 @@ struct WorkloadBinding {
   // stay stable across re-scans and in-flight events keep their names); 0: compile picks one.
   std::uint32_t anonymous_id = 0;
   BindingKind kind = BindingKind::Workload;
+};
+
+// A Service's virtual address (ClusterIP) and port, judged as a connect to its backends: a
+// connect or datagram to cluster_ip:port is judged by the identity of the backend addresses
+// (one identity when they agree; the default zone, fail closed, when they do not) on
+// target_port, before kube-proxy's DNAT rewrites it.
+struct ServiceBinding {
+  std::string service;  // "namespace/name", for messages
+  Cidr cluster_ip;      // a host prefix
+  std::uint8_t protocol = 6;  // IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP
+  std::uint16_t port = 0;
+  std::uint16_t target_port = 0;
+  std::vector<Cidr> backends;  // ready endpoints' addresses (host prefixes)
 };
 
 // The workload name of an anonymous binding, as alerts and metrics show it: "zone:/cgroup/path"

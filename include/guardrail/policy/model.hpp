@@ -134,6 +134,15 @@ std::optional<int> capability_number(const std::string& name);
 // "CAP_NET_RAW" for 13; "CAP_<n>" for a number without a name.
 std::string capability_name(int number);
 
+// A Kubernetes label selector requirement (matchExpressions), as Kubernetes users write it.
+struct LabelExpression {
+  enum class Op { In, NotIn, Exists, DoesNotExist };
+  std::string key;
+  Op op = Op::In;
+  std::vector<std::string> values;  // In/NotIn only
+  bool operator==(const LabelExpression&) const = default;
+};
+
 struct Zone {
   std::string name;
   std::vector<std::string> cgroup_globs;  // selector.cgroups: globs over cgroup v2 paths
@@ -143,6 +152,11 @@ struct Zone {
   std::map<std::string, std::string> match_labels;
   std::vector<std::string> name_globs;
   std::vector<std::string> image_globs;
+  // Kubernetes pod selectors (selector.namespaces, selector.matchExpressions; selector.labels
+  // is matchLabels for pods too): a pod is selected when its namespace is listed (or none is)
+  // and its labels satisfy match_labels and every expression, at least one of them being given.
+  std::vector<std::string> namespaces;
+  std::vector<LabelExpression> match_expressions;
   std::vector<EgressRule> egress;
   std::optional<Mode> mode;  // overrides the policy's mode for this zone
   HostGuards guards;
@@ -154,6 +168,7 @@ struct Workload {
   std::string zone;
   std::string cgroup;           // glob over cgroup v2 paths; empty: runs off this host
   std::string container;        // glob over container names (Docker discovery)
+  std::string pod;              // glob over "namespace/name" of pods (Kubernetes discovery)
   std::vector<Cidr> addresses;  // static; more are discovered from its network namespace
   bool exclusive = false;       // only rules that name this workload apply to it
   Position pos;
