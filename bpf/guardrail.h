@@ -41,6 +41,9 @@
  *                attached there, the guards refuse it what they refuse any cgroup they cannot
  *                name (fail closed) */
 #define GR_WL_PLACEHOLDER (1u << 4)
+/*   EXEMPT       the cgroup and its descendants are under no policy, even below a placeholder
+ *                (kube-system pods, the agent's own pod): the guards treat them as the host */
+#define GR_WL_EXEMPT (1u << 5)
 
 /* Map sizes: the agent may raise them before load; these are the defaults. */
 #define GR_MAX_WORKLOAD_CGROUPS 16384
@@ -94,6 +97,25 @@ struct gr_identity {
 	__u32 zone_id;
 	__u32 flags;
 	__u32 reserved;
+};
+
+/* A Service's virtual address (ClusterIP), port and protocol -> who answers it (map `services`):
+ * the identity its backends share, and the port they listen on. Judged at connect/sendmsg and at
+ * cgroup_skb egress in the client's namespace, before kube-proxy's DNAT on the node. */
+#define GR_MAX_SERVICES 16384
+struct gr_service_key {
+	__u8 addr[16]; /* IPv4-mapped like gr_ip_key */
+	__u16 port;    /* host byte order */
+	__u8 protocol;
+	__u8 reserved;
+};
+
+struct gr_service {
+	__u32 workload_id;
+	__u32 zone_id;
+	__u32 flags;
+	__u16 target_port; /* host byte order */
+	__u16 reserved;
 };
 
 struct gr_port_range {

@@ -18,14 +18,17 @@ struct subject {
 	__u32 cgroup_levels; /* of the same policy state as active_set */
 };
 
-/* The calling task's workload under the policy in force (read into `state`), or NULL. */
+/* The calling task's workload under the policy in force (read into `state`), or NULL (also for
+ * an exempt cgroup: the host's). */
 static __always_inline struct gr_workload *
 workload_of_caller_in_force(struct gr_policy_state *state)
 {
 	if (!read_policy_state(state))
 		return NULL;
 	void *workloads_map = active(&workloads, state->active_set);
-	return workloads_map ? workload_of_task(workloads_map, state->cgroup_levels) : NULL;
+	struct gr_workload *w =
+		workloads_map ? workload_of_task(workloads_map, state->cgroup_levels) : NULL;
+	return (w && (w->flags & GR_WL_EXEMPT)) ? NULL : w;
 }
 
 /* Fills `s` and returns true when the calling task is a workload and its zone guards `guard`.

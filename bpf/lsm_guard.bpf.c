@@ -248,7 +248,7 @@ static __always_inline void judge_unix_peer(const struct subject *s, struct sock
 	if (workloads_map) {
 		struct gr_workload *peer =
 			workload_of_kernel_sock(workloads_map, s->cgroup_levels, other);
-		if (peer && peer->workload_id != s->workload.workload_id) {
+		if (peer && peer->workload_id && peer->workload_id != s->workload.workload_id) {
 			v->peer_workload_id = peer->workload_id;
 			struct gr_workload self = s->workload;
 			struct gr_workload them = *peer;

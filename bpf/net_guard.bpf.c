@@ -57,6 +57,7 @@ struct policy {
 	void *identities;
 	void *flows;
 	void *egress_allow;
+	void *services;
 	__u32 levels;
 };
 
@@ -70,8 +71,9 @@ static __always_inline bool load_policy(struct policy *p)
 	p->identities = active(&identities, state.active_set);
 	p->flows = active(&flows, state.active_set);
 	p->egress_allow = active(&egress_allow, state.active_set);
+	p->services = active(&services, state.active_set);
 	p->levels = state.cgroup_levels;
-	return p->workloads && p->identities && p->flows && p->egress_allow;
+	return p->workloads && p->identities && p->flows && p->egress_allow && p->services;
 }
 
 /* What the guard remembers of a socket. */
@@ -161,18 +163,26 @@ static __always_inline struct party identify(const struct policy *pol, const __u
 	return p;
 }
 
-/* A miss means a socket under an attached cgroup that the maps do not (yet) name: fail closed,
- * enforcing, with no rule able to allow it. */
-static __always_inline struct party party_of(const struct gr_workload *w, __u8 scope)
+/* A Service address: judged as the backends behind it, on the port they listen on (a connect
+ * to a ClusterIP leaves this namespace before kube-proxy rewrites it). */
+static __always_inline void judge_as_service(const struct policy *pol, const struct tuple *t,
+					     struct party *peer, __u16 *port)
 {
-	struct party p = { .scope = scope };
+	struct gr_service_key key = { .port = t->dport, .protocol = t->protocol };
 
-	if (w) {
-		p.workload_id = w->workload_id;
-		p.zone_id = w->zone_id;
-		p.flags = w->flags | GR_WL_ON_THIS_HOST;
-	}
-	return p;
+	__builtin_memcpy(key.addr, t->daddr, 16);
+	struct gr_service *s = bpf_map_lookup_elem(pol->services, &key);
+	if (!s)
+		return;
+	peer->workload_id = s->workload_id;
+	peer->zone_id = s->zone_id;
+	peer->flags = s->flags;
+	*port = s->target_port;
+}
+
+static __always_inline bool is_exempt(const struct gr_workload *w)
+{
+	return w && (w->flags & GR_WL_EXEMPT);
 }
 
 /* A socket of this host that no workload owns: a host service, or a host client. */
@@ -181,6 +191,23 @@ static __always_inline struct party local_host(void)
 	struct party p = { .zone_id = GR_IDENTITY_WORLD, .scope = GR_PEER_LOCAL_HOST };
 	return p;
 }
+
+/* A miss means a socket under an attached cgroup that the maps do not (yet) name: fail closed,
+ * enforcing, with no rule able to allow it. An exempt cgroup is the host's. */
+static __always_inline struct party party_of(const struct gr_workload *w, __u8 scope)
+{
+	struct party p = { .scope = scope };
+
+	if (is_exempt(w))
+		return local_host();
+	if (w) {
+		p.workload_id = w->workload_id;
+		p.zone_id = w->zone_id;
+		p.flags = w->flags | GR_WL_ON_THIS_HOST;
+	}
+	return p;
+}
+
 
 static __always_inline bool is_world(const struct party *p)
 {
@@ -493,19 +520,24 @@ static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, _
 
 	if (!load_policy(&pol))
 		return VERDICT_DENY;
-	struct party self = party_of(workload_of_task(pol.workloads, pol.levels), 0);
+	struct gr_workload *w = workload_of_task(pol.workloads, pol.levels);
+	if (is_exempt(w))
+		return VERDICT_ALLOW;
+	struct party self = party_of(w, 0);
 	sock_addr_tuple(ctx, &t, v6);
+	__u16 port = t.dport;
 	if (is_loopback(t.daddr)) {
 		if (type != GR_EV_NET_CONNECT || t.protocol != GR_PROTO_TCP ||
 		    !loopback_listener(ctx, &pol, &t, &peer))
 			return VERDICT_ALLOW;
 	} else {
 		peer = identify(&pol, t.daddr);
+		judge_as_service(&pol, &t, &peer, &port);
 	}
 	if (same_workload(&self, &peer))
 		return VERDICT_ALLOW;
 	if (!(self.flags & GR_WL_QUARANTINE)) {
-		if (may_open(&pol, &self, &peer, t.daddr, t.family, t.protocol, t.dport))
+		if (may_open(&pol, &self, &peer, t.daddr, t.family, t.protocol, port))
 			return VERDICT_ALLOW;
 		/* A UDP server answers with sendmsg, from its port, to a client it heard from. */
 		if (type == GR_EV_NET_SEND && t.sport &&
@@ -702,11 +734,11 @@ static __always_inline bool local_peer(const struct policy *pol, struct __sk_buf
  * the receiver to tell what the sender's hooks would have answered. */
 static __always_inline bool egress_permitted(const struct policy *pol, const struct party *sender,
 					     const struct party *receiver, const struct tuple *t,
-					     struct bpf_sock *sk)
+					     __u16 dport, struct bpf_sock *sk)
 {
 	if (same_workload(sender, receiver))
 		return true;
-	if (may_open(pol, sender, receiver, t->daddr, t->family, t->protocol, t->dport))
+	if (may_open(pol, sender, receiver, t->daddr, t->family, t->protocol, dport))
 		return true;
 	if (t->kind == PKT_CONTINUES) /* its own connection, or the server side of one the
 					receiver opened */
@@ -825,7 +857,7 @@ static __always_inline __u16 ingress_event_type(const struct policy *pol, const 
 	if (!peer->workload_id || !(peer->flags & GR_WL_ON_THIS_HOST) ||
 	    (peer->flags & GR_WL_AUDIT) || (self->flags & GR_WL_QUARANTINE))
 		return GR_EV_NET_INGRESS;
-	if (!(peer->flags & GR_WL_QUARANTINE) && egress_permitted(pol, peer, self, t, NULL))
+	if (!(peer->flags & GR_WL_QUARANTINE) && egress_permitted(pol, peer, self, t, t->dport, NULL))
 		return GR_EV_NET_INGRESS;
 	return GR_EV_EAST_WEST_BYPASS;
 }
@@ -839,22 +871,30 @@ static __always_inline int guard_skb(struct __sk_buff *skb, bool ingress)
 		return VERDICT_ALLOW;
 	if (!load_policy(&pol))
 		return VERDICT_DENY;
-	struct party self = party_of(workload_of_skb(pol.workloads, pol.levels, skb), 0);
+	struct gr_workload *w = workload_of_skb(pol.workloads, pol.levels, skb);
+	if (is_exempt(w))
+		return VERDICT_ALLOW;
+	struct party self = party_of(w, 0);
 	struct bpf_sock *sk = full_sock_of(skb);
 	struct party peer;
+	__u16 port = t.dport;
 	if (skb->ifindex == LOOPBACK_IFINDEX) {
 		/* Nobody at the other end: nothing to reach, or the kernel's own answer. */
 		if (!local_peer(&pol, skb, &t, ingress, &peer))
 			return VERDICT_ALLOW;
 	} else {
 		peer = identify(&pol, ingress ? t.saddr : t.daddr);
+		/* Replies from a Service address are judged by the connection or exchange they
+		 * belong to, which was remembered by the address and port as sent. */
+		if (!ingress)
+			judge_as_service(&pol, &t, &peer, &port);
 	}
 
 	__u32 rule = GR_RULE_DEFAULT_DENY;
 	bool quarantined = self.flags & GR_WL_QUARANTINE;
 	if (!ingress) {
 		if (quarantined ? same_workload(&self, &peer) :
-				  egress_permitted(&pol, &self, &peer, &t, sk)) {
+				  egress_permitted(&pol, &self, &peer, &t, port, sk)) {
 			if (!quarantined)
 				egress_remember(&self, &t, sk);
 			return VERDICT_ALLOW;

@@ -13,6 +13,9 @@
 /* address -> identity */
 POLICY_MAP_WITH_SETS(identities, BPF_MAP_TYPE_LPM_TRIE, GR_MAX_IDENTITIES, struct gr_ip_key,
 		     struct gr_identity, BPF_F_NO_PREALLOC);
+/* Service address and port -> its backends' identity */
+POLICY_MAP_WITH_SETS(services, BPF_MAP_TYPE_HASH, GR_MAX_SERVICES, struct gr_service_key,
+		     struct gr_service, BPF_F_NO_PREALLOC);
 /* (source identity, destination identity) -> allowed ports */
 POLICY_MAP_WITH_SETS(flows, BPF_MAP_TYPE_HASH, GR_MAX_FLOWS, struct gr_flow_key, struct gr_portset,
 		     0);

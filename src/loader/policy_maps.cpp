@@ -233,6 +233,7 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
   GR_TRY(fill_map(one ? maps.identities_1 : maps.identities_0, policy.identities));
   GR_TRY(fill_map(one ? maps.flows_1 : maps.flows_0, policy.flows));
   GR_TRY(fill_map(one ? maps.egress_allow_1 : maps.egress_allow_0, policy.egress));
+  GR_TRY(fill_map(one ? maps.services_1 : maps.services_0, policy.services));
   GR_TRY(fill_array(one ? maps.host_policy_1 : maps.host_policy_0, policy.host_policies));
   GR_TRY(fill_map(one ? maps.runtime_socket_paths_1 : maps.runtime_socket_paths_0, sockets.paths));
   GR_TRY(

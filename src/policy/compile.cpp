@@ -207,6 +207,21 @@ Result<std::uint32_t> Compiler::workload_of(const WorkloadBinding& b) {
 Result<void> Compiler::bind_cgroups() {
   std::map<std::uint64_t, const WorkloadBinding*> bound;
   for (const WorkloadBinding& b : bindings_) {
+    if (b.kind == BindingKind::Exempt) {
+      // Under no policy: no workload, no zone, no addresses; the guards treat it as the host.
+      if (const auto [first, inserted] = bound.try_emplace(b.cgroup_id, &b); !inserted)
+        return fail("cgroup id " + std::to_string(b.cgroup_id) + " is bound twice (" +
+                    first->second->cgroup_path + " and " + b.cgroup_path + ")");
+      out_.cgroups.push_back({b.cgroup_id, gr_workload{0, 0, GR_WL_EXEMPT, 0}});
+      continue;
+    }
+    if (b.kind == BindingKind::Remote) {
+      // A peer elsewhere (a pod on another node): known by its addresses, no cgroup here.
+      const auto id = workload_of(b);
+      if (!id) return propagate(id);
+      for (const Cidr& c : b.addresses) claims_[*id].emplace_back(c, true);
+      continue;
+    }
     if (const auto [first, inserted] = bound.try_emplace(b.cgroup_id, &b); !inserted)
       return fail("cgroup id " + std::to_string(b.cgroup_id) + " is bound twice (" +
                   first->second->cgroup_path + " and " + b.cgroup_path + ")");
@@ -421,12 +436,16 @@ void Compiler::sort_entries() {
 }  // namespace
 
 std::string anonymous_name(const WorkloadBinding& b) {
+  if (!b.display_name.empty()) return b.zone + ":" + b.display_name;
   return b.zone + ":" + b.cgroup_path + (b.kind == BindingKind::Placeholder ? "/*" : "");
 }
 
-Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBinding> bindings) {
+Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBinding> bindings,
+                               std::span<const ServiceBinding> services) {
   auto compiled = Compiler(policy, bindings).run();
-  if (compiled) GR_TRY(check_capacity(*compiled));  // the maps' limits, for check and agent alike
+  if (!compiled) return compiled;
+  compile_services(*compiled, services, policy.effective_default_zone());
+  GR_TRY(check_capacity(*compiled));  // the maps' limits, for check and agent alike
   return compiled;
 }
 

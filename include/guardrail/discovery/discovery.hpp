@@ -20,6 +20,10 @@ struct Discovered {
   // The top-most matched cgroups and placeholders (absolute directories): attaching there covers
   // every bound cgroup below them exactly once, and every cgroup made below a placeholder later.
   std::vector<std::string> attach_points;
+  // Peers with no cgroup here (pods on other nodes, BindingKind::Remote) and Services judged by
+  // their backends (Kubernetes discovery).
+  std::vector<policy::WorkloadBinding> remote;
+  std::vector<policy::ServiceBinding> services;
   // What a source could not tell this time (the last good answer stands in for it).
   std::vector<policy::DiscoveryProblem> problems;
 };

@@ -39,6 +39,9 @@ struct WorkloadBinding {
   // stay stable across re-scans and in-flight events keep their names); 0: compile picks one.
   std::uint32_t anonymous_id = 0;
   BindingKind kind = BindingKind::Workload;
+  // What alerts and metrics call an anonymous member ("namespace/name" of a pod); empty: its
+  // cgroup path.
+  std::string display_name;
 };
 
 // A Service's virtual address (ClusterIP) and port, judged as a connect to its backends: a
@@ -86,6 +89,8 @@ struct CompiledPolicy {
   std::vector<std::pair<gr_ip_key, gr_identity>> identities;
   std::vector<std::pair<gr_flow_key, gr_portset>> flows;
   std::vector<std::pair<gr_zone_ip_key, gr_portset>> egress;
+  // Service address and port -> its backends' identity (Kubernetes ClusterIPs).
+  std::vector<std::pair<gr_service_key, gr_service>> services;
   // Host guards per zone (zone id -> policy); audit mode turns deny and kill into audit.
   std::vector<std::pair<std::uint32_t, gr_host_policy>> host_policies;
   // Defaults plus every zone's extra paths, each once, in a stable order.
@@ -107,6 +112,15 @@ struct CompiledPolicy {
 // zone instead (no workload; none at all without a default zone), and `problems` says so. Fails
 // (naming what is involved) on what the file itself gets wrong: more than GR_MAX_PORT_RANGES
 // port ranges between one pair of identities, unknown zones or workloads.
-Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBinding> bindings);
+// Services are judged by their backends' identity (see ServiceBinding).
+Result<CompiledPolicy> compile(const Policy& policy, std::span<const WorkloadBinding> bindings,
+                               std::span<const ServiceBinding> services = {});
+
+// The Service entries of a compiled policy, from its identities: a service whose ready backends
+// all name one identity is that identity; one whose backends name several is the default zone
+// (fail closed, reported as a "service_conflict" problem); one whose backends name none (the
+// world, or no backend) gets no entry, so its address is judged as the world (egress rules).
+void compile_services(CompiledPolicy& compiled, std::span<const ServiceBinding> services,
+                      const std::string& default_zone);
 
 }  // namespace guardrail::policy
