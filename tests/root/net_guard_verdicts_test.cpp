@@ -576,5 +576,84 @@ TEST_F(NetGuardVerdicts, APlaceholdersOwnCgroupIsNoWorkload) {
   EXPECT_EQ(ev.zone_id, 0u);
 }
 
+// A Service address (ClusterIP) is judged as its backends, on the port they listen on: an agent's
+// datagram to the orchestrator's Service port 80 (target 8080) passes, one to a Service of agents
+// is dropped and names the agent behind it; a Service port the map does not list is the world's.
+TEST_F(NetGuardVerdicts, AServiceAddressIsJudgedAsItsBackendsOnTheirPort) {
+  policy::CompiledPolicy p;
+  p.cgroups = {{self_cgroup_, gr_workload{kSelf, kAgentZone, 0, 0}}};
+  p.identities = {identity(mapped("198.18.0.2"), kOrchestrator, kControlZone, GR_WL_ON_THIS_HOST),
+                  identity(mapped("198.18.0.4"), kAgentB, kAgentZone, GR_WL_ON_THIS_HOST)};
+  p.flows = {{{kAgentZone, kOrchestrator}, ports({{8080, 8080, GR_PROTO_ANY, {}}})}};
+  auto service = [](const char* ip, std::uint16_t port, std::uint32_t wl, std::uint32_t zone,
+                    std::uint16_t target) {
+    gr_service_key key{};
+    auto a = mapped(ip);
+    std::memcpy(key.addr, a.data(), 16);
+    key.port = port;
+    key.protocol = IPPROTO_UDP;
+    return std::pair(key, gr_service{wl, zone, 0, target, 0});
+  };
+  p.services = {service("198.19.0.10", 80, kOrchestrator, kControlZone, 8080),
+                service("198.19.0.11", 80, kAgentB, kAgentZone, 8080)};
+  auto applied = maps_->apply(p, 0, GR_WORKLOAD_ID_BASE + 100);
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.19.0.10"), 17, 40000, 80)),
+            kPass);
+  EXPECT_TRUE(drain().empty());
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.19.0.11"), 17, 40000, 80)),
+            kDrop);
+  const auto ev = only_event();
+  EXPECT_EQ(ev.peer_workload_id, kAgentB);
+  EXPECT_EQ(ev.peer_zone_id, kAgentZone);
+  // Port 81 of the orchestrator's Service is no Service port: the address is the world's.
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.19.0.10"), 17, 40000, 81)),
+            kDrop);
+  EXPECT_EQ(only_event().peer_zone_id, static_cast<std::uint32_t>(GR_IDENTITY_WORLD));
+}
+
+// An exempt cgroup (kube-system, the agent's own pod) is under no policy even where a
+// placeholder above it would judge an unnamed child: its packets pass and nothing is reported.
+TEST_F(NetGuardVerdicts, AnExemptCgroupBelowAPlaceholderIsTheHosts) {
+  const std::string home = own_cgroup_path();
+  const std::string root = find_cgroup2_mount();
+  const std::string parent = "/gr-root-exempt-" + std::to_string(::getpid());
+  const std::string child = parent + "/system-pod";
+  ASSERT_EQ(::mkdir((root + parent).c_str(), 0755), 0) << strerror(errno);
+  ASSERT_EQ(::mkdir((root + child).c_str(), 0755), 0) << strerror(errno);
+  auto move_to = [&](const std::string& cgroup) {
+    std::ofstream(root + cgroup + "/cgroup.procs") << ::getpid() << std::flush;
+  };
+  struct Undo {
+    std::function<void()> f;
+    ~Undo() { f(); }
+  } undo{[&] {
+    move_to(home);
+    ::rmdir((root + child).c_str());
+    ::rmdir((root + parent).c_str());
+  }};
+  move_to(child);
+  ASSERT_EQ(own_cgroup_path(), child);
+  const auto level = std::count(parent.begin(), parent.end(), '/');
+  policy::CompiledPolicy p;
+  p.cgroups = {{cgroup_id_of(parent), gr_workload{kSelf, kAgentZone, GR_WL_PLACEHOLDER, 0}},
+               {cgroup_id_of(child), gr_workload{0, 0, GR_WL_EXEMPT, 0}}};
+  p.identities = {identity(mapped("198.18.0.4"), kAgentB, kAgentZone, GR_WL_ON_THIS_HOST)};
+  auto applied = maps_->apply(p, (1u << level) | (1u << (level + 1)), GR_WORKLOAD_ID_BASE + 100);
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 17, 40000, 53)),
+            kPass);
+  EXPECT_EQ(run(P::Ingress, frame(mapped("198.18.0.4"), mapped("198.18.0.3"), 6, 40000, 22)),
+            kPass);
+  EXPECT_TRUE(drain().empty());
+  // The same cgroup without its exemption is the placeholder's, and refused.
+  p.cgroups.pop_back();
+  applied = maps_->apply(p, 1u << level, GR_WORKLOAD_ID_BASE + 100);
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_EQ(run(P::Egress, frame(mapped("198.18.0.3"), mapped("198.18.0.4"), 17, 40000, 53)),
+            kDrop);
+  EXPECT_EQ(only_event().workload_id, kSelf);
+}
+
 }  // namespace
 }  // namespace guardrail

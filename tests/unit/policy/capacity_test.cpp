@@ -91,7 +91,7 @@ TEST(PolicyCapacity, EveryMapIsListedWithItsConstant) {
     EXPECT_FALSE(m.constant.empty()) << m.map;
     EXPECT_EQ(m.count(CompiledPolicy{}), 0u) << m.map;
   }
-  EXPECT_EQ(map_capacities().size(), 8u);
+  EXPECT_EQ(map_capacities().size(), 9u);
 }
 
 }  // namespace
