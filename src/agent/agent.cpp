@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -42,6 +43,7 @@
 #include "signal_inbox.hpp"
 #include "signal_sender.hpp"
 #include "socket_watch.hpp"
+#include "kube_source.hpp"
 #include "tamper_check.hpp"
 #include "workload_scan.hpp"
 
@@ -142,6 +144,7 @@ class Agent {
   probe::Report report_;
   std::string cgroup_root_;
   std::unique_ptr<docker::ContainerWatch> containers_;  // null without Docker discovery
+  std::unique_ptr<KubeSource> kube_;  // null without Kubernetes discovery
   std::unique_ptr<WorkloadScan> scan_;
   discovery::Discovered found_;       // what the policy in force was compiled with
   policy::CompiledPolicy compiled_;   // the policy in force
@@ -240,6 +243,25 @@ Result<void> Agent::discover_workloads() {
                                                            [] { SignalInbox::poke(); });
   scan_ = std::make_unique<WorkloadScan>(policy_, cgroup_root_, containers_.get(),
                                          [] { SignalInbox::poke(); });
+  if (options_.kubernetes) {
+    // Fatal when misconfigured (no credentials, no node name); an API server that does not
+    // answer yet is not: its pods are judged as the default zone until it does.
+    auto kube = KubeSource::start({.kubeconfig = options_.kubeconfig,
+                                   .node_name = options_.node_name,
+                                   .kubelet_root = options_.kubelet_cgroup_root},
+                                  [] { SignalInbox::poke(); });
+    if (!kube) return fail(kube.error().message + "; nothing was attached");
+    kube_ = std::move(*kube);
+    // The first policy should know kube-system's pods and the agent's own: wait for the lists.
+    const auto wait = std::chrono::milliseconds(
+        static_cast<long>(options_.kubernetes_sync_seconds * 1000));
+    if (!kube_->wait_synced(wait))
+      spdlog::warn(
+          "the Kubernetes API server has not answered in {:.0f} s; enforcing now: every pod on "
+          "this node is judged as the default zone until its metadata arrives",
+          options_.kubernetes_sync_seconds);
+    scan_->watch_kubernetes(kube_.get());
+  }
   // Adopted maps carry the previous agent's workload ids: keep them, never hand one out again.
   if (maps_->adoption().maps_reused) {
     auto previous = maps_->workload_ids();
@@ -303,7 +325,9 @@ Result<void> Agent::open_sinks() {
 }
 
 Result<policy::CompiledPolicy> Agent::enforce(const discovery::Discovered& found) {
-  auto compiled = policy::compile(policy_, found.bindings);
+  std::vector<policy::WorkloadBinding> bindings = found.bindings;
+  bindings.insert(bindings.end(), found.remote.begin(), found.remote.end());
+  auto compiled = policy::compile(policy_, bindings, found.services);
   if (!compiled) return propagate(compiled);
   GR_TRY(maps_->apply(*compiled, discovery::cgroup_levels(found.bindings), scan_->ids().next()));
   // One cgroup that cannot take the programs (gone since the scan, or refused) must not leave
@@ -476,6 +500,9 @@ Result<void> Agent::serve_metrics() { return metrics_.serve(options_.metrics_add
 
 void Agent::report_problems(const discovery::Discovered& found,
                             const policy::CompiledPolicy& compiled) {
+  for (const auto& w : scan_->kubernetes_watches())
+    metrics_.set_kubernetes_watch(w.resource, w.status.synced, w.objects, w.status.lists,
+                                  w.status.reconnects);
   auto all = found.problems;
   all.insert(all.end(), compiled.problems.begin(), compiled.problems.end());
   problems_.update(

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <utility>
 
 #include "guardrail.h"
+#include "guardrail/kubernetes/pod_placement.hpp"
 
 namespace guardrail::agent {
 
@@ -18,9 +20,14 @@ std::uint32_t AnonymousIds::id_of(std::uint64_t cgroup_id) {
   return it->second;
 }
 
+std::uint64_t AnonymousIds::key_of(const policy::WorkloadBinding& b) {
+  if (b.cgroup_id) return b.cgroup_id;
+  return std::hash<std::string>{}(b.display_name) | (1ull << 63);
+}
+
 void AnonymousIds::forget_all_but(const std::vector<policy::WorkloadBinding>& bound) {
   std::set<std::uint64_t> keep;
-  for (const auto& b : bound) keep.insert(b.cgroup_id);
+  for (const auto& b : bound) keep.insert(key_of(b));
   std::erase_if(ids_, [&](const auto& e) { return !keep.contains(e.first); });
 }
 
@@ -99,22 +106,81 @@ discovery::Discovered WorkloadScan::scan() {
                                         "; the workloads found by the last good scan stay bound"});
     return kept;
   }
+  if (kube_) add_kubernetes(*found, problems);
   found->problems = std::move(problems);
+  for (auto& b : found->remote)
+    if (b.workload.empty()) b.anonymous_id = ids_.id_of(AnonymousIds::key_of(b));
   for (auto& b : found->bindings) {
     if (posture_)
       for (const auto& id : posture_->quarantined())
         if (b.cgroup_path.ends_with(id)) b.quarantined = true;
     if (b.workload.empty()) b.anonymous_id = ids_.id_of(b.cgroup_id);
   }
-  ids_.forget_all_but(found->bindings);
+  std::vector<policy::WorkloadBinding> all = found->bindings;
+  all.insert(all.end(), found->remote.begin(), found->remote.end());
+  ids_.forget_all_but(all);
   if (cgroup_watch_)
     cgroup_watch_->watch(discovery::directories_to_watch(found->bindings, cgroup_root_));
   last_good_ = *found;
   return std::move(*found);
 }
 
+void WorkloadScan::add_kubernetes(discovery::Discovered& found,
+                                  std::vector<policy::DiscoveryProblem>& problems) {
+  const KubeView view = kube_->view();
+  kube_watches_ = view.watches;
+  for (const auto& why : view.errors)
+    problems.push_back({.problem = "source_failed",
+                        .subject = "kubernetes",
+                        .message = "Kubernetes discovery failed (" + why +
+                                   "); the pods last known stay bound and new ones are judged "
+                                   "as the default zone until it answers"});
+  const auto& options = kube_->options();
+  auto pods = kubernetes::node_pod_bindings(policy_, view.node_pods, cgroup_root_,
+                                            options.kubelet_root, discovery::cgroup_of(::getpid()),
+                                            kube_->self_pod_uid());
+  std::set<std::uint64_t> bound;
+  for (const auto& b : found.bindings) bound.insert(b.cgroup_id);
+  std::set<std::string> placed;
+  for (auto& b : pods.bindings) {
+    if (!bound.insert(b.cgroup_id).second) continue;
+    if (!b.display_name.empty()) {
+      const std::string where = b.kind == policy::BindingKind::Exempt ? "under no policy"
+                                : b.workload.empty() ? "in zone " + b.zone
+                                                     : "workload " + b.workload;
+      placed.insert(b.display_name + " " + where);
+    }
+    found.bindings.push_back(std::move(b));
+  }
+  // Each pod once, when it is first placed or placed anew (its metadata changed its zone).
+  for (const auto& p : placed)
+    if (!placed_pods_.contains(p)) spdlog::info("pod {} (cgroup of this node)", p);
+  placed_pods_ = std::move(placed);
+  found.attach_points = discovery::top_most(found.bindings, cgroup_root_);
+  found.remote = kubernetes::remote_pod_bindings(policy_, view.all_pods, options.node_name,
+                                                 kube_->self_pod_uid());
+  found.services = kubernetes::service_bindings(view.services, view.slices);
+}
+
+namespace {
+
+bool same_remote(const policy::WorkloadBinding& x, const policy::WorkloadBinding& y) {
+  return x.display_name == y.display_name && x.workload == y.workload && x.zone == y.zone &&
+         x.addresses == y.addresses;
+}
+
+bool same_service(const policy::ServiceBinding& x, const policy::ServiceBinding& y) {
+  return x.cluster_ip == y.cluster_ip && x.port == y.port && x.protocol == y.protocol &&
+         x.target_port == y.target_port && x.backends == y.backends;
+}
+
+}  // namespace
+
 bool same_bindings(const discovery::Discovered& a, const discovery::Discovered& b) {
   if (a.bindings.size() != b.bindings.size() || a.attach_points != b.attach_points) return false;
+  if (!std::ranges::equal(a.remote, b.remote, same_remote) ||
+      !std::ranges::equal(a.services, b.services, same_service))
+    return false;
   for (std::size_t i = 0; i < a.bindings.size(); i++) {
     const auto &x = a.bindings[i], &y = b.bindings[i];
     if (x.cgroup_id != y.cgroup_id || x.workload != y.workload || x.zone != y.zone ||

@@ -7,12 +7,14 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "guardrail/discovery/cgroup_watch.hpp"
 #include "guardrail/discovery/discovery.hpp"
 #include "guardrail/docker/watch.hpp"
+#include "kube_source.hpp"
 #include "guardrail/policy/compile.hpp"
 #include "guardrail/policy/model.hpp"
 #include "guardrail/posture/watch.hpp"
@@ -26,6 +28,9 @@ class AnonymousIds {
  public:
   explicit AnonymousIds(std::uint32_t first) : first_(first), next_(first) {}
   std::uint32_t id_of(std::uint64_t cgroup_id);
+  // A binding's key: its cgroup id, or for a peer with no cgroup here (a pod elsewhere) a key
+  // from its name that no cgroup id takes (the top bit set).
+  static std::uint64_t key_of(const policy::WorkloadBinding& binding);
   void forget_all_but(const std::vector<policy::WorkloadBinding>& bound);
   // A previous agent's ids (from the pinned maps): its anonymous workloads keep theirs, and new
   // ones are numbered from `next` (every id below it may still be in the kernel's state).
@@ -53,6 +58,10 @@ class WorkloadScan {
 
   // From now on each scan assesses the containers it lists and marks the quarantined ones.
   void watch_posture(posture::PostureWatch* posture) { posture_ = posture; }
+  // From now on each scan binds the pods the API server tells of (null: none).
+  void watch_kubernetes(KubeSource* kube) { kube_ = kube; }
+  // The Kubernetes watches as the last scan saw them (none without Kubernetes discovery).
+  const std::vector<WatchReport>& kubernetes_watches() const { return kube_watches_; }
 
   // What discovery finds now. When the cgroup tree cannot be read, the last good answer stands
   // (none yet: an empty one), with the failure among its problems: never an error.
@@ -65,11 +74,15 @@ class WorkloadScan {
 
  private:
   void assess_posture(const std::vector<docker::Container>& listed);
+  void add_kubernetes(discovery::Discovered& found, std::vector<policy::DiscoveryProblem>& problems);
 
   const policy::Policy& policy_;
   std::string cgroup_root_;
   docker::ContainerWatch* containers_;
   posture::PostureWatch* posture_ = nullptr;
+  KubeSource* kube_ = nullptr;
+  std::set<std::string> placed_pods_;
+  std::vector<WatchReport> kube_watches_;  // "namespace/name where", as last logged
   AnonymousIds ids_;
   std::unique_ptr<discovery::CgroupWatch> cgroup_watch_;  // null when inotify is unavailable
   std::optional<discovery::Discovered> last_good_;

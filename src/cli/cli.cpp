@@ -119,6 +119,20 @@ int agent_command(const std::vector<std::string>& args, std::ostream& out) {
   add("docker-socket", po::value(&o.docker_socket)->default_value(o.docker_socket),
       "Docker Engine API socket for container discovery");
   add("no-docker", "no Docker discovery (cgroup selectors only)");
+  add("kubernetes", po::bool_switch(&o.kubernetes),
+      "Kubernetes discovery: this node's pods (--node-name) from the API server, placed by the "
+      "policy's namespaces and labels; pods elsewhere and Services as identities");
+  add("kubeconfig", po::value(&o.kubeconfig),
+      "with --kubernetes: a kubeconfig for a run outside the cluster (default: the pod's "
+      "service account)");
+  add("kubelet-cgroup-root",
+      po::value(&o.kubelet_cgroup_root)->default_value(o.kubelet_cgroup_root),
+      "with --kubernetes: the kubelet's --cgroup-root, below which kubepods (cgroupfs driver) "
+      "or kubepods.slice (systemd driver) sits, relative to the agent's cgroup2 mount");
+  add("kubernetes-sync-seconds",
+      po::value(&o.kubernetes_sync_seconds)->default_value(o.kubernetes_sync_seconds),
+      "with --kubernetes: how long the first enforcement waits for the API server's first "
+      "lists");
   add("ringbuf-bytes", po::value(&o.ringbuf_bytes)->default_value(o.ringbuf_bytes),
       "size of the events ring buffer (a power of two)");
   add("poll-ms", po::value(&o.poll_timeout_ms)->default_value(o.poll_timeout_ms),
@@ -176,6 +190,10 @@ int agent_command(const std::vector<std::string>& args, std::ostream& out) {
       std::chrono::nanoseconds(static_cast<std::int64_t>(target_seconds * 1e9));
   o.webhook.timeout = std::chrono::milliseconds(webhook_timeout_ms);
   if (vm.count("no-docker")) o.docker_socket.clear();
+  if (!o.kubernetes && (vm.count("kubeconfig") || !vm["kubelet-cgroup-root"].defaulted()))
+    throw UsageError{"--kubeconfig and --kubelet-cgroup-root need --kubernetes"};
+  if (o.kubernetes_sync_seconds < 0 || o.kubernetes_sync_seconds > 600)
+    throw UsageError{"--kubernetes-sync-seconds must be between 0 and 600"};
   setup_logging(vm.count("verbose") > 0);
   return run_agent(o);
 }

@@ -4,6 +4,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <exception>
 
 #include "guardrail/events/events.hpp"
@@ -259,6 +260,20 @@ Metrics::Metrics()
               .Help("Runtime sockets and allowed path sockets re-resolved to another inode "
                     "(made, re-made or removed at their path), by socket, change and trigger")
               .Register(*registry_)),
+      kube_synced_(BuildGauge()
+                       .Name("guardrail_kubernetes_watch_synced")
+                       .Help("1 once a Kubernetes watch's first list arrived, by resource")
+                       .Register(*registry_)),
+      kube_objects_(BuildGauge()
+                        .Name("guardrail_kubernetes_objects")
+                        .Help("Objects a Kubernetes watch holds now, by resource")
+                        .Register(*registry_)),
+      kube_restarts_(BuildCounter()
+                         .Name("guardrail_kubernetes_watch_restarts_total")
+                         .Help("Kubernetes watches started again, by resource and reason "
+                               "(relist: a fresh list, e.g. after 410 Gone; reconnect: the "
+                               "watch resumed from its resourceVersion)")
+                         .Register(*registry_)),
       kernel_(std::make_shared<KernelView>(*this)) {
   BuildGauge()
       .Name("guardrail_build_info")
@@ -281,7 +296,8 @@ Metrics::Metrics()
   reattach_.Add({{"result", "ok"}});
   for (const char* result : {"applied", "rejected", "unchanged"})
     policy_reloads_.Add({{"result", result}});
-  for (const char* p : {"address_conflict", "cgroup_vanished", "attach_failed", "source_failed"}) {
+  for (const char* p : {"address_conflict", "cgroup_vanished", "attach_failed", "source_failed",
+                        "service_conflict"}) {
     discovery_problems_.Add({{"problem", p}});
     discovery_open_.Add({{"problem", p}});
   }
@@ -296,12 +312,28 @@ void Metrics::count_unix_socket_resolution(std::string_view socket, std::string_
       .Increment();
 }
 
+void Metrics::set_kubernetes_watch(const std::string& resource, bool synced, std::size_t objects,
+                                   std::uint64_t lists, std::uint64_t reconnects) {
+  kube_synced_.Add({{"resource", resource}}).Set(synced ? 1 : 0);
+  kube_objects_.Add({{"resource", resource}}).Set(double(objects));
+  auto& [seen_lists, seen_reconnects] = kube_seen_[resource];
+  // The first list is no restart.
+  const std::uint64_t relists = lists > 1 ? lists - 1 : 0;
+  auto& relist = kube_restarts_.Add({{"resource", resource}, {"reason", "relist"}});
+  auto& reconnect = kube_restarts_.Add({{"resource", resource}, {"reason", "reconnect"}});
+  if (relists > seen_lists) relist.Increment(double(relists - seen_lists));
+  if (reconnects > seen_reconnects) reconnect.Increment(double(reconnects - seen_reconnects));
+  seen_lists = std::max(seen_lists, relists);
+  seen_reconnects = std::max(seen_reconnects, reconnects);
+}
+
 void Metrics::count_discovery_problem(const std::string& problem) {
   discovery_problems_.Add({{"problem", problem}}).Increment();
 }
 
 void Metrics::set_discovery_problems(const std::map<std::string, std::size_t>& open) {
-  for (const char* p : {"address_conflict", "cgroup_vanished", "attach_failed", "source_failed"})
+  for (const char* p : {"address_conflict", "cgroup_vanished", "attach_failed", "source_failed",
+                        "service_conflict"})
     discovery_open_.Add({{"problem", p}}).Set(0);
   for (const auto& [problem, count] : open)
     discovery_open_.Add({{"problem", problem}}).Set(double(count));

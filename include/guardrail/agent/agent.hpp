@@ -34,6 +34,12 @@ struct AgentOptions {
   // the next agent adopts it. Empty: nothing is pinned, enforcement ends with the agent.
   std::string pin_dir = "/sys/fs/bpf/guardrail";
   bool detach_on_exit = false;  // on SIGINT/SIGTERM, unpin and detach everything
+  // Kubernetes discovery: pods of node_name from the API server (in-cluster service account,
+  // or `kubeconfig`), their cgroups under the kubelet's cgroup root.
+  bool kubernetes = false;
+  std::string kubeconfig;
+  std::string kubelet_cgroup_root = "/";
+  double kubernetes_sync_seconds = 10.0;  // how long the first scan waits for the first lists
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit code; every failure is logged with

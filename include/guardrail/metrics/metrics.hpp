@@ -97,6 +97,10 @@ class Metrics {
                               const std::vector<probe::GuardBackend>& after);
   // Discovery problems (policy::DiscoveryProblem): one found (counted once until it goes away),
   // and how many of each are open now.
+  // One Kubernetes watch's state: whether its first list arrived, the objects it holds, and its
+  // lists (1 + relists) and reconnects so far (totals: the counters grow by the difference).
+  void set_kubernetes_watch(const std::string& resource, bool synced, std::size_t objects,
+                            std::uint64_t lists, std::uint64_t reconnects);
   void count_discovery_problem(const std::string& problem);
   void set_discovery_problems(const std::map<std::string, std::size_t>& open);
   // A followed unix socket re-resolved to another inode: `socket` runtime or allowed, `change`
@@ -150,6 +154,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& discovery_problems_;
   prometheus::Family<prometheus::Gauge>& discovery_open_;
   prometheus::Family<prometheus::Counter>& unix_socket_resolutions_;
+  prometheus::Family<prometheus::Gauge>& kube_synced_;
+  prometheus::Family<prometheus::Gauge>& kube_objects_;
+  prometheus::Family<prometheus::Counter>& kube_restarts_;
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> kube_seen_;  // lists, reconnects
   std::array<std::atomic<std::uint64_t>, 5> lost_{};  // by LossStage, userspace stages
   std::shared_ptr<KernelView> kernel_;
   std::unique_ptr<prometheus::Exposer> exposer_;
