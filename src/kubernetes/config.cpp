@@ -82,8 +82,8 @@ Result<yaml::Node> named(const yaml::Node& root, std::string_view list, std::str
       return fail(fmt::format("{}: {} entry '{}' has no '{}' map", origin, list, name, inner));
     return body;
   }
-  return fail(fmt::format("{}: no {} entry named '{}' (named by the current context)", origin,
-                          list, name));
+  return fail(
+      fmt::format("{}: no {} entry named '{}' (named by the current context)", origin, list, name));
 }
 
 // A path of the kubeconfig, relative to the kubeconfig's own directory as kubectl reads it.
@@ -98,13 +98,15 @@ Result<void> cluster_part(const yaml::Node& cluster, const std::string& name, co
   if (out.server.empty())
     return fail(fmt::format("{}: cluster '{}' has no 'server'", origin, name));
   if (!out.server.starts_with("https://"))
-    return fail(fmt::format("{}: cluster '{}' server '{}' is not https://: Guardrail talks to "
-                            "the API server over TLS only",
-                            origin, name, out.server));
+    return fail(
+        fmt::format("{}: cluster '{}' server '{}' is not https://: Guardrail talks to "
+                    "the API server over TLS only",
+                    origin, name, out.server));
   if (get(cluster, "insecure-skip-tls-verify").Scalar() == "true")
-    return fail(fmt::format("{}: cluster '{}' sets insecure-skip-tls-verify; Guardrail always "
-                            "verifies the API server: give certificate-authority(-data)",
-                            origin, name));
+    return fail(
+        fmt::format("{}: cluster '{}' sets insecure-skip-tls-verify; Guardrail always "
+                    "verifies the API server: give certificate-authority(-data)",
+                    origin, name));
   if (auto data = get(cluster, "certificate-authority-data").Scalar(); !data.empty()) {
     auto pem = base64_decode(
         data, fmt::format("{}: cluster '{}' certificate-authority-data", origin, name));
@@ -112,8 +114,8 @@ Result<void> cluster_part(const yaml::Node& cluster, const std::string& name, co
     out.ca_pem = std::move(*pem);
   } else if (auto file = get(cluster, "certificate-authority").Scalar(); !file.empty()) {
     out.ca_file = resolve(file, base);
-    GR_TRY(readable(out.ca_file,
-                    fmt::format("{}: cluster '{}' certificate-authority", origin, name)));
+    GR_TRY(
+        readable(out.ca_file, fmt::format("{}: cluster '{}' certificate-authority", origin, name)));
   }
   return {};
 }
@@ -152,12 +154,13 @@ Result<void> user_part(const yaml::Node& user, const std::string& name, const fs
                             has_cert ? "certificate" : "key", has_cert ? "key" : "certificate"));
   if (out.token.empty() && out.token_file.empty() && !has_cert) {
     if (!get(user, "exec").IsNull() || !get(user, "auth-provider").IsNull())
-      return fail(fmt::format("{}: user '{}' gets its credentials from an exec plugin or auth "
-                              "provider, which Guardrail does not run: give it a token, "
-                              "tokenFile or client certificate",
-                              origin, name));
-    return fail(fmt::format("{}: user '{}' has no token, tokenFile or client-certificate", origin,
-                            name));
+      return fail(
+          fmt::format("{}: user '{}' gets its credentials from an exec plugin or auth "
+                      "provider, which Guardrail does not run: give it a token, "
+                      "tokenFile or client certificate",
+                      origin, name));
+    return fail(
+        fmt::format("{}: user '{}' has no token, tokenFile or client-certificate", origin, name));
   }
   return {};
 }
@@ -169,10 +172,10 @@ Result<ApiConfig> in_cluster_config(const std::string& account_dir) {
   const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
   const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
   if (!host || !*host || !port || !*port)
-    return fail(fmt::format("{}: {} is not set: not running in a pod? (outside the cluster, "
-                            "give a kubeconfig)",
-                            kWhat, !host || !*host ? "KUBERNETES_SERVICE_HOST"
-                                                   : "KUBERNETES_SERVICE_PORT"));
+    return fail(fmt::format(
+        "{}: {} is not set: not running in a pod? (outside the cluster, "
+        "give a kubeconfig)",
+        kWhat, !host || !*host ? "KUBERNETES_SERVICE_HOST" : "KUBERNETES_SERVICE_PORT"));
   ApiConfig config;
   const std::string_view h(host);
   // An IPv6 service host (a single-stack IPv6 cluster) needs brackets in a URL.

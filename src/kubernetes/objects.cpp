@@ -31,7 +31,8 @@ std::vector<std::string> strings(const json& list) {
   std::vector<std::string> out;
   if (!list.is_array()) return out;
   for (const json& item : list)
-    if (item.is_string() && !item.get<std::string>().empty()) out.push_back(item.get<std::string>());
+    if (item.is_string() && !item.get<std::string>().empty())
+      out.push_back(item.get<std::string>());
   return out;
 }
 
@@ -64,8 +65,8 @@ struct Identity {
 
 Result<Identity> identity(const json& object, std::string_view kind, bool namespaced) {
   if (!object.is_object())
-    return fail(fmt::format("Kubernetes {}: expected a JSON object, got {}", kind,
-                            object.type_name()));
+    return fail(
+        fmt::format("Kubernetes {}: expected a JSON object, got {}", kind, object.type_name()));
   const json& k = member(object, "kind");
   if (k.is_string() && k.get<std::string>() != kind)
     return fail(fmt::format("Kubernetes {}: the object is a {}", kind, k.get<std::string>()));
@@ -117,7 +118,8 @@ Result<Pod> pod_from_json(const json& object) {
   pod.labels = labels_of(metadata);
   pod.terminating = !member(metadata, "deletionTimestamp").is_null();
   pod.node_name = str(spec, "nodeName");
-  pod.host_network = member(spec, "hostNetwork").is_boolean() && member(spec, "hostNetwork").get<bool>();
+  pod.host_network =
+      member(spec, "hostNetwork").is_boolean() && member(spec, "hostNetwork").get<bool>();
   pod.phase = str(status, "phase");
   // podIPs is [{"ip": "10.244.1.5"}, {"ip": "fd00::5"}]; older servers set only podIP.
   const json& pod_ips = member(status, "podIPs");

@@ -230,10 +230,10 @@ struct ResourceWatch::State {
     if (type == "ERROR") {
       const json& code = member(object, "code");
       const long status = code.is_number_integer() ? code.get<long>() : 0;
-      return Failure{fmt::format("watch: ERROR event {}: {}", status,
-                                 str(object, "message").empty() ? object.dump()
-                                                                : str(object, "message")),
-                     status};
+      return Failure{
+          fmt::format("watch: ERROR event {}: {}", status,
+                      str(object, "message").empty() ? object.dump() : str(object, "message")),
+          status};
     }
     const std::string version = str(member(object, "metadata"), "resourceVersion");
     result.delivered = true;
@@ -352,9 +352,10 @@ struct ResourceWatch::State {
             std::lock_guard lock(mutex);
             version = status.resource_version;
           }
-          spdlog::info("{}: resourceVersion {} is gone from the server's history (410): listing "
-                       "again",
-                       what(), version);
+          spdlog::info(
+              "{}: resourceVersion {} is gone from the server's history (410): listing "
+              "again",
+              what(), version);
           need_list = true;
           break;
         }

@@ -92,13 +92,13 @@ Result<std::string> TokenSource::current() {
       st.st_size == size_)
     return token_;
   std::ifstream in(file_, std::ios::binary);
-  if (!in) return fail_errno(fmt::format("Kubernetes bearer token file {}: cannot open", file_), errno);
+  if (!in)
+    return fail_errno(fmt::format("Kubernetes bearer token file {}: cannot open", file_), errno);
   std::ostringstream text;
   text << in.rdbuf();
   std::string token = text.str();
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  if (token.empty())
-    return fail(fmt::format("Kubernetes bearer token file {} is empty", file_));
+  if (token.empty()) return fail(fmt::format("Kubernetes bearer token file {} is empty", file_));
   token_ = std::move(token);
   loaded_ = true;
   dev_ = st.st_dev;

@@ -40,16 +40,16 @@ class TokenSource {
 
 // How a GET ended.
 struct Outcome {
-  bool stopped = false;   // stop was asked for; nothing else is meaningful
-  bool aborted = false;   // on_data returned false
-  long status = 0;        // the HTTP status, 0 when no answer came
-  std::string error;      // why the transfer failed below HTTP ("" when it completed)
-  std::string body;       // the start of a non-2xx answer's body, for messages
+  bool stopped = false;  // stop was asked for; nothing else is meaningful
+  bool aborted = false;  // on_data returned false
+  long status = 0;       // the HTTP status, 0 when no answer came
+  std::string error;     // why the transfer failed below HTTP ("" when it completed)
+  std::string body;      // the start of a non-2xx answer's body, for messages
 };
 
 struct Limits {
-  std::chrono::seconds total{120};       // the whole transfer
-  std::chrono::seconds idle{60};         // no byte at all for this long: the peer is gone
+  std::chrono::seconds total{120};  // the whole transfer
+  std::chrono::seconds idle{60};    // no byte at all for this long: the peer is gone
 };
 
 class Transport {

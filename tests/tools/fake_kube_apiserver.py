@@ -22,7 +22,7 @@ The API side: GET /api/v1/{pods,services,namespaces}, /api/v1/namespaces/NS/{pod
          the CA; 401 otherwise.
 
 The control side (JSON; POST unless noted):
-  /upsert {"object": {...}}                       -> {"resourceVersion": "N"}
+  /upsert {"object": {...}} or {"objects": [...]} -> {"resourceVersion": "N"} (the last)
   /delete {"kind": K, "namespace": NS, "name": N}  -> {"resourceVersion": "N"} (404 if absent)
   /compact {"http_410": false}   forget the history: a watch from an older RV gets 410
   /drop_watches                  cut every open watch connection mid-stream -> {"dropped": n}
@@ -466,7 +466,10 @@ def make_control_handler(store):
                 return
             try:
                 if self.path == "/upsert":
-                    self.reply(200, {"resourceVersion": str(store.upsert(body["object"]))})
+                    rv = 0
+                    for obj in body.get("objects") or [body["object"]]:
+                        rv = store.upsert(obj)
+                    self.reply(200, {"resourceVersion": str(rv)})
                 elif self.path == "/delete":
                     rv = store.delete(body["kind"], body.get("namespace", ""), body["name"])
                     if rv is None:
