@@ -113,7 +113,8 @@ json pod(const std::string& ns, const std::string& name, const std::string& node
 class FakeApiServer {
  public:
   // Empty when it could not run here (the reason is in skip_reason()).
-  explicit FakeApiServer(const fs::path& dir) : dir_(dir) {
+  explicit FakeApiServer(const fs::path& dir, std::string listen = "127.0.0.1")
+      : dir_(dir), listen_(std::move(listen)) {
     auto python = in_path("python3");
     if (!python) {
       skip_ = "python3 is not installed: the fake Kubernetes API server needs it";
@@ -127,9 +128,10 @@ class FakeApiServer {
     const std::string script = GUARDRAIL_SOURCE_DIR "/tests/tools/fake_kube_apiserver.py";
     const std::string ready = (dir / "ready.json").string();
     const std::string certs = (dir / "pki").string();
-    std::vector<std::string> args = {
-        *python, script, "--dir", certs, "--ready", ready, "--token", "t1", "--bookmark-interval",
-        "0.3"};
+    std::vector<std::string> args = {*python,   script,     "--dir",
+                                     certs,     "--ready",  ready,
+                                     "--token", "t1",       "--bookmark-interval",
+                                     "0.3",     "--listen", listen_};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -173,7 +175,10 @@ class FakeApiServer {
 
   const std::string& skip_reason() const { return skip_; }
   const std::string& error() const { return error_; }
-  std::string server() const { return "https://127.0.0.1:" + std::to_string(https_port_); }
+  std::string server() const {
+    const std::string host = listen_.find(':') != std::string::npos ? "[" + listen_ + "]" : listen_;
+    return "https://" + host + ":" + std::to_string(https_port_);
+  }
   const std::string& ca() const { return ca_; }
   const std::string& other_ca() const { return other_ca_; }
   const std::string& client_cert() const { return client_cert_; }
@@ -222,6 +227,7 @@ class FakeApiServer {
 
  private:
   fs::path dir_;
+  std::string listen_;
   pid_t pid_ = -1;
   std::string skip_, error_;
   int https_port_ = 0, control_port_ = 0;
@@ -563,6 +569,25 @@ TEST_F(ResourceWatchTest, StopsPromptlyWhileConnectingToASilentPeer) {
   ::close(fd);
 }
 
+TEST(ResourceWatchIpv6, WatchesAServerOnIpv6Loopback) {
+  guardrail::test::TempDir dir("guardrail-kubeapi6");
+  FakeApiServer server(dir.path(), "::1");
+  if (!server.skip_reason().empty()) GTEST_SKIP() << server.skip_reason();
+  if (!server.error().empty()) GTEST_SKIP() << "no IPv6 loopback here? " << server.error();
+  write_file(dir.path() / "token", "t1");
+  server.upsert(pod("ns", "v6", "node-a"));
+  ApiConfig c;
+  c.server = server.server();
+  c.ca_file = server.ca();
+  c.token_file = (dir.path() / "token").string();
+  WatchSpec s;
+  s.path = "/api/v1/pods";
+  auto w = ResourceWatch::start(c, s, {});
+  ASSERT_TRUE(w) << w.error().message;
+  ASSERT_TRUE(eventually([&] { return (*w)->status().synced; })) << (*w)->status().last_error;
+  EXPECT_TRUE((*w)->objects().contains("ns/v6"));
+}
+
 // Config errors, without a server.
 class ConfigTest : public ::testing::Test {
  protected:
@@ -629,6 +654,22 @@ TEST_F(ConfigTest, KubeconfigTokenFileIsResolvedBesideIt) {
   EXPECT_EQ(c->token_file, (dir_.path() / "tok").string());
   EXPECT_EQ(c->server, "https://[::1]:6443/");
   EXPECT_TRUE(c->ca_file.empty() && c->ca_pem.empty());  // system CAs
+}
+
+// kubeconfigs written as JSON (which is YAML; tests/integration/harness/kube_api.py does it).
+TEST_F(ConfigTest, KubeconfigInJsonForm) {
+  write_file(dir_.path() / "ca.pem", "pem");
+  write_file(dir_.path() / "config", R"({"apiVersion": "v1", "current-context": "fake",
+    "clusters": [{"name": "fake", "cluster": {"server": "https://127.0.0.1:1",
+                  "certificate-authority": ")" +
+                                         (dir_.path() / "ca.pem").string() + R"("}}],
+    "users": [{"name": "fake", "user": {"token": "tok"}}],
+    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}]})");
+  auto c = kubeconfig_config((dir_.path() / "config").string());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->server, "https://127.0.0.1:1");
+  EXPECT_EQ(c->ca_file, (dir_.path() / "ca.pem").string());
+  EXPECT_EQ(c->token, "tok");
 }
 
 TEST_F(ConfigTest, InClusterNeedsTheEnvironmentTheTokenAndTheCa) {
