@@ -92,6 +92,21 @@ std::string resolve(const std::string& path, const fs::path& base) {
   return (base / path).lexically_normal().string();
 }
 
+// A credential given inline as KEY-data (base64 PEM, into `pem`) or as the file KEY (into
+// `file`, resolved beside the kubeconfig); the inline form wins, as in kubectl.
+Result<void> pem_or_file(const yaml::Node& map, const std::string& key, const fs::path& base,
+                         const std::string& what, std::string& pem, std::string& file) {
+  if (auto data = get(map, key + "-data").Scalar(); !data.empty()) {
+    auto decoded = base64_decode(data, what + "-data");
+    if (!decoded) return propagate(decoded);
+    pem = std::move(*decoded);
+  } else if (auto path = get(map, key).Scalar(); !path.empty()) {
+    file = resolve(path, base);
+    GR_TRY(readable(file, what));
+  }
+  return {};
+}
+
 Result<void> cluster_part(const yaml::Node& cluster, const std::string& name, const fs::path& base,
                           std::string_view origin, ApiConfig& out) {
   out.server = get(cluster, "server").Scalar();
@@ -107,17 +122,9 @@ Result<void> cluster_part(const yaml::Node& cluster, const std::string& name, co
         fmt::format("{}: cluster '{}' sets insecure-skip-tls-verify; Guardrail always "
                     "verifies the API server: give certificate-authority(-data)",
                     origin, name));
-  if (auto data = get(cluster, "certificate-authority-data").Scalar(); !data.empty()) {
-    auto pem = base64_decode(
-        data, fmt::format("{}: cluster '{}' certificate-authority-data", origin, name));
-    if (!pem) return propagate(pem);
-    out.ca_pem = std::move(*pem);
-  } else if (auto file = get(cluster, "certificate-authority").Scalar(); !file.empty()) {
-    out.ca_file = resolve(file, base);
-    GR_TRY(
-        readable(out.ca_file, fmt::format("{}: cluster '{}' certificate-authority", origin, name)));
-  }
-  return {};
+  return pem_or_file(cluster, "certificate-authority", base,
+                     fmt::format("{}: cluster '{}' certificate-authority", origin, name),
+                     out.ca_pem, out.ca_file);
 }
 
 Result<void> user_part(const yaml::Node& user, const std::string& name, const fs::path& base,
@@ -131,22 +138,10 @@ Result<void> user_part(const yaml::Node& user, const std::string& name, const fs
     out.token_file = resolve(file, base);
     GR_TRY(readable(out.token_file, what("tokenFile")));
   }
-  if (auto data = field("client-certificate-data"); !data.empty()) {
-    auto pem = base64_decode(data, what("client-certificate-data"));
-    if (!pem) return propagate(pem);
-    out.client_cert_pem = std::move(*pem);
-  } else if (auto file = field("client-certificate"); !file.empty()) {
-    out.client_cert_file = resolve(file, base);
-    GR_TRY(readable(out.client_cert_file, what("client-certificate")));
-  }
-  if (auto data = field("client-key-data"); !data.empty()) {
-    auto pem = base64_decode(data, what("client-key-data"));
-    if (!pem) return propagate(pem);
-    out.client_key_pem = std::move(*pem);
-  } else if (auto file = field("client-key"); !file.empty()) {
-    out.client_key_file = resolve(file, base);
-    GR_TRY(readable(out.client_key_file, what("client-key")));
-  }
+  GR_TRY(pem_or_file(user, "client-certificate", base, what("client-certificate"),
+                     out.client_cert_pem, out.client_cert_file));
+  GR_TRY(pem_or_file(user, "client-key", base, what("client-key"), out.client_key_pem,
+                     out.client_key_file));
   const bool has_cert = !out.client_cert_pem.empty() || !out.client_cert_file.empty();
   const bool has_key = !out.client_key_pem.empty() || !out.client_key_file.empty();
   if (has_cert != has_key)

@@ -10,22 +10,14 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "json_fields.hpp"
+
 namespace guardrail::kubernetes {
 namespace {
 
+using detail::member;
+using detail::str;
 using nlohmann::json;
-
-const json& member(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::string str(const json& j, const char* key) {
-  const json& v = member(j, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
 
 std::vector<std::string> strings(const json& list) {
   std::vector<std::string> out;
@@ -58,6 +50,22 @@ std::string protocol_of(const json& port) {
   return protocol.empty() ? "TCP" : protocol;
 }
 
+// The name, protocol and number of each port of a list; `more` reads the kind's own fields.
+template <typename Port, typename More>
+std::vector<Port> ports_of(const json& list, More more) {
+  std::vector<Port> out;
+  if (!list.is_array()) return out;
+  for (const json& p : list) {
+    Port port;
+    port.name = str(p, "name");
+    port.protocol = protocol_of(p);
+    port.port = port_of(member(p, "port"));
+    more(p, port);
+    out.push_back(std::move(port));
+  }
+  return out;
+}
+
 // The object's identity, checked: its kind (when it says one) and metadata.name.
 struct Identity {
   std::string namespace_name, name, resource_version;
@@ -78,6 +86,18 @@ Result<Identity> identity(const json& object, std::string_view kind, bool namesp
   if (namespaced && id.namespace_name.empty())
     return fail(fmt::format("Kubernetes {} {}: metadata.namespace is missing", kind, id.name));
   return id;
+}
+
+// A decoded object with its identity (checked) filled in.
+template <typename T>
+Result<T> named(const json& object, std::string_view kind) {
+  auto id = identity(object, kind, true);
+  if (!id) return propagate(id);
+  T out;
+  out.namespace_name = id->namespace_name;
+  out.name = id->name;
+  out.resource_version = id->resource_version;
+  return out;
 }
 
 // "containerd://abc" -> {"containerd", "abc"}. An ID without a scheme keeps the whole text as
@@ -105,77 +125,58 @@ void add_statuses(const json& list, std::vector<ContainerStatus>& out) {
 }  // namespace
 
 Result<Pod> pod_from_json(const json& object) {
-  auto id = identity(object, "Pod", true);
-  if (!id) return propagate(id);
+  auto pod = named<Pod>(object, "Pod");
+  if (!pod) return pod;
   const json& metadata = member(object, "metadata");
   const json& spec = member(object, "spec");
   const json& status = member(object, "status");
-  Pod pod;
-  pod.namespace_name = id->namespace_name;
-  pod.name = id->name;
-  pod.resource_version = id->resource_version;
-  pod.uid = str(metadata, "uid");
-  pod.labels = labels_of(metadata);
-  pod.terminating = !member(metadata, "deletionTimestamp").is_null();
-  pod.node_name = str(spec, "nodeName");
-  pod.host_network =
+  pod->uid = str(metadata, "uid");
+  pod->labels = labels_of(metadata);
+  pod->terminating = !member(metadata, "deletionTimestamp").is_null();
+  pod->node_name = str(spec, "nodeName");
+  pod->host_network =
       member(spec, "hostNetwork").is_boolean() && member(spec, "hostNetwork").get<bool>();
-  pod.phase = str(status, "phase");
+  pod->phase = str(status, "phase");
   // podIPs is [{"ip": "10.244.1.5"}, {"ip": "fd00::5"}]; older servers set only podIP.
   const json& pod_ips = member(status, "podIPs");
   if (pod_ips.is_array())
     for (const json& entry : pod_ips)
-      if (std::string ip = str(entry, "ip"); !ip.empty()) pod.ips.push_back(std::move(ip));
-  if (pod.ips.empty())
-    if (std::string ip = str(status, "podIP"); !ip.empty()) pod.ips.push_back(std::move(ip));
-  add_statuses(member(status, "initContainerStatuses"), pod.containers);
-  add_statuses(member(status, "containerStatuses"), pod.containers);
+      if (std::string ip = str(entry, "ip"); !ip.empty()) pod->ips.push_back(std::move(ip));
+  if (pod->ips.empty())
+    if (std::string ip = str(status, "podIP"); !ip.empty()) pod->ips.push_back(std::move(ip));
+  add_statuses(member(status, "initContainerStatuses"), pod->containers);
+  add_statuses(member(status, "containerStatuses"), pod->containers);
   return pod;
 }
 
 Result<Service> service_from_json(const json& object) {
-  auto id = identity(object, "Service", true);
-  if (!id) return propagate(id);
+  auto service = named<Service>(object, "Service");
+  if (!service) return service;
   const json& spec = member(object, "spec");
-  Service service;
-  service.namespace_name = id->namespace_name;
-  service.name = id->name;
-  service.resource_version = id->resource_version;
-  service.type = str(spec, "type");
-  if (service.type.empty()) service.type = "ClusterIP";
-  service.cluster_ips = strings(member(spec, "clusterIPs"));
-  if (service.cluster_ips.empty())
-    if (std::string ip = str(spec, "clusterIP"); !ip.empty()) service.cluster_ips.push_back(ip);
+  service->type = str(spec, "type");
+  if (service->type.empty()) service->type = "ClusterIP";
+  service->cluster_ips = strings(member(spec, "clusterIPs"));
+  if (service->cluster_ips.empty())
+    if (std::string ip = str(spec, "clusterIP"); !ip.empty()) service->cluster_ips.push_back(ip);
   // A headless service's clusterIP is "None": it has no virtual IP to judge connects to.
-  std::erase(service.cluster_ips, "None");
-  const json& ports = member(spec, "ports");
-  if (ports.is_array()) {
-    for (const json& p : ports) {
-      ServicePort port;
-      port.name = str(p, "name");
-      port.protocol = protocol_of(p);
-      port.port = port_of(member(p, "port"));
-      const json& target = member(p, "targetPort");
-      if (target.is_string())
-        port.target_port_name = target.get<std::string>();
-      else
-        port.target_port = port_of(target);
-      service.ports.push_back(std::move(port));
-    }
-  }
+  std::erase(service->cluster_ips, "None");
+  service->ports =
+      ports_of<ServicePort>(member(spec, "ports"), [](const json& p, ServicePort& port) {
+        const json& target = member(p, "targetPort");
+        if (target.is_string())
+          port.target_port_name = target.get<std::string>();
+        else
+          port.target_port = port_of(target);
+      });
   return service;
 }
 
 Result<EndpointSlice> endpoint_slice_from_json(const json& object) {
-  auto id = identity(object, "EndpointSlice", true);
-  if (!id) return propagate(id);
+  auto slice = named<EndpointSlice>(object, "EndpointSlice");
+  if (!slice) return slice;
   const json& metadata = member(object, "metadata");
-  EndpointSlice slice;
-  slice.namespace_name = id->namespace_name;
-  slice.name = id->name;
-  slice.resource_version = id->resource_version;
-  slice.service_name = labels_of(metadata)["kubernetes.io/service-name"];
-  slice.address_type = str(object, "addressType");
+  slice->service_name = labels_of(metadata)["kubernetes.io/service-name"];
+  slice->address_type = str(object, "addressType");
   const json& endpoints = member(object, "endpoints");
   if (endpoints.is_array()) {
     for (const json& e : endpoints) {
@@ -186,23 +187,14 @@ Result<EndpointSlice> endpoint_slice_from_json(const json& object) {
       const json& target = member(e, "targetRef");
       if (str(target, "kind") == "Pod") {
         endpoint.pod_namespace = str(target, "namespace");
-        if (endpoint.pod_namespace.empty()) endpoint.pod_namespace = slice.namespace_name;
+        if (endpoint.pod_namespace.empty()) endpoint.pod_namespace = slice->namespace_name;
         endpoint.pod_name = str(target, "name");
         endpoint.pod_uid = str(target, "uid");
       }
-      slice.endpoints.push_back(std::move(endpoint));
+      slice->endpoints.push_back(std::move(endpoint));
     }
   }
-  const json& ports = member(object, "ports");
-  if (ports.is_array()) {
-    for (const json& p : ports) {
-      EndpointPort port;
-      port.name = str(p, "name");
-      port.protocol = protocol_of(p);
-      port.port = port_of(member(p, "port"));
-      slice.ports.push_back(std::move(port));
-    }
-  }
+  slice->ports = ports_of<EndpointPort>(member(object, "ports"), [](const json&, EndpointPort&) {});
   return slice;
 }
 

@@ -14,11 +14,14 @@
 #include <utility>
 
 #include "guardrail/kubernetes/api_client.hpp"
+#include "json_fields.hpp"
 #include "transport.hpp"
 
 namespace guardrail::kubernetes {
 namespace {
 
+using detail::member;
+using detail::str;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
@@ -28,19 +31,6 @@ constexpr std::size_t kMaxListPage = std::size_t{256} << 20;  // one page of a l
 // A watch the server ended cleanly this soon, having sent nothing, counts as a failure: a server
 // that ends every watch at once would otherwise be asked again in a tight loop.
 constexpr auto kMinUsefulWatch = std::chrono::seconds(1);
-
-std::string str(const json& j, const char* key) {
-  if (!j.is_object()) return "";
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-const json& member(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
 
 // "namespace/name", or "name" for cluster-scoped objects (namespaces), as client-go keys them.
 std::string key_of(const json& object) {

@@ -248,6 +248,15 @@ def status_body(code, reason, message):
             "message": message, "reason": reason, "code": code}
 
 
+def send_json(handler, code, body):
+    data = json.dumps(body).encode()
+    handler.send_response(code)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def route(path):
     """(resource, namespace) of an API path, or None."""
     parts = [p for p in path.split("/") if p]
@@ -275,12 +284,7 @@ def make_api_handler(store, args):
                 sys.stderr.write("api: " + fmt % a + "\n")
 
         def send_json(self, code, body):
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, code, body)
 
         def authorized(self):
             header = self.headers.get("Authorization", "")
@@ -440,12 +444,7 @@ def make_control_handler(store):
             pass
 
         def reply(self, code, body):
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, code, body)
 
         def do_GET(self):
             if self.path != "/counters":

@@ -268,6 +268,16 @@ class ResourceWatchTest : public ::testing::Test {
     return w ? std::move(*w) : nullptr;
   }
 
+  // Started and past its first list, else null (with the reason as a test failure).
+  std::unique_ptr<ResourceWatch> synced(ApiConfig c, WatchSpec s) {
+    auto w = start(std::move(c), std::move(s));
+    if (w && !eventually([&] { return w->status().synced; })) {
+      ADD_FAILURE() << "the watch never listed: " << w->status().last_error;
+      return nullptr;
+    }
+    return w;
+  }
+
   static bool has(const ResourceWatch& w, const std::string& key) {
     return w.objects().contains(key);
   }
@@ -317,9 +327,8 @@ TEST_F(ResourceWatchTest, PaginatesALargeList) {
   json objects = json::array();
   for (int i = 0; i < 1203; ++i) objects.push_back(pod("big", "p" + std::to_string(i), "node-a"));
   server_->post("/upsert", {{"objects", objects}});
-  auto w = start(config(), spec("/api/v1/pods"));
+  auto w = synced(config(), spec("/api/v1/pods"));
   ASSERT_TRUE(w);
-  ASSERT_TRUE(eventually([&] { return w->status().synced; })) << w->status().last_error;
   EXPECT_EQ(w->objects().size(), 1203u);
   const json counters = server_->counters();
   EXPECT_EQ(counters["lists"]["pods"], 1);
@@ -327,41 +336,32 @@ TEST_F(ResourceWatchTest, PaginatesALargeList) {
   EXPECT_EQ(w->status().lists, 1u);
 }
 
-TEST_F(ResourceWatchTest, FieldSelectorKeepsOnlyThisNodesPods) {
-  server_->upsert(pod("ns", "here", "node-a"));
-  server_->upsert(pod("ns", "there", "node-b"));
-  WatchSpec s = spec("/api/v1/pods");
-  s.field_selector = "spec.nodeName=node-a";
-  auto w = start(config(), s);
-  ASSERT_TRUE(w);
-  ASSERT_TRUE(eventually([&] { return w->status().synced; })) << w->status().last_error;
-  EXPECT_EQ(w->objects().size(), 1u);
-  EXPECT_TRUE(has(*w, "ns/here"));
-  // Rescheduled onto this node: it arrives; moved away: it leaves.
-  server_->upsert(pod("ns", "there", "node-a"));
-  ASSERT_TRUE(eventually([&] { return has(*w, "ns/there"); }));
-  server_->upsert(pod("ns", "here", "node-c"));
-  ASSERT_TRUE(eventually([&] { return !has(*w, "ns/here"); }));
-  EXPECT_EQ(w->objects().size(), 1u);
-}
-
-TEST_F(ResourceWatchTest, LabelSelectorIsSent) {
-  server_->upsert(pod("ns", "web", "node-a", {{"app", "web"}}));
+TEST_F(ResourceWatchTest, FieldAndLabelSelectorsKeepOnlyTheSelectedPods) {
+  server_->upsert(pod("ns", "here", "node-a", {{"app", "web"}}));
+  server_->upsert(pod("ns", "there", "node-b", {{"app", "web"}}));
   server_->upsert(pod("ns", "db", "node-a", {{"app", "db"}}));
   WatchSpec s = spec("/api/v1/pods");
+  s.field_selector = "spec.nodeName=node-a";
   s.label_selector = "app=web";
-  auto w = start(config(), s);
+  auto w = synced(config(), s);
   ASSERT_TRUE(w);
-  ASSERT_TRUE(eventually([&] { return w->status().synced; })) << w->status().last_error;
   EXPECT_EQ(w->objects().size(), 1u);
-  EXPECT_TRUE(has(*w, "ns/web"));
+  EXPECT_TRUE(has(*w, "ns/here"));
+  // Rescheduled onto this node: it arrives; relabelled out of the selector: it leaves.
+  server_->upsert(pod("ns", "there", "node-a", {{"app", "web"}}));
+  ASSERT_TRUE(eventually([&] { return has(*w, "ns/there"); }));
+  server_->upsert(pod("ns", "here", "node-a", {{"app", "db"}}));
+  ASSERT_TRUE(eventually([&] { return !has(*w, "ns/here"); }));
+  // Moved to another node: it leaves too.
+  server_->upsert(pod("ns", "there", "node-c", {{"app", "web"}}));
+  ASSERT_TRUE(eventually([&] { return !has(*w, "ns/there"); }));
+  EXPECT_TRUE(w->objects().empty());
 }
 
 TEST_F(ResourceWatchTest, BookmarksAdvanceTheResourceVersion) {
   server_->upsert(pod("ns", "a", "node-a"));
-  auto w = start(config(), spec("/api/v1/pods"));
+  auto w = synced(config(), spec("/api/v1/pods"));
   ASSERT_TRUE(w);
-  ASSERT_TRUE(eventually([&] { return w->status().synced; })) << w->status().last_error;
   const std::string listed = w->status().resource_version;
   // Changes to another resource move the server's version on, not the pods.
   json service = {{"kind", "Service"},
@@ -422,9 +422,8 @@ INSTANTIATE_TEST_SUITE_P(ErrorEventAndHttpStatus, GoneTest, ::testing::Values(fa
 
 TEST_F(ResourceWatchTest, DroppedConnectionResumesFromTheResourceVersion) {
   server_->upsert(pod("ns", "a", "node-a"));
-  auto w = start(config(), spec("/api/v1/pods"));
+  auto w = synced(config(), spec("/api/v1/pods"));
   ASSERT_TRUE(w);
-  ASSERT_TRUE(eventually([&] { return w->status().synced; }));
   ASSERT_TRUE(eventually([&] { return server_->counters()["open_watches"] == 1; }));
   EXPECT_EQ(server_->post("/drop_watches")["dropped"], 1);
   // Made after the drop: the old connection never carries it; the next watch, from the last
@@ -439,9 +438,8 @@ TEST_F(ResourceWatchTest, DroppedConnectionResumesFromTheResourceVersion) {
 }
 
 TEST_F(ResourceWatchTest, RotatedTokenFileIsReadBeforeTheNextConnection) {
-  auto w = start(config(), spec("/api/v1/pods"));
+  auto w = synced(config(), spec("/api/v1/pods"));
   ASSERT_TRUE(w);
-  ASSERT_TRUE(eventually([&] { return w->status().synced; })) << w->status().last_error;
   ASSERT_TRUE(eventually([&] { return server_->counters()["open_watches"] == 1; }));
   // The server stops accepting the old token; kubelet swaps the file; the connection drops.
   server_->post("/tokens", {{"tokens", {"t2"}}});
@@ -499,9 +497,8 @@ TEST_F(ResourceWatchTest, KubeconfigWithCaFileAndTokenWorks) {
   EXPECT_EQ(c->ca_file, (kube / "ca.crt").string());  // relative to the kubeconfig
   EXPECT_EQ(c->token, "t1");
   server_->upsert(pod("ns", "a", "node-a"));
-  auto w = start(*c, spec("/api/v1/pods"));
+  auto w = synced(*c, spec("/api/v1/pods"));
   ASSERT_TRUE(w);
-  ASSERT_TRUE(eventually([&] { return w->status().synced; })) << w->status().last_error;
   EXPECT_TRUE(has(*w, "ns/a"));
 }
 
@@ -521,9 +518,8 @@ TEST_F(ResourceWatchTest, KubeconfigWithInlineCaAndClientCertificateWorks) {
   EXPECT_EQ(c->ca_pem, read_file(server_->ca()));
   EXPECT_EQ(c->client_cert_pem, read_file(server_->client_cert()));
   EXPECT_TRUE(c->token.empty() && c->token_file.empty());
-  auto w = start(*c, spec("/api/v1/services"));
+  auto w = synced(*c, spec("/api/v1/services"));
   ASSERT_TRUE(w);
-  ASSERT_TRUE(eventually([&] { return w->status().synced; })) << w->status().last_error;
   EXPECT_EQ(server_->counters()["unauthorized"], 0);
 }
 
@@ -543,9 +539,8 @@ TEST_F(ResourceWatchTest, InClusterServiceAccountDirWorks) {
   EXPECT_EQ(c->token_file, (account / "token").string());
   server_->upsert(pod("kube-system", "dns", "node-a"));
   WatchSpec s = spec("/api/v1/namespaces/kube-system/pods");
-  auto w = start(*c, s);
+  auto w = synced(*c, s);
   ASSERT_TRUE(w);
-  ASSERT_TRUE(eventually([&] { return w->status().synced; })) << w->status().last_error;
   EXPECT_TRUE(has(*w, "kube-system/dns"));
 }
 
