@@ -49,6 +49,11 @@ std::string server_message(const std::string& body) {
   return text;
 }
 
+// JSON for a message, cut short (dump never throws here: invalid UTF-8 is replaced).
+std::string text_of(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 200);
+}
+
 // Why a request failed, and whether it says something the loop acts on.
 struct Failure {
   std::string reason;
@@ -222,7 +227,7 @@ struct ResourceWatch::State {
       const long status = code.is_number_integer() ? code.get<long>() : 0;
       return Failure{
           fmt::format("watch: ERROR event {}: {}", status,
-                      str(object, "message").empty() ? object.dump() : str(object, "message")),
+                      str(object, "message").empty() ? text_of(object) : str(object, "message")),
           status};
     }
     const std::string version = str(member(object, "metadata"), "resourceVersion");
@@ -237,7 +242,7 @@ struct ResourceWatch::State {
       }
       const std::string key = key_of(object);
       if (key.empty() || (type != "ADDED" && type != "MODIFIED" && type != "DELETED"))
-        return Failure{fmt::format("watch: unexpected event '{}'", event.dump().substr(0, 200)), 0};
+        return Failure{fmt::format("watch: unexpected event '{}'", text_of(event)), 0};
       ++status.watch_events;
       if (type == "DELETED") {
         change = objects.erase(key) > 0;

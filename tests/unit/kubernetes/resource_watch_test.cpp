@@ -296,7 +296,7 @@ TEST_F(ResourceWatchTest, ListsThenFollowsAddedModifiedDeleted) {
   ASSERT_TRUE(eventually([&] { return w->status().synced && w->objects().size() == 2; }))
       << w->status().last_error;
   EXPECT_EQ(w->objects().at("shop/a")["kind"], "Pod");  // filled in on list items
-  EXPECT_GE(changes_.load(), 1);
+  EXPECT_TRUE(eventually([&] { return changes_ == 1; })) << changes_;  // the list
 
   server_->upsert(pod("shop", "c", "node-b"));
   ASSERT_TRUE(eventually([&] { return has(*w, "shop/c"); }));
@@ -314,9 +314,11 @@ TEST_F(ResourceWatchTest, ListsThenFollowsAddedModifiedDeleted) {
   ASSERT_TRUE(eventually([&] { return has(*w, "shop/d"); }));
   EXPECT_FALSE(has(*w, "other/x"));
 
+  // The list, then one call per event: c added, a modified, b deleted, d added.
+  EXPECT_TRUE(eventually([&] { return changes_ == 5; })) << changes_;
   const WatchStatus st = w->status();
   EXPECT_EQ(st.lists, 1u);
-  EXPECT_GE(st.watch_events, 4u);
+  EXPECT_EQ(st.watch_events, 4u);
   EXPECT_EQ(st.last_error, "");
   EXPECT_EQ(w->objects().size(), 3u);
   EXPECT_EQ(w->objects().at("shop/a")["metadata"]["resourceVersion"].get<std::string>().empty(),
@@ -375,6 +377,7 @@ TEST_F(ResourceWatchTest, BookmarksAdvanceTheResourceVersion) {
   })) << "resourceVersion "
       << w->status().resource_version << ", want " << latest;
   EXPECT_EQ(w->status().watch_events, 0u);
+  EXPECT_EQ(changes_, 1);  // the list only: bookmarks change no object
   EXPECT_EQ(w->objects().size(), 1u);
 }
 
