@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -295,7 +296,7 @@ TEST_F(ResourceWatchTest, ListsThenFollowsAddedModifiedDeleted) {
   ASSERT_TRUE(w);
   ASSERT_TRUE(eventually([&] { return w->status().synced && w->objects().size() == 2; }))
       << w->status().last_error;
-  EXPECT_EQ(w->objects().at("shop/a")["kind"], "Pod");  // filled in on list items
+  EXPECT_EQ(w->objects().at("shop/a")["kind"], "Pod");                 // filled in on list items
   EXPECT_TRUE(eventually([&] { return changes_ == 1; })) << changes_;  // the list
 
   server_->upsert(pod("shop", "c", "node-b"));
@@ -468,6 +469,27 @@ TEST_F(ResourceWatchTest, AWrongTokenReportsUnauthorizedUntilTheFileIsFixed) {
   swap_file(token_file_, "t1\n");
   ASSERT_TRUE(eventually([&] { return w->status().synced; })) << w->status().last_error;
   EXPECT_EQ(w->status().last_error, "");
+}
+
+TEST_F(ResourceWatchTest, A401ReadsTheTokenFileAgainEvenWhenItLooksUnchanged) {
+  // Same inode, size and mtime: only the server's 401 can tell the client to read it again.
+  write_file(token_file_, "tX\n");
+  struct stat before {};
+  ASSERT_EQ(::stat(token_file_.c_str(), &before), 0);
+  auto w = start(config(), spec("/api/v1/pods"));
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(eventually([&] { return w->status().last_error.find("401") != std::string::npos; }));
+  {
+    std::fstream f(token_file_, std::ios::in | std::ios::out | std::ios::binary);
+    f << "t1\n";  // rewritten in place
+  }
+  const timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, token_file_.c_str(), times, 0), 0);
+  struct stat after {};
+  ASSERT_EQ(::stat(token_file_.c_str(), &after), 0);
+  ASSERT_EQ(after.st_ino, before.st_ino);
+  ASSERT_EQ(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+  ASSERT_TRUE(eventually([&] { return w->status().synced; })) << w->status().last_error;
 }
 
 TEST_F(ResourceWatchTest, AServerSignedByAnotherCaIsRefused) {
