@@ -39,7 +39,8 @@ Result<ApiConfig> in_cluster_config(
 // The current context of a kubeconfig file (server, CA, token / tokenFile / client cert).
 Result<ApiConfig> kubeconfig_config(const std::string& path);
 
-// One resource kept in sync with the API server: objects by "namespace/name".
+// One resource kept in sync with the API server: objects by "namespace/name" (by "name" for
+// cluster-scoped ones, namespaces). List items get the list's kind and apiVersion filled in.
 struct WatchSpec {
   std::string path;            // "/api/v1/pods", "/apis/discovery.k8s.io/v1/endpointslices"
   std::string field_selector;  // "spec.nodeName=node-a", or empty
