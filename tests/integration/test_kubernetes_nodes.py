@@ -159,19 +159,17 @@ class Env:
                 if pod.name != "orchestrator-1":
                     self.api.upsert(pod.obj(c.node_names))
             orch, a2, b1 = c.pods["orchestrator-0"], c.pods["agent-a2"], c.pods["agent-b1"]
-            self.api.upsert(make_service("control", "orchestrator", ORCH_SVC,
-                                         [{"name": "http", "port": 80, "targetPort": "http"}]))
+            self.api.upsert(make_service("control", "orchestrator", [ORCH_SVC],
+                                         [("http", "TCP", 80, "http")]))
             self.api.upsert(make_endpoint_slice(
                 "control", "orchestrator-x1", "orchestrator",
-                [{"ip": orch.ip, "pod": ("control", orch.name, orch.uid)}],
-                [{"name": "http", "port": 8080}]))
-            self.api.upsert(make_service("agents", "agents", AGENTS_SVC,
-                                         [{"name": "http", "port": 80, "targetPort": 8080}]))
+                [{"ip": orch.ip, "pod": (orch.name, orch.uid)}], [("http", "TCP", 8080)]))
+            self.api.upsert(make_service("agents", "agents", [AGENTS_SVC],
+                                         [("http", "TCP", 80, 8080)]))
             self.api.upsert(make_endpoint_slice(
                 "agents", "agents-x1", "agents",
-                [{"ip": a2.ip, "pod": ("agents", a2.name, a2.uid)},
-                 {"ip": b1.ip, "pod": ("agents", b1.name, b1.uid)}],
-                [{"name": "http", "port": 8080}]))
+                [{"ip": a2.ip, "pod": (a2.name, a2.uid)}, {"ip": b1.ip, "pod": (b1.name, b1.uid)}],
+                [("http", "TCP", 8080)]))
             for client in ("agent-a1", "agent-b1"):
                 c.dnat(client, ORCH_SVC, 80, orch.ip, 8080)
                 c.dnat(client, AGENTS_SVC, 80, a2.ip, 8080)
@@ -340,7 +338,7 @@ def test_a_pod_is_the_default_zone_until_its_metadata_arrives(env, marks):
         assert ok, "orchestrator-1 never became the control plane:\n" + env.agents["a"].logs()
         print("identified by its metadata within %.3f s (the consistency window)" % took)
         assert server.json_lines(), "the allowed connect never arrived"
-    env.api.delete("pods", pod.namespace, pod.name)
+    env.api.delete("Pod", pod.namespace, pod.name)
 
 
 def test_a_removed_pods_address_leaves_before_its_new_owner_talks(env, marks):
@@ -348,7 +346,7 @@ def test_a_removed_pods_address_leaves_before_its_new_owner_talks(env, marks):
     the address as the orchestrator now, and never again as the agent."""
     c = env.cluster
     b1 = c.pods["agent-b1"]
-    env.api.delete("pods", b1.namespace, b1.name)
+    env.api.delete("Pod", b1.namespace, b1.name)
     reused = make_pod("control", "orchestrator-2", str(uuid.uuid4()), c.node_names["b"],
                       {"app": "orchestrator"}, [b1.ip])
     env.api.upsert(reused)
@@ -359,5 +357,5 @@ def test_a_removed_pods_address_leaves_before_its_new_owner_talks(env, marks):
                                               timeout=1.0)["result"] == "ok", 20, interval=0.05)
             assert ok, "node A never learnt the address's new owner:\n" + env.agents["a"].logs()
     finally:
-        env.api.delete("pods", "control", "orchestrator-2")
+        env.api.delete("Pod", "control", "orchestrator-2")
         env.api.upsert(b1.obj(c.node_names))

@@ -2,6 +2,7 @@
 
     agent     `guardrail agent` under test: policy files, readiness, alerts, metrics, bpftool
     docker    a private dockerd for the session, busybox containers
+    kube_api  the tests' own Kubernetes API server (HTTPS, own CA), its objects and kubeconfigs
     services  Prometheus and Alertmanager started for a test
     process   stopping a child process by its pid
     topology  network namespaces on one bridge, a cgroup per workload, probe processes
