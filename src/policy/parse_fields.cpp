@@ -115,6 +115,16 @@ std::optional<UnixMode> Parser::unix_mode(const Field& f, std::string_view where
                           " in " + std::string(where), true);
 }
 
+std::optional<LabelExpression::Op> Parser::label_operator(const Field& f) {
+  using Op = LabelExpression::Op;
+  return one_of<Op>(f, "operator", "match expression",
+                    {{"In", Op::In},
+                     {"NotIn", Op::NotIn},
+                     {"Exists", Op::Exists},
+                     {"DoesNotExist", Op::DoesNotExist}},
+                    " in match expression", true);
+}
+
 std::optional<Protocol> Parser::protocol(const Field& f, std::string_view where) {
   return one_of<Protocol>(f, "protocol", where,
                           {{"tcp", Protocol::Tcp},

@@ -1,4 +1,4 @@
-// Workloads (name, zone, cgroup, container, static addresses, exclusive) and the flows between
+// Workloads (name, zone, cgroup, container, pod, static addresses, exclusive) and the flows between
 // zones and workloads; both may only name zones and workloads defined above them.
 #include <optional>
 #include <string>
@@ -11,8 +11,8 @@
 namespace guardrail::policy::detail {
 
 std::optional<Workload> Parser::parse_workload(const yaml::Node& node) {
-  const auto item = item_fields(node, "workload",
-                                {"name", "zone", "cgroup", "container", "addresses", "exclusive"});
+  const auto item = item_fields(
+      node, "workload", {"name", "zone", "cgroup", "container", "pod", "addresses", "exclusive"});
   if (!item) return std::nullopt;
   const Fields& fs = *item;
   Workload workload;
@@ -27,6 +27,7 @@ std::optional<Workload> Parser::parse_workload(const yaml::Node& node) {
   }
   if (auto it = fs.find("container"); it != fs.end())
     ok = parse_workload_container(it->second, workload) && ok;
+  if (auto it = fs.find("pod"); it != fs.end()) ok = parse_workload_pod(it->second, workload) && ok;
   if (auto it = fs.find("addresses"); it != fs.end())
     ok = parse_addresses(it->second, workload) && ok;
   if (auto it = fs.find("exclusive"); it != fs.end())
@@ -71,6 +72,18 @@ bool Parser::parse_workload_container(const Field& f, Workload& workload) {
     return false;
   }
   workload.container = *v;
+  return true;
+}
+
+// pod: "namespace/name" globs of Kubernetes pods.
+bool Parser::parse_workload_pod(const Field& f, Workload& workload) {
+  const auto v = string(f, "pod", "workload");
+  if (!v) return false;
+  if (auto problem = pod_glob_problem(*v)) {
+    error(f.mark(), *problem);
+    return false;
+  }
+  workload.pod = *v;
   return true;
 }
 

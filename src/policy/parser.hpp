@@ -86,6 +86,12 @@ std::optional<std::string> allowed_unix_address_problem(const std::string& addre
 std::optional<std::string> glob_problem(const std::string& glob);
 std::optional<std::string> container_name_problem(const std::string& glob);
 std::optional<std::string> image_problem(const std::string& glob);
+// Kubernetes names: a namespace (a DNS label, listed exactly), a label key (a qualified name,
+// [PREFIX/]NAME), a label value, and a workload's pod glob ("namespace/name", either a glob).
+std::optional<std::string> namespace_problem(const std::string& name);
+std::optional<std::string> label_key_problem(const std::string& key);
+std::optional<std::string> label_value_problem(const std::string& value);
+std::optional<std::string> pod_glob_problem(const std::string& glob);
 // One item of a ports list: 443 or "8000-8100".
 Result<PortRange> parse_port_item(const std::string& text);
 
@@ -158,6 +164,8 @@ class Parser {
   std::optional<std::string> name(const Field& f, std::string_view what);
   std::optional<Mode> mode(const Field& f, std::string_view where);
   std::optional<Protocol> protocol(const Field& f, std::string_view where);
+  // A matchExpressions operator: In, NotIn, Exists, DoesNotExist (Kubernetes' spelling).
+  std::optional<LabelExpression::Op> label_operator(const Field& f);
   std::optional<std::vector<PortRange>> ports(const Field& f, Protocol protocol);
   bool protocol_and_ports(const Fields& fs, std::string_view where, Protocol& protocol,
                           std::vector<PortRange>& ports);
@@ -188,6 +196,10 @@ class Parser {
   bool parse_label(const yaml::Node& key, const yaml::Node& value,
                    std::map<std::string, yaml::Mark>& seen,
                    std::map<std::string, std::string>& out);
+  bool parse_namespaces(const Field& f, std::vector<std::string>& out);
+  bool parse_match_expressions(const Field& f, std::vector<LabelExpression>& out);
+  std::optional<LabelExpression> parse_match_expression(const yaml::Node& node);
+  bool parse_expression_values(const Fields& fs, const yaml::Node& node, LabelExpression& e);
   bool parse_egress(const Field& f, Zone& zone);
   std::optional<EgressRule> parse_egress_rule(const yaml::Node& node);
 
@@ -206,6 +218,7 @@ class Parser {
   bool parse_workload_name(const Fields& fs, const yaml::Node& node, Workload& workload);
   bool parse_workload_zone(const Fields& fs, const yaml::Node& node, Workload& workload);
   bool parse_workload_container(const Field& f, Workload& workload);
+  bool parse_workload_pod(const Field& f, Workload& workload);
   bool parse_addresses(const Field& f, Workload& workload);
   bool parse_exclusive(const Field& f, Workload& workload);
   std::optional<Flow> parse_flow(const yaml::Node& node);

@@ -47,9 +47,9 @@ std::string zone_with_selector(const std::string& selector_body) {
 }
 
 const std::string kEmptySelector =
-    "empty selector: it selects no cgroups and no containers; add cgroups: "
-    "[\"/guardrail/z/*\"], labels: {guardrail.io/zone: z}, names: [\"z-*\"] or images: "
-    "[\"registry.local/z/*\"], or remove selector";
+    "empty selector: it selects no cgroups, no containers and no pods; add cgroups: "
+    "[\"/guardrail/z/*\"], labels: {guardrail.io/zone: z}, names: [\"z-*\"], images: "
+    "[\"registry.local/z/*\"] or namespaces: [z], or remove selector";
 
 // ---- parsing ------------------------------------------------------------------------------
 
@@ -131,16 +131,17 @@ TEST(PolicyDockerErrors, UnknownSelectorFieldListsTheAllowedOnes) {
   // Only the unknown field is reported (it is most likely the misspelt selector).
   EXPECT_EQ(errors(zone_with_selector("        label: {a: b}\n")),
             "t.yaml:9:9: error: unknown field 'label' in selector; allowed: cgroups, labels, "
-            "names, images; did you mean 'labels'?\n");
+            "names, images, namespaces, matchExpressions; did you mean 'labels'?\n");
   EXPECT_EQ(errors(zone_with_selector("        names: [a]\n        image: [b]\n")),
             "t.yaml:10:9: error: unknown field 'image' in selector; allowed: cgroups, labels, "
-            "names, images; did you mean 'images'?\n");
+            "names, images, namespaces, matchExpressions; did you mean 'images'?\n");
 }
 
 TEST(PolicyDockerErrors, SelectorNotAMapNamesTheFields) {
   EXPECT_EQ(errors(doc("  zones:\n    - name: z\n      selector: [/a/b]\n")),
             "t.yaml:8:17: error: field 'selector' must be a map with cgroups, labels, names, "
-            "images, e.g. {cgroups: [\"/guardrail/z/*\"]}, got a list\n");
+            "images, namespaces, matchExpressions, e.g. {cgroups: [\"/guardrail/z/*\"]}, got a "
+            "list\n");
 }
 
 TEST(PolicyDockerErrors, LabelTypes) {
@@ -211,7 +212,7 @@ TEST(PolicyDockerErrors, WorkloadContainer) {
        "t.yaml:11:7: error: field 'container' in workload is empty; give it a value\n"},
       {doc(zone + "    - {name: w, zone: z, containr: a}\n"),
        "t.yaml:9:26: error: unknown field 'containr' in workload; allowed: name, zone, "
-       "cgroup, container, addresses, exclusive; did you mean 'container'?\n"},
+       "cgroup, container, pod, addresses, exclusive; did you mean 'container'?\n"},
   });
 }
 
