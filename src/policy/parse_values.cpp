@@ -307,12 +307,11 @@ std::optional<std::string> pod_glob_problem(const std::string& glob) {
   if (has_wildcard(ns) ? !glob_chars(ns, "") : !valid_name(ns))
     return "the namespace '" + ns + "' of pod glob '" + glob + "' is not a Kubernetes namespace (" +
            std::string(kDnsLabelRule) + ") nor a glob of one, " + example;
-  if (!glob_chars(name, "."))
-    return "the pod name '" + name + "' of pod glob '" + glob +
-           "' has characters pod names never have; pod names are lowercase letters, digits, "
-           "'-' and '.' (globs add * ? [ ]), " +
-           example;
-  return std::nullopt;
+  if (glob_chars(name, ".")) return std::nullopt;
+  return "the pod name '" + name + "' of pod glob '" + glob +
+         "' has characters pod names never have; pod names are lowercase letters, digits, '-' "
+         "and '.' (globs add * ? [ ]), " +
+         example;
 }
 
 std::optional<std::string> image_problem(const std::string& glob) {

@@ -176,20 +176,7 @@ bool Parser::parse_namespaces(const Field& f, std::vector<std::string>& out) {
       });
 }
 
-// selector.matchExpressions: Kubernetes label selector requirements.
-bool Parser::parse_match_expressions(const Field& f, std::vector<LabelExpression>& out) {
-  if (!expect_list(f, "matchExpressions", "[{key: app, operator: In, values: [web]}]"))
-    return false;
-  bool ok = true;
-  for (const yaml::Node& item : f.value) {
-    if (auto e = parse_match_expression(item))
-      out.push_back(std::move(*e));
-    else
-      ok = false;
-  }
-  return ok;
-}
-
+// One requirement of selector.matchExpressions: key, operator and (In, NotIn) values.
 std::optional<LabelExpression> Parser::parse_match_expression(const yaml::Node& node) {
   const auto item = item_fields(node, "match expression", {"key", "operator", "values"});
   if (!item) return std::nullopt;
@@ -213,6 +200,12 @@ std::optional<LabelExpression> Parser::parse_match_expression(const yaml::Node& 
   e.op = *op;
   if (!(parse_expression_values(fs, node, e) && ok)) return std::nullopt;
   return e;
+}
+
+// selector.matchExpressions: Kubernetes label selector requirements.
+bool Parser::parse_match_expressions(const Field& f, std::vector<LabelExpression>& out) {
+  return list_of(f, "matchExpressions", "[{key: app, operator: In, values: [web]}]", out,
+                 [&](const yaml::Node& item) { return parse_match_expression(item); });
 }
 
 // In and NotIn need values; Exists and DoesNotExist take none (Kubernetes' rules).
@@ -260,16 +253,8 @@ bool Parser::parse_expression_values(const Fields& fs, const yaml::Node& node, L
 }
 
 bool Parser::parse_egress(const Field& f, Zone& zone) {
-  if (!expect_list(f, "egress", "[{cidr: 198.18.200.0/24, protocol: tcp, ports: [443]}]"))
-    return false;
-  bool ok = true;
-  for (const yaml::Node& item : f.value) {
-    if (auto rule = parse_egress_rule(item))
-      zone.egress.push_back(std::move(*rule));
-    else
-      ok = false;
-  }
-  return ok;
+  return list_of(f, "egress", "[{cidr: 198.18.200.0/24, protocol: tcp, ports: [443]}]", zone.egress,
+                 [&](const yaml::Node& item) { return parse_egress_rule(item); });
 }
 
 std::optional<EgressRule> Parser::parse_egress_rule(const yaml::Node& node) {

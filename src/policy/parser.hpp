@@ -137,9 +137,27 @@ class Parser {
   const Field* require(const Fields& fs, const yaml::Node& map, const std::string& name,
                        std::string_view where, std::string_view hint);
   std::optional<std::string> string(const Field& f, std::string_view name, std::string_view where);
+  // A string field that `problem` finds nothing wrong with, into `out`; false (reported) else.
+  bool checked_string(const Field& f, std::string_view name, std::string_view where,
+                      std::optional<std::string> (*problem)(const std::string&), std::string& out);
   bool expect_list(const Field& f, std::string_view name, std::string_view example);
   // True for a map; else reports `must_be` followed by how the node reads.
   bool expect_map(const yaml::Node& node, const yaml::Mark& mark, const std::string& must_be);
+  // A list field (else reported, with `example`) whose every item `parse` reads (nullopt when
+  // it reported a problem) into `out`. False when any failed.
+  template <typename T, typename Parse>
+  bool list_of(const Field& f, std::string_view name, std::string_view example, std::vector<T>& out,
+               Parse parse) {
+    if (!expect_list(f, name, example)) return false;
+    bool ok = true;
+    for (const yaml::Node& item : f.value) {
+      if (auto v = parse(item))
+        out.push_back(std::move(*v));
+      else
+        ok = false;
+    }
+    return ok;
+  }
   // Calls `each` (returning false when it reported a problem) for every scalar of `list`, and
   // reports the other items as `must_be` followed by how they read. False when any failed.
   template <typename Each>
@@ -217,8 +235,6 @@ class Parser {
   std::optional<Workload> parse_workload(const yaml::Node& node);
   bool parse_workload_name(const Fields& fs, const yaml::Node& node, Workload& workload);
   bool parse_workload_zone(const Fields& fs, const yaml::Node& node, Workload& workload);
-  bool parse_workload_container(const Field& f, Workload& workload);
-  bool parse_workload_pod(const Field& f, Workload& workload);
   bool parse_addresses(const Field& f, Workload& workload);
   bool parse_exclusive(const Field& f, Workload& workload);
   std::optional<Flow> parse_flow(const yaml::Node& node);

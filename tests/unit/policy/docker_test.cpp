@@ -22,29 +22,9 @@ using test_helpers::doc;
 using test_helpers::dump;
 using test_helpers::parse_ok;
 
-// Every diagnostic, formatted, in order ("" when the text is valid).
-std::string errors(const std::string& text) {
-  auto policy = parse_policy(text, "t.yaml");
-  return policy ? "" : dump(policy.error());
-}
-
-// Each text gives exactly its diagnostics, formatted, in order.
-struct ErrorCase {
-  std::string text;
-  std::string expected;
-};
-void expect_errors(const std::vector<ErrorCase>& cases) {
-  for (const auto& [text, expected] : cases) EXPECT_EQ(errors(text), expected) << text;
-}
-
-// A zone z (lines 6-8) whose selector body starts at line 9.
-std::string zone_with_selector(const std::string& selector_body) {
-  return doc(
-      "  zones:\n"
-      "    - name: z\n"
-      "      selector:\n" +
-      selector_body);
-}
+using test_helpers::errors;
+using test_helpers::expect_errors;
+using test_helpers::zone_with_selector;
 
 const std::string kEmptySelector =
     "empty selector: it selects no cgroups, no containers and no pods; add cgroups: "

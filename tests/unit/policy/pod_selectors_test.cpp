@@ -3,11 +3,9 @@
 // line) and as `policy check` lists them.
 #include <gtest/gtest.h>
 
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "guardrail/policy/check.hpp"
 #include "guardrail/policy/model.hpp"
 #include "guardrail/policy/parse.hpp"
 #include "policy_test_helpers.hpp"
@@ -16,37 +14,17 @@ namespace guardrail::policy {
 namespace {
 
 using test_helpers::doc;
-using test_helpers::dump;
+using test_helpers::errors;
+using test_helpers::expect_errors;
 using test_helpers::parse_ok;
+using test_helpers::zone_with_selector;
 using Op = LabelExpression::Op;
 
 const std::string kSource = GUARDRAIL_SOURCE_DIR;
 
-std::string errors(const std::string& text) {
-  auto policy = parse_policy(text, "t.yaml");
-  return policy ? "" : dump(policy.error());
-}
-
-// A zone z (lines 6-8) whose selector body starts at line 9.
-std::string zone_with_selector(const std::string& selector_body) {
-  return doc(
-      "  zones:\n"
-      "    - name: z\n"
-      "      selector:\n" +
-      selector_body);
-}
-
 // A zone z (lines 6-7) and one workload item at line 9.
 std::string workload(const std::string& item) {
   return doc("  zones:\n    - name: z\n  workloads:\n" + item);
-}
-
-struct ErrorCase {
-  std::string text;
-  std::string expected;
-};
-void expect_errors(const std::vector<ErrorCase>& cases) {
-  for (const auto& [text, expected] : cases) EXPECT_EQ(errors(text), expected) << text;
 }
 
 // ---- parsed -----------------------------------------------------------------------------------
@@ -282,22 +260,20 @@ TEST(PodSelectorsErrors, WorkloadPod) {
 }
 
 TEST(PodSelectorsErrors, SelectorFieldsAreSuggested) {
-  EXPECT_EQ(errors(zone_with_selector("        namespace: [prod]\n")),
-            "t.yaml:9:9: error: unknown field 'namespace' in selector; allowed: cgroups, labels, "
-            "names, images, namespaces, matchExpressions; did you mean 'namespaces'?\n");
-  EXPECT_EQ(errors(zone_with_selector("        matchExpression: []\n")),
-            "t.yaml:9:9: error: unknown field 'matchExpression' in selector; allowed: cgroups, "
-            "labels, names, images, namespaces, matchExpressions; did you mean "
-            "'matchExpressions'?\n");
+  const std::string allowed =
+      "in selector; allowed: cgroups, labels, names, images, namespaces, matchExpressions; did "
+      "you mean ";
+  expect_errors({
+      {zone_with_selector("        namespace: [prod]\n"),
+       "t.yaml:9:9: error: unknown field 'namespace' " + allowed + "'namespaces'?\n"},
+      {zone_with_selector("        matchExpression: []\n"),
+       "t.yaml:9:9: error: unknown field 'matchExpression' " + allowed + "'matchExpressions'?\n"},
+  });
 }
 
 // ---- policy check -----------------------------------------------------------------------------
 
 TEST(PodSelectorsCheck, ListsPodSelectors) {
-  const std::string file = kSource + "/tests/unit/policy/testdata/kubernetes.yaml";
-  std::ostringstream out, err;
-  ASSERT_EQ(run_policy_check({file}, out, err), 0) << err.str();
-  EXPECT_EQ(err.str(), "");
   const std::string tail =
       "containers:\n"
       "  (none)\n"  // zones that list namespaces select no container by their labels
@@ -314,7 +290,8 @@ TEST(PodSelectorsCheck, ListsPodSelectors) {
       "selector names, or not identified yet, is in zone agent-sandbox\n"
       "note: pods are matched at runtime by the agent's Kubernetes discovery; a pod no selector "
       "names, or not identified yet, is in zone agent-sandbox\n";
-  test_helpers::expect_ends_with(out.str(), tail);
+  test_helpers::expect_ends_with(
+      test_helpers::check_listing(kSource + "/tests/unit/policy/testdata/kubernetes.yaml"), tail);
 }
 
 }  // namespace
