@@ -244,7 +244,7 @@ void describe_containers(const Policy& policy, std::ostream& out) {
   bool any = false;
   for (const Zone& zone : policy.zones) {
     std::vector<std::string> parts;
-    // A zone that lists namespaces selects pods only by its labels (a container has none).
+    // A zone that lists namespaces selects only pods by its labels (a container is in none).
     if (has_label_selector(zone) && zone.namespaces.empty())
       parts.push_back("labels " + label_selector_text(zone));
     if (!zone.name_globs.empty()) parts.push_back("names " + list_text(zone.name_globs));

@@ -53,7 +53,7 @@ NodePods node_pod_bindings(const policy::Policy& policy, const std::vector<Pod>&
 // bindings (no cgroup), carrying their IPs, so traffic to them is judged by who they are.
 // Pods the default zone takes are included (fail closed); exempt pods, hostNetwork pods (their
 // IPs are their node's), pods without IPs and finished pods (Succeeded, Failed) are not, nor
-// pods of node_name (node_pod_bindings binds those).
+// pods of node_name (node_pod_bindings binds those). display_name is "namespace/name".
 std::vector<policy::WorkloadBinding> remote_pod_bindings(const policy::Policy& policy,
                                                          const std::vector<Pod>& pods,
                                                          const std::string& node_name,
