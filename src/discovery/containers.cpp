@@ -15,14 +15,10 @@ namespace guardrail::discovery {
 namespace {
 
 bool selects(const policy::Zone& zone, const docker::Container& c) {
-  if (!zone.match_labels.empty()) {
-    bool all = true;
-    for (const auto& [key, value] : zone.match_labels) {
-      auto it = c.labels.find(key);
-      if (it == c.labels.end() || it->second != value) all = false;
-    }
-    if (all) return true;
-  }
+  // The label selector (labels and matchExpressions, as for pods). A container is in no
+  // Kubernetes namespace: a zone that lists namespaces selects none by its labels.
+  const bool by_labels = !zone.match_labels.empty() || !zone.match_expressions.empty();
+  if (by_labels && zone.namespaces.empty() && zone.matches_labels(c.labels)) return true;
   for (const auto& g : zone.name_globs)
     if (glob_matches(g, c.name)) return true;
   for (const auto& g : zone.image_globs)

@@ -61,6 +61,12 @@ bool check_file(const std::string& path, std::ostream& out, std::ostream& err) {
       out << "; a container no selector names, or not identified yet, is in zone " << fallback;
     out << "\n";
   }
+  if (policy->uses_pod_selectors()) {
+    out << "note: pods are matched at runtime by the agent's Kubernetes discovery";
+    if (!fallback.empty())
+      out << "; a pod no selector names, or not identified yet, is in zone " << fallback;
+    out << "\n";
+  }
   return true;
 }
 

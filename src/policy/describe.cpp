@@ -1,4 +1,5 @@
-// A readable listing of a compiled policy: names instead of ids, addresses as written.
+// A readable listing of a compiled policy (names instead of ids, addresses as written), and of
+// the container and pod selectors that only discovery acts on.
 #include "guardrail/policy/describe.hpp"
 
 #include <sys/socket.h>
@@ -8,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "guardrail/policy/compile.hpp"
 #include "guardrail/policy/model.hpp"
@@ -105,6 +107,57 @@ std::string host_policy_text(const gr_host_policy& p) {
   return out.empty() ? "none" : out;
 }
 
+std::string list_text(const std::vector<std::string>& items, std::string_view separator = ", ") {
+  std::string text;
+  for (const auto& item : items) text += (text.empty() ? "" : std::string(separator)) + item;
+  return text;
+}
+
+// "app=web, tier In (api, web), debug DoesNotExist": labels, then expressions, as written.
+std::string label_selector_text(const Zone& zone) {
+  std::vector<std::string> parts;
+  for (const auto& [key, value] : zone.match_labels) parts.push_back(key + "=" + value);
+  for (const LabelExpression& e : zone.match_expressions) {
+    switch (e.op) {
+      case LabelExpression::Op::In:
+        parts.push_back(e.key + " In (" + list_text(e.values) + ")");
+        break;
+      case LabelExpression::Op::NotIn:
+        parts.push_back(e.key + " NotIn (" + list_text(e.values) + ")");
+        break;
+      case LabelExpression::Op::Exists:
+        parts.push_back(e.key + " Exists");
+        break;
+      case LabelExpression::Op::DoesNotExist:
+        parts.push_back(e.key + " DoesNotExist");
+        break;
+    }
+  }
+  return list_text(parts);
+}
+
+bool has_label_selector(const Zone& zone) {
+  return !zone.match_labels.empty() || !zone.match_expressions.empty();
+}
+
+// The pod selectors (only for a policy that uses what only pods have, so that a Docker policy's
+// listing stays as it was): which zones and workloads take which pods.
+void describe_pods(const Policy& policy, std::ostream& out) {
+  if (!policy.uses_pod_selectors()) return;
+  out << "pods:\n";
+  for (const Zone& zone : policy.zones) {
+    std::vector<std::string> parts;
+    if (!zone.namespaces.empty()) parts.push_back("namespaces " + list_text(zone.namespaces));
+    if (has_label_selector(zone)) parts.push_back("labels " + label_selector_text(zone));
+    if (!parts.empty()) out << "  zone " << zone.name << ": " << list_text(parts, "; ") << "\n";
+  }
+  for (const Workload& w : policy.workloads)
+    if (!w.pod.empty())
+      out << "  workload " << w.name << " (zone " << w.zone << "): pod " << w.pod << "\n";
+  out << "  kube-system and the agent's own pod: exempt unless a workload's pod glob or a zone's "
+         "namespaces names them\n";
+}
+
 }  // namespace
 
 void describe(const CompiledPolicy& c, std::ostream& out) {
@@ -187,23 +240,15 @@ void describe(const CompiledPolicy& c, std::ostream& out) {
 }
 
 void describe_containers(const Policy& policy, std::ostream& out) {
-  auto globs = [](const std::vector<std::string>& items) {
-    std::string text;
-    for (const auto& item : items) text += (text.empty() ? "" : ", ") + item;
-    return text;
-  };
   out << "containers:\n";
   bool any = false;
   for (const Zone& zone : policy.zones) {
     std::vector<std::string> parts;
-    if (!zone.match_labels.empty()) {
-      std::string labels;
-      for (const auto& [key, value] : zone.match_labels)
-        labels += (labels.empty() ? "" : ", ") + key + "=" + value;
-      parts.push_back("labels " + labels);
-    }
-    if (!zone.name_globs.empty()) parts.push_back("names " + globs(zone.name_globs));
-    if (!zone.image_globs.empty()) parts.push_back("images " + globs(zone.image_globs));
+    // A zone that lists namespaces selects only pods by its labels (a container is in none).
+    if (has_label_selector(zone) && zone.namespaces.empty())
+      parts.push_back("labels " + label_selector_text(zone));
+    if (!zone.name_globs.empty()) parts.push_back("names " + list_text(zone.name_globs));
+    if (!zone.image_globs.empty()) parts.push_back("images " + list_text(zone.image_globs));
     if (parts.empty()) continue;
     out << "  zone " << zone.name << ": ";
     for (std::size_t i = 0; i < parts.size(); ++i) out << (i ? "; " : "") << parts[i];
@@ -216,6 +261,7 @@ void describe_containers(const Policy& policy, std::ostream& out) {
     any = true;
   }
   if (!any) out << "  (none)\n";
+  describe_pods(policy, out);
   const std::string fallback = policy.effective_default_zone();
   out << "default zone: " << (fallback.empty() ? "none" : fallback)
       << (policy.default_zone.empty() && !fallback.empty()

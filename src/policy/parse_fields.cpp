@@ -64,6 +64,19 @@ std::optional<std::string> Parser::string(const Field& f, std::string_view name,
   return std::nullopt;
 }
 
+bool Parser::checked_string(const Field& f, std::string_view name, std::string_view where,
+                            std::optional<std::string> (*problem)(const std::string&),
+                            std::string& out) {
+  const auto v = string(f, name, where);
+  if (!v) return false;
+  if (auto p = problem(*v)) {
+    error(f.mark(), *p);
+    return false;
+  }
+  out = *v;
+  return true;
+}
+
 bool Parser::expect_list(const Field& f, std::string_view name, std::string_view example) {
   if (f.value.IsSequence()) return true;
   error(f.mark(), "field '" + std::string(name) + "' must be a list, e.g. " + std::string(example) +
@@ -113,6 +126,16 @@ std::optional<UnixMode> Parser::unix_mode(const Field& f, std::string_view where
   return one_of<UnixMode>(f, "mode", where,
                           {{"denylist", UnixMode::Denylist}, {"allowlist", UnixMode::Allowlist}},
                           " in " + std::string(where), true);
+}
+
+std::optional<LabelExpression::Op> Parser::label_operator(const Field& f) {
+  using Op = LabelExpression::Op;
+  return one_of<Op>(f, "operator", "match expression",
+                    {{"In", Op::In},
+                     {"NotIn", Op::NotIn},
+                     {"Exists", Op::Exists},
+                     {"DoesNotExist", Op::DoesNotExist}},
+                    " in match expression", true);
 }
 
 std::optional<Protocol> Parser::protocol(const Field& f, std::string_view where) {

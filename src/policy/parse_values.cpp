@@ -1,4 +1,6 @@
-// Checks of plain values a policy gives (names, globs, socket paths, ports), apart from YAML.
+// Checks of plain values a policy gives (names, globs, socket paths, ports, Kubernetes namespaces,
+// label keys and values, pod globs), apart from YAML.
+#include <algorithm>
 #include <initializer_list>
 #include <limits>
 #include <optional>
@@ -189,6 +191,127 @@ std::optional<std::string> container_name_problem(const std::string& glob) {
                                        : "'" + glob.substr(start) + "'");
   }
   return std::nullopt;
+}
+
+namespace {
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool has_wildcard(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
+
+std::string lowercase(std::string s) {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
+// Kubernetes' DNS-1123 subdomain: dot-separated DNS labels, at most 253 characters.
+bool dns_subdomain(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (std::size_t start = 0; start <= s.size();) {
+    std::size_t end = s.find('.', start);
+    if (end == std::string_view::npos) end = s.size();
+    if (!valid_name(std::string(s.substr(start, end - start)))) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+// A label name or value: letters, digits, '-', '_' and '.', starting and ending alphanumeric.
+bool label_text(std::string_view s) {
+  if (s.empty() || !is_alnum(s.front()) || !is_alnum(s.back())) return false;
+  return std::ranges::all_of(
+      s, [](char c) { return is_alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+constexpr std::string_view kDnsLabelRule =
+    "a DNS label: at most 63 lowercase letters, digits and '-', starting and ending with a "
+    "letter or digit";
+
+}  // namespace
+
+std::optional<std::string> namespace_problem(const std::string& name) {
+  if (name.empty()) return "empty namespace; name a Kubernetes namespace, e.g. prod";
+  if (has_wildcard(name))
+    return "namespace '" + name +
+           "' is a glob; namespaces are listed by their exact names (e.g. prod), or use a "
+           "workload's pod: \"" +
+           name + "/*\" to match namespaces by a glob";
+  if (valid_name(name)) return std::nullopt;
+  const std::string fixed = lowercase(name);
+  return "invalid namespace '" + name + "'; a Kubernetes namespace is " +
+         std::string(kDnsLabelRule) +
+         (valid_name(fixed) ? "; write '" + fixed + "'" : " (e.g. prod)");
+}
+
+std::optional<std::string> label_key_problem(const std::string& key) {
+  const std::string example = "e.g. app or app.kubernetes.io/name";
+  if (key.empty()) return "empty label key; write a key, " + example;
+  const std::size_t slash = key.find('/');
+  if (slash != std::string::npos && key.find('/', slash + 1) != std::string::npos)
+    return "label key '" + key + "' has more than one '/'; a key is NAME or PREFIX/NAME, " +
+           example;
+  const std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
+  if (slash != std::string::npos) {
+    const std::string prefix = key.substr(0, slash);
+    if (prefix.empty())
+      return "label key '" + key + "' has an empty prefix before '/'; write '" + name +
+             "' or PREFIX/" + name + " with a DNS subdomain as PREFIX, e.g. example.com/" + name;
+    if (!dns_subdomain(prefix))
+      return "the prefix '" + prefix + "' of label key '" + key +
+             "' is not a DNS subdomain (at most 253 characters of dot-separated DNS labels: "
+             "lowercase letters, digits and '-'), e.g. app.kubernetes.io";
+  }
+  if (name.empty())
+    return "label key '" + key + "' has no name after '/'; write PREFIX/NAME, " + example;
+  if (name.size() > kMaxNameLength || !label_text(name))
+    return "the name '" + name + "' of label key '" + key +
+           "' must be at most 63 letters, digits, '-', '_' and '.', starting and ending with a "
+           "letter or digit, " +
+           example;
+  return std::nullopt;
+}
+
+std::optional<std::string> label_value_problem(const std::string& value) {
+  if (value.empty() || (value.size() <= kMaxNameLength && label_text(value))) return std::nullopt;
+  return "invalid label value '" + value +
+         "'; a label value is empty or at most 63 letters, digits, '-', '_' and '.', starting "
+         "and ending with a letter or digit, e.g. web";
+}
+
+std::optional<std::string> pod_glob_problem(const std::string& glob) {
+  const std::string example = "e.g. prod/web-* (or */web-* for every namespace)";
+  if (glob.empty()) return "empty pod glob; write NAMESPACE/NAME, " + example;
+  const std::size_t slash = glob.find('/');
+  if (slash == std::string::npos)
+    return "pod glob '" + glob + "' has no namespace; write NAMESPACE/NAME such as '*/" + glob +
+           "' (every namespace) or 'prod/" + glob + "'";
+  if (glob.find('/', slash + 1) != std::string::npos)
+    return "pod glob '" + glob + "' has more than one '/'; write NAMESPACE/NAME, " + example;
+  const std::string ns = glob.substr(0, slash), name = glob.substr(slash + 1);
+  if (ns.empty())
+    return "pod glob '" + glob + "' has an empty namespace before '/'; write '*" + glob +
+           "' for every namespace, or name one";
+  if (name.empty())
+    return "pod glob '" + glob + "' has no pod name after '/'; write '" + glob +
+           "*' for every pod of the namespace";
+  const auto glob_chars = [](std::string_view s, std::string_view extra) {
+    return std::ranges::all_of(s, [&](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+             std::string_view("*?[]!").find(c) != std::string_view::npos ||
+             extra.find(c) != std::string_view::npos;
+    });
+  };
+  if (has_wildcard(ns) ? !glob_chars(ns, "") : !valid_name(ns))
+    return "the namespace '" + ns + "' of pod glob '" + glob + "' is not a Kubernetes namespace (" +
+           std::string(kDnsLabelRule) + ") nor a glob of one, " + example;
+  if (glob_chars(name, ".")) return std::nullopt;
+  return "the pod name '" + name + "' of pod glob '" + glob +
+         "' has characters pod names never have; pod names are lowercase letters, digits, '-' "
+         "and '.' (globs add * ? [ ]), " +
+         example;
 }
 
 std::optional<std::string> image_problem(const std::string& glob) {

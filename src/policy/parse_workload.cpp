@@ -1,4 +1,4 @@
-// Workloads (name, zone, cgroup, container, static addresses, exclusive) and the flows between
+// Workloads (name, zone, cgroup, container, pod, static addresses, exclusive) and the flows between
 // zones and workloads; both may only name zones and workloads defined above them.
 #include <optional>
 #include <string>
@@ -11,8 +11,8 @@
 namespace guardrail::policy::detail {
 
 std::optional<Workload> Parser::parse_workload(const yaml::Node& node) {
-  const auto item = item_fields(node, "workload",
-                                {"name", "zone", "cgroup", "container", "addresses", "exclusive"});
+  const auto item = item_fields(
+      node, "workload", {"name", "zone", "cgroup", "container", "pod", "addresses", "exclusive"});
   if (!item) return std::nullopt;
   const Fields& fs = *item;
   Workload workload;
@@ -26,7 +26,12 @@ std::optional<Workload> Parser::parse_workload(const yaml::Node& node) {
       ok = false;
   }
   if (auto it = fs.find("container"); it != fs.end())
-    ok = parse_workload_container(it->second, workload) && ok;
+    ok = checked_string(it->second, "container", "workload", container_name_problem,
+                        workload.container) &&
+         ok;
+  // pod: a "namespace/name" glob of Kubernetes pods.
+  if (auto it = fs.find("pod"); it != fs.end())
+    ok = checked_string(it->second, "pod", "workload", pod_glob_problem, workload.pod) && ok;
   if (auto it = fs.find("addresses"); it != fs.end())
     ok = parse_addresses(it->second, workload) && ok;
   if (auto it = fs.find("exclusive"); it != fs.end())
@@ -61,17 +66,6 @@ bool Parser::parse_workload_zone(const Fields& fs, const yaml::Node& node, Workl
   error(z->mark(),
         "unknown zone '" + *v + "'; defined zones: " + join(names) + suggestion(*v, names));
   return false;
-}
-
-bool Parser::parse_workload_container(const Field& f, Workload& workload) {
-  const auto v = string(f, "container", "workload");
-  if (!v) return false;
-  if (auto problem = container_name_problem(*v)) {
-    error(f.mark(), *problem);
-    return false;
-  }
-  workload.container = *v;
-  return true;
 }
 
 // Static addresses; each belongs to one workload.

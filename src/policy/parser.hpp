@@ -86,6 +86,12 @@ std::optional<std::string> allowed_unix_address_problem(const std::string& addre
 std::optional<std::string> glob_problem(const std::string& glob);
 std::optional<std::string> container_name_problem(const std::string& glob);
 std::optional<std::string> image_problem(const std::string& glob);
+// Kubernetes names: a namespace (a DNS label, listed exactly), a label key (a qualified name,
+// [PREFIX/]NAME), a label value, and a workload's pod glob ("namespace/name", either a glob).
+std::optional<std::string> namespace_problem(const std::string& name);
+std::optional<std::string> label_key_problem(const std::string& key);
+std::optional<std::string> label_value_problem(const std::string& value);
+std::optional<std::string> pod_glob_problem(const std::string& glob);
 // One item of a ports list: 443 or "8000-8100".
 Result<PortRange> parse_port_item(const std::string& text);
 
@@ -131,9 +137,27 @@ class Parser {
   const Field* require(const Fields& fs, const yaml::Node& map, const std::string& name,
                        std::string_view where, std::string_view hint);
   std::optional<std::string> string(const Field& f, std::string_view name, std::string_view where);
+  // A string field that `problem` finds nothing wrong with, into `out`; false (reported) else.
+  bool checked_string(const Field& f, std::string_view name, std::string_view where,
+                      std::optional<std::string> (*problem)(const std::string&), std::string& out);
   bool expect_list(const Field& f, std::string_view name, std::string_view example);
   // True for a map; else reports `must_be` followed by how the node reads.
   bool expect_map(const yaml::Node& node, const yaml::Mark& mark, const std::string& must_be);
+  // A list field (else reported, with `example`) whose every item `parse` reads (nullopt when
+  // it reported a problem) into `out`. False when any failed.
+  template <typename T, typename Parse>
+  bool list_of(const Field& f, std::string_view name, std::string_view example, std::vector<T>& out,
+               Parse parse) {
+    if (!expect_list(f, name, example)) return false;
+    bool ok = true;
+    for (const yaml::Node& item : f.value) {
+      if (auto v = parse(item))
+        out.push_back(std::move(*v));
+      else
+        ok = false;
+    }
+    return ok;
+  }
   // Calls `each` (returning false when it reported a problem) for every scalar of `list`, and
   // reports the other items as `must_be` followed by how they read. False when any failed.
   template <typename Each>
@@ -158,6 +182,8 @@ class Parser {
   std::optional<std::string> name(const Field& f, std::string_view what);
   std::optional<Mode> mode(const Field& f, std::string_view where);
   std::optional<Protocol> protocol(const Field& f, std::string_view where);
+  // A matchExpressions operator: In, NotIn, Exists, DoesNotExist (Kubernetes' spelling).
+  std::optional<LabelExpression::Op> label_operator(const Field& f);
   std::optional<std::vector<PortRange>> ports(const Field& f, Protocol protocol);
   bool protocol_and_ports(const Fields& fs, std::string_view where, Protocol& protocol,
                           std::vector<PortRange>& ports);
@@ -188,6 +214,10 @@ class Parser {
   bool parse_label(const yaml::Node& key, const yaml::Node& value,
                    std::map<std::string, yaml::Mark>& seen,
                    std::map<std::string, std::string>& out);
+  bool parse_namespaces(const Field& f, std::vector<std::string>& out);
+  bool parse_match_expressions(const Field& f, std::vector<LabelExpression>& out);
+  std::optional<LabelExpression> parse_match_expression(const yaml::Node& node);
+  bool parse_expression_values(const Fields& fs, const yaml::Node& node, LabelExpression& e);
   bool parse_egress(const Field& f, Zone& zone);
   std::optional<EgressRule> parse_egress_rule(const yaml::Node& node);
 
@@ -205,7 +235,6 @@ class Parser {
   std::optional<Workload> parse_workload(const yaml::Node& node);
   bool parse_workload_name(const Fields& fs, const yaml::Node& node, Workload& workload);
   bool parse_workload_zone(const Fields& fs, const yaml::Node& node, Workload& workload);
-  bool parse_workload_container(const Field& f, Workload& workload);
   bool parse_addresses(const Field& f, Workload& workload);
   bool parse_exclusive(const Field& f, Workload& workload);
   std::optional<Flow> parse_flow(const yaml::Node& node);

@@ -65,7 +65,9 @@ Result<Discovered> discover(const policy::Policy& policy, const std::string& cgr
 
 // Running containers as bindings: each container's cgroup (from its init's /proc/PID/cgroup)
 // belongs to the named workload whose `container` glob matches its name, else to the first zone
-// whose labels, names or images select it, else to the policy's default zone (fail closed).
+// whose labels, names or images select it, else to the policy's default zone (fail closed). A
+// zone's labels select when every label and every matchExpressions requirement holds and the
+// zone lists no Kubernetes namespaces (a container is in none).
 // The parent cgroup of the containers (/docker with the cgroupfs driver, or what the daemon and
 // HostConfig.CgroupParent say) is bound as a placeholder of the default zone, so a container
 // started after the last scan is under the default zone's rules from its first instruction,

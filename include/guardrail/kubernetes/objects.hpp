@@ -22,6 +22,9 @@ struct ContainerStatus {
 
 struct Pod {
   std::string uid;
+  // A static pod's mirror: annotation kubernetes.io/config.mirror, the UID the kubelet gave the
+  // static pod (its config hash) and named its cgroup after; metadata.uid is the mirror's own.
+  std::string mirror_uid;
   std::string namespace_name;
   std::string name;
   std::string node_name;                     // spec.nodeName; empty while unscheduled

@@ -39,8 +39,8 @@ struct WorkloadBinding {
   // stay stable across re-scans and in-flight events keep their names); 0: compile picks one.
   std::uint32_t anonymous_id = 0;
   BindingKind kind = BindingKind::Workload;
-  // What alerts and metrics call an anonymous member ("namespace/name" of a pod); empty: its
-  // cgroup path.
+  // What alerts and metrics call an anonymous member when the cgroup path says little: a pod's
+  // "namespace/name" (anonymous_name gives "zone:namespace/name"). Empty: the cgroup path.
   std::string display_name;
 };
 
@@ -58,7 +58,8 @@ struct ServiceBinding {
 };
 
 // The workload name of an anonymous binding, as alerts and metrics show it: "zone:/cgroup/path"
-// for a zone member, "zone:/parent/*" for a placeholder (a cgroup not yet identified below it).
+// for a zone member ("zone:display_name" when it has one, e.g. "zone:prod/web-7d9f"),
+// "zone:/parent/*" for a placeholder (a cgroup not yet identified below it).
 std::string anonymous_name(const WorkloadBinding& binding);
 
 // Something discovery found that the policy cannot place as it stands (two workloads claiming

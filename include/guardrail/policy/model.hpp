@@ -141,6 +141,9 @@ struct LabelExpression {
   Op op = Op::In;
   std::vector<std::string> values;  // In/NotIn only
   bool operator==(const LabelExpression&) const = default;
+  // Kubernetes' rules: In, the key is present with one of the values; NotIn, the key is absent
+  // or its value is none of them; Exists; DoesNotExist.
+  bool matches(const std::map<std::string, std::string>& labels) const;
 };
 
 struct Zone {
@@ -161,6 +164,10 @@ struct Zone {
   std::optional<Mode> mode;  // overrides the policy's mode for this zone
   HostGuards guards;
   Position pos;
+
+  // Every match_labels pair and every match_expressions requirement hold for `labels` (true
+  // when there are none: callers decide whether a label selector is given at all).
+  bool matches_labels(const std::map<std::string, std::string>& labels) const;
 };
 
 struct Workload {
@@ -192,6 +199,9 @@ struct Policy {
   // default_zone, or "agent-sandbox" when the file names none and that zone exists, else "".
   std::string effective_default_zone() const;
   const Workload* find_workload(const std::string& name) const;
+  // Some zone or workload uses what only pods have: selector.namespaces, selector.matchExpressions
+  // (which containers' labels also answer) or a workload's pod glob.
+  bool uses_pod_selectors() const;
 };
 
 }  // namespace guardrail::policy

@@ -166,3 +166,36 @@ TEST(DiscoveryNetns, OwnNamespaceYieldsNoAddresses) {
 
 }  // namespace
 }  // namespace guardrail::discovery
+
+namespace guardrail::discovery {
+namespace {
+
+// A zone's label selector is the same for containers as for pods (labels and matchExpressions
+// all hold); a zone that lists Kubernetes namespaces selects no container by its labels.
+TEST(DiscoveryContainers, MatchExpressionsSelectContainersAndNamespacesDoNot) {
+  using Op = policy::LabelExpression::Op;
+  policy::Policy p;
+  p.default_zone = "fallback";
+  p.zones.resize(3);
+  p.zones[0].name = "pods-only";
+  p.zones[0].namespaces = {"prod"};
+  p.zones[0].match_labels = {{"app", "web"}};
+  p.zones[1].name = "web";
+  p.zones[1].match_labels = {{"app", "web"}};
+  p.zones[1].match_expressions = {{"tier", Op::NotIn, {"debug"}}};
+  p.zones[2].name = "fallback";
+  docker::Container c;
+  c.name = "c";
+  c.labels = {{"app", "web"}};
+  EXPECT_EQ(place_container(p, c).second, "web") << "NotIn holds for an absent key";
+  c.labels["tier"] = "debug";
+  EXPECT_EQ(place_container(p, c).second, "fallback");
+  p.zones[1].match_labels.clear();
+  c.labels = {{"tier", "front"}};
+  EXPECT_EQ(place_container(p, c).second, "web") << "matchExpressions alone select";
+  p.zones[1].match_expressions.clear();
+  EXPECT_EQ(place_container(p, c).second, "fallback") << "no label selector left";
+}
+
+}  // namespace
+}  // namespace guardrail::discovery

@@ -22,34 +22,14 @@ using test_helpers::doc;
 using test_helpers::dump;
 using test_helpers::parse_ok;
 
-// Every diagnostic, formatted, in order ("" when the text is valid).
-std::string errors(const std::string& text) {
-  auto policy = parse_policy(text, "t.yaml");
-  return policy ? "" : dump(policy.error());
-}
-
-// Each text gives exactly its diagnostics, formatted, in order.
-struct ErrorCase {
-  std::string text;
-  std::string expected;
-};
-void expect_errors(const std::vector<ErrorCase>& cases) {
-  for (const auto& [text, expected] : cases) EXPECT_EQ(errors(text), expected) << text;
-}
-
-// A zone z (lines 6-8) whose selector body starts at line 9.
-std::string zone_with_selector(const std::string& selector_body) {
-  return doc(
-      "  zones:\n"
-      "    - name: z\n"
-      "      selector:\n" +
-      selector_body);
-}
+using test_helpers::errors;
+using test_helpers::expect_errors;
+using test_helpers::zone_with_selector;
 
 const std::string kEmptySelector =
-    "empty selector: it selects no cgroups and no containers; add cgroups: "
-    "[\"/guardrail/z/*\"], labels: {guardrail.io/zone: z}, names: [\"z-*\"] or images: "
-    "[\"registry.local/z/*\"], or remove selector";
+    "empty selector: it selects no cgroups, no containers and no pods; add cgroups: "
+    "[\"/guardrail/z/*\"], labels: {guardrail.io/zone: z}, names: [\"z-*\"], images: "
+    "[\"registry.local/z/*\"] or namespaces: [z], or remove selector";
 
 // ---- parsing ------------------------------------------------------------------------------
 
@@ -131,16 +111,17 @@ TEST(PolicyDockerErrors, UnknownSelectorFieldListsTheAllowedOnes) {
   // Only the unknown field is reported (it is most likely the misspelt selector).
   EXPECT_EQ(errors(zone_with_selector("        label: {a: b}\n")),
             "t.yaml:9:9: error: unknown field 'label' in selector; allowed: cgroups, labels, "
-            "names, images; did you mean 'labels'?\n");
+            "names, images, namespaces, matchExpressions; did you mean 'labels'?\n");
   EXPECT_EQ(errors(zone_with_selector("        names: [a]\n        image: [b]\n")),
             "t.yaml:10:9: error: unknown field 'image' in selector; allowed: cgroups, labels, "
-            "names, images; did you mean 'images'?\n");
+            "names, images, namespaces, matchExpressions; did you mean 'images'?\n");
 }
 
 TEST(PolicyDockerErrors, SelectorNotAMapNamesTheFields) {
   EXPECT_EQ(errors(doc("  zones:\n    - name: z\n      selector: [/a/b]\n")),
             "t.yaml:8:17: error: field 'selector' must be a map with cgroups, labels, names, "
-            "images, e.g. {cgroups: [\"/guardrail/z/*\"]}, got a list\n");
+            "images, namespaces, matchExpressions, e.g. {cgroups: [\"/guardrail/z/*\"]}, got a "
+            "list\n");
 }
 
 TEST(PolicyDockerErrors, LabelTypes) {
@@ -211,7 +192,7 @@ TEST(PolicyDockerErrors, WorkloadContainer) {
        "t.yaml:11:7: error: field 'container' in workload is empty; give it a value\n"},
       {doc(zone + "    - {name: w, zone: z, containr: a}\n"),
        "t.yaml:9:26: error: unknown field 'containr' in workload; allowed: name, zone, "
-       "cgroup, container, addresses, exclusive; did you mean 'container'?\n"},
+       "cgroup, container, pod, addresses, exclusive; did you mean 'container'?\n"},
   });
 }
 

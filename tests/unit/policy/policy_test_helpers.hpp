@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <initializer_list>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "guardrail/policy/check.hpp"
 #include "guardrail/policy/model.hpp"
 #include "guardrail/policy/parse.hpp"
 
@@ -67,6 +69,38 @@ inline void expect_only_error(const std::string& text, const std::string& format
   const auto diagnostics = errors_of(text);
   ASSERT_EQ(diagnostics.size(), 1u) << dump(diagnostics);
   EXPECT_EQ(diagnostics[0].format(), formatted);
+}
+
+// Every diagnostic of `text` as t.yaml, formatted, in order ("" when the text is valid).
+inline std::string errors(const std::string& text) {
+  auto policy = parse_policy(text, "t.yaml");
+  return policy ? "" : dump(policy.error());
+}
+
+// Each text gives exactly its diagnostics, formatted, in order.
+struct ErrorCase {
+  std::string text;
+  std::string expected;
+};
+inline void expect_errors(const std::vector<ErrorCase>& cases) {
+  for (const auto& [text, expected] : cases) EXPECT_EQ(errors(text), expected) << text;
+}
+
+// A zone z (lines 6-8) whose selector body starts at line 9.
+inline std::string zone_with_selector(const std::string& selector_body) {
+  return doc(
+      "  zones:\n"
+      "    - name: z\n"
+      "      selector:\n" +
+      selector_body);
+}
+
+// What `guardrail policy check FILE` prints for a file that must pass (a test failure if not).
+inline std::string check_listing(const std::string& file) {
+  std::ostringstream out, err;
+  EXPECT_EQ(run_policy_check({file}, out, err), 0) << err.str();
+  EXPECT_EQ(err.str(), "");
+  return out.str();
 }
 
 // `text` (a listing) ends with `tail`.
