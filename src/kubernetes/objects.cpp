@@ -132,6 +132,8 @@ Result<Pod> pod_from_json(const json& object) {
   const json& status = member(object, "status");
   pod->uid = str(metadata, "uid");
   pod->labels = labels_of(metadata);
+  // A static pod's mirror names the kubelet's UID for it (the one its cgroup carries).
+  pod->mirror_uid = str(member(metadata, "annotations"), "kubernetes.io/config.mirror");
   pod->terminating = !member(metadata, "deletionTimestamp").is_null();
   pod->node_name = str(spec, "nodeName");
   pod->host_network =

@@ -43,7 +43,21 @@ std::optional<std::uint32_t> zone_id_of(const CompiledPolicy& compiled, const st
 void compile_services(CompiledPolicy& compiled, std::span<const ServiceBinding> services,
                       const std::string& default_zone) {
   const IdentityIndex identities(compiled);
+  // One entry per (address, port, protocol): a named targetPort that resolves to different
+  // numbers on different backends gives several bindings of one key, merged here; the entry can
+  // hold one target port only, so such a Service is judged fail closed, as a conflict.
+  std::map<std::tuple<std::array<std::uint8_t, 16>, std::uint16_t, std::uint8_t>, ServiceBinding>
+      merged;
+  std::set<std::tuple<std::array<std::uint8_t, 16>, std::uint16_t, std::uint8_t>> split;
   for (const ServiceBinding& s : services) {
+    const auto key = std::tuple(s.cluster_ip.addr, s.port, s.protocol);
+    auto [it, fresh] = merged.try_emplace(key, s);
+    if (fresh) continue;
+    if (it->second.target_port != s.target_port) split.insert(key);
+    it->second.backends.insert(it->second.backends.end(), s.backends.begin(), s.backends.end());
+  }
+  for (const auto& [merged_key, s] : merged) {
+    const bool split_ports = split.contains(merged_key);
     // (workload, zone) of each backend that names one; the world's names none.
     std::set<std::pair<std::uint32_t, std::uint32_t>> named;
     std::uint32_t flags = 0;
@@ -63,7 +77,7 @@ void compile_services(CompiledPolicy& compiled, std::span<const ServiceBinding> 
                            std::ranges::any_of(s.backends, [&](const Cidr& b) {
                              return identities.find(b) == nullptr;
                            });
-    if (named.size() == 1 && !world_too) {
+    if (named.size() == 1 && !world_too && !split_ports) {
       std::tie(value.workload_id, value.zone_id) = *named.begin();
       value.flags = flags & ~static_cast<std::uint32_t>(GR_WL_ON_THIS_HOST);
       compiled.services.emplace_back(key, value);
@@ -75,14 +89,18 @@ void compile_services(CompiledPolicy& compiled, std::span<const ServiceBinding> 
                        .subject = s.service + " " + s.cluster_ip.text + ":" +
                                   std::to_string(s.port)};
     p.message = "service " + s.service + " (" + s.cluster_ip.text + ":" + std::to_string(s.port) +
-                ") has backends of " + std::to_string(named.size() + (world_too ? 1 : 0)) +
-                " different identities; ";
+                (split_ports ? ") has backends listening on different ports"
+                             : ") has backends of " +
+                                   std::to_string(named.size() + (world_too ? 1 : 0)) +
+                                   " different identities") +
+                "; ";
     if (const auto zone = zone_id_of(compiled, default_zone)) {
       value.zone_id = *zone;
       compiled.services.emplace_back(key, value);
       p.placed_in = default_zone;
       p.message += "connects to it are judged as the default zone '" + default_zone +
                    "' (fail closed) until its backends agree";
+      if (split_ports) value.target_port = s.port;
     } else {
       p.message += "connects to it are judged as the world (its address) until its backends agree";
     }

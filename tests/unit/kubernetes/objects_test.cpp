@@ -56,6 +56,16 @@ TEST(PodFromJson, DecodesEveryField) {
   EXPECT_EQ(pod->containers[3].container_id, "");
 }
 
+TEST(PodFromJson, AStaticPodsMirrorCarriesTheKubeletsUid) {
+  json j = realistic_pod();
+  EXPECT_EQ(pod_from_json(j)->mirror_uid, "");
+  j["metadata"]["annotations"] = {{"kubernetes.io/config.mirror", "1e5c0d3b7f2a4c6e9b8d0a1f2e3d4c5b"}};
+  auto pod = pod_from_json(j);
+  ASSERT_TRUE(pod) << pod.error().message;
+  EXPECT_EQ(pod->mirror_uid, "1e5c0d3b7f2a4c6e9b8d0a1f2e3d4c5b");
+  EXPECT_EQ(pod->uid, "5f0c-11");
+}
+
 TEST(PodFromJson, FallsBackToPodIpAndReadsHostNetworkAndDeletion) {
   json j = realistic_pod();
   j["status"].erase("podIPs");

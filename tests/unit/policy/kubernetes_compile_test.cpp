@@ -152,5 +152,23 @@ TEST(KubernetesCompile, AServiceWithSomeBackendsInTheWorldIsAConflict) {
   EXPECT_EQ(c->problems.size(), 1u);
 }
 
+TEST(KubernetesCompile, ANamedTargetPortOnDifferentNumbersIsAConflict) {
+  const std::vector<WorkloadBinding> bindings = {
+      pod("orchestrator", "control", "control/orchestrator-0", {cidr("198.18.11.5")},
+          BindingKind::Remote),
+      pod("orchestrator", "control", "control/orchestrator-1", {cidr("198.18.11.6")},
+          BindingKind::Remote)};
+  const std::vector<ServiceBinding> services = {
+      service("198.19.0.10", 80, 8080, {cidr("198.18.11.5")}),
+      service("198.19.0.10", 80, 9090, {cidr("198.18.11.6")})};
+  auto c = compile(parse(kPolicy), bindings, services);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->services.size(), 1u) << "one entry per address, port and protocol";
+  EXPECT_EQ(c->services[0].second.workload_id, 0u);
+  ASSERT_EQ(c->problems.size(), 1u);
+  EXPECT_NE(c->problems[0].message.find("different ports"), std::string::npos)
+      << c->problems[0].message;
+}
+
 }  // namespace
 }  // namespace guardrail::policy
