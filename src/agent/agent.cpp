@@ -154,7 +154,7 @@ class Agent {
   // /healthz and /readyz (on the metrics address): the main loop waits at most a re-scan interval
   // between turns, so three missed turns (at least 30 s) mean it is stuck.
   HealthState health_{std::max(std::uint64_t{30'000'000'000},
-                                static_cast<std::uint64_t>(options_.rescan_seconds * 3e9))};
+                               static_cast<std::uint64_t>(options_.rescan_seconds * 3e9))};
   Metrics metrics_;
   std::unique_ptr<JsonLinesSink> sink_;
   std::unique_ptr<WebhookSink> webhook_;  // null without --webhook-url
@@ -478,9 +478,7 @@ void Agent::watch_posture() {
   scan_->watch_posture(posture_.get());
 }
 
-Result<void> Agent::serve_metrics() {
-  return metrics_.serve(options_.metrics_address, &health_);
-}
+Result<void> Agent::serve_metrics() { return metrics_.serve(options_.metrics_address, &health_); }
 
 void Agent::report_problems(const discovery::Discovered& found,
                             const policy::CompiledPolicy& compiled) {

@@ -452,7 +452,8 @@ Result<void> Metrics::serve(const std::string& address, const HealthState* healt
   }
   exposer_->RegisterCollectable(registry_);
   exposer_->RegisterCollectable(kernel_);
-  if (health) health_routes_ = std::make_unique<HealthRoutes>(*health, exposer_->GetListeningPorts());
+  if (health)
+    health_routes_ = std::make_unique<HealthRoutes>(*health, exposer_->GetListeningPorts());
   return {};
 }
 
