@@ -81,14 +81,18 @@ def test_a_bad_update_keeps_the_policy_in_force(cm, topo):
         ready["generation"] + 1
 
 
+def spawn_prober(topo, tmp_path, seconds=120):
+    """test_reload.py's PROBER in agent-a, every destination each round -> (process, the file
+    whose creation stops it)."""
+    (tmp_path / "prober.py").write_text(PROBER)
+    argv = ["exec", sys.executable, str(tmp_path / "prober.py"), str(tmp_path / "prober.stop"),
+            ",".join("%s:%d" % d for d, _ in DESTINATIONS), str(seconds)]
+    return topo.spawn("agent-a", argv, label="cm-prober"), tmp_path / "prober.stop"
+
+
 def test_rapid_updates_the_last_wins_and_enforcement_never_stops(cm, topo, tmp_path):
     agent, root = cm
-    script = tmp_path / "prober.py"
-    script.write_text(PROBER)
-    stop = tmp_path / "prober.stop"
-    dests = ",".join("%s:%d" % d for d, _ in DESTINATIONS)
-    prober = topo.spawn("agent-a", ["exec", sys.executable, str(script), str(stop), dests, "120"],
-                        label="cm-prober")
+    prober, stop = spawn_prober(topo, tmp_path)
     texts = [policy_a(topo), policy_b(topo)]
     try:
         prober.wait_ready()
