@@ -23,7 +23,12 @@ pkgs=(build-essential cmake clang llvm pkg-config libelf-dev zlib1g-dev
       iproute2 iputils-ping netcat-openbsd socat curl python3 python3-pytest clang-format
       python3-jsonschema prometheus prometheus-alertmanager
       qemu-system-x86 busybox-static cpio apparmor systemd python3-seccomp docker.io
-      clang-19 libclang-rt-19-dev)
+      clang-19 libclang-rt-19-dev python3-yaml libcivetweb-dev)
+# kubectl (for `kubectl kustomize deploy/daemonset` in the manifest tests): Debian's
+# kubernetes-client, unless a kubectl is there already. Node.js and npm: the manifests' offline
+# schema validation (kubernetes-models, installed below into tests/integration/manifests).
+command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 # clang-19 and its runtimes (ASan, UBSan, libFuzzer) are for scripts/sanitize.sh: clang 14
 # cannot build libstdc++ 12's <expected>.
 
@@ -79,4 +84,11 @@ done
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 mountpoint -q /sys/kernel/security || mount -t securityfs securityfs /sys/kernel/security 2>/dev/null || true
+# kubernetes-models for tests/integration/test_manifests.py, pinned by its package-lock.json, into
+# that directory's node_modules. Best effort: without the npm registry the test skips loudly.
+manifests="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/manifests"
+if [ ! -d "$manifests/node_modules/kubernetes-models" ]; then
+  (cd "$manifests" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) ||
+    echo "setup.sh: npm could not install kubernetes-models (registry unreachable?); the manifest schema test will skip" >&2
+fi
 echo "setup.sh: dependencies installed; bpffs at /sys/fs/bpf"

@@ -154,6 +154,10 @@ class Agent {
   std::unique_ptr<NetGuard> net_;
   std::unique_ptr<HostGuard> host_;  // null when it failed to load
   std::vector<probe::GuardBackend> backends_;
+  // /healthz and /readyz (on the metrics address): the main loop waits at most a re-scan interval
+  // between turns, so three missed turns (at least 30 s) mean it is stuck.
+  HealthState health_{std::max(std::uint64_t{30'000'000'000},
+                               static_cast<std::uint64_t>(options_.rescan_seconds * 3e9))};
   Metrics metrics_;
   std::unique_ptr<JsonLinesSink> sink_;
   std::unique_ptr<WebhookSink> webhook_;  // null without --webhook-url
@@ -196,6 +200,7 @@ Result<void> Agent::start() {
   watch_policy();
   watch_sockets();
   // /metrics answers only once the policy is enforced: a scrape that succeeds means "ready".
+  health_.set_ready();
   GR_TRY(serve_metrics());
   print_summary(options_, policy_, compiled_, found_, backends_, cgroup_root_);
   return {};
@@ -406,6 +411,7 @@ void Agent::put_in_force(discovery::Discovered found, policy::CompiledPolicy com
   report_problems(found, compiled);
   metrics_.set_policy_rules(compiled.rule_count());
   metrics_.set_policy_generation(++generation_);
+  health_.set_generation(generation_);
   metrics_.set_workloads(workloads_per_zone(policy_, found));
   found_ = std::move(found);
   compiled_ = std::move(compiled);
@@ -496,7 +502,7 @@ void Agent::watch_posture() {
   scan_->watch_posture(posture_.get());
 }
 
-Result<void> Agent::serve_metrics() { return metrics_.serve(options_.metrics_address); }
+Result<void> Agent::serve_metrics() { return metrics_.serve(options_.metrics_address, &health_); }
 
 void Agent::report_problems(const discovery::Discovered& found,
                             const policy::CompiledPolicy& compiled) {
@@ -546,6 +552,7 @@ void Agent::rescan() {
 void Agent::watch_policy() {
   host_guards_loaded_ = requested_host_guards(policy_);
   metrics_.set_policy_info(policy_.name, policy_sha256_);
+  health_.set_policy(policy_.name, policy_sha256_);
   auto watch = PolicyWatch::start(options_.policy_file, {}, [] { SignalInbox::poke_reload(); });
   if (!watch) {
     spdlog::warn("{}; the policy is re-read on SIGHUP only", watch.error().message);
@@ -642,6 +649,7 @@ void Agent::reload_policy(events::ReloadTrigger trigger) {
   rejected_sha256_.clear();
   metrics_.count_policy_reload("applied");
   metrics_.set_policy_info(policy_.name, policy_sha256_);
+  health_.set_policy(policy_.name, policy_sha256_);
   const std::uint64_t now = boot_clock_ns();
   spdlog::info(
       "policy reload ({}): applied '{}' from {} as generation {} (sha256 {}): {} zones, {} "
@@ -840,6 +848,7 @@ int Agent::run() {
   std::uint64_t next_rescan = boot_clock_ns() + rescan_ns;
   for (;;) {
     std::uint64_t now = boot_clock_ns();
+    health_.beat("main", now);
     int timeout =
         next_rescan > now ? static_cast<int>((next_rescan - now + 999'999) / 1'000'000) : 0;
     if (const int check = tamper_->timeout_ms(now); check >= 0) timeout = std::min(timeout, check);

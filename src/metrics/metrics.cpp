@@ -1,5 +1,6 @@
 #include "guardrail/metrics/metrics.hpp"
 
+#include <CivetServer.h>
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
@@ -469,15 +470,22 @@ void Metrics::replace_guard_backends(const std::vector<probe::GuardBackend>& bef
 
 void Metrics::export_kernel(KernelSource source) { kernel_->set_source(std::move(source)); }
 
-Result<void> Metrics::serve(const std::string& address) {
+Result<void> Metrics::serve(const std::string& address, const HealthState* health) {
+  static const CivetCallbacks callbacks = [] {
+    CivetCallbacks c;
+    c.begin_request = answer_health_request;
+    return c;
+  }();
   try {
-    exposer_ = std::make_unique<prometheus::Exposer>(address);
+    exposer_ = std::make_unique<prometheus::Exposer>(address, 2, health ? &callbacks : nullptr);
   } catch (const std::exception& e) {
     return fail("cannot serve /metrics on " + address + " (" + e.what() +
                 "): is the port taken? choose another with --metrics-address HOST:PORT");
   }
   exposer_->RegisterCollectable(registry_);
   exposer_->RegisterCollectable(kernel_);
+  if (health)
+    health_routes_ = std::make_unique<HealthRoutes>(*health, exposer_->GetListeningPorts());
   return {};
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "guardrail/loader/program_stats.hpp"
+#include "guardrail/metrics/health.hpp"
 #include "guardrail/probe/probe.hpp"
 #include "guardrail/util/result.hpp"
 
@@ -108,11 +109,15 @@ class Metrics {
   void count_unix_socket_resolution(std::string_view socket, std::string_view change,
                                     std::string_view trigger);
 
-  // Starts serving /metrics on "HOST:PORT". Fails with the address and the fix when the port is
-  // taken or the address is not local.
-  Result<void> serve(const std::string& address);
+  // Starts serving /metrics on "HOST:PORT", and /healthz and /readyz from `health` when given (it
+  // must outlive the serving). Fails with the address and the fix when the port is taken or the
+  // address is not local.
+  Result<void> serve(const std::string& address, const HealthState* health = nullptr);
   // Stops serving /metrics (a no-op when not serving): before what a scrape reads goes away.
-  void stop_serving() { exposer_.reset(); }
+  void stop_serving() {
+    health_routes_.reset();
+    exposer_.reset();
+  }
 
   // The text exposition of every metric, as a scrape would return it.
   std::string scrape() const;
@@ -161,6 +166,7 @@ class Metrics {
   std::array<std::atomic<std::uint64_t>, 5> lost_{};  // by LossStage, userspace stages
   std::shared_ptr<KernelView> kernel_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<HealthRoutes> health_routes_;  // goes before the Exposer does
 };
 
 }  // namespace guardrail
