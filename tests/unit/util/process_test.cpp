@@ -74,9 +74,16 @@ TEST(Process, WaitForTimesOutThenTerminateEndsIt) {
 }
 
 TEST(Process, TerminateFallsBackToKill) {
-  auto child = spawn({"/bin/sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"});
+  // The shell says when its trap is in place (a fixed sleep is too short on a loaded machine).
+  const std::string ready = "/tmp/gr-process-test-" + std::to_string(::getpid()) + ".ready";
+  ::unlink(ready.c_str());
+  auto child = spawn({"/bin/sh", "-c",
+                      "trap '' TERM; : > " + ready + "; while :; do sleep 0.05; done"});
   ASSERT_TRUE(child);
-  std::this_thread::sleep_for(100ms);  // let the shell install its trap
+  for (int i = 0; i < 1000 && ::access(ready.c_str(), F_OK) != 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(::access(ready.c_str(), F_OK), 0) << "the shell never installed its trap";
+  ::unlink(ready.c_str());
   const ExitStatus status = child->terminate(200ms);
   EXPECT_TRUE(status.signaled());
   EXPECT_EQ(status.signal(), SIGKILL);
