@@ -34,6 +34,7 @@
 #include "guardrail/sinks/json_lines.hpp"
 #include "guardrail/sinks/webhook.hpp"
 #include "guardrail/util/cgroup2_mount.hpp"
+#include "kube_source.hpp"
 #include "names.hpp"
 #include "policy_reload.hpp"
 #include "policy_watch.hpp"
@@ -43,7 +44,6 @@
 #include "signal_inbox.hpp"
 #include "signal_sender.hpp"
 #include "socket_watch.hpp"
-#include "kube_source.hpp"
 #include "tamper_check.hpp"
 #include "workload_scan.hpp"
 
@@ -144,7 +144,7 @@ class Agent {
   probe::Report report_;
   std::string cgroup_root_;
   std::unique_ptr<docker::ContainerWatch> containers_;  // null without Docker discovery
-  std::unique_ptr<KubeSource> kube_;  // null without Kubernetes discovery
+  std::unique_ptr<KubeSource> kube_;                    // null without Kubernetes discovery
   std::unique_ptr<WorkloadScan> scan_;
   discovery::Discovered found_;       // what the policy in force was compiled with
   policy::CompiledPolicy compiled_;   // the policy in force
@@ -258,8 +258,8 @@ Result<void> Agent::discover_workloads() {
     if (!kube) return fail(kube.error().message + "; nothing was attached");
     kube_ = std::move(*kube);
     // The first policy should know kube-system's pods and the agent's own: wait for the lists.
-    const auto wait = std::chrono::milliseconds(
-        static_cast<long>(options_.kubernetes_sync_seconds * 1000));
+    const auto wait =
+        std::chrono::milliseconds(static_cast<long>(options_.kubernetes_sync_seconds * 1000));
     if (!kube_->wait_synced(wait))
       spdlog::warn(
           "the Kubernetes API server has not answered in {:.0f} s; enforcing now: every pod on "

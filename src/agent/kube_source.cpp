@@ -41,9 +41,8 @@ Result<std::unique_ptr<KubeSource>> KubeSource::start(const KubeOptions& options
                                            : kubernetes::kubeconfig_config(options.kubeconfig);
   if (!config)
     return fail("Kubernetes discovery: " + config.error().message +
-                (options.kubeconfig.empty()
-                     ? " (outside a pod, pass --kubeconfig)"
-                     : " (check the kubeconfig's current context)"));
+                (options.kubeconfig.empty() ? " (outside a pod, pass --kubeconfig)"
+                                            : " (check the kubeconfig's current context)"));
   if (options.node_name.empty())
     return fail(
         "Kubernetes discovery needs this node's name: pass --node-name (the DaemonSet sets it "

@@ -34,7 +34,7 @@ struct KubeView {
   std::vector<kubernetes::Pod> all_pods;
   std::vector<kubernetes::Service> services;
   std::vector<kubernetes::EndpointSlice> slices;
-  bool synced = false;            // every watch has had its first list
+  bool synced = false;              // every watch has had its first list
   std::vector<std::string> errors;  // each failing watch's last error, named
   std::vector<WatchReport> watches;
 };

@@ -136,9 +136,9 @@ void WorkloadScan::add_kubernetes(discovery::Discovered& found,
                                    "); the pods last known stay bound and new ones are judged "
                                    "as the default zone until it answers"});
   const auto& options = kube_->options();
-  auto pods = kubernetes::node_pod_bindings(policy_, view.node_pods, cgroup_root_,
-                                            options.kubelet_root, discovery::cgroup_of(::getpid()),
-                                            kube_->self_pod_uid());
+  auto pods =
+      kubernetes::node_pod_bindings(policy_, view.node_pods, cgroup_root_, options.kubelet_root,
+                                    discovery::cgroup_of(::getpid()), kube_->self_pod_uid());
   std::set<std::uint64_t> bound;
   for (const auto& b : found.bindings) bound.insert(b.cgroup_id);
   std::set<std::string> placed;
@@ -146,8 +146,8 @@ void WorkloadScan::add_kubernetes(discovery::Discovered& found,
     if (!bound.insert(b.cgroup_id).second) continue;
     if (!b.display_name.empty()) {
       const std::string where = b.kind == policy::BindingKind::Exempt ? "under no policy"
-                                : b.workload.empty() ? "in zone " + b.zone
-                                                     : "workload " + b.workload;
+                                : b.workload.empty()                  ? "in zone " + b.zone
+                                                                      : "workload " + b.workload;
       placed.insert(b.display_name + " " + where);
     }
     found.bindings.push_back(std::move(b));

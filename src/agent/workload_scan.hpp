@@ -14,11 +14,11 @@
 #include "guardrail/discovery/cgroup_watch.hpp"
 #include "guardrail/discovery/discovery.hpp"
 #include "guardrail/docker/watch.hpp"
-#include "kube_source.hpp"
 #include "guardrail/policy/compile.hpp"
 #include "guardrail/policy/model.hpp"
 #include "guardrail/posture/watch.hpp"
 #include "guardrail/util/result.hpp"
+#include "kube_source.hpp"
 
 namespace guardrail::agent {
 
@@ -74,7 +74,8 @@ class WorkloadScan {
 
  private:
   void assess_posture(const std::vector<docker::Container>& listed);
-  void add_kubernetes(discovery::Discovered& found, std::vector<policy::DiscoveryProblem>& problems);
+  void add_kubernetes(discovery::Discovered& found,
+                      std::vector<policy::DiscoveryProblem>& problems);
 
   const policy::Policy& policy_;
   std::string cgroup_root_;

@@ -1,8 +1,8 @@
 // Services judged by their backends: compile_services (compile.hpp).
 #include <algorithm>
 #include <array>
-#include <map>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -73,10 +73,10 @@ void compile_services(CompiledPolicy& compiled, std::span<const ServiceBinding> 
     key.protocol = s.protocol;
     gr_service value{};
     value.target_port = s.target_port ? s.target_port : s.port;
-    const bool world_too = named.size() < s.backends.size() &&
-                           std::ranges::any_of(s.backends, [&](const Cidr& b) {
-                             return identities.find(b) == nullptr;
-                           });
+    const bool world_too =
+        named.size() < s.backends.size() && std::ranges::any_of(s.backends, [&](const Cidr& b) {
+          return identities.find(b) == nullptr;
+        });
     if (named.size() == 1 && !world_too && !split_ports) {
       std::tie(value.workload_id, value.zone_id) = *named.begin();
       value.flags = flags & ~static_cast<std::uint32_t>(GR_WL_ON_THIS_HOST);
@@ -85,15 +85,15 @@ void compile_services(CompiledPolicy& compiled, std::span<const ServiceBinding> 
     }
     // Backends of several identities: a connect reaches one of them, chosen by kube-proxy after
     // the judgement. Fail closed: the default zone's rules (none, without a default zone).
-    DiscoveryProblem p{.problem = "service_conflict",
-                       .subject = s.service + " " + s.cluster_ip.text + ":" +
-                                  std::to_string(s.port)};
-    p.message = "service " + s.service + " (" + s.cluster_ip.text + ":" + std::to_string(s.port) +
-                (split_ports ? ") has backends listening on different ports"
-                             : ") has backends of " +
-                                   std::to_string(named.size() + (world_too ? 1 : 0)) +
-                                   " different identities") +
-                "; ";
+    DiscoveryProblem p{
+        .problem = "service_conflict",
+        .subject = s.service + " " + s.cluster_ip.text + ":" + std::to_string(s.port)};
+    p.message =
+        "service " + s.service + " (" + s.cluster_ip.text + ":" + std::to_string(s.port) +
+        (split_ports ? ") has backends listening on different ports"
+                     : ") has backends of " + std::to_string(named.size() + (world_too ? 1 : 0)) +
+                           " different identities") +
+        "; ";
     if (const auto zone = zone_id_of(compiled, default_zone)) {
       value.zone_id = *zone;
       compiled.services.emplace_back(key, value);

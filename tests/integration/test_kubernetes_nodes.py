@@ -234,78 +234,73 @@ def assert_ok(res, echo):
 
 # ---- the boundary across nodes --------------------------------------------------------------
 
-def test_an_agent_reaches_the_orchestrator_on_another_node_by_pod_ip(env, marks):
+def allowed(env, marks, server, port, client, dst, dport=None):
+    """A connect from `client` to dst:dport reaches `server` (listening on `port`), and neither
+    node reports anything."""
     c = env.cluster
-    with c.tcp_server("orchestrator-0", 8080):
-        assert_ok(c.connect("agent-a1", c.pods["orchestrator-0"].ip, 8080, echo="a1"), "a1")
+    with c.tcp_server(server, port):
+        assert_ok(c.connect(client, dst, dport or port, echo=client), client)
     for node, agent in env.agents.items():
         agent.wait_alerts(marks[node], 0)
+
+
+def refused(env, marks, server, port, client, dst, node, dport=None):
+    """A connect from `client` to dst:dport fails with EPERM, `server` (listening on `port`)
+    accepts nothing, `node`'s agent reports exactly one alert (returned) and the other none."""
+    c = env.cluster
+    with c.tcp_server(server, port) as listener:
+        assert_eperm(c.connect(client, dst, dport or port))
+        (alert,) = env.agents[node].wait_alerts(marks[node], 1)
+        assert listener.json_lines() == [], "%s accepted a connection" % server
+    for other, agent in env.agents.items():
+        if other != node:
+            agent.wait_alerts(marks[other], 0)
+    return alert
+
+
+def test_an_agent_reaches_the_orchestrator_on_another_node_by_pod_ip(env, marks):
+    allowed(env, marks, "orchestrator-0", 8080, "agent-a1", env.cluster.pods["orchestrator-0"].ip)
 
 
 def test_an_agent_reaches_the_orchestrator_by_its_cluster_ip(env, marks):
     """Judged at connect() as the Service's backends on their port (80 -> http = 8080)."""
-    c = env.cluster
-    with c.tcp_server("orchestrator-0", 8080):
-        assert_ok(c.connect("agent-a1", ORCH_SVC, 80, echo="svc"), "svc")
-        assert_ok(c.connect("agent-b1", ORCH_SVC, 80, echo="svc-b"), "svc-b")
-    for node, agent in env.agents.items():
-        agent.wait_alerts(marks[node], 0)
+    allowed(env, marks, "orchestrator-0", 8080, "agent-a1", ORCH_SVC, dport=80)
+    allowed(env, marks, "orchestrator-0", 8080, "agent-b1", ORCH_SVC, dport=80)
 
 
 def test_an_agent_never_reaches_another_agent_on_its_node(env, marks):
-    c = env.cluster
-    a2 = c.pods["agent-a2"]
-    with c.tcp_server("agent-a2", 8080) as server:
-        assert_eperm(c.connect("agent-a1", a2.ip, 8080))
-        (alert,) = env.agents["a"].wait_alerts(marks["a"], 1)
-        assert server.json_lines() == []
+    a2 = env.cluster.pods["agent-a2"]
+    alert = refused(env, marks, "agent-a2", 8080, "agent-a1", a2.ip, "a")
     assert_alert(alert, kind="net_connect", verdict="blocked", dst=a2.ip, dport=8080,
                  workload="agent-sandbox:agents/agent-a1", zone="agent-sandbox",
                  peer_workload="agent-sandbox:agents/agent-a2", peer_zone="agent-sandbox")
 
 
 def test_an_agent_never_reaches_an_agent_on_another_node(env, marks):
-    c = env.cluster
-    b1 = c.pods["agent-b1"]
-    with c.tcp_server("agent-b1", 8080) as server:
-        assert_eperm(c.connect("agent-a1", b1.ip, 8080))
-        (alert,) = env.agents["a"].wait_alerts(marks["a"], 1)
-        assert server.json_lines() == []
+    b1 = env.cluster.pods["agent-b1"]
+    alert = refused(env, marks, "agent-b1", 8080, "agent-a1", b1.ip, "a")
     assert_alert(alert, kind="net_connect", verdict="blocked", dst=b1.ip, dport=8080,
                  peer_workload="agent-sandbox:agents/agent-b1", peer_zone="agent-sandbox")
-    env.agents["b"].wait_alerts(marks["b"], 0)
 
 
 def test_an_agent_never_reaches_agents_through_their_cluster_ip(env, marks):
     """The agents' Service has backends of two workloads: judged as the default zone (fail
     closed), which no rule lets an agent reach."""
-    c = env.cluster
-    with c.tcp_server("agent-a2", 8080) as server:
-        assert_eperm(c.connect("agent-a1", AGENTS_SVC, 80))
-        (alert,) = env.agents["a"].wait_alerts(marks["a"], 1)
-        assert server.json_lines() == []
+    alert = refused(env, marks, "agent-a2", 8080, "agent-a1", AGENTS_SVC, "a", dport=80)
     assert_alert(alert, kind="net_connect", verdict="blocked", dst=AGENTS_SVC, dport=80,
                  peer_zone="agent-sandbox")
 
 
 def test_the_other_node_enforces_for_its_own_agents(env, marks):
-    c = env.cluster
-    a1 = c.pods["agent-a1"]
-    with c.tcp_server("agent-a1", 8080) as server:
-        assert_eperm(c.connect("agent-b1", a1.ip, 8080))
-        (alert,) = env.agents["b"].wait_alerts(marks["b"], 1)
-        assert server.json_lines() == []
+    a1 = env.cluster.pods["agent-a1"]
+    alert = refused(env, marks, "agent-a1", 8080, "agent-b1", a1.ip, "b")
     assert_alert(alert, kind="net_connect", verdict="blocked",
                  workload="agent-sandbox:agents/agent-b1",
                  peer_workload="agent-sandbox:agents/agent-a1")
 
 
 def test_the_orchestrator_on_another_node_reaches_an_agent(env, marks):
-    c = env.cluster
-    with c.tcp_server("agent-a1", 9000):
-        assert_ok(c.connect("orchestrator-0", c.pods["agent-a1"].ip, 9000, echo="o"), "o")
-    for node, agent in env.agents.items():
-        agent.wait_alerts(marks[node], 0)
+    allowed(env, marks, "agent-a1", 9000, "orchestrator-0", env.cluster.pods["agent-a1"].ip)
 
 
 # ---- kube-system and identification ---------------------------------------------------------

@@ -131,6 +131,43 @@ std::vector<std::uint8_t> frame(const std::array<std::uint8_t, 16>& src,
   return f;
 }
 
+// This process in a child of a cgroup made for the test ("<prefix><pid>/<name>"), and back home
+// (both removed) when it goes out of scope.
+class ChildCgroup {
+ public:
+  ChildCgroup(const std::string& prefix, const std::string& name)
+      : home_(own_cgroup_path()),
+        root_(find_cgroup2_mount()),
+        parent_(prefix + std::to_string(::getpid())),
+        child_(parent_ + "/" + name) {
+    if (::mkdir((root_ + parent_).c_str(), 0755) != 0 ||
+        ::mkdir((root_ + child_).c_str(), 0755) != 0) {
+      problem_ = "mkdir under " + root_ + parent_ + ": " + strerror(errno);
+      return;
+    }
+    move_to(child_);
+    if (own_cgroup_path() != child_) problem_ = "could not move into " + child_;
+  }
+  ~ChildCgroup() {
+    move_to(home_);
+    ::rmdir((root_ + child_).c_str());
+    ::rmdir((root_ + parent_).c_str());
+  }
+  ChildCgroup(const ChildCgroup&) = delete;
+  ChildCgroup& operator=(const ChildCgroup&) = delete;
+
+  bool entered() const { return problem_.empty(); }
+  const std::string& problem() const { return problem_; }
+  const std::string& parent() const { return parent_; }
+  const std::string& child() const { return child_; }
+
+ private:
+  void move_to(const std::string& cgroup) const {
+    std::ofstream(root_ + cgroup + "/cgroup.procs") << ::getpid() << std::flush;
+  }
+  std::string home_, root_, parent_, child_, problem_;
+};
+
 class NetGuardVerdicts : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -520,26 +557,9 @@ TEST_F(NetGuardVerdicts, AWorkloadElsewhereIsNoBypass) {
 // A placeholder (GR_WL_PLACEHOLDER) names the descendants of its cgroup that no entry names: this
 // process's cgroup, below the placeholder's, is judged as the placeholder's workload.
 TEST_F(NetGuardVerdicts, AnUnnamedChildOfAPlaceholderIsThePlaceholdersWorkload) {
-  // This process moves into a child of a cgroup made here (and back, and both are removed).
-  const std::string home = own_cgroup_path();
-  const std::string root = find_cgroup2_mount();
-  const std::string parent = "/gr-root-test-" + std::to_string(::getpid());
-  const std::string child = parent + "/unnamed";
-  ASSERT_EQ(::mkdir((root + parent).c_str(), 0755), 0) << strerror(errno);
-  ASSERT_EQ(::mkdir((root + child).c_str(), 0755), 0) << strerror(errno);
-  auto move_to = [&](const std::string& cgroup) {
-    std::ofstream(root + cgroup + "/cgroup.procs") << ::getpid() << std::flush;
-  };
-  struct Undo {
-    std::function<void()> f;
-    ~Undo() { f(); }
-  } undo{[&] {
-    move_to(home);
-    ::rmdir((root + child).c_str());
-    ::rmdir((root + parent).c_str());
-  }};
-  move_to(child);
-  ASSERT_EQ(own_cgroup_path(), child);
+  const ChildCgroup scene("/gr-root-test-", "unnamed");
+  ASSERT_TRUE(scene.entered()) << scene.problem();
+  const std::string &parent = scene.parent(), &child = scene.child();
   const auto level = std::count(parent.begin(), parent.end(), '/');
   policy::CompiledPolicy p;
   p.cgroups = {{cgroup_id_of(parent), gr_workload{kSelf, kAgentZone, GR_WL_PLACEHOLDER, 0}}};
@@ -615,25 +635,9 @@ TEST_F(NetGuardVerdicts, AServiceAddressIsJudgedAsItsBackendsOnTheirPort) {
 // An exempt cgroup (kube-system, the agent's own pod) is under no policy even where a
 // placeholder above it would judge an unnamed child: its packets pass and nothing is reported.
 TEST_F(NetGuardVerdicts, AnExemptCgroupBelowAPlaceholderIsTheHosts) {
-  const std::string home = own_cgroup_path();
-  const std::string root = find_cgroup2_mount();
-  const std::string parent = "/gr-root-exempt-" + std::to_string(::getpid());
-  const std::string child = parent + "/system-pod";
-  ASSERT_EQ(::mkdir((root + parent).c_str(), 0755), 0) << strerror(errno);
-  ASSERT_EQ(::mkdir((root + child).c_str(), 0755), 0) << strerror(errno);
-  auto move_to = [&](const std::string& cgroup) {
-    std::ofstream(root + cgroup + "/cgroup.procs") << ::getpid() << std::flush;
-  };
-  struct Undo {
-    std::function<void()> f;
-    ~Undo() { f(); }
-  } undo{[&] {
-    move_to(home);
-    ::rmdir((root + child).c_str());
-    ::rmdir((root + parent).c_str());
-  }};
-  move_to(child);
-  ASSERT_EQ(own_cgroup_path(), child);
+  const ChildCgroup scene("/gr-root-exempt-", "system-pod");
+  ASSERT_TRUE(scene.entered()) << scene.problem();
+  const std::string &parent = scene.parent(), &child = scene.child();
   const auto level = std::count(parent.begin(), parent.end(), '/');
   policy::CompiledPolicy p;
   p.cgroups = {{cgroup_id_of(parent), gr_workload{kSelf, kAgentZone, GR_WL_PLACEHOLDER, 0}},

@@ -11,25 +11,24 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "guardrail/util/result.hpp"
 
 namespace guardrail::kubernetes {
 
 struct ApiConfig {
-  std::string server;       // "https://10.96.0.1:443"
-  std::string ca_file;      // PEM bundle to verify the server with; empty: ca_pem or system CAs
-  std::string ca_pem;       // certificate-authority-data, decoded
-  std::string token_file;   // re-read when it changes; empty: token
-  std::string token;        // a static token (kubeconfig `token:`)
+  std::string server;      // "https://10.96.0.1:443"
+  std::string ca_file;     // PEM bundle to verify the server with; empty: ca_pem or system CAs
+  std::string ca_pem;      // certificate-authority-data, decoded
+  std::string token_file;  // re-read when it changes; empty: token
+  std::string token;       // a static token (kubeconfig `token:`)
   std::string client_cert_file, client_key_file;  // kubeconfig client certificates, if any
   std::string client_cert_pem, client_key_pem;
-  std::string source;       // where this came from, for messages ("in-cluster", "kubeconfig X")
+  std::string source;  // where this came from, for messages ("in-cluster", "kubeconfig X")
 };
 
 // From KUBERNETES_SERVICE_HOST/PORT and /var/run/secrets/kubernetes.io/serviceaccount (the
@@ -46,15 +45,15 @@ struct WatchSpec {
   std::string field_selector;  // "spec.nodeName=node-a", or empty
   std::string label_selector;
   std::chrono::milliseconds backoff_min{200}, backoff_max{10'000};
-  int timeout_seconds = 300;   // the watch's timeoutSeconds: the server ends it, we re-watch
+  int timeout_seconds = 300;  // the watch's timeoutSeconds: the server ends it, we re-watch
 };
 
 struct WatchStatus {
-  bool synced = false;         // the first list has arrived
+  bool synced = false;  // the first list has arrived
   std::string resource_version;
-  std::uint64_t lists = 0;     // full lists done (1 + relists after 410 or errors)
+  std::uint64_t lists = 0;  // full lists done (1 + relists after 410 or errors)
   std::uint64_t watch_events = 0, bookmarks = 0, reconnects = 0;
-  std::string last_error;      // empty while healthy
+  std::string last_error;  // empty while healthy
 };
 
 class ResourceWatch {

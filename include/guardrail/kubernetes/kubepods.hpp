@@ -1,7 +1,8 @@
 // Where the kubelet puts pods in the cgroup v2 tree, for both cgroup drivers, every QoS class
 // and the runtimes' container naming:
 //   cgroupfs: <root>/kubepods[/burstable|/besteffort]/pod<uid>[/<container id>]
-//   systemd:  <root>/kubepods.slice[/kubepods-<qos>.slice]/kubepods[-<qos>]-pod<uid_with_underscores>.slice
+//   systemd:
+//   <root>/kubepods.slice[/kubepods-<qos>.slice]/kubepods[-<qos>]-pod<uid_with_underscores>.slice
 //             [/cri-containerd-<id>.scope | /crio-<id>.scope | /docker-<id>.scope]
 // <root> is the kubelet's --cgroup-root ("/" usually; on a kind node, whatever the node's
 // cgroup namespace puts above it). Guaranteed pods sit directly under kubepods. With systemd a

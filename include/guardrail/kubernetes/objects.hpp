@@ -4,11 +4,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "guardrail/util/result.hpp"
 
@@ -27,13 +26,13 @@ struct Pod {
   std::string mirror_uid;
   std::string namespace_name;
   std::string name;
-  std::string node_name;                     // spec.nodeName; empty while unscheduled
+  std::string node_name;  // spec.nodeName; empty while unscheduled
   std::map<std::string, std::string> labels;
-  std::vector<std::string> ips;              // status.podIPs (status.podIP when absent)
-  bool host_network = false;                 // spec.hostNetwork: its IPs are the node's
-  std::string phase;                         // status.phase
-  bool terminating = false;                  // metadata.deletionTimestamp is set
-  std::vector<ContainerStatus> containers;   // status.containerStatuses + initContainerStatuses
+  std::vector<std::string> ips;             // status.podIPs (status.podIP when absent)
+  bool host_network = false;                // spec.hostNetwork: its IPs are the node's
+  std::string phase;                        // status.phase
+  bool terminating = false;                 // metadata.deletionTimestamp is set
+  std::vector<ContainerStatus> containers;  // status.containerStatuses + initContainerStatuses
   std::string resource_version;
 };
 
@@ -50,7 +49,7 @@ struct ServicePort {
 struct Service {
   std::string namespace_name;
   std::string name;
-  std::string type;                     // ClusterIP, NodePort, LoadBalancer, ExternalName
+  std::string type;                      // ClusterIP, NodePort, LoadBalancer, ExternalName
   std::vector<std::string> cluster_ips;  // spec.clusterIPs (spec.clusterIP); "None" dropped
   std::vector<ServicePort> ports;
   std::string resource_version;

@@ -49,8 +49,8 @@ struct WorkloadBinding {
 // (one identity when they agree; the default zone, fail closed, when they do not) on
 // target_port, before kube-proxy's DNAT rewrites it.
 struct ServiceBinding {
-  std::string service;  // "namespace/name", for messages
-  Cidr cluster_ip;      // a host prefix
+  std::string service;        // "namespace/name", for messages
+  Cidr cluster_ip;            // a host prefix
   std::uint8_t protocol = 6;  // IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP
   std::uint16_t port = 0;
   std::uint16_t target_port = 0;

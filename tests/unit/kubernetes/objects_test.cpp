@@ -59,7 +59,8 @@ TEST(PodFromJson, DecodesEveryField) {
 TEST(PodFromJson, AStaticPodsMirrorCarriesTheKubeletsUid) {
   json j = realistic_pod();
   EXPECT_EQ(pod_from_json(j)->mirror_uid, "");
-  j["metadata"]["annotations"] = {{"kubernetes.io/config.mirror", "1e5c0d3b7f2a4c6e9b8d0a1f2e3d4c5b"}};
+  j["metadata"]["annotations"] = {
+      {"kubernetes.io/config.mirror", "1e5c0d3b7f2a4c6e9b8d0a1f2e3d4c5b"}};
   auto pod = pod_from_json(j);
   ASSERT_TRUE(pod) << pod.error().message;
   EXPECT_EQ(pod->mirror_uid, "1e5c0d3b7f2a4c6e9b8d0a1f2e3d4c5b");

@@ -18,15 +18,9 @@ namespace {
 
 using Bytes = std::array<std::uint8_t, 16>;
 
-Policy parse(const std::string& spec_body) {
-  return test_helpers::parse_ok(test_helpers::doc(spec_body));
-}
+Policy parse(const std::string& spec_body) { return test_helpers::parse_spec(spec_body); }
 
-Cidr cidr(const std::string& text) {
-  auto c = parse_cidr(text);
-  EXPECT_TRUE(c) << text;
-  return c.value_or(Cidr{});
-}
+Cidr cidr(const std::string& text) { return test_helpers::cidr_of(text); }
 
 Bytes bytes(const std::uint8_t (&addr)[16]) {
   Bytes out;

@@ -14,15 +14,9 @@
 namespace guardrail::policy {
 namespace {
 
-Policy parse(const std::string& spec_body) {
-  return test_helpers::parse_ok(test_helpers::doc(spec_body));
-}
+Policy parse(const std::string& spec_body) { return test_helpers::parse_spec(spec_body); }
 
-Cidr cidr(const std::string& text) {
-  auto c = parse_cidr(text);
-  EXPECT_TRUE(c) << text;
-  return c.value_or(Cidr{});
-}
+Cidr cidr(const std::string& text) { return test_helpers::cidr_of(text); }
 
 const std::string kPolicy = R"(  defaultZone: agents
   zones:
@@ -41,6 +35,14 @@ WorkloadBinding pod(std::string workload, std::string zone, std::string display,
   b.display_name = std::move(display);
   if (cgroup) b.cgroup_path = "/kubepods/pod-" + std::to_string(cgroup);
   return b;
+}
+
+// Two orchestrator pods on other nodes, at 198.18.11.5 and .6.
+std::vector<WorkloadBinding> two_orchestrators_elsewhere() {
+  return {pod("orchestrator", "control", "control/orchestrator-0", {cidr("198.18.11.5")},
+              BindingKind::Remote),
+          pod("orchestrator", "control", "control/orchestrator-1", {cidr("198.18.11.6")},
+              BindingKind::Remote)};
 }
 
 ServiceBinding service(const char* ip, std::uint16_t port, std::uint16_t target,
@@ -94,11 +96,7 @@ TEST(KubernetesCompile, APodElsewhereIsAnIdentityWithoutACgroupHere) {
 }
 
 TEST(KubernetesCompile, AServiceIsItsBackendsIdentityOnTheirPort) {
-  const std::vector<WorkloadBinding> bindings = {
-      pod("orchestrator", "control", "control/orchestrator-0", {cidr("198.18.11.5")},
-          BindingKind::Remote),
-      pod("orchestrator", "control", "control/orchestrator-1", {cidr("198.18.11.6")},
-          BindingKind::Remote)};
+  const std::vector<WorkloadBinding> bindings = two_orchestrators_elsewhere();
   const std::vector<ServiceBinding> services = {
       service("198.19.0.10", 80, 8080, {cidr("198.18.11.5"), cidr("198.18.11.6")})};
   auto c = compile(parse(kPolicy), bindings, services);
@@ -133,7 +131,7 @@ TEST(KubernetesCompile, AServiceWhoseBackendsDisagreeIsTheDefaultZoneAndReported
 TEST(KubernetesCompile, AServiceOfTheWorldOrOfNobodyHasNoEntry) {
   const std::vector<ServiceBinding> services = {
       service("198.19.0.10", 53, 53, {cidr("198.18.10.9")}),  // an exempt pod's: the world
-      service("198.19.0.11", 80, 80, {})};                   // no ready backend
+      service("198.19.0.11", 80, 80, {})};                    // no ready backend
   auto c = compile(parse(kPolicy), {}, services);
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_TRUE(c->services.empty());
@@ -153,11 +151,7 @@ TEST(KubernetesCompile, AServiceWithSomeBackendsInTheWorldIsAConflict) {
 }
 
 TEST(KubernetesCompile, ANamedTargetPortOnDifferentNumbersIsAConflict) {
-  const std::vector<WorkloadBinding> bindings = {
-      pod("orchestrator", "control", "control/orchestrator-0", {cidr("198.18.11.5")},
-          BindingKind::Remote),
-      pod("orchestrator", "control", "control/orchestrator-1", {cidr("198.18.11.6")},
-          BindingKind::Remote)};
+  const std::vector<WorkloadBinding> bindings = two_orchestrators_elsewhere();
   const std::vector<ServiceBinding> services = {
       service("198.19.0.10", 80, 8080, {cidr("198.18.11.5")}),
       service("198.19.0.10", 80, 9090, {cidr("198.18.11.6")})};

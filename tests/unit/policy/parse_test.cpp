@@ -266,10 +266,9 @@ TEST(PolicyParse, UnknownFieldInZoneNamesItAndTheAllowedOnes) {
 }
 
 TEST(PolicyParse, UnknownFieldsInNestedMaps) {
-  expect_one_error(
-      doc(kZone + "      selector: {cgroup: [/a/b]}\n"), 8, 18,
-      {"unknown field 'cgroup' in selector; allowed: cgroups, labels, names, images, "
-       "namespaces, matchExpressions; did you mean 'cgroups'?"});
+  expect_one_error(doc(kZone + "      selector: {cgroup: [/a/b]}\n"), 8, 18,
+                   {"unknown field 'cgroup' in selector; allowed: cgroups, labels, names, images, "
+                    "namespaces, matchExpressions; did you mean 'cgroups'?"});
   expect_one_error(doc(kZone + "      egress:\n        - {cidr: 10.0.0.0/8, port: [1]}\n"), 9, 30,
                    {"unknown field 'port' in egress rule; allowed: cidr, protocol, ports"});
   expect_one_error(doc(kZone + "  workloads:\n    - {name: w, zone: z, address: [10.0.0.1]}\n"), 9,

@@ -48,6 +48,16 @@ inline Policy parse_ok(const std::string& text) {
   return *policy;
 }
 
+// A document with this spec body, parsed (a test failure when it is not valid).
+inline Policy parse_spec(const std::string& spec_body) { return parse_ok(doc(spec_body)); }
+
+// An address or prefix the test writes correctly (a test failure when it does not parse).
+inline Cidr cidr_of(const std::string& text) {
+  auto c = parse_cidr(text);
+  EXPECT_TRUE(c) << text;
+  return c.value_or(Cidr{});
+}
+
 // Exactly one diagnostic, at line:column of t.yaml, whose message contains every fragment.
 inline void expect_one_error(const std::string& text, int line, int column,
                              std::initializer_list<std::string> fragments) {

@@ -77,8 +77,8 @@ TEST(Process, TerminateFallsBackToKill) {
   // The shell says when its trap is in place (a fixed sleep is too short on a loaded machine).
   const std::string ready = "/tmp/gr-process-test-" + std::to_string(::getpid()) + ".ready";
   ::unlink(ready.c_str());
-  auto child = spawn({"/bin/sh", "-c",
-                      "trap '' TERM; : > " + ready + "; while :; do sleep 0.05; done"});
+  auto child =
+      spawn({"/bin/sh", "-c", "trap '' TERM; : > " + ready + "; while :; do sleep 0.05; done"});
   ASSERT_TRUE(child);
   for (int i = 0; i < 1000 && ::access(ready.c_str(), F_OK) != 0; ++i)
     std::this_thread::sleep_for(10ms);
