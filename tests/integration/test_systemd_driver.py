@@ -213,18 +213,25 @@ def test_containers_are_judged_from_their_mkdir_by_the_kernel_alone(agent, slice
             os.mkdir(d)
             results[d] = connect_from(d)  # right after the mkdir: no scan can have run
         results[parent + "/foo.service"] = connect_from(parent + "/foo.service")
+        # A cgroup the container makes inside its scope is the container's (the programs look
+        # at the born level too), never its exempt parent's.
+        nested = scopes[0] + "/sub"
+        os.mkdir(nested)
+        results[nested] = connect_from(nested)
     finally:
         agent.send_signal(signal.SIGCONT)
-    for d in scopes:
+    for d in scopes + [nested]:
         assert refused(results[d]), (d, results[d].stdout, results[d].stderr)
     for d in strays + [parent + "/foo.service"]:
         assert connected(results[d]), (d, results[d].stdout, results[d].stderr)
 
-    # One alert per born scope, naming it as the default zone's not-yet-identified container.
-    alerts = agent.wait_alerts(mark, len(scopes))
-    assert len(alerts) == len(scopes), alerts
+    # One alert per born scope (and the nested cgroup), naming it as the default zone's
+    # not-yet-identified container.
+    alerts = agent.wait_alerts(mark, len(scopes) + 1)
+    assert len(alerts) == len(scopes) + 1, alerts
     by_cgroup = {a["cgroup_id"]: a for a in alerts}
-    assert set(by_cgroup) == {cgroup_id(d) for d in scopes}, alerts
+    assert set(by_cgroup) == {cgroup_id(d) for d in scopes + [nested]}, alerts
+    assert wait_until(lambda: try_rmdir(nested), 10)
     for a in alerts:
         check_alert_schema(a)
         assert a["kind"] == "net_connect" and a["verdict"] == "blocked", a
