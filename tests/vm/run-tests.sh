@@ -295,10 +295,10 @@ if grep -q "identification only" "$AGENT_LOG"; then
 else
   pass birth-guard-loaded
 fi
-for scope in docker-$BORN_ID.scope cri-containerd-$BORN_ID.scope; do
-  INSIDE=$BIRTH/$scope
-  PAUSE_AGENT=1 BEFORE_ATTEMPT='mkdir "$INSIDE"' check "born-$scope" mount mount-tmpfs /mnt/target
-  last_alert_has "born-$scope/named" mount '"workload": *"mount-sandbox:/vmbirth.slice/\*"' \
+for runtime in docker cri-containerd; do
+  INSIDE=$BIRTH/$runtime-$BORN_ID.scope
+  PAUSE_AGENT=1 BEFORE_ATTEMPT='mkdir "$INSIDE"' check "born-$runtime" mount mount-tmpfs /mnt/target
+  last_alert_has "born-$runtime/named" mount '"workload": *"mount-sandbox:/vmbirth.slice/\*"' \
     '"zone": *"mount-sandbox"'
 done
 check_allowed born-host-service "$BIRTH/foo.service" mount-tmpfs /mnt/target
