@@ -125,8 +125,10 @@ std::size_t mark_birth_parents(policy::CompiledPolicy& compiled, const policy::P
         std::ranges::find(compiled.cgroups, b.cgroup_id, [](const auto& c) { return c.first; });
     if (zone == compiled.zone_names.end() || entry == compiled.cgroups.end() ||
         !(entry->second.flags & GR_WL_EXEMPT)) {
-      spdlog::warn("{} stays plainly exempt: zone '{}' is not in the policy", b.cgroup_path,
-                   b.zone);
+      spdlog::warn("{} stays plainly exempt, with no coverage from birth: {}", b.cgroup_path,
+                   zone == compiled.zone_names.end()
+                       ? "zone '" + b.zone + "' is not in the policy"
+                       : std::string("compile gave it no exempt entry"));
       continue;
     }
     const auto level = std::ranges::count(b.cgroup_path, '/') + 1;
