@@ -113,6 +113,13 @@ int BPF_PROG(probe_tp_btf_cap_capable, const struct cred *cred, struct user_name
 	return 0;
 }
 
+/* coverage from birth under a shared container parent: every cgroup made */
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(probe_tp_btf_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	return 0;
+}
+
 /* mounts fallback: the classic syscall tracepoint */
 SEC("tracepoint/syscalls/sys_enter_mount")
 int probe_tracepoint_mount(void *ctx)

@@ -44,6 +44,37 @@
 /*   EXEMPT       the cgroup and its descendants are under no policy, even below a placeholder
  *                (kube-system pods, the agent's own pod): the guards treat them as the host */
 #define GR_WL_EXEMPT (1u << 5)
+/*   BIRTH_PARENT (with EXEMPT) a parent that container cgroups share with host services (the
+ *                systemd driver's /system.slice): the cgroup and what is made there are the
+ *                host's, except a child named as a container runtime names its scopes
+ *                (GR_RUNTIME_SCOPE_PREFIXES), which bpf/birth_guard.bpf.c binds at its mkdir, before
+ *                its first instruction. Such an entry's workload_id and zone_id are what the born
+ *                child gets; its `reserved` packs the child's flags and level (GR_BIRTH_*).
+ *   BORN         bound by the kernel at the cgroup's mkdir, under a BIRTH_PARENT: judged as that
+ *                parent's workload and zone until discovery identifies it (its own binding then
+ *                replaces this one); the agent keeps it across policy swaps while the cgroup
+ *                exists */
+#define GR_WL_BIRTH_PARENT (1u << 6)
+#define GR_WL_BORN (1u << 7)
+/* gr_workload.reserved of a BIRTH_PARENT entry: the flags a born child gets (besides
+ * GR_WL_BORN) and the level it sits at (the parent's + 1, which the agent also sets in
+ * gr_policy_state.cgroup_levels). */
+#define GR_BIRTH_FLAGS_MASK 0xffffu
+#define GR_BIRTH_LEVEL_SHIFT 24
+#define GR_BIRTH_RESERVED(flags, level) \
+	(((flags) & GR_BIRTH_FLAGS_MASK) | ((__u32)(level) << GR_BIRTH_LEVEL_SHIFT))
+#define GR_BIRTH_FLAGS(reserved) ((reserved) & GR_BIRTH_FLAGS_MASK)
+#define GR_BIRTH_LEVEL(reserved) ((reserved) >> GR_BIRTH_LEVEL_SHIFT)
+
+/* How the container runtimes name a container's cgroup under the systemd cgroup driver:
+ * PREFIX, the container id (GR_RUNTIME_SCOPE_ID_LEN lowercase hex digits), ".scope". X(prefix)
+ * once per runtime: Docker, containerd's CRI plugin, CRI-O, Podman. Their monitors' scopes
+ * (crio-conmon-<id>.scope, libpod-conmon-<id>.scope) do not match: they are the runtime's. */
+#define GR_RUNTIME_SCOPE_PREFIXES(X) X("docker-") X("cri-containerd-") X("crio-") X("libpod-")
+#define GR_RUNTIME_SCOPE_ID_LEN 64
+#define GR_RUNTIME_SCOPE_SUFFIX ".scope"
+/* Longest such name, with its NUL: "cri-containerd-" + id + ".scope". */
+#define GR_RUNTIME_SCOPE_NAME_MAX (15 + GR_RUNTIME_SCOPE_ID_LEN + 6 + 1)
 
 /* Map sizes: the agent may raise them before load; these are the defaults. */
 #define GR_MAX_WORKLOAD_CGROUPS 16384

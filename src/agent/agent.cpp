@@ -19,6 +19,7 @@
 #include "guardrail/events/events.hpp"
 #include "guardrail/events/policy.hpp"
 #include "guardrail/events/tamper.hpp"
+#include "guardrail/loader/birth_guard.hpp"
 #include "guardrail/loader/event_consumer.hpp"
 #include "guardrail/loader/host_guard.hpp"
 #include "guardrail/loader/net_guard.hpp"
@@ -152,7 +153,8 @@ class Agent {
   std::optional<PinDir> pins_;        // null: enforcement ends with the agent
   std::unique_ptr<PolicyMaps> maps_;  // the policy, ring buffer and counters every guard shares
   std::unique_ptr<NetGuard> net_;
-  std::unique_ptr<HostGuard> host_;  // null when it failed to load
+  std::unique_ptr<HostGuard> host_;    // null when it failed to load
+  std::unique_ptr<BirthGuard> birth_;  // null when it failed to load (see guardrail probe)
   std::vector<probe::GuardBackend> backends_;
   // /healthz and /readyz (on the metrics address): the main loop waits at most a re-scan interval
   // between turns, so three missed turns (at least 30 s) mean it is stuck.
@@ -319,6 +321,13 @@ Result<void> Agent::load_guards() {
     spdlog::error("host guards and tamper events unavailable: {}", host_failure);
   }
   backends_ = running_backends(report_, host_.get(), host_failure, requested);
+  if (auto birth = BirthGuard::load(*maps_))
+    birth_ = std::move(*birth);
+  else
+    spdlog::error(
+        "containers under a parent shared with host services are covered from their "
+        "identification only: {}",
+        birth.error().message);
   return {};
 }
 
@@ -334,6 +343,7 @@ Result<policy::CompiledPolicy> Agent::enforce(const discovery::Discovered& found
   bindings.insert(bindings.end(), found.remote.begin(), found.remote.end());
   auto compiled = policy::compile(policy_, bindings, found.services);
   if (!compiled) return propagate(compiled);
+  discovery::mark_birth_parents(*compiled, policy_, found.bindings);
   GR_TRY(maps_->apply(*compiled, discovery::cgroup_levels(found.bindings), scan_->ids().next()));
   // One cgroup that cannot take the programs (gone since the scan, or refused) must not leave
   // the others unattached: it is reported, and the next scan tries again.
@@ -376,6 +386,7 @@ void Agent::adopt_pinned() {
   Adoption a = maps_->adoption();
   a += net_->adoption();
   if (host_) a += host_->adoption();
+  if (birth_) a += birth_->adoption();
   for (const auto& note : a.notes) spdlog::warn("{}", note);
   const std::uint64_t lost = maps_->lost_since_last_seen();
   if (a.adopted())

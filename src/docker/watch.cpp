@@ -107,7 +107,14 @@ std::optional<std::string> ContainerWatch::daemon_parent() {
                  client_.socket_path(), pid.error().message);
   }
   std::string parent = containers_parent(driver, configured, daemon_cgroup);
-  if (!parent_holds_only_containers(parent)) {
+  if (parent.ends_with(".slice")) {
+    // Discovery binds it as a birth parent (never a placeholder: host units may live there).
+    spdlog::info(
+        "Docker ({} driver) creates containers under {}: a docker-<id>.scope made there is "
+        "covered from its first instruction by the kernel (tp_btf/cgroup_mkdir, see `guardrail "
+        "probe`); every other cgroup there stays the host's",
+        driver, parent);
+  } else if (!parent_holds_only_containers(parent)) {
     spdlog::info(
         "Docker ({} driver) creates containers under {}, where host services live too: a new "
         "container is covered from its identification, not from its first instruction (give "

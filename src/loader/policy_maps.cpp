@@ -1,6 +1,8 @@
 #include "guardrail/loader/policy_maps.hpp"
 
 #include <bpf/bpf.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -9,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -17,10 +20,14 @@
 #include <vector>
 
 #include "guardrail/loader/bpf_skeleton.hpp"
+#include "guardrail/util/cgroup2_mount.hpp"
+#include "guardrail/util/unique_fd.hpp"
 #include "policy_maps.skel.h"
 
 namespace guardrail {
 namespace {
+
+constexpr int kFileIdKernfs = 0xfe;  // FILEID_KERNFS: a cgroup2 file handle is its kernfs id
 
 // Makes an inactive policy map hold exactly `entries`: every stale key goes, then every entry is
 // written. The programs do not read this map until the set is flipped, so order does not matter.
@@ -215,6 +222,79 @@ std::vector<std::pair<gr_zone_inode_key, std::uint32_t>> host_write_entries(
   return out;
 }
 
+// Where the children born under the birth parents will sit (bit n: level n): the level each
+// BIRTH_PARENT entry announces (GR_BIRTH_LEVEL), so that the programs look there.
+std::uint32_t born_levels(const policy::CompiledPolicy& compiled) {
+  std::uint32_t levels = 0;
+  for (const auto& [id, w] : compiled.cgroups)
+    if ((w.flags & GR_WL_BIRTH_PARENT) && GR_BIRTH_LEVEL(w.reserved) <= GR_MAX_CGROUP_DEPTH)
+      levels |= 1u << GR_BIRTH_LEVEL(w.reserved);
+  return levels;
+}
+
+// Whether the cgroup with this id still exists (cgroup2 file handles carry the kernfs id). True
+// when it cannot be told (no cgroup2 mount, no CAP_DAC_READ_SEARCH): an entry is kept, never
+// dropped, on doubt.
+bool cgroup_exists(std::uint64_t id) {
+  static const std::string mount = find_cgroup2_mount();
+  if (mount.empty()) return true;
+  UniqueFd dir(::open(mount.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return true;
+  alignas(file_handle) unsigned char buf[sizeof(file_handle) + sizeof id]{};
+  auto* handle = reinterpret_cast<file_handle*>(buf);
+  handle->handle_bytes = sizeof id;
+  handle->handle_type = kFileIdKernfs;
+  std::memcpy(handle->f_handle, &id, sizeof id);
+  UniqueFd fd(::open_by_handle_at(dir.get(), handle, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  return fd || (errno != ESTALE && errno != ENOENT);
+}
+
+// After the inactive workloads map was filled: the cgroups the kernel bound at their mkdir
+// (GR_WL_BORN, in the active set) that the compiled policy does not name yet go into it too,
+// from their parent's new entry, while they exist; else a container made between the scan and
+// the swap would be its parent's (the host's) until the next scan. One the policy names is
+// replaced by that binding; one whose cgroup is gone, or whose parent is no birth parent any
+// more, is dropped. The inactive set's parent entries are written before this reads the active
+// set, so a mkdir racing with it is bound in one of the two ways (bpf/birth_guard.bpf.c writes
+// the active set first). Returns how many were carried.
+Result<std::size_t> carry_born(int active_fd, int inactive_fd,
+                               const std::vector<std::pair<std::uint64_t, gr_workload>>& compiled) {
+  std::map<std::uint32_t, std::uint64_t> old_parent;  // the active parents' workload id -> cgroup
+  std::vector<std::pair<std::uint64_t, gr_workload>> born;
+  std::uint64_t key = 0, next = 0;
+  for (const void* prev = nullptr; bpf_map_get_next_key(active_fd, prev, &next) == 0; prev = &key) {
+    key = next;
+    gr_workload w{};
+    if (bpf_map_lookup_elem(active_fd, &key, &w) != 0) continue;
+    if (w.flags & GR_WL_BIRTH_PARENT) old_parent[w.workload_id] = key;
+    if (w.flags & GR_WL_BORN) born.emplace_back(key, w);
+  }
+  std::map<std::uint64_t, gr_workload> new_parent;
+  std::set<std::uint64_t> named;
+  for (const auto& [id, w] : compiled) {
+    named.insert(id);
+    if (w.flags & GR_WL_BIRTH_PARENT) new_parent[id] = w;
+  }
+  std::size_t carried = 0;
+  for (const auto& [id, w] : born) {
+    if (named.contains(id)) continue;  // identified: its own binding
+    const auto was = old_parent.find(w.workload_id);
+    const auto parent = was == old_parent.end() ? new_parent.end() : new_parent.find(was->second);
+    if (parent == new_parent.end() || !cgroup_exists(id)) continue;
+    const gr_workload& p = parent->second;
+    const gr_workload entry{p.workload_id, p.zone_id, GR_BIRTH_FLAGS(p.reserved) | GR_WL_BORN, 0};
+    if (bpf_map_update_elem(inactive_fd, &id, &entry, BPF_NOEXIST) == 0) {
+      ++carried;
+    } else if (errno != EEXIST) {  // EEXIST: the kernel bound it there itself
+      return fail_errno("carry the cgroup " + std::to_string(id) +
+                            " bound at its mkdir into the new policy's workloads map (is the map "
+                            "too small?)",
+                        errno);
+    }
+  }
+  return carried;
+}
+
 }  // namespace
 
 Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels,
@@ -230,6 +310,12 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
   const bool one = (state.active_set ^ 1) == 1;
   const auto sockets = runtime_socket_entries(policy.runtime_socket_paths);
   GR_TRY(fill_map(one ? maps.workloads_1 : maps.workloads_0, policy.cgroups));
+  auto carried = carry_born(bpf_map__fd(one ? maps.workloads_0 : maps.workloads_1),
+                            bpf_map__fd(one ? maps.workloads_1 : maps.workloads_0), policy.cgroups);
+  if (!carried) return propagate(carried);
+  if (*carried)
+    spdlog::debug("{} container cgroups bound at their mkdir, not identified yet, carried over",
+                  *carried);
   GR_TRY(fill_map(one ? maps.identities_1 : maps.identities_0, policy.identities));
   GR_TRY(fill_map(one ? maps.flows_1 : maps.flows_0, policy.flows));
   GR_TRY(fill_map(one ? maps.egress_allow_1 : maps.egress_allow_0, policy.egress));
@@ -245,7 +331,7 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
   GR_TRY(fill_map(one ? maps.host_write_inodes_1 : maps.host_write_inodes_0, host_writes));
 
   state.active_set ^= 1;
-  state.cgroup_levels = cgroup_levels;
+  state.cgroup_levels = cgroup_levels | born_levels(policy);  // where born children will sit
   state.next_workload_id = next_workload_id;
   if (bpf_map_update_elem(state_fd, &zero, &state, BPF_ANY))
     return fail_errno("switch to the new policy (policy state map)", errno);
@@ -264,7 +350,9 @@ PolicyMaps::WorkloadIds PolicyMaps::workload_ids() const {
   for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
     key = next;
     gr_workload w{};
-    if (bpf_map_lookup_elem(fd, &key, &w) == 0) out.by_cgroup.emplace_back(key, w.workload_id);
+    // A cgroup bound at its mkdir holds its birth parent's id, which is no id of its own.
+    if (bpf_map_lookup_elem(fd, &key, &w) == 0 && !(w.flags & GR_WL_BORN))
+      out.by_cgroup.emplace_back(key, w.workload_id);
   }
   return out;
 }

@@ -135,6 +135,8 @@ const std::vector<ProgramFeature>& program_features() {
       {"tp_btf", {"probe_tp_btf_cap_capable"}, Attach::kAuto, Hint::kNone},
       // Loaded, never attached: attached, it would be armed to kill.
       {"bpf_send_signal", {"probe_send_signal"}, Attach::kNone, Hint::kNone, true},
+      // Coverage from birth under a parent shared with host services (bpf/birth_guard.bpf.c).
+      {"cgroup_mkdir", {"probe_tp_btf_cgroup_mkdir"}, Attach::kAuto, Hint::kNone},
   };
   return features;
 }

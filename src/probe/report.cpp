@@ -41,6 +41,19 @@ void print_text(const Report& report, std::ostream& out) {
     out << (first ? "\n" : "") << fmt::format("{}: {}\n", guard_name(g.guard), g.note);
     first = false;
   }
+  out << "\n" << birth_coverage_note(report) << "\n";
+}
+
+std::string birth_coverage_note(const Report& report) {
+  if (report.has("cgroup_mkdir"))
+    return "Containers under a parent shared with host services (the systemd cgroup driver's "
+           "/system.slice/docker-<id>.scope, cri-containerd-, crio-, libpod-): covered from "
+           "their first instruction (tp_btf/cgroup_mkdir binds them at their mkdir).";
+  return "Containers under a parent shared with host services (the systemd cgroup driver's "
+         "/system.slice/docker-<id>.scope, cri-containerd-, crio-, libpod-): covered from their "
+         "identification only, the next scan (milliseconds, inotify), not from their first "
+         "instruction: tp_btf/cgroup_mkdir is unavailable (see feature cgroup_mkdir). A dedicated "
+         "parent (dockerd --cgroup-parent with the cgroupfs driver) is covered from birth anyway.";
 }
 
 nlohmann::json to_json(const Report& report) {
@@ -57,7 +70,9 @@ nlohmann::json to_json(const Report& report) {
           {"cgroup2_mount", report.cgroup2_mount},
           {"probe_ms", report.duration_ms},
           {"features", features},
-          {"guards", guards}};
+          {"guards", guards},
+          {"birth_coverage",
+           {{"available", report.has("cgroup_mkdir")}, {"note", birth_coverage_note(report)}}}};
 }
 
 }  // namespace guardrail::probe

@@ -85,6 +85,8 @@ else
   "$repo/tests/tools/build-attempt.sh" "$root/test/attempt"
 fi
 ln -sf ../../test/attempt "$root/usr/local/bin/attempt"
+# A stand-in Docker daemon with the systemd cgroup driver (coverage from birth, run-tests.sh).
+cc -static -O2 -Wall -o "$root/test/dockerd" "$here/fake-dockerd.c" || die "cannot build fake-dockerd.c"
 cp "$here/run-tests.sh" "$here/policy.yaml" "$root/test/"
 chmod +x "$root/test/run-tests.sh"
 

@@ -126,6 +126,8 @@ check() {
   # PAUSE_AGENT=1: the agent is stopped (SIGSTOP) around the attempt, so only the kernel decides
   # and the alert waits in the ring buffer until it goes on.
   [ "${PAUSE_AGENT:-0}" = 1 ] && kill -STOP "$agent_pid"
+  # BEFORE_ATTEMPT: run while the agent is stopped, right before the attempt (e.g. its mkdir).
+  [ -n "${BEFORE_ATTEMPT:-}" ] && eval "$BEFORE_ATTEMPT"
   attempt_in "$INSIDE" "$@" >/tmp/attempt.out
   out=$(cat /tmp/attempt.out)
   [ "${PAUSE_AGENT:-0}" = 1 ] && kill -CONT "$agent_pid"
@@ -220,10 +222,20 @@ serve "$PEER_B" serve-unix-dgram /run/peer-dgram.sock
 usleep 500000
 ln -sf /run/allowed.sock /tmp/allowed-symlink.sock
 
+# The systemd cgroup driver's layout: containers in vmbirth.slice beside a host service, as a
+# stand-in dockerd (GET /info: CgroupDriver systemd; --cgroup-parent vmbirth.slice) tells the
+# agent. The slice is a birth parent: a docker-<id>.scope made there is the default zone's from
+# its mkdir (tp_btf/cgroup_mkdir), everything else there is the host's.
+BIRTH=$CG/vmbirth.slice
+BORN_ID=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+mkdir -p "$BIRTH/foo.service"
+/test/dockerd --cgroup-parent vmbirth.slice -H /run/gr-docker.sock >/dev/null 2>&1 &
+
 echo "--- starting the agent"
 t0=$(cut -d' ' -f1 /proc/uptime)
 "$G" agent --policy /test/policy.yaml --alerts "$ALERTS" --metrics-address 127.0.0.1:9464 \
-  --dedup-window-seconds 0 --rate-limit 0 --rescan-seconds 1 >"$AGENT_LOG" 2>&1 &
+  --dedup-window-seconds 0 --rate-limit 0 --rescan-seconds 1 \
+  --docker-socket /run/gr-docker.sock >"$AGENT_LOG" 2>&1 &
 agent_pid=$!
 i=0
 ready=0
@@ -274,6 +286,24 @@ last_alert_has remount/target mount '"target": *"/mnt/remount"'
 check userns-mount mount userns-mount /mnt/target
 last_alert_has userns-mount/target mount '"target": *"/mnt/target"'
 check bpf-map-create bpf bpf-map-create
+# Born under the systemd driver's slice: the agent stopped, the scope made, a mount attempted at
+# once: only the kernel can have classified it. Judged as the default zone's new container.
+i=0
+while [ "$i" -lt 50 ] && ! grep -q "vmbirth.slice" "$AGENT_LOG"; do usleep 100000; i=$((i + 1)); done
+if grep -q "identification only" "$AGENT_LOG"; then
+  fail birth-guard-loaded "$(grep "identification only" "$AGENT_LOG" | oneline 400)"
+else
+  pass birth-guard-loaded
+fi
+for runtime in docker cri-containerd; do
+  INSIDE=$BIRTH/$runtime-$BORN_ID.scope
+  PAUSE_AGENT=1 BEFORE_ATTEMPT='mkdir "$INSIDE"' check "born-$runtime" mount mount-tmpfs /mnt/target
+  last_alert_has "born-$runtime/named" mount '"workload": *"mount-sandbox:/vmbirth.slice/\*"' \
+    '"zone": *"mount-sandbox"'
+done
+check_allowed born-host-service "$BIRTH/foo.service" mount-tmpfs /mnt/target
+mkdir -p "$BIRTH/foo.scope"
+check_allowed born-stray-scope "$BIRTH/foo.scope" mount-tmpfs /mnt/target
 INSIDE=$TAMPERER
 check link-get-fd tamper link-get-fd
 INSIDE=$AGENT_CG

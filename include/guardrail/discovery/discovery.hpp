@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -57,7 +59,8 @@ bool glob_matches(const std::string& glob, const std::string& cgroup_path);
 // `containers` (Docker discovery), those are bound first (see container_bindings).
 // container_parents: cgroups to bind as placeholders of the default zone whether or not a
 // container runs yet (created when missing), so that the first container is covered from its
-// first instruction.
+// first instruction; a systemd slice among them is bound as a birth parent (never created: it
+// is systemd's).
 Result<Discovered> discover(const policy::Policy& policy, const std::string& cgroup2_root,
                             bool read_addresses = true,
                             const std::vector<docker::Container>* containers = nullptr,
@@ -71,10 +74,37 @@ Result<Discovered> discover(const policy::Policy& policy, const std::string& cgr
 // The parent cgroup of the containers (/docker with the cgroupfs driver, or what the daemon and
 // HostConfig.CgroupParent say) is bound as a placeholder of the default zone, so a container
 // started after the last scan is under the default zone's rules from its first instruction,
-// until it is identified; the parent itself is no workload. Its addresses come from the API.
+// until it is identified; the parent itself is no workload. A parent that is a systemd slice
+// (the systemd driver's, where host services live too) is bound as a birth parent instead
+// (birth_parent_binding). Its addresses come from the API.
 std::vector<policy::WorkloadBinding> container_bindings(
     const policy::Policy& policy, const std::vector<docker::Container>& containers,
     const std::string& cgroup2_root, const std::vector<std::string>& container_parents = {});
+
+// A container parent shared with host services (a systemd slice: the systemd driver's
+// /system.slice, a configured or per-container CgroupParent slice), where no placeholder may be
+// bound: bound Exempt (its host services are under no policy) and marked as a birth parent, so
+// that a child the kernel sees named as a runtime's container scope is bound at its mkdir as a
+// workload of `zone` (bpf/birth_guard.bpf.c; mark_birth_parents() after compile).
+// display_name says what alerts call such a child until identified ("zone:/system.slice/*").
+policy::WorkloadBinding birth_parent_binding(const std::string& path, std::uint64_t cgroup_id,
+                                             const std::string& zone);
+bool is_birth_parent(const policy::WorkloadBinding& binding);
+
+// After compile, which gives a birth parent a plain exempt entry: each birth parent among
+// `bindings` becomes GR_WL_EXEMPT | GR_WL_BIRTH_PARENT with what a child born there gets: an
+// anonymous workload of the binding's zone (the binding's anonymous_id when free, so that it stays
+// stable across re-scans), named like a placeholder's unidentified children
+// ("zone:/system.slice/*") so that alerts and metrics name it, with its zone's flags (audit) and
+// level (the parent's + 1) in `reserved`. A zone the policy does not have leaves the entry plainly
+// exempt (logged). Returns how many were marked.
+std::size_t mark_birth_parents(policy::CompiledPolicy& compiled, const policy::Policy& policy,
+                               std::span<const policy::WorkloadBinding> bindings);
+
+// Whether a cgroup's name (its last path component) is one a container runtime gives a
+// container's scope under the systemd driver: docker-, cri-containerd-, crio- or libpod-, the
+// 64 hex digits of the id, ".scope" (GR_RUNTIME_SCOPE_PREFIXES, as the kernel side matches).
+bool runtime_scope_name(const std::string& name);
 
 // Where the policy places a container: (named workload or "", zone), as container_bindings does.
 std::pair<std::string, std::string> place_container(const policy::Policy& policy,

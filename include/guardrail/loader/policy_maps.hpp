@@ -41,7 +41,10 @@ class PolicyMaps {
   Result<void> share_with(bpf_object* obj) const;
 
   // Makes the programs judge by `policy`, whole: fills the map set they are not reading, then
-  // flips to it. cgroup_levels: bit n set when a workload cgroup sits at level n.
+  // flips to it. cgroup_levels: bit n set when a workload cgroup sits at level n (the levels
+  // where birth parents' children will be born are added). Cgroups the kernel bound at their
+  // mkdir (GR_WL_BORN) that `policy` does not name yet are carried into the new set while they
+  // exist, from their birth parent's new entry.
   // next_workload_id: every workload id below it has been given out (kept in the pinned state).
   Result<void> apply(const policy::CompiledPolicy& policy, std::uint32_t cgroup_levels,
                      std::uint32_t next_workload_id);

@@ -40,10 +40,10 @@ struct Report {
 
 // Every feature run_probe() reports, in report order.
 // clang-format off
-inline constexpr std::array<std::string_view, 14> kFeatureNames = {
+inline constexpr std::array<std::string_view, 15> kFeatureNames = {
     "btf", "ringbuf", "cgroup2", "bpffs", "tracefs",
     "cgroup_skb", "cgroup_sock_addr", "cgroup_connect_unix", "cgroup_sock_create",
-    "bpf_lsm", "lsm_cgroup", "tracepoint", "tp_btf", "bpf_send_signal"};
+    "bpf_lsm", "lsm_cgroup", "tracepoint", "tp_btf", "bpf_send_signal", "cgroup_mkdir"};
 // clang-format on
 
 // The design's backend table as a pure function of the feature results: for each guard, in the
@@ -68,6 +68,9 @@ bool fs_mounted(const char* path, long magic);
 Report run_probe();
 
 void print_text(const Report& report, std::ostream& out);
+// Whether containers made under a parent shared with host services (the systemd driver's
+// /system.slice) are covered from their first instruction on this kernel, in words.
+std::string birth_coverage_note(const Report& report);
 nlohmann::json to_json(const Report& report);
 
 // `guardrail probe [--json]`. Returns the process exit code.
