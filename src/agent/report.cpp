@@ -87,12 +87,28 @@ void print_summary(const AgentOptions& options, const policy::Policy& policy,
   for (const auto& [zone, count] : workloads_per_zone(policy, found))
     spdlog::info("  zone {}: {} workload cgroups", zone, count);
   for (const auto& b : found.bindings) {
+    if (discovery::is_birth_parent(b)) {
+      spdlog::info(
+          "  birth parent {}: host services under no policy, runtime scopes made there "
+          "judged as zone {} from their mkdir",
+          cgroup_root + b.cgroup_path, b.zone);
+      continue;
+    }
+    if (b.kind == policy::BindingKind::Exempt) {
+      spdlog::info("  under no policy: {} ({})",
+                   b.display_name.empty() ? b.cgroup_path : b.display_name,
+                   cgroup_root + b.cgroup_path);
+      continue;
+    }
     spdlog::info(
         "  {} {} in {}: {} ({} addresses)",
         b.kind == policy::BindingKind::Placeholder ? "placeholder for new cgroups, as" : "workload",
         b.workload.empty() ? policy::anonymous_name(b) : b.workload, b.zone,
         cgroup_root + b.cgroup_path, b.addresses.size());
   }
+  if (!found.remote.empty() || !found.services.empty())
+    spdlog::info("  {} pods on other nodes and {} Service ports judged by who they are",
+                 found.remote.size(), found.services.size());
   for (const auto& g : guards)
     spdlog::info("  guard {}: backend {} ({}){}{}", guard_name(g.guard), backend_name(g.backend),
                  g.guarantee, g.note.empty() ? "" : ": ", g.note);
