@@ -274,6 +274,27 @@ TEST_F(NodePodsTree, SystemdDriver) {
   EXPECT_EQ(ph.cgroup_id, inode(kp));
 }
 
+// The attack: a workload makes, inside its own container cgroup (its own subtree, which the
+// cgroup guard lets it write), directories named as kube-system's pod and as the agent's own pod,
+// and moves itself there, hoping to be exempt. Below a container is the container's: no binding.
+TEST_F(NodePodsTree, APodCgroupSpelledInsideAWorkloadIsTheWorkloads) {
+  const std::string kp = "/kubepods.slice";
+  const std::string web =
+      kp + "/kubepods-burstable.slice/kubepods-burstable-pod" + underscored(kUidA) + ".slice";
+  const std::string container = web + "/cri-containerd-" + kId + ".scope";
+  const std::string fake_dns = container + "/kubepods-burstable.slice/kubepods-burstable-pod" +
+                               underscored(kUidB) + ".slice";
+  const std::string fake_self = container + "/kubepods-pod" + underscored(kUidSelf) + ".slice";
+  const std::string fake_cgroupfs = container + "/kubepods/pod" + kUidB;
+  for (const std::string& d : {fake_dns, fake_self, fake_cgroupfs}) mkdirs(d);
+  const NodePods n = node_pod_bindings(sample_policy(), pods(), root(), "/", "", kUidSelf);
+  ASSERT_EQ(n.bindings.size(), 2u);  // web and the placeholder, nothing else
+  EXPECT_EQ(n.bindings[0].cgroup_path, web);
+  EXPECT_EQ(n.bindings[0].kind, BindingKind::Workload);
+  EXPECT_EQ(n.bindings[1].kind, BindingKind::Placeholder);
+  for (const auto& b : n.bindings) EXPECT_NE(b.kind, BindingKind::Exempt) << b.cgroup_path;
+}
+
 TEST_F(NodePodsTree, CgroupfsDriver) {
   const std::string web = "/kubepods/burstable/pod" + kUidA;
   const std::string api = "/kubepods/pod" + kUidC;
