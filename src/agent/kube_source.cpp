@@ -30,9 +30,10 @@ std::vector<T> decode_all(const kubernetes::ResourceWatch& watch,
 
 KubeSource::KubeSource(KubeOptions options,
                        std::vector<std::unique_ptr<kubernetes::ResourceWatch>> watches,
-                       std::string self_pod_uid)
+                       std::string self_cgroup, std::string self_pod_uid)
     : options_(std::move(options)),
       watches_(std::move(watches)),
+      self_cgroup_(std::move(self_cgroup)),
       self_pod_uid_(std::move(self_pod_uid)) {}
 
 Result<std::unique_ptr<KubeSource>> KubeSource::start(const KubeOptions& options,
@@ -62,14 +63,16 @@ Result<std::unique_ptr<KubeSource>> KubeSource::start(const KubeOptions& options
   // The agent's own pod: POD_UID from the downward API (the DaemonSet sets it: in a private
   // cgroup namespace the agent's own cgroup path reads "/"), else the pod UID in its cgroup path;
   // empty outside a pod.
+  std::string self_cgroup = discovery::cgroup_of(::getpid());
   std::string self_uid;
   if (const char* env = std::getenv("POD_UID"); env && *env)
     self_uid = env;
-  else if (auto self = kubernetes::parse_kubepods_cgroup(discovery::cgroup_of(::getpid())))
+  else if (auto self = kubernetes::parse_kubepods_cgroup(self_cgroup))
     self_uid = self->pod_uid;
   spdlog::info("Kubernetes discovery: {} as node '{}'{}", config->source, options.node_name,
                self_uid.empty() ? "" : ", the agent's own pod " + self_uid);
-  return std::make_unique<KubeSource>(options, std::move(watches), std::move(self_uid));
+  return std::make_unique<KubeSource>(options, std::move(watches), std::move(self_cgroup),
+                                      std::move(self_uid));
 }
 
 KubeView KubeSource::view() const {

@@ -47,16 +47,19 @@ class KubeSource {
   KubeView view() const;
   const KubeOptions& options() const { return options_; }
   std::string self_pod_uid() const { return self_pod_uid_; }
+  // The agent's own cgroup path as its /proc/self/cgroup reads (read once: it does not move).
+  const std::string& self_cgroup() const { return self_cgroup_; }
   // Blocks until every watch listed once, or the timeout passed; true when synced.
   bool wait_synced(std::chrono::milliseconds timeout) const;
 
   KubeSource(KubeOptions options, std::vector<std::unique_ptr<kubernetes::ResourceWatch>> watches,
-             std::string self_pod_uid);
+             std::string self_cgroup, std::string self_pod_uid);
 
  private:
   KubeOptions options_;
   // node pods, all pods, services, endpoint slices (in that order)
   std::vector<std::unique_ptr<kubernetes::ResourceWatch>> watches_;
+  std::string self_cgroup_;
   std::string self_pod_uid_;
 };
 

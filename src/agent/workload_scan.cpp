@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <optional>
@@ -138,7 +137,7 @@ void WorkloadScan::add_kubernetes(discovery::Discovered& found,
   const auto& options = kube_->options();
   auto pods =
       kubernetes::node_pod_bindings(policy_, view.node_pods, cgroup_root_, options.kubelet_root,
-                                    discovery::cgroup_of(::getpid()), kube_->self_pod_uid());
+                                    kube_->self_cgroup(), kube_->self_pod_uid());
   std::set<std::uint64_t> bound;
   for (const auto& b : found.bindings) bound.insert(b.cgroup_id);
   std::set<std::string> placed;

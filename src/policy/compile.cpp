@@ -207,14 +207,6 @@ Result<std::uint32_t> Compiler::workload_of(const WorkloadBinding& b) {
 Result<void> Compiler::bind_cgroups() {
   std::map<std::uint64_t, const WorkloadBinding*> bound;
   for (const WorkloadBinding& b : bindings_) {
-    if (b.kind == BindingKind::Exempt) {
-      // Under no policy: no workload, no zone, no addresses; the guards treat it as the host.
-      if (const auto [first, inserted] = bound.try_emplace(b.cgroup_id, &b); !inserted)
-        return fail("cgroup id " + std::to_string(b.cgroup_id) + " is bound twice (" +
-                    first->second->cgroup_path + " and " + b.cgroup_path + ")");
-      out_.cgroups.push_back({b.cgroup_id, gr_workload{0, 0, GR_WL_EXEMPT, 0}});
-      continue;
-    }
     if (b.kind == BindingKind::Remote) {
       // A peer elsewhere (a pod on another node): known by its addresses, no cgroup here.
       const auto id = workload_of(b);
@@ -225,6 +217,11 @@ Result<void> Compiler::bind_cgroups() {
     if (const auto [first, inserted] = bound.try_emplace(b.cgroup_id, &b); !inserted)
       return fail("cgroup id " + std::to_string(b.cgroup_id) + " is bound twice (" +
                   first->second->cgroup_path + " and " + b.cgroup_path + ")");
+    if (b.kind == BindingKind::Exempt) {
+      // Under no policy: no workload, no zone, no addresses; the guards treat it as the host.
+      out_.cgroups.push_back({b.cgroup_id, gr_workload{0, 0, GR_WL_EXEMPT, 0}});
+      continue;
+    }
     const auto id = workload_of(b);
     if (!id) return propagate(id);
     auto& addresses = claims_[*id];

@@ -46,9 +46,9 @@ void compile_services(CompiledPolicy& compiled, std::span<const ServiceBinding> 
   // One entry per (address, port, protocol): a named targetPort that resolves to different
   // numbers on different backends gives several bindings of one key, merged here; the entry can
   // hold one target port only, so such a Service is judged fail closed, as a conflict.
-  std::map<std::tuple<std::array<std::uint8_t, 16>, std::uint16_t, std::uint8_t>, ServiceBinding>
-      merged;
-  std::set<std::tuple<std::array<std::uint8_t, 16>, std::uint16_t, std::uint8_t>> split;
+  using Key = std::tuple<std::array<std::uint8_t, 16>, std::uint16_t, std::uint8_t>;
+  std::map<Key, ServiceBinding> merged;
+  std::set<Key> split;
   for (const ServiceBinding& s : services) {
     const auto key = std::tuple(s.cluster_ip.addr, s.port, s.protocol);
     auto [it, fresh] = merged.try_emplace(key, s);
@@ -61,10 +61,13 @@ void compile_services(CompiledPolicy& compiled, std::span<const ServiceBinding> 
     // (workload, zone) of each backend that names one; the world's names none.
     std::set<std::pair<std::uint32_t, std::uint32_t>> named;
     std::uint32_t flags = 0;
+    bool world_too = false;  // some backend names no identity
     for (const Cidr& backend : s.backends)
       if (const gr_identity* id = identities.find(backend)) {
         named.emplace(id->workload_id, id->zone_id);
         flags = id->flags;
+      } else {
+        world_too = true;
       }
     if (named.empty()) continue;  // the world's (or nobody's): judged by its address
     gr_service_key key{};
@@ -73,10 +76,6 @@ void compile_services(CompiledPolicy& compiled, std::span<const ServiceBinding> 
     key.protocol = s.protocol;
     gr_service value{};
     value.target_port = s.target_port ? s.target_port : s.port;
-    const bool world_too =
-        named.size() < s.backends.size() && std::ranges::any_of(s.backends, [&](const Cidr& b) {
-          return identities.find(b) == nullptr;
-        });
     if (named.size() == 1 && !world_too && !split_ports) {
       std::tie(value.workload_id, value.zone_id) = *named.begin();
       value.flags = flags & ~static_cast<std::uint32_t>(GR_WL_ON_THIS_HOST);
@@ -100,7 +99,6 @@ void compile_services(CompiledPolicy& compiled, std::span<const ServiceBinding> 
       p.placed_in = default_zone;
       p.message += "connects to it are judged as the default zone '" + default_zone +
                    "' (fail closed) until its backends agree";
-      if (split_ports) value.target_port = s.port;
     } else {
       p.message += "connects to it are judged as the world (its address) until its backends agree";
     }
