@@ -105,8 +105,15 @@ struct gr_policy_state {
 	 * state is pinned, so a restarted agent goes on above it and never hands a live id (one the
 	 * socket and exchange state may still carry) to another workload. */
 	__u32 next_workload_id;
+	/* One more at every policy swap: a verdict a program cached (in socket storage) under an
+	 * older generation is judged again, so a cache never outlives the policy it came from. */
+	__u32 generation;
+	__u32 features; /* GR_POLICY_*: what the policy in force holds at all */
 	__u32 reserved;
 };
+
+/* gr_policy_state.features: a program skips the lookups of what the policy does not hold. */
+#define GR_POLICY_HAS_SERVICES (1u << 0) /* the services map has entries */
 
 /* cgroup id -> the workload that owns the cgroup (map `workloads`). */
 struct gr_workload {

@@ -333,6 +333,8 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
   state.active_set ^= 1;
   state.cgroup_levels = cgroup_levels | born_levels(policy);  // where born children will sit
   state.next_workload_id = next_workload_id;
+  state.generation += 1;
+  state.features = policy.services.empty() ? 0 : GR_POLICY_HAS_SERVICES;
   if (bpf_map_update_elem(state_fd, &zero, &state, BPF_ANY))
     return fail_errno("switch to the new policy (policy state map)", errno);
   return {};
