@@ -156,10 +156,10 @@ static __always_inline __u64 origin_ancestor_id(enum cgroup_origin origin, void 
  * cgroup made after the last scan under a selector's parent is judged as the placeholder's
  * workload from its first instruction, the parent itself is no workload. A cgroup that is no
  * workload's costs one lookup per such level (usually one or two). */
-static __always_inline struct gr_workload *workload_of_cgroup(void *workloads_map, __u32 levels,
-							      enum cgroup_origin origin, void *obj)
+static __always_inline struct gr_workload *workload_of_cgroup_id(void *workloads_map, __u32 levels,
+								 enum cgroup_origin origin, void *obj,
+								 __u64 self)
 {
-	__u64 self = origin_cgroup_id(origin, obj);
 	struct gr_workload *w = bpf_map_lookup_elem(workloads_map, &self);
 
 	if (w && !(w->flags & GR_WL_PLACEHOLDER))
@@ -179,10 +179,24 @@ static __always_inline struct gr_workload *workload_of_cgroup(void *workloads_ma
 	return NULL;
 }
 
+static __always_inline struct gr_workload *workload_of_cgroup(void *workloads_map, __u32 levels,
+							      enum cgroup_origin origin, void *obj)
+{
+	return workload_of_cgroup_id(workloads_map, levels, origin, obj,
+				     origin_cgroup_id(origin, obj));
+}
+
 /* The workload of the calling task (hooks that run in the task's context). */
 static __always_inline struct gr_workload *workload_of_task(void *workloads_map, __u32 levels)
 {
 	return workload_of_cgroup(workloads_map, levels, CGROUP_OF_TASK, NULL);
+}
+
+/* The same, when the caller read its cgroup id already. */
+static __always_inline struct gr_workload *workload_of_task_cgroup(void *workloads_map,
+								   __u32 levels, __u64 cgroup_id)
+{
+	return workload_of_cgroup_id(workloads_map, levels, CGROUP_OF_TASK, NULL, cgroup_id);
 }
 
 /* The workload of the socket that owns the packet (cgroup_skb). */

@@ -51,28 +51,40 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ICMPV6_ECHO_REQUEST 128
 #define ICMPV6_ECHO_REPLY 129
 
-/* The active policy maps, looked up once per invocation. */
+/* The policy in force: its state (read first, all a cached verdict needs) and then its active
+ * maps, each looked up once per invocation. */
 struct policy {
+	__u32 active_set;
 	void *workloads;
 	void *identities;
 	void *flows;
 	void *egress_allow;
 	void *services;
 	__u32 levels;
+	__u32 generation; /* gr_policy_state.generation: what a cached verdict must match */
+	__u32 features;	  /* GR_POLICY_* */
 };
 
-static __always_inline bool load_policy(struct policy *p)
+static __always_inline bool load_policy_state(struct policy *p)
 {
 	struct gr_policy_state state;
 
 	if (!read_policy_state(&state))
 		return false;
-	p->workloads = active(&workloads, state.active_set);
-	p->identities = active(&identities, state.active_set);
-	p->flows = active(&flows, state.active_set);
-	p->egress_allow = active(&egress_allow, state.active_set);
-	p->services = active(&services, state.active_set);
+	p->active_set = state.active_set;
 	p->levels = state.cgroup_levels;
+	p->generation = state.generation;
+	p->features = state.features;
+	return true;
+}
+
+static __always_inline bool load_policy_maps(struct policy *p)
+{
+	p->workloads = active(&workloads, p->active_set);
+	p->identities = active(&identities, p->active_set);
+	p->flows = active(&flows, p->active_set);
+	p->egress_allow = active(&egress_allow, p->active_set);
+	p->services = active(&services, p->active_set);
 	return p->workloads && p->identities && p->flows && p->egress_allow && p->services;
 }
 
@@ -80,12 +92,44 @@ static __always_inline bool load_policy(struct policy *p)
 #define SOCK_AUDITED (1u << 0) /* connect/sendmsg reported it as audited: its packets pass */
 #define SOCK_ALLOWED (1u << 1) /* a TCP connection whose SYN (or acceptance) the policy allowed */
 
+/*
+ * A socket's state, in socket storage. Besides the marks, two caches that let the common case
+ * (a known workload talking to a peer its policy allows) skip the judgement it already passed:
+ *
+ *   - allowed_generation: the policy generation under which a SOCK_ALLOWED connection was last
+ *     seen allowed. While it is the generation in force, the connection's segments are allowed
+ *     without a lookup: what could refuse them (the owner's quarantine, its binding) changes only
+ *     with a policy swap, which moves the generation on.
+ *   - the last destination the policy allowed from this socket (connect or sendmsg): address,
+ *     port and protocol as the caller gave them, the cgroup whose workload was judged and the
+ *     generation. A sendmsg to the same destination, and the packets that carry it out, match it
+ *     and pass; anything else (another destination, another caller's cgroup, a newer policy) is
+ *     judged in full. Only verdicts of the policy are cached, never those that rest on an exchange
+ *     (those expire) or on who listens over loopback (that changes with no policy swap).
+ */
+struct sock_state {
+	__u8 marks;	     /* SOCK_* */
+	__u8 cached;	     /* a destination is cached below */
+	__u8 protocol;	     /* of the cached destination */
+	__u8 reserved;
+	__u16 dport;	     /* host byte order */
+	__u16 reserved2;
+	__u32 generation;    /* of the cached destination's verdict */
+	__u32 allowed_generation;
+	__u64 cgroup_id;     /* the cgroup whose workload the cached verdict judged */
+	__u32 workload_id;   /* that workload: the exchange its datagrams record */
+	__u32 reserved3;
+	__u64 exchange_jiffies; /* when the cached destination's exchange was last written */
+	__u64 owner_cgroup_id;	/* the socket's own cgroup (fixed at its creation), once read */
+	__u8 daddr[16];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u8);
-} socket_marks SEC(".maps");
+	__type(value, struct sock_state);
+} socket_verdicts SEC(".maps");
 
 /* UDP and ICMP exchanges the policy allowed, by the workload that took part (guardrail.h). */
 struct {
@@ -170,6 +214,8 @@ static __always_inline void judge_as_service(const struct policy *pol, const str
 {
 	struct gr_service_key key = { .port = t->dport, .protocol = t->protocol };
 
+	if (!(pol->features & GR_POLICY_HAS_SERVICES))
+		return;
 	__builtin_memcpy(key.addr, t->daddr, 16);
 	struct gr_service *s = bpf_map_lookup_elem(pol->services, &key);
 	if (!s)
@@ -257,6 +303,9 @@ static __always_inline bool flow_allows(const struct policy *pol, const struct p
 	__u32 src_zone = (src->flags & GR_WL_EXCLUSIVE) ? 0 : src->zone_id;
 	__u32 dst_zone = (dst->flags & GR_WL_EXCLUSIVE) ? 0 : dst->zone_id;
 
+	/* No flow names the world (the compiler gives it no rule): its allowlist decides. */
+	if (is_world(src) || is_world(dst))
+		return false;
 	proto = policy_proto(proto);
 	return flow_pair_allows(pol, src->workload_id, dst->workload_id, proto, port) ||
 	       flow_pair_allows(pol, src->workload_id, dst_zone, proto, port) ||
@@ -314,20 +363,71 @@ static __always_inline struct bpf_sock *full_sock_of(struct __sk_buff *skb)
 	return sk ? bpf_sk_fullsock(sk) : NULL;
 }
 
-static __always_inline __u8 socket_mark(struct bpf_sock *sk)
+static __always_inline struct sock_state *sock_state_of(struct bpf_sock *sk)
 {
-	__u8 *mark = sk ? bpf_sk_storage_get(&socket_marks, sk, 0, 0) : NULL;
-
-	return mark ? *mark : 0;
+	return sk ? bpf_sk_storage_get(&socket_verdicts, sk, 0, 0) : NULL;
 }
 
-static __always_inline void set_socket_mark(struct bpf_sock *sk, __u8 bit)
+static __always_inline struct sock_state *sock_state_made(struct bpf_sock *sk)
 {
-	__u8 *mark = sk ? bpf_sk_storage_get(&socket_marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE) :
-			  NULL;
+	return sk ? bpf_sk_storage_get(&socket_verdicts, sk, 0, BPF_SK_STORAGE_GET_F_CREATE) : NULL;
+}
 
-	if (mark)
-		*mark |= bit;
+static __always_inline __u8 socket_mark(struct bpf_sock *sk)
+{
+	struct sock_state *st = sock_state_of(sk);
+
+	return st ? st->marks : 0;
+}
+
+/* Sets a mark; SOCK_ALLOWED is set where the policy in force (`generation`) allowed the
+ * connection, which starts its fast path (sock_state.allowed_generation). */
+static __always_inline void set_socket_mark(struct bpf_sock *sk, __u8 bit, __u32 generation)
+{
+	struct sock_state *st = sock_state_made(sk);
+
+	if (!st)
+		return;
+	st->marks |= bit;
+	if (bit & SOCK_ALLOWED)
+		st->allowed_generation = generation;
+}
+
+static __always_inline bool same_addr(const __u8 a[16], const __u8 b[16])
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1];
+}
+
+/* Whether the socket's cached destination is this one, allowed for `cgroup_id` under the policy
+ * in force. */
+static __always_inline bool cached_allowed(const struct sock_state *st, const struct policy *pol,
+					   __u64 cgroup_id, const __u8 daddr[16], __u16 dport,
+					   __u8 protocol)
+{
+	return st && st->cached && st->generation == pol->generation &&
+	       st->cgroup_id == cgroup_id && st->dport == dport && st->protocol == protocol &&
+	       same_addr(st->daddr, daddr);
+}
+
+/* Caches the destination the policy just allowed from this socket for `cgroup_id`. */
+static __always_inline void cache_allowed(struct bpf_sock *sk, const struct policy *pol,
+					  __u64 cgroup_id, __u32 workload_id, const __u8 daddr[16],
+					  __u16 dport, __u8 protocol)
+{
+	struct sock_state *st = sock_state_made(sk);
+
+	if (!st || cached_allowed(st, pol, cgroup_id, daddr, dport, protocol))
+		return;
+	st->cached = 1;
+	st->generation = pol->generation;
+	st->cgroup_id = cgroup_id;
+	st->workload_id = workload_id;
+	st->dport = dport;
+	st->protocol = protocol;
+	st->exchange_jiffies = 0;
+	__builtin_memcpy(st->daddr, daddr, 16);
 }
 
 static __always_inline bool is_listener(struct bpf_sock *sk)
@@ -518,15 +618,37 @@ static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, _
 	struct tuple t;
 	struct party peer;
 
-	if (!load_policy(&pol))
+	if (!load_policy_state(&pol))
 		return VERDICT_DENY;
-	struct gr_workload *w = workload_of_task(pol.workloads, pol.levels);
+	__u64 cgroup_id = bpf_get_current_cgroup_id();
+	struct sock_state *st = sock_state_of(ctx->sk);
+	if (st && st->cached) {
+		/* The destination this socket was last allowed to, by this cgroup, under this
+		 * policy: compared before the full tuple is read. */
+		__u8 daddr[16];
+		if (v6) {
+			__u32 *d = (__u32 *)daddr;
+			d[0] = ctx->user_ip6[0];
+			d[1] = ctx->user_ip6[1];
+			d[2] = ctx->user_ip6[2];
+			d[3] = ctx->user_ip6[3];
+		} else {
+			map_ipv4(daddr, ctx->user_ip4);
+		}
+		if (cached_allowed(st, &pol, cgroup_id, daddr, bpf_ntohs(ctx->user_port),
+				   ctx->protocol))
+			return VERDICT_ALLOW;
+	}
+	sock_addr_tuple(ctx, &t, v6);
+	if (!load_policy_maps(&pol))
+		return VERDICT_DENY;
+	struct gr_workload *w = workload_of_task_cgroup(pol.workloads, pol.levels, cgroup_id);
 	if (is_exempt(w))
 		return VERDICT_ALLOW;
 	struct party self = party_of(w, 0);
-	sock_addr_tuple(ctx, &t, v6);
 	__u16 port = t.dport;
-	if (is_loopback(t.daddr)) {
+	bool loopback = is_loopback(t.daddr);
+	if (loopback) {
 		if (type != GR_EV_NET_CONNECT || t.protocol != GR_PROTO_TCP ||
 		    !loopback_listener(ctx, &pol, &t, &peer))
 			return VERDICT_ALLOW;
@@ -534,11 +656,17 @@ static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, _
 		peer = identify(&pol, t.daddr);
 		judge_as_service(&pol, &t, &peer, &port);
 	}
-	if (same_workload(&self, &peer))
+	bool quarantined = self.flags & GR_WL_QUARANTINE;
+	if (same_workload(&self, &peer) ||
+	    (!quarantined && may_open(&pol, &self, &peer, t.daddr, t.family, t.protocol, port))) {
+		/* Over loopback the owner of the listener decides, and it can change with no
+		 * policy swap: only verdicts by address are cached. */
+		if (!quarantined && !loopback)
+			cache_allowed(ctx->sk, &pol, cgroup_id, self.workload_id, t.daddr, t.dport,
+				      t.protocol);
 		return VERDICT_ALLOW;
-	if (!(self.flags & GR_WL_QUARANTINE)) {
-		if (may_open(&pol, &self, &peer, t.daddr, t.family, t.protocol, port))
-			return VERDICT_ALLOW;
+	}
+	if (!quarantined) {
 		/* A UDP server answers with sendmsg, from its port, to a client it heard from. */
 		if (type == GR_EV_NET_SEND && t.sport &&
 		    exchange_live(GR_DIR_INGRESS, self.workload_id, t.sport, t.daddr, t.dport,
@@ -546,10 +674,10 @@ static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, _
 			return VERDICT_ALLOW;
 	}
 
-	report(type, GR_BACKEND_CGROUP_SOCK_ADDR, GR_DIR_EGRESS, GR_RULE_DEFAULT_DENY,
-	       bpf_get_current_cgroup_id(), &self, &peer, &t, true);
+	report(type, GR_BACKEND_CGROUP_SOCK_ADDR, GR_DIR_EGRESS, GR_RULE_DEFAULT_DENY, cgroup_id,
+	       &self, &peer, &t, true);
 	if ((self.flags & GR_WL_AUDIT) && ctx->sk)
-		set_socket_mark(ctx->sk, SOCK_AUDITED);
+		set_socket_mark(ctx->sk, SOCK_AUDITED, pol.generation);
 	return refuse(&self);
 }
 
@@ -753,12 +881,12 @@ static __always_inline bool egress_permitted(const struct policy *pol, const str
 }
 
 /* What an allowed packet leaves behind at the sender: the state its answers will need. */
-static __always_inline void egress_remember(const struct party *self, const struct tuple *t,
-					    struct bpf_sock *sk)
+static __always_inline void egress_remember(const struct policy *pol, const struct party *self,
+					    const struct tuple *t, struct bpf_sock *sk)
 {
 	if (t->protocol == GR_PROTO_TCP) {
 		if (t->tcp_syn_only)
-			set_socket_mark(sk, SOCK_ALLOWED);
+			set_socket_mark(sk, SOCK_ALLOWED, pol->generation);
 	} else if (t->kind == PKT_OPENS) {
 		remember_exchange(GR_DIR_EGRESS, self->workload_id, t->sport, t->daddr, t->dport,
 				  t->protocol);
@@ -808,7 +936,7 @@ ingress_decide(const struct policy *pol, const struct party *self, const struct 
 		    (sk && is_connection(sk) &&
 		     may_open(pol, self, peer, t->saddr, t->family, t->protocol, t->sport))) {
 			if (sk && is_connection(sk))
-				set_socket_mark(sk, SOCK_ALLOWED);
+				set_socket_mark(sk, SOCK_ALLOWED, pol->generation);
 			return IN_ALLOW;
 		}
 		return IN_NOT_A_REPLY;
@@ -862,20 +990,134 @@ static __always_inline __u16 ingress_event_type(const struct policy *pol, const 
 	return GR_EV_EAST_WEST_BYPASS;
 }
 
+/* How often a cached destination's datagrams write their exchange: every 250 jiffies (0.25 s at
+ * HZ=1000, 2.5 s at HZ=100), about as often as a judged datagram refreshes it (touch_exchange)
+ * and far inside GR_EXCHANGE_TIMEOUT_NS. Jiffies, not bpf_ktime_get_boot_ns(): a memory read,
+ * where the clock costs more than the rest of the fast path. */
+#define EXCHANGE_REFRESH_JIFFIES 250
+
+/* The few header fields the fast path compares, read in place (cgroup_skb sees the packet from
+ * its network header). False when they are not all in the linear data or the packet is
+ * anything but plain TCP or UDP: the full path reads it with bpf_skb_load_bytes(). */
+struct peek {
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 protocol;
+	__u8 kind; /* enum packet_kind */
+};
+
+static __always_inline bool peek_packet(struct __sk_buff *skb, struct peek *pk)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	void *l4;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data;
+		if ((void *)(ip + 1) > end || ip->ihl != 5 || (bpf_ntohs(ip->frag_off) & 0x1fff))
+			return false;
+		pk->protocol = ip->protocol;
+		map_ipv4(pk->daddr, ip->daddr);
+		l4 = ip + 1;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data;
+		if ((void *)(ip6 + 1) > end)
+			return false;
+		pk->protocol = ip6->nexthdr;
+		__builtin_memcpy(pk->daddr, &ip6->daddr, 16);
+		l4 = ip6 + 1;
+	} else {
+		return false;
+	}
+	if (pk->protocol == GR_PROTO_TCP) {
+		struct tcphdr *th = l4;
+		if ((void *)(th + 1) > end)
+			return false;
+		pk->sport = bpf_ntohs(th->source);
+		pk->dport = bpf_ntohs(th->dest);
+		pk->kind = (th->syn && !th->ack) ? PKT_OPENS : PKT_CONTINUES;
+		return true;
+	}
+	if (pk->protocol == GR_PROTO_UDP) {
+		struct udphdr *uh = l4;
+		if ((void *)(uh + 1) > end)
+			return false;
+		pk->sport = bpf_ntohs(uh->source);
+		pk->dport = bpf_ntohs(uh->dest);
+		pk->kind = PKT_OPENS;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * The common case, decided from the socket's state (sock_state) without the policy maps: a
+ * segment of a connection the policy allowed, or at egress the opening packet (a datagram, a
+ * SYN) of the destination connect/sendmsg allowed from this socket. Leaves behind what the full
+ * judgement would have (the connection's mark, the datagram's exchange). Over loopback a packet
+ * is judged by the owner of the socket it reaches, which no cache holds.
+ */
+static __always_inline bool fast_allowed(struct __sk_buff *skb, const struct policy *pol,
+					 const struct peek *pk, struct bpf_sock *sk, bool ingress)
+{
+	struct sock_state *st = sock_state_of(sk);
+
+	if (!st)
+		return false;
+	if (pk->kind == PKT_CONTINUES)
+		return (st->marks & SOCK_ALLOWED) && st->allowed_generation == pol->generation &&
+		       !is_listener(sk);
+	if (ingress || skb->ifindex == LOOPBACK_IFINDEX)
+		return false;
+	if (!st->owner_cgroup_id)
+		st->owner_cgroup_id = bpf_skb_cgroup_id(skb);
+	/* the packet's owner is the cgroup whose verdict was cached */
+	if (!cached_allowed(st, pol, st->owner_cgroup_id, pk->daddr, pk->dport, pk->protocol))
+		return false;
+	if (pk->protocol == GR_PROTO_TCP) {
+		st->marks |= SOCK_ALLOWED;
+		st->allowed_generation = pol->generation;
+		return true;
+	}
+	__u64 now = bpf_jiffies64();
+	if (now - st->exchange_jiffies >= EXCHANGE_REFRESH_JIFFIES) {
+		remember_exchange(GR_DIR_EGRESS, st->workload_id, pk->sport, pk->daddr, pk->dport,
+				  pk->protocol);
+		st->exchange_jiffies = now;
+	}
+	return true;
+}
+
+/* A connection's segment the full judgement allowed, for a workload not in quarantine: with
+ * its mark set, the connection's next segments take the fast path under this policy. */
+static __always_inline void renew_fast_path(struct bpf_sock *sk, const struct policy *pol)
+{
+	struct sock_state *st = sock_state_of(sk);
+
+	if (st && (st->marks & SOCK_ALLOWED) && !is_listener(sk))
+		st->allowed_generation = pol->generation;
+}
+
 static __always_inline int guard_skb(struct __sk_buff *skb, bool ingress)
 {
 	struct policy pol;
 	struct tuple t;
+	struct peek pk;
 
+	if (!load_policy_state(&pol))
+		return VERDICT_DENY;
+	struct bpf_sock *sk = full_sock_of(skb);
+	if (sk && peek_packet(skb, &pk) && fast_allowed(skb, &pol, &pk, sk, ingress))
+		return VERDICT_ALLOW;
 	if (!skb_tuple(skb, &t))
 		return VERDICT_ALLOW;
-	if (!load_policy(&pol))
+	if (!load_policy_maps(&pol))
 		return VERDICT_DENY;
 	struct gr_workload *w = workload_of_skb(pol.workloads, pol.levels, skb);
 	if (is_exempt(w))
 		return VERDICT_ALLOW;
 	struct party self = party_of(w, 0);
-	struct bpf_sock *sk = full_sock_of(skb);
 	struct party peer;
 	__u16 port = t.dport;
 	if (skb->ifindex == LOOPBACK_IFINDEX) {
@@ -895,16 +1137,22 @@ static __always_inline int guard_skb(struct __sk_buff *skb, bool ingress)
 	if (!ingress) {
 		if (quarantined ? same_workload(&self, &peer) :
 				  egress_permitted(&pol, &self, &peer, &t, port, sk)) {
-			if (!quarantined)
-				egress_remember(&self, &t, sk);
+			if (!quarantined) {
+				egress_remember(&pol, &self, &t, sk);
+				if (t.kind == PKT_CONTINUES)
+					renew_fast_path(sk, &pol);
+			}
 			return VERDICT_ALLOW;
 		}
 	} else {
 		enum ingress_answer answer =
 			quarantined ? (same_workload(&self, &peer) ? IN_ALLOW : IN_DENY) :
 				      ingress_decide(&pol, &self, &peer, &t, sk);
-		if (answer == IN_ALLOW)
+		if (answer == IN_ALLOW) {
+			if (!quarantined && t.kind == PKT_CONTINUES)
+				renew_fast_path(sk, &pol);
 			return VERDICT_ALLOW;
+		}
 		if (answer == IN_NOT_A_REPLY)
 			rule = GR_RULE_NOT_A_REPLY;
 	}

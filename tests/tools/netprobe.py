@@ -22,7 +22,17 @@ belongs to that cgroup and namespace from its first instruction. Then it renames
     flood HOST PORT [--count N] [--seconds S]       unconnected UDP sendto() as fast as one process
                                                     can, at most N sends and S seconds; one JSON
                                                     line: attempts, ok, errors by errno name
-    serve-tcp PORT                                  TCP echo server (one line per connection)
+    session                                         sockets that outlive one attempt, driven by
+                                                    commands on stdin, one JSON line per command:
+                                                    `udp` (a new unconnected UDP socket),
+                                                    `sendto HOST PORT`, `udp-connect HOST PORT`,
+                                                    `send` (on the connected UDP socket),
+                                                    `tcp HOST PORT` (connect, keep the socket),
+                                                    `tcp-echo TEXT` (send it, read the echoed line
+                                                    within 2 s), `join DIR` (move this process to
+                                                    cgroup DIR: its sockets stay in theirs)
+    serve-tcp PORT [--keep]                         TCP echo server (one line per connection;
+                                                    --keep: every line until the client closes)
     listen-udp PORT [--echo]                        prints one JSON line per datagram received
                                                     (--echo: and sends it back)
 
@@ -73,6 +83,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 
 
@@ -168,6 +179,52 @@ def cmd_sendto(args):
     return 0
 
 
+def cmd_session(args):
+    """Commands on stdin against sockets kept between them (see the module docstring)."""
+    udp = tcp = None
+    _emit({"result": "ready", "pid": os.getpid()})
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        cmd, rest = words[0], words[1:]
+        try:
+            if cmd == "udp":
+                if udp:
+                    udp.close()
+                udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                out = {"result": "ok"}
+            elif cmd == "sendto":
+                out = {"result": "ok", "sent": udp.sendto(b"session", (rest[0], int(rest[1])))}
+            elif cmd == "udp-connect":
+                udp.connect((rest[0], int(rest[1])))
+                out = {"result": "ok"}
+            elif cmd == "send":
+                out = {"result": "ok", "sent": udp.send(b"session")}
+            elif cmd == "tcp":
+                if tcp:
+                    tcp.close()
+                tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                tcp.settimeout(2.0)
+                tcp.connect((rest[0], int(rest[1])))
+                out = {"result": "ok"}
+            elif cmd == "tcp-echo":
+                tcp.sendall(rest[0].encode() + b"\n")
+                out = {"result": "ok", "echo": _read_line(tcp).decode(errors="replace").rstrip()}
+            elif cmd == "join":
+                with open(os.path.join(rest[0], "cgroup.procs"), "w") as f:
+                    f.write(str(os.getpid()))
+                out = {"result": "ok"}
+            else:
+                out = {"result": "error", "errno": "EINVAL", "error": "unknown command " + cmd}
+        except OSError as exc:  # includes socket.timeout
+            name = "ETIMEDOUT" if isinstance(exc, socket.timeout) else _errno_name(exc)
+            out = {"result": "error", "errno": name}
+        out["command"] = line.strip()
+        _emit(out)
+    return 0
+
+
 def cmd_flood(args):
     """The flood of refused sends for the ring buffer overflow test: bounded in count and time
     (the clock is read every 1024 sends to keep the loop tight)."""
@@ -232,6 +289,20 @@ def _peer(addr):
     return [host[7:] if host.startswith("::ffff:") else host, addr[1]]
 
 
+def _echo_lines(conn, peer):
+    """--keep: every line back until the client closes (one JSON line per line echoed)."""
+    with conn:
+        try:
+            while True:
+                data = _read_line(conn)
+                if not data:
+                    return
+                conn.sendall(data)
+                _emit({"accepted": list(peer), "data": data.decode(errors="replace").rstrip()})
+        except OSError as exc:
+            _emit({"accepted": list(peer), "errno": _errno_name(exc)})
+
+
 def cmd_serve_tcp(args):
     srv, family = _dual_stack(socket.SOCK_STREAM)
     _bind_port(srv, family, args.port)
@@ -240,6 +311,9 @@ def cmd_serve_tcp(args):
     while True:
         conn, peer = srv.accept()
         peer = _peer(peer)
+        if args.keep:
+            threading.Thread(target=_echo_lines, args=(conn, peer), daemon=True).start()
+            continue
         conn.settimeout(5)
         try:
             data = _read_line(conn)
@@ -620,7 +694,8 @@ SUBCOMMANDS = {
         _arg("--payload", default="probe"), _arg("--interval", type=float, default=0.05),
         _arg("--wait-reply", type=float, default=0.0)]),
     "ping": (cmd_ping, [_HOST, _arg("--timeout", type=float, default=2.0)]),
-    "serve-tcp": (cmd_serve_tcp, [_PORT]),
+    "session": (cmd_session, []),
+    "serve-tcp": (cmd_serve_tcp, [_PORT, _arg("--keep", action="store_true")]),
     "listen-udp": (cmd_listen_udp, [_PORT, _arg("--echo", action="store_true")]),
     "exec": (None, [_REST]),
     "raw-socket": (cmd_raw_socket, [

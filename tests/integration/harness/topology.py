@@ -429,8 +429,11 @@ class Topology:
         return out[0]
 
     @contextlib.contextmanager
-    def tcp_server(self, node, port, in_cgroup=True, netns=None):
-        proc = self.spawn(node, ["serve-tcp", str(port)], in_cgroup=in_cgroup, netns=netns)
+    def tcp_server(self, node, port, in_cgroup=True, netns=None, keep=False):
+        """A TCP echo server: one line per connection, or with `keep` every line until the
+        client closes."""
+        proc = self.spawn(node, ["serve-tcp", str(port)] + (["--keep"] if keep else []),
+                          in_cgroup=in_cgroup, netns=netns)
         try:
             proc.wait_ready()
             yield proc
