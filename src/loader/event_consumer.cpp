@@ -1,6 +1,9 @@
 #include "guardrail/loader/event_consumer.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+
+#include <cstring>
 
 namespace guardrail {
 
@@ -13,6 +16,18 @@ Result<std::unique_ptr<EventConsumer>> EventConsumer::start(int ringbuf_fd, Hand
   consumer->rb_.reset(
       ring_buffer__new(ringbuf_fd, &EventConsumer::on_record, consumer.get(), nullptr));
   if (!consumer->rb_) return fail_errno("open the events ring buffer", errno);
+  // Edge-triggered: epoll_wait returns on a wakeup the programs asked for (the unread data
+  // passed the threshold), not whenever a record is there, as libbpf's level-triggered poll
+  // does. A consumer that re-polled at once would read each record as it lands: its reads of
+  // the ring's header and position lines, written by every producer, would bounce those cache
+  // lines between CPUs on every event, and the producers would pay for it. Woken on the
+  // threshold or the timeout, it takes what accumulated in one batch.
+  consumer->epoll_ = UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
+  if (!consumer->epoll_) return fail_errno("create the events ring buffer's epoll", errno);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  if (::epoll_ctl(consumer->epoll_.get(), EPOLL_CTL_ADD, ringbuf_fd, &ev) != 0)
+    return fail_errno("watch the events ring buffer (epoll_ctl)", errno);
   consumer->thread_ = std::thread([c = consumer.get()] { c->run(); });
   return consumer;
 }
@@ -36,13 +51,17 @@ int EventConsumer::on_record(void* ctx, void* data, std::size_t size) {
 
 void EventConsumer::run() {
   while (!stop_) {
-    int n = ring_buffer__poll(rb_.get(), poll_timeout_ms_);
-    if (n < 0 && n != -EINTR) {
-      spdlog::error("reading the events ring buffer failed: {}", strerror(-n));
+    epoll_event ev{};
+    if (::epoll_wait(epoll_.get(), &ev, 1, poll_timeout_ms_) < 0 && errno != EINTR) {
+      spdlog::error("waiting on the events ring buffer failed: {}", std::strerror(errno));
       break;
     }
-    // With BPF_RB_NO_WAKEUP nothing wakes epoll; consume what accumulated since the last poll.
-    ring_buffer__consume(rb_.get());
+    // Woken by the threshold, or the timeout: what accumulated since the last batch.
+    int n = ring_buffer__consume(rb_.get());
+    if (n < 0 && n != -EINTR) {
+      spdlog::error("reading the events ring buffer failed: {}", std::strerror(-n));
+      break;
+    }
   }
 }
 

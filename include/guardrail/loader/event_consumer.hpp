@@ -1,6 +1,6 @@
 // Drains the BPF ring buffer on its own thread. The kernel side submits without waking us
-// (wakeups cost microseconds per event on a VM), so the thread polls on a short timeout and is
-// woken early only when the unread data passes the wakeup threshold.
+// (wakeups cost microseconds per event on a VM), so the thread reads in batches: on a short
+// timeout, or early when the unread data passes the wakeup threshold.
 #pragma once
 
 #include <bpf/libbpf.h>
@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "guardrail/util/result.hpp"
+#include "guardrail/util/unique_fd.hpp"
 
 namespace guardrail {
 
@@ -40,6 +41,7 @@ class EventConsumer {
   Handler handler_;
   int poll_timeout_ms_;
   std::unique_ptr<ring_buffer, FreeRingBuffer> rb_;
+  UniqueFd epoll_;  // the ring buffer's fd, edge-triggered (see start())
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
