@@ -1,0 +1,43 @@
+"""Policy texts for the benchmarks: N egress entries for a zone, inline while the file stays
+small, else through `cidrFile:` (one CIDR per line, relative to the policy's directory; the
+policy file itself is capped at 1 MiB)."""
+import os
+
+# Past this many entries the allowlist goes to a cidrFile (inline, ~55 bytes an entry).
+INLINE_MAX = 10000
+
+
+def bulk_cidr(i):
+    """The i-th (i >= 1) bulk /32 of 10.0.0.0/8: destinations no packet is ever sent to."""
+    return "10.%d.%d.%d/32" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
+
+
+def bulk_addr(i):
+    return bulk_cidr(i)[:-3]
+
+
+def egress_lines(workdir, name, n, allowed_cidr, protocol="udp", port=443, indent=8):
+    """The YAML lines of an egress list of n entries: n-1 bulk /32s, then `allowed_cidr` last
+    (a linear matcher's worst case). Large lists go to WORKDIR/NAME.cidrs (cidrFile)."""
+    pad = " " * indent
+    rule = "{%%s, protocol: %s, ports: [%d]}" % (protocol, port)
+    lines = []
+    bulk = n - 1
+    if bulk > INLINE_MAX:
+        fname = name + ".cidrs"
+        with open(os.path.join(workdir, fname), "w") as f:
+            f.write("# %d bulk egress entries for the benchmark (never sent to)\n" % bulk)
+            f.write("\n".join(bulk_cidr(i) for i in range(1, bulk + 1)))
+            f.write("\n")
+        lines.append(pad + "- " + rule % ("cidrFile: " + fname))
+    else:
+        lines += [pad + "- " + rule % ("cidr: " + bulk_cidr(i)) for i in range(1, bulk + 1)]
+    lines.append(pad + "- " + rule % ("cidr: " + allowed_cidr))
+    return lines
+
+
+def document(name, body, mode="enforce"):
+    """A GuardrailPolicy whose spec is `mode` plus the YAML text `body` (spec members, indented
+    two spaces)."""
+    return ("apiVersion: guardrail.io/v1alpha1\nkind: GuardrailPolicy\nmetadata: {name: %s}\n"
+            "spec:\n  mode: %s\n%s" % (name, mode, body))
