@@ -3,12 +3,13 @@
 /readyz answers 200 (the policy is applied). stop() ends it and `guardrail uninstall`s the pins."""
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+
+from .fixtures import stop_process
 
 _COUNT = [0]
 
@@ -40,12 +41,11 @@ def _mount_bpffs():
 class BenchAgent:
     def __init__(self, cleanup, binary, workdir, policy_text, label="agent", cpu=None,
                  extra_args=()):
-        self.binary = binary
-        self.label = label
+        self.binary, self.label = binary, label
         os.makedirs(workdir, exist_ok=True)
-        self.policy_path = os.path.join(workdir, label + "-policy.yaml")
-        self.alerts_path = os.path.join(workdir, label + "-alerts.jsonl")
-        self.log_path = os.path.join(workdir, label + "-stderr.log")
+        base = os.path.join(workdir, label)
+        self.policy_path, self.alerts_path = base + "-policy.yaml", base + "-alerts.jsonl"
+        self.log_path = base + "-stderr.log"
         with open(self.policy_path, "w") as f:
             f.write(policy_text)
         _COUNT[0] += 1
@@ -113,21 +113,15 @@ class BenchAgent:
         return total
 
     def logs(self, limit=4000):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()[-limit:]
-        except FileNotFoundError:
+        if not os.path.exists(self.log_path):
             return ""
+        with open(self.log_path, errors="replace") as f:
+            return f.read()[-limit:]
 
     def stop(self):
         """SIGTERM (SIGKILL after 20 s), then `guardrail uninstall` of its pin directory."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop_process(self.proc, 20)
         if os.path.exists(self.pin_dir):
             subprocess.run([self.binary, "uninstall", "--pin-dir", self.pin_dir],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)

@@ -5,23 +5,19 @@ import os
 import signal
 import subprocess
 import threading
+import sys
 import time
+
+# The integration harness's topology module is plain stdlib (no pytest): its cgroup v2 lookup
+# and poll loop are the same here. (The harness is a regular package; `tests` is not one.)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "tests", "integration"))
+from harness.topology import cgroup2_mount as cgroup2_root, wait_until  # noqa: E402
 
 
 def bench_id():
     """A short prefix unique to this run (netns and link names, cgroup directories)."""
     return "grb%d" % os.getpid()
-
-
-def cgroup2_root():
-    """The cgroup v2 mount point from /proc/self/mounts (/sys/fs/cgroup/unified on a hybrid
-    host), or None."""
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) >= 3 and fields[2] == "cgroup2":
-                return fields[1].replace("\\040", " ")
-    return None
 
 
 def run(cmd, check=True, timeout=120, input=None):
@@ -41,16 +37,6 @@ def run_json(cmd, timeout=300):
     if not lines:
         raise RuntimeError("%s printed nothing; stderr: %s" % (" ".join(cmd), res.stderr))
     return json.loads(lines[-1])
-
-
-def _wait(predicate, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 class Cgroup:
@@ -88,7 +74,7 @@ class Cgroup:
         if procs() and os.path.exists(os.path.join(path, "cgroup.kill")):
             with open(os.path.join(path, "cgroup.kill"), "w") as f:
                 f.write("1")
-            _wait(lambda: not procs(), 5)
+            wait_until(lambda: not procs(), 5)
 
         def gone():
             try:
@@ -98,7 +84,7 @@ class Cgroup:
             except OSError:
                 return False
             return True
-        if not _wait(gone, 5):
+        if not wait_until(gone, 5):
             raise RuntimeError("could not remove cgroup %s" % path)
 
 
@@ -174,13 +160,22 @@ class Background:
                                % (label, ready_timeout, line, self.popen.stderr.read()[-2000:]))
 
     def stop(self):
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(5)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
+        stop_process(self.popen, 5)
+
+
+def stop_process(popen, timeout):
+    """SIGTERM to this one child, SIGKILL after `timeout` s; reaps it. True if it had to be
+    killed."""
+    if popen.poll() is not None:
+        return False
+    popen.send_signal(signal.SIGTERM)
+    try:
+        popen.wait(timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait(5)
+        return True
 
 
 def load_cpu():
