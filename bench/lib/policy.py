@@ -41,3 +41,19 @@ def document(name, body, mode="enforce"):
     two spaces)."""
     return ("apiVersion: guardrail.io/v1alpha1\nkind: GuardrailPolicy\nmetadata: {name: %s}\n"
             "spec:\n  mode: %s\n%s" % (name, mode, body))
+
+
+def address_workload(workdir, name, zone, n, last_addr):
+    """The flow-style YAML of a workload with n static addresses (n-1 bulk addresses of
+    10.0.0.0/8, then `last_addr`): inline while small, else an addressFile plus the last one."""
+    bulk = n - 1
+    if bulk > INLINE_MAX:
+        fname = name + ".addresses"
+        with open(os.path.join(workdir, fname), "w") as f:
+            f.write("# %d bulk workload addresses for the benchmark (never sent to)\n" % bulk)
+            f.write("\n".join(bulk_addr(i) for i in range(1, bulk + 1)))
+            f.write("\n")
+        return ("{name: %s, zone: %s, addressFile: %s, addresses: [%s]}"
+                % (name, zone, fname, last_addr))
+    addrs = [bulk_addr(i) for i in range(1, bulk + 1)] + [last_addr]
+    return "{name: %s, zone: %s, addresses: [%s]}" % (name, zone, ", ".join(addrs))

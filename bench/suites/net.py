@@ -6,6 +6,7 @@ Arms (each its own netns and cgroup, set up once, measured interleaved):
   none        no programs
   floor       empty programs on the agent's cgroup hooks (bench/bpf/empty_floor.bpf.c)
   guardrail   the agent enforcing: zone agent-sandbox with N egress entries
+  guardrail-ids  the same agent: a flow from this arm's workload to a workload of N addresses
   nft-linear  one nftables rule per entry (socket cgroupv2 + daddr + dport accept), then drop
   nft-set     one nftables rule matching an `ip daddr . udp dport` set of N elements, then drop
 The allowed destination is the last entry of the list; the refused one is in no rule."""
@@ -22,8 +23,10 @@ SUITE = "net"
 SIZES_FULL = [1, 1000, 10000, 100000, 1000000]
 SIZES_SMOKE = [1, 1000]
 NFT_LINEAR_MAX = 100000  # 100 K linear rules already take seconds to load and ~1 ms a packet
-ARMS = ["none", "floor", "guardrail", "nft-linear", "nft-set"]
+ARMS = ["none", "floor", "guardrail", "nft-linear", "nft-set", "guardrail-ids"]
 ALLOWED, REFUSED, PORT = "198.18.200.1", "198.18.201.1", 443
+# The guardrail-ids arm: a flow to a workload of N static addresses, this one last.
+ALLOWED_ID = "198.18.202.1"
 TCP_PORT = 5001
 MEASURES = [("connect", "allowed"), ("connect", "refused"), ("sendto", "allowed"),
             ("sendto", "refused")]
@@ -52,12 +55,13 @@ class Bench:
     def setup_udp(self):
         for k, arm in enumerate(ARMS):
             ns = Netns(self.cleanup, "%s-u%d" % (self.id, k))
-            ns.blackhole("198.18.100.%d/24" % (k + 1), [ALLOWED, REFUSED])
+            ns.blackhole("198.18.100.%d/24" % (k + 1), [ALLOWED, REFUSED, ALLOWED_ID])
             cg = Cgroup(self.cleanup, "/%s/udp-%s" % (self.id, arm))
             self.udp[arm] = (ns, cg)
         # The agent identifies a workload by the addresses of its processes' netns: a keeper.
-        ns, cg = self.udp["guardrail"]
-        self._server(ns, cg, 9, "keeper-udp-guardrail")
+        for arm in ("guardrail", "guardrail-ids"):
+            ns, cg = self.udp[arm]
+            self._server(ns, cg, 9, "keeper-udp-" + arm)
 
     def setup_tcp(self):
         for k, arm in enumerate(["none", "floor", "guardrail"]):
@@ -88,10 +92,19 @@ class Bench:
 
     # ---- the guardrail arm ------------------------------------------------------------------
 
-    def guardrail_policy(self, workdir, n):
+    def guardrail_policy(self, workdir, n, ids):
+        """The policy: N egress entries for the guardrail arm (1 when n is 0) and, when `ids`,
+        a flow from the guardrail-ids arm to a workload of N addresses."""
         body = ["  zones:", "    - name: agent-sandbox", "      egress:"]
-        body += pol.egress_lines(workdir, "egress-%d" % n, n, ALLOWED + "/32")
-        body += ["    - name: servers", "  workloads:",
+        body += pol.egress_lines(workdir, "egress-%d" % n, max(n, 1), ALLOWED + "/32")
+        body += ["    - name: servers", "    - name: ids-sandbox", "    - name: peers",
+                 "  workloads:",
+                 "    - {name: ids-client, zone: ids-sandbox, cgroup: %s}"
+                 % self.udp["guardrail-ids"][1].rel]
+        if ids:
+            body.append("    - " + pol.address_workload(workdir, "peer-hosts", "peers", ids,
+                                                       ALLOWED_ID))
+        body += [
                  "    - {name: udp-client, zone: agent-sandbox, cgroup: %s}"
                  % self.udp["guardrail"][1].rel,
                  "    - {name: tcp-client, zone: agent-sandbox, cgroup: %s}"
@@ -101,23 +114,40 @@ class Bench:
                  "  flows:",
                  "    - {from: {zone: agent-sandbox}, to: {workload: tcp-server}, "
                  "protocol: tcp, ports: [%d]}" % TCP_PORT]
+        if ids:
+            body.append("    - {from: {workload: ids-client}, to: {workload: peer-hosts}, "
+                        "protocol: udp, ports: [%d]}" % PORT)
         return pol.document("bench-net-%d" % n, "\n".join(body) + "\n")
 
     def start_agent(self, n, scope):
-        """The agent enforcing N entries, or (None, reason) when this binary refuses them."""
+        """The agent enforcing N egress entries and N identities; when this binary refuses
+        that, the largest part it takes (egress only, or identities only). Returns (agent or
+        None, {arm: why it is not loadable})."""
         workdir = os.path.join(self.ctx.workdir, "agent-%d" % n)
         os.makedirs(workdir, exist_ok=True)
-        text = self.guardrail_policy(workdir, n)
-        path = os.path.join(workdir, "check.yaml")
-        with open(path, "w") as f:
-            f.write(text)
-        ok, err = policy_check(self.ctx.guardrail_bin, path)
-        if not ok:
-            return None, err.replace(workdir + "/", "")
+        errs, text = {}, None
+        for part in ((n, n), (n, 0), (0, n)):
+            candidate = self.guardrail_policy(workdir, *part)
+            path = os.path.join(workdir, "check.yaml")
+            with open(path, "w") as f:
+                f.write(candidate)
+            ok, err = policy_check(self.ctx.guardrail_bin, path)
+            if ok:
+                text = candidate
+                break
+            errs[part] = err.replace(workdir + "/", "")
+        if part == (n, n) and text:
+            refused = {}
+        elif part == (n, 0) and text:
+            refused = {"guardrail-ids": errs[(n, n)]}
+        elif text:
+            refused = {"guardrail": errs[(n, 0)]}
+        else:
+            return None, {"guardrail": errs[(n, 0)], "guardrail-ids": errs[(0, n)]}
         agent = BenchAgent(scope, self.ctx.guardrail_bin, workdir, text, label="net-%d" % n,
                            cpu=agent_cpu())
         agent.start()
-        return agent, ""
+        return agent, refused
 
     # ---- nftables arms ----------------------------------------------------------------------
 
@@ -162,6 +192,13 @@ class Bench:
                          str(TCP_PORT)], timeout=self.tcp_seconds * 3 + 60)
 
 
+def _over(arm, floor):
+    """arm - floor of two medians, '+123 ns'."""
+    if not arm or not floor:
+        return "-"
+    return "{:+,.0f} ns".format(arm["median"] - floor["median"])
+
+
 def _warn_outcomes(results, arm, expect_refused):
     """'connect refused: 0 of 20000 refused' style notes when an arm did not do what it should."""
     notes = []
@@ -182,7 +219,7 @@ def _warn_outcomes(results, arm, expect_refused):
 
 def _expect(arm):
     def expect(mode, kind):
-        if arm in ("none", "floor"):
+        if arm in ("none", "floor") or (arm == "guardrail-ids" and kind == "allowed"):
             return False
         if kind == "allowed":
             return False
@@ -212,12 +249,13 @@ def run(ctx):
                 arms = list(ARMS)
                 unavailable = {}
                 t0 = time.monotonic()
-                agent, err = b.start_agent(n, scope)
+                agent, refused = b.start_agent(n, scope)
                 agent_s = time.monotonic() - t0
-                if agent is None:
-                    unavailable["guardrail"] = "not loadable by this binary"
-                    notes.append("guardrail at %s rules: not loadable by this binary: %s"
-                                 % (_fmt_count(n), err))
+                for arm in ("guardrail", "guardrail-ids"):
+                    if agent is None or arm in refused:
+                        unavailable[arm] = "not loadable by this binary"
+                        notes.append("%s at %s rules: not loadable by this binary: %s"
+                                     % (arm, _fmt_count(n), refused.get(arm) or "-"))
                 workdir = os.path.join(ctx.workdir, "nft-%d" % n)
                 os.makedirs(workdir, exist_ok=True)
                 nft_s = {}
@@ -230,6 +268,8 @@ def run(ctx):
                     os.remove(path)
                 setup_rows.append([_fmt_count(n),
                                    "%.2f s" % agent_s if agent else "not loadable",
+                                   ", ".join(a for a in ("guardrail", "guardrail-ids")
+                                             if a not in unavailable) or "-",
                                    "%.2f s" % nft_s["nft-linear"] if "nft-linear" in nft_s
                                    else "-",
                                    "%.2f s" % nft_s["nft-set"]])
@@ -237,7 +277,8 @@ def run(ctx):
                 lost0 = agent.metric("guardrail_events_lost_total") if agent else 0
 
                 def measure(arm, rep):
-                    return {(mode, kind): b.udp_once(arm, mode, ALLOWED if kind == "allowed"
+                    allowed = ALLOWED_ID if arm == "guardrail-ids" else ALLOWED
+                    return {(mode, kind): b.udp_once(arm, mode, allowed if kind == "allowed"
                                                      else REFUSED)
                             for mode, kind in MEASURES}
                 per_arm = interleave(ctx.reps, arms, measure, ctx.log)
@@ -254,15 +295,13 @@ def run(ctx):
                 for m in MEASURES:
                     s = {arm: summarize([r[m]["ns_per_op"] for r in per_arm[arm]])
                          if arm in per_arm else None for arm in ARMS}
-                    over = None
-                    if s["guardrail"] and s["floor"]:
-                        over = "{:+,.0f} ns".format(s["guardrail"]["median"]
-                                                    - s["floor"]["median"])
                     row = [_fmt_count(n)]
                     for arm in ARMS:
                         row.append(unavailable.get(arm) or fmt_range(s[arm]))
                         if arm == "guardrail":
-                            row += [over or "-", ratio(s["guardrail"], s["none"])]
+                            row += [_over(s[arm], s["floor"]), ratio(s[arm], s["none"])]
+                        if arm == "guardrail-ids":
+                            row.append(_over(s[arm], s["floor"]))
                     out_rows[m].append(row)
                     for arm in ARMS:
                         if s[arm]:
@@ -275,7 +314,7 @@ def run(ctx):
                 if tcp_table is None and (agent or n == sizes[-1]):
                     tcp_table = tcp_measure(ctx, b, agent)
     cols = ["rules", "none", "floor", "guardrail", "over floor", "vs none", "nft-linear",
-            "nft-set"]
+            "nft-set", "guardrail, N identities", "over floor"]
     tables = []
     for m in MEASURES:
         mode, kind = m
@@ -284,12 +323,15 @@ def run(ctx):
             "columns": cols, "rows": out_rows[m],
             "note": "median (min-max) of %d interleaved repetitions of up to %d calls (capped "
                     "at %.1f s) on CPU %d; over floor = guardrail - floor (medians); vs none = "
-                    "guardrail / none.%s" % (ctx.reps, b.ops, b.seconds, b.cpu,
+                    "guardrail / none. guardrail, N identities: the allowed destination is the "
+                    "last address of a workload of N addresses a flow allows (one egress "
+                    "entry).%s" % (ctx.reps, b.ops, b.seconds, b.cpu,
                                             " netfilter never sees a UDP connect(): the nft "
                                             "arms let every connect() through."
                                             if mode == "connect" else "")})
     tables.append({"title": "Setup: policy enforcing / nft ruleset loaded",
-                   "columns": ["rules", "guardrail agent ready", "nft-linear load",
+                   "columns": ["rules", "guardrail agent ready", "agent enforces",
+                               "nft-linear load",
                                "nft-set load"],
                    "rows": setup_rows,
                    "note": "agent: from exec to /readyz 200 (policy applied); nft: `nft -f`."})
