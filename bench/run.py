@@ -9,6 +9,7 @@ import importlib
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +18,13 @@ import traceback
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.lib.cleanup import sweep_leftovers  # noqa: E402
 from bench.lib.report import render_plot, table_markdown  # noqa: E402
+
+
+def _on_sigterm(sig, frame):
+    # SIGTERM (ctest's timeout, a kill) unwinds like Ctrl-C, so every suite cleans up.
+    raise KeyboardInterrupt("SIGTERM")
 
 
 class Context:
@@ -86,6 +93,8 @@ def main():
     ap.add_argument("--reps", type=int, default=0, help="repetitions (default 3 smoke, 7 full)")
     args = ap.parse_args()
 
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    sweep_leftovers(args.guardrail_bin, lambda msg: print("run.py: " + msg, file=sys.stderr))
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     results = os.path.join(ROOT, "bench", "results")
     out = os.path.abspath(args.out or os.path.join(results, date))
