@@ -8,22 +8,43 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 SEC("cgroup/connect4")
-int floor_connect4(struct bpf_sock_addr *ctx) { return 1; }
+int floor_connect4(struct bpf_sock_addr *ctx)
+{
+	return 1;
+}
 
 SEC("cgroup/connect6")
-int floor_connect6(struct bpf_sock_addr *ctx) { return 1; }
+int floor_connect6(struct bpf_sock_addr *ctx)
+{
+	return 1;
+}
 
 SEC("cgroup/sendmsg4")
-int floor_sendmsg4(struct bpf_sock_addr *ctx) { return 1; }
+int floor_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return 1;
+}
 
 SEC("cgroup/sendmsg6")
-int floor_sendmsg6(struct bpf_sock_addr *ctx) { return 1; }
+int floor_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return 1;
+}
 
 SEC("cgroup_skb/egress")
-int floor_egress(struct __sk_buff *skb) { return 1; }
+int floor_egress(struct __sk_buff *skb)
+{
+	return 1;
+}
 
 SEC("cgroup_skb/ingress")
-int floor_ingress(struct __sk_buff *skb) { return 1; }
+int floor_ingress(struct __sk_buff *skb)
+{
+	return 1;
+}
 
 SEC("cgroup/sock_create")
-int floor_sock_create(struct bpf_sock *sk) { return 1; }
+int floor_sock_create(struct bpf_sock *sk)
+{
+	return 1;
+}

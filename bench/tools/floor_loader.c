@@ -11,7 +11,11 @@
 
 static volatile sig_atomic_t g_stop;
 
-static void on_signal(int sig) { (void)sig; g_stop = 1; }
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+}
 
 int main(int argc, char **argv)
 {

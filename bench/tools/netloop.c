@@ -24,7 +24,8 @@ static double g_seconds = 1.0;
 
 static struct sockaddr_in addr_of(const char *ip, const char *port)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(port))};
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((unsigned short)atoi(port)) };
 	if (inet_pton(AF_INET, ip, &a.sin_addr) != 1) {
 		fprintf(stderr, "bad IPv4 address %s\n", ip);
 		exit(2);
@@ -36,8 +37,8 @@ static struct sockaddr_in addr_of(const char *ip, const char *port)
 static int udp_op(int fd, int connect_mode, const struct sockaddr_in *dst)
 {
 	static const char payload[16] = "guardrail-bench";
-	int rc = connect_mode ? connect(fd, (const struct sockaddr *)dst, sizeof(*dst))
-			      : (int)sendto(fd, payload, sizeof(payload), 0,
+	int rc = connect_mode ? connect(fd, (const struct sockaddr *)dst, sizeof(*dst)) :
+				(int)sendto(fd, payload, sizeof(payload), 0,
 					    (const struct sockaddr *)dst, sizeof(*dst));
 	return rc < 0 ? errno : 0;
 }
@@ -114,7 +115,8 @@ static void serve_connection(int c)
 static int serve_mode(const char *port)
 {
 	int one = 1;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(port))};
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((unsigned short)atoi(port)) };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 16) != 0)
@@ -171,8 +173,8 @@ static int rr_mode(const char *ip, const char *port)
 	unsigned long long t0 = now_ns();
 	long done = rr_loop(fd, g_seconds);
 	double elapsed = (double)(now_ns() - t0) / 1e9;
-	printf("{\"mode\":\"rr\",\"transactions\":%ld,\"seconds\":%.3f,\"per_second\":%.1f}\n", done,
-	       elapsed, (double)done / elapsed);
+	printf("{\"mode\":\"rr\",\"transactions\":%ld,\"seconds\":%.3f,\"per_second\":%.1f}\n",
+	       done, elapsed, (double)done / elapsed);
 	close(fd);
 	return 0;
 }

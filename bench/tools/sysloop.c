@@ -22,7 +22,10 @@ static char g_tmpfs_dir[] = "/tmp/guardrail-bench-mnt-XXXXXX";
 
 typedef int (*op_fn)(void);
 
-static int rc_of(long rc) { return rc < 0 ? errno : 0; }
+static int rc_of(long rc)
+{
+	return rc < 0 ? errno : 0;
+}
 
 static int op_mount_bind_fail(void)
 {
@@ -54,7 +57,10 @@ static int op_udp_socket(void)
 	return 0;
 }
 
-static int op_sethostname(void) { return rc_of(sethostname("guardrail-bench", 15)); }
+static int op_sethostname(void)
+{
+	return rc_of(sethostname("guardrail-bench", 15));
+}
 
 static int op_open_close(void)
 {
@@ -65,7 +71,10 @@ static int op_open_close(void)
 	return 0;
 }
 
-static int op_getppid(void) { return rc_of(syscall(SYS_getppid)); }
+static int op_getppid(void)
+{
+	return rc_of(syscall(SYS_getppid));
+}
 
 static long loop(op_fn op, long ops, unsigned long long limit_ns, long *errors, int *last)
 {
@@ -103,17 +112,21 @@ int main(int argc, char **argv)
 			break;
 	}
 	if (i != argc - 1 || ops <= 0 || seconds <= 0) {
-		fprintf(stderr, "usage: sysloop [--cgroup DIR] [--cpu N] [--ops N] [--seconds S] MODE\n");
+		fprintf(stderr,
+			"usage: sysloop [--cgroup DIR] [--cpu N] [--ops N] [--seconds S] MODE\n");
 		return 2;
 	}
 	const char *mode = argv[i];
 	static const struct {
 		const char *name;
 		op_fn op;
-	} modes[] = {{"mount-bind-fail", op_mount_bind_fail}, {"mount-tmpfs", op_mount_tmpfs},
-		     {"raw-socket", op_raw_socket},	      {"udp-socket", op_udp_socket},
-		     {"sethostname", op_sethostname},	      {"open-close", op_open_close},
-		     {"getppid", op_getppid}};
+	} modes[] = { { "mount-bind-fail", op_mount_bind_fail },
+		      { "mount-tmpfs", op_mount_tmpfs },
+		      { "raw-socket", op_raw_socket },
+		      { "udp-socket", op_udp_socket },
+		      { "sethostname", op_sethostname },
+		      { "open-close", op_open_close },
+		      { "getppid", op_getppid } };
 	op_fn op = NULL;
 	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); ++m)
 		if (!strcmp(modes[m].name, mode))
@@ -124,7 +137,8 @@ int main(int argc, char **argv)
 	}
 	/* Private namespaces first (outside the timed loop), so nothing leaks to the host. */
 	if (op == op_mount_tmpfs) {
-		if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		if (unshare(CLONE_NEWNS) != 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
 			die("private mount namespace");
 		if (!mkdtemp(g_tmpfs_dir))
 			die("mkdtemp");
@@ -141,7 +155,8 @@ int main(int argc, char **argv)
 	long done = loop(op, ops, limit, &errors, &last);
 	unsigned long long elapsed = now_ns() - t0;
 	printf("{\"mode\":\"%s\",\"ops\":%ld,\"ns_per_op\":%.1f,\"errors\":%ld,\"errno\":\"%s\"}\n",
-	       mode, done, (double)elapsed / (double)done, errors, errors ? strerrorname_np(last) : "");
+	       mode, done, (double)elapsed / (double)done, errors,
+	       errors ? strerrorname_np(last) : "");
 	if (op == op_mount_tmpfs)
 		rmdir(g_tmpfs_dir);
 	return 0;
