@@ -16,6 +16,16 @@ def bulk_addr(i):
     return bulk_cidr(i)[:-3]
 
 
+def _list_file(workdir, fname, what, count, item):
+    """WORKDIR/FNAME: a comment line, then item(1) ... item(count), one a line; returns FNAME
+    (relative: cidrFile and addressFile are read from the policy file's directory)."""
+    with open(os.path.join(workdir, fname), "w") as f:
+        f.write("# %d bulk %s for the benchmark (never sent to)\n" % (count, what))
+        f.write("\n".join(item(i) for i in range(1, count + 1)))
+        f.write("\n")
+    return fname
+
+
 def egress_lines(workdir, name, n, allowed_cidr, protocol="udp", port=443, indent=8):
     """The YAML lines of an egress list of n entries: n-1 bulk /32s, then `allowed_cidr` last
     (a linear matcher's worst case). Large lists go to WORKDIR/NAME.cidrs (cidrFile)."""
@@ -24,11 +34,7 @@ def egress_lines(workdir, name, n, allowed_cidr, protocol="udp", port=443, inden
     lines = []
     bulk = n - 1
     if bulk > INLINE_MAX:
-        fname = name + ".cidrs"
-        with open(os.path.join(workdir, fname), "w") as f:
-            f.write("# %d bulk egress entries for the benchmark (never sent to)\n" % bulk)
-            f.write("\n".join(bulk_cidr(i) for i in range(1, bulk + 1)))
-            f.write("\n")
+        fname = _list_file(workdir, name + ".cidrs", "egress entries", bulk, bulk_cidr)
         lines.append(pad + "- " + rule % ("cidrFile: " + fname))
     else:
         lines += [pad + "- " + rule % ("cidr: " + bulk_cidr(i)) for i in range(1, bulk + 1)]
@@ -48,11 +54,8 @@ def address_workload(workdir, name, zone, n, last_addr):
     10.0.0.0/8, then `last_addr`): inline while small, else an addressFile plus the last one."""
     bulk = n - 1
     if bulk > INLINE_MAX:
-        fname = name + ".addresses"
-        with open(os.path.join(workdir, fname), "w") as f:
-            f.write("# %d bulk workload addresses for the benchmark (never sent to)\n" % bulk)
-            f.write("\n".join(bulk_addr(i) for i in range(1, bulk + 1)))
-            f.write("\n")
+        fname = _list_file(workdir, name + ".addresses", "workload addresses", bulk,
+                           bulk_addr)
         return ("{name: %s, zone: %s, addressFile: %s, addresses: [%s]}"
                 % (name, zone, fname, last_addr))
     addrs = [bulk_addr(i) for i in range(1, bulk + 1)] + [last_addr]

@@ -33,52 +33,29 @@ static struct sockaddr_in addr_of(const char *ip, const char *port)
 	return a;
 }
 
-/* One UDP operation: 0 on success, else the errno. */
-static int udp_op(int fd, int connect_mode, const struct sockaddr_in *dst)
+struct udp_target {
+	int fd;
+	int connect_mode;
+	struct sockaddr_in dst;
+};
+
+static int udp_op(void *arg)
 {
 	static const char payload[16] = "guardrail-bench";
-	int rc = connect_mode ? connect(fd, (const struct sockaddr *)dst, sizeof(*dst)) :
-				(int)sendto(fd, payload, sizeof(payload), 0,
-					    (const struct sockaddr *)dst, sizeof(*dst));
+	const struct udp_target *t = arg;
+	const struct sockaddr *sa = (const struct sockaddr *)&t->dst;
+	int rc = t->connect_mode ?
+			 connect(t->fd, sa, sizeof(t->dst)) :
+			 (int)sendto(t->fd, payload, sizeof(payload), 0, sa, sizeof(t->dst));
 	return rc < 0 ? errno : 0;
-}
-
-/* Runs up to `ops` operations or until `limit_ns` passes; returns the count done. */
-static long udp_loop(int fd, int connect_mode, const struct sockaddr_in *dst, long ops,
-		     unsigned long long limit_ns, long *errors, int *last_errno)
-{
-	unsigned long long start = now_ns();
-	long done = 0;
-	while (done < ops) {
-		int err = udp_op(fd, connect_mode, dst);
-		if (err) {
-			++*errors;
-			*last_errno = err;
-		}
-		++done;
-		if ((done & 63) == 0 && now_ns() - start > limit_ns)
-			break;
-	}
-	return done;
 }
 
 static int udp_mode(int connect_mode, const char *ip, const char *port)
 {
-	struct sockaddr_in dst = addr_of(ip, port);
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	if (fd < 0)
+	struct udp_target t = { socket(AF_INET, SOCK_DGRAM, 0), connect_mode, addr_of(ip, port) };
+	if (t.fd < 0)
 		die("socket");
-	long errors = 0;
-	int last_errno = 0;
-	unsigned long long limit = (unsigned long long)(g_seconds * 1e9);
-	udp_loop(fd, connect_mode, &dst, g_ops / 10 + 1, limit / 10, &errors, &last_errno);
-	errors = 0;
-	unsigned long long t0 = now_ns();
-	long done = udp_loop(fd, connect_mode, &dst, g_ops, limit, &errors, &last_errno);
-	unsigned long long elapsed = now_ns() - t0;
-	printf("{\"mode\":\"%s\",\"ops\":%ld,\"ns_per_op\":%.1f,\"errors\":%ld,\"errno\":\"%s\"}\n",
-	       connect_mode ? "connect" : "sendto", done, (double)elapsed / (double)done, errors,
-	       errors ? strerrorname_np(last_errno) : "");
+	bench_measure(connect_mode ? "connect" : "sendto", udp_op, &t, g_ops, g_seconds);
 	return 0;
 }
 

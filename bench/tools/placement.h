@@ -52,4 +52,43 @@ static inline void place_self(const char *cgroup, const char *netns, int cpu)
 	}
 }
 
+/* One operation of a load generator: 0 on success, else the errno. */
+typedef int (*bench_op)(void *arg);
+
+/* Up to `ops` calls of op or until `limit_ns` passes (the clock read every 32 calls); returns
+ * the calls made, counting failures in *errors and the last errno in *last. */
+static inline long bench_loop(bench_op op, void *arg, long ops, unsigned long long limit_ns,
+			      long *errors, int *last)
+{
+	unsigned long long start = now_ns();
+	long done = 0;
+	while (done < ops) {
+		int err = op(arg);
+		if (err) {
+			++*errors;
+			*last = err;
+		}
+		++done;
+		if ((done & 31) == 0 && now_ns() - start > limit_ns)
+			break;
+	}
+	return done;
+}
+
+/* A warm-up of a tenth of both bounds, then the measured loop; prints one JSON line. */
+static inline void bench_measure(const char *mode, bench_op op, void *arg, long ops, double seconds)
+{
+	long errors = 0;
+	int last = 0;
+	unsigned long long limit = (unsigned long long)(seconds * 1e9);
+	bench_loop(op, arg, ops / 10 + 1, limit / 10, &errors, &last);
+	errors = 0;
+	unsigned long long t0 = now_ns();
+	long done = bench_loop(op, arg, ops, limit, &errors, &last);
+	unsigned long long elapsed = now_ns() - t0;
+	printf("{\"mode\":\"%s\",\"ops\":%ld,\"ns_per_op\":%.1f,\"errors\":%ld,\"errno\":\"%s\"}\n",
+	       mode, done, (double)elapsed / (double)done, errors,
+	       errors ? strerrorname_np(last) : "");
+}
+
 #endif

@@ -22,6 +22,11 @@ static char g_tmpfs_dir[] = "/tmp/guardrail-bench-mnt-XXXXXX";
 
 typedef int (*op_fn)(void);
 
+static int call_op(void *arg)
+{
+	return ((op_fn)arg)();
+}
+
 static int rc_of(long rc)
 {
 	return rc < 0 ? errno : 0;
@@ -74,23 +79,6 @@ static int op_open_close(void)
 static int op_getppid(void)
 {
 	return rc_of(syscall(SYS_getppid));
-}
-
-static long loop(op_fn op, long ops, unsigned long long limit_ns, long *errors, int *last)
-{
-	unsigned long long start = now_ns();
-	long done = 0;
-	while (done < ops) {
-		int err = op();
-		if (err) {
-			++*errors;
-			*last = err;
-		}
-		++done;
-		if ((done & 31) == 0 && now_ns() - start > limit_ns)
-			break;
-	}
-	return done;
 }
 
 int main(int argc, char **argv)
@@ -146,17 +134,7 @@ int main(int argc, char **argv)
 	if (op == op_sethostname && unshare(CLONE_NEWUTS) != 0)
 		die("private UTS namespace");
 	place_self(cgroup, NULL, cpu);
-	long errors = 0;
-	int last = 0;
-	unsigned long long limit = (unsigned long long)(seconds * 1e9);
-	loop(op, ops / 10 + 1, limit / 10, &errors, &last);
-	errors = 0;
-	unsigned long long t0 = now_ns();
-	long done = loop(op, ops, limit, &errors, &last);
-	unsigned long long elapsed = now_ns() - t0;
-	printf("{\"mode\":\"%s\",\"ops\":%ld,\"ns_per_op\":%.1f,\"errors\":%ld,\"errno\":\"%s\"}\n",
-	       mode, done, (double)elapsed / (double)done, errors,
-	       errors ? strerrorname_np(last) : "");
+	bench_measure(mode, call_op, &op, ops, seconds);
 	if (op == op_mount_tmpfs)
 		rmdir(g_tmpfs_dir);
 	return 0;
