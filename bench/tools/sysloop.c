@@ -24,7 +24,7 @@ typedef int (*op_fn)(void);
 
 static int call_op(void *arg)
 {
-	return ((op_fn)arg)();
+	return (*(op_fn *)arg)();
 }
 
 static int rc_of(long rc)
