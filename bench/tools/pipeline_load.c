@@ -7,7 +7,7 @@
  *                 ADDR:PORT [ADDR:PORT ...]
  *
  * RATE is calls per second over all targets (0: flat out). Stops after SECONDS or CALLS calls,
- * whichever comes first. Prints one JSON object: per target the calls, how many succeeded, were
+ * whichever comes first, or at SIGTERM/SIGINT. Prints one JSON object: per target the calls, how many succeeded, were
  * refused (EPERM) or failed otherwise, and the slowest call; the elapsed time overall. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,14 @@ struct target {
 	struct sockaddr_in addr;
 	unsigned long long calls, ok, eperm, other, max_ns;
 };
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
 
 static void die(const char *what)
 {
@@ -138,6 +147,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++)
 		targets[i].calls = targets[i].ok = targets[i].eperm = targets[i].other =
 			targets[i].max_ns = 0;
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
 	place_self(cgroup, netns, cpu);
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -164,7 +175,7 @@ int main(int argc, char **argv)
 			t->other++;
 		if (now - t0 > t->max_ns)
 			t->max_ns = now - t0;
-		if (now >= end)
+		if (now >= end || stop)
 			break;
 	}
 	close(fd);
