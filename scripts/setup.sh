@@ -23,7 +23,7 @@ pkgs=(build-essential cmake clang llvm pkg-config libelf-dev zlib1g-dev
       iproute2 iputils-ping netcat-openbsd socat curl python3 python3-pytest clang-format
       python3-jsonschema prometheus prometheus-alertmanager
       qemu-system-x86 busybox-static cpio apparmor systemd python3-seccomp docker.io
-      clang-19 libclang-rt-19-dev python3-yaml libcivetweb-dev)
+      clang-19 libclang-rt-19-dev python3-yaml libcivetweb-dev nftables)
 # kubectl (for `kubectl kustomize deploy/daemonset` in the manifest tests): Debian's
 # kubernetes-client, unless a kubectl is there already. Node.js and npm: the manifests' offline
 # schema validation (kubernetes-models, installed below into tests/integration/manifests).

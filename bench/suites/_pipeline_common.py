@@ -259,11 +259,7 @@ class AgentProc:
             time.sleep(0.05)
 
     def log_tail(self, n=1500):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()[-n:]
-        except OSError:
-            return ""
+        return self.log_text()[-n:]
 
     def log_text(self):
         try:

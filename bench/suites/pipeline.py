@@ -26,24 +26,29 @@ except ImportError:  # loaded by file path, not as a package
 SUITE = "pipeline"
 
 
-def _guardrail_rates(ctx, wl, policy, rates, window, producer_calls):
-    """One repetition of the agent arm: {rate: (offered/s, delivered/s, lost in the ring buffer,
-    lost after it, refused)} and the producer cost {target: ns/call}."""
-    out = {}
+def _guardrail_rates(ctx, wl, policy, rates, window, producer_calls, inner):
+    """`inner` repetitions of the agent arm in one agent: a list of ({rate: (offered/s,
+    delivered/s, lost in the ring buffer, lost after it, refused)}, {target: ns/call})."""
+    reps = []
     with pc.AgentProc(ctx, policy, "pipeline") as agent:
         agent.wait_ready()
         time.sleep(1.0)  # the first rescan and tamper check pass before anything is timed
-        cost = _cost(ctx, wl, producer_calls)  # first: no backlog from the floods below
-        for rate in rates:
-            before = agent.wait_quiet()
-            res = pc.load(ctx, wl, ["%s:%d" % (pc.NET_REFUSED, pc.PORT)], rate, window)
-            after = agent.wait_quiet()
-            secs = res["elapsed_ns"] / 1e9
-            refused = res["targets"][0]["eperm"]
-            out[rate] = (refused / secs, (after["delivered"] - before["delivered"]) / secs,
-                         after["lost_ringbuf"] - before["lost_ringbuf"],
-                         after["lost_other"] - before["lost_other"], refused)
-    return out, cost
+        for _ in range(inner):
+            out = {}
+            agent.wait_quiet()
+            cost = _cost(ctx, wl, producer_calls)  # first: no backlog from the floods below
+            for rate in rates:
+                before = agent.wait_quiet()
+                res = pc.load(ctx, wl, ["%s:%d" % (pc.NET_REFUSED, pc.PORT)], rate, window)
+                after = agent.wait_quiet()
+                secs = res["elapsed_ns"] / 1e9
+                refused = res["targets"][0]["eperm"]
+                out[rate] = (refused / secs,
+                             (after["delivered"] - before["delivered"]) / secs,
+                             after["lost_ringbuf"] - before["lost_ringbuf"],
+                             after["lost_other"] - before["lost_other"], refused)
+            reps.append((out, cost))
+    return reps
 
 
 def _cost(ctx, wl, producer_calls):
@@ -55,21 +60,24 @@ def _cost(ctx, wl, producer_calls):
     return cost
 
 
-def _bare_rates(ctx, wl, rates, window, producer_calls):
-    out = {}
-    with pc.BareConsumer(ctx, wl) as bare:
-        cost = _cost(ctx, wl, producer_calls)
-        bare.finish()
-    for rate in rates:  # a fresh consumer per rate: its totals are that window's
+def _bare_rates(ctx, wl, rates, window, producer_calls, inner):
+    reps = []
+    for _ in range(inner):
+        out = {}
         with pc.BareConsumer(ctx, wl) as bare:
-            res = pc.load(ctx, wl, ["%s:%d" % (pc.NET_REFUSED, pc.PORT)], rate, window)
-            time.sleep(0.05)
-            got = bare.finish()
-        secs = res["elapsed_ns"] / 1e9
-        refused = res["targets"][0]["eperm"]
-        out[rate] = (refused / secs, got["consumed"] / secs, got["lost"],
-                     refused - got["consumed"] - got["lost"], refused)
-    return out, cost
+            cost = _cost(ctx, wl, producer_calls)
+            bare.finish()
+        for rate in rates:  # a fresh consumer per rate: its totals are that window's
+            with pc.BareConsumer(ctx, wl) as bare:
+                res = pc.load(ctx, wl, ["%s:%d" % (pc.NET_REFUSED, pc.PORT)], rate, window)
+                time.sleep(0.05)
+                got = bare.finish()
+            secs = res["elapsed_ns"] / 1e9
+            refused = res["targets"][0]["eperm"]
+            out[rate] = (refused / secs, got["consumed"] / secs, got["lost"],
+                         refused - got["consumed"] - got["lost"], refused)
+        reps.append((out, cost))
+    return reps
 
 
 def run(ctx):
@@ -84,21 +92,26 @@ def run(ctx):
         policy = os.path.join(ctx.workdir, "pipeline-policy.yaml")
         with open(policy, "w") as f:
             f.write(pc.zone_policy(wl, name="bench-pipeline"))
-        for rep in range(ctx.reps):
-            ctx.log("pipeline: repetition %d/%d" % (rep + 1, ctx.reps))
-            for name, value in _cost(ctx, wl, producer_calls).items():
-                costs["none"][name].append(value)
+        # Full mode: a fresh agent per repetition, arms interleaved. Smoke: one agent for
+        # every repetition (an agent start verifies every program: seconds here).
+        outer, inner = (1, ctx.reps) if ctx.smoke else (ctx.reps, 1)
+        for rep in range(outer):
+            ctx.log("pipeline: repetition %d/%d" % (rep + 1, outer))
+            for _ in range(inner):
+                for name, value in _cost(ctx, wl, producer_calls).items():
+                    costs["none"][name].append(value)
             arms = [("guardrail", lambda: _guardrail_rates(ctx, wl, policy, rates, window,
-                                                           producer_calls)),
-                    ("bare", lambda: _bare_rates(ctx, wl, rates, window, producer_calls))]
+                                                           producer_calls, inner)),
+                    ("bare", lambda: _bare_rates(ctx, wl, rates, window, producer_calls,
+                                                 inner))]
             if rep % 2:
                 arms.reverse()
             for arm, measure in arms:
-                by_rate, cost = measure()
-                for rate, row in by_rate.items():
-                    results[arm][rate].append(row)
-                for name, value in cost.items():
-                    costs[arm][name].append(value)
+                for by_rate, cost in measure():
+                    for rate, row in by_rate.items():
+                        results[arm][rate].append(row)
+                    for name, value in cost.items():
+                        costs[arm][name].append(value)
 
     def label(rate):
         return "flat out" if rate == 0 else pc.fmt(rate)
@@ -127,8 +140,8 @@ def run(ctx):
                 zero_loss_best = max(zero_loss_best or 0, min(consumed))
             elif loss_start is None:
                 loss_start = m_off
-        verdicts.append("%s: %s events/s delivered with zero loss in every repetition; loss "
-                        "begins %s" % (arm, pc.fmt(zero_loss_best),
+        verdicts.append("%s: %s events/s delivered at the highest rate measured with zero "
+                        "loss in every repetition; loss begins %s" % (arm, pc.fmt(zero_loss_best),
                                        "at about %s events/s offered" % pc.fmt(loss_start)
                                        if loss_start else "at no rate measured (none lost)"))
         order = sorted(range(len(xs)), key=lambda i: xs[i])
@@ -145,8 +158,9 @@ def run(ctx):
                           pc.fmt(pc.summary(r)[0] - none_refused),
                           pc.fmt(pc.summary(a)[0] - none_allowed),
                           pc.fmt(pc.summary(r)[0] - pc.summary(a)[0])])
-    note_place = "%s. %d repetitions, arms interleaved; cells are median [min-max]." % (
-        pc.PLACEMENT, ctx.reps)
+    note_place = "%s. %d repetitions (%s); cells are median [min-max]." % (
+        pc.PLACEMENT, ctx.reps, "one agent for all, arms one after the other" if ctx.smoke
+        else "a fresh agent each, arms interleaved")
     return {
         "tables": [
             {"title": "Ring buffer -> pipeline -> JSONL: events delivered vs offered (refused UDP "
