@@ -84,7 +84,7 @@ def run(ctx):
     if ctx.smoke:
         rates, window, producer_calls = [10000, 0], 0.5, 50000
     else:
-        rates, window, producer_calls = [5000, 10000, 20000, 50000, 100000, 200000, 0], 2.0, \
+        rates, window, producer_calls = [5000, 10000, 20000, 50000, 100000, 200000, 0], 1.0, \
             300000
     results = {"guardrail": {r: [] for r in rates}, "bare": {r: [] for r in rates}}
     costs = {arm: {"refused": [], "allowed": []} for arm in ("none", "bare", "guardrail")}

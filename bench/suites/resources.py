@@ -44,7 +44,7 @@ def run(ctx):
         loads, seconds = [("idle", 0), ("10 K events/s", 10000)], 2.0
     else:
         loads, seconds = [("idle", 0), ("10 K events/s", 10000), ("100 K events/s", 100000)], \
-            10.0
+            5.0
     got = {name: [] for name, _ in loads}
     with pc.Workload("grbench-res-%d" % os.getpid()) as wl:
         policy = os.path.join(ctx.workdir, "resources-policy.yaml")
