@@ -189,5 +189,5 @@ def run(ctx):
         ],
         "plots": [{"name": "pipeline-consumed", "title": "Events delivered vs offered (refused connect())",
                    "xlabel": "offered refusals/s", "ylabel": "events delivered/s",
-                   "logx": False, "series": series}],
+                   "logx": True, "series": series}],
     }
