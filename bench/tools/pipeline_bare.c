@@ -44,7 +44,8 @@ static int set_rodata(struct bpf_object *obj, const char *name, const void *valu
 {
 	struct btf *btf = bpf_object__btf(obj);
 	struct bpf_map *map = NULL, *m;
-	bpf_object__for_each_map(m, obj) {
+	bpf_object__for_each_map(m, obj)
+	{
 		const char *n = bpf_map__name(m);
 		size_t len = strlen(n);
 		if (len >= 7 && strcmp(n + len - 7, ".rodata") == 0)
@@ -89,8 +90,10 @@ static unsigned long long lost_reservations(struct bpf_object *obj)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s OBJECT CGROUP_DIR ALLOWED_IPV4 [RINGBUF_BYTES [POLL_MS "
-				"[CPU]]]\n", argv[0]);
+		fprintf(stderr,
+			"usage: %s OBJECT CGROUP_DIR ALLOWED_IPV4 [RINGBUF_BYTES [POLL_MS "
+			"[CPU]]]\n",
+			argv[0]);
 		return 2;
 	}
 	unsigned ringbuf_bytes = argc > 4 ? (unsigned)strtoul(argv[4], NULL, 0) : 1u << 20;

@@ -109,7 +109,7 @@ static void wait_until(unsigned long long deadline)
 		if (now >= deadline)
 			return;
 		if (deadline - now > 200000) {
-			struct timespec ts = {0, (long)(deadline - now - 100000)};
+			struct timespec ts = { 0, (long)(deadline - now - 100000) };
 			nanosleep(&ts, NULL);
 		}
 	}
@@ -126,15 +126,29 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "c:n:C:r:d:N:")) != -1) {
 		switch (opt) {
-		case 'c': cgroup = optarg; break;
-		case 'n': netns = optarg; break;
-		case 'C': cpu = atoi(optarg); break;
-		case 'r': rate = atof(optarg); break;
-		case 'd': seconds = atof(optarg); break;
-		case 'N': max_calls = strtoull(optarg, NULL, 10); break;
+		case 'c':
+			cgroup = optarg;
+			break;
+		case 'n':
+			netns = optarg;
+			break;
+		case 'C':
+			cpu = atoi(optarg);
+			break;
+		case 'r':
+			rate = atof(optarg);
+			break;
+		case 'd':
+			seconds = atof(optarg);
+			break;
+		case 'N':
+			max_calls = strtoull(optarg, NULL, 10);
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-c CGROUP] [-n NETNS] [-C CPU] [-r RATE] "
-					"[-d SECONDS] [-N CALLS] ADDR:PORT...\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s [-c CGROUP] [-n NETNS] [-C CPU] [-r RATE] "
+				"[-d SECONDS] [-N CALLS] ADDR:PORT...\n",
+				argv[0]);
 			return 2;
 		}
 	}
