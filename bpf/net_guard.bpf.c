@@ -411,13 +411,39 @@ static __always_inline bool cached_allowed(const struct sock_state *st, const st
 	       same_addr(st->daddr, daddr);
 }
 
-/* Caches the destination the policy just allowed from this socket for `cgroup_id`. */
-static __always_inline void cache_allowed(struct bpf_sock *sk, const struct policy *pol,
+/* The socket (by cookie, unique for the boot) whose connect or sendmsg this CPU allowed last
+ * without caching it: a hint, no verdict. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} last_uncached SEC(".maps");
+
+/*
+ * Caches the destination the policy just allowed from this socket for `cgroup_id`. Socket storage
+ * is allocated for it only when the socket comes back: its first allowed verdict is not cached,
+ * and only noted (by cookie) as this CPU's last; a second one in a row from the same socket
+ * makes the storage. A socket that sends once (a DNS query from a fresh socket) so costs no
+ * allocation; one that keeps sending is cached from its second send.
+ */
+static __always_inline void cache_allowed(struct bpf_sock_addr *ctx, const struct policy *pol,
 					  __u64 cgroup_id, __u32 workload_id, const __u8 daddr[16],
 					  __u16 dport, __u8 protocol)
 {
-	struct sock_state *st = sock_state_made(sk);
+	struct sock_state *st = sock_state_of(ctx->sk);
 
+	if (!st) {
+		__u32 zero = 0;
+		__u64 *last = bpf_map_lookup_elem(&last_uncached, &zero);
+		__u64 cookie = bpf_get_socket_cookie(ctx);
+		if (!last || *last != cookie) {
+			if (last)
+				*last = cookie;
+			return;
+		}
+		st = sock_state_made(ctx->sk);
+	}
 	if (!st || cached_allowed(st, pol, cgroup_id, daddr, dport, protocol))
 		return;
 	st->cached = 1;
@@ -662,7 +688,7 @@ static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, _
 		/* Over loopback the owner of the listener decides, and it can change with no
 		 * policy swap: only verdicts by address are cached. */
 		if (!quarantined && !loopback)
-			cache_allowed(ctx->sk, &pol, cgroup_id, self.workload_id, t.daddr, t.dport,
+			cache_allowed(ctx, &pol, cgroup_id, self.workload_id, t.daddr, t.dport,
 				      t.protocol);
 		return VERDICT_ALLOW;
 	}
