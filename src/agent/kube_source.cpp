@@ -10,23 +10,6 @@
 #include "guardrail/kubernetes/kubepods.hpp"
 
 namespace guardrail::agent {
-namespace {
-
-template <typename T>
-std::vector<T> decode_all(const kubernetes::ResourceWatch& watch,
-                          Result<T> (*decode)(const nlohmann::json&), const char* kind) {
-  std::vector<T> out;
-  for (const auto& [key, object] : watch.objects()) {
-    auto decoded = decode(object);
-    if (decoded)
-      out.push_back(std::move(*decoded));
-    else
-      spdlog::debug("ignoring {} {}: {}", kind, key, decoded.error().message);
-  }
-  return out;
-}
-
-}  // namespace
 
 KubeSource::KubeSource(KubeOptions options,
                        std::vector<std::unique_ptr<kubernetes::ResourceWatch>> watches,
@@ -34,7 +17,8 @@ KubeSource::KubeSource(KubeOptions options,
     : options_(std::move(options)),
       watches_(std::move(watches)),
       self_cgroup_(std::move(self_cgroup)),
-      self_pod_uid_(std::move(self_pod_uid)) {}
+      self_pod_uid_(std::move(self_pod_uid)),
+      decoded_(std::make_unique<Decoded>()) {}
 
 Result<std::unique_ptr<KubeSource>> KubeSource::start(const KubeOptions& options,
                                                       std::function<void()> changed) {
@@ -77,10 +61,11 @@ Result<std::unique_ptr<KubeSource>> KubeSource::start(const KubeOptions& options
 
 KubeView KubeSource::view() const {
   KubeView v;
-  v.node_pods = decode_all(*watches_[0], &kubernetes::pod_from_json, "pod");
-  v.all_pods = decode_all(*watches_[1], &kubernetes::pod_from_json, "pod");
-  v.services = decode_all(*watches_[2], &kubernetes::service_from_json, "service");
-  v.slices = decode_all(*watches_[3], &kubernetes::endpoint_slice_from_json, "endpointslice");
+  std::lock_guard lock(decoded_->mutex);
+  v.node_pods = decoded_->node_pods.update(watches_[0]->snapshot());
+  v.all_pods = decoded_->all_pods.update(watches_[1]->snapshot());
+  v.services = decoded_->services.update(watches_[2]->snapshot());
+  v.slices = decoded_->slices.update(watches_[3]->snapshot());
   v.synced = true;
   const char* names[] = {"this node's pods", "pods", "services", "endpointslices"};
   const char* resources[] = {"node_pods", "pods", "services", "endpointslices"};

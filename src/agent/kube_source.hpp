@@ -5,10 +5,12 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "guardrail/kubernetes/api_client.hpp"
+#include "guardrail/kubernetes/decoded_objects.hpp"
 #include "guardrail/kubernetes/objects.hpp"
 #include "guardrail/policy/compile.hpp"
 #include "guardrail/policy/model.hpp"
@@ -61,6 +63,17 @@ class KubeSource {
   std::vector<std::unique_ptr<kubernetes::ResourceWatch>> watches_;
   std::string self_cgroup_;
   std::string self_pod_uid_;
+  // What view() decoded last, per watch: a scan decodes only the objects that changed since.
+  struct Decoded {
+    std::mutex mutex;
+    kubernetes::DecodedObjects<kubernetes::Pod> node_pods{&kubernetes::pod_from_json, "pod"};
+    kubernetes::DecodedObjects<kubernetes::Pod> all_pods{&kubernetes::pod_from_json, "pod"};
+    kubernetes::DecodedObjects<kubernetes::Service> services{&kubernetes::service_from_json,
+                                                             "service"};
+    kubernetes::DecodedObjects<kubernetes::EndpointSlice> slices{
+        &kubernetes::endpoint_slice_from_json, "endpointslice"};
+  };
+  std::unique_ptr<Decoded> decoded_;
 };
 
 }  // namespace guardrail::agent

@@ -73,7 +73,9 @@ struct ResourceWatch::State {
   std::unique_ptr<detail::Transport> transport;
 
   mutable std::mutex mutex;  // objects and status
-  std::map<std::string, json> objects;
+  // Each object immutable once stored: a snapshot shares them, and an object that did not change
+  // keeps its pointer, so a reader can tell it is the one it decoded before.
+  ObjectSnapshot objects;
   WatchStatus status;
 
   // Only the watch's thread touches these.
@@ -157,7 +159,7 @@ struct ResourceWatch::State {
   // A full list, page by page, replacing the objects. A list item has no kind or apiVersion
   // (the list carries them); they are filled in so that listed and watched objects look alike.
   std::expected<void, Failure> list() {
-    std::map<std::string, json> fresh;
+    ObjectSnapshot fresh;
     std::string version, next;
     do {
       auto t = bearer();
@@ -190,7 +192,8 @@ struct ResourceWatch::State {
         if (!item.contains("kind") && !kind.empty()) item["kind"] = kind;
         if (!item.contains("apiVersion") && !api_version.empty()) item["apiVersion"] = api_version;
         std::string key = key_of(item);
-        if (!key.empty()) fresh.insert_or_assign(std::move(key), std::move(item));
+        if (!key.empty())
+          fresh.insert_or_assign(std::move(key), std::make_shared<const json>(std::move(item)));
       }
       const json& metadata = member(doc, "metadata");
       version = str(metadata, "resourceVersion");
@@ -247,7 +250,7 @@ struct ResourceWatch::State {
       if (type == "DELETED") {
         change = objects.erase(key) > 0;
       } else {
-        objects.insert_or_assign(key, object);
+        objects.insert_or_assign(key, std::make_shared<const json>(object));
         change = true;
       }
     }
@@ -400,6 +403,12 @@ ResourceWatch::~ResourceWatch() {
 }
 
 std::map<std::string, nlohmann::json> ResourceWatch::objects() const {
+  std::map<std::string, nlohmann::json> out;
+  for (const auto& [key, object] : snapshot()) out.emplace(key, *object);
+  return out;
+}
+
+ObjectSnapshot ResourceWatch::snapshot() const {
   std::lock_guard lock(state_->mutex);
   return state_->objects;
 }

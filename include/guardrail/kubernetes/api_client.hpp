@@ -56,6 +56,10 @@ struct WatchStatus {
   std::string last_error;  // empty while healthy
 };
 
+// The objects of a watch at one moment, "namespace/name" -> object. Copying one copies pointers;
+// an object that did not change between two snapshots is the same pointer in both.
+using ObjectSnapshot = std::map<std::string, std::shared_ptr<const nlohmann::json>>;
+
 class ResourceWatch {
  public:
   // changed: called on the watch's thread after the set of objects changed (a list or an event).
@@ -65,7 +69,8 @@ class ResourceWatch {
   ResourceWatch(const ResourceWatch&) = delete;
   ResourceWatch& operator=(const ResourceWatch&) = delete;
 
-  std::map<std::string, nlohmann::json> objects() const;  // a copy, "namespace/name" -> object
+  std::map<std::string, nlohmann::json> objects() const;  // a deep copy, "namespace/name" -> object
+  ObjectSnapshot snapshot() const;                        // the same, sharing the objects
   WatchStatus status() const;
 
   struct State;  // defined in the implementation
