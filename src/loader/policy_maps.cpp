@@ -37,8 +37,8 @@ constexpr int kEnotsupp = 524;      // the kernel's ENOTSUPP (no batch ops), abs
 // Makes an inactive policy map hold exactly `entries`: every stale key goes, then every entry is
 // written. The programs do not read this map until the set is flipped, so order does not matter.
 template <typename K, typename V>
-Result<void> fill_map(bpf_map* map, const std::vector<std::pair<K, V>>& entries) {
-  const int fd = bpf_map__fd(map);
+Result<void> fill_map_fd(int fd, std::string_view name,
+                         const std::vector<std::pair<K, V>>& entries) {
   std::vector<K> stale;
   K key{}, next{};
   for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
@@ -47,13 +47,18 @@ Result<void> fill_map(bpf_map* map, const std::vector<std::pair<K, V>>& entries)
   }
   for (const K& k : stale)
     if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
-      return fail_errno(std::string("clear BPF map ") + bpf_map__name(map), errno);
+      return fail_errno("clear BPF map " + std::string(name), errno);
   for (const auto& [key, value] : entries)
     if (bpf_map_update_elem(fd, &key, &value, BPF_NOEXIST))
-      return fail_errno(std::string("update BPF map ") + bpf_map__name(map) + " (" +
+      return fail_errno("update BPF map " + std::string(name) + " (" +
                             std::to_string(entries.size()) + " entries; is the map too small?)",
                         errno);
   return {};
+}
+
+template <typename K, typename V>
+Result<void> fill_map(bpf_map* map, const std::vector<std::pair<K, V>>& entries) {
+  return fill_map_fd(bpf_map__fd(map), bpf_map__name(map), entries);
 }
 
 // An ARRAY map has every index: zero them all, then write the entries.
@@ -214,10 +219,23 @@ Result<void> install_set(PolicyMaps::Impl& impl, SizedSet& s, std::uint32_t slot
   return {};
 }
 
+std::uint32_t max_entries_of(int fd) {
+  bpf_map_info info{};
+  __u32 len = sizeof info;
+  return bpf_map_get_info_by_fd(fd, &info, &len) == 0 ? info.max_entries : 0;
+}
+
+// Makes the inactive set of a sized map hold `entries`. A policy that fits the compiled-in size,
+// where the inactive set has that size, is written in place as before (stale keys deleted): no
+// new map, so no outer-map update, which costs an RCU grace period each (the kernel waits for
+// running programs after every map-in-map update from user space). Any other size gets a fresh
+// map, filled while empty, then put into the outer map.
 template <typename K, typename V>
 Result<void> replace_set(PolicyMaps::Impl& impl, SizedSet& s, std::uint32_t slot,
                          const std::vector<std::pair<K, V>>& entries) {
   const std::uint32_t size = sized_entries(*s.spec, entries.size());
+  if (size == s.spec->compiled && max_entries_of(s.inner[slot].get()) == size)
+    return fill_map_fd(s.inner[slot].get(), s.spec->name, entries);
   auto fd = fresh_set(s, impl.skel->obj, slot, size);
   if (!fd) return propagate(fd);
   GR_TRY(fill_fresh(fd->get(), bpf_map__type(s.like), s.spec->name, entries));
@@ -487,18 +505,23 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
     return fail_errno("switch to the new policy (policy state map)", errno);
 
   // The old sets are read by nobody once the programs that read the old state have returned:
-  // each is replaced by an empty one, so a policy of a million entries is held once, not twice
-  // (the next swap makes a fresh set there anyway). Without that wait, a program between its
-  // state read and its outer-map lookup would find the empty set, so on doubt they stay.
+  // each one larger than the compiled-in size is replaced by an empty one of that size, so a
+  // policy of a million entries is held once, not twice (the next swap fills or replaces that
+  // set anyway). Without that wait, a program between its state read and its outer-map lookup
+  // would find the empty set, so on doubt they stay.
+  std::vector<SizedSet*> large;
+  for (SizedSet& s : sized)
+    if (max_entries_of(s.inner[slot ^ 1].get()) > s.spec->compiled) large.push_back(&s);
+  if (large.empty()) return {};
   if (!wait_for_readers()) {
     spdlog::debug("cannot wait for an RCU grace period (membarrier); the old policy's sets stay "
                   "until the next swap");
     return {};
   }
-  for (SizedSet& s : sized) {
-    auto empty = fresh_set(s, impl_->skel->obj, slot ^ 1, 1);
+  for (SizedSet* s : large) {
+    auto empty = fresh_set(*s, impl_->skel->obj, slot ^ 1, s->spec->compiled);
     if (!empty) return propagate(empty);
-    GR_TRY(install_set(*impl_, s, slot ^ 1, std::move(*empty)));
+    GR_TRY(install_set(*impl_, *s, slot ^ 1, std::move(*empty)));
   }
   return {};
 }

@@ -114,8 +114,12 @@ TEST_F(SizedMaps, APolicyLargerThanTheCompiledSizeLoadsIntoAFreshInnerMap) {
   // The set's pin is the map the outer map holds (a restarted agent adopts what runs).
   UniqueFd pinned = pins_->get(map_pin("policy_maps", "egress_allow_" + std::to_string(set)));
   EXPECT_EQ(info(pinned.get()).id, info(egress.get()).id);
-  // The old set was let go: an empty one of one entry stands in the inactive slot.
-  EXPECT_EQ(info(inner("egress_allow", set ^ 1).get()).max_entries, 1u);
+  // The old set was let go: an empty one of the compiled-in size stands in the inactive slot.
+  UniqueFd old = inner("egress_allow", set ^ 1);
+  EXPECT_EQ(info(old.get()).max_entries, std::uint32_t{GR_MAX_EGRESS_RULES});
+  gr_zone_ip_key first = egress_key(1, 0);
+  gr_portset v0{};
+  EXPECT_NE(bpf_map_lookup_elem(old.get(), &first, &v0), 0);
 }
 
 TEST_F(SizedMaps, ASmallerPolicyShrinksTheMapAgain) {
