@@ -1,7 +1,5 @@
 #include "guardrail/loader/pinning.hpp"
 
-#include "guardrail/loader/sized_maps.hpp"
-
 #include <bpf/bpf.h>
 #include <spdlog/spdlog.h>
 
@@ -9,6 +7,8 @@
 #include <array>
 #include <cstring>
 #include <optional>
+
+#include "guardrail/loader/sized_maps.hpp"
 
 namespace guardrail {
 

@@ -32,7 +32,7 @@ namespace guardrail {
 namespace {
 
 constexpr int kFileIdKernfs = 0xfe;  // FILEID_KERNFS: a cgroup2 file handle is its kernfs id
-constexpr int kEnotsupp = 524;      // the kernel's ENOTSUPP (no batch ops), absent from libc
+constexpr int kEnotsupp = 524;       // the kernel's ENOTSUPP (no batch ops), absent from libc
 
 // Makes an inactive policy map hold exactly `entries`: every stale key goes, then every entry is
 // written. The programs do not read this map until the set is flipped, so order does not matter.
@@ -190,16 +190,16 @@ Result<void> fill_fresh(int fd, bpf_map_type type, std::string_view name,
     if (bpf_map_update_batch(fd, keys.data(), values.data(), &count, &opts) == 0) return {};
     if (errno != EINVAL && errno != kEnotsupp && errno != EOPNOTSUPP)
       return fail_errno("fill BPF map " + std::string(name) + " (" +
-                            std::to_string(entries.size()) + " entries, " +
-                            std::to_string(count) + " written)",
+                            std::to_string(entries.size()) + " entries, " + std::to_string(count) +
+                            " written)",
                         errno);
     // A kernel without batch updates: one by one below (BPF_ANY over those already written).
   }
   for (const auto& [key, value] : entries)
     if (bpf_map_update_elem(fd, &key, &value, BPF_ANY))
-      return fail_errno("fill BPF map " + std::string(name) + " (" +
-                            std::to_string(entries.size()) + " entries)",
-                        errno);
+      return fail_errno(
+          "fill BPF map " + std::string(name) + " (" + std::to_string(entries.size()) + " entries)",
+          errno);
   return {};
 }
 
@@ -208,13 +208,13 @@ Result<void> fill_fresh(int fd, bpf_map_type type, std::string_view name,
 Result<void> install_set(PolicyMaps::Impl& impl, SizedSet& s, std::uint32_t slot, UniqueFd fd) {
   const int value = fd.get();
   if (bpf_map_update_elem(bpf_map__fd(s.outer), &slot, &value, BPF_ANY))
-    return fail_errno("put the new set " + std::to_string(slot) + " into map " +
-                          std::string(s.spec->name),
-                      errno);
+    return fail_errno(
+        "put the new set " + std::to_string(slot) + " into map " + std::string(s.spec->name),
+        errno);
   if (impl.pins)
-    GR_TRY(impl.pins->pin(fd.get(), map_pin(bpf_object__name(impl.skel->obj),
-                                            std::string(s.spec->name) + "_" +
-                                                std::to_string(slot))));
+    GR_TRY(
+        impl.pins->pin(fd.get(), map_pin(bpf_object__name(impl.skel->obj),
+                                         std::string(s.spec->name) + "_" + std::to_string(slot))));
   s.inner[slot] = std::move(fd);
   return {};
 }
@@ -245,9 +245,7 @@ Result<void> replace_set(PolicyMaps::Impl& impl, SizedSet& s, std::uint32_t slot
 // Waits until every program that may have read the old policy state has returned: the network
 // programs run under rcu_read_lock, and MEMBARRIER_CMD_GLOBAL waits for an RCU grace period
 // (synchronize_rcu). False when the kernel cannot (nohz_full CPUs).
-bool wait_for_readers() {
-  return ::syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0;
-}
+bool wait_for_readers() { return ::syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0; }
 
 }  // namespace
 
@@ -514,8 +512,9 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
     if (max_entries_of(s.inner[slot ^ 1].get()) > s.spec->compiled) large.push_back(&s);
   if (large.empty()) return {};
   if (!wait_for_readers()) {
-    spdlog::debug("cannot wait for an RCU grace period (membarrier); the old policy's sets stay "
-                  "until the next swap");
+    spdlog::debug(
+        "cannot wait for an RCU grace period (membarrier); the old policy's sets stay "
+        "until the next swap");
     return {};
   }
   for (SizedSet* s : large) {

@@ -43,10 +43,13 @@ Ranges ranges_of(Protocol protocol, const std::vector<PortRange>& ports) {
   return out;
 }
 
-Result<gr_portset> portset_of(const Ranges& ranges, const std::string& what) {
+// `what` names the rule in the error: called only then (an egress allowlist of a million
+// prefixes would format a million names otherwise).
+template <typename What>
+Result<gr_portset> portset_of(const Ranges& ranges, const What& what) {
   if (ranges.size() > GR_MAX_PORT_RANGES)
-    return fail(what + " needs " + std::to_string(ranges.size()) + " port ranges, more than the " +
-                std::to_string(GR_MAX_PORT_RANGES) +
+    return fail(what() + " needs " + std::to_string(ranges.size()) +
+                " port ranges, more than the " + std::to_string(GR_MAX_PORT_RANGES) +
                 " one rule can hold; combine ports into fewer \"lo-hi\" ranges");
   gr_portset set{};
   set.count = static_cast<std::uint32_t>(ranges.size());
@@ -323,8 +326,9 @@ Result<void> Compiler::compile_flows() {
     merge_ranges(flows[{src, dst}], ranges_of(f.protocol, f.ports));
   }
   for (const auto& [key, ranges] : flows) {
-    auto set =
-        portset_of(ranges, "the flow from " + id_name(key.first) + " to " + id_name(key.second));
+    auto set = portset_of(ranges, [&] {
+      return "the flow from " + id_name(key.first) + " to " + id_name(key.second);
+    });
     if (!set) return propagate(set);
     out_.flows.emplace_back(gr_flow_key{key.first, key.second}, *set);
   }
@@ -362,13 +366,16 @@ Result<void> Compiler::compile_egress_rules(const Zone& zone, std::uint32_t key_
       Address outer = key.first;
       for (int i = 0; i < 16; ++i) {
         const int bits = len - 8 * i;
-        outer[i] &= bits >= 8 ? 0xff : bits <= 0 ? 0 : static_cast<std::uint8_t>(0xff << (8 - bits));
+        outer[i] &= bits >= 8   ? 0xff
+                    : bits <= 0 ? 0
+                                : static_cast<std::uint8_t>(0xff << (8 - bits));
       }
       if (const auto it = own.find({outer, len}); it != own.end()) merge_ranges(all, it->second);
     }
-    auto set = portset_of(all, "egress of zone '" + zone.name + "' to " +
-                                   prefix_text(key.first, key.second) +
-                                   " (with the ranges it inherits from containing prefixes)");
+    auto set = portset_of(all, [&] {
+      return "egress of zone '" + zone.name + "' to " + prefix_text(key.first, key.second) +
+             " (with the ranges it inherits from containing prefixes)";
+    });
     if (!set) return propagate(set);
     gr_zone_ip_key k{};
     k.prefixlen = static_cast<std::uint32_t>(32 + key.second);

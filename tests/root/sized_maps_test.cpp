@@ -2,6 +2,8 @@
 // larger than the compiled-in map size loads into a fresh inner map the outer map holds, a smaller
 // one shrinks it again, the old set is let go, and an agent made again from the pins finds the
 // live inner maps. Needs root (CAP_BPF) and bpffs.
+#include "guardrail/loader/sized_maps.hpp"
+
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,7 +14,6 @@
 #include "guardrail/loader/pin_dir.hpp"
 #include "guardrail/loader/pinning.hpp"
 #include "guardrail/loader/policy_maps.hpp"
-#include "guardrail/loader/sized_maps.hpp"
 
 namespace guardrail {
 namespace {

@@ -41,8 +41,21 @@ policy::Policy policy_of(std::size_t n) {
   z.egress.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     policy::EgressRule r;
-    r.cidr.addr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10,
-                   static_cast<std::uint8_t>(i >> 16), static_cast<std::uint8_t>(i >> 8),
+    r.cidr.addr = {0,
+                   0,
+                   0,
+                   0,
+                   0,
+                   0,
+                   0,
+                   0,
+                   0,
+                   0,
+                   0xff,
+                   0xff,
+                   10,
+                   static_cast<std::uint8_t>(i >> 16),
+                   static_cast<std::uint8_t>(i >> 8),
                    static_cast<std::uint8_t>(i)};
     r.cidr.prefix_len = 32;
     r.cidr.family = AF_INET;
@@ -91,7 +104,8 @@ int main(int argc, char** argv) {
     const double swap_ms = ms_since(t);
     const double mib = (slab_after - slab_before) / 1024.0;
     std::printf("%10zu %10.1f %10.1f %10.1f %12.1f %14.0f\n", compiled->egress.size(), compile_ms,
-                apply_ms, swap_ms, mib, (slab_after - slab_before) * 1024.0 / compiled->egress.size());
+                apply_ms, swap_ms, mib,
+                (slab_after - slab_before) * 1024.0 / compiled->egress.size());
   }
   return 0;
 }

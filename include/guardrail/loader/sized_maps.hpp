@@ -14,9 +14,9 @@
 namespace guardrail {
 
 struct SizedMap {
-  std::string_view name;      // the outer map; its sets are <name>_0 and <name>_1
-  std::uint32_t compiled;     // the compiled-in size (GR_MAX_...): never smaller than this
-  std::uint32_t limit;        // the largest the agent makes it (GR_LIMIT_...)
+  std::string_view name;   // the outer map; its sets are <name>_0 and <name>_1
+  std::uint32_t compiled;  // the compiled-in size (GR_MAX_...): never smaller than this
+  std::uint32_t limit;     // the largest the agent makes it (GR_LIMIT_...)
 };
 
 inline constexpr SizedMap kSizedMaps[] = {
@@ -41,8 +41,7 @@ constexpr std::uint32_t sized_entries(const SizedMap& m, std::size_t count) {
 constexpr bool sized_from_policy(std::string_view set_name) {
   for (const SizedMap& m : kSizedMaps)
     if (set_name.size() == m.name.size() + 2 && set_name.starts_with(m.name) &&
-        set_name[m.name.size()] == '_' &&
-        (set_name.back() == '0' || set_name.back() == '1'))
+        set_name[m.name.size()] == '_' && (set_name.back() == '0' || set_name.back() == '1'))
       return true;
   return false;
 }

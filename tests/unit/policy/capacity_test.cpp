@@ -37,9 +37,10 @@ std::string unix_allow_policy(std::size_t n) {
   std::string allow;
   for (std::size_t i = 0; i < n; ++i)
     allow += (i ? ", " : "") + std::string("/run/s/") + std::to_string(i) + ".sock";
-  return doc("  zones:\n    - name: agents\n      selector: {cgroups: [\"/g/a/*\"]}\n"
-             "      guards:\n        runtimeSockets: {action: deny, mode: allowlist, allow: [" +
-             allow + "]}\n");
+  return doc(
+      "  zones:\n    - name: agents\n      selector: {cgroups: [\"/g/a/*\"]}\n"
+      "      guards:\n        runtimeSockets: {action: deny, mode: allowlist, allow: [" +
+      allow + "]}\n");
 }
 
 // The compiled-in size is no limit any more: the agent makes the map as large as the policy needs.
@@ -56,8 +57,10 @@ TEST(PolicyCapacity, SizedMapsAreLimitedByTheLargestSizeTheAgentMakes) {
       if (m.map == map) return std::pair(m.capacity, m.constant);
     return std::pair(std::size_t{0}, std::string_view{});
   };
-  EXPECT_EQ(limit("egress_allow"), std::pair(std::size_t{1} << 21, std::string_view("GR_LIMIT_EGRESS_RULES")));
-  EXPECT_EQ(limit("identities"), std::pair(std::size_t{1} << 20, std::string_view("GR_LIMIT_IDENTITIES")));
+  EXPECT_EQ(limit("egress_allow"),
+            std::pair(std::size_t{1} << 21, std::string_view("GR_LIMIT_EGRESS_RULES")));
+  EXPECT_EQ(limit("identities"),
+            std::pair(std::size_t{1} << 20, std::string_view("GR_LIMIT_IDENTITIES")));
   EXPECT_EQ(limit("flows").second, "GR_LIMIT_FLOWS");
   EXPECT_EQ(limit("services").second, "GR_LIMIT_SERVICES");
 }
