@@ -343,17 +343,24 @@ Result<void> Compiler::compile_egress(const Zone& zone) {
   // Services of this host (sockets no workload owns, reached inside one network namespace) are
   // reachable only through the rules that name loopback, never through a wider prefix.
   std::vector<EgressRule> loopback;
-  std::ranges::copy_if(zone.egress, std::back_inserter(loopback),
-                       [](const EgressRule& r) { return is_loopback(r.cidr); });
+  for (const EgressRule& r : zone.egress)
+    r.for_each_cidr([&](const Cidr& c) {
+      if (!is_loopback(c)) return;
+      EgressRule one{.cidr = c, .protocol = r.protocol, .ports = r.ports, .pos = r.pos};
+      loopback.push_back(std::move(one));
+    });
   return compile_egress_rules(zone, zone_id | GR_ZONE_LOCAL_HOST, loopback);
 }
 
 Result<void> Compiler::compile_egress_rules(const Zone& zone, std::uint32_t key_zone,
                                             std::span<const EgressRule> rules) {
   std::map<std::pair<Address, int>, Ranges> own;
-  for (const EgressRule& rule : rules)
-    merge_ranges(own[{rule.cidr.addr, rule.cidr.mapped_prefix_len()}],
-                 ranges_of(rule.protocol, rule.ports));
+  for (const EgressRule& rule : rules) {
+    const Ranges ranges = ranges_of(rule.protocol, rule.ports);  // once per rule, not per prefix
+    rule.for_each_cidr([&](const Cidr& c) {
+      merge_ranges(own[{c.addr, c.mapped_prefix_len()}], ranges);
+    });
+  }
   // Containing prefixes from the nearest outwards, found by lookup at each prefix length the
   // zone uses (at most 129), not by a scan of every prefix: linear in the rules, not quadratic
   // (prefixes are canonical: parse_cidr refuses host bits).
