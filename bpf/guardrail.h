@@ -81,6 +81,14 @@
 #define GR_MAX_IDENTITIES 65536
 #define GR_MAX_FLOWS 16384
 #define GR_MAX_EGRESS_RULES 16384
+/* The largest the agent makes the maps it sizes from the policy at every swap (identities, flows,
+ * egress_allow, services: the GR_MAX_ values above are their compiled-in, smallest sizes; see
+ * include/guardrail/loader/sized_maps.hpp). A policy that needs more is refused by the
+ * capacity check (include/guardrail/policy/capacity.hpp). */
+#define GR_LIMIT_IDENTITIES (1u << 20)
+#define GR_LIMIT_FLOWS (1u << 20)
+#define GR_LIMIT_EGRESS_RULES (1u << 21)
+#define GR_LIMIT_SERVICES (1u << 20)
 #define GR_MAX_PORT_RANGES 16
 #define GR_MAX_RUNTIME_SOCKETS 256 /* runtime socket paths (and their inodes) */
 #define GR_MAX_UNIX_ALLOW 1024     /* allowed unix sockets, per zone and address */

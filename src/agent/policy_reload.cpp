@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 
+#include "guardrail/policy/list_file.hpp"
 #include "guardrail/policy/parse.hpp"
 
 namespace guardrail::agent {
@@ -53,6 +54,18 @@ PolicyFile read_policy_file(const std::string& path, bool force_audit) {
   if (!parsed) {
     for (const auto& d : parsed.error()) out.errors.push_back(d.format());
     return out;
+  }
+  // The list files (cidrFile, addressFile) are part of the policy: the hash covers them, in
+  // order, so /readyz and the reload's "unchanged" check see a changed list. They are read again
+  // here; one changed between the parse and this read changes the hash, so the next reload (the
+  // watch sees the change) applies it.
+  if (const auto lists = policy::list_files(*parsed); !lists.empty()) {
+    std::string all = text->text;
+    for (const std::string& list : lists) {
+      auto content = read_policy_text(list);
+      all += '\0' + list + '\0' + (content ? content->sha256 : "unreadable");
+    }
+    out.sha256 = sha256_hex(all);
   }
   if (force_audit) {
     parsed->mode = policy::Mode::Audit;

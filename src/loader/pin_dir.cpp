@@ -91,7 +91,16 @@ Result<void> PinDir::pin(int fd, const std::string& rel) const {
   std::error_code ec;
   fs::create_directories(at.parent_path(), ec);
   if (ec) return fail("create pin directory " + at.parent_path().string() + ": " + ec.message());
-  // Replacing: the caller holds both objects, so the old one lives until the caller lets go.
+  // Replacing: pinned at a temporary name, then renamed over the old pin (bpffs renames), so
+  // the path never stands empty: an agent that dies between the two steps leaves the old pin or
+  // the new one, never none. The caller holds both objects, so the old one lives until it lets go.
+  const fs::path staged = at.string() + ".new";
+  ::unlink(staged.c_str());
+  if (bpf_obj_pin(fd, staged.c_str()) == 0) {
+    if (::rename(staged.c_str(), at.c_str()) == 0) return {};
+    ::unlink(staged.c_str());
+  }
+  // A file system that cannot rename pins (none known): unpin, then pin.
   if (::unlink(at.c_str()) != 0 && errno != ENOENT)
     return fail_errno("unpin " + at.string(), errno);
   if (bpf_obj_pin(fd, at.c_str()) != 0) return fail_errno("pin " + at.string(), errno);

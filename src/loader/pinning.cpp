@@ -8,6 +8,8 @@
 #include <cstring>
 #include <optional>
 
+#include "guardrail/loader/sized_maps.hpp"
+
 namespace guardrail {
 
 Adoption& Adoption::operator+=(const Adoption& o) {
@@ -49,7 +51,9 @@ std::optional<std::string> incompatible(int pinned_fd, bpf_map* map) {
   if (info.type != bpf_map__type(map)) return "its type changed";
   if (info.key_size != bpf_map__key_size(map) || info.value_size != bpf_map__value_size(map))
     return "its key or value size changed";
-  if (info.max_entries != bpf_map__max_entries(map)) return "its size changed";
+  // A set sized from the policy has the size the last swap gave it (sized_maps.hpp).
+  if (info.max_entries != bpf_map__max_entries(map) && !sized_from_policy(bpf_map__name(map)))
+    return "its size changed";
   if (info.map_flags != bpf_map__map_flags(map)) return "its flags changed";
   return std::nullopt;
 }

@@ -2,12 +2,15 @@
 
 #include <bpf/bpf.h>
 #include <fcntl.h>
+#include <linux/membarrier.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "guardrail/loader/bpf_skeleton.hpp"
+#include "guardrail/loader/sized_maps.hpp"
 #include "guardrail/util/cgroup2_mount.hpp"
 #include "guardrail/util/unique_fd.hpp"
 #include "policy_maps.skel.h"
@@ -28,12 +32,13 @@ namespace guardrail {
 namespace {
 
 constexpr int kFileIdKernfs = 0xfe;  // FILEID_KERNFS: a cgroup2 file handle is its kernfs id
+constexpr int kEnotsupp = 524;       // the kernel's ENOTSUPP (no batch ops), absent from libc
 
 // Makes an inactive policy map hold exactly `entries`: every stale key goes, then every entry is
 // written. The programs do not read this map until the set is flipped, so order does not matter.
 template <typename K, typename V>
-Result<void> fill_map(bpf_map* map, const std::vector<std::pair<K, V>>& entries) {
-  const int fd = bpf_map__fd(map);
+Result<void> fill_map_fd(int fd, std::string_view name,
+                         const std::vector<std::pair<K, V>>& entries) {
   std::vector<K> stale;
   K key{}, next{};
   for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
@@ -42,13 +47,18 @@ Result<void> fill_map(bpf_map* map, const std::vector<std::pair<K, V>>& entries)
   }
   for (const K& k : stale)
     if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
-      return fail_errno(std::string("clear BPF map ") + bpf_map__name(map), errno);
+      return fail_errno("clear BPF map " + std::string(name), errno);
   for (const auto& [key, value] : entries)
     if (bpf_map_update_elem(fd, &key, &value, BPF_NOEXIST))
-      return fail_errno(std::string("update BPF map ") + bpf_map__name(map) + " (" +
+      return fail_errno("update BPF map " + std::string(name) + " (" +
                             std::to_string(entries.size()) + " entries; is the map too small?)",
                         errno);
   return {};
+}
+
+template <typename K, typename V>
+Result<void> fill_map(bpf_map* map, const std::vector<std::pair<K, V>>& entries) {
+  return fill_map_fd(bpf_map__fd(map), bpf_map__name(map), entries);
 }
 
 // An ARRAY map has every index: zero them all, then write the entries.
@@ -90,11 +100,154 @@ Result<gr_agent_state> own_agent_state() {
 
 }  // namespace
 
+// A sized map's outer map and the inner maps it holds now, by slot: the skeleton's own sets
+// until the first swap replaces them, or a previous agent's, read from the outer map at adoption.
+struct SizedSet {
+  const SizedMap* spec = nullptr;
+  bpf_map* outer = nullptr;
+  bpf_map* like = nullptr;  // the skeleton's set 0: type, key, value, flags and BTF of every set
+  std::array<UniqueFd, 2> inner;
+};
+
 struct PolicyMaps::Impl {
   BpfSkeleton<policy_maps> skel;
   const PinDir* pins = nullptr;
   Adoption adoption;
+  std::array<SizedSet, std::size(kSizedMaps)> sized;
 };
+
+namespace {
+
+// The inner map an outer ARRAY_OF_MAPS holds at `slot`: from user space a lookup there yields the
+// inner map's id.
+Result<UniqueFd> inner_map(int outer_fd, std::uint32_t slot, std::string_view name) {
+  std::uint32_t id = 0;
+  if (bpf_map_lookup_elem(outer_fd, &slot, &id))
+    return fail_errno("read set " + std::to_string(slot) + " of map " + std::string(name), errno);
+  UniqueFd fd(bpf_map_get_fd_by_id(id));
+  if (!fd)
+    return fail_errno("open set " + std::to_string(slot) + " of map " + std::string(name) +
+                          " (map id " + std::to_string(id) + ")",
+                      errno);
+  return fd;
+}
+
+Result<void> find_sized_sets(PolicyMaps::Impl& impl) {
+  for (std::size_t i = 0; i < std::size(kSizedMaps); ++i) {
+    SizedSet& s = impl.sized[i];
+    s.spec = &kSizedMaps[i];
+    const std::string name(s.spec->name);
+    s.outer = bpf_object__find_map_by_name(impl.skel->obj, name.c_str());
+    s.like = bpf_object__find_map_by_name(impl.skel->obj, (name + "_0").c_str());
+    if (!s.outer || !s.like) return fail("the maps object has no map " + name + " or its sets");
+    for (std::uint32_t slot = 0; slot < 2; ++slot) {
+      auto fd = inner_map(bpf_map__fd(s.outer), slot, name);
+      if (!fd) return propagate(fd);
+      s.inner[slot] = std::move(*fd);
+    }
+  }
+  return {};
+}
+
+// A new, empty set of a sized map with room for `max_entries`, like the compiled-in ones (same
+// name, type, key, value, flags and BTF types).
+Result<UniqueFd> fresh_set(const SizedSet& s, const bpf_object* obj, std::uint32_t slot,
+                           std::uint32_t max_entries) {
+  bpf_map* like = s.like;
+  const int btf = bpf_object__btf_fd(obj);
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(like));
+  if (btf >= 0) {
+    opts.btf_fd = static_cast<__u32>(btf);
+    opts.btf_key_type_id = bpf_map__btf_key_type_id(like);
+    opts.btf_value_type_id = bpf_map__btf_value_type_id(like);
+  }
+  const std::string name = std::string(s.spec->name) + "_" + std::to_string(slot);
+  UniqueFd fd(bpf_map_create(bpf_map__type(like), name.c_str(), bpf_map__key_size(like),
+                             bpf_map__value_size(like), max_entries, &opts));
+  if (!fd)
+    return fail_errno("create map " + name + " for " + std::to_string(max_entries) + " entries",
+                      errno);
+  return fd;
+}
+
+// Fills a fresh (empty) map. A HASH map takes them in one batch (one syscall); an LPM trie has
+// no batch update, so one update each.
+template <typename K, typename V>
+Result<void> fill_fresh(int fd, bpf_map_type type, std::string_view name,
+                        const std::vector<std::pair<K, V>>& entries) {
+  if (entries.empty()) return {};
+  if (type == BPF_MAP_TYPE_HASH) {
+    std::vector<K> keys;
+    std::vector<V> values;
+    keys.reserve(entries.size());
+    values.reserve(entries.size());
+    for (const auto& [k, v] : entries) {
+      keys.push_back(k);
+      values.push_back(v);
+    }
+    __u32 count = static_cast<__u32>(entries.size());
+    LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_NOEXIST);
+    if (bpf_map_update_batch(fd, keys.data(), values.data(), &count, &opts) == 0) return {};
+    if (errno != EINVAL && errno != kEnotsupp && errno != EOPNOTSUPP)
+      return fail_errno("fill BPF map " + std::string(name) + " (" +
+                            std::to_string(entries.size()) + " entries, " + std::to_string(count) +
+                            " written)",
+                        errno);
+    // A kernel without batch updates: one by one below (BPF_ANY over those already written).
+  }
+  for (const auto& [key, value] : entries)
+    if (bpf_map_update_elem(fd, &key, &value, BPF_ANY))
+      return fail_errno(
+          "fill BPF map " + std::string(name) + " (" + std::to_string(entries.size()) + " entries)",
+          errno);
+  return {};
+}
+
+// Puts `fd` into the outer map at `slot` and pins it at the set's pin path (renamed over the old
+// pin), so a restarted agent adopts what the programs read.
+Result<void> install_set(PolicyMaps::Impl& impl, SizedSet& s, std::uint32_t slot, UniqueFd fd) {
+  const int value = fd.get();
+  if (bpf_map_update_elem(bpf_map__fd(s.outer), &slot, &value, BPF_ANY))
+    return fail_errno(
+        "put the new set " + std::to_string(slot) + " into map " + std::string(s.spec->name),
+        errno);
+  if (impl.pins)
+    GR_TRY(
+        impl.pins->pin(fd.get(), map_pin(bpf_object__name(impl.skel->obj),
+                                         std::string(s.spec->name) + "_" + std::to_string(slot))));
+  s.inner[slot] = std::move(fd);
+  return {};
+}
+
+std::uint32_t max_entries_of(int fd) {
+  bpf_map_info info{};
+  __u32 len = sizeof info;
+  return bpf_map_get_info_by_fd(fd, &info, &len) == 0 ? info.max_entries : 0;
+}
+
+// Makes the inactive set of a sized map hold `entries`. A policy that fits the compiled-in size,
+// where the inactive set has that size, is written in place as before (stale keys deleted): no
+// new map, so no outer-map update, which costs an RCU grace period each (the kernel waits for
+// running programs after every map-in-map update from user space). Any other size gets a fresh
+// map, filled while empty, then put into the outer map.
+template <typename K, typename V>
+Result<void> replace_set(PolicyMaps::Impl& impl, SizedSet& s, std::uint32_t slot,
+                         const std::vector<std::pair<K, V>>& entries) {
+  const std::uint32_t size = sized_entries(*s.spec, entries.size());
+  if (size == s.spec->compiled && max_entries_of(s.inner[slot].get()) == size)
+    return fill_map_fd(s.inner[slot].get(), s.spec->name, entries);
+  auto fd = fresh_set(s, impl.skel->obj, slot, size);
+  if (!fd) return propagate(fd);
+  GR_TRY(fill_fresh(fd->get(), bpf_map__type(s.like), s.spec->name, entries));
+  return install_set(impl, s, slot, std::move(*fd));
+}
+
+// Waits until every program that may have read the old policy state has returned: the network
+// programs run under rcu_read_lock, and MEMBARRIER_CMD_GLOBAL waits for an RCU grace period
+// (synchronize_rcu). False when the kernel cannot (nohz_full CPUs).
+bool wait_for_readers() { return ::syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0; }
+
+}  // namespace
 
 PolicyMaps::PolicyMaps(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PolicyMaps::~PolicyMaps() = default;
@@ -119,6 +272,7 @@ Result<std::unique_ptr<PolicyMaps>> PolicyMaps::create(const PolicyMapsOptions& 
   auto impl = std::make_unique<Impl>(std::move(*skel));
   impl->pins = options.pins;
   impl->adoption = std::move(adoption);
+  GR_TRY(find_sized_sets(*impl));
   return std::make_unique<PolicyMaps>(std::move(impl));
 }
 
@@ -145,7 +299,13 @@ Result<void> PolicyMaps::share_with(bpf_object* obj) const {
     if (bpf_map__is_internal(map)) continue;  // .rodata, .bss: each object's own
     bpf_map* ours = bpf_object__find_map_by_name(impl_->skel->obj, bpf_map__name(map));
     if (!ours) continue;  // a map of that object alone (e.g. the audited sockets)
-    if (int err = bpf_map__reuse_fd(map, bpf_map__fd(ours)))
+    int fd = bpf_map__fd(ours);
+    const std::string_view name = bpf_map__name(map);
+    for (const SizedSet& s : impl_->sized)  // a sized set: the one the outer map holds now
+      if (name.size() == s.spec->name.size() + 2 && name.starts_with(s.spec->name) &&
+          sized_from_policy(name))
+        fd = s.inner[name.back() - '0'].get();
+    if (int err = bpf_map__reuse_fd(map, fd))
       return fail_errno(
           std::string("share map ") + bpf_map__name(map) + " with " + bpf_object__name(obj), err);
   }
@@ -316,10 +476,14 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
   if (*carried)
     spdlog::debug("{} container cgroups bound at their mkdir, not identified yet, carried over",
                   *carried);
-  GR_TRY(fill_map(one ? maps.identities_1 : maps.identities_0, policy.identities));
-  GR_TRY(fill_map(one ? maps.flows_1 : maps.flows_0, policy.flows));
-  GR_TRY(fill_map(one ? maps.egress_allow_1 : maps.egress_allow_0, policy.egress));
-  GR_TRY(fill_map(one ? maps.services_1 : maps.services_0, policy.services));
+  // The sized maps: a fresh set each, as large as this policy needs (sized_maps.hpp), filled
+  // while empty (no stale keys to delete) and put into the outer map's inactive slot.
+  const std::uint32_t slot = one ? 1 : 0;
+  auto& sized = impl_->sized;
+  GR_TRY(replace_set(*impl_, sized[0], slot, policy.identities));
+  GR_TRY(replace_set(*impl_, sized[1], slot, policy.flows));
+  GR_TRY(replace_set(*impl_, sized[2], slot, policy.egress));
+  GR_TRY(replace_set(*impl_, sized[3], slot, policy.services));
   GR_TRY(fill_array(one ? maps.host_policy_1 : maps.host_policy_0, policy.host_policies));
   GR_TRY(fill_map(one ? maps.runtime_socket_paths_1 : maps.runtime_socket_paths_0, sockets.paths));
   GR_TRY(
@@ -337,6 +501,27 @@ Result<void> PolicyMaps::apply(const policy::CompiledPolicy& policy, std::uint32
   state.features = policy.services.empty() ? 0 : GR_POLICY_HAS_SERVICES;
   if (bpf_map_update_elem(state_fd, &zero, &state, BPF_ANY))
     return fail_errno("switch to the new policy (policy state map)", errno);
+
+  // The old sets are read by nobody once the programs that read the old state have returned:
+  // each one larger than the compiled-in size is replaced by an empty one of that size, so a
+  // policy of a million entries is held once, not twice (the next swap fills or replaces that
+  // set anyway). Without that wait, a program between its state read and its outer-map lookup
+  // would find the empty set, so on doubt they stay.
+  std::vector<SizedSet*> large;
+  for (SizedSet& s : sized)
+    if (max_entries_of(s.inner[slot ^ 1].get()) > s.spec->compiled) large.push_back(&s);
+  if (large.empty()) return {};
+  if (!wait_for_readers()) {
+    spdlog::debug(
+        "cannot wait for an RCU grace period (membarrier); the old policy's sets stay "
+        "until the next swap");
+    return {};
+  }
+  for (SizedSet* s : large) {
+    auto empty = fresh_set(*s, impl_->skel->obj, slot ^ 1, s->spec->compiled);
+    if (!empty) return propagate(empty);
+    GR_TRY(install_set(*impl_, *s, slot ^ 1, std::move(*empty)));
+  }
   return {};
 }
 

@@ -1,4 +1,7 @@
 // The capacity of the policy maps (bpf/common.bpf.h, bpf/net_policy.bpf.h), checked in one place.
+// identities, flows, egress_allow and services are made at every swap as large as the policy
+// needs (include/guardrail/loader/sized_maps.hpp): their capacity is the largest size the agent
+// makes them (GR_LIMIT_...), not their compiled-in size.
 #include "guardrail/policy/capacity.hpp"
 
 #include <array>
@@ -12,19 +15,19 @@ constexpr std::array kCapacities = {
                 "workload cgroups found on this host",
                 [](const CompiledPolicy& p) { return p.cgroups.size(); },
                 "select fewer cgroups or containers, or run fewer workloads on this host"},
-    MapCapacity{"identities", "GR_MAX_IDENTITIES", GR_MAX_IDENTITIES,
+    MapCapacity{"identities", "GR_LIMIT_IDENTITIES", GR_LIMIT_IDENTITIES,
                 "addresses of workloads (static and found)",
                 [](const CompiledPolicy& p) { return p.identities.size(); },
                 "give workloads fewer static addresses, or wider prefixes"},
-    MapCapacity{"flows", "GR_MAX_FLOWS", GR_MAX_FLOWS,
+    MapCapacity{"flows", "GR_LIMIT_FLOWS", GR_LIMIT_FLOWS,
                 "pairs of identities a flow allows (zones and workloads)",
                 [](const CompiledPolicy& p) { return p.flows.size(); },
                 "write flows between zones instead of between single workloads"},
-    MapCapacity{"egress_allow", "GR_MAX_EGRESS_RULES", GR_MAX_EGRESS_RULES,
+    MapCapacity{"egress_allow", "GR_LIMIT_EGRESS_RULES", GR_LIMIT_EGRESS_RULES,
                 "egress prefixes, one per zone and CIDR",
                 [](const CompiledPolicy& p) { return p.egress.size(); },
                 "merge the egress allowlists into fewer, wider CIDRs"},
-    MapCapacity{"services", "GR_MAX_SERVICES", GR_MAX_SERVICES,
+    MapCapacity{"services", "GR_LIMIT_SERVICES", GR_LIMIT_SERVICES,
                 "Service addresses and ports judged by their backends",
                 [](const CompiledPolicy& p) { return p.services.size(); },
                 "select fewer Services' backends, or split the cluster's policy"},

@@ -43,10 +43,13 @@ Ranges ranges_of(Protocol protocol, const std::vector<PortRange>& ports) {
   return out;
 }
 
-Result<gr_portset> portset_of(const Ranges& ranges, const std::string& what) {
+// `what` names the rule in the error: called only then (an egress allowlist of a million
+// prefixes would format a million names otherwise).
+template <typename What>
+Result<gr_portset> portset_of(const Ranges& ranges, const What& what) {
   if (ranges.size() > GR_MAX_PORT_RANGES)
-    return fail(what + " needs " + std::to_string(ranges.size()) + " port ranges, more than the " +
-                std::to_string(GR_MAX_PORT_RANGES) +
+    return fail(what() + " needs " + std::to_string(ranges.size()) +
+                " port ranges, more than the " + std::to_string(GR_MAX_PORT_RANGES) +
                 " one rule can hold; combine ports into fewer \"lo-hi\" ranges");
   gr_portset set{};
   set.count = static_cast<std::uint32_t>(ranges.size());
@@ -323,8 +326,9 @@ Result<void> Compiler::compile_flows() {
     merge_ranges(flows[{src, dst}], ranges_of(f.protocol, f.ports));
   }
   for (const auto& [key, ranges] : flows) {
-    auto set =
-        portset_of(ranges, "the flow from " + id_name(key.first) + " to " + id_name(key.second));
+    auto set = portset_of(ranges, [&] {
+      return "the flow from " + id_name(key.first) + " to " + id_name(key.second);
+    });
     if (!set) return propagate(set);
     out_.flows.emplace_back(gr_flow_key{key.first, key.second}, *set);
   }
@@ -339,29 +343,46 @@ Result<void> Compiler::compile_egress(const Zone& zone) {
   // Services of this host (sockets no workload owns, reached inside one network namespace) are
   // reachable only through the rules that name loopback, never through a wider prefix.
   std::vector<EgressRule> loopback;
-  std::ranges::copy_if(zone.egress, std::back_inserter(loopback),
-                       [](const EgressRule& r) { return is_loopback(r.cidr); });
+  for (const EgressRule& r : zone.egress)
+    r.for_each_cidr([&](const Cidr& c) {
+      if (!is_loopback(c)) return;
+      EgressRule one{.cidr = c, .protocol = r.protocol, .ports = r.ports, .pos = r.pos};
+      loopback.push_back(std::move(one));
+    });
   return compile_egress_rules(zone, zone_id | GR_ZONE_LOCAL_HOST, loopback);
 }
 
 Result<void> Compiler::compile_egress_rules(const Zone& zone, std::uint32_t key_zone,
                                             std::span<const EgressRule> rules) {
   std::map<std::pair<Address, int>, Ranges> own;
-  for (const EgressRule& rule : rules)
-    merge_ranges(own[{rule.cidr.addr, rule.cidr.mapped_prefix_len()}],
-                 ranges_of(rule.protocol, rule.ports));
-  // Containing prefixes from the nearest outwards.
-  std::vector<std::pair<Address, int>> by_length;
-  for (const auto& [key, ranges] : own) by_length.push_back(key);
-  std::ranges::stable_sort(by_length, std::greater<>{}, &std::pair<Address, int>::second);
+  for (const EgressRule& rule : rules) {
+    const Ranges ranges = ranges_of(rule.protocol, rule.ports);  // once per rule, not per prefix
+    rule.for_each_cidr([&](const Cidr& c) {
+      merge_ranges(own[{c.addr, c.mapped_prefix_len()}], ranges);
+    });
+  }
+  // Containing prefixes from the nearest outwards, found by lookup at each prefix length the
+  // zone uses (at most 129), not by a scan of every prefix: linear in the rules, not quadratic
+  // (prefixes are canonical: parse_cidr refuses host bits).
+  std::set<int, std::greater<>> lengths;
+  for (const auto& [key, ranges] : own) lengths.insert(key.second);
   for (const auto& [key, ranges] : own) {
     Ranges all = ranges;
-    for (const auto& outer : by_length)
-      if (outer.second < key.second && prefix_matches(outer.first, key.first, outer.second))
-        merge_ranges(all, own[outer]);
-    auto set = portset_of(all, "egress of zone '" + zone.name + "' to " +
-                                   prefix_text(key.first, key.second) +
-                                   " (with the ranges it inherits from containing prefixes)");
+    for (const int len : lengths) {
+      if (len >= key.second) continue;
+      Address outer = key.first;
+      for (int i = 0; i < 16; ++i) {
+        const int bits = len - 8 * i;
+        outer[i] &= bits >= 8   ? 0xff
+                    : bits <= 0 ? 0
+                                : static_cast<std::uint8_t>(0xff << (8 - bits));
+      }
+      if (const auto it = own.find({outer, len}); it != own.end()) merge_ranges(all, it->second);
+    }
+    auto set = portset_of(all, [&] {
+      return "egress of zone '" + zone.name + "' to " + prefix_text(key.first, key.second) +
+             " (with the ranges it inherits from containing prefixes)";
+    });
     if (!set) return propagate(set);
     gr_zone_ip_key k{};
     k.prefixlen = static_cast<std::uint32_t>(32 + key.second);

@@ -10,6 +10,7 @@ namespace guardrail::policy {
 
 std::string Diagnostic::format() const {
   if (pos.line <= 0) return pos.file + ": error: " + message;
+  if (pos.column <= 0) return pos.file + ":" + std::to_string(pos.line) + ": error: " + message;
   return pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) +
          ": error: " + message;
 }

@@ -6,13 +6,15 @@
 #include <utility>
 #include <vector>
 
+#include "guardrail/policy/list_file.hpp"
 #include "parser.hpp"
 
 namespace guardrail::policy::detail {
 
 std::optional<Workload> Parser::parse_workload(const yaml::Node& node) {
   const auto item = item_fields(
-      node, "workload", {"name", "zone", "cgroup", "container", "pod", "addresses", "exclusive"});
+      node, "workload",
+      {"name", "zone", "cgroup", "container", "pod", "addresses", "addressFile", "exclusive"});
   if (!item) return std::nullopt;
   const Fields& fs = *item;
   Workload workload;
@@ -34,6 +36,8 @@ std::optional<Workload> Parser::parse_workload(const yaml::Node& node) {
     ok = checked_string(it->second, "pod", "workload", pod_glob_problem, workload.pod) && ok;
   if (auto it = fs.find("addresses"); it != fs.end())
     ok = parse_addresses(it->second, workload) && ok;
+  if (auto it = fs.find("addressFile"); it != fs.end())
+    ok = parse_address_file(it->second, workload) && ok;
   if (auto it = fs.find("exclusive"); it != fs.end())
     ok = parse_exclusive(it->second, workload) && ok;
   if (!ok) return std::nullopt;
@@ -66,6 +70,31 @@ bool Parser::parse_workload_zone(const Fields& fs, const yaml::Node& node, Workl
   error(z->mark(),
         "unknown zone '" + *v + "'; defined zones: " + join(names) + suggestion(*v, names));
   return false;
+}
+
+// Static addresses from a list file (addressFile), besides or instead of `addresses`; each
+// belongs to one workload, as an inline one does (a clash names the file's line).
+bool Parser::parse_address_file(const Field& f, Workload& workload) {
+  const auto name = string(f, "addressFile", "workload");
+  if (!name) return false;
+  const std::string path = list_file_path(file_, *name);
+  workload.address_file = path;
+  std::vector<Cidr> found;
+  if (!read_cidr_list(path, "address", found, diagnostics_)) return false;
+  bool ok = true;
+  for (Cidr& cidr : found) {
+    const auto key = std::pair(cidr.mapped_prefix_len(), cidr.addr);
+    const auto [first, inserted] = addresses_.try_emplace(key, std::pair(workload.name, f.mark()));
+    if (!inserted && first->second.first != workload.name) {
+      error(f.mark(), "address " + cidr.text + " of " + path + " is already claimed by workload '" +
+                          first->second.first + "' (line " +
+                          std::to_string(first->second.second.line + 1) +
+                          "); an address belongs to one workload");
+      ok = false;
+    }
+    workload.addresses.push_back(std::move(cidr));
+  }
+  return ok;
 }
 
 // Static addresses; each belongs to one workload.

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "guardrail/policy/list_file.hpp"
 #include "parser.hpp"
 
 namespace guardrail::policy::detail {
@@ -258,13 +259,38 @@ bool Parser::parse_egress(const Field& f, Zone& zone) {
 }
 
 std::optional<EgressRule> Parser::parse_egress_rule(const yaml::Node& node) {
-  const auto item = item_fields(node, "egress rule", {"cidr", "protocol", "ports"});
+  const auto item = item_fields(node, "egress rule", {"cidr", "cidrFile", "protocol", "ports"});
   if (!item) return std::nullopt;
   const Fields& fs = *item;
   EgressRule rule;
   rule.pos = position(node.Mark());
   bool ok = true;
-  const Field* c = require(fs, node, "cidr", "egress rule", "cidr: <prefix>, e.g. 198.18.200.0/24");
+  if (const auto file = fs.find("cidrFile"); file != fs.end()) {
+    if (fs.contains("cidr")) {
+      error(file->second.key_mark,
+            "an egress rule gives cidr or cidrFile, not both; put the prefix in the file or "
+            "write two rules");
+      ok = false;
+    } else if (auto name = string(file->second, "cidrFile", "egress rule")) {
+      rule.cidr_file = list_file_path(file_, *name);
+      if (!read_cidr_list(rule.cidr_file, "prefix", rule.file_cidrs, diagnostics_)) {
+        ok = false;
+      } else if (rule.file_cidrs.empty()) {
+        error(file->second.mark(), "cidrFile " + rule.cidr_file +
+                                       " lists no prefix; write one per line, e.g. "
+                                       "198.18.200.0/24, or remove the rule");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    ok = protocol_and_ports(fs, "egress rule", rule.protocol, rule.ports) && ok;
+    if (!ok) return std::nullopt;
+    return rule;
+  }
+  const Field* c =
+      require(fs, node, "cidr", "egress rule",
+              "cidr: <prefix>, e.g. 198.18.200.0/24 (or cidrFile: <file of prefixes>)");
   const auto text = c ? string(*c, "cidr", "egress rule") : std::nullopt;
   if (!text) {
     ok = false;

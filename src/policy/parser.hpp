@@ -236,6 +236,7 @@ class Parser {
   bool parse_workload_name(const Fields& fs, const yaml::Node& node, Workload& workload);
   bool parse_workload_zone(const Fields& fs, const yaml::Node& node, Workload& workload);
   bool parse_addresses(const Field& f, Workload& workload);
+  bool parse_address_file(const Field& f, Workload& workload);
   bool parse_exclusive(const Field& f, Workload& workload);
   std::optional<Flow> parse_flow(const yaml::Node& node);
   std::optional<Peer> parse_peer(const Field& f, std::string_view side);

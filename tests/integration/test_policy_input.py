@@ -85,20 +85,11 @@ def test_agent_refuses_a_yaml_cpp_hang_with_a_position(topo, guardrail_bin, sour
     assert_nothing_attached(topo)
 
 
-def test_check_and_agent_refuse_what_the_maps_cannot_hold(topo, guardrail_bin, tmp_path):
-    # 16,384 egress prefixes fit (GR_MAX_EGRESS_RULES): the base rule plus 16,384 more do not.
-    path = tmp_path / "too-many.yaml"
+def test_check_and_agent_load_more_than_the_compiled_in_map_size(topo, guardrail_bin, tmp_path):
+    # 16,384 egress prefixes are the compiled-in size (GR_MAX_EGRESS_RULES): the base rule plus
+    # 16,384 more load all the same, into a map made as large as the policy needs.
+    path = tmp_path / "beyond-compiled-size.yaml"
     path.write_text(egress_policy(topo, 16384))
     check = run_limited([guardrail_bin, "policy", "check", str(path)])
-    assert check.returncode == 1, check.stdout
-    needs = "needs 16385 entries in map egress_allow"
-    assert needs in check.stderr and "GR_MAX_EGRESS_RULES" in check.stderr, check.stderr
-    agent = run_agent(guardrail_bin, tmp_path, path)
-    assert agent.returncode != 0, agent.stderr
-    assert needs in agent.stderr, agent.stderr
-    assert_nothing_attached(topo)
-
-    fits = tmp_path / "fits.yaml"
-    fits.write_text(egress_policy(topo, 16383))
-    check = run_limited([guardrail_bin, "policy", "check", str(fits)])
     assert check.returncode == 0, check.stderr
+    assert "16385" not in check.stderr, check.stderr

@@ -18,7 +18,7 @@ namespace guardrail::policy {
 struct MapCapacity {
   std::string_view map;
   std::string_view constant;
-  std::size_t capacity;
+  std::size_t capacity;  // for a map sized from the policy: the largest the agent makes it
   std::string_view entries;  // what one entry is
   std::size_t (*count)(const CompiledPolicy&);
   std::string_view remedy;

@@ -82,7 +82,15 @@ struct Flow {
 
 // A zone's egress allowlist entry: destinations outside every workload.
 struct EgressRule {
-  Cidr cidr;
+  Cidr cidr;  // unless cidr_file is set
+  // cidrFile: the list file (its path as read) and its prefixes, in place of `cidr`.
+  std::string cidr_file;
+  std::vector<Cidr> file_cidrs;
+  template <typename Each>
+  void for_each_cidr(Each each) const {
+    if (cidr_file.empty()) return each(cidr);
+    for (const Cidr& c : file_cidrs) each(c);
+  }
   Protocol protocol = Protocol::Any;
   std::vector<PortRange> ports;  // empty: every port
   Position pos;
@@ -177,6 +185,7 @@ struct Workload {
   std::string container;        // glob over container names (Docker discovery)
   std::string pod;              // glob over "namespace/name" of pods (Kubernetes discovery)
   std::vector<Cidr> addresses;  // static; more are discovered from its network namespace
+  std::string address_file;     // addressFile: the list file some of them came from (as read)
   bool exclusive = false;       // only rules that name this workload apply to it
   Position pos;
 };

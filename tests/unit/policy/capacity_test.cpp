@@ -32,30 +32,57 @@ std::string egress_policy(std::size_t n) {
   return doc(body);
 }
 
-TEST(PolicyCapacity, EgressUpToTheMapSizeCompiles) {
-  const auto compiled = compile(parse_ok(egress_policy(GR_MAX_EGRESS_RULES)), {});
-  ASSERT_TRUE(compiled) << compiled.error().message;
-  EXPECT_EQ(compiled->egress.size(), std::size_t{GR_MAX_EGRESS_RULES});
+// One allowlist zone that may reach `n` unix sockets.
+std::string unix_allow_policy(std::size_t n) {
+  std::string allow;
+  for (std::size_t i = 0; i < n; ++i)
+    allow += (i ? ", " : "") + std::string("/run/s/") + std::to_string(i) + ".sock";
+  return doc(
+      "  zones:\n    - name: agents\n      selector: {cgroups: [\"/g/a/*\"]}\n"
+      "      guards:\n        runtimeSockets: {action: deny, mode: allowlist, allow: [" +
+      allow + "]}\n");
 }
 
-TEST(PolicyCapacity, OneEgressRuleMoreIsRefusedNamingTheLimit) {
+// The compiled-in size is no limit any more: the agent makes the map as large as the policy needs.
+TEST(PolicyCapacity, EgressBeyondTheCompiledInSizeCompiles) {
   const auto compiled = compile(parse_ok(egress_policy(GR_MAX_EGRESS_RULES + 1)), {});
+  ASSERT_TRUE(compiled) << compiled.error().message;
+  EXPECT_EQ(compiled->egress.size(), std::size_t{GR_MAX_EGRESS_RULES + 1});
+}
+
+// The maps sized from the policy are limited by the largest size the agent makes them.
+TEST(PolicyCapacity, SizedMapsAreLimitedByTheLargestSizeTheAgentMakes) {
+  const auto limit = [](std::string_view map) {
+    for (const MapCapacity& m : map_capacities())
+      if (m.map == map) return std::pair(m.capacity, m.constant);
+    return std::pair(std::size_t{0}, std::string_view{});
+  };
+  EXPECT_EQ(limit("egress_allow"),
+            std::pair(std::size_t{1} << 21, std::string_view("GR_LIMIT_EGRESS_RULES")));
+  EXPECT_EQ(limit("identities"),
+            std::pair(std::size_t{1} << 20, std::string_view("GR_LIMIT_IDENTITIES")));
+  EXPECT_EQ(limit("flows").second, "GR_LIMIT_FLOWS");
+  EXPECT_EQ(limit("services").second, "GR_LIMIT_SERVICES");
+}
+
+TEST(PolicyCapacity, OneUnixSocketMoreIsRefusedNamingTheLimit) {
+  const auto compiled = compile(parse_ok(unix_allow_policy(GR_MAX_UNIX_ALLOW + 1)), {});
   ASSERT_FALSE(compiled);
   const std::string& m = compiled.error().message;
-  for (const char* part : {"policy 't' needs 16385 entries in map egress_allow",
-                           "it holds 16384 (GR_MAX_EGRESS_RULES)", "fewer, wider CIDRs"})
+  for (const char* part : {"policy 't' needs 1025 entries in map unix_allow_paths",
+                           "it holds 1024 (GR_MAX_UNIX_ALLOW)", "allow fewer unix sockets"})
     EXPECT_NE(m.find(part), std::string::npos) << "missing '" << part << "' in: " << m;
 }
 
 TEST(PolicyCapacity, PolicyCheckRefusesWhatTheAgentCannotLoad) {
   const auto path = std::filesystem::temp_directory_path() /
                     ("guardrail-capacity-" + std::to_string(::getpid()) + ".yaml");
-  std::ofstream(path) << egress_policy(GR_MAX_EGRESS_RULES + 1);
+  std::ofstream(path) << unix_allow_policy(GR_MAX_UNIX_ALLOW + 1);
   std::ostringstream out, err;
   const int rc = run_policy_check({path.string()}, out, err);
   std::filesystem::remove(path);
   EXPECT_EQ(rc, 1);
-  EXPECT_NE(err.str().find("GR_MAX_EGRESS_RULES"), std::string::npos) << err.str();
+  EXPECT_NE(err.str().find("GR_MAX_UNIX_ALLOW"), std::string::npos) << err.str();
   EXPECT_EQ(out.str(), "");
 }
 
@@ -67,22 +94,6 @@ TEST(PolicyCapacity, HundredThousandEntryAllowlistIsRefused) {
   ASSERT_FALSE(p);
   ASSERT_EQ(p.error().size(), 1u);
   EXPECT_NE(p.error()[0].message.find("more than 1048576 bytes"), std::string::npos);
-}
-
-TEST(PolicyCapacity, UnixAllowlistBeyondTheMap) {
-  std::string allow;
-  for (std::size_t i = 0; i <= GR_MAX_UNIX_ALLOW; ++i)
-    allow += (i ? ", " : "") + std::string("/run/s/") + std::to_string(i) + ".sock";
-  const auto compiled = compile(
-      parse_ok(
-          doc("  zones:\n    - name: agents\n      selector: {cgroups: [\"/g/a/*\"]}\n"
-              "      guards:\n        runtimeSockets: {action: deny, mode: allowlist, allow: [" +
-              allow + "]}\n")),
-      {});
-  ASSERT_FALSE(compiled);
-  EXPECT_NE(compiled.error().message.find("1025 entries in map unix_allow_paths"),
-            std::string::npos)
-      << compiled.error().message;
 }
 
 TEST(PolicyCapacity, EveryMapIsListedWithItsConstant) {

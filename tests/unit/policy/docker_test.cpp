@@ -192,7 +192,7 @@ TEST(PolicyDockerErrors, WorkloadContainer) {
        "t.yaml:11:7: error: field 'container' in workload is empty; give it a value\n"},
       {doc(zone + "    - {name: w, zone: z, containr: a}\n"),
        "t.yaml:9:26: error: unknown field 'containr' in workload; allowed: name, zone, "
-       "cgroup, container, pod, addresses, exclusive; did you mean 'container'?\n"},
+       "cgroup, container, pod, addresses, addressFile, exclusive; did you mean 'container'?\n"},
   });
 }
 

@@ -269,12 +269,13 @@ TEST(PolicyParse, UnknownFieldsInNestedMaps) {
   expect_one_error(doc(kZone + "      selector: {cgroup: [/a/b]}\n"), 8, 18,
                    {"unknown field 'cgroup' in selector; allowed: cgroups, labels, names, images, "
                     "namespaces, matchExpressions; did you mean 'cgroups'?"});
-  expect_one_error(doc(kZone + "      egress:\n        - {cidr: 10.0.0.0/8, port: [1]}\n"), 9, 30,
-                   {"unknown field 'port' in egress rule; allowed: cidr, protocol, ports"});
+  expect_one_error(
+      doc(kZone + "      egress:\n        - {cidr: 10.0.0.0/8, port: [1]}\n"), 9, 30,
+      {"unknown field 'port' in egress rule; allowed: cidr, cidrFile, protocol, ports"});
   expect_one_error(doc(kZone + "  workloads:\n    - {name: w, zone: z, address: [10.0.0.1]}\n"), 9,
                    26,
                    {"unknown field 'address' in workload; allowed: name, zone, cgroup, container, "
-                    "pod, addresses, exclusive"});
+                    "pod, addresses, addressFile, exclusive"});
   expect_one_error(doc(kZone + "  flows:\n    - {from: {zone: z}, to: {zone: z}, proto: tcp}\n"), 9,
                    40, {"unknown field 'proto' in flow; allowed: from, to, protocol, ports"});
   expect_one_error(doc(kZone + "  flows:\n    - {from: {zone: z, label: x}, to: {zone: z}}\n"), 9,

@@ -254,7 +254,7 @@ TEST(PodSelectorsErrors, WorkloadPod) {
        at + "field 'pod' in workload must be a string, got a list\n"},
       {workload("    - {name: w, zone: z, pods: a/b}\n"),
        "t.yaml:9:26: error: unknown field 'pods' in workload; allowed: name, zone, cgroup, "
-       "container, pod, addresses, exclusive; did you mean 'pod'?\n"},
+       "container, pod, addresses, addressFile, exclusive; did you mean 'pod'?\n"},
   });
   parse_ok(workload("    - {name: w, zone: z, pod: \"prod-*/web.v2-?\"}\n"));
 }
