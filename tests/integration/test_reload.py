@@ -325,15 +325,23 @@ def test_unknown_capability_is_rejected_with_its_position(agent, topo):
                     write=write_in_place)
 
 
-def test_over_capacity_is_rejected(agent, topo):
-    """More egress rules than the kernel map holds (GR_MAX_EGRESS_RULES 16384): refused at compile
-    time (where the compiler checks capacity) or when the inactive map set is filled, never
-    half applied."""
+def test_beyond_the_compiled_in_map_size_applies(agent, topo):
+    """More egress rules than the compiled-in map size (GR_MAX_EGRESS_RULES 16384): the agent
+    makes the inactive set as large as the policy needs, so the reload applies."""
     rules = "".join("        - {cidr: 198.19.%d.%d/32, protocol: tcp, ports: [443]}\n"
                     % (i // 256, i % 256) for i in range(16500))
     text = policy_a(topo).replace("        " + A_EGRESS + "\n", "        " + A_EGRESS + "\n" + rules)
-    assert len(text) > 16500 * 40
-    assert_rejected(agent, topo, text, r"egress|map|capacity|too many|16384")
+    before = reloads(agent)
+    write_by_rename(agent.policy_path, text)
+    wait_reload(agent, before, "applied")
+
+
+def test_over_capacity_is_rejected(agent, topo):
+    """More zones than the host_policy map holds: refused at compile time (where the compiler
+    checks capacity), never half applied."""
+    zones = "".join("    - name: extra-%d\n" % i for i in range(1023))
+    text = policy_a(topo).replace("  zones:\n", "  zones:\n" + zones, 1)
+    assert_rejected(agent, topo, text, r"zones; at most 1022")
 
 
 def test_a_host_guard_whose_programs_are_not_loaded_needs_a_restart(agent, topo, guardrail_bin):
