@@ -111,7 +111,8 @@ struct sock_state {
 	__u8 marks;	     /* SOCK_* */
 	__u8 cached;	     /* a destination is cached below */
 	__u8 protocol;	     /* of the cached destination */
-	__u8 reserved;
+	__u8 syn_pending;    /* connect() allowed this TCP socket's connection: its SYN is sent on
+				that verdict, whatever swap came in between */
 	__u16 dport;	     /* host byte order */
 	__u16 reserved2;
 	__u32 generation;    /* of the cached destination's verdict */
@@ -429,10 +430,14 @@ struct {
  */
 static __always_inline void cache_allowed(struct bpf_sock_addr *ctx, const struct policy *pol,
 					  __u64 cgroup_id, __u32 workload_id, const __u8 daddr[16],
-					  __u16 dport, __u8 protocol)
+					  __u16 dport, __u8 protocol, bool tcp_connect)
 {
 	struct sock_state *st = sock_state_of(ctx->sk);
 
+	/* A TCP connection's storage is made at its SYN anyway (its mark): made here instead, it
+	 * carries the connect's verdict to the SYN, so one policy judges the whole connect. */
+	if (!st && tcp_connect)
+		st = sock_state_made(ctx->sk);
 	if (!st) {
 		__u32 zero = 0;
 		__u64 *last = bpf_map_lookup_elem(&last_uncached, &zero);
@@ -444,7 +449,11 @@ static __always_inline void cache_allowed(struct bpf_sock_addr *ctx, const struc
 		}
 		st = sock_state_made(ctx->sk);
 	}
-	if (!st || cached_allowed(st, pol, cgroup_id, daddr, dport, protocol))
+	if (!st)
+		return;
+	if (tcp_connect)
+		st->syn_pending = 1;
+	if (cached_allowed(st, pol, cgroup_id, daddr, dport, protocol))
 		return;
 	st->cached = 1;
 	st->generation = pol->generation;
@@ -662,8 +671,11 @@ static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, _
 			map_ipv4(daddr, ctx->user_ip4);
 		}
 		if (cached_allowed(st, &pol, cgroup_id, daddr, bpf_ntohs(ctx->user_port),
-				   ctx->protocol))
+				   ctx->protocol)) {
+			if (type == GR_EV_NET_CONNECT && ctx->protocol == GR_PROTO_TCP)
+				st->syn_pending = 1;
 			return VERDICT_ALLOW;
+		}
 	}
 	sock_addr_tuple(ctx, &t, v6);
 	if (!load_policy_maps(&pol))
@@ -689,7 +701,8 @@ static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, _
 		 * policy swap: only verdicts by address are cached. */
 		if (!quarantined && !loopback)
 			cache_allowed(ctx, &pol, cgroup_id, self.workload_id, t.daddr, t.dport,
-				      t.protocol);
+				      t.protocol,
+				      type == GR_EV_NET_CONNECT && t.protocol == GR_PROTO_TCP);
 		return VERDICT_ALLOW;
 	}
 	if (!quarantined) {
@@ -1098,7 +1111,23 @@ static __always_inline bool fast_allowed(struct __sk_buff *skb, const struct pol
 		return false;
 	if (!st->owner_cgroup_id)
 		st->owner_cgroup_id = bpf_skb_cgroup_id(skb);
+	/* The SYN of a connect() the policy allowed: sent on that verdict, also when a swap came
+	 * between the two (then the connect's policy judges the whole connect, not each half by
+	 * another). Once: a retransmitted or later SYN is judged by the policy in force. */
+	bool connecting = pk->protocol == GR_PROTO_TCP && st->syn_pending;
+	if (connecting)
+		st->syn_pending = 0;
 	/* the packet's owner is the cgroup whose verdict was cached */
+	if (connecting && st->cached && st->cgroup_id == st->owner_cgroup_id &&
+	    st->dport == pk->dport && st->protocol == pk->protocol &&
+	    same_addr(st->daddr, pk->daddr)) {
+		st->marks |= SOCK_ALLOWED;
+		/* its segments take the fast path only under the policy that allowed it: after a
+		 * swap they are judged (a quarantine applies to them) and renewed */
+		if (st->generation == pol->generation)
+			st->allowed_generation = pol->generation;
+		return true;
+	}
 	if (!cached_allowed(st, pol, st->owner_cgroup_id, pk->daddr, pk->dport, pk->protocol))
 		return false;
 	if (pk->protocol == GR_PROTO_TCP) {
