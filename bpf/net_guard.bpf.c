@@ -108,17 +108,17 @@ static __always_inline bool load_policy_maps(struct policy *p)
  *     (those expire) or on who listens over loopback (that changes with no policy swap).
  */
 struct sock_state {
-	__u8 marks;	     /* SOCK_* */
-	__u8 cached;	     /* a destination is cached below */
-	__u8 protocol;	     /* of the cached destination */
-	__u8 syn_pending;    /* connect() allowed this TCP socket's connection: its SYN is sent on
+	__u8 marks;	  /* SOCK_* */
+	__u8 cached;	  /* a destination is cached below */
+	__u8 protocol;	  /* of the cached destination */
+	__u8 syn_pending; /* connect() allowed this TCP socket's connection: its SYN is sent on
 				that verdict, whatever swap came in between */
-	__u16 dport;	     /* host byte order */
+	__u16 dport;	  /* host byte order */
 	__u16 reserved2;
-	__u32 generation;    /* of the cached destination's verdict */
+	__u32 generation; /* of the cached destination's verdict */
 	__u32 allowed_generation;
-	__u64 cgroup_id;     /* the cgroup whose workload the cached verdict judged */
-	__u32 workload_id;   /* that workload: the exchange its datagrams record */
+	__u64 cgroup_id;   /* the cgroup whose workload the cached verdict judged */
+	__u32 workload_id; /* that workload: the exchange its datagrams record */
 	__u32 reserved3;
 	__u64 exchange_jiffies; /* when the cached destination's exchange was last written */
 	__u64 owner_cgroup_id;	/* the socket's own cgroup (fixed at its creation), once read */
@@ -254,7 +254,6 @@ static __always_inline struct party party_of(const struct gr_workload *w, __u8 s
 	}
 	return p;
 }
-
 
 static __always_inline bool is_world(const struct party *p)
 {
@@ -1024,7 +1023,8 @@ static __always_inline __u16 ingress_event_type(const struct policy *pol, const 
 	if (!peer->workload_id || !(peer->flags & GR_WL_ON_THIS_HOST) ||
 	    (peer->flags & GR_WL_AUDIT) || (self->flags & GR_WL_QUARANTINE))
 		return GR_EV_NET_INGRESS;
-	if (!(peer->flags & GR_WL_QUARANTINE) && egress_permitted(pol, peer, self, t, t->dport, NULL))
+	if (!(peer->flags & GR_WL_QUARANTINE) &&
+	    egress_permitted(pol, peer, self, t, t->dport, NULL))
 		return GR_EV_NET_INGRESS;
 	return GR_EV_EAST_WEST_BYPASS;
 }
