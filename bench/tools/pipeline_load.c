@@ -9,19 +9,12 @@
  * RATE is calls per second over all targets (0: flat out). Stops after SECONDS or CALLS calls,
  * whichever comes first, or at SIGTERM/SIGINT. Prints one JSON object: per target the calls, how many succeeded, were
  * refused (EPERM) or failed otherwise, and the slowest call; the elapsed time overall. */
-#define _GNU_SOURCE
+#include "placement.h" /* die, now_ns, place_self: shared with the other load generators */
+
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #define MAX_TARGETS 8
 
@@ -37,48 +30,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "pipeline_load: %s: %s\n", what, strerror(errno));
-	exit(2);
-}
-
-static unsigned long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
-}
-
-/* Joins the cgroup first (the cgroup v2 mount is not visible from every namespace setup), then
- * the network namespace, then the CPU. */
-static void place_self(const char *cgroup, const char *netns, int cpu)
-{
-	if (cgroup) {
-		char path[4096];
-
-		snprintf(path, sizeof(path), "%s/cgroup.procs", cgroup);
-		FILE *f = fopen(path, "w");
-		if (!f || fprintf(f, "%d\n", getpid()) < 0 || fclose(f) != 0)
-			die(path);
-	}
-	if (netns) {
-		int fd = open(netns, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
-			die(netns);
-		close(fd);
-	}
-	if (cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set) != 0)
-			die("sched_setaffinity");
-	}
 }
 
 static void parse_target(struct target *t, const char *spec)
