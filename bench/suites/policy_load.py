@@ -12,7 +12,6 @@ allowed peer of the workload. Up to 10 K rules the policy holds them inline; abo
 refuses a size (the pre-issue one caps egress at 16384 entries and knows no cidrFile) is
 reported as "not loadable by this binary" with the first line of its error.
 """
-import hashlib
 import json
 import os
 import re
@@ -72,10 +71,10 @@ def _check(ctx, path):
     return took, None
 
 
-def _swap(ctx, wl, agent, policy_path, text):
-    """Renames a new policy over the watched one under load -> (seconds to the new generation,
-    load JSON). The load runs from before the rename until the new generation shows."""
-    want = hashlib.sha256(text.encode()).hexdigest()
+def _swap(ctx, wl, agent, policy_path, text, name):
+    """Renames a new policy (named `name`) over the watched one under load -> (seconds until
+    /readyz names it, load JSON). The load runs from before the rename until then. By name, not
+    by sha256: the agent's hash covers the list files (cidrFile) too."""
     tmp = policy_path + ".new"
     with open(tmp, "w") as f:
         f.write(text)
@@ -90,7 +89,7 @@ def _swap(ctx, wl, agent, policy_path, text):
         deadline = t0 + 300
         while time.monotonic() < deadline:
             r = agent.readiness()
-            if r is not None and r.get("sha256") == want:
+            if r is not None and r.get("policy") == name:
                 took = time.monotonic() - t0
                 break
             if agent.proc.poll() is not None:
@@ -180,8 +179,9 @@ def run(ctx):
                     starts.append(agent.wait_ready(timeout=600, poll=0.002))
                     for rep in range(ctx.reps):  # swaps back and forth in one agent
                         ctx.log("policy_load: %d rules, swap %d/%d" % (n, rep + 1, ctx.reps))
-                        text = _write_policy(d, wl, n, rep + 1, "bench-policy")
-                        took, res = _swap(ctx, wl, agent, path, text)
+                        name = "bench-policy-%d" % (rep + 1)
+                        text = _write_policy(d, wl, n, rep + 1, name)
+                        took, res = _swap(ctx, wl, agent, path, text, name)
                         if took is None:
                             problem = "swap: the new policy never applied (%s)" % \
                                 agent.log_tail(300).strip().splitlines()[-1]
@@ -245,8 +245,8 @@ def run(ctx):
          "note": "policy check: wall time of `guardrail policy check`. start to ready: process "
                  "start until /readyz answers 200 (polled every 2 ms; one start per size in smoke, "
                  "three in full mode). swap: a new policy with "
-                 "every rule changed renamed over the watched file until /readyz reports its "
-                 "sha256; includes the watcher's 200 ms quiet period "
+                 "every rule changed renamed over the watched file until /readyz names it (each "
+                 "swap has its own policy name); includes the watcher's 200 ms quiet period "
                  "(src/agent/policy_watch.hpp) before the reload begins. agent's reload: what the agent logs for that reload "
                  "(read, compile, fill and flip the map set). Rules above %s go "
                  "through cidrFile:. %d repetitions (swaps in one agent); median [min-max]. %s."
