@@ -400,15 +400,22 @@ static __always_inline bool same_addr(const __u8 a[16], const __u8 b[16])
 	return x[0] == y[0] && x[1] == y[1];
 }
 
-/* Whether the socket's cached destination is this one, allowed for `cgroup_id` under the policy
- * in force. */
+/* Whether the socket's cached destination is this one, allowed for `cgroup_id` (under whichever
+ * policy: see cached_allowed). */
+static __always_inline bool cached_destination(const struct sock_state *st, __u64 cgroup_id,
+					       const __u8 daddr[16], __u16 dport, __u8 protocol)
+{
+	return st && st->cached && st->cgroup_id == cgroup_id && st->dport == dport &&
+	       st->protocol == protocol && same_addr(st->daddr, daddr);
+}
+
+/* The same, allowed under the policy in force. */
 static __always_inline bool cached_allowed(const struct sock_state *st, const struct policy *pol,
 					   __u64 cgroup_id, const __u8 daddr[16], __u16 dport,
 					   __u8 protocol)
 {
-	return st && st->cached && st->generation == pol->generation &&
-	       st->cgroup_id == cgroup_id && st->dport == dport && st->protocol == protocol &&
-	       same_addr(st->daddr, daddr);
+	return st && st->generation == pol->generation &&
+	       cached_destination(st, cgroup_id, daddr, dport, protocol);
 }
 
 /* The socket (by cookie, unique for the boot) whose connect or sendmsg this CPU allowed last
@@ -572,6 +579,20 @@ static __always_inline int refuse(const struct party *self)
 
 /* ---- cgroup/connect and cgroup/sendmsg ---------------------------------------------------- */
 
+/* The destination connect/sendmsg was given, in the family-neutral form. */
+static __always_inline void sock_addr_daddr(struct bpf_sock_addr *ctx, bool v6, __u8 daddr[16])
+{
+	if (v6) {
+		__u32 *d = (__u32 *)daddr;
+		d[0] = ctx->user_ip6[0];
+		d[1] = ctx->user_ip6[1];
+		d[2] = ctx->user_ip6[2];
+		d[3] = ctx->user_ip6[3];
+	} else {
+		map_ipv4(daddr, ctx->user_ip4);
+	}
+}
+
 static __always_inline void sock_addr_tuple(struct bpf_sock_addr *ctx, struct tuple *t, bool v6)
 {
 	struct bpf_sock *sk = ctx->sk;
@@ -579,13 +600,9 @@ static __always_inline void sock_addr_tuple(struct bpf_sock_addr *ctx, struct tu
 	__builtin_memset(t, 0, sizeof(*t));
 	t->protocol = ctx->protocol;
 	t->dport = bpf_ntohs(ctx->user_port);
+	sock_addr_daddr(ctx, v6, t->daddr);
 	if (v6) {
 		t->family = AF_INET6;
-		__u32 *d = (__u32 *)t->daddr;
-		d[0] = ctx->user_ip6[0];
-		d[1] = ctx->user_ip6[1];
-		d[2] = ctx->user_ip6[2];
-		d[3] = ctx->user_ip6[3];
 		if (sk) {
 			__u32 *s = (__u32 *)t->saddr;
 			s[0] = sk->src_ip6[0];
@@ -595,7 +612,6 @@ static __always_inline void sock_addr_tuple(struct bpf_sock_addr *ctx, struct tu
 		}
 	} else {
 		t->family = AF_INET;
-		map_ipv4(t->daddr, ctx->user_ip4);
 		map_ipv4(t->saddr, sk ? sk->src_ip4 : 0);
 	}
 	if (sk)
@@ -660,15 +676,7 @@ static __always_inline int guard_sock_addr(struct bpf_sock_addr *ctx, bool v6, _
 		/* The destination this socket was last allowed to, by this cgroup, under this
 		 * policy: compared before the full tuple is read. */
 		__u8 daddr[16];
-		if (v6) {
-			__u32 *d = (__u32 *)daddr;
-			d[0] = ctx->user_ip6[0];
-			d[1] = ctx->user_ip6[1];
-			d[2] = ctx->user_ip6[2];
-			d[3] = ctx->user_ip6[3];
-		} else {
-			map_ipv4(daddr, ctx->user_ip4);
-		}
+		sock_addr_daddr(ctx, v6, daddr);
 		if (cached_allowed(st, &pol, cgroup_id, daddr, bpf_ntohs(ctx->user_port),
 				   ctx->protocol)) {
 			if (type == GR_EV_NET_CONNECT && ctx->protocol == GR_PROTO_TCP)
@@ -1069,25 +1077,23 @@ static __always_inline bool peek_packet(struct __sk_buff *skb, struct peek *pk)
 	} else {
 		return false;
 	}
+	if (pk->protocol != GR_PROTO_TCP && pk->protocol != GR_PROTO_UDP)
+		return false;
+	/* TCP and UDP both start with the two ports */
+	__be16 *ports = l4;
+	if ((void *)(ports + 2) > end)
+		return false;
+	pk->sport = bpf_ntohs(ports[0]);
+	pk->dport = bpf_ntohs(ports[1]);
+	pk->kind = PKT_OPENS;
 	if (pk->protocol == GR_PROTO_TCP) {
 		struct tcphdr *th = l4;
 		if ((void *)(th + 1) > end)
 			return false;
-		pk->sport = bpf_ntohs(th->source);
-		pk->dport = bpf_ntohs(th->dest);
-		pk->kind = (th->syn && !th->ack) ? PKT_OPENS : PKT_CONTINUES;
-		return true;
+		if (!th->syn || th->ack)
+			pk->kind = PKT_CONTINUES;
 	}
-	if (pk->protocol == GR_PROTO_UDP) {
-		struct udphdr *uh = l4;
-		if ((void *)(uh + 1) > end)
-			return false;
-		pk->sport = bpf_ntohs(uh->source);
-		pk->dport = bpf_ntohs(uh->dest);
-		pk->kind = PKT_OPENS;
-		return true;
-	}
-	return false;
+	return true;
 }
 
 /*
@@ -1118,9 +1124,8 @@ static __always_inline bool fast_allowed(struct __sk_buff *skb, const struct pol
 	if (connecting)
 		st->syn_pending = 0;
 	/* the packet's owner is the cgroup whose verdict was cached */
-	if (connecting && st->cached && st->cgroup_id == st->owner_cgroup_id &&
-	    st->dport == pk->dport && st->protocol == pk->protocol &&
-	    same_addr(st->daddr, pk->daddr)) {
+	if (connecting &&
+	    cached_destination(st, st->owner_cgroup_id, pk->daddr, pk->dport, pk->protocol)) {
 		st->marks |= SOCK_ALLOWED;
 		/* its segments take the fast path only under the policy that allowed it: after a
 		 * swap they are judged (a quarantine applies to them) and renewed */
