@@ -17,6 +17,7 @@ from bench.lib import (Background, BenchAgent, Cgroup, Cleanup, Netns, bench_id,
                        interleave, load_cpu, agent_cpu, nft_load, policy_check, ratio,
                        run_json, summarize, veth_between)
 from bench.lib import policy as pol
+from bench.lib.progstats import BpfStats
 
 SUITE = "net"
 
@@ -30,6 +31,8 @@ ALLOWED_ID = "198.18.202.1"
 TCP_PORT = 5001
 MEASURES = [("connect", "allowed"), ("connect", "refused"), ("sendto", "allowed"),
             ("sendto", "refused")]
+# The programs' own run time is taken for these, on the floor and guardrail arms.
+PROGRAM_MEASURES = [("connect", "allowed"), ("sendto", "allowed"), ("connect", "refused")]
 
 
 def _fmt_count(n):
@@ -236,7 +239,7 @@ def run(ctx):
     out_rows = {m: [] for m in MEASURES}
     plots = {m: {arm: {"x": [], "median": [], "min": [], "max": []} for arm in ARMS}
              for m in MEASURES}
-    notes, setup_rows = [], []
+    notes, setup_rows, program_rows = [], [], []
     tcp_table = None
     with Cleanup(ctx.log) as cleanup:
         b = Bench(ctx, cleanup)
@@ -289,6 +292,8 @@ def run(ctx):
                     events = agent.metric("guardrail_events_total")
                     notes.append("guardrail at %s rules: %d events, %d lost"
                                  % (_fmt_count(n), events, lost))
+                if agent and "guardrail" not in unavailable:
+                    program_rows += programs_measure(ctx, b, n, scope)
                 for arm in arms:
                     by_measure = {m: [r[m] for r in per_arm[arm]] for m in MEASURES}
                     notes += _warn_outcomes(by_measure, arm, _expect(arm))
@@ -335,6 +340,15 @@ def run(ctx):
                                "nft-set load"],
                    "rows": setup_rows,
                    "note": "agent: from exec to /readyz 200 (policy applied); nft: `nft -f`."})
+    if program_rows:
+        tables.append({
+            "title": "The programs' own run time (kernel.bpf_stats_enabled): ns per run",
+            "columns": ["rules", "call", "hook", "floor", "guardrail", "over floor"],
+            "rows": program_rows,
+            "note": "median (min-max) of %d interleaved repetitions, the same load generator as "
+                    "above, taken in a pass of its own with the statistics on (they add two "
+                    "clock reads to every run, which the floor's empty programs measure). "
+                    "all hooks: the sum of the hooks one call ran." % ctx.reps})
     if tcp_table:
         tables.append(tcp_table)
     if notes:
@@ -349,6 +363,38 @@ def run(ctx):
                           "ylabel": "ns per call", "logx": True, "logy": True,
                           "series": series})
     return {"tables": tables, "plots": out_plots}
+
+
+def programs_measure(ctx, b, n, scope):
+    """Per hook, the floor's and guardrail's own run time for the calls of PROGRAM_MEASURES:
+    rows of the programs table."""
+    BpfStats(scope)
+
+    def measure(arm, rep):
+        cg = b.udp[arm][1]
+        out = {}
+        for mode, kind in PROGRAM_MEASURES:
+            before = BpfStats.snapshot(cg.path)
+            r = b.udp_once(arm, mode, ALLOWED if kind == "allowed" else REFUSED)
+            out[(mode, kind)] = BpfStats.per_run(before, BpfStats.snapshot(cg.path),
+                                                 max(r["ops"] // 2, 1))
+        return out
+    ctx.log("net: the programs' own run time at %s rules" % _fmt_count(n))
+    res = interleave(ctx.reps, ["floor", "guardrail"], measure, ctx.log)
+    rows = []
+    for m in PROGRAM_MEASURES:
+        hooks = sorted({h for r in res["guardrail"] for h in r[m]})
+        per_arm = {arm: [{h: ns for h, (_, ns) in r[m].items()} for r in res[arm]]
+                   for arm in res}
+        for hook in hooks + (["all hooks"] if len(hooks) > 1 else []):
+            s = {}
+            for arm, reps in per_arm.items():
+                values = [sum(r.values()) if hook == "all hooks" else r.get(hook)
+                          for r in reps]
+                s[arm] = summarize(values)
+            rows.append([_fmt_count(n), "%s %s" % (m[1], m[0]), hook, fmt_range(s["floor"]),
+                         fmt_range(s["guardrail"]), _over(s["guardrail"], s["floor"])])
+    return rows
 
 
 def tcp_measure(ctx, b, agent):
