@@ -15,6 +15,8 @@ std::uint64_t boot_ns() {
 
 // How long the pipeline waits for an event before it looks at closing dedup windows.
 constexpr std::chrono::milliseconds kTick{50};
+// Alerts deferred to the JSONL sink before they are written out together.
+constexpr std::size_t kFlushAlerts = 256;
 
 }  // namespace
 
@@ -127,6 +129,9 @@ void AlertPipeline::emit(PendingAlert alert, std::uint64_t now_ns) {
   if (jsonl_.defer(json)) {
     unflushed_.events += alert.count;
     unflushed_.last_ns.push_back(alert.last_ns);
+    // A batch can hold the whole queue: its alerts go out (and are counted) in pieces, so that
+    // neither the file nor the metrics stall behind it.
+    if (unflushed_.last_ns.size() >= kFlushAlerts) flush_jsonl();
   } else {
     metrics_.count_lost(LossStage::AlertsFile, alert.count);
   }

@@ -22,8 +22,8 @@ Result<std::FILE*> open_append(const std::string& path) {
   return file;
 }
 
-// Deferred lines are written out once they reach this much.
-constexpr std::size_t kDeferBytes = 64 * 1024;
+// Deferred lines are written out once they reach this much (the pipeline flushes sooner).
+constexpr std::size_t kDeferBytes = 256 * 1024;
 
 std::uint64_t size_of(std::FILE* f) {
   struct stat st {};
