@@ -290,8 +290,8 @@ Metrics::Metrics()
   for (std::uint16_t type = 1; type < GR_EV_TYPE_MAX; type++) {
     const std::string kind(events::kind_name(type));
     if (kind == "unknown") continue;
-    suppressed_.Add({{"reason", "rate_limit"}, {"kind", kind}});
-    targets_overflow_.Add({{"kind", kind}});
+    rate_limited_[kind] = &suppressed_.Add({{"reason", "rate_limit"}, {"kind", kind}});
+    overflowed_[kind] = &targets_overflow_.Add({{"kind", kind}});
   }
   for (const char* by : {"event", "periodic_check"}) tamper_repairs_.Add({{"detected_by", by}});
   reattach_.Add({{"result", "ok"}});
@@ -380,11 +380,19 @@ void Metrics::count_deduplicated(std::uint64_t events) { deduplicated_.Increment
 
 void Metrics::count_suppressed(std::string_view reason, std::string_view kind,
                                std::uint64_t events) {
+  if (auto it = rate_limited_.find(kind); reason == "rate_limit" && it != rate_limited_.end()) {
+    it->second->Increment(double(events));
+    return;
+  }
   suppressed_.Add({{"reason", std::string(reason)}, {"kind", std::string(kind)}})
       .Increment(double(events));
 }
 
 void Metrics::count_targets_overflow(std::string_view kind) {
+  if (auto it = overflowed_.find(kind); it != overflowed_.end()) {
+    it->second->Increment();
+    return;
+  }
   targets_overflow_.Add({{"kind", std::string(kind)}}).Increment();
 }
 

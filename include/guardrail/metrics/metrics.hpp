@@ -141,6 +141,10 @@ class Metrics {
   prometheus::Counter* alerts_webhook_ = nullptr;
   prometheus::Family<prometheus::Counter>& suppressed_;
   prometheus::Family<prometheus::Counter>& targets_overflow_;
+  // The series of every kind, made at construction (read-only after): under a flood the rate
+  // limit suppresses nearly every event, each counted here.
+  std::map<std::string, prometheus::Counter*, std::less<>> rate_limited_;
+  std::map<std::string, prometheus::Counter*, std::less<>> overflowed_;
   prometheus::Counter& deduplicated_;
   prometheus::Counter& decode_errors_;
   prometheus::Histogram& latency_;

@@ -74,5 +74,29 @@ TEST(Metrics, DeliveredCountsGoToTheSinksSeries) {
   EXPECT_TRUE(has_line(text, R"(guardrail_alerts_total{sink="webhook"} 2)")) << text;
 }
 
+TEST(Metrics, SuppressedCountsOfAnyReasonAndKindFindTheirSeries) {
+  Metrics m;
+  m.count_suppressed("rate_limit", "net_connect", 2);
+  m.count_suppressed("rate_limit", "net_connect", 3);
+  m.count_suppressed("other", "net_connect", 1);        // not made at construction
+  m.count_suppressed("rate_limit", "no_such_kind", 4);  // neither
+  m.count_targets_overflow("net_connect");
+  m.count_targets_overflow("no_such_kind");
+  const auto text = m.scrape();
+  EXPECT_TRUE(has_line(
+      text, R"(guardrail_events_suppressed_total{kind="net_connect",reason="rate_limit"} 5)"))
+      << text;
+  EXPECT_TRUE(
+      has_line(text, R"(guardrail_events_suppressed_total{kind="net_connect",reason="other"} 1)"))
+      << text;
+  EXPECT_TRUE(has_line(
+      text, R"(guardrail_events_suppressed_total{kind="no_such_kind",reason="rate_limit"} 4)"))
+      << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_alert_targets_overflow_total{kind="net_connect"} 1)"))
+      << text;
+  EXPECT_TRUE(has_line(text, R"(guardrail_alert_targets_overflow_total{kind="no_such_kind"} 1)"))
+      << text;
+}
+
 }  // namespace
 }  // namespace guardrail
