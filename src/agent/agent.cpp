@@ -26,6 +26,7 @@
 #include "guardrail/loader/pin_dir.hpp"
 #include "guardrail/loader/policy_maps.hpp"
 #include "guardrail/metrics/metrics.hpp"
+#include "guardrail/metrics/violation_counters.hpp"
 #include "guardrail/pipeline/alert_pipeline.hpp"
 #include "guardrail/policy/compile.hpp"
 #include "guardrail/policy/model.hpp"
@@ -165,6 +166,7 @@ class Agent {
   std::unique_ptr<WebhookSink> webhook_;  // null without --webhook-url
   std::uint64_t generation_ = 0;
   Names names_;
+  ViolationCounters violations_{metrics_};  // the consumer thread's
   const events::WallClock clock_;
   ProblemReport problems_{metrics_, [this](nlohmann::ordered_json alert) {
                             if (sink_->write(alert)) metrics_.count_delivered("jsonl", 0, 1);
@@ -477,9 +479,10 @@ void Agent::on_record(std::span<const std::byte> record) {
     spdlog::warn("dropping an event record: {}", event.error().message);
     return;
   }
-  metrics_.count_violation(
-      events::kind_name(events::header(*event).type), events::verdict_name(events::verdict(*event)),
-      names_.with([&](const auto& table) { return table.zone(events::zone_id(*event)); }));
+  const std::uint32_t zone = events::zone_id(*event);
+  violations_.count(
+      events::header(*event).type, events::verdict(*event), zone, names_.generation(),
+      [&] { return names_.with([&](const auto& table) { return table.zone(zone); }); });
   if (const auto* host = std::get_if<gr_host_event>(&*event); host && tamper_->on_event(*host))
     SignalInbox::poke_check();  // the main loop owns the guards: it re-attaches
   alerts_->submit(*event);

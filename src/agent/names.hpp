@@ -1,6 +1,8 @@
 // What the consumer thread needs to name ids, shared with the main thread that re-scans.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <utility>
 
@@ -20,7 +22,11 @@ class Names {
     for (auto& [id, names] : table.cgroups) table_.cgroups[id] = std::move(names);
     table_.zones = std::move(table.zones);
     table_.policy = std::move(table.policy);
+    // After the table: a reader that sees the new generation finds the new names.
+    generation_.fetch_add(1, std::memory_order_release);
   }
+  // Changes with every set(): what was cached from an older table may name a zone wrongly.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   template <typename F>
   auto with(F&& f) const {
     std::lock_guard lock(mutex_);
@@ -30,6 +36,7 @@ class Names {
  private:
   mutable std::mutex mutex_;
   events::NameTable table_;
+  std::atomic<std::uint64_t> generation_{0};
 };
 
 }  // namespace guardrail::agent

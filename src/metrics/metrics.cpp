@@ -282,16 +282,16 @@ Metrics::Metrics()
       .Register(*registry_)
       .Add({{"version", GUARDRAIL_VERSION}})
       .Set(1);
-  for (const char* sink : {"jsonl", "webhook"}) {
-    delivered_.Add({{"sink", sink}});
-    alerts_.Add({{"sink", sink}});
-  }
+  delivered_jsonl_ = &delivered_.Add({{"sink", "jsonl"}});
+  alerts_jsonl_ = &alerts_.Add({{"sink", "jsonl"}});
+  delivered_webhook_ = &delivered_.Add({{"sink", "webhook"}});
+  alerts_webhook_ = &alerts_.Add({{"sink", "webhook"}});
   // Every kind's series from 0, so that increase() in the rules sees the first suppression.
   for (std::uint16_t type = 1; type < GR_EV_TYPE_MAX; type++) {
     const std::string kind(events::kind_name(type));
     if (kind == "unknown") continue;
-    suppressed_.Add({{"reason", "rate_limit"}, {"kind", kind}});
-    targets_overflow_.Add({{"kind", kind}});
+    rate_limited_[kind] = &suppressed_.Add({{"reason", "rate_limit"}, {"kind", kind}});
+    overflowed_[kind] = &targets_overflow_.Add({{"kind", kind}});
   }
   for (const char* by : {"event", "periodic_check"}) tamper_repairs_.Add({{"detected_by", by}});
   reattach_.Add({{"result", "ok"}});
@@ -342,8 +342,13 @@ void Metrics::set_discovery_problems(const std::map<std::string, std::size_t>& o
 
 void Metrics::count_violation(std::string_view kind, std::string_view verdict,
                               const std::string& zone) {
-  violations_.Add({{"kind", std::string(kind)}, {"verdict", std::string(verdict)}, {"zone", zone}})
-      .Increment();
+  violation_counter(kind, verdict, zone).Increment();
+}
+
+prometheus::Counter& Metrics::violation_counter(std::string_view kind, std::string_view verdict,
+                                                const std::string& zone) {
+  return violations_.Add(
+      {{"kind", std::string(kind)}, {"verdict", std::string(verdict)}, {"zone", zone}});
 }
 
 void Metrics::count_lost(LossStage stage, std::uint64_t events) {
@@ -355,19 +360,39 @@ std::uint64_t Metrics::lost(LossStage stage) const {
 }
 
 void Metrics::count_delivered(std::string_view sink, std::uint64_t events, std::uint64_t alerts) {
-  delivered_.Add({{"sink", std::string(sink)}}).Increment(double(events));
-  alerts_.Add({{"sink", std::string(sink)}}).Increment(double(alerts));
+  prometheus::Counter* delivered = nullptr;
+  prometheus::Counter* counted = nullptr;
+  if (sink == "jsonl") {
+    delivered = delivered_jsonl_;
+    counted = alerts_jsonl_;
+  } else if (sink == "webhook") {
+    delivered = delivered_webhook_;
+    counted = alerts_webhook_;
+  } else {
+    delivered = &delivered_.Add({{"sink", std::string(sink)}});
+    counted = &alerts_.Add({{"sink", std::string(sink)}});
+  }
+  delivered->Increment(double(events));
+  counted->Increment(double(alerts));
 }
 
 void Metrics::count_deduplicated(std::uint64_t events) { deduplicated_.Increment(double(events)); }
 
 void Metrics::count_suppressed(std::string_view reason, std::string_view kind,
                                std::uint64_t events) {
+  if (auto it = rate_limited_.find(kind); reason == "rate_limit" && it != rate_limited_.end()) {
+    it->second->Increment(double(events));
+    return;
+  }
   suppressed_.Add({{"reason", std::string(reason)}, {"kind", std::string(kind)}})
       .Increment(double(events));
 }
 
 void Metrics::count_targets_overflow(std::string_view kind) {
+  if (auto it = overflowed_.find(kind); it != overflowed_.end()) {
+    it->second->Increment();
+    return;
+  }
   targets_overflow_.Add({{"kind", std::string(kind)}}).Increment();
 }
 

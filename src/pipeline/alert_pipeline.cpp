@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <vector>
+
 namespace guardrail::pipeline {
 namespace {
 
@@ -13,6 +15,8 @@ std::uint64_t boot_ns() {
 
 // How long the pipeline waits for an event before it looks at closing dedup windows.
 constexpr std::chrono::milliseconds kTick{50};
+// Alerts deferred to the JSONL sink before they are written out together.
+constexpr std::size_t kFlushAlerts = 256;
 
 }  // namespace
 
@@ -56,21 +60,38 @@ void AlertPipeline::submit(const events::Event& event) {
 }
 
 void AlertPipeline::run() {
+  std::vector<events::Event> batch;  // reused: swapped with the queue's storage
   for (;;) {
-    auto event = queue_.pop_for(kTick);
+    queue_.pop_all_for(batch, kTick);
     std::uint64_t now = boot_ns();
     for (auto& folded : dedup_.expire(now)) emit(std::move(folded), now);
     emit_summaries(ledger_.take(now));
-    if (!event) {
-      if (queue_.drained()) break;
-      continue;
+    for (const auto& event : batch) {
+      now = boot_ns();
+      PendingAlert alert = PendingAlert::of(event);
+      alert.process = processes_.lookup(static_cast<pid_t>(events::pid(event)), now);
+      if (auto first = dedup_.offer(std::move(alert), now)) emit(std::move(*first), now);
     }
-    PendingAlert alert = PendingAlert::of(*event);
-    alert.process = processes_.lookup(static_cast<pid_t>(events::pid(*event)), now);
-    if (auto first = dedup_.offer(std::move(alert), now)) emit(std::move(*first), now);
+    flush_jsonl();
+    if (batch.empty() && queue_.drained()) break;
   }
   for (auto& folded : dedup_.flush()) emit(std::move(folded), boot_ns());
   emit_summaries(ledger_.flush());
+  flush_jsonl();
+}
+
+void AlertPipeline::flush_jsonl() {
+  if (unflushed_.last_ns.empty()) return;
+  if (jsonl_.flush()) {
+    metrics_.count_delivered("jsonl", unflushed_.events, unflushed_.last_ns.size());
+    const std::uint64_t now = boot_ns();
+    for (auto last : unflushed_.last_ns)
+      metrics_.observe_latency(now > last ? double(now - last) / 1e9 : 0);
+  } else {
+    metrics_.count_lost(LossStage::AlertsFile, unflushed_.events);
+  }
+  unflushed_.events = 0;
+  unflushed_.last_ns.clear();
 }
 
 bool AlertPipeline::admit(const PendingAlert& alert, std::uint64_t now_ns) {
@@ -104,9 +125,13 @@ void AlertPipeline::emit(PendingAlert alert, std::uint64_t now_ns) {
   if (!admit(alert, now_ns)) return;
   // Only what leaves dedup and the rate limit is formatted.
   auto json = format_(alert);
-  if (jsonl_.write(json)) {
-    metrics_.count_delivered("jsonl", alert.count);
-    metrics_.observe_latency(now_ns > alert.last_ns ? double(now_ns - alert.last_ns) / 1e9 : 0);
+  // Written with the batch (flush_jsonl), counted delivered or lost then.
+  if (jsonl_.defer(json)) {
+    unflushed_.events += alert.count;
+    unflushed_.last_ns.push_back(alert.last_ns);
+    // A batch can hold the whole queue: its alerts go out (and are counted) in pieces, so that
+    // neither the file nor the metrics stall behind it.
+    if (unflushed_.last_ns.size() >= kFlushAlerts) flush_jsonl();
   } else {
     metrics_.count_lost(LossStage::AlertsFile, alert.count);
   }

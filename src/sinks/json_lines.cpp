@@ -22,6 +22,9 @@ Result<std::FILE*> open_append(const std::string& path) {
   return file;
 }
 
+// Deferred lines are written out once they reach this much (the pipeline flushes sooner).
+constexpr std::size_t kDeferBytes = 256 * 1024;
+
 std::uint64_t size_of(std::FILE* f) {
   struct stat st {};
   return ::fstat(::fileno(f), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
@@ -34,9 +37,19 @@ void JsonLinesSink::Close::operator()(std::FILE* f) const {
 }
 
 JsonLinesSink::JsonLinesSink(std::FILE* file, std::string path, std::uint64_t max_bytes, int keep)
-    : file_(file), path_(std::move(path)), max_bytes_(max_bytes), keep_(keep < 1 ? 1 : keep) {
+    : file_(file),
+      path_(std::move(path)),
+      max_bytes_(max_bytes),
+      keep_(keep < 1 ? 1 : keep),
+      // The same output as dump(-1, ' ', false, replace): compact, UTF-8 kept, invalid bytes
+      // replaced.
+      serializer_(std::make_unique<Serializer>(nlohmann::detail::output_adapter<char>(pending_),
+                                               ' ',
+                                               nlohmann::ordered_json::error_handler_t::replace)) {
   if (file != stdout) size_ = size_of(file);
 }
+
+JsonLinesSink::~JsonLinesSink() { flush(); }
 
 Result<std::unique_ptr<JsonLinesSink>> JsonLinesSink::open(const std::string& path,
                                                            std::uint64_t max_bytes, int keep) {
@@ -67,25 +80,58 @@ Result<void> JsonLinesSink::rotate() {
   return reopen();
 }
 
-bool JsonLinesSink::write(const nlohmann::ordered_json& alert) {
-  std::lock_guard lock(mutex_);
+bool JsonLinesSink::write_out(std::size_t bytes) {
+  if (bytes == 0) return true;
+  const bool ok = file_ && std::fwrite(pending_.data(), 1, bytes, file_.get()) == bytes &&
+                  std::fflush(file_.get()) == 0;
+  if (ok) size_ += bytes;
+  pending_.erase(0, bytes);
+  return ok;
+}
+
+bool JsonLinesSink::append(const nlohmann::ordered_json& alert) {
   if (reopen_requested_.exchange(false) || !file_) {
+    // What was deferred belongs to the file it was written for (logrotate moved it).
+    if (!write_out(pending_.size())) pending_failed_ = true;
     if (auto r = reopen(); !r) {
       spdlog::error("{}", r.error().message);
       return false;
     }
   }
-  const std::string line =
-      alert.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
-  if (max_bytes_ > 0 && size_ > 0 && size_ + line.size() > max_bytes_) {
+  const std::size_t before = pending_.size();
+  serializer_->dump(alert, false, false, 0);
+  pending_.push_back('\n');
+  const std::size_t line = pending_.size() - before;
+  // Rotation is decided per line, as if every line before it was written already.
+  if (max_bytes_ > 0 && size_ + before > 0 && size_ + before + line > max_bytes_) {
+    if (!write_out(before)) pending_failed_ = true;
     if (auto r = rotate(); !r) {
       spdlog::error("{}", r.error().message);
+      pending_.clear();  // only this line was left
       return false;
     }
   }
-  const bool ok = std::fwrite(line.data(), 1, line.size(), file_.get()) == line.size() &&
-                  std::fflush(file_.get()) == 0;
-  if (ok) size_ += line.size();
+  return true;
+}
+
+bool JsonLinesSink::write(const nlohmann::ordered_json& alert) {
+  std::lock_guard lock(mutex_);
+  if (!write_out(pending_.size())) pending_failed_ = true;
+  return append(alert) && write_out(pending_.size());
+}
+
+bool JsonLinesSink::defer(const nlohmann::ordered_json& alert) {
+  std::lock_guard lock(mutex_);
+  if (!append(alert)) return false;
+  // A large batch goes out in pieces: the buffer stays small.
+  if (pending_.size() >= kDeferBytes && !write_out(pending_.size())) pending_failed_ = true;
+  return true;
+}
+
+bool JsonLinesSink::flush() {
+  std::lock_guard lock(mutex_);
+  const bool ok = write_out(pending_.size()) && !pending_failed_;
+  pending_failed_ = false;
   return ok;
 }
 

@@ -45,6 +45,9 @@ class Metrics {
   Metrics();
 
   void count_violation(std::string_view kind, std::string_view verdict, const std::string& zone);
+  // The series count_violation() increments (per event, ViolationCounters keeps it).
+  prometheus::Counter& violation_counter(std::string_view kind, std::string_view verdict,
+                                         const std::string& zone);
   void count_lost(LossStage stage, std::uint64_t events);
   // `alerts` alerts holding `events` events in all reached the sink.
   void count_delivered(std::string_view sink, std::uint64_t events, std::uint64_t alerts = 1);
@@ -131,8 +134,17 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& violations_;
   prometheus::Family<prometheus::Counter>& delivered_;
   prometheus::Family<prometheus::Counter>& alerts_;
+  // The series of the sinks, made at construction: count_delivered() runs per alert.
+  prometheus::Counter* delivered_jsonl_ = nullptr;
+  prometheus::Counter* alerts_jsonl_ = nullptr;
+  prometheus::Counter* delivered_webhook_ = nullptr;
+  prometheus::Counter* alerts_webhook_ = nullptr;
   prometheus::Family<prometheus::Counter>& suppressed_;
   prometheus::Family<prometheus::Counter>& targets_overflow_;
+  // The series of every kind, made at construction (read-only after): under a flood the rate
+  // limit suppresses nearly every event, each counted here.
+  std::map<std::string, prometheus::Counter*, std::less<>> rate_limited_;
+  std::map<std::string, prometheus::Counter*, std::less<>> overflowed_;
   prometheus::Counter& deduplicated_;
   prometheus::Counter& decode_errors_;
   prometheus::Histogram& latency_;

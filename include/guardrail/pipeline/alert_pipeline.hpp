@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "guardrail/events/events.hpp"
 #include "guardrail/metrics/metrics.hpp"
@@ -68,6 +69,8 @@ class AlertPipeline {
   // Whether the rate limit lets `alert` out; counts it suppressed when not.
   bool admit(const PendingAlert& alert, std::uint64_t now_ns);
   void emit_summaries(std::vector<SuppressionSummary> summaries);
+  // Writes the alerts deferred to the JSONL sink and counts them delivered (or lost).
+  void flush_jsonl();
 
   PipelineOptions options_;
   Metrics& metrics_;
@@ -81,6 +84,12 @@ class AlertPipeline {
   DistinctTargets targets_;
   SuppressionLedger ledger_;
   ProcessInfoCache processes_;
+  // Alerts deferred to the JSONL sink since the last flush: their events, and each alert's last
+  // event time (for the latency, measured when written).
+  struct Unflushed {
+    std::uint64_t events = 0;
+    std::vector<std::uint64_t> last_ns;
+  } unflushed_;
   std::thread thread_;
 };
 

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
+#include <string>
+
+#include "guardrail/metrics/violation_counters.hpp"
+
 namespace guardrail {
 namespace {
 
@@ -125,6 +130,66 @@ TEST(Metrics, ServeFailsWithTheAddressAndTheFix) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("203.0.113.1:1"), std::string::npos);
   EXPECT_NE(r.error().message.find("--metrics-address"), std::string::npos);
+}
+
+// Every one of `lines` is in `text`.
+void expect_lines(const std::string& text, std::initializer_list<const char*> lines) {
+  for (const char* line : lines) EXPECT_TRUE(has_line(text, line)) << line << "\n" << text;
+}
+
+TEST(ViolationCounters, CountsUnderTheSameSeriesAsCountViolationAndNamesTheZoneOnce) {
+  Metrics m;
+  ViolationCounters counters(m);
+  int named = 0;
+  auto zone = [&] {
+    named++;
+    return std::string("agent-sandbox");
+  };
+  for (int i = 0; i < 3; i++) counters.count(GR_EV_NET_CONNECT, GR_VERDICT_BLOCKED, 7, 1, zone);
+  m.count_violation("net_connect", "blocked", "agent-sandbox");
+  counters.count(GR_EV_NET_CONNECT, GR_VERDICT_AUDITED, 7, 1, zone);
+  EXPECT_EQ(named, 2);  // once per (kind, verdict, zone)
+  EXPECT_EQ(counters.cached(), 2u);
+  expect_lines(
+      m.scrape(),
+      {R"(guardrail_violations_total{kind="net_connect",verdict="blocked",zone="agent-sandbox"} 4)",
+       R"(guardrail_violations_total{kind="net_connect",verdict="audited",zone="agent-sandbox"} 1)"});
+}
+
+TEST(ViolationCounters, AZoneRenamedAtASwapCountsUnderItsNewName) {
+  Metrics m;
+  ViolationCounters counters(m);
+  std::string name = "payments";
+  auto zone = [&] { return name; };
+  counters.count(GR_EV_NET_CONNECT, GR_VERDICT_BLOCKED, 3, 1, zone);
+  counters.count(GR_EV_NET_CONNECT, GR_VERDICT_BLOCKED, 3, 1, zone);
+  // The swap: zone id 3 is now called "billing", in the name table's next generation.
+  name = "billing";
+  counters.count(GR_EV_NET_CONNECT, GR_VERDICT_BLOCKED, 3, 2, zone);
+  // Another zone of the same kind and verdict is its own series.
+  name = "frontend";
+  counters.count(GR_EV_NET_CONNECT, GR_VERDICT_BLOCKED, 4, 2, zone);
+  expect_lines(
+      m.scrape(),
+      {R"(guardrail_violations_total{kind="net_connect",verdict="blocked",zone="payments"} 2)",
+       R"(guardrail_violations_total{kind="net_connect",verdict="blocked",zone="billing"} 1)",
+       R"(guardrail_violations_total{kind="net_connect",verdict="blocked",zone="frontend"} 1)"});
+}
+
+TEST(Metrics, SuppressedCountsOfAnyReasonAndKindFindTheirSeries) {
+  Metrics m;
+  m.count_suppressed("rate_limit", "net_connect", 2);
+  m.count_suppressed("rate_limit", "net_connect", 3);
+  m.count_suppressed("other", "net_connect", 1);        // not made at construction
+  m.count_suppressed("rate_limit", "no_such_kind", 4);  // neither
+  m.count_targets_overflow("net_connect");
+  m.count_targets_overflow("no_such_kind");
+  expect_lines(m.scrape(),
+               {R"(guardrail_events_suppressed_total{kind="net_connect",reason="rate_limit"} 5)",
+                R"(guardrail_events_suppressed_total{kind="net_connect",reason="other"} 1)",
+                R"(guardrail_events_suppressed_total{kind="no_such_kind",reason="rate_limit"} 4)",
+                R"(guardrail_alert_targets_overflow_total{kind="net_connect"} 1)",
+                R"(guardrail_alert_targets_overflow_total{kind="no_such_kind"} 1)"});
 }
 
 }  // namespace

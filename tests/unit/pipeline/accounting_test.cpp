@@ -114,6 +114,41 @@ TEST_F(PipelineAccounting, AFullQueueCountsItsLossesAndNothingElseIsLost) {
   EXPECT_EQ(lines(dir_ / "alerts.json").size(), std::size_t(delivered));
 }
 
+TEST_F(PipelineAccounting, ABatchOfManyAlertsIsWrittenAndCountedWhole) {
+  // More alerts than one write-out holds (in one batch or several, as the pipeline takes them).
+  std::vector<gr_net_event> evs;
+  for (std::uint16_t port = 1; port <= 1500; port++)
+    evs.push_back(event(GR_WORKLOAD_ID_BASE, port));
+  run({.dedup_window = 0s, .rate_limit = 0, .queue_capacity = 4096}, evs);
+  const auto alerts = lines(dir_ / "alerts.json");
+  ASSERT_EQ(alerts.size(), 1500u);
+  for (std::size_t i = 0; i < alerts.size(); i++) EXPECT_EQ(alerts[i]["dport"], i + 1);
+  const auto text = metrics_.scrape();
+  EXPECT_EQ(metric(text, R"(guardrail_events_delivered_total{sink="jsonl"})"), 1500);
+  EXPECT_EQ(metric(text, R"(guardrail_alerts_total{sink="jsonl"})"), 1500);
+  EXPECT_EQ(metrics_.lost(LossStage::AlertsFile), 0u);
+}
+
+TEST_F(PipelineAccounting, AlertsThatCannotBeWrittenAreCountedLostAtTheAlertsFile) {
+  if (::access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no writable /dev/full here";
+  auto sink = JsonLinesSink::open("/dev/full");
+  ASSERT_TRUE(sink) << sink.error().message;
+  events::NameTable names{"p", {{1, "agent-sandbox"}}, {}};
+  const events::WallClock clock(0);
+  {
+    AlertPipeline p(
+        {.dedup_window = 0s, .rate_limit = 0}, metrics_, **sink, nullptr,
+        [&](const PendingAlert& a) { return format_alert(a, names, clock, "node-1"); },
+        [&](const SuppressionSummary& s) {
+          return format_summary(s, names, clock, "node-1", 30s);
+        });
+    for (std::uint16_t port = 1; port <= 600; port++) p.submit(event(GR_WORKLOAD_ID_BASE, port));
+  }
+  const auto text = metrics_.scrape();
+  EXPECT_EQ(metric(text, R"(guardrail_events_delivered_total{sink="jsonl"})"), 0);
+  EXPECT_EQ(metrics_.lost(LossStage::AlertsFile) + metrics_.lost(LossStage::Queue), 600u);
+}
+
 TEST_F(PipelineAccounting, TheAlertsFileRotatesBySize) {
   std::vector<gr_net_event> evs;
   for (std::uint16_t port = 1; port <= 40; port++) evs.push_back(event(GR_WORKLOAD_ID_BASE, port));

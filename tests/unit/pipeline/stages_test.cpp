@@ -5,7 +5,6 @@
 #include <cstring>
 #include <thread>
 
-#include "guardrail/pipeline/bounded_queue.hpp"
 #include "guardrail/pipeline/dedup.hpp"
 #include "guardrail/pipeline/process_info.hpp"
 #include "guardrail/pipeline/rate_limiter.hpp"
@@ -27,30 +26,6 @@ gr_net_event event(std::uint32_t workload, std::uint16_t dport, std::uint64_t ts
   ev.daddr[15] = last_octet;
   ev.dport = dport;
   return ev;
-}
-
-TEST(PipelineQueue, RefusesWhenFullAndDrainsAfterClose) {
-  BoundedQueue<int> q(2);
-  EXPECT_TRUE(q.try_push(1));
-  EXPECT_TRUE(q.try_push(2));
-  EXPECT_FALSE(q.try_push(3));
-  q.close();
-  EXPECT_FALSE(q.try_push(4));
-  EXPECT_FALSE(q.drained());
-  EXPECT_EQ(q.pop_for(0ms), 1);
-  EXPECT_EQ(q.pop_for(0ms), 2);
-  EXPECT_EQ(q.pop_for(0ms), std::nullopt);
-  EXPECT_TRUE(q.drained());
-}
-
-TEST(PipelineQueue, PopWaitsForAPush) {
-  BoundedQueue<int> q(4);
-  std::thread producer([&] {
-    std::this_thread::sleep_for(20ms);
-    q.try_push(7);
-  });
-  EXPECT_EQ(q.pop_for(2000ms), 7);
-  producer.join();
 }
 
 TEST(PipelineDedup, FirstLeavesAtOnceRepeatsLeaveAsOneAlertWhenTheWindowCloses) {
