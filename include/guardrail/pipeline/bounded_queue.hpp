@@ -38,6 +38,9 @@ class BoundedQueue {
   // `timeout` for an item; `out` stays empty when none came or the queue is closed and empty.
   void pop_all_for(std::vector<T>& out, std::chrono::milliseconds timeout) {
     out.clear();
+    // A flood grows both vectors to its size; a vector over kRetain is not handed back, so the
+    // memory goes once the flood is over (at most one kRetain-sized vector is kept idle).
+    if (out.capacity() > kRetain) std::vector<T>().swap(out);
     std::unique_lock lock(mutex_);
     if (items_.empty() && !closed_) {
       sleeping_ = true;
@@ -66,6 +69,9 @@ class BoundedQueue {
     std::lock_guard lock(mutex_);
     return items_.size();
   }
+
+  // The storage a consumer's vector keeps between batches, in items.
+  static constexpr std::size_t kRetain = 4096;
 
   // Whether the consumer waits for an item now (for tests of the wakeup).
   bool consumer_sleeping() const {

@@ -26,6 +26,23 @@ TEST(PipelineQueue, PopAllTakesEverythingQueuedOldestFirst) {
   EXPECT_EQ(batch, (std::vector<int>{6}));
 }
 
+TEST(PipelineQueue, AFloodsStorageIsLetGoOnceTheBatchesAreSmallAgain) {
+  constexpr std::size_t flood = 4 * BoundedQueue<int>::kRetain;
+  BoundedQueue<int> q(flood);
+  for (std::size_t i = 0; i < flood; i++) ASSERT_TRUE(q.try_push(int(i)));
+  std::vector<int> batch;
+  q.pop_all_for(batch, 0ms);
+  ASSERT_EQ(batch.size(), flood);
+  // The flood's vector is not handed back to the queue: the next small batches come in small
+  // storage, in the consumer's hands and in the queue's.
+  for (int round = 0; round < 2; round++) {
+    EXPECT_TRUE(q.try_push(7));
+    q.pop_all_for(batch, 0ms);
+    EXPECT_EQ(batch, (std::vector<int>{7}));
+    EXPECT_LE(batch.capacity(), BoundedQueue<int>::kRetain);
+  }
+}
+
 TEST(PipelineQueue, FullQueueRefusesUntilPoppedAndTheCallerCountsEachRefusal) {
   BoundedQueue<int> q(2);
   int lost = 0;
