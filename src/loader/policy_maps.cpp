@@ -32,8 +32,67 @@
 namespace guardrail {
 namespace {
 
-constexpr int kFileIdKernfs = 0xfe;  // FILEID_KERNFS: a cgroup2 file handle is its kernfs id
-constexpr int kEnotsupp = 524;       // the kernel's ENOTSUPP (no batch ops), absent from libc
+constexpr int kFileIdKernfs = 0xfe;   // FILEID_KERNFS: a cgroup2 file handle is its kernfs id
+constexpr int kEnotsupp = 524;        // the kernel's ENOTSUPP (no batch ops), absent from libc
+constexpr std::size_t kChunk = 8192;  // entries per batch call
+
+// Deletes `keys` in batches; a kernel without batch deletes, or a key gone meanwhile (ENOENT
+// stops a batch), gets the rest one by one.
+template <typename K>
+Result<void> delete_in_batches(int fd, std::string_view name, const std::vector<K>& keys) {
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  for (std::size_t at = 0; at < keys.size(); at += kChunk) {
+    const std::size_t end = std::min(keys.size(), at + kChunk);
+    __u32 count = static_cast<__u32>(end - at);
+    if (bpf_map_delete_batch(fd, keys.data() + at, &count, &opts) == 0) continue;
+    for (std::size_t i = at + std::min<std::size_t>(count, end - at); i < keys.size(); ++i)
+      if (bpf_map_delete_elem(fd, &keys[i]) && errno != ENOENT)
+        return fail_errno("clear BPF map " + std::string(name), errno);
+    return {};
+  }
+  return {};
+}
+
+// Writes `entries` (BPF_ANY) in batches: one syscall per 8192 entries instead of one per entry
+// (HASH and LPM_TRIE take batch updates on 6.18; 100 K LPM entries fill in 110 ms instead of
+// 200 ms there, more with the bpf() guard tracing every call). Chunks keep the key and value
+// copies the call needs small: a million egress entries are 160 MB. A kernel without batch
+// updates for the type gets one update each.
+template <typename K, typename V>
+Result<void> update_in_batches(int fd, std::string_view name,
+                               const std::vector<std::pair<K, V>>& entries) {
+  std::vector<K> keys;
+  std::vector<V> values;
+  keys.reserve(std::min(kChunk, entries.size()));
+  values.reserve(keys.capacity());
+  // BPF_ANY: the kernel's generic batch update refuses any other element flag (EINVAL); the
+  // callers write maps emptied first, and the compiled entries have distinct keys.
+  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+  for (std::size_t at = 0; at < entries.size(); at += kChunk) {
+    const std::size_t end = std::min(entries.size(), at + kChunk);
+    keys.clear();
+    values.clear();
+    for (std::size_t i = at; i < end; ++i) {
+      keys.push_back(entries[i].first);
+      values.push_back(entries[i].second);
+    }
+    __u32 count = static_cast<__u32>(keys.size());
+    if (bpf_map_update_batch(fd, keys.data(), values.data(), &count, &opts) == 0) continue;
+    if (at > 0 || (errno != EINVAL && errno != kEnotsupp && errno != EOPNOTSUPP))
+      return fail_errno("fill BPF map " + std::string(name) + " (" +
+                            std::to_string(entries.size()) + " entries, " +
+                            std::to_string(at + count) + " written; is the map too small?)",
+                        errno);
+    // No batch updates for this map type: one by one (BPF_ANY over any already written).
+    for (const auto& [key, value] : entries)
+      if (bpf_map_update_elem(fd, &key, &value, BPF_ANY))
+        return fail_errno("fill BPF map " + std::string(name) + " (" +
+                              std::to_string(entries.size()) + " entries; is the map too small?)",
+                          errno);
+    return {};
+  }
+  return {};
+}
 
 // Makes an inactive policy map hold exactly `entries`: every stale key goes, then every entry is
 // written. The programs do not read this map until the set is flipped, so order does not matter.
@@ -46,15 +105,8 @@ Result<void> fill_map_fd(int fd, std::string_view name,
     stale.push_back(next);
     key = next;
   }
-  for (const K& k : stale)
-    if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
-      return fail_errno("clear BPF map " + std::string(name), errno);
-  for (const auto& [key, value] : entries)
-    if (bpf_map_update_elem(fd, &key, &value, BPF_NOEXIST))
-      return fail_errno("update BPF map " + std::string(name) + " (" +
-                            std::to_string(entries.size()) + " entries; is the map too small?)",
-                        errno);
-  return {};
+  GR_TRY(delete_in_batches(fd, name, stale));
+  return update_in_batches(fd, name, entries);
 }
 
 template <typename K, typename V>
@@ -171,48 +223,6 @@ Result<UniqueFd> fresh_set(const SizedSet& s, const bpf_object* obj, std::uint32
   return fd;
 }
 
-// Fills a fresh (empty) map in batches: one syscall per 8192 entries instead of one per entry
-// (HASH and LPM_TRIE take batch updates on 6.18; 100 K LPM entries fill in 110 ms instead of
-// 200 ms there, more with the bpf() guard tracing every call). Chunks keep the key and value
-// copies the call needs small: a million egress entries are 160 MB. A kernel without batch
-// updates for the type gets one update each.
-template <typename K, typename V>
-Result<void> fill_fresh(int fd, std::string_view name,
-                        const std::vector<std::pair<K, V>>& entries) {
-  constexpr std::size_t kChunk = 8192;
-  std::vector<K> keys;
-  std::vector<V> values;
-  keys.reserve(std::min(kChunk, entries.size()));
-  values.reserve(keys.capacity());
-  // BPF_ANY: the kernel's generic batch update refuses any other element flag (EINVAL), and the
-  // map is empty; the compiled entries have distinct keys.
-  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
-  for (std::size_t at = 0; at < entries.size(); at += kChunk) {
-    const std::size_t end = std::min(entries.size(), at + kChunk);
-    keys.clear();
-    values.clear();
-    for (std::size_t i = at; i < end; ++i) {
-      keys.push_back(entries[i].first);
-      values.push_back(entries[i].second);
-    }
-    __u32 count = static_cast<__u32>(keys.size());
-    if (bpf_map_update_batch(fd, keys.data(), values.data(), &count, &opts) == 0) continue;
-    if (at > 0 || (errno != EINVAL && errno != kEnotsupp && errno != EOPNOTSUPP))
-      return fail_errno("fill BPF map " + std::string(name) + " (" +
-                            std::to_string(entries.size()) + " entries, " +
-                            std::to_string(at + count) + " written)",
-                        errno);
-    // No batch updates for this map type: one by one (BPF_ANY over any already written).
-    for (const auto& [key, value] : entries)
-      if (bpf_map_update_elem(fd, &key, &value, BPF_ANY))
-        return fail_errno("fill BPF map " + std::string(name) + " (" +
-                              std::to_string(entries.size()) + " entries)",
-                          errno);
-    return {};
-  }
-  return {};
-}
-
 // Puts `fd` into the outer map at `slot` and pins it at the set's pin path (renamed over the old
 // pin), so a restarted agent adopts what the programs read.
 Result<void> install_set(PolicyMaps::Impl& impl, SizedSet& s, std::uint32_t slot, UniqueFd fd) {
@@ -248,7 +258,7 @@ Result<void> replace_set(PolicyMaps::Impl& impl, SizedSet& s, std::uint32_t slot
     return fill_map_fd(s.inner[slot].get(), s.spec->name, entries);
   auto fd = fresh_set(s, impl.skel->obj, slot, size);
   if (!fd) return propagate(fd);
-  GR_TRY(fill_fresh(fd->get(), s.spec->name, entries));
+  GR_TRY(update_in_batches(fd->get(), s.spec->name, entries));
   return install_set(impl, s, slot, std::move(*fd));
 }
 
