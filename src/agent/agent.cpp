@@ -36,6 +36,7 @@
 #include "guardrail/sinks/json_lines.hpp"
 #include "guardrail/sinks/webhook.hpp"
 #include "guardrail/util/cgroup2_mount.hpp"
+#include "guardrail/util/phase_timer.hpp"
 #include "kube_source.hpp"
 #include "names.hpp"
 #include "policy_reload.hpp"
@@ -111,7 +112,9 @@ class Agent {
 
   // Compiles what discovery found and makes the kernel enforce it: maps first, then attachment,
   // so a cgroup is never attached before the rules that judge it are in place.
-  Result<policy::CompiledPolicy> enforce(const discovery::Discovered& found);
+  // `phases`, when given, times compile, apply and attach (the reload's debug line).
+  Result<policy::CompiledPolicy> enforce(const discovery::Discovered& found,
+                                         PhaseTimer* phases = nullptr);
   // Records a policy the maps now enforce: the names alerts use, the policy metrics (its
   // generation counts from 1), and what it was compiled from.
   void put_in_force(discovery::Discovered found, policy::CompiledPolicy compiled);
@@ -120,7 +123,7 @@ class Agent {
   // Re-reads the policy file; a valid one is discovered with, compiled, checked against the maps
   // and swapped in whole; a bad one is refused (log, alert, metric) and the policy in force stays.
   void reload_policy(events::ReloadTrigger trigger);
-  Result<void> swap_policy(policy::Policy next);
+  Result<void> swap_policy(policy::Policy next, PhaseTimer& phases);
   void reject_policy(events::ReloadTrigger trigger, std::string sha256,
                      std::vector<std::string> errors);
   // Alerts and counts the discovery problems that are new since the last round.
@@ -340,13 +343,19 @@ Result<void> Agent::open_sinks() {
   return {};
 }
 
-Result<policy::CompiledPolicy> Agent::enforce(const discovery::Discovered& found) {
+Result<policy::CompiledPolicy> Agent::enforce(const discovery::Discovered& found,
+                                              PhaseTimer* phases) {
+  const auto mark = [&](std::string_view name) {
+    if (phases) phases->mark(name);
+  };
   std::vector<policy::WorkloadBinding> bindings = found.bindings;
   bindings.insert(bindings.end(), found.remote.begin(), found.remote.end());
   auto compiled = policy::compile(policy_, bindings, found.services);
   if (!compiled) return propagate(compiled);
   discovery::mark_birth_parents(*compiled, policy_, found.bindings);
+  mark("compile");
   GR_TRY(maps_->apply(*compiled, discovery::cgroup_levels(found.bindings), scan_->ids().next()));
+  mark("apply");
   // One cgroup that cannot take the programs (gone since the scan, or refused) must not leave
   // the others unattached: it is reported, and the next scan tries again.
   for (const auto& dir : found.attach_points) {
@@ -357,6 +366,7 @@ Result<policy::CompiledPolicy> Agent::enforce(const discovery::Discovered& found
   // An attach point above older ones judges them now: their own links would judge twice.
   net_->retire_covered();
   if (host_) host_->retire_covered();
+  mark("attach");
   return compiled;
 }
 
@@ -624,7 +634,9 @@ void Agent::follow_sockets(std::string_view trigger) {
 void Agent::reload_policy(events::ReloadTrigger trigger) {
   const std::uint64_t began = boot_clock_ns();
   const std::uint64_t changed = policy_watch_ ? policy_watch_->take_first_change_ns() : 0;
+  PhaseTimer phases;
   auto file = read_policy_file(options_.policy_file, options_.force_audit);
+  phases.mark("read and parse");
   if (!file.sha256.empty() && file.sha256 == policy_sha256_) {
     metrics_.count_policy_reload("unchanged");
     spdlog::info("policy reload ({}): {} is unchanged (sha256 {}), generation {} stays in force",
@@ -656,7 +668,7 @@ void Agent::reload_policy(events::ReloadTrigger trigger) {
          guard_list(restart) +
          ", whose programs are not loaded (without BPF-LSM only the guards the policy at "
          "start-up asked for are loaded); restart the agent to enforce this policy"});
-  if (auto swapped = swap_policy(std::move(*file.policy)); !swapped)
+  if (auto swapped = swap_policy(std::move(*file.policy), phases); !swapped)
     return reject_policy(trigger, file.sha256,
                          {options_.policy_file + ": error: " + swapped.error().message});
   policy_sha256_ = std::move(file.sha256);
@@ -673,9 +685,11 @@ void Agent::reload_policy(events::ReloadTrigger trigger) {
       double(now - began) / 1e6,
       changed ? fmt::format(", {:.1f} ms after the file changed", double(now - changed) / 1e6)
               : std::string());
+  phases.mark("put in force");
+  spdlog::debug("policy reload phases: {}", phases.summary());
 }
 
-Result<void> Agent::swap_policy(policy::Policy next) {
+Result<void> Agent::swap_policy(policy::Policy next, PhaseTimer& phases) {
   // Discovery reads policy_ (zones and selectors may have changed): the new one, until a step
   // fails; then the previous policy and its maps are put back.
   policy::Policy previous = std::exchange(policy_, std::move(next));
@@ -686,7 +700,8 @@ Result<void> Agent::swap_policy(policy::Policy next) {
     return std::unexpected(std::move(error));
   };
   auto found = scan_->scan();
-  auto compiled = enforce(found);
+  phases.mark("scan");
+  auto compiled = enforce(found, &phases);
   if (!compiled) {
     // enforce() failed before the flip (compile, fill) or after it (attach): either way the
     // previous policy goes back in, whole.

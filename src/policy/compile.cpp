@@ -354,40 +354,95 @@ Result<void> Compiler::compile_egress(const Zone& zone) {
 
 Result<void> Compiler::compile_egress_rules(const Zone& zone, std::uint32_t key_zone,
                                             std::span<const EgressRule> rules) {
-  std::map<std::pair<Address, int>, Ranges> own;
+  // One flat record per (prefix, rule), sorted by prefix then rule: a million prefixes cost one
+  // vector and one sort, not a million tree nodes and range vectors. The ranges of a prefix are
+  // merged in rule order, as the rules are written.
+  struct Claim {
+    Address addr;
+    int len;
+    std::uint32_t rule;
+  };
+  std::vector<Ranges> rule_ranges;  // once per rule, not per prefix
+  rule_ranges.reserve(rules.size());
+  std::vector<Claim> claims;
   for (const EgressRule& rule : rules) {
-    const Ranges ranges = ranges_of(rule.protocol, rule.ports);  // once per rule, not per prefix
+    const auto index = static_cast<std::uint32_t>(rule_ranges.size());
+    rule_ranges.push_back(ranges_of(rule.protocol, rule.ports));
     rule.for_each_cidr([&](const Cidr& c) {
-      merge_ranges(own[{c.addr, c.mapped_prefix_len()}], ranges);
+      claims.push_back({c.addr, c.mapped_prefix_len(), index});
     });
   }
+  const auto by_prefix = [](const Claim& c) { return std::tie(c.addr, c.len, c.rule); };
+  std::ranges::sort(claims, {}, by_prefix);
+
+  // The distinct prefixes, each with its own ranges: the rule's when one rule names it (no
+  // copy), else the merge, kept in `merged` (reserved: pointers into it stay valid).
+  struct Prefix {
+    Address addr;
+    int len;
+    const Ranges* ranges;
+  };
+  std::vector<Prefix> own;
+  std::vector<Ranges> merged;
+  std::size_t shared = 0;
+  for (std::size_t i = 1; i < claims.size(); ++i)
+    shared += claims[i].addr == claims[i - 1].addr && claims[i].len == claims[i - 1].len;
+  merged.reserve(shared);
+  std::set<int, std::greater<>> lengths;
+  for (std::size_t i = 0; i < claims.size();) {
+    std::size_t j = i + 1;
+    while (j < claims.size() && claims[j].addr == claims[i].addr && claims[j].len == claims[i].len)
+      ++j;
+    const Ranges* ranges = &rule_ranges[claims[i].rule];
+    if (j - i > 1) {
+      Ranges& all = merged.emplace_back();
+      for (std::size_t k = i; k < j; ++k) merge_ranges(all, rule_ranges[claims[k].rule]);
+      ranges = &all;
+    }
+    own.push_back({claims[i].addr, claims[i].len, ranges});
+    lengths.insert(claims[i].len);
+    i = j;
+  }
+  claims = {};  // the prefixes hold what is needed
+
+  const auto find_prefix = [&](const Address& addr, int len) -> const Prefix* {
+    const auto it = std::ranges::lower_bound(
+        own, std::pair(addr, len), {}, [](const Prefix& p) { return std::pair(p.addr, p.len); });
+    return it != own.end() && it->addr == addr && it->len == len ? &*it : nullptr;
+  };
   // Containing prefixes from the nearest outwards, found by lookup at each prefix length the
   // zone uses (at most 129), not by a scan of every prefix: linear in the rules, not quadratic
   // (prefixes are canonical: parse_cidr refuses host bits).
-  std::set<int, std::greater<>> lengths;
-  for (const auto& [key, ranges] : own) lengths.insert(key.second);
-  for (const auto& [key, ranges] : own) {
-    Ranges all = ranges;
+  out_.egress.reserve(out_.egress.size() + own.size());
+  Ranges all;
+  for (const Prefix& prefix : own) {
+    const Ranges* ranges = prefix.ranges;
+    bool inherits = false;
     for (const int len : lengths) {
-      if (len >= key.second) continue;
-      Address outer = key.first;
+      if (len >= prefix.len) continue;
+      Address outer = prefix.addr;
       for (int i = 0; i < 16; ++i) {
         const int bits = len - 8 * i;
         outer[i] &= bits >= 8   ? 0xff
                     : bits <= 0 ? 0
                                 : static_cast<std::uint8_t>(0xff << (8 - bits));
       }
-      if (const auto it = own.find({outer, len}); it != own.end()) merge_ranges(all, it->second);
+      const Prefix* container = find_prefix(outer, len);
+      if (!container) continue;
+      if (!inherits) all = *prefix.ranges;
+      inherits = true;
+      merge_ranges(all, *container->ranges);
+      ranges = &all;
     }
-    auto set = portset_of(all, [&] {
-      return "egress of zone '" + zone.name + "' to " + prefix_text(key.first, key.second) +
+    auto set = portset_of(*ranges, [&] {
+      return "egress of zone '" + zone.name + "' to " + prefix_text(prefix.addr, prefix.len) +
              " (with the ranges it inherits from containing prefixes)";
     });
     if (!set) return propagate(set);
     gr_zone_ip_key k{};
-    k.prefixlen = static_cast<std::uint32_t>(32 + key.second);
+    k.prefixlen = static_cast<std::uint32_t>(32 + prefix.len);
     k.zone_id = key_zone;
-    std::memcpy(k.addr, key.first.data(), 16);
+    std::memcpy(k.addr, prefix.addr.data(), 16);
     out_.egress.emplace_back(k, *set);
   }
   return {};
@@ -443,12 +498,16 @@ void Compiler::sort_entries() {
   std::ranges::sort(out_.flows, [](const auto& a, const auto& b) {
     return std::tie(a.first.src_id, a.first.dst_id) < std::tie(b.first.src_id, b.first.dst_id);
   });
-  auto egress_order = [](const std::pair<gr_zone_ip_key, gr_portset>& e) {
-    Address addr;
-    std::memcpy(addr.data(), e.first.addr, 16);
-    return std::tuple(e.first.zone_id, addr, e.first.prefixlen);
+  // By zone, address, prefix length; each zone's prefixes come out of compile_egress_rules in
+  // that order already, so mostly this only checks (a million entries of 160 bytes each).
+  const auto egress_less = [](const std::pair<gr_zone_ip_key, gr_portset>& a,
+                              const std::pair<gr_zone_ip_key, gr_portset>& b) {
+    if (a.first.zone_id != b.first.zone_id) return a.first.zone_id < b.first.zone_id;
+    if (const int c = std::memcmp(a.first.addr, b.first.addr, sizeof a.first.addr)) return c < 0;
+    return a.first.prefixlen < b.first.prefixlen;
   };
-  std::ranges::sort(out_.egress, {}, egress_order);
+  if (!std::ranges::is_sorted(out_.egress, egress_less))
+    std::ranges::sort(out_.egress, egress_less);
 }
 
 }  // namespace

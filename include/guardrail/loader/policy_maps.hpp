@@ -95,6 +95,9 @@ class PolicyMaps {
   std::uint64_t stat(gr_stat which) const;
 
  private:
+  // After a flip: each set of the old slot larger than the compiled-in size is replaced by an
+  // empty one of that size once no program can still read it.
+  Result<void> release_old_sets(std::uint32_t old_slot);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -451,6 +451,29 @@ TEST(PolicyCompile, MoreSpecificEgressPrefixesInheritContainingOnes) {
                  }));
 }
 
+// A prefix named by several rules (a list file and an inline rule), or twice in one list file,
+// is one entry: its ranges merged in rule order, then what containing prefixes add.
+TEST(PolicyCompile, EgressPrefixesRepeatedAcrossRulesAndListFilesAreOneEntry) {
+  Policy p = parse("  zones:\n    - name: a\n");
+  const auto cidr = [](const std::string& text) { return *parse_cidr(text); };
+  EgressRule listed{
+      .cidr_file = "/lists/a.txt",
+      .file_cidrs = {cidr("198.18.1.0/24"), cidr("198.18.1.5/32"), cidr("198.18.1.0/24")},
+      .protocol = Protocol::Tcp,
+      .ports = {{443, 443}}};
+  EgressRule inline_rule{
+      .cidr = cidr("198.18.1.5/32"), .protocol = Protocol::Udp, .ports = {{53, 53}}};
+  p.zones[0].egress = {listed, inline_rule};
+  auto c = compile(p, {});
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->egress.size(), 2u);
+  const Range tcp443{443, 443, GR_PROTO_TCP}, udp53{53, 53, GR_PROTO_UDP};
+  EXPECT_EQ(c->egress[0].first.prefixlen, 32u + 96u + 24u);
+  EXPECT_EQ(ranges(c->egress[0].second), (std::vector<Range>{tcp443}));
+  EXPECT_EQ(bytes(c->egress[1].first.addr), v4(198, 18, 1, 5));
+  EXPECT_EQ(ranges(c->egress[1].second), (std::vector<Range>{tcp443, udp53}));
+}
+
 TEST(PolicyCompile, InheritedEgressRangesCountTowardsTheLimit) {
   const Policy p = parse(
       "  zones:\n    - name: a\n      egress:\n"
