@@ -3,41 +3,55 @@
  * Host guards where the kernel refuses BPF-LSM programs. What each can promise:
  *   cgroup/sock_create      raw inet/inet6 sockets: prevention (EPERM), per workload cgroup;
  *                           the kernel runs it for inet sockets only, so packet (AF_PACKET)
- *                           sockets are detected at socket() entry by a syscall tracepoint
+ *                           sockets are detected at socket()'s exit (tp_btf/sys_exit)
  *   cgroup/connect_unix,    unix sockets: prevention by the address the client passes. In
  *   cgroup/sendmsg_unix     allowlist mode only the zone's listed addresses pass (fail closed);
  *                           in denylist mode the runtime sockets and every non-canonical path
  *                           are refused, but a symlink or hard link under another canonical
  *                           name is not seen. Neither sees the peer socket's workload.
  *   tp_btf/cap_capable      capabilities: detection after the check passed; kill sends SIGKILL
- *   tracepoint/syscalls/... the mount family and bpf(): detection at syscall entry; kill sends
- *                           SIGKILL, which lands before the syscall returns but the operation
- *                           itself may still happen. bpf() commands that detach or replace the
+ *   tp_btf/sys_exit         the mount family and bpf(): detection as the syscall returns; kill
+ *                           sends SIGKILL, which lands before the caller runs again, but the
+ *                           operation has happened when it succeeded. bpf() commands that detach or replace the
  *                           agent's programs are reported as tampering from every workload
  *                           (the agent re-attaches what they took away).
- *   tracepoint/syscalls/sys_exit_open*  host writes and cgroupfs writes outside the workload:
- *                           detection of the opened file at the open's exit; kill sends SIGKILL,
+ *   tp_btf/sys_exit         host writes and cgroupfs writes outside the workload, at the exit
+ *                           of open, openat, openat2 and creat: detection of the opened file at the open's exit; kill sends SIGKILL,
  *                           which lands before the caller can write through the fd (a truncating
  *                           open has truncated already; another thread may hold the fd)
  *   tp_btf/cgroup_attach_task  a task moved out of its workload: detection of the move itself
- *   tracepoint/syscalls/sys_enter_clone3  clone3(CLONE_INTO_CGROUP) outside the workload
+ *   tp_btf/sys_exit (clone3)  clone3(CLONE_INTO_CGROUP) outside the workload
  *   tp_btf/signal_generate  a signal from any workload to the agent: detection (+kill of the
  *                           sender); SIGKILL and SIGSTOP land. SIGINT, SIGTERM and SIGHUP go to
  *                           map agent_signals instead of the ring buffer: the agent catches
  *                           them, asks the map who sent them, ignores a workload's and alerts.
- *   tracepoint/syscalls/... ptrace(ATTACH, SEIZE) and process_vm_readv/writev naming the agent's
- *                           pid, from any workload: detection (+kill) at syscall entry.
+ *   tp_btf/sys_exit         ptrace(ATTACH, SEIZE) and process_vm_readv/writev naming the agent's
+ *                           pid, from any workload: detection (+kill) as the syscall returns.
+ * The syscall families are judged at the raw syscall exit tracepoint, one program for every
+ * syscall of every ABI (native, ia32 through int $0x80, x32): the per-syscall tracepoints skip
+ * 32-bit syscalls on x86 (syscall_call.bpf.h).
  * Verdicts say which: blocked, detected, killed (or audited).
  */
 #include "path.bpf.h"
 #include "file_guard.bpf.h"
 #include "host_guard.bpf.h"
+#include "syscall_call.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* The syscall families this load judges, written by the loader from the probe and the policy's
+ * guards before load: the verifier drops the code of the others. */
+const volatile bool judge_packet_sockets = false;
+const volatile bool judge_mounts = false;
+const volatile bool judge_bpf = false;
+const volatile bool judge_opens = false;
+const volatile bool judge_clone3 = false;
+const volatile bool judge_agent_access = false;
 
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 
 #define OPEN_TREE_CLONE 1
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 
 /* Every hook fills and submits its event in one `if (ev)` block and only then answers: older
  * verifiers lose track of a ring buffer reservation checked for NULL in two places. */
@@ -87,24 +101,22 @@ int guard_sock_create(struct bpf_sock *sk)
 	return prevent(&s);
 }
 
-/* cgroup/sock_create never sees AF_PACKET: detect it at socket() entry. */
-SEC("tracepoint/syscalls/sys_enter_socket")
-int guard_packet_socket(struct trace_event_raw_sys_enter *ctx)
+/* cgroup/sock_create never sees AF_PACKET: detect the socket() call that asked for one. */
+static __always_inline void packet_socket(const struct syscall_call *c)
 {
 	struct subject s;
 
-	if (ctx->args[0] != AF_PACKET || !subject_of_task(GR_GUARD_RAW_SOCKETS, &s))
-		return 0;
+	if (c->args[0] != AF_PACKET || !subject_of_task(GR_GUARD_RAW_SOCKETS, &s))
+		return;
 	struct gr_host_event *ev = new_host_event(GR_EV_RAW_SOCKET, GR_BACKEND_TRACEPOINT, &s);
 	if (ev) {
 		ev->family = AF_PACKET;
-		ev->type = ctx->args[1];
-		ev->protocol = ctx->args[2];
+		ev->type = c->args[1];
+		ev->protocol = c->args[2];
 		ev->verdict = detected(&s);
 		submit_event(ev);
 	}
 	kill_if_asked(&s);
-	return 0;
 }
 
 /* The address a unix connect or send names, keyed the way the maps hold it. */
@@ -289,65 +301,54 @@ static __always_inline void mount_syscall(__u32 op, const char *source, const ch
 	kill_if_asked(&s);
 }
 
-SEC("tracepoint/syscalls/sys_enter_mount")
-int guard_mount(struct trace_event_raw_sys_enter *ctx)
+/* The mount family: mount, fsmount, move_mount and open_tree, each as the caller named it. */
+static __always_inline void mount_family(const struct syscall_call *c)
 {
-	mount_syscall(GR_MOUNT_OP_MOUNT, (const char *)ctx->args[0], (const char *)ctx->args[1],
-		      (const char *)ctx->args[2], ctx->args[3]);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_fsmount")
-int guard_fsmount(struct trace_event_raw_sys_enter *ctx)
-{
-	mount_syscall(GR_MOUNT_OP_FSMOUNT, NULL, NULL, NULL, ctx->args[1]);
-	return 0;
-}
-
-/* move_mount of a detached mount (MOVE_MOUNT_F_EMPTY_PATH: the fd of fsmount or open_tree's
- * clone) was reported when that mount was made: report only moves of existing paths, so each
- * new mount is one event. fsopen and fsconfig make no mount and are not reported. */
-#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
-SEC("tracepoint/syscalls/sys_enter_move_mount")
-int guard_move_mount(struct trace_event_raw_sys_enter *ctx)
-{
-	if (ctx->args[4] & MOVE_MOUNT_F_EMPTY_PATH)
-		return 0;
-	mount_syscall(GR_MOUNT_OP_MOVE_MOUNT, (const char *)ctx->args[1],
-		      (const char *)ctx->args[3], NULL, ctx->args[4]);
-	return 0;
-}
-
-/* Only a clone makes a new mount; open_tree without OPEN_TREE_CLONE just opens a path. */
-SEC("tracepoint/syscalls/sys_enter_open_tree")
-int guard_open_tree(struct trace_event_raw_sys_enter *ctx)
-{
-	if (ctx->args[2] & OPEN_TREE_CLONE)
-		mount_syscall(GR_MOUNT_OP_OPEN_TREE, (const char *)ctx->args[1], NULL, NULL,
-			      ctx->args[2]);
-	return 0;
+	switch (c->nr) {
+	case GR_SYS_MOUNT:
+		mount_syscall(GR_MOUNT_OP_MOUNT, (const char *)c->args[0], (const char *)c->args[1],
+			      (const char *)c->args[2], c->args[3]);
+		break;
+	case GR_SYS_FSMOUNT:
+		mount_syscall(GR_MOUNT_OP_FSMOUNT, NULL, NULL, NULL, c->args[1]);
+		break;
+	case GR_SYS_MOVE_MOUNT:
+		/* move_mount of a detached mount (MOVE_MOUNT_F_EMPTY_PATH: the fd of fsmount or
+		 * open_tree's clone) was reported when that mount was made: report only moves of
+		 * existing paths, so each new mount is one event. fsopen and fsconfig make no mount
+		 * and are not reported. */
+		if (!(c->args[4] & MOVE_MOUNT_F_EMPTY_PATH))
+			mount_syscall(GR_MOUNT_OP_MOVE_MOUNT, (const char *)c->args[1],
+				      (const char *)c->args[3], NULL, c->args[4]);
+		break;
+	case GR_SYS_OPEN_TREE:
+		/* Only a clone makes a new mount; open_tree without OPEN_TREE_CLONE opens a path. */
+		if (c->args[2] & OPEN_TREE_CLONE)
+			mount_syscall(GR_MOUNT_OP_OPEN_TREE, (const char *)c->args[1], NULL, NULL,
+				      c->args[2]);
+		break;
+	}
 }
 
 /* ---- bpf(): the guard, and tampering with the agent's own programs ------------------------ */
 
-SEC("tracepoint/syscalls/sys_enter_bpf")
-int guard_bpf(struct trace_event_raw_sys_enter *ctx)
+static __always_inline void bpf_syscall(const struct syscall_call *c)
 {
 	struct subject s;
-	__u32 cmd = ctx->args[0];
+	__u32 cmd = c->args[0];
 	__u32 attr[GR_TAMPER_ATTR_WORDS] = {};
 
 	if (reads_tamper_attr(cmd))
-		bpf_probe_read_user(attr, sizeof(attr), (const void *)ctx->args[1]);
+		bpf_probe_read_user(attr, sizeof(attr), (const void *)c->args[1]);
 	if (is_tamper_command(cmd, attr[3])) {
 		if (!workload_of_caller(&s))
-			return 0;
+			return;
 		report_tamper(cmd, attr, &s, GR_BACKEND_TRACEPOINT, detected(&s));
 		kill_if_asked(&s);
-		return 0;
+		return;
 	}
 	if (!subject_of_task(GR_GUARD_BPF, &s))
-		return 0;
+		return;
 	struct gr_host_event *ev = new_host_event(GR_EV_BPF, GR_BACKEND_TRACEPOINT, &s);
 	if (ev) {
 		ev->op = cmd;
@@ -355,7 +356,6 @@ int guard_bpf(struct trace_event_raw_sys_enter *ctx)
 		submit_event(ev);
 	}
 	kill_if_asked(&s);
-	return 0;
 }
 
 /* ---- Host writes and the cgroup guard: the opened file, at the open syscalls' exit --------- */
@@ -378,20 +378,6 @@ static __always_inline void judge_opened_fd(long ret)
 	}
 	kill_if_asked(&s);
 }
-
-/* One program per open syscall's exit, each the same judgement of the fd it returned. */
-#define OPEN_EXIT_GUARD(name, syscall)                                          \
-	SEC("tracepoint/syscalls/sys_exit_" #syscall)                           \
-	int name(struct trace_event_raw_sys_exit *ctx)                          \
-	{                                                                       \
-		judge_opened_fd(ctx->ret);                                      \
-		return 0;                                                       \
-	}
-
-OPEN_EXIT_GUARD(guard_exit_openat, openat)
-OPEN_EXIT_GUARD(guard_exit_openat2, openat2)
-OPEN_EXIT_GUARD(guard_exit_open, open)
-OPEN_EXIT_GUARD(guard_exit_creat, creat)
 
 /* A move out of the workload through cgroupfs, seen when the kernel makes it (whatever fd or
  * spelling the writer used): the writer is a workload and the destination lies outside its
@@ -434,23 +420,22 @@ int BPF_PROG(guard_cgroup_attach_task, struct cgroup *dst_cgrp, const char *path
 /* clone3(CLONE_INTO_CGROUP): the child would start in the cgroup of the directory fd in
  * clone_args.cgroup; reported (and the caller killed, where asked) when that lies outside the
  * caller's workload. */
-SEC("tracepoint/syscalls/sys_enter_clone3")
-int guard_clone3(struct trace_event_raw_sys_enter *ctx)
+static __always_inline void clone3_syscall(const struct syscall_call *c)
 {
 	struct subject s;
 	struct workload_root root;
 	__u64 args[11] = {}; /* struct clone_args up to .cgroup (offset 80) */
 	__u8 hp_flags = 0;
 
-	if (bpf_probe_read_user(args, sizeof(args), (const void *)ctx->args[0]) ||
+	if (bpf_probe_read_user(args, sizeof(args), (const void *)c->args[0]) ||
 	    !(args[0] & CLONE_INTO_CGROUP))
-		return 0;
+		return;
 	if (!subject_for_guard(GR_GUARD_CGROUPS, true, &s, &hp_flags) ||
 	    !caller_workload_root(&s, &root))
-		return 0;
+		return;
 	struct file *dir = file_of_fd(args[10]);
 	if (in_workload_subtree(cgroup_of_dir(dir ? BPF_CORE_READ(dir, f_path.dentry) : NULL), &root))
-		return 0;
+		return;
 	struct gr_host_event *ev = new_host_event(GR_EV_CGROUP_ESCAPE, GR_BACKEND_TRACEPOINT, &s);
 	if (ev) {
 		ev->op = GR_ESCAPE_CLONE_INTO;
@@ -461,7 +446,6 @@ int guard_clone3(struct trace_event_raw_sys_enter *ctx)
 		submit_event(ev);
 	}
 	kill_if_asked(&s);
-	return 0;
 }
 
 /* ---- The agent's own process: signals and ptrace from every workload ---------------------- */
@@ -540,26 +524,70 @@ static __always_inline void agent_access_syscall(__u32 access, __u32 op, __u32 p
 	kill_if_asked(&s);
 }
 
-SEC("tracepoint/syscalls/sys_enter_ptrace")
-int guard_ptrace(struct trace_event_raw_sys_enter *ctx)
+/* ptrace(ATTACH, SEIZE) and process_vm_readv/writev naming the agent. */
+static __always_inline void agent_access(const struct syscall_call *c)
 {
-	__u64 request = ctx->args[0];
-
-	if (request == PTRACE_ATTACH || request == PTRACE_SEIZE)
-		agent_access_syscall(GR_PTRACE_SYSCALL, request, ctx->args[1]);
-	return 0;
+	switch (c->nr) {
+	case GR_SYS_PTRACE:
+		if (c->args[0] == PTRACE_ATTACH || c->args[0] == PTRACE_SEIZE)
+			agent_access_syscall(GR_PTRACE_SYSCALL, c->args[0], c->args[1]);
+		break;
+	case GR_SYS_PROCESS_VM_READV:
+		agent_access_syscall(GR_PTRACE_VM_READV, 0, c->args[0]);
+		break;
+	case GR_SYS_PROCESS_VM_WRITEV:
+		agent_access_syscall(GR_PTRACE_VM_WRITEV, 0, c->args[0]);
+		break;
+	}
 }
 
-SEC("tracepoint/syscalls/sys_enter_process_vm_readv")
-int guard_process_vm_readv(struct trace_event_raw_sys_enter *ctx)
+/* Every syscall's exit: one raw tracepoint for all syscalls of every ABI, and one program, so the
+ * host pays one program run per syscall (the entry has none). Each judged family is told by its
+ * x86-64 number. The arguments are still in the caller's saved registers here, and the other
+ * families lose nothing by being judged at the exit: a tracing hook cannot refuse, and SIGKILL
+ * lands before the syscall returns to the caller either way. The open family needs the exit, for
+ * the file the fd names. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(guard_sys_exit, struct pt_regs *regs, long ret)
 {
-	agent_access_syscall(GR_PTRACE_VM_READV, 0, ctx->args[0]);
-	return 0;
-}
+	struct syscall_call c;
 
-SEC("tracepoint/syscalls/sys_enter_process_vm_writev")
-int guard_process_vm_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	agent_access_syscall(GR_PTRACE_VM_WRITEV, 0, ctx->args[0]);
+	if (!decode_syscall(regs, regs->orig_ax, &c))
+		return 0;
+	switch (c.nr) {
+	case GR_SYS_OPEN:
+	case GR_SYS_OPENAT:
+	case GR_SYS_OPENAT2:
+	case GR_SYS_CREAT:
+		if (judge_opens)
+			judge_opened_fd(ret);
+		break;
+	case GR_SYS_SOCKET:
+		if (judge_packet_sockets)
+			packet_socket(&c);
+		break;
+	case GR_SYS_MOUNT:
+	case GR_SYS_FSMOUNT:
+	case GR_SYS_MOVE_MOUNT:
+	case GR_SYS_OPEN_TREE:
+		if (judge_mounts)
+			mount_family(&c);
+		break;
+	case GR_SYS_BPF:
+		if (judge_bpf)
+			bpf_syscall(&c);
+		break;
+	case GR_SYS_CLONE3:
+		/* The child returns from clone3 too (0): the parent's return judges the call. */
+		if (judge_clone3 && ret != 0)
+			clone3_syscall(&c);
+		break;
+	case GR_SYS_PTRACE:
+	case GR_SYS_PROCESS_VM_READV:
+	case GR_SYS_PROCESS_VM_WRITEV:
+		if (judge_agent_access)
+			agent_access(&c);
+		break;
+	}
 	return 0;
 }

@@ -120,16 +120,16 @@ int BPF_PROG(probe_tp_btf_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	return 0;
 }
 
-/* mounts fallback: the classic syscall tracepoint */
-SEC("tracepoint/syscalls/sys_enter_mount")
-int probe_tracepoint_mount(void *ctx)
+/* the syscall fallbacks (mounts, bpf, host writes...): the raw syscall exit tracepoint */
+SEC("tp_btf/sys_exit")
+int probe_raw_syscall_tracepoint(void *ctx)
 {
 	return 0;
 }
 
-/* kill-on-detect: proves bpf_send_signal (and the ring buffer helpers) are allowed from a
- * tracepoint. Loaded only, never attached. */
-SEC("tracepoint/syscalls/sys_enter_mount")
+/* kill-on-detect: proves bpf_send_signal (and the ring buffer helpers) are allowed from the
+ * raw syscall exit tracepoint. Loaded only, never attached. */
+SEC("tp_btf/sys_exit")
 int probe_send_signal(void *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;

@@ -236,7 +236,7 @@ enum gr_event_type {
 	GR_EV_RUNTIME_SOCKET = 9,   /* a connect to a container runtime's socket */
 	GR_EV_BPF = 10,		    /* the bpf() syscall from a workload */
 	GR_EV_TAMPER = 11,	    /* a workload reached for the agent's programs: detach, replace,
-				       or fetch a link or program by id (fallback: sys_enter_bpf) */
+				       or fetch a link or program by id (fallback: tp_btf/sys_exit of bpf()) */
 	GR_EV_UNIX_SOCKET = 12,	    /* a unix socket connect/send from one workload to another */
 	GR_EV_HOST_WRITE = 13,	    /* a write open of a host sysctl, sysfs, kernel filesystem or a
 				       configured host path (enum gr_host_write_target in op) */

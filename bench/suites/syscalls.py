@@ -24,7 +24,7 @@ MODES = [
     ("sethostname", "CAP_SYS_ADMIN check (private UTS ns): detected inside"),
     ("mount-bind-fail", "mount(MS_BIND) of a missing source: ENOENT, detected inside"),
     ("mount-tmpfs", "mount+umount of a tmpfs (private mount ns): detected inside"),
-    ("open-close", "open(O_RDONLY)+close of /etc/hostname: sys_exit_open* runs"),
+    ("open-close", "open(O_RDONLY)+close of /etc/hostname: the open exit is judged"),
 ]
 PLACES = ["inside", "outside"]
 GUARDS = ("rawSockets", "capabilities", "mounts", "hostWrites")

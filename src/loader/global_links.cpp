@@ -28,12 +28,7 @@ Result<std::vector<UniqueFd>> attach_global(const std::string& object,
     }
     BpfLink link(bpf_program__attach(p.prog));
     if (!link)
-      return fail_errno(
-          std::string("attach ") + bpf_program__section_name(p.prog) +
-              (std::string_view(bpf_program__section_name(p.prog)).starts_with("tracepoint")
-                   ? " (is tracefs mounted at /sys/kernel/tracing?)"
-                   : ""),
-          errno);
+      return fail_errno(std::string("attach ") + bpf_program__section_name(p.prog), errno);
     // The kernel link lives on in our fd and its pin; libbpf's object only goes (disconnected,
     // so that it does not detach: for a tracepoint it would disable the perf event).
     UniqueFd fd(::fcntl(bpf_link__fd(link.get()), F_DUPFD_CLOEXEC, 0));

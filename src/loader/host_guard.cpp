@@ -127,29 +127,28 @@ Result<std::unique_ptr<HostGuard>> HostGuard::load(const probe::Report& report,
     // Load only what this kernel can run; a guard without its program is "unavailable".
     const bool raw = on(Guard::RawSockets, Backend::CgroupSock);
     bpf_program__set_autoload(p.guard_sock_create, raw);
-    bpf_program__set_autoload(p.guard_packet_socket, raw && report.has("tracepoint"));
     const bool unix_sockets = on(Guard::RuntimeSockets, Backend::CgroupConnectUnix);
     bpf_program__set_autoload(p.guard_connect_unix, unix_sockets);
     bpf_program__set_autoload(p.guard_sendmsg_unix, unix_sockets);
     bpf_program__set_autoload(p.guard_cap_capable, on(Guard::Capabilities, Backend::TpBtf));
-    const bool mounts = on(Guard::Mounts, Backend::Tracepoint);
-    for (bpf_program* prog :
-         {p.guard_mount, p.guard_fsmount, p.guard_move_mount, p.guard_open_tree})
-      bpf_program__set_autoload(prog, mounts);
-    bpf_program__set_autoload(p.guard_bpf, on(Guard::Bpf, Backend::Tracepoint));
-    // The open exits serve both the host-write guard and the cgroup guard's file part.
     const bool cgroups = on(Guard::Cgroups, Backend::TpBtf);
-    const bool opens =
-        (cgroups && report.has("tracepoint")) || on(Guard::HostWrites, Backend::Tracepoint);
-    for (bpf_program* prog :
-         {p.guard_exit_openat, p.guard_exit_openat2, p.guard_exit_open, p.guard_exit_creat})
-      bpf_program__set_autoload(prog, opens);
     bpf_program__set_autoload(p.guard_cgroup_attach_task, cgroups);
-    bpf_program__set_autoload(p.guard_clone3, cgroups && report.has("tracepoint"));
-    // Like bpf(): signals and ptrace on the agent's own process, from every workload.
+    // Like bpf(): signals on the agent's own process, from every workload.
     bpf_program__set_autoload(p.guard_signal_generate, report.has("tp_btf"));
-    for (bpf_program* prog : {p.guard_ptrace, p.guard_process_vm_readv, p.guard_process_vm_writev})
-      bpf_program__set_autoload(prog, report.has("tracepoint"));
+    // The syscall families, judged by one program at the raw syscall exit tracepoint (every
+    // ABI); the verifier drops the code of the families this load does not judge.
+    const bool syscalls = report.has("tracepoint");
+    auto& judge = *(*skel)->rodata;
+    judge.judge_packet_sockets = raw && syscalls;
+    judge.judge_mounts = on(Guard::Mounts, Backend::Tracepoint);
+    judge.judge_bpf = on(Guard::Bpf, Backend::Tracepoint);
+    judge.judge_clone3 = cgroups && syscalls;
+    judge.judge_agent_access = syscalls;  // ptrace and process_vm_* on the agent
+    // The open exits serve both the host-write guard and the cgroup guard's file part.
+    judge.judge_opens = (cgroups && syscalls) || on(Guard::HostWrites, Backend::Tracepoint);
+    bpf_program__set_autoload(p.guard_sys_exit, judge.judge_packet_sockets || judge.judge_mounts ||
+                                                    judge.judge_bpf || judge.judge_clone3 ||
+                                                    judge.judge_agent_access || judge.judge_opens);
     GR_TRY(load_on_shared_maps(*skel, maps, impl->loaded));
     for (bpf_program* prog : {p.guard_sock_create, p.guard_connect_unix, p.guard_sendmsg_unix})
       if (bpf_program__autoload(prog)) impl->cgroup_programs.push_back(prog);

@@ -53,7 +53,7 @@ GuardBackend raw_sockets_fallback(const Available& has) {
                             : std::string("prevention (raw inet); none (packet)"),
           "BPF-LSM unavailable: cgroup/sock_create denies raw inet and inet6 sockets; the kernel "
           "does not run it for packet (AF_PACKET) sockets, which are only observed at socket() "
-          "entry (tracepoint/syscalls/sys_enter_socket); " +
+          "(tp_btf/sys_exit of socket and ia32 socketcall); " +
               kill_clause(has) + " the socket is still created. " + kCgroupInterruptible};
 }
 
@@ -76,17 +76,18 @@ GuardBackend capabilities_fallback(const Available& has) {
 
 GuardBackend mounts_fallback(const Available& has) {
   return observed(Guard::Mounts, Backend::Tracepoint, has, "mount syscalls",
-                  "tracepoint/syscalls/sys_enter_*", "the mount may still happen.");
+                  "tp_btf/sys_exit: mount, fsmount, move_mount, open_tree",
+                  "the mount may still happen.");
 }
 
 GuardBackend bpf_fallback(const Available& has) {
-  return observed(Guard::Bpf, Backend::Tracepoint, has, "bpf() calls",
-                  "tracepoint/syscalls/sys_enter_bpf", "the call may still succeed.");
+  return observed(Guard::Bpf, Backend::Tracepoint, has, "bpf() calls", "tp_btf/sys_exit",
+                  "the call may still succeed.");
 }
 
 GuardBackend host_writes_fallback(const Available& has) {
   return observed(Guard::HostWrites, Backend::Tracepoint, has, "write opens of host files",
-                  "tracepoint/syscalls/sys_exit_open*, judged by the opened file",
+                  "tp_btf/sys_exit of open, openat, openat2 and creat, judged by the opened file",
                   "the file is open for write (SIGKILL lands before the caller can write through "
                   "the fd, unless another thread holds it; a truncating open has truncated). "
                   "Opens through io_uring are not seen.");
@@ -95,8 +96,8 @@ GuardBackend host_writes_fallback(const Available& has) {
 GuardBackend cgroups_fallback(const Available& has) {
   return observed(Guard::Cgroups, Backend::TpBtf, has,
                   "cgroupfs writes and moves out of the workload",
-                  "tracepoint/syscalls/sys_exit_open* for the file, tp_btf/cgroup_attach_task for "
-                  "the move, tracepoint/syscalls/sys_enter_clone3 for CLONE_INTO_CGROUP",
+                  "tp_btf/sys_exit of the opens for the file, tp_btf/cgroup_attach_task for the "
+                  "move, tp_btf/sys_exit of clone3 for CLONE_INTO_CGROUP",
                   "the write or move may still happen (a write open is killed before it can "
                   "write, a move is seen once made).");
 }
@@ -104,8 +105,8 @@ GuardBackend cgroups_fallback(const Available& has) {
 GuardBackend agent_fallback(const Available& has) {
   return {Guard::Agent, Backend::TpBtf, kill_guarantee(has),
           "BPF-LSM unavailable: signals and ptrace access from workloads to the agent are only "
-          "observed (tp_btf/signal_generate; tracepoint/syscalls/sys_enter_ptrace, "
-          "sys_enter_process_vm_readv/writev); the agent ignores a workload's SIGTERM, SIGINT "
+          "observed (tp_btf/signal_generate; tp_btf/sys_exit of ptrace and "
+          "process_vm_readv/writev); the agent ignores a workload's SIGTERM, SIGINT "
           "and SIGHUP itself, but SIGKILL and SIGSTOP land (the pinned programs keep enforcing "
           "and the next agent reports the event); reading /proc/<agent>/mem is not seen (writing "
           "any /proc/<pid> file of a process outside the workload is, by the cgroup guard)."};

@@ -3,7 +3,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -104,7 +103,7 @@ enum class Attach {
   kCgroup,  // bpf_program__attach_cgroup to the scratch cgroup
 };
 
-enum class Hint { kNone, kLsm, kTracepoint };
+enum class Hint { kNone, kLsm };
 
 struct ProgramFeature {
   const char* name;
@@ -131,7 +130,8 @@ const std::vector<ProgramFeature>& program_features() {
        Attach::kAuto,
        Hint::kLsm},
       {"lsm_cgroup", {"probe_lsm_cgroup_socket_create"}, Attach::kCgroup, Hint::kLsm},
-      {"tracepoint", {"probe_tracepoint_mount"}, Attach::kAuto, Hint::kTracepoint, false, true},
+      // The raw syscall exit tracepoint (tp_btf/sys_exit): it needs no tracefs, and sees every ABI.
+      {"tracepoint", {"probe_raw_syscall_tracepoint"}, Attach::kAuto, Hint::kNone, false, true},
       {"tp_btf", {"probe_tp_btf_cap_capable"}, Attach::kAuto, Hint::kNone},
       // Loaded, never attached: attached, it would be armed to kill.
       {"bpf_send_signal", {"probe_send_signal"}, Attach::kNone, Hint::kNone, true},
@@ -161,11 +161,6 @@ std::string hint_for(Hint hint, int err) {
   switch (hint) {
     case Hint::kLsm:
       return lsm_hint(err);
-    case Hint::kTracepoint:
-      if (!fs_mounted("/sys/kernel/tracing", TRACEFS_MAGIC))
-        return "tracefs not mounted at /sys/kernel/tracing (fix: mount -t tracefs tracefs "
-               "/sys/kernel/tracing)";
-      return "";
     case Hint::kNone:
       return "";
   }

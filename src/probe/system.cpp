@@ -1,4 +1,4 @@
-// Probe features that are files and mounts: BTF, cgroup v2, bpffs, tracefs.
+// Probe features that are files and mounts: BTF, cgroup v2, bpffs.
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/magic.h>
@@ -66,9 +66,7 @@ std::vector<Feature> probe_system_features(const std::string& cgroup2_mount) {
       probe_cgroup2(cgroup2_mount),
       // Pinned maps and links live here; without it the agent cannot survive a restart.
       probe_mount("bpffs", "/sys/fs/bpf", BPF_FS_MAGIC, "mount -t bpf bpf /sys/fs/bpf"),
-      // Classic tracepoints are attached by id, read from tracefs.
-      probe_mount("tracefs", "/sys/kernel/tracing", TRACEFS_MAGIC,
-                  "mount -t tracefs tracefs /sys/kernel/tracing"),
+      // No tracefs: every tracepoint program is a raw one (tp_btf), attached without its ids.
   };
 }
 

@@ -2,12 +2,12 @@
 
 The host kernel refuses BPF-LSM, so both only detect here (tests/vm prevents them):
 
-    host-writes  tracepoint/syscalls/sys_exit_open*  the opened file is judged (not its spelling):
+    host-writes  tp_btf/sys_exit of the opens  the opened file is judged (not its spelling):
                  /proc/sys, /proc/sysrq-trigger, sysfs, the kernel filesystems, listed host
                  paths by inode; kill sends SIGKILL before the caller can write through the fd
     cgroups      the same open exits for cgroupfs files outside the workload, tp_btf/
-                 cgroup_attach_task for the move itself, sys_enter_clone3 for CLONE_INTO_CGROUP;
-                 on for every workload whatever its zone says
+                 cgroup_attach_task for the move itself, tp_btf/sys_exit for clone3's
+                 CLONE_INTO_CGROUP; on for every workload whatever its zone says
 
 Nothing here writes a host file: the attempts open for write and close (attempt open-write),
 except write-file into the test's own temporary directory. Every attempt runs inside a zone's
@@ -316,3 +316,30 @@ def test_backends_in_metrics(env, agent):
               if name == "guardrail_guard_backend" and value == 1}
     assert served.get("host-writes") == "tracepoint", served
     assert served.get("cgroups") == "tp_btf", served
+
+
+# ---- the 32-bit syscall ABI ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("call", ["open-write", "openat-write"])
+def test_ia32_write_open_is_judged_like_a_native_one(env, agent, call):
+    """The same write open through int $0x80 from a 64-bit process (the ia32 open and openat):
+    the per-syscall tracepoints never fire for a 32-bit syscall on x86, so the open exits are
+    judged at the raw sys_exit tracepoint, which fires for every ABI."""
+    target = os.path.join(env.listed, "file")
+    mark = agent.mark()
+    out, rc, _, err = env.attempt(None, "ia32", call, target)
+    if (out, rc) != ("OK", 0):
+        pytest.skip("SKIPPED LOUDLY: this kernel refuses 32-bit syscalls (%s: %s)" % (out, err))
+    agent.wait_alerts(mark, 0)  # outside every workload: no alert
+    out, rc, pid, err = env.attempt("hw", "ia32", call, target)
+    assert (out, rc) == ("OK", 0), (out, err)  # detection only on this kernel
+    (alert,) = agent.wait_alerts(mark, 1)
+    assert_alert(alert, **env.expected("hw", pid, kind="host_write", verdict="detected",
+                                       backend="tracepoint", write_target="host_path",
+                                       path=target))
+    # action kill: the caller dies at the open's exit, before it can write.
+    out, rc, pid, err = env.attempt("hwkill", "ia32", call, target)
+    assert rc == -9 and out == "", (rc, out, err)
+    (_, alert) = agent.wait_alerts(mark, 2)
+    assert_alert(alert, **env.expected("hwkill", pid, kind="host_write", verdict="killed",
+                                       write_target="host_path", path=target))

@@ -166,13 +166,13 @@ def test_the_daemonsets_security_context_is_least_privilege(built):
     assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
     mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    for path in ("/sys/fs/cgroup", "/sys/kernel/btf", "/sys/kernel/tracing", "/etc/guardrail"):
+    for path in ("/sys/fs/cgroup", "/sys/kernel/btf", "/etc/guardrail"):
         assert mounts[path].get("readOnly") is True, mounts[path]
     assert not mounts["/sys/fs/bpf"].get("readOnly"), "pinning writes to bpffs"
     assert all("subPath" not in m for m in c["volumeMounts"]), "a subPath mount is never updated"
     host = {volumes[m["name"]]["hostPath"]["path"] for m in c["volumeMounts"]
             if "hostPath" in volumes[m["name"]]}
-    assert host == {"/sys/fs/bpf", "/sys/fs/cgroup", "/sys/kernel/btf", "/sys/kernel/tracing"}
+    assert host == {"/sys/fs/bpf", "/sys/fs/cgroup", "/sys/kernel/btf"}
 
 
 def test_the_policy_in_the_config_map_checks(guardrail_bin, deploy_dir):

@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from harness import BUILD_ATTEMPT
 from harness.agent import assert_alert
 from harness.topology import wait_until
 
@@ -135,6 +136,29 @@ def test_a_workloads_sigkill_kills_the_agent_enforcement_stays_the_next_agent_re
     (alert,) = wait_tamper(second, mark, tamper="signal", signal="SIGTERM")
     assert alert["target_pid"] == second.pid and alert["verdict"] == "blocked", alert
     assert second.running()
+
+
+def test_ia32_ptrace_of_the_agent_is_detected(topo, start_agent, tmp_path):
+    """PTRACE_SEIZE through int $0x80 (the 32-bit ABI, from a 64-bit process): seen like the
+    native call, because the guards watch the raw syscall tracepoint of every ABI."""
+    tool = str(tmp_path / "attempt")
+    built = subprocess.run([BUILD_ATTEMPT, tool], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    probe = subprocess.run([tool, "ia32", "bpf-map-create"], capture_output=True, text=True)
+    if probe.stdout.strip() != "OK":
+        pytest.skip("SKIPPED LOUDLY: this kernel refuses 32-bit syscalls: %s" % probe.stderr)
+    agent = start_agent()
+    mark = agent.mark()
+    proc = subprocess.Popen([tool, "run-in-cgroup", topo[NODE].cgroup_dir, "--", tool, "ia32",
+                             "ptrace-seize", str(agent.pid)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=30)
+    assert out.strip() == "OK", (out, err)  # detection only on this kernel
+    (alert,) = wait_tamper(agent, mark, tamper="ptrace", access="ptrace")
+    assert_alert(alert, verdict="detected", backend="tracepoint", pid=proc.pid,
+                 workload=topo[NODE].workload, zone=topo[NODE].zone,
+                 cgroup_id=topo.cgroup_id(NODE), ptrace_request="seize", target_pid=agent.pid)
+    assert agent.running()
 
 
 def test_ptrace_and_process_vm_readv_of_the_agent_are_detected(topo, start_agent):

@@ -53,7 +53,7 @@ TEST_F(ProbeHost, ReportsEveryFeatureOnceInOrder) {
 
 TEST_F(ProbeHost, WhatThisKernelAllows) {
   for (auto name :
-       {"btf", "ringbuf", "cgroup2", "bpffs", "tracefs", "cgroup_skb", "cgroup_sock_addr",
+       {"btf", "ringbuf", "cgroup2", "bpffs", "cgroup_skb", "cgroup_sock_addr",
         "cgroup_connect_unix", "cgroup_sock_create", "tp_btf", "tracepoint", "bpf_send_signal",
         "cgroup_mkdir"}) {
     const auto& f = feature(name);

@@ -35,6 +35,13 @@
 //   clone-into-cgroup DIR      clone3(CLONE_INTO_CGROUP) of a child that exits at once into
 //                              the cgroup directory DIR
 //
+//   ia32 ACTION [ARG...]       the same action through the 32-bit syscall ABI (int $0x80 from
+//                              this 64-bit process, which every x86-64 kernel with IA32
+//                              emulation accepts): open-write PATH, openat-write PATH,
+//                              packet-socket (socketcall), mount-tmpfs DIR, bpf-map-create,
+//                              ptrace-seize PID (PTRACE_SEIZE does not stop the tracee; our
+//                              exit detaches it)
+//
 //   serve-unix PATH            listen on a unix stream socket at PATH and accept forever
 //   serve-unix-dgram PATH      bind a unix datagram socket at PATH and receive forever
 //   run-in-cgroup DIR -- CMD [ARG...]
@@ -53,6 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -393,6 +401,109 @@ static int do_run_in_cgroup(const char* dir, char** cmd) {
   return 127;
 }
 
+/* ---- The 32-bit syscall ABI ------------------------------------------------------------
+ * int $0x80 takes its number in eax and up to five arguments in ebx, ecx, edx, esi and edi, all
+ * 32-bit: every pointer must lie below 4 GiB, so strings are copied to a MAP_32BIT page. */
+#define IA32_OPEN 5
+#define IA32_MOUNT 21
+#define IA32_PTRACE 26
+#define IA32_SOCKETCALL 102
+#define IA32_OPENAT 295
+#define IA32_BPF 357
+#define IA32_SYS_SOCKET 1
+
+static long ia32_syscall(long nr, long a, long b, long c, long d, long e) {
+  long ret;
+  __asm__ volatile("int $0x80"
+                   : "=a"(ret)
+                   : "a"(nr), "b"(a), "c"(b), "d"(c), "S"(d), "D"(e)
+                   : "memory");
+  if (ret < 0 && ret > -4096) {
+    errno = (int)-ret;
+    return -1;
+  }
+  return ret;
+}
+
+static char* low_page(void) {
+  static char* page;
+  if (!page) {
+    page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+    if (page == MAP_FAILED) page = NULL;
+  }
+  return page;
+}
+
+/* `text` copied to the low page at `offset`, as a 32-bit address (0 when it does not fit). */
+static long low_string(const char* text, size_t offset) {
+  char* page = low_page();
+  if (!page || offset + strlen(text) + 1 > 4096) return 0;
+  strcpy(page + offset, text);
+  return (long)(unsigned long)(page + offset);
+}
+
+static int ia32_open_write(const char* path, int at) {
+  long p = low_string(path, 0);
+  if (!p) return fail("map a page below 4 GiB");
+  long fd = at ? ia32_syscall(IA32_OPENAT, (unsigned)AT_FDCWD, p, O_WRONLY | O_CLOEXEC, 0, 0)
+               : ia32_syscall(IA32_OPEN, p, O_WRONLY | O_CLOEXEC, 0, 0, 0);
+  if (fd < 0) return fail(at ? "ia32 openat for write" : "ia32 open for write");
+  close((int)fd);
+  return ok();
+}
+
+static int ia32_packet_socket(void) {
+  char* page = low_page();
+  if (!page) return fail("map a page below 4 GiB");
+  unsigned* args = (unsigned*)page;
+  args[0] = AF_PACKET;
+  args[1] = SOCK_RAW;
+  args[2] = htons(ETH_P_ALL);
+  long fd = ia32_syscall(IA32_SOCKETCALL, IA32_SYS_SOCKET, (long)(unsigned long)args, 0, 0, 0);
+  if (fd < 0) return fail("ia32 socketcall(SYS_SOCKET, AF_PACKET)");
+  close((int)fd);
+  return ok();
+}
+
+static int ia32_mount_tmpfs(const char* dir) {
+  long src = low_string("tmpfs", 0), fstype = low_string("tmpfs", 16), target = low_string(dir, 32);
+  if (!src || !fstype || !target) return fail("map a page below 4 GiB");
+  if (ia32_syscall(IA32_MOUNT, src, target, fstype, 0, 0) != 0) return fail("ia32 mount tmpfs");
+  umount2(dir, MNT_DETACH);
+  return ok();
+}
+
+static int ia32_bpf_map_create(void) {
+  char* page = low_page();
+  if (!page) return fail("map a page below 4 GiB");
+  union bpf_attr* attr = (union bpf_attr*)page;
+  memset(attr, 0, sizeof *attr);
+  attr->map_type = BPF_MAP_TYPE_ARRAY;
+  attr->key_size = 4;
+  attr->value_size = 4;
+  attr->max_entries = 1;
+  long fd = ia32_syscall(IA32_BPF, BPF_MAP_CREATE, (long)(unsigned long)attr, sizeof *attr, 0, 0);
+  if (fd < 0) return fail("ia32 bpf(BPF_MAP_CREATE)");
+  close((int)fd);
+  return ok();
+}
+
+static int ia32_ptrace_seize(const char* pid_text) {
+  if (ia32_syscall(IA32_PTRACE, PTRACE_SEIZE, atoi(pid_text), 0, 0, 0) != 0)
+    return fail("ia32 ptrace(PTRACE_SEIZE)");
+  return ok();
+}
+
+static int do_ia32(const char* c, int n, char** a) {
+  if (!strcmp(c, "open-write") && n == 1) return ia32_open_write(a[0], 0);
+  if (!strcmp(c, "openat-write") && n == 1) return ia32_open_write(a[0], 1);
+  if (!strcmp(c, "packet-socket") && n == 0) return ia32_packet_socket();
+  if (!strcmp(c, "mount-tmpfs") && n == 1) return ia32_mount_tmpfs(a[0]);
+  if (!strcmp(c, "bpf-map-create") && n == 0) return ia32_bpf_map_create();
+  if (!strcmp(c, "ptrace-seize") && n == 1) return ia32_ptrace_seize(a[0]);
+  return -1;
+}
+
 static int usage(void) {
   fprintf(stderr,
           "usage: attempt raw-socket | packet-socket | net-admin | sys-admin | mount-tmpfs DIR |\n"
@@ -401,7 +512,7 @@ static int usage(void) {
           "       sendto-unix PATH | bpf-map-create | link-get-fd | serve-unix PATH |\n"
           "       serve-unix-dgram PATH | signal SIG PID | ptrace-attach PID | open-mem PID |\n"
           "       open-write PATH | write-file PATH TEXT | move-self DIR | move-pid DIR PID |\n"
-          "       clone-into-cgroup DIR |\n"
+          "       clone-into-cgroup DIR | ia32 ACTION [ARG...] |\n"
           "       run-in-cgroup DIR -- CMD [ARG...]\n");
   return 2;
 }
@@ -437,6 +548,10 @@ int main(int argc, char** argv) {
   if (!strcmp(c, "move-self") && n == 1) return do_move_self(a[0]);
   if (!strcmp(c, "move-pid") && n == 2) return do_move_pid(a[0], atoi(a[1]));
   if (!strcmp(c, "clone-into-cgroup") && n == 1) return do_clone_into_cgroup(a[0]);
+  if (!strcmp(c, "ia32") && n >= 1) {
+    int rc = do_ia32(a[0], n - 1, a + 1);
+    if (rc >= 0) return rc;
+  }
   if (!strcmp(c, "run-in-cgroup") && n >= 3 && !strcmp(a[1], "--"))
     return do_run_in_cgroup(a[0], a + 2);
   return usage();

@@ -260,6 +260,9 @@ fi
 
 check raw-socket raw_socket raw-socket
 check packet-socket raw_socket packet-socket
+# The same through the 32-bit syscall ABI (int $0x80 from the 64-bit attempt): the LSM hooks sit
+# below the syscall layer, so every ABI meets them.
+check ia32-packet-socket raw_socket ia32 packet-socket
 check cap-net-admin capability net-admin
 check cap-sys-admin capability sys-admin
 INSIDE=$MOUNTER
@@ -286,6 +289,8 @@ last_alert_has remount/target mount '"target": *"/mnt/remount"'
 check userns-mount mount userns-mount /mnt/target
 last_alert_has userns-mount/target mount '"target": *"/mnt/target"'
 check bpf-map-create bpf bpf-map-create
+check ia32-mount-tmpfs mount ia32 mount-tmpfs /mnt/target
+check ia32-bpf-map-create bpf ia32 bpf-map-create
 # Born under the systemd driver's slice: the agent stopped, the scope made, a mount attempted at
 # once: only the kernel can have classified it. Judged as the default zone's new container.
 i=0
@@ -369,6 +374,8 @@ check host-write-listed-path host_write open-write /mnt/hostdir/file
 last_alert_has host-write-listed-path/fields host_write '"write_target": *"host_path"' \
   '"path": *"/mnt/hostdir/file"'
 check host-write-listed-path-symlink host_write open-write /tmp/hostdir-link/file
+check ia32-host-write-listed-path host_write ia32 open-write /mnt/hostdir/file
+check ia32-host-write-listed-path-openat host_write ia32 openat-write /mnt/hostdir/file
 check host-write-listed-path-bind-mount host_write open-write /mnt/hostbind/file
 last_alert_has host-write-listed-path-bind-mount/fields host_write '"path": *"/mnt/hostbind/file"'
 check_allowed host-write-elsewhere "$WRITER" open-write /tmp/ordinary-file

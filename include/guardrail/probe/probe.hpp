@@ -40,8 +40,8 @@ struct Report {
 
 // Every feature run_probe() reports, in report order.
 // clang-format off
-inline constexpr std::array<std::string_view, 15> kFeatureNames = {
-    "btf", "ringbuf", "cgroup2", "bpffs", "tracefs",
+inline constexpr std::array<std::string_view, 14> kFeatureNames = {
+    "btf", "ringbuf", "cgroup2", "bpffs",
     "cgroup_skb", "cgroup_sock_addr", "cgroup_connect_unix", "cgroup_sock_create",
     "bpf_lsm", "lsm_cgroup", "tracepoint", "tp_btf", "bpf_send_signal", "cgroup_mkdir"};
 // clang-format on
@@ -53,7 +53,7 @@ inline constexpr std::array<std::string_view, 15> kFeatureNames = {
 std::vector<GuardBackend> choose_backends(const std::vector<Feature>& features);
 
 // Building blocks of run_probe(), callable alone.
-// btf, cgroup2, bpffs, tracefs: files and mounts only, no privilege needed.
+// btf, cgroup2, bpffs: files and mounts only, no privilege needed.
 std::vector<Feature> probe_system_features(const std::string& cgroup2_mount);
 // ringbuf and every program feature: loads (and attaches) the programs of feature_probe.bpf.c.
 // Needs root. Cgroup programs are attached to a scratch child of cgroup2_mount, removed

@@ -80,7 +80,7 @@ std::vector<probe::GuardBackend> fallback_backends() {
   return {{Guard::RawSockets, Backend::CgroupSock, "prevention", ""},
           {Guard::RuntimeSockets, Backend::CgroupConnectUnix, "prevention", ""},
           {Guard::Capabilities, Backend::TpBtf, "detection", ""},
-          {Guard::Mounts, Backend::Unavailable, "none", "no tracefs"},
+          {Guard::Mounts, Backend::Unavailable, "none", "no raw syscall tracepoint"},
           {Guard::Bpf, Backend::Tracepoint, "detection", ""}};
 }
 
