@@ -12,13 +12,13 @@
  *   tp_btf/cap_capable      capabilities: detection after the check passed; kill sends SIGKILL
  *   tp_btf/sys_exit         the mount family and bpf(): detection as the syscall returns; kill
  *                           sends SIGKILL, which lands before the caller runs again, but the
- *                           operation has happened when it succeeded. bpf() commands that detach or replace the
- *                           agent's programs are reported as tampering from every workload
- *                           (the agent re-attaches what they took away).
- *   tp_btf/sys_exit         host writes and cgroupfs writes outside the workload, at the exit
- *                           of open, openat, openat2 and creat: detection of the opened file at the open's exit; kill sends SIGKILL,
- *                           which lands before the caller can write through the fd (a truncating
- *                           open has truncated already; another thread may hold the fd)
+ *                           operation has happened when it succeeded. bpf() commands that
+ *                           detach or replace the agent's programs are reported as tampering
+ *                           from every workload (the agent re-attaches what they took away).
+ *   tp_btf/sys_exit         host writes and cgroupfs writes outside the workload: detection of
+ *                           the file that open, openat, openat2 or creat opened; kill sends
+ *                           SIGKILL, which lands before the caller can write through the fd (a
+ *                           truncating open has truncated already; another thread may hold it)
  *   tp_btf/cgroup_attach_task  a task moved out of its workload: detection of the move itself
  *   tp_btf/sys_exit (clone3)  clone3(CLONE_INTO_CGROUP) outside the workload
  *   tp_btf/signal_generate  a signal from any workload to the agent: detection (+kill of the

@@ -32,47 +32,63 @@
 #define GR_SYS_OPENAT2 437
 #define GR_SYS_NONE (-1)
 
+/* Their numbers in the other ABIs, where they differ (the new mount API, clone3 and openat2 have
+ * one number in all three). */
+#define GR_IA32_OPEN 5
+#define GR_IA32_CREAT 8
+#define GR_IA32_MOUNT 21
+#define GR_IA32_PTRACE 26
+#define GR_IA32_SOCKETCALL 102 /* ia32's socket multiplexer */
+#define GR_IA32_OPENAT 295
+#define GR_IA32_PROCESS_VM_READV 347
+#define GR_IA32_PROCESS_VM_WRITEV 348
+#define GR_IA32_BPF 357
+#define GR_IA32_SOCKET 359
+#define GR_X32_PTRACE 521
+#define GR_X32_PROCESS_VM_READV 539
+#define GR_X32_PROCESS_VM_WRITEV 540
+
 #define GR_TS_COMPAT 0x0002	      /* thread_info.status: an ia32 syscall is running */
 #define GR_X32_SYSCALL_BIT 0x40000000 /* in the number of an x32 syscall */
-#define GR_IA32_SOCKETCALL 102	      /* ia32's socket multiplexer */
-#define GR_SOCKETCALL_SOCKET 1	      /* its call number for socket() */
+#define GR_SOCKETCALL_SOCKET 1	      /* socketcall's call number for socket() */
 
 struct syscall_call {
 	long nr;       /* the x86-64 number, or GR_SYS_NONE */
 	__u64 args[6]; /* as the syscall reads them (ia32's zero-extended) */
 };
 
-/* Could `id` be a judged syscall in some ABI? The cheap test every syscall of the host takes. */
+/* Could `id` be a judged syscall in some ABI? The cheap test every syscall of the host takes: one
+ * switch (a few comparisons) before any helper. It names every number above. */
 static __always_inline bool maybe_judged(long id)
 {
 	switch (id & ~(long)GR_X32_SYSCALL_BIT) {
-	case 2:
-	case 5:
-	case 8:
-	case 21:
-	case 26:
-	case 41:
-	case 85:
-	case 101:
-	case 102:
-	case 165:
-	case 257:
-	case 295:
-	case 310:
-	case 311:
-	case 321:
-	case 347:
-	case 348:
-	case 357:
-	case 359:
-	case 428:
-	case 429:
-	case 432:
-	case 435:
-	case 437:
-	case 521:
-	case 539:
-	case 540:
+	case GR_SYS_OPEN:
+	case GR_SYS_SOCKET:
+	case GR_SYS_CREAT:
+	case GR_SYS_PTRACE:
+	case GR_SYS_MOUNT:
+	case GR_SYS_OPENAT:
+	case GR_SYS_PROCESS_VM_READV:
+	case GR_SYS_PROCESS_VM_WRITEV:
+	case GR_SYS_BPF:
+	case GR_SYS_OPEN_TREE:
+	case GR_SYS_MOVE_MOUNT:
+	case GR_SYS_FSMOUNT:
+	case GR_SYS_CLONE3:
+	case GR_SYS_OPENAT2:
+	case GR_IA32_OPEN:
+	case GR_IA32_CREAT:
+	case GR_IA32_MOUNT:
+	case GR_IA32_PTRACE:
+	case GR_IA32_SOCKETCALL:
+	case GR_IA32_OPENAT:
+	case GR_IA32_PROCESS_VM_READV:
+	case GR_IA32_PROCESS_VM_WRITEV:
+	case GR_IA32_BPF:
+	case GR_IA32_SOCKET:
+	case GR_X32_PTRACE:
+	case GR_X32_PROCESS_VM_READV:
+	case GR_X32_PROCESS_VM_WRITEV:
 		return true;
 	}
 	return false;
@@ -86,27 +102,27 @@ struct syscall_number {
 
 /* ia32 (socketcall(SYS_SOCKET, args) is told as socket() in decode_syscall). */
 static const struct syscall_number ia32_numbers[] = {
-	{ 5, GR_SYS_OPEN },
-	{ 8, GR_SYS_CREAT },
-	{ 21, GR_SYS_MOUNT },
-	{ 26, GR_SYS_PTRACE },
-	{ 295, GR_SYS_OPENAT },
-	{ 347, GR_SYS_PROCESS_VM_READV },
-	{ 348, GR_SYS_PROCESS_VM_WRITEV },
-	{ 357, GR_SYS_BPF },
-	{ 359, GR_SYS_SOCKET },
-	{ 428, GR_SYS_OPEN_TREE },
-	{ 429, GR_SYS_MOVE_MOUNT },
-	{ 432, GR_SYS_FSMOUNT },
-	{ 435, GR_SYS_CLONE3 },
-	{ 437, GR_SYS_OPENAT2 },
+	{ GR_IA32_OPEN, GR_SYS_OPEN },
+	{ GR_IA32_CREAT, GR_SYS_CREAT },
+	{ GR_IA32_MOUNT, GR_SYS_MOUNT },
+	{ GR_IA32_PTRACE, GR_SYS_PTRACE },
+	{ GR_IA32_OPENAT, GR_SYS_OPENAT },
+	{ GR_IA32_PROCESS_VM_READV, GR_SYS_PROCESS_VM_READV },
+	{ GR_IA32_PROCESS_VM_WRITEV, GR_SYS_PROCESS_VM_WRITEV },
+	{ GR_IA32_BPF, GR_SYS_BPF },
+	{ GR_IA32_SOCKET, GR_SYS_SOCKET },
+	{ GR_SYS_OPEN_TREE, GR_SYS_OPEN_TREE },
+	{ GR_SYS_MOVE_MOUNT, GR_SYS_MOVE_MOUNT },
+	{ GR_SYS_FSMOUNT, GR_SYS_FSMOUNT },
+	{ GR_SYS_CLONE3, GR_SYS_CLONE3 },
+	{ GR_SYS_OPENAT2, GR_SYS_OPENAT2 },
 };
 
 /* x32 (its bit cleared): the x86-64 numbers, except the calls x32 gave numbers of their own. */
 static const struct syscall_number x32_own_numbers[] = {
-	{ 521, GR_SYS_PTRACE },
-	{ 539, GR_SYS_PROCESS_VM_READV },
-	{ 540, GR_SYS_PROCESS_VM_WRITEV },
+	{ GR_X32_PTRACE, GR_SYS_PTRACE },
+	{ GR_X32_PROCESS_VM_READV, GR_SYS_PROCESS_VM_READV },
+	{ GR_X32_PROCESS_VM_WRITEV, GR_SYS_PROCESS_VM_WRITEV },
 };
 
 #define COUNT_OF(table) ((int)(sizeof(table) / sizeof((table)[0])))

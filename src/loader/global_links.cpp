@@ -27,10 +27,9 @@ Result<std::vector<UniqueFd>> attach_global(const std::string& object,
       if (pins) GR_TRY(pins->pin(p.loaded_fd, program_pin(object, p.name)));
     }
     BpfLink link(bpf_program__attach(p.prog));
-    if (!link)
-      return fail_errno(std::string("attach ") + bpf_program__section_name(p.prog), errno);
+    if (!link) return fail_errno(std::string("attach ") + bpf_program__section_name(p.prog), errno);
     // The kernel link lives on in our fd and its pin; libbpf's object only goes (disconnected,
-    // so that it does not detach: for a tracepoint it would disable the perf event).
+    // so that it does not detach).
     UniqueFd fd(::fcntl(bpf_link__fd(link.get()), F_DUPFD_CLOEXEC, 0));
     if (!fd) return fail_errno("keep the link of " + p.name, errno);
     bpf_link__disconnect(link.get());

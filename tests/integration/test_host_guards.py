@@ -30,7 +30,7 @@ import pytest
 
 import harness.agent
 from harness.agent import assert_alert, schema_errors, wait_metric
-from harness import BUILD_ATTEMPT, NETPROBE
+from harness import BUILD_ATTEMPT, NETPROBE, require_ia32
 from harness.topology import is_mounted, Proc, remove_cgroups, run, wait_until
 
 # zone suffix -> the guards of that zone (YAML flow mappings, one per line)
@@ -572,19 +572,14 @@ IA32_ACTIONS = {
 }
 
 
-def require_ia32(env, attempt_bin, args):
-    outside, _, err = attempt_run(env, attempt_bin, None, "ia32", *args)
-    if outside != "OK":
-        pytest.skip("SKIPPED LOUDLY: this kernel refuses 32-bit syscalls (%s: %s): no ia32 path "
-                    "to guard" % (outside, err))
-
-
 @pytest.mark.parametrize("action", sorted(IA32_ACTIONS))
 def test_ia32_syscall_is_detected_like_a_native_one(env, agent, attempt_bin, mount_dirs, action):
     build, zone, kind, fields = IA32_ACTIONS[action]
     args = build(mount_dirs[0])
+    require_ia32(attempt_bin)
     mark = agent.mark()
-    require_ia32(env, attempt_bin, args)
+    outside, _, err = attempt_run(env, attempt_bin, None, "ia32", *args)
+    assert outside == "OK", (outside, err)
     agent.wait_alerts(mark, 0)  # outside every workload: no alert
     inside, pid, err = attempt_run(env, attempt_bin, zone, "ia32", *args)
     assert inside == "OK", ("detection only on this kernel", inside, err)
@@ -595,7 +590,7 @@ def test_ia32_syscall_is_detected_like_a_native_one(env, agent, attempt_bin, mou
 
 
 def test_ia32_bpf_is_killed(env, agent, attempt_bin):
-    require_ia32(env, attempt_bin, ["bpf-map-create"])
+    require_ia32(attempt_bin)
     mark = agent.mark()
     argv = [attempt_bin, "run-in-cgroup", env.cgroup_dir("bpfkill"), "--", attempt_bin, "ia32",
             "bpf-map-create"]

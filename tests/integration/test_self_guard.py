@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from harness import BUILD_ATTEMPT
+from harness import BUILD_ATTEMPT, require_ia32
 from harness.agent import assert_alert
 from harness.topology import wait_until
 
@@ -144,9 +144,7 @@ def test_ia32_ptrace_of_the_agent_is_detected(topo, start_agent, tmp_path):
     tool = str(tmp_path / "attempt")
     built = subprocess.run([BUILD_ATTEMPT, tool], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
-    probe = subprocess.run([tool, "ia32", "bpf-map-create"], capture_output=True, text=True)
-    if probe.stdout.strip() != "OK":
-        pytest.skip("SKIPPED LOUDLY: this kernel refuses 32-bit syscalls: %s" % probe.stderr)
+    require_ia32(tool)
     agent = start_agent()
     mark = agent.mark()
     proc = subprocess.Popen([tool, "run-in-cgroup", topo[NODE].cgroup_dir, "--", tool, "ia32",

@@ -37,7 +37,8 @@
 //
 //   ia32 ACTION [ARG...]       the same action through the 32-bit syscall ABI (int $0x80 from
 //                              this 64-bit process, which every x86-64 kernel with IA32
-//                              emulation accepts): open-write PATH, openat-write PATH,
+//                              emulation accepts): getpid (does the kernel take 32-bit
+//                              syscalls at all?), open-write PATH, openat-write PATH,
 //                              packet-socket (socketcall), mount-tmpfs DIR, bpf-map-create,
 //                              ptrace-seize PID (PTRACE_SEIZE does not stop the tracee; our
 //                              exit detaches it)
@@ -405,6 +406,7 @@ static int do_run_in_cgroup(const char* dir, char** cmd) {
  * int $0x80 takes its number in eax and up to five arguments in ebx, ecx, edx, esi and edi, all
  * 32-bit: every pointer must lie below 4 GiB, so strings are copied to a MAP_32BIT page. */
 #define IA32_OPEN 5
+#define IA32_GETPID 20
 #define IA32_MOUNT 21
 #define IA32_PTRACE 26
 #define IA32_SOCKETCALL 102
@@ -495,6 +497,8 @@ static int ia32_ptrace_seize(const char* pid_text) {
 }
 
 static int do_ia32(const char* c, int n, char** a) {
+  if (!strcmp(c, "getpid") && n == 0)
+    return ia32_syscall(IA32_GETPID, 0, 0, 0, 0, 0) == getpid() ? ok() : fail("ia32 getpid");
   if (!strcmp(c, "open-write") && n == 1) return ia32_open_write(a[0], 0);
   if (!strcmp(c, "openat-write") && n == 1) return ia32_open_write(a[0], 1);
   if (!strcmp(c, "packet-socket") && n == 0) return ia32_packet_socket();
