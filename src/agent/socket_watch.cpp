@@ -25,6 +25,8 @@ namespace fs = std::filesystem;
 // from it; the directory itself removed or renamed (its watch then names nothing).
 constexpr std::uint32_t kMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
                                 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+// How many times arming looks again at a tree that changed while it armed.
+constexpr int kArmRounds = 8;
 
 std::string real_path(const fs::path& p) {
   char buf[PATH_MAX];
@@ -103,22 +105,48 @@ std::size_t SocketWatch::watched_dirs() const {
   return wd_of_dir_.size();
 }
 
-std::vector<std::string> SocketWatch::arm_locked() {
+std::map<std::string, std::set<std::string>> SocketWatch::wanted_locked() const {
   std::map<std::string, std::set<std::string>> want;
   for (const auto& path : paths_)
     for (auto& point : watch_points(path)) want[point.dir].insert(std::move(point.name));
+  return want;
+}
+
+std::vector<std::string> SocketWatch::arm_locked() {
+  // The tree can change between finding a watch point and watching it: a directory removed in
+  // between (containerd restarting) fails its watch and would leave nothing watched, one made in
+  // between was looked for in its parent a moment too late. So after arming, look again: what
+  // changed before the watches were in place shows as other points (arm those), anything after
+  // queues an event. Bounded, for a tree that never stops changing; the next event re-arms.
+  std::vector<std::string> failed;
+  auto want = wanted_locked();
+  for (int round = 0; round < kArmRounds; ++round) {
+    bool vanished = false;
+    failed = watch_locked(want, vanished);
+    auto now = wanted_locked();
+    // A directory gone and made again in between looks the same: its watch still failed.
+    if (now == want && !vanished) break;
+    changed_ = true;  // the tree moved while arming: the sockets may have moved with it
+    want = std::move(now);
+  }
+  return failed;
+}
+
+std::vector<std::string> SocketWatch::watch_locked(
+    const std::map<std::string, std::set<std::string>>& want, bool& vanished) {
   std::vector<std::string> failed;
   std::map<std::string, int> wds;
   std::map<int, std::set<std::string>> names;
-  for (auto& [dir, wanted] : want) {
+  for (const auto& [dir, wanted] : want) {
     // The same inode watched again answers with its watch descriptor: nothing is added twice.
     const int wd = ::inotify_add_watch(inotify_.get(), dir.c_str(), kMask);
     if (wd < 0) {
+      vanished |= errno == ENOENT || errno == ENOTDIR;
       failed.push_back(dir + ": " + std::strerror(errno));
       continue;
     }
     wds[dir] = wd;
-    names[wd].merge(wanted);
+    names[wd].insert(wanted.begin(), wanted.end());
   }
   for (const auto& [dir, wd] : wd_of_dir_)
     if (!names.contains(wd)) ::inotify_rm_watch(inotify_.get(), wd);

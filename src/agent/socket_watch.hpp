@@ -65,8 +65,15 @@ class SocketWatch {
   // With mu_ held: reads pending inotify events; re-arms the watches when a directory came or
   // went. Sets changed_ when one concerns a followed path.
   void drain_locked();
-  // With mu_ held: watches exactly the directories the followed paths need now.
+  // With mu_ held: watches exactly the directories the followed paths need now, looking again
+  // when the tree changed while it armed. Returns the directories that could not be watched.
   std::vector<std::string> arm_locked();
+  // With mu_ held: each directory the followed paths need now, with the names that matter in it.
+  std::map<std::string, std::set<std::string>> wanted_locked() const;
+  // With mu_ held: watches exactly the directories of `want`, dropping the others. Sets
+  // `vanished` when one of them was gone by the time it was watched.
+  std::vector<std::string> watch_locked(const std::map<std::string, std::set<std::string>>& want,
+                                        bool& vanished);
 
   const std::function<void()> on_change_;
   UniqueFd inotify_, stop_;

@@ -176,6 +176,27 @@ TEST(SocketWatch, AMissingDirectoryIsFollowedUntilItAppears) {
   EXPECT_TRUE(w.woke_and_changed());
 }
 
+TEST(SocketWatch, ADirectoryThatComesAndGoesWhileTheWatchReArmsIsNeverLost) {
+  // The thread re-arms while the tree changes under it (containerd restarting: its socket and
+  // directory removed and made again). A directory removed between finding it and watching it
+  // must leave its parent watched, never nothing: churn, then check the path is followed still.
+  test::TempDir dir;
+  const auto sub = dir.path() / "containerd";
+  Watched w;
+  w->follow({(sub / "containerd.sock").string()});
+  for (int i = 0; i < 300; ++i) {
+    fs::create_directory(sub);
+    bind_socket(sub / "containerd.sock").reset();
+    fs::remove_all(sub);
+  }
+  std::this_thread::sleep_for(100ms);
+  w->take_changed();  // what the churn itself changed is not the question
+  fs::create_directory(sub);
+  EXPECT_TRUE(w->take_changed()) << "the directory made again went unseen";
+  auto fd = bind_socket(sub / "containerd.sock");
+  EXPECT_TRUE(w->take_changed()) << "the socket bound in it went unseen";
+}
+
 TEST(SocketWatch, ThroughASymlinkedDirectory) {
   test::TempDir dir;
   fs::create_directory(dir.path() / "run");
