@@ -379,7 +379,9 @@ TEST(WebhookDelivery, EnqueueFailsWhenTheQueueIsFull) {
     EXPECT_TRUE((*sink)->enqueue(alert(3, 1)));
     EXPECT_FALSE((*sink)->enqueue(alert(4, 1)));  // full: refused, not blocked
     EXPECT_FALSE((*sink)->enqueue(alert(5, 1)));
-    EXPECT_LT(Clock::now() - before, 100ms);
+    // Refused at once: a blocking enqueue would wait for the held request, or its 5 s timeout
+    // (the bound is far above any machine's stall, far below that timeout).
+    EXPECT_LT(Clock::now() - before, 2s);
     server.release();
     ASSERT_TRUE(outcomes.wait_for_alerts(4, 5s));
   }
@@ -412,14 +414,14 @@ TEST(WebhookDelivery, DestructorSendsWhatIsQueued) {
 TEST(WebhookDelivery, DestructorWithADeadEndpointIsQuick) {
   Outcomes outcomes;
   WebhookOptions options = options_for("http://127.0.0.1:" + std::to_string(closed_port()));
-  options.backoff = 1000ms;
+  options.backoff = 60s;  // a destructor that waited out one backoff would take a minute
   options.batch_max = 2;
   auto sink = WebhookSink::start(options, outcomes.observer());
   ASSERT_TRUE(sink) << sink.error().message;
   for (int i = 0; i < 5; ++i) ASSERT_TRUE((*sink)->enqueue(alert(i, 3)));
   const auto before = Clock::now();
   sink->reset();
-  EXPECT_LT(Clock::now() - before, 3s);
+  EXPECT_LT(Clock::now() - before, 30s);
   EXPECT_EQ(totals(outcomes.list(), /*delivered=*/false), (Totals{5, 15}));
 }
 
@@ -428,15 +430,15 @@ TEST(WebhookDelivery, ShutdownInterruptsTheBackoff) {
   Outcomes outcomes;
   WebhookOptions options = options_for(server.url());
   options.retries = 5;
-  options.backoff = 2000ms;
+  options.backoff = 60s;  // waited out, the shutdown would take a minute
   auto sink = WebhookSink::start(options, outcomes.observer());
   ASSERT_TRUE(sink) << sink.error().message;
   ASSERT_TRUE((*sink)->enqueue(alert(1, 1)));
   ASSERT_TRUE(server.wait_for_requests(1, 5s));
-  std::this_thread::sleep_for(300ms);  // the answer is in: the sender waits out its 2 s backoff
+  std::this_thread::sleep_for(300ms);  // the answer is in: the sender waits out its backoff
   const auto before = Clock::now();
   sink->reset();
-  EXPECT_LT(Clock::now() - before, 1000ms);
+  EXPECT_LT(Clock::now() - before, 30s);
   EXPECT_EQ(server.requests().size(), 2u);  // the first attempt, then one during shutdown
   const auto list = outcomes.list();
   ASSERT_EQ(list.size(), 1u);
